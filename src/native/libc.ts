@@ -1,0 +1,100 @@
+// The only module that imports koffi. Everything that crosses into native code goes through the few
+// functions declared here; callers get numbers and Buffers back, never koffi objects.
+import koffi from 'koffi';
+import { arch } from 'node:process';
+import { ERRNO_NAMES } from './errno-table.ts';
+
+const libc = koffi.load('libc.so.6');
+
+// syscall(2) is variadic in C; on the Linux ABIs we support (x86_64, aarch64) integer and pointer
+// arguments of a variadic call travel in the same registers as fixed ones, so fixed prototypes per
+// call shape are exact and avoid koffi's slower variadic path.
+const sysPtr = libc.func('long syscall(long nr, long a1, _Inout_ uint8_t *a2, unsigned long a3)');
+const sysPtrPtr = libc.func(
+  'long syscall(long nr, _Inout_ uint8_t *a1, long a2, long a3, long a4, unsigned long a5)',
+);
+const sysLongs = libc.func('long syscall(long nr, long a1, long a2, long a3, long a4, long a5)');
+const cClose = libc.func('int close(int fd)');
+const cOpen = libc.func('int open(const char *path, int flags, int mode)');
+const cIoctl = libc.func('int ioctl(int fd, unsigned long req, long arg)');
+const cStatfs = libc.func('int statfs(const char *path, _Out_ uint8_t *buf)');
+const cGetpagesize = libc.func('int getpagesize(void)');
+
+/** Syscall numbers of the architectures we run on (arch/<arch>/entry/syscalls). */
+const SYSCALLS: Record<string, { bpf: number; perfEventOpen: number }> = {
+  x64: { bpf: 321, perfEventOpen: 298 },
+  arm64: { bpf: 280, perfEventOpen: 241 },
+};
+
+const nrs = SYSCALLS[arch];
+if (!nrs) throw new Error(`bpfready: unsupported CPU architecture ${arch} (supported: x64, arm64)`);
+export const SYS_bpf = nrs.bpf;
+export const SYS_perf_event_open = nrs.perfEventOpen;
+
+export const O_RDONLY = 0;
+export const O_DIRECTORY = 0o200000;
+export const O_CLOEXEC = 0o2000000;
+export const O_PATH = 0o10000000;
+
+/** Outcome of one system call: a non-negative return value, or the errno it failed with. */
+export type SysResult = { ok: true; value: number } | { ok: false; errno: number };
+
+function result(ret: number | bigint): SysResult {
+  const value = Number(ret);
+  // errno is meaningful only when the call failed; reading it on success would report a stale value.
+  if (value < 0) return { ok: false, errno: koffi.errno() };
+  return { ok: true, value };
+}
+
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES[errno] ?? `E#${errno}`;
+}
+
+/** syscall(nr, a1, buf, size): the shape of bpf(cmd, attr, size). */
+export function syscallBuf(nr: number, a1: number, buf: Uint8Array, size: number): SysResult {
+  return result(sysPtr(nr, a1, buf, size));
+}
+
+/** syscall(nr, buf, a2, a3, a4, a5): the shape of perf_event_open(attr, pid, cpu, group, flags). */
+export function syscallBufFirst(
+  nr: number,
+  buf: Uint8Array,
+  a2: number,
+  a3: number,
+  a4: number,
+  a5: number,
+): SysResult {
+  return result(sysPtrPtr(nr, buf, a2, a3, a4, a5));
+}
+
+export function syscallLongs(nr: number, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0): SysResult {
+  return result(sysLongs(nr, a1, a2, a3, a4, a5));
+}
+
+export function closeFd(fd: number): SysResult {
+  return result(cClose(fd));
+}
+
+export function openPath(path: string, flags: number): SysResult {
+  return result(cOpen(path, flags | O_CLOEXEC, 0));
+}
+
+export function ioctl(fd: number, req: number, arg: number): SysResult {
+  return result(cIoctl(fd, req, arg));
+}
+
+/** statfs(2); returns f_type (the superblock magic) of the filesystem holding path. */
+export function statfsMagic(path: string): SysResult {
+  const buf = new Uint8Array(120); // sizeof(struct statfs) on 64-bit Linux
+  const r = result(cStatfs(path, buf));
+  if (!r.ok) return r;
+  // f_type is the first field (__fsword_t, 8 bytes on 64-bit); magics fit in 32 bits.
+  return { ok: true, value: new DataView(buf.buffer).getUint32(0, true) };
+}
+
+export const PAGE_SIZE: number = cGetpagesize();
+
+/** The address of a Buffer's memory, for pointer fields inside bpf_attr. */
+export function addressOf(buf: Uint8Array): bigint {
+  return BigInt(koffi.address(buf));
+}

@@ -1,0 +1,334 @@
+// Our own reader of raw BTF (include/uapi/linux/btf.h): /sys/kernel/btf/vmlinux, split module BTF
+// (/sys/kernel/btf/<module>, ids and string offsets continue after the base) and the .BTF section of
+// eBPF ELF objects, in either byte order. One pass records where each type starts; names are decoded
+// and indexed only when first asked for, because vmlinux holds ~150k types and most callers look up a
+// handful.
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { ParseError } from '../errors.ts';
+
+export const BtfKind = {
+  INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, TYPEDEF: 8, VOLATILE: 9, CONST: 10,
+  RESTRICT: 11, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, FLOAT: 16, DECL_TAG: 17, TYPE_TAG: 18,
+  ENUM64: 19,
+} as const;
+
+export const BTF_KIND_NAMES: readonly string[] = [
+  'unknown', 'int', 'ptr', 'array', 'struct', 'union', 'enum', 'fwd', 'typedef', 'volatile', 'const',
+  'restrict', 'func', 'func_proto', 'var', 'datasec', 'float', 'decl_tag', 'type_tag', 'enum64',
+];
+
+const BTF_MAGIC = 0xeb9f;
+// struct btf_header up to str_len; newer kernels append layout_off/layout_len (hdr_len 32), which we skip.
+const MIN_HDR_LEN = 24;
+const TYPE_HDR = 12;
+// Larger than any real BTF (vmlinux is ~6 MB); keeps a corrupt length from meaning "allocate 4 GB".
+const MAX_TYPES = 1 << 22;
+const decoder = new TextDecoder('utf-8', { fatal: false });
+const latin1 = new TextDecoder('latin1');
+
+export interface BtfMember {
+  name: string;
+  type: number;
+  /** Bit offset within the struct (the bitfield's offset when the struct's kind_flag is set). */
+  bitOffset: number;
+}
+
+export interface BtfParseOptions {
+  /** Names the blob in errors: a path, or "prog.o .BTF". */
+  input?: string;
+  /** For split BTF (kernel modules): the BTF whose type ids and strings this one continues. */
+  base?: Btf;
+}
+
+export class Btf {
+  readonly littleEndian: boolean;
+  /** Highest type id, including the base's. */
+  readonly typeCount: number;
+  readonly base: Btf | undefined;
+  /** First type id defined in this blob (1, or base.typeCount + 1 for split BTF). */
+  readonly firstId: number;
+
+  readonly #view: DataView;
+  readonly #bytes: Uint8Array;
+  readonly #strStart: number;
+  readonly #strLen: number;
+  /** String offsets below this belong to the base. */
+  readonly #strBase: number;
+  readonly #offsets: Uint32Array;
+  readonly #kinds: Uint8Array;
+  readonly #declTags: number[];
+  #index: Map<string, number>[] | undefined;
+  #ascii: string | undefined;
+
+  private constructor(bytes: Uint8Array, input: string, base: Btf | undefined) {
+    const fail = (msg: string): never => {
+      throw new ParseError(input, msg);
+    };
+    if (bytes.byteLength < MIN_HDR_LEN) fail(`too short for a BTF header (${bytes.byteLength} bytes)`);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const magic = view.getUint16(0, true);
+    if (magic !== BTF_MAGIC && magic !== 0x9feb) fail(`bad magic 0x${magic.toString(16)} (want 0xeb9f)`);
+    const le = magic === BTF_MAGIC;
+    if (bytes[2] !== 1) fail(`unsupported BTF version ${bytes[2]}`);
+    const hdrLen = view.getUint32(4, le);
+    const typeOff = view.getUint32(8, le);
+    const typeLen = view.getUint32(12, le);
+    const strOff = view.getUint32(16, le);
+    const strLen = view.getUint32(20, le);
+    if (hdrLen < MIN_HDR_LEN || hdrLen > bytes.byteLength) fail(`bad header length ${hdrLen}`);
+    const data = bytes.byteLength - hdrLen;
+    if (typeOff + typeLen > data) fail(`type section [${typeOff}, +${typeLen}) runs past the end (${data} data bytes)`);
+    if (strOff + strLen > data) fail(`string section [${strOff}, +${strLen}) runs past the end (${data} data bytes)`);
+    if (typeOff % 4 !== 0 || typeLen % 4 !== 0) fail('type section is not 4-byte aligned');
+    const strStart = hdrLen + strOff;
+    // libbpf and the kernel: the section must end with NUL, and non-split BTF starts with the empty name.
+    if (strLen > 0 && bytes[strStart + strLen - 1] !== 0) fail('string section does not end with NUL');
+    if (!base && (strLen === 0 || bytes[strStart] !== 0)) fail('string section does not start with the empty name');
+
+    this.littleEndian = le;
+    this.base = base;
+    this.firstId = base ? base.typeCount + 1 : 1;
+    this.#view = view;
+    this.#bytes = bytes;
+    this.#strStart = strStart;
+    this.#strLen = strLen;
+    this.#strBase = base ? base.#strBase + base.#strLen : 0;
+    const strEnd = this.#strBase + strLen;
+
+    // Each type is at least 12 bytes, so typeLen / 12 bounds the count without a first pass.
+    const cap = Math.min(Math.floor(typeLen / TYPE_HDR), MAX_TYPES);
+    const offsets = new Uint32Array(cap);
+    const kinds = new Uint8Array(cap);
+    const declTags: number[] = [];
+    let n = 0;
+    let maxRef = 0;
+    const end = hdrLen + typeOff + typeLen;
+    for (let p = hdrLen + typeOff; p < end; ) {
+      if (p + TYPE_HDR > end) fail(`type ${this.firstId + n} is truncated`);
+      if (n >= cap) fail(`more than ${MAX_TYPES} types`);
+      const nameOff = view.getUint32(p, le);
+      const info = view.getUint32(p + 4, le);
+      const ref = view.getUint32(p + 8, le);
+      // Newest UAPI widens vlen to 24 bits and kind to 7; older kernels require those bits to be zero,
+      // so reading the wide fields is right for both.
+      const kind = (info >>> 24) & 0x7f;
+      const vlen = info & 0xffffff;
+      const id = this.firstId + n;
+      if (nameOff >= strEnd) fail(`type ${id} name offset ${nameOff} is outside the string section`);
+      let tail = 0;
+      switch (kind) {
+        case BtfKind.INT: tail = 4; break;
+        case BtfKind.ARRAY: tail = 12; break;
+        case BtfKind.STRUCT: case BtfKind.UNION: case BtfKind.DATASEC: tail = 12 * vlen; break;
+        case BtfKind.ENUM: case BtfKind.FUNC_PROTO: tail = 8 * vlen; break;
+        case BtfKind.VAR: case BtfKind.DECL_TAG: tail = 4; break;
+        case BtfKind.ENUM64: tail = 12 * vlen; break;
+        case BtfKind.PTR: case BtfKind.FWD: case BtfKind.TYPEDEF: case BtfKind.VOLATILE: case BtfKind.CONST:
+        case BtfKind.RESTRICT: case BtfKind.FUNC: case BtfKind.FLOAT: case BtfKind.TYPE_TAG: break;
+        default: fail(`type ${id} has unknown kind ${kind}`);
+      }
+      if (p + TYPE_HDR + tail > end) fail(`type ${id} (${BTF_KIND_NAMES[kind]}) runs past the type section`);
+      switch (kind) {
+        case BtfKind.PTR: case BtfKind.TYPEDEF: case BtfKind.VOLATILE: case BtfKind.CONST: case BtfKind.RESTRICT:
+        case BtfKind.FUNC: case BtfKind.VAR: case BtfKind.DECL_TAG: case BtfKind.TYPE_TAG: case BtfKind.FUNC_PROTO:
+          if (ref > maxRef) maxRef = ref;
+          break;
+      }
+      if (kind === BtfKind.DECL_TAG) declTags.push(id);
+      offsets[n] = p;
+      kinds[n] = kind;
+      n++;
+      p += TYPE_HDR + tail;
+    }
+    this.#offsets = offsets.subarray(0, n);
+    this.#kinds = kinds.subarray(0, n);
+    this.#declTags = declTags;
+    this.typeCount = this.firstId - 1 + n;
+    if (maxRef > this.typeCount) fail(`a type refers to id ${maxRef}, beyond the last id ${this.typeCount}`);
+  }
+
+  /** Parse a raw BTF blob; throws ParseError naming `opts.input` when it is malformed. */
+  static parse(bytes: Uint8Array, opts: BtfParseOptions = {}): Btf {
+    return new Btf(bytes, opts.input ?? 'BTF', opts.base);
+  }
+
+  /** The blob that defines `id` (this one or a base), or undefined for void and unknown ids. */
+  #owner(id: number): Btf | undefined {
+    if (!Number.isInteger(id) || id < 1 || id > this.typeCount) return undefined;
+    let b: Btf | undefined = this;
+    while (b && id < b.firstId) b = b.base;
+    return b;
+  }
+
+  /** The BTF kind of `id` (0 for void or an id this BTF does not define). */
+  kind(id: number): number {
+    const b = this.#owner(id);
+    return b ? b.#kinds[id - b.firstId]! : 0;
+  }
+
+  /** The type's name ("" for anonymous types, void and unknown ids). */
+  name(id: number): string {
+    const b = this.#owner(id);
+    return b ? this.#string(b.#u32(id, 0)) : '';
+  }
+
+  /** The type's size_or_type word: the referenced type for PTR/TYPEDEF/FUNC/VAR/..., the size otherwise. */
+  typeRef(id: number): number {
+    const b = this.#owner(id);
+    return b ? b.#u32(id, 8) : 0;
+  }
+
+  /** vlen: member count, or the linkage for FUNC. */
+  vlen(id: number): number {
+    const b = this.#owner(id);
+    return b ? b.#u32(id, 4) & 0xffffff : 0;
+  }
+
+  /** The first id with this kind and name, searching the base first (as the kernel resolves ids). */
+  findId(kind: number, name: string): number | undefined {
+    if (this.base) {
+      const inBase = this.base.findId(kind, name);
+      if (inBase !== undefined) return inBase;
+    }
+    this.#index ??= this.#buildIndex();
+    return this.#index[kind]?.get(name);
+  }
+
+  /** FUNCs carrying DECL_TAG `tag` on the whole declaration (component_idx -1), e.g. 'bpf_kfunc'. */
+  declTagged(tag: string, opts: { ownOnly?: boolean } = {}): { id: number; name: string }[] {
+    const out = !opts.ownOnly && this.base ? this.base.declTagged(tag) : [];
+    const seen = new Set<number>();
+    for (const id of this.#declTags) {
+      if (this.#view.getInt32(this.#offsets[id - this.firstId]! + TYPE_HDR, this.littleEndian) !== -1) continue;
+      if (this.name(id) !== tag) continue;
+      const target = this.typeRef(id);
+      if (this.kind(target) !== BtfKind.FUNC || seen.has(target)) continue;
+      seen.add(target);
+      out.push({ id: target, name: this.name(target) });
+    }
+    return out;
+  }
+
+  /** Enumerators of the ENUM or ENUM64 named `name`, with their values. */
+  enumValues(name: string): Map<string, bigint> | undefined {
+    const id = this.findId(BtfKind.ENUM, name) ?? this.findId(BtfKind.ENUM64, name);
+    if (id === undefined) return undefined;
+    const b = this.#owner(id)!;
+    const p = b.#offsets[id - b.firstId]!;
+    const info = b.#u32(id, 4);
+    const signed = info >>> 31 === 1;
+    const vlen = info & 0xffffff;
+    const out = new Map<string, bigint>();
+    const le = b.littleEndian;
+    const v = b.#view;
+    if (b.kind(id) === BtfKind.ENUM) {
+      for (let i = 0, q = p + TYPE_HDR; i < vlen; i++, q += 8) {
+        out.set(this.#string(v.getUint32(q, le)), BigInt(signed ? v.getInt32(q + 4, le) : v.getUint32(q + 4, le)));
+      }
+    } else {
+      for (let i = 0, q = p + TYPE_HDR; i < vlen; i++, q += 12) {
+        const raw = (BigInt(v.getUint32(q + 8, le)) << 32n) | BigInt(v.getUint32(q + 4, le));
+        out.set(this.#string(v.getUint32(q, le)), signed ? BigInt.asIntN(64, raw) : raw);
+      }
+    }
+    return out;
+  }
+
+  /** Members of a STRUCT or UNION in declaration order (index = struct_ops member index); [] otherwise. */
+  structMembers(id: number): BtfMember[] {
+    const b = this.#owner(id);
+    if (!b) return [];
+    const kind = b.#kinds[id - b.firstId];
+    if (kind !== BtfKind.STRUCT && kind !== BtfKind.UNION) return [];
+    const info = b.#u32(id, 4);
+    const bitfields = info >>> 31 === 1;
+    const vlen = info & 0xffffff;
+    const le = b.littleEndian;
+    const v = b.#view;
+    const out: BtfMember[] = [];
+    for (let i = 0, q = b.#offsets[id - b.firstId]! + TYPE_HDR; i < vlen; i++, q += 12) {
+      const off = v.getUint32(q + 8, le);
+      out.push({ name: this.#string(v.getUint32(q, le)), type: v.getUint32(q + 4, le), bitOffset: bitfields ? off & 0xffffff : off });
+    }
+    return out;
+  }
+
+  /** Parameters of a FUNC_PROTO (or of a FUNC's prototype): name and type id; [] otherwise. */
+  funcParams(id: number): { name: string; type: number }[] {
+    const protoId = this.kind(id) === BtfKind.FUNC ? this.typeRef(id) : id;
+    const b = this.#owner(protoId);
+    if (!b || b.#kinds[protoId - b.firstId] !== BtfKind.FUNC_PROTO) return [];
+    const vlen = b.#u32(protoId, 4) & 0xffffff;
+    const out: { name: string; type: number }[] = [];
+    for (let i = 0, q = b.#offsets[protoId - b.firstId]! + TYPE_HDR; i < vlen; i++, q += 8) {
+      out.push({ name: this.#string(b.#view.getUint32(q, b.littleEndian)), type: b.#view.getUint32(q + 4, b.littleEndian) });
+    }
+    return out;
+  }
+
+  #u32(id: number, at: number): number {
+    return this.#view.getUint32(this.#offsets[id - this.firstId]! + at, this.littleEndian);
+  }
+
+  /** A string by its global offset (split BTF: offsets past the base's strings are ours). */
+  #string(off: number): string {
+    if (off < this.#strBase) return this.base ? this.base.#string(off) : '';
+    const start = this.#strStart + (off - this.#strBase);
+    const limit = this.#strStart + this.#strLen;
+    if (start >= limit) return '';
+    if (this.#ascii === undefined) this.#ascii = this.#decodeAscii();
+    if (this.#ascii) {
+      // The section ends with NUL (checked in the constructor), so indexOf always finds one.
+      const rel = start - this.#strStart;
+      return this.#ascii.slice(rel, this.#ascii.indexOf('\0', rel));
+    }
+    const end = this.#bytes.indexOf(0, start);
+    return decoder.decode(this.#bytes.subarray(start, end < 0 || end > limit ? limit : end));
+  }
+
+  /**
+   * Kernel and clang BTF names are C identifiers: decoding the whole section once and slicing it is
+   * several times faster than decoding 100k names one by one. '' means "not all ASCII, decode each".
+   */
+  #decodeAscii(): string {
+    const s = this.#bytes.subarray(this.#strStart, this.#strStart + this.#strLen);
+    for (let i = 0; i < s.length; i++) if (s[i]! > 0x7f) return '';
+    return latin1.decode(s);
+  }
+
+  #buildIndex(): Map<string, number>[] {
+    const index = Array.from({ length: BTF_KIND_NAMES.length }, () => new Map<string, number>());
+    const le = this.littleEndian;
+    for (let i = 0; i < this.#offsets.length; i++) {
+      const nameOff = this.#view.getUint32(this.#offsets[i]!, le);
+      if (nameOff === 0) continue;
+      const byName = index[this.#kinds[i]!]!;
+      const name = this.#string(nameOff);
+      if (!byName.has(name)) byName.set(name, this.firstId + i);
+    }
+    return index;
+  }
+}
+
+const cache = new Map<string, { mtimeMs: number; size: number; btf: Btf }>();
+
+/** Read and parse a kernel BTF file, cached per path, mtime and size. fs errors (ENOENT, EACCES) propagate. */
+export function loadBtfFile(path: string, base?: Btf): Btf {
+  const st = statSync(path);
+  const hit = cache.get(path);
+  if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size && hit.btf.base === base) return hit.btf;
+  const btf = Btf.parse(readFileSync(path), base ? { input: path, base } : { input: path });
+  cache.set(path, { mtimeMs: st.mtimeMs, size: st.size, btf });
+  return btf;
+}
+
+/** The running kernel's BTF, <hostRoot>/sys/kernel/btf/vmlinux (5.4+ with CONFIG_DEBUG_INFO_BTF). */
+export function loadVmlinuxBtf(hostRoot = '/'): Btf {
+  return loadBtfFile(join(hostRoot, 'sys/kernel/btf/vmlinux'));
+}
+
+/** A module's split BTF, <hostRoot>/sys/kernel/btf/<module> (CONFIG_DEBUG_INFO_BTF_MODULES). */
+export function loadModuleBtf(module: string, hostRoot = '/'): Btf {
+  return loadBtfFile(join(hostRoot, 'sys/kernel/btf', module), loadVmlinuxBtf(hostRoot));
+}

@@ -1,0 +1,109 @@
+// The guest: one initramfs holding busybox, the pinned Node runtime, the project (src/ and the
+// production node_modules) and Debian's bpftool, with the shared libraries ldd says they need.
+// The 6.1 images have no 9p (CONFIG_NET_9P unset in cloud) and virtio is modular, so sharing the host
+// tree would need modules per flavour; an initramfs needs none and boots the same on every flavour.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/** A command the guest runs; its stdout, stderr, exit code and time come back under `name`. */
+export interface GuestStep {
+  name: string;
+  /** A busybox sh command line, run in /bpfready. */
+  command: string;
+}
+
+export const GUEST_ROOT = '/bpfready';
+export const DATA_BEGIN = '@@bpfready-begin ';
+export const DATA_END = '@@bpfready-end ';
+export const DATA_DONE = '@@bpfready-done';
+
+const NODE = 'node_modules/node/bin/node';
+const BPFTOOL = '/usr/sbin/bpftool';
+
+/** The project as the guest sees it: the launcher, the sources, and production dependencies only. */
+function productionPackages(project: string): string[] {
+  const lock = JSON.parse(readFileSync(join(project, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean }>;
+  };
+  const keys = Object.entries(lock.packages)
+    .filter(([k, v]) => k.startsWith('node_modules/') && !v.dev)
+    .map(([k]) => k)
+    // Optional per-platform packages (koffi's prebuilt binaries) are only on disk for this platform.
+    .filter((k) => existsSync(join(project, k)));
+  // A nested package travels with its parent directory.
+  return keys.filter((k) => !keys.some((p) => p !== k && k.startsWith(`${p}/`)));
+}
+
+function sharedLibraries(binaries: string[]): string[] {
+  const out = execFileSync('ldd', binaries, { encoding: 'utf8' });
+  return [...new Set(out.match(/\/\S+\.so[.\d]*/g) ?? [])];
+}
+
+function link(staging: string, guestPath: string, hostPath: string): void {
+  const at = join(staging, guestPath);
+  mkdirSync(dirname(at), { recursive: true });
+  symlinkSync(hostPath, at);
+}
+
+function initScript(steps: GuestStep[]): string {
+  const run = steps
+    .map((s) => {
+      const q = `/out/${s.name}`;
+      return [
+        `t0=$(cut -d' ' -f1 /proc/uptime)`,
+        `( ${s.command} ) >${q}.stdout 2>${q}.stderr; echo $? >${q}.rc`,
+        `echo "$t0 $(cut -d' ' -f1 /proc/uptime)" >${q}.time`,
+        `echo "step ${s.name}: rc=$(cat ${q}.rc)"`,
+      ].join('\n');
+    })
+    .join('\n');
+  // ttyS0 is the console (kernel messages may land on it at any time); results go to ttyS1, which
+  // only this script writes, gzip+base64 so the tty layer cannot mangle them.
+  return `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/usr/sbin HOME=/root TMPDIR=/tmp
+mkdir -p /proc /sys /dev /tmp /root /out
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t bpf bpffs /sys/fs/bpf
+mount -t securityfs securityfs /sys/kernel/security
+mount -t tracefs tracefs /sys/kernel/tracing
+mount -t debugfs debugfs /sys/kernel/debug
+echo "guest up: $(uname -r)"
+cd ${GUEST_ROOT}
+${run}
+for f in /out/*; do
+  echo "${DATA_BEGIN}\${f#/out/}"
+  gzip -c "$f" | base64
+  echo "${DATA_END}\${f#/out/}"
+done >/dev/ttyS1
+echo "${DATA_DONE}" >/dev/ttyS1
+poweroff -f
+`;
+}
+
+/**
+ * Writes the initramfs to `out`. Kernel configs go to /boot/config-<release> so the probe (and
+ * bpftool's syscall_config section) can read the booted kernel's config as on a Debian host.
+ */
+export function buildInitramfs(project: string, out: string, steps: GuestStep[], configs: Record<string, string>): void {
+  const staging = `${out}.d`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  link(staging, 'bin/busybox', '/bin/busybox');
+  const nodeBin = join(project, NODE);
+  for (const lib of sharedLibraries([nodeBin, BPFTOOL])) link(staging, lib.slice(1), lib);
+  link(staging, BPFTOOL.slice(1), BPFTOOL);
+  const root = GUEST_ROOT.slice(1);
+  for (const p of ['bin', 'src', 'package.json']) link(staging, join(root, p), join(project, p));
+  for (const p of productionPackages(project)) link(staging, join(root, p), join(project, p));
+  link(staging, join(root, NODE), nodeBin);
+  for (const [release, config] of Object.entries(configs)) link(staging, `boot/config-${release}`, config);
+  writeFileSync(join(staging, 'init'), initScript(steps), { mode: 0o755 });
+  // -L on both sides: the staging tree is symlinks into the host, the archive must hold the files.
+  execFileSync('sh', ['-c', 'cd "$1" && find -L . | cpio --quiet -o -H newc -L >"$2"', 'sh', staging, out], { stdio: 'inherit' });
+  rmSync(staging, { recursive: true, force: true });
+  if (statSync(out).size < 1 << 20) throw new Error(`${out}: initramfs is implausibly small`);
+}

@@ -1,0 +1,599 @@
+// bpfready-shim: what a multi-threaded Node process cannot do to itself.
+//
+//   bpfready-shim userns --bpffs PATH [--delegate-cmds X] [--delegate-maps X] [--delegate-progs X]
+//                        [--delegate-attachs X] [--map-uid HOSTUID] [--map-gid HOSTGID] -- CMD ARGS...
+//       Run CMD as root of a new user namespace, in a new mount namespace where a bpffs owned by that
+//       user namespace, with the given delegation, is mounted at PATH. CMD can create a BPF token.
+//
+//   bpfready-shim caps (--keep CAPS | --drop CAPS) -- CMD ARGS...
+//       Run CMD with exactly the kept capabilities (or all current ones but the dropped).
+//
+// unshare(CLONE_NEWUSER) fails with EINVAL in a multi-threaded process, and Node always has threads:
+// that is why this is C. No dependencies beyond libc and the kernel's uapi headers.
+//
+// Exit status: CMD's own; 128+N if CMD was killed by signal N; 2 usage error; 125 setup failed
+// (namespaces, mount, capabilities); 126 CMD could not be executed; 127 CMD not found.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/securebits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// The new mount API (5.2). Numbers are the same on every architecture we build for; constants are
+// ours so that the build does not depend on which libc headers declare them.
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#ifndef SYS_fsmount
+#define SYS_fsmount 432
+#endif
+#define SHIM_FSOPEN_CLOEXEC 0x1
+#define SHIM_FSMOUNT_CLOEXEC 0x1
+#define SHIM_FSCONFIG_SET_STRING 1
+#define SHIM_FSCONFIG_CMD_CREATE 6
+#define SHIM_MOVE_MOUNT_F_EMPTY_PATH 0x4
+
+#define EXIT_USAGE 2
+#define EXIT_SETUP 125
+#define EXIT_CANNOT_EXEC 126
+#define EXIT_NOT_FOUND 127
+
+static const char *const USAGE =
+    "usage: bpfready-shim userns --bpffs PATH [--delegate-cmds X] [--delegate-maps X]\n"
+    "                            [--delegate-progs X] [--delegate-attachs X]\n"
+    "                            [--map-uid HOSTUID] [--map-gid HOSTGID] -- CMD [ARGS...]\n"
+    "       bpfready-shim caps (--keep CAPS | --drop CAPS) -- CMD [ARGS...]\n"
+    "\n"
+    "userns  Run CMD as root (uid 0, all capabilities) of a new user namespace, in a new mount\n"
+    "        namespace with a bpffs owned by that user namespace mounted at PATH. This process\n"
+    "        (which needs CAP_SYS_ADMIN in the initial user namespace) sets the delegate_* options,\n"
+    "        so CMD can create a BPF token from PATH (kernel 6.9+). X is what the bpffs mount option\n"
+    "        takes: 'any', or ':'-separated names (map_create:prog_load, array:hash, ...) or a\n"
+    "        number. Without any --delegate-* option the bpffs delegates nothing. uid and gid 0 in\n"
+    "        the namespace map to HOSTUID/HOSTGID (default: the caller's), a single id each;\n"
+    "        setgroups is denied. If PATH does not exist, a private tmpfs is mounted on its nearest\n"
+    "        existing ancestor (hiding that directory's contents from CMD) and PATH created in it.\n"
+    "caps    Run CMD with exactly the capabilities kept: effective, permitted, inheritable and\n"
+    "        ambient sets = CAPS, bounding set = CAPS, SECBIT_NOROOT locked so a uid 0 CMD does\n"
+    "        not regain capabilities on exec. CAPS: comma-separated names (cap_bpf, CAP_BPF or\n"
+    "        bpf) or numbers; '' or 'none' for no capabilities. --drop keeps the current\n"
+    "        permitted set minus CAPS.\n"
+    "\n"
+    "exit status: CMD's; 128+N if CMD died of signal N; 2 usage; 125 setup failed;\n"
+    "             126 CMD not executable; 127 CMD not found\n";
+
+static void msg(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("bpfready-shim: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+static _Noreturn void usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("bpfready-shim: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputs("\n(bpfready-shim --help for usage)\n", stderr);
+  va_end(ap);
+  exit(EXIT_USAGE);
+}
+
+static _Noreturn void exec_cmd(char **cmd) {
+  execvp(cmd[0], cmd);
+  int e = errno;
+  msg("cannot execute %s: %s", cmd[0], strerror(e));
+  _exit(e == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC);
+}
+
+static int parse_id(const char *s, const char *flag) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || *s == '\0' || *end != '\0' || v >= UINT32_MAX) usage_error("%s: not a uid/gid: '%s'", flag, s);
+  return (int)v;
+}
+
+static int write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, text, strlen(text));
+  int e = errno;
+  close(fd);
+  if (n != (ssize_t)strlen(text)) {
+    errno = n < 0 ? e : EIO;
+    return -1;
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// userns
+
+// One message on the socketpair: a status (0 = go on), the errno of a failure, and optionally an fd.
+struct step {
+  int32_t status;
+  int32_t err;
+};
+
+static int send_step(int sock, int status, int err, int fd) {
+  struct step s = {status, err};
+  struct iovec iov = {&s, sizeof s};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (fd >= 0) {
+    memset(&ctl, 0, sizeof ctl);
+    m.msg_control = ctl.buf;
+    m.msg_controllen = sizeof ctl.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  }
+  return sendmsg(sock, &m, MSG_NOSIGNAL) == (ssize_t)sizeof s ? 0 : -1;
+}
+
+// Returns 0 and fills *s (and *fd when asked), or -1 if the peer went away.
+static int recv_step(int sock, struct step *s, int *fd) {
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } ctl;
+  struct iovec iov = {s, sizeof *s};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  ssize_t n;
+  do n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n != (ssize_t)sizeof *s) return -1;
+  if (fd) {
+    *fd = -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(fd, CMSG_DATA(c), sizeof(int));
+  }
+  return 0;
+}
+
+struct userns_opts {
+  const char *bpffs;
+  const char *delegate[4];
+  int map_uid, map_gid;
+  char **cmd;
+};
+
+static const char *const DELEGATE_OPTS[4] = {"delegate_cmds", "delegate_maps", "delegate_progs", "delegate_attachs"};
+
+// The kernel explains fsconfig() failures in the fs context's log (read(2) on the fs fd).
+static void print_fs_log(int fs_fd) {
+  char buf[512];
+  ssize_t n;
+  while ((n = read(fs_fd, buf, sizeof buf - 1)) > 0) {
+    buf[n] = '\0';
+    msg("kernel: %s", buf);
+  }
+}
+
+// PATH missing: mount a private tmpfs on its nearest existing ancestor and create PATH in it, so
+// nothing is left behind on the host filesystem.
+static int make_mount_point(const char *path) {
+  struct stat st;
+  if (stat(path, &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return 0;
+    msg("--bpffs %s: not a directory", path);
+    return -1;
+  }
+  if (errno != ENOENT || path[0] != '/') {
+    msg("--bpffs %s: %s", path, path[0] != '/' ? "must be an absolute path" : strerror(errno));
+    return -1;
+  }
+  char anc[PATH_MAX];
+  if (strlen(path) >= sizeof anc) {
+    msg("--bpffs: path too long");
+    return -1;
+  }
+  strcpy(anc, path);
+  for (;;) {
+    char *slash = strrchr(anc, '/');
+    if (slash == anc) {
+      msg("--bpffs %s: no existing ancestor but / (refusing to hide the root filesystem)", path);
+      return -1;
+    }
+    *slash = '\0';
+    if (stat(anc, &st) == 0) break;
+    if (errno != ENOENT) {
+      msg("--bpffs %s: %s: %s", path, anc, strerror(errno));
+      return -1;
+    }
+  }
+  if (anc[0] == '\0' || strcmp(anc, "/") == 0) {
+    msg("--bpffs %s: no existing ancestor but / (refusing to hide the root filesystem)", path);
+    return -1;
+  }
+  if (mount("tmpfs", anc, "tmpfs", 0, "mode=0755") < 0) {
+    msg("mount tmpfs on %s: %s", anc, strerror(errno));
+    return -1;
+  }
+  msg("%s did not exist: private tmpfs mounted on %s for this command", path, anc);
+  char part[PATH_MAX];
+  strcpy(part, path);
+  for (char *p = part + strlen(anc) + 1; ; p++) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      if (mkdir(part, 0755) < 0 && errno != EEXIST) {
+        msg("mkdir %s: %s", part, strerror(errno));
+        return -1;
+      }
+      if (c == '\0') break;
+      *p = c;
+    }
+  }
+  return 0;
+}
+
+static _Noreturn void userns_child(int sock, const struct userns_opts *o) {
+  struct step s;
+  // Dies with the parent: the parent is what holds the delegation decision and reaps us.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
+    msg("unshare(CLONE_NEWUSER|CLONE_NEWNS): %s", strerror(errno));
+    send_step(sock, 1, errno, -1);
+    _exit(EXIT_SETUP);
+  }
+  send_step(sock, 0, 0, -1);
+  // The parent writes our uid/gid maps; it tells us when they are in place.
+  if (recv_step(sock, &s, NULL) < 0 || s.status != 0) _exit(EXIT_SETUP);
+  if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
+    msg("becoming root of the user namespace: %s", strerror(errno));
+    _exit(EXIT_SETUP);
+  }
+  // Mounts below must not propagate back to the parent's namespace.
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+    msg("making / private: %s", strerror(errno));
+    _exit(EXIT_SETUP);
+  }
+  if (make_mount_point(o->bpffs) < 0) _exit(EXIT_SETUP);
+  // fsopen() here, so the bpffs superblock belongs to our user namespace (fc->user_ns is the
+  // opener's): that is what lets a token be created from it inside this namespace.
+  int fs_fd = (int)syscall(SYS_fsopen, "bpf", SHIM_FSOPEN_CLOEXEC);
+  if (fs_fd < 0) {
+    msg("fsopen(\"bpf\"): %s", strerror(errno));
+    _exit(EXIT_SETUP);
+  }
+  if (send_step(sock, 0, 0, fs_fd) < 0) _exit(EXIT_SETUP);
+  if (recv_step(sock, &s, NULL) < 0 || s.status != 0) _exit(EXIT_SETUP);
+  int mnt_fd = (int)syscall(SYS_fsmount, fs_fd, SHIM_FSMOUNT_CLOEXEC, 0);
+  if (mnt_fd < 0) {
+    msg("fsmount: %s", strerror(errno));
+    _exit(EXIT_SETUP);
+  }
+  if (syscall(SYS_move_mount, mnt_fd, "", AT_FDCWD, o->bpffs, SHIM_MOVE_MOUNT_F_EMPTY_PATH) < 0) {
+    msg("move_mount onto %s: %s", o->bpffs, strerror(errno));
+    _exit(EXIT_SETUP);
+  }
+  close(mnt_fd);
+  close(fs_fd);
+  close(sock);
+  exec_cmd(o->cmd);
+}
+
+static pid_t child_pid;
+static void forward_signal(int sig) {
+  if (child_pid > 0) kill(child_pid, sig);
+}
+
+static int wait_child(pid_t pid) {
+  int st;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) {
+      msg("waitpid: %s", strerror(errno));
+      return EXIT_SETUP;
+    }
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return EXIT_SETUP;
+}
+
+static int fail_child(int sock, pid_t pid, int err) {
+  send_step(sock, 1, err, -1);
+  close(sock);
+  wait_child(pid);
+  return EXIT_SETUP;
+}
+
+static int userns_parent(int sock, pid_t pid, const struct userns_opts *o) {
+  struct step s;
+  char path[64], map[64];
+  if (recv_step(sock, &s, NULL) < 0 || s.status != 0) {
+    close(sock);
+    wait_child(pid);
+    return EXIT_SETUP;
+  }
+  // One id each, mapped by us (CAP_SETUID/CAP_SETGID in the parent namespace): any host id may be
+  // chosen, and a single-line map cannot overlap. setgroups is denied, as an unprivileged map
+  // would have to, so the namespace cannot drop supplementary groups to bypass negative ACLs.
+  snprintf(path, sizeof path, "/proc/%d/setgroups", (int)pid);
+  if (write_file(path, "deny") < 0 && errno != ENOENT) {
+    msg("write %s: %s", path, strerror(errno));
+    return fail_child(sock, pid, errno);
+  }
+  snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+  snprintf(map, sizeof map, "0 %d 1\n", o->map_uid);
+  if (write_file(path, map) < 0) {
+    msg("write %s (\"0 %d 1\"): %s", path, o->map_uid, strerror(errno));
+    return fail_child(sock, pid, errno);
+  }
+  snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+  snprintf(map, sizeof map, "0 %d 1\n", o->map_gid);
+  if (write_file(path, map) < 0) {
+    msg("write %s (\"0 %d 1\"): %s", path, o->map_gid, strerror(errno));
+    return fail_child(sock, pid, errno);
+  }
+  send_step(sock, 0, 0, -1);
+
+  int fs_fd = -1;
+  if (recv_step(sock, &s, &fs_fd) < 0 || s.status != 0 || fs_fd < 0) {
+    close(sock);
+    wait_child(pid);
+    return EXIT_SETUP;
+  }
+  // Setting a non-empty delegation, and creating a bpffs superblock for a user namespace other
+  // than the initial one, both need CAP_SYS_ADMIN in the initial user namespace: that is us.
+  for (int i = 0; i < 4; i++) {
+    if (!o->delegate[i]) continue;
+    if (syscall(SYS_fsconfig, fs_fd, SHIM_FSCONFIG_SET_STRING, DELEGATE_OPTS[i], o->delegate[i], 0) < 0) {
+      int e = errno;
+      msg("fsconfig %s=%s: %s", DELEGATE_OPTS[i], o->delegate[i], strerror(e));
+      print_fs_log(fs_fd);
+      close(fs_fd);
+      return fail_child(sock, pid, e);
+    }
+  }
+  if (syscall(SYS_fsconfig, fs_fd, SHIM_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+    int e = errno;
+    msg("fsconfig FSCONFIG_CMD_CREATE (bpffs): %s", strerror(e));
+    print_fs_log(fs_fd);
+    close(fs_fd);
+    return fail_child(sock, pid, e);
+  }
+  close(fs_fd);
+  send_step(sock, 0, 0, -1);
+  close(sock);
+  return wait_child(pid);
+}
+
+static int cmd_userns(int argc, char **argv) {
+  struct userns_opts o = {.map_uid = (int)getuid(), .map_gid = (int)getgid()};
+  int i;
+  for (i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(USAGE, stdout);
+      exit(0);
+    }
+    if (i + 1 >= argc) usage_error("userns: %s needs a value", a);
+    const char *v = argv[++i];
+    if (strcmp(a, "--bpffs") == 0) o.bpffs = v;
+    else if (strcmp(a, "--delegate-cmds") == 0) o.delegate[0] = v;
+    else if (strcmp(a, "--delegate-maps") == 0) o.delegate[1] = v;
+    else if (strcmp(a, "--delegate-progs") == 0) o.delegate[2] = v;
+    else if (strcmp(a, "--delegate-attachs") == 0) o.delegate[3] = v;
+    else if (strcmp(a, "--map-uid") == 0) o.map_uid = parse_id(v, a);
+    else if (strcmp(a, "--map-gid") == 0) o.map_gid = parse_id(v, a);
+    else usage_error("userns: unknown option '%s'", a);
+  }
+  if (!o.bpffs) usage_error("userns: --bpffs PATH is required");
+  if (i >= argc) usage_error("userns: no command after '--'");
+  o.cmd = argv + i;
+
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    msg("socketpair: %s", strerror(errno));
+    return EXIT_SETUP;
+  }
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    msg("fork: %s", strerror(errno));
+    return EXIT_SETUP;
+  }
+  if (pid == 0) {
+    close(sv[0]);
+    userns_child(sv[1], &o);
+  }
+  close(sv[1]);
+  child_pid = pid;
+  struct sigaction sa = {.sa_handler = forward_signal};
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  return userns_parent(sv[0], pid, &o);
+}
+
+// ---------------------------------------------------------------------------------------------
+// caps
+
+static const char *const CAP_NAMES[] = {
+    "chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid", "setuid",
+    "setpcap", "linux_immutable", "net_bind_service", "net_broadcast", "net_admin", "net_raw",
+    "ipc_lock", "ipc_owner", "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct",
+    "sys_admin", "sys_boot", "sys_nice", "sys_resource", "sys_time", "sys_tty_config", "mknod",
+    "lease", "audit_write", "audit_control", "setfcap", "mac_override", "mac_admin", "syslog",
+    "wake_alarm", "block_suspend", "audit_read", "perfmon", "bpf", "checkpoint_restore",
+};
+#define N_CAP_NAMES ((int)(sizeof CAP_NAMES / sizeof CAP_NAMES[0]))
+
+static int cap_last_cap(void) {
+  FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+  int last = -1;
+  if (f) {
+    if (fscanf(f, "%d", &last) != 1) last = -1;
+    fclose(f);
+  }
+  return last >= 0 && last < 64 ? last : N_CAP_NAMES - 1;
+}
+
+static int cap_number(const char *name, int last) {
+  const char *n = strncasecmp(name, "cap_", 4) == 0 ? name + 4 : name;
+  for (int c = 0; c < N_CAP_NAMES; c++)
+    if (strcasecmp(n, CAP_NAMES[c]) == 0) return c <= last ? c : -2;
+  char *end;
+  errno = 0;
+  long v = strtol(name, &end, 10);
+  if (!errno && *name && *end == '\0' && v >= 0 && v <= last) return (int)v;
+  return -1;
+}
+
+static uint64_t parse_caps(const char *list, const char *flag, int last) {
+  uint64_t set = 0;
+  if (strcmp(list, "") == 0 || strcasecmp(list, "none") == 0) return 0;
+  char *copy = strdup(list);
+  if (!copy) usage_error("out of memory");
+  for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    int c = cap_number(tok, last);
+    if (c == -2) usage_error("%s: %s is not known to this kernel (cap_last_cap = %d)", flag, tok, last);
+    if (c < 0) usage_error("%s: '%s' is not a capability name or number", flag, tok);
+    set |= 1ULL << c;
+  }
+  free(copy);
+  return set;
+}
+
+static int cap_get(struct __user_cap_data_struct d[2]) {
+  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  return (int)syscall(SYS_capget, &h, d);
+}
+
+static int cap_set(uint64_t eff, uint64_t perm, uint64_t inh) {
+  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct d[2] = {
+      {(uint32_t)eff, (uint32_t)perm, (uint32_t)inh},
+      {(uint32_t)(eff >> 32), (uint32_t)(perm >> 32), (uint32_t)(inh >> 32)},
+  };
+  return (int)syscall(SYS_capset, &h, d);
+}
+
+static void cap_list(uint64_t set, char *out, size_t size) {
+  out[0] = '\0';
+  for (int c = 0; c < 64; c++)
+    if (set & (1ULL << c)) {
+      char one[40];
+      if (c < N_CAP_NAMES) snprintf(one, sizeof one, "%scap_%s", out[0] ? "," : "", CAP_NAMES[c]);
+      else snprintf(one, sizeof one, "%s%d", out[0] ? "," : "", c);
+      strncat(out, one, size - strlen(out) - 1);
+    }
+}
+
+static int cmd_caps(int argc, char **argv) {
+  const char *keep = NULL, *drop = NULL;
+  int i;
+  for (i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(USAGE, stdout);
+      exit(0);
+    }
+    if (i + 1 >= argc) usage_error("caps: %s needs a value", a);
+    if (strcmp(a, "--keep") == 0) keep = argv[++i];
+    else if (strcmp(a, "--drop") == 0) drop = argv[++i];
+    else usage_error("caps: unknown option '%s'", a);
+  }
+  if (!keep == !drop) usage_error("caps: give exactly one of --keep and --drop");
+  if (i >= argc) usage_error("caps: no command after '--'");
+  char **cmd = argv + i;
+  int last = cap_last_cap();
+  uint64_t all = last >= 63 ? ~0ULL : (1ULL << (last + 1)) - 1;
+
+  struct __user_cap_data_struct cur[2];
+  if (cap_get(cur) < 0) {
+    msg("capget: %s", strerror(errno));
+    return EXIT_SETUP;
+  }
+  uint64_t permitted = ((uint64_t)cur[1].permitted << 32 | cur[0].permitted) & all;
+  uint64_t want = keep ? parse_caps(keep, "--keep", last) : permitted & ~parse_caps(drop, "--drop", last);
+  if (want & ~permitted) {
+    char missing[1024];
+    cap_list(want & ~permitted, missing, sizeof missing);
+    msg("cannot keep %s: not in this process's permitted set", missing);
+    return EXIT_SETUP;
+  }
+  // Without SECBIT_NOROOT, exec of a uid-0 CMD refills permitted and effective from the bounding
+  // set; locked so CMD cannot undo it. Needs CAP_SETPCAP, as does shrinking the bounding set, so
+  // both come before capset() drops it.
+  int bits = prctl(PR_GET_SECUREBITS);
+  if (bits < 0 || prctl(PR_SET_SECUREBITS, bits | SECBIT_NOROOT | SECBIT_NOROOT_LOCKED) < 0) {
+    msg("setting SECBIT_NOROOT (needs cap_setpcap): %s", strerror(errno));
+    return EXIT_SETUP;
+  }
+  for (int c = 0; c <= last; c++)
+    if (!(want & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+      msg("dropping capability %d from the bounding set: %s", c, strerror(errno));
+      return EXIT_SETUP;
+    }
+  // Ambient caps are what survive exec of an ordinary (no file caps, not setuid) binary; a cap can
+  // only be ambient if it is permitted and inheritable.
+  if (cap_set(want, want, want) < 0) {
+    msg("capset: %s", strerror(errno));
+    return EXIT_SETUP;
+  }
+  if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) {
+    msg("clearing ambient capabilities: %s", strerror(errno));
+    return EXIT_SETUP;
+  }
+  for (int c = 0; c <= last; c++)
+    if ((want & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0) {
+      msg("raising ambient capability %d: %s", c, strerror(errno));
+      return EXIT_SETUP;
+    }
+  exec_cmd(cmd);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) usage_error("missing subcommand (userns or caps)");
+  const char *sub = argv[1];
+  if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+    fputs(USAGE, stdout);
+    return 0;
+  }
+  if (strcmp(sub, "userns") == 0) return cmd_userns(argc - 2, argv + 2);
+  if (strcmp(sub, "caps") == 0) return cmd_caps(argc - 2, argv + 2);
+  usage_error("unknown subcommand '%s' (userns or caps)", sub);
+}

@@ -1,0 +1,339 @@
+// The only reader of flags, environment and the optional YAML config file (docs/config.md).
+// Precedence: defaults < file < environment < flags. The merged object is validated once, against
+// one JSON schema, and frozen; an invalid value is reported with where it came from (the flag, the
+// variable, or the file and key), so the operator knows what to fix. Exit code 2 for all of them.
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { UsageError } from './errors.ts';
+
+export const DEFAULT_LISTEN = '127.0.0.1:9842';
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const TAINT_EFFECTS = ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const;
+
+export interface Listen {
+  host: string;
+  port: number;
+}
+
+export interface TaintConfig {
+  key: string;
+  value: string;
+  effect: (typeof TAINT_EFFECTS)[number];
+}
+
+export interface KubernetesConfig {
+  /** The Node we publish to; required by `bpfready daemon`. */
+  nodeName: string | undefined;
+  labelPrefix: string;
+  /** Re-write conditions that did not change after this long; 0 turns the heartbeat off. */
+  heartbeatSeconds: number;
+  /** The readiness taint we remove once the checked profiles hold; null: no taint management. */
+  taint: TaintConfig | null;
+  /** Also publish a NodeFeature object, so node-feature-discovery rules can use our facts. */
+  nfd: boolean;
+}
+
+export interface Config {
+  listen: Listen;
+  /** Base re-probe period; each wait is drawn uniformly from ±probeJitter of it. */
+  probeIntervalSeconds: number;
+  probeJitter: number;
+  /** How often /proc/self/mountinfo is compared with its last content (a change triggers a re-probe). */
+  mountCheckSeconds: number;
+  hostRoot: string;
+  logLevel: LogLevel;
+  /** User-defined profiles as written in the file; the requirements module parses them (parseProfiles). */
+  profiles: Record<string, unknown>;
+  /** Profiles to check; null means every built-in and user-defined profile. */
+  checkProfiles: string[] | null;
+  kubernetes: KubernetesConfig;
+  /** The config file read, if any (for logs and error messages). */
+  file: string | undefined;
+}
+
+/** A bad config value. `source` names the flag, variable or file:key it came from. */
+export class ConfigError extends UsageError {
+  readonly source: string;
+  constructor(source: string, message: string, options?: { cause?: unknown }) {
+    super(`${source}: ${message}`, options);
+    this.source = source;
+  }
+}
+
+// Durations are written as seconds (a number) or with a unit: 500ms, 30s, 5m, 1h.
+const DURATION = { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' }] };
+
+const SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    listen: { type: 'string', minLength: 1 },
+    probeInterval: DURATION,
+    probeJitter: { type: 'number', minimum: 0, maximum: 0.5 },
+    mountCheckInterval: DURATION,
+    hostRoot: { type: 'string', pattern: '^/' },
+    logLevel: { enum: LOG_LEVELS },
+    profiles: { type: 'object' },
+    checkProfiles: { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true },
+    kubernetes: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        nodeName: { type: 'string', minLength: 1, maxLength: 253 },
+        labelPrefix: { type: 'string', minLength: 1, maxLength: 253 },
+        heartbeatSeconds: { type: 'integer', minimum: 0 },
+        taint: {
+          anyOf: [
+            { type: 'null' },
+            { type: 'boolean' },
+            {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                key: { type: 'string', minLength: 1, maxLength: 316 },
+                value: { type: 'string', maxLength: 63 },
+                effect: { enum: TAINT_EFFECTS },
+              },
+            },
+          ],
+        },
+        nfd: { type: 'boolean' },
+      },
+    },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validate = ajv.compile(SCHEMA);
+
+/** Flags every daemon command accepts; `value` says the flag takes an argument. */
+const FLAGS: Record<string, { key: string; value: boolean; help: string }> = {
+  '--config': { key: 'config', value: true, help: 'YAML config file (env BPFREADY_CONFIG)' },
+  '--listen': { key: 'listen', value: true, help: `HOST:PORT to serve on (default ${DEFAULT_LISTEN})` },
+  '--probe-interval': { key: 'probeInterval', value: true, help: 'base re-probe period, e.g. 60s, 5m (default 60s)' },
+  '--host-root': { key: 'hostRoot', value: true, help: "where the host's / is mounted (default /)" },
+  '--log-level': { key: 'logLevel', value: true, help: `${LOG_LEVELS.join('|')} (default info)` },
+  '--profile': { key: 'checkProfiles', value: true, help: 'check only this profile (repeatable)' },
+  '--node-name': { key: 'nodeName', value: true, help: 'Kubernetes node name (env NODE_NAME)' },
+  '--label-prefix': { key: 'labelPrefix', value: true, help: 'label/condition prefix (default bpfready.io)' },
+};
+
+export function configHelp(command: string): string {
+  const lines = Object.entries(FLAGS).map(([f, d]) => `  ${(d.value ? `${f} X` : f).padEnd(20)} ${d.help}`);
+  return `usage: bpfready ${command} [options]\n\noptions:\n${lines.join('\n')}\n  --help               this text\n\nSee docs/config.md for the file format and environment variables.\n`;
+}
+
+/** Environment variables we read, and the config key each sets. Nothing else in process.env is read. */
+const ENV: Record<string, string> = {
+  BPFREADY_LISTEN: 'listen',
+  BPFREADY_PROBE_INTERVAL: 'probeInterval',
+  BPFREADY_HOST_ROOT: 'hostRoot',
+  BPFREADY_LOG_LEVEL: 'logLevel',
+  BPFREADY_LABEL_PREFIX: 'labelPrefix',
+  NODE_NAME: 'nodeName',
+};
+
+const KUBE_KEYS = new Set(['nodeName', 'labelPrefix']);
+
+export interface LoadOptions {
+  argv: readonly string[];
+  env: Readonly<Record<string, string | undefined>>;
+  /** Injected for tests; defaults to reading the file from disk. */
+  readFile?: (path: string) => string;
+}
+
+export type LoadResult = { help: true } | { help: false; config: Config };
+
+/** Parse flags, env and file into a frozen Config. Throws ConfigError (exit code 2) on any bad input. */
+export function loadConfig(opts: LoadOptions): LoadResult {
+  const flags = parseFlags(opts.argv);
+  if (flags === 'help') return { help: true };
+
+  const fileFromFlag = flags.get('config');
+  const file = fileFromFlag?.[0] ?? nonEmpty(opts.env['BPFREADY_CONFIG']);
+  const fileSource = fileFromFlag ? `--config ${file}` : `BPFREADY_CONFIG=${file}`;
+  const raw: Record<string, unknown> = file ? readConfigFile(file, fileSource, opts.readFile) : {};
+  // Every value's origin, by JSON pointer, so a schema error names the flag, variable or file key.
+  const origins = new Map<string, string>();
+  if (file) collectOrigins(raw, '', file, origins);
+
+  const set = (key: string, value: unknown, source: string): void => {
+    if (KUBE_KEYS.has(key)) {
+      const kube = isObject(raw['kubernetes']) ? raw['kubernetes'] : (raw['kubernetes'] = {});
+      (kube as Record<string, unknown>)[key] = value;
+      origins.set(`/kubernetes/${key}`, source);
+    } else {
+      raw[key] = value;
+      origins.set(`/${key}`, source);
+    }
+  };
+  for (const [name, key] of Object.entries(ENV)) {
+    const v = nonEmpty(opts.env[name]);
+    if (v !== undefined) set(key, v, name);
+  }
+  for (const [key, values] of flags) {
+    if (key === 'config') continue;
+    const flag = Object.keys(FLAGS).find((f) => FLAGS[f]?.key === key) ?? key;
+    set(key, key === 'checkProfiles' ? values : values.at(-1), flag);
+  }
+
+  if (!validate(raw)) throw schemaError(validate.errors ?? [], origins, file);
+  return { help: false, config: deepFreeze(normalise(raw, origins, file)) };
+}
+
+function parseFlags(argv: readonly string[]): Map<string, string[]> | 'help' {
+  const out = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--help' || arg === '-h') return 'help';
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const def = FLAGS[name];
+    if (!def) throw new ConfigError(arg, `unknown option (bpfready <command> --help lists them)`);
+    let value: string | undefined;
+    if (eq > 0) value = arg.slice(eq + 1);
+    else if (i + 1 < argv.length) value = argv[++i];
+    if (value === undefined || value === '') throw new ConfigError(name, 'needs a value');
+    out.set(def.key, [...(out.get(def.key) ?? []), value]);
+  }
+  return out;
+}
+
+function readConfigFile(file: string, source: string, readFile?: (p: string) => string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFile ? readFile(file) : readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(source, `cannot read the config file (${code})`, { cause: err });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true, maxAliasCount: 100 });
+  } catch (err) {
+    const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new ConfigError(file, `not valid YAML: ${msg}`, { cause: err });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (!isObject(doc)) throw new ConfigError(file, 'the config file must be a YAML mapping (key: value)');
+  return doc;
+}
+
+function collectOrigins(v: unknown, pointer: string, file: string, origins: Map<string, string>): void {
+  origins.set(pointer, `${file}: ${pointer ? pointer.slice(1).replaceAll('/', '.') : '(top level)'}`);
+  if (isObject(v)) for (const [k, child] of Object.entries(v)) collectOrigins(child, `${pointer}/${k}`, file, origins);
+}
+
+function schemaError(errors: ErrorObject[], origins: Map<string, string>, file: string | undefined): ConfigError {
+  // anyOf reports every branch; the most specific error (deepest path) is the one worth reading.
+  const e = [...errors].sort((a, b) => b.instancePath.length - a.instancePath.length)[0];
+  if (!e) return new ConfigError(file ?? 'config', 'invalid');
+  let pointer = e.instancePath;
+  let what: string;
+  if (e.keyword === 'additionalProperties') {
+    const prop = String((e.params as { additionalProperty: string }).additionalProperty);
+    pointer = `${pointer}/${prop}`;
+    what = `unknown key "${prop}"`;
+  } else if (e.keyword === 'enum') {
+    what = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+  } else if (e.schemaPath.includes('/anyOf/') && ANY_OF_MESSAGES[pointer] !== undefined) {
+    what = ANY_OF_MESSAGES[pointer] ?? '';
+  } else if (e.keyword === 'pattern' && pointer === '/hostRoot') {
+    what = 'must be an absolute path';
+  } else {
+    what = e.message ?? 'is invalid';
+  }
+  return new ConfigError(originOf(pointer, origins, file), what);
+}
+
+// For keys with alternative forms, ajv's per-branch errors read worse than one sentence.
+const DURATION_MESSAGE = 'must be a duration: seconds as a number, or a number with ms, s, m or h (e.g. 30s, 5m)';
+const ANY_OF_MESSAGES: Record<string, string> = {
+  '/probeInterval': DURATION_MESSAGE,
+  '/mountCheckInterval': DURATION_MESSAGE,
+  '/kubernetes/taint': 'must be true, false, null or a mapping with key, value and effect',
+};
+
+function originOf(pointer: string, origins: Map<string, string>, file: string | undefined): string {
+  for (let p = pointer; ; p = p.slice(0, p.lastIndexOf('/'))) {
+    const o = origins.get(p);
+    if (o) return p === pointer ? o : `${o}${pointer.slice(p.length).replaceAll('/', '.')}`;
+    if (p === '') return file ? `${file}: ${pointer.slice(1).replaceAll('/', '.')}` : pointer;
+  }
+}
+
+function normalise(raw: Record<string, unknown>, origins: Map<string, string>, file: string | undefined): Config {
+  const src = (k: string): string => originOf(k, origins, file);
+  const kube = (raw['kubernetes'] ?? {}) as Record<string, unknown>;
+  const labelPrefix = (kube['labelPrefix'] as string | undefined) ?? 'bpfready.io';
+  const interval = seconds(raw['probeInterval'] ?? 60, src('/probeInterval'));
+  // Below 1 s a re-probe loop would only burn CPU: the facts it reads change on human time scales.
+  if (interval < 1) throw new ConfigError(src('/probeInterval'), 'must be at least 1s');
+  const mountCheck = seconds(raw['mountCheckInterval'] ?? 2, src('/mountCheckInterval'));
+  if (mountCheck < 0.1) throw new ConfigError(src('/mountCheckInterval'), 'must be at least 100ms');
+  const taintRaw = kube['taint'];
+  let taint: TaintConfig | null = null;
+  if (taintRaw === true || isObject(taintRaw)) {
+    const t = isObject(taintRaw) ? taintRaw : {};
+    taint = {
+      key: (t['key'] as string | undefined) ?? `${labelPrefix}/not-ready`,
+      value: (t['value'] as string | undefined) ?? '',
+      effect: (t['effect'] as TaintConfig['effect'] | undefined) ?? 'NoSchedule',
+    };
+  }
+  return {
+    listen: parseListen(String(raw['listen'] ?? DEFAULT_LISTEN), src('/listen')),
+    probeIntervalSeconds: interval,
+    probeJitter: (raw['probeJitter'] as number | undefined) ?? 0.1,
+    mountCheckSeconds: mountCheck,
+    hostRoot: (raw['hostRoot'] as string | undefined) ?? '/',
+    logLevel: (raw['logLevel'] as LogLevel | undefined) ?? 'info',
+    profiles: (raw['profiles'] as Record<string, unknown> | undefined) ?? {},
+    checkProfiles: (raw['checkProfiles'] as string[] | undefined) ?? null,
+    kubernetes: {
+      nodeName: kube['nodeName'] as string | undefined,
+      labelPrefix,
+      heartbeatSeconds: (kube['heartbeatSeconds'] as number | undefined) ?? 300,
+      taint,
+      nfd: (kube['nfd'] as boolean | undefined) ?? false,
+    },
+    file,
+  };
+}
+
+const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
+/** "30s" → 30. Numbers are seconds. */
+export function seconds(v: unknown, source: string): number {
+  if (typeof v === 'number') return v;
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/.exec(String(v));
+  if (!m) throw new ConfigError(source, `"${String(v)}" is not a duration (e.g. 30s, 5m)`);
+  return Number(m[1]) * (UNIT_SECONDS[m[2] ?? 's'] ?? 1);
+}
+
+/** "HOST:PORT", "[v6]:PORT" or ":PORT" (all interfaces). Port 0 asks the kernel for a free port. */
+export function parseListen(s: string, source: string): Listen {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]*)):([0-9]{1,5})$/.exec(s);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) throw new ConfigError(source, `"${s}" is not HOST:PORT (e.g. ${DEFAULT_LISTEN}, [::1]:9842, :9842)`);
+  const host = m[1] ?? (m[2] ? m[2] : '0.0.0.0');
+  return { host, port };
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null) {
+    for (const child of Object.values(v)) deepFreeze(child);
+    Object.freeze(v);
+  }
+  return v;
+}

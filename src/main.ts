@@ -1,0 +1,205 @@
+// Builds the root logger, the metrics registry, the HTTP server, the probe loop and (for `daemon`)
+// the Kubernetes publisher, once, and wires them. `serve` and `daemon` share this code path; the
+// only difference is whether a publisher is attached. Side effects live here, not at import time.
+import { hostname } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
+import { pino, type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { ConfigError, configHelp, loadConfig, type Config } from './config.ts';
+import { UsageError } from './errors.ts';
+import type { ProbeReport } from './report.ts';
+import { buildApp, type App } from './server/app.ts';
+import { createMetrics } from './server/metrics.ts';
+import { createProbeLoop, type ProbeLoop } from './server/probe-loop.ts';
+import { initialState, type DaemonState, type ProfileCheck, type ProbeTrigger } from './server/state.ts';
+import pkg from '../package.json' with { type: 'json' };
+
+export type ProbeFn = (opts: { hostRoot?: string; signal?: AbortSignal }) => Promise<ProbeReport>;
+export type CheckFn = (report: ProbeReport) => ProfileCheck[];
+
+/** What `daemon` attaches; `serve` runs without one. Shape agreed with src/publish/index.ts. */
+export interface Publisher {
+  publish(report: ProbeReport, checks: ProfileCheck[]): void;
+  close(): Promise<void>;
+}
+
+export interface DaemonDeps {
+  probe: ProbeFn;
+  check?: CheckFn;
+  publisher?: Publisher;
+  logger?: Logger;
+  /** Listen on config.listen; tests and benchmarks that use inject() leave it off. */
+  listen?: boolean;
+  mountinfoPath?: string;
+}
+
+export interface Daemon {
+  readonly app: App;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  state(): DaemonState;
+  /** Resolves when the first probe cycle has finished (true if it succeeded). */
+  readonly firstProbe: Promise<boolean>;
+  /** "http://host:port" when listening. */
+  readonly url: string | undefined;
+  reprobe(reason?: ProbeTrigger): void;
+  /** Stop probing (finishing the cycle in flight), close the server and the publisher. */
+  stop(): Promise<void>;
+}
+
+export function createLogger(config: Config): Logger {
+  return pino({ level: config.logLevel, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
+}
+
+export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Daemon> {
+  const logger = deps.logger ?? createLogger(config);
+  const state = initialState();
+  const getState = (): DaemonState => state;
+  const registry = new Registry();
+  const metrics = createMetrics(registry, getState, { version: pkg.version, nodejsVersion: process.versions.node });
+  const meta = { version: pkg.version, nodeName: config.kubernetes.nodeName, hostname: hostname() };
+  const app = buildApp({ state: getState, registry, logger: logger.child({ component: 'http' }), meta });
+  const probeLog = logger.child({ component: 'probe' });
+
+  const cycle = async (trigger: ProbeTrigger, signal: AbortSignal): Promise<boolean> => {
+    const t0 = performance.now();
+    let ok = false;
+    try {
+      const report = await deps.probe({ hostRoot: config.hostRoot, signal });
+      const checks = deps.check ? deps.check(report) : [];
+      const changed = state.report === null || factsChanged(state.report, report);
+      state.report = report;
+      state.checks = checks;
+      state.lastSuccessAt = new Date();
+      state.lastError = null;
+      state.ready = true;
+      ok = true;
+      deps.publisher?.publish(report, checks);
+      const seconds = (performance.now() - t0) / 1000;
+      const unmet = checks.filter((c) => !c.satisfied).map((c) => c.profile);
+      // The first probe and any change are worth a line; a steady re-probe is only debug noise.
+      probeLog[trigger === 'startup' || changed ? 'info' : 'debug']({ trigger, seconds, changed, unmet }, 'probe cycle done');
+    } catch (err) {
+      state.lastError = { at: new Date(), message: err instanceof Error ? err.message : String(err) };
+      probeLog.error({ err, trigger }, 'probe cycle failed');
+    } finally {
+      state.cycles++;
+      metrics.observeProbe(trigger, (performance.now() - t0) / 1000, ok);
+    }
+    return ok;
+  };
+
+  const loop: ProbeLoop = createProbeLoop({
+    cycle,
+    intervalSeconds: config.probeIntervalSeconds,
+    jitter: config.probeJitter,
+    mountinfoPath: deps.mountinfoPath ?? '/proc/self/mountinfo',
+    mountCheckSeconds: config.mountCheckSeconds,
+    logger: probeLog,
+  });
+
+  await app.ready();
+  let url: string | undefined;
+  if (deps.listen) {
+    url = await app.listen({ host: config.listen.host, port: config.listen.port, listenTextResolver: () => '' });
+    logger.info({ url, probeIntervalSeconds: config.probeIntervalSeconds, configFile: config.file }, 'serving');
+  }
+  const firstProbe = loop.start();
+
+  let stopping: Promise<void> | null = null;
+  return {
+    app,
+    registry,
+    logger,
+    state: getState,
+    firstProbe,
+    url,
+    reprobe: (reason = 'sighup') => loop.trigger(reason),
+    stop() {
+      stopping ??= (async () => {
+        state.ready = false;
+        await loop.stop();
+        await app.close();
+        await deps.publisher?.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Whether two reports differ in their facts (not in their timestamps). */
+function factsChanged(a: ProbeReport, b: ProbeReport): boolean {
+  const strip = ({ generatedAt: _g, durationMs: _d, ...rest }: ProbeReport): unknown => rest;
+  return JSON.stringify(strip(a)) !== JSON.stringify(strip(b));
+}
+
+// If shutting down takes longer than this, something is stuck: exit anyway, with a non-zero code.
+const SHUTDOWN_DEADLINE_MS = 8000;
+
+/** Run until SIGTERM/SIGINT; SIGHUP re-probes. Returns the exit code. */
+export async function runDaemon(config: Config, deps: Omit<DaemonDeps, 'listen' | 'logger'> & { logger: Logger }): Promise<number> {
+  const log = deps.logger;
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon(config, { ...deps, listen: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    log.fatal({ err, listen: config.listen }, code === 'EADDRINUSE' ? 'address already in use' : 'cannot start');
+    await deps.publisher?.close();
+    return 1;
+  }
+  const onHup = (): void => {
+    log.info('SIGHUP: re-probing');
+    daemon.reprobe('sighup');
+  };
+  process.on('SIGHUP', onHup);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log.info({ signal }, 'shutting down');
+  process.off('SIGHUP', onHup);
+  const deadline = setTimeout(() => {
+    log.error('shutdown deadline passed; exiting');
+    process.exit(1);
+  }, SHUTDOWN_DEADLINE_MS);
+  deadline.unref();
+  await daemon.stop();
+  clearTimeout(deadline);
+  log.info('stopped');
+  return 0;
+}
+
+/** `bpfready serve` and `bpfready daemon`: parse the config, wire the parts, run until signalled. */
+export async function runCommand(command: 'serve' | 'daemon', argv: readonly string[]): Promise<number> {
+  let config: Config;
+  try {
+    const loaded = loadConfig({ argv, env: process.env });
+    if (loaded.help) {
+      process.stdout.write(configHelp(command));
+      return 0;
+    }
+    config = loaded.config;
+    if (command === 'daemon' && !config.kubernetes.nodeName) {
+      throw new ConfigError('--node-name / NODE_NAME', 'bpfready daemon needs the name of the Node it runs on (the downward API sets NODE_NAME)');
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`bpfready ${command}: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = createLogger(config);
+  const probe = await loadProbe();
+  return runDaemon(config, { probe, logger });
+}
+
+async function loadProbe(): Promise<ProbeFn> {
+  // SEAM: the probe engine (src/probes/index.ts) is being written in parallel; a computed specifier
+  // keeps the type-check green until it lands, then this becomes a static import.
+  const spec = './probes/index.ts';
+  const m = (await import(spec)) as { probe: ProbeFn };
+  return m.probe;
+}

@@ -1,0 +1,133 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_LISTEN, loadConfig, parseListen, type Config } from '../../src/config.ts';
+import { UsageError } from '../../src/errors.ts';
+
+function load(argv: string[], env: Record<string, string> = {}, file?: string): Config {
+  const r = loadConfig({ argv, env, readFile: () => file ?? '' });
+  if (r.help) throw new Error('unexpected help');
+  return r.config;
+}
+
+function failure(argv: string[], env: Record<string, string> = {}, file?: string): ConfigError {
+  try {
+    load(argv, env, file);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err).toBeInstanceOf(UsageError);
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('defaults: loopback 127.0.0.1:9842, 60 s interval, bpfready.io prefix, no taint', () => {
+    const c = load([]);
+    expect(DEFAULT_LISTEN).toBe('127.0.0.1:9842');
+    expect(c.listen).toEqual({ host: '127.0.0.1', port: 9842 });
+    expect(c.probeIntervalSeconds).toBe(60);
+    expect(c.hostRoot).toBe('/');
+    expect(c.logLevel).toBe('info');
+    expect(c.kubernetes).toEqual({ nodeName: undefined, labelPrefix: 'bpfready.io', heartbeatSeconds: 300, taint: null, nfd: false });
+    expect(c.checkProfiles).toBeNull();
+  });
+
+  it('is deeply frozen', () => {
+    const c = load([], {}, undefined);
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.listen)).toBe(true);
+    expect(Object.isFrozen(c.kubernetes)).toBe(true);
+  });
+
+  it('precedence: flags over environment over file', () => {
+    const file = 'listen: 10.0.0.1:1\nlogLevel: warn\nprobeInterval: 5m\nkubernetes:\n  nodeName: from-file\n';
+    const fromFile = load(['--config', 'f.yaml'], {}, file);
+    expect(fromFile.listen.host).toBe('10.0.0.1');
+    expect(fromFile.probeIntervalSeconds).toBe(300);
+    expect(fromFile.kubernetes.nodeName).toBe('from-file');
+    const fromEnv = load(['--config', 'f.yaml'], { BPFREADY_LOG_LEVEL: 'debug', NODE_NAME: 'from-env' }, file);
+    expect(fromEnv.logLevel).toBe('debug');
+    expect(fromEnv.kubernetes.nodeName).toBe('from-env');
+    const fromFlag = load(['--config', 'f.yaml', '--log-level=error', '--node-name', 'from-flag', '--listen', '[::1]:0'], { BPFREADY_LOG_LEVEL: 'debug', NODE_NAME: 'x' }, file);
+    expect(fromFlag.logLevel).toBe('error');
+    expect(fromFlag.kubernetes.nodeName).toBe('from-flag');
+    expect(fromFlag.listen).toEqual({ host: '::1', port: 0 });
+  });
+
+  it('BPFREADY_CONFIG names the file when --config is absent', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfready-config-'));
+    const path = join(dir, 'c.yaml');
+    writeFileSync(path, 'probeInterval: 90\nprofiles:\n  mine:\n    - programType: xdp\ncheckProfiles: [mine]\n');
+    const r = loadConfig({ argv: [], env: { BPFREADY_CONFIG: path } });
+    expect(r.help).toBe(false);
+    if (r.help) return;
+    expect(r.config.file).toBe(path);
+    expect(r.config.probeIntervalSeconds).toBe(90);
+    expect(r.config.checkProfiles).toEqual(['mine']);
+    expect(r.config.profiles).toEqual({ mine: [{ programType: 'xdp' }] });
+  });
+
+  it('--profile is repeatable; taint: true takes the default key', () => {
+    const c = load(['--profile', 'a', '--profile=b', '--config', 'f'], {}, 'kubernetes:\n  labelPrefix: example.com\n  taint: true\n');
+    expect(c.checkProfiles).toEqual(['a', 'b']);
+    expect(c.kubernetes.taint).toEqual({ key: 'example.com/not-ready', value: '', effect: 'NoSchedule' });
+  });
+
+  it('--help is not an error', () => {
+    expect(loadConfig({ argv: ['--listen', ':1', '--help'], env: {} })).toEqual({ help: true });
+  });
+});
+
+describe('bad config names its source and what is wrong', () => {
+  const cases: [string, string[], Record<string, string>, string | undefined, RegExp][] = [
+    ['unknown flag', ['--lisen', 'x'], {}, undefined, /^--lisen: unknown option/],
+    ['flag without value', ['--listen'], {}, undefined, /^--listen: needs a value/],
+    ['bad listen flag', ['--listen', 'localhost'], {}, undefined, /^--listen: "localhost" is not HOST:PORT/],
+    ['port out of range', ['--listen', ':70000'], {}, undefined, /^--listen: .*not HOST:PORT/],
+    ['bad env level', [], { BPFREADY_LOG_LEVEL: 'loud' }, undefined, /^BPFREADY_LOG_LEVEL: must be one of fatal, error/],
+    ['bad env interval', [], { BPFREADY_PROBE_INTERVAL: 'soon' }, undefined, /^BPFREADY_PROBE_INTERVAL: must be a duration/],
+    ['interval too short', ['--probe-interval', '10ms'], {}, undefined, /^--probe-interval: must be at least 1s/],
+    ['unknown file key', ['--config', 'c.yaml'], {}, 'listn: x\n', /^c\.yaml: listn: unknown key "listn"/],
+    ['nested unknown key', ['--config', 'c.yaml'], {}, 'kubernetes:\n  node: x\n', /^c\.yaml: kubernetes\.node: unknown key "node"/],
+    ['wrong type in file', ['--config', 'c.yaml'], {}, 'kubernetes:\n  heartbeatSeconds: often\n', /^c\.yaml: kubernetes\.heartbeatSeconds: must be integer/],
+    ['bad taint effect', ['--config', 'c.yaml'], {}, 'kubernetes:\n  taint: {effect: Never}\n', /^c\.yaml: kubernetes\.taint\.effect: must be one of NoSchedule/],
+    ['bad taint form', ['--config', 'c.yaml'], {}, 'kubernetes:\n  taint: yes please\n', /^c\.yaml: kubernetes\.taint: must be true, false, null or a mapping/],
+    ['relative host root', ['--host-root', 'host'], {}, undefined, /^--host-root: must be an absolute path/],
+    ['not YAML', ['--config', 'c.yaml'], {}, 'a: [\n', /^c\.yaml: not valid YAML/],
+    ['duplicate key', ['--config', 'c.yaml'], {}, 'logLevel: info\nlogLevel: warn\n', /^c\.yaml: not valid YAML/],
+    ['not a mapping', ['--config', 'c.yaml'], {}, '- a\n', /^c\.yaml: the config file must be a YAML mapping/],
+  ];
+  for (const [name, argv, env, file, re] of cases) {
+    it(name, () => {
+      expect(failure(argv, env, file).message).toMatch(re);
+    });
+  }
+
+  it('an unreadable file names the file and the errno', () => {
+    const err = (() => {
+      try {
+        loadConfig({ argv: ['--config', '/nonexistent/bpfready.yaml'], env: {} });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error('expected an error');
+    })();
+    expect(err.message).toBe('--config /nonexistent/bpfready.yaml: cannot read the config file (ENOENT)');
+  });
+});
+
+describe('parseListen', () => {
+  it.each([
+    ['127.0.0.1:9842', { host: '127.0.0.1', port: 9842 }],
+    [':9842', { host: '0.0.0.0', port: 9842 }],
+    ['[::]:80', { host: '::', port: 80 }],
+    ['node.example:8080', { host: 'node.example', port: 8080 }],
+  ])('%s', (s, want) => {
+    expect(parseListen(s, 'test')).toEqual(want);
+  });
+  it.each(['', '9842', '1.2.3.4', '::1:80', 'a b:1', 'h:-1', 'h:65536'])('rejects %j', (s) => {
+    expect(() => parseListen(s, 'test')).toThrow(ConfigError);
+  });
+});

@@ -1,0 +1,252 @@
+// What a Debian 6.1 kernel must say, as checks over one guest run. Pure: run.ts applies them to a
+// fresh qemu boot, test/unit/kernel-fixtures.test.ts to the recorded fixtures.
+import { STATUSES, type ProbeResult } from '../../src/probes/result.ts';
+
+/** `bpftool feature probe full -j` (bpftool 7.1 / libbpf 1.1 in Debian 12). */
+export interface BpftoolFeatures {
+  program_types: Record<string, boolean>;
+  map_types: Record<string, boolean>;
+  helpers: Record<string, string[]>;
+  misc: Record<string, boolean>;
+}
+
+/** One kernel's recorded run: also the shape of test/kernels/fixtures/<release>.json. */
+export interface KernelRun {
+  release: string;
+  flavour: string;
+  /** Debian package and version the image came from. */
+  pkg: string;
+  version: string;
+  /** `bpfready probe --json` in the guest, as parsed JSON. */
+  probe: Record<string, unknown>;
+  bpftool: BpftoolFeatures;
+}
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  /** What was compared, and on failure what differed. */
+  lines: string[];
+}
+
+/** The report sections the engine itself fills (src/report.ts); a missing one fails every check. */
+const CORE_SECTIONS = ['programTypes', 'mapTypes', 'helpers', 'attachTypes', 'misc'] as const;
+
+/** Errnos the result contract maps to unsupported (src/probes/interpret.ts). */
+const UNSUPPORTED_ERRNOS = new Set(['EINVAL', 'E2BIG', 'ENOTSUPP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * Features 6.1 does not have, found by the key path of each fact; each pattern must match at least
+ * one fact, so a renamed key fails instead of passing vacuously. `config` is left out: it mirrors
+ * the kernel's build options, which are values, not the kernel's answers.
+ */
+export const ABSENT_ON_6_1: ReadonlyArray<{ feature: string; key: RegExp; since: string }> = [
+  { feature: 'BPF tokens', key: /token_create|(^|\.)token(\.|$)/, since: '6.9' },
+  { feature: 'arena maps', key: /(^|\.)arena$/, since: '6.9' },
+  { feature: 'tcx', key: /(^|[./])tcx_/, since: '6.6' },
+  { feature: 'netkit', key: /(^|[./])netkit_/, since: '6.7' },
+  { feature: 'uprobe_multi', key: /uprobe_multi/, since: '6.6' },
+];
+
+/** A difference from bpftool, or a not-permitted/error result, that is understood. */
+export interface Explained {
+  /** Matched against "helpers.<progtype>.<helper>", "programTypes.<name>", ... */
+  key: RegExp;
+  reason: string;
+}
+
+export const EXPLAINED_BPFTOOL_DIFFERENCES: readonly Explained[] = [
+  {
+    // libbpf 1.1 libbpf_probe_bpf_helper() returns -EOPNOTSUPP for these types (they need a BTF
+    // attach target), so bpftool lists no helpers for them; we load them against a real target.
+    key: /^helpers\.(tracing|struct_ops|ext|lsm)\./,
+    reason: 'bpftool 7.1 (libbpf 1.1) does not probe helpers of program types that need a BTF attach target',
+  },
+];
+
+export const EXPLAINED_INCONCLUSIVE: readonly Explained[] = [];
+
+type Found = [path: string, result: ProbeResult];
+
+function isResult(v: unknown): v is ProbeResult {
+  return typeof v === 'object' && v !== null && typeof (v as { status?: unknown }).status === 'string';
+}
+
+/** Every fact in a section, with its dotted key path. */
+export function facts(node: unknown, path: string): Found[] {
+  if (isResult(node)) return [[path, node]];
+  if (typeof node !== 'object' || node === null) return [];
+  return Object.entries(node).flatMap(([k, v]) => facts(v, path ? `${path}.${k}` : k));
+}
+
+function explain(key: string, table: readonly Explained[]): string | undefined {
+  return table.find((e) => e.key.test(key))?.reason;
+}
+
+function check(name: string, problems: string[], info: string[] = []): Check {
+  return { name, ok: problems.length === 0, lines: [...problems, ...info] };
+}
+
+function section(run: KernelRun, name: string): Record<string, unknown> {
+  const s = run.probe[name];
+  if (typeof s !== 'object' || s === null) throw new Error(`probe report has no "${name}" section`);
+  return s as Record<string, unknown>;
+}
+
+function reportShape(run: KernelRun): Check {
+  const problems: string[] = [];
+  if (run.probe.schemaVersion !== 1) problems.push(`schemaVersion is ${JSON.stringify(run.probe.schemaVersion)}, expected 1`);
+  const release = (run.probe.kernel as { release?: unknown } | undefined)?.release;
+  if (release !== run.release) problems.push(`kernel.release is ${JSON.stringify(release)}, the guest booted ${run.release}`);
+  for (const s of CORE_SECTIONS) {
+    const v = run.probe[s];
+    if (typeof v !== 'object' || v === null || Object.keys(v).length === 0) problems.push(`section "${s}" is missing or empty`);
+  }
+  return check('report shape and kernel.release', problems, [`kernel.release ${JSON.stringify(release)}`]);
+}
+
+function wellFormed(all: Found[]): Check {
+  const problems: string[] = [];
+  for (const [path, r] of all) {
+    if (!STATUSES.includes(r.status)) problems.push(`${path}: status ${JSON.stringify(r.status)} is not one of ${STATUSES.join(', ')}`);
+    if (r.errno !== undefined && !/^E[A-Z0-9]+$|^errno \d+$/.test(r.errno)) problems.push(`${path}: errno ${JSON.stringify(r.errno)} is not an errno name`);
+    if (r.detail !== undefined && typeof r.detail !== 'string') problems.push(`${path}: detail is not a string`);
+    if (r.status === 'not-permitted' && r.errno !== 'EPERM' && r.errno !== 'EACCES' && r.errno !== undefined) {
+      problems.push(`${path}: not-permitted with ${r.errno}: only EPERM/EACCES mean "not permitted"`);
+    }
+  }
+  return check('every result is well-formed', problems, [`${all.length} results`]);
+}
+
+/** The guest runs the probe as root with every capability: nothing may be left undecided. */
+function conclusive(all: Found[]): Check {
+  const problems: string[] = [];
+  const info: string[] = [];
+  for (const [path, r] of all) {
+    if (r.status !== 'not-permitted' && r.status !== 'error') continue;
+    const why = explain(path, EXPLAINED_INCONCLUSIVE);
+    const line = `${path}: ${r.status} ${r.errno ?? ''} ${r.detail ?? ''}`.trim();
+    if (why) info.push(`explained ${line} — ${why}`);
+    else problems.push(line);
+  }
+  return check('as root every engine result is conclusive', problems, info);
+}
+
+function absentFeatures(all: Found[]): Check[] {
+  return ABSENT_ON_6_1.map(({ feature, key, since }) => {
+    const hits = all.filter(([p]) => key.test(p));
+    const problems: string[] = [];
+    if (hits.length === 0) problems.push(`no result matches ${key}: the report does not say anything about ${feature}`);
+    for (const [p, r] of hits) {
+      if (r.status !== 'unsupported') problems.push(`${p}: ${r.status} ${r.errno ?? ''}, expected unsupported (${feature} arrived in ${since})`);
+      else if (r.errno !== undefined && !UNSUPPORTED_ERRNOS.has(r.errno)) problems.push(`${p}: unsupported with ${r.errno}, expected an EINVAL-class errno`);
+    }
+    return check(`${feature} unsupported (added in ${since})`, problems, hits.map(([p, r]) => `${p}: ${r.status} ${r.errno ?? ''}`.trim()));
+  });
+}
+
+function presentFeatures(run: KernelRun): Check {
+  const programTypes = section(run, 'programTypes');
+  const problems: string[] = [];
+  const info: string[] = [];
+  for (const t of ['tracing', 'lsm']) {
+    const r = programTypes[t];
+    if (!isResult(r)) problems.push(`programTypes.${t} is missing`);
+    else if (r.status !== 'supported') problems.push(`programTypes.${t}: ${r.status} ${r.errno ?? ''} ${r.detail ?? ''}`);
+    else info.push(`programTypes.${t}: supported`);
+  }
+  return check('tracing and lsm program types supported', problems, info);
+}
+
+/** Our verdicts against bpftool's booleans for the names both know. */
+function agreeWithBpftool(label: string, ours: Record<string, unknown>, theirs: Record<string, boolean>, nameOf: (key: string) => string | undefined): Check {
+  const problems: string[] = [];
+  const info: string[] = [];
+  let compared = 0;
+  for (const [key, has] of Object.entries(theirs)) {
+    const name = nameOf(key);
+    if (!name) continue;
+    const r = ours[name];
+    const path = `${label}.${name}`;
+    if (!isResult(r)) {
+      problems.push(`${path}: bpftool says ${has ? 'available' : 'unavailable'}, the report has no such key`);
+      continue;
+    }
+    compared++;
+    if ((r.status === 'supported') === has) continue;
+    const line = `${path}: ours ${r.status}${r.errno ? ` ${r.errno}` : ''}, bpftool ${has ? 'available' : 'unavailable'}`;
+    const why = explain(path, EXPLAINED_BPFTOOL_DIFFERENCES);
+    if (why) info.push(`explained ${line} — ${why}`);
+    else problems.push(`${line}${r.detail ? ` (${r.detail})` : ''}`);
+  }
+  if (compared === 0) problems.push(`nothing compared: bpftool's ${label} and ours share no names`);
+  return check(`${label} agree with bpftool`, problems, [`${compared} compared`, ...info]);
+}
+
+/**
+ * The helper matrix against bpftool's per-type lists. bpftool only lists helpers it found, so for
+ * each program type both probed, ours supported ⇔ in bpftool's list.
+ */
+function helpersAgree(run: KernelRun): Check {
+  const helpers = section(run, 'helpers') as Record<string, Record<string, unknown>>;
+  const problems: string[] = [];
+  const info: string[] = [];
+  let compared = 0;
+  for (const [key, list] of Object.entries(run.bpftool.helpers)) {
+    const progType = key.replace(/_available_helpers$/, '');
+    if (!run.bpftool.program_types[`have_${progType}_prog_type`]) continue;
+    const ours = helpers[progType];
+    if (!ours) {
+      problems.push(`helpers.${progType}: bpftool probed it, the report has no such program type`);
+      continue;
+    }
+    const available = new Set(list);
+    for (const name of available) {
+      if (!isResult(ours[name])) problems.push(`helpers.${progType}.${name}: bpftool lists it, the report has no such key`);
+    }
+    for (const [name, r] of Object.entries(ours)) {
+      if (!isResult(r)) continue;
+      compared++;
+      if ((r.status === 'supported') === available.has(name)) continue;
+      const path = `helpers.${progType}.${name}`;
+      const line = `${path}: ours ${r.status}${r.errno ? ` ${r.errno}` : ''}, bpftool ${available.has(name) ? 'available' : 'not listed'}`;
+      const why = explain(path, EXPLAINED_BPFTOOL_DIFFERENCES);
+      if (why) info.push(`explained ${line} — ${why}`);
+      else problems.push(`${line}${r.detail ? ` (${r.detail})` : ''}`);
+    }
+  }
+  if (compared === 0) problems.push('nothing compared: no program type in both helper matrices');
+  return check('helper matrix agrees with bpftool in the same guest', problems, [`${compared} compared`, ...collapse(info)]);
+}
+
+/** Explained lines grouped by reason, so a whole program type is one line of output. */
+function collapse(info: string[]): string[] {
+  const byReason = new Map<string, number>();
+  for (const l of info) {
+    const reason = l.slice(l.indexOf(' — ') + 3);
+    byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+  }
+  return [...byReason].map(([reason, n]) => `explained ${n} difference(s): ${reason}`);
+}
+
+export function checkKernel(run: KernelRun): Check[] {
+  const shape = reportShape(run);
+  if (!shape.ok && shape.lines.some((l) => l.startsWith('section'))) return [shape];
+  const all = CORE_SECTIONS.flatMap((s) => facts(run.probe[s], s)).concat(
+    Object.keys(run.probe)
+      .filter((s) => !CORE_SECTIONS.includes(s as never) && s !== 'config' && s !== 'kernel' && s !== 'context')
+      .flatMap((s) => facts(run.probe[s], s)),
+  );
+  const fromBpftool = (suffix: string) => (k: string) => (k.startsWith('have_') && k.endsWith(suffix) ? k.slice(5, -suffix.length) : undefined);
+  return [
+    shape,
+    wellFormed(all),
+    conclusive(all),
+    ...absentFeatures(all),
+    presentFeatures(run),
+    agreeWithBpftool('programTypes', section(run, 'programTypes'), run.bpftool.program_types, fromBpftool('_prog_type')),
+    agreeWithBpftool('mapTypes', section(run, 'mapTypes'), run.bpftool.map_types, fromBpftool('_map_type')),
+    agreeWithBpftool('misc', section(run, 'misc'), run.bpftool.misc, (k) => (k.startsWith('have_') ? k.slice(5) : undefined)),
+    helpersAgree(run),
+  ];
+}

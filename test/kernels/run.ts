@@ -1,0 +1,167 @@
+// `npm run test:kernels`: boot each Debian 6.1 flavour under qemu, run `bpfready probe --json` and
+// `bpftool feature probe` inside, and check what the kernel said (docs/kernels.md).
+//
+//   node test/kernels/run.ts [--flavours cloud-amd64,amd64,rt-amd64] [--jobs 2] [--update] [--timeout 300]
+//
+// --update rewrites test/kernels/fixtures/<release>.json from this run; without it a status that
+// differs from the committed fixture is a failure. The last line is "N passed, N failed" (checks).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { checkKernel, facts, type BpftoolFeatures, type Check, type KernelRun } from './expect.ts';
+import { buildInitramfs, type GuestStep } from './guest.ts';
+import { fetchKernel, FLAVOURS, type KernelImage } from './kernels.ts';
+import { boot, type BootResult } from './qemu.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const project = resolve(here, '../..');
+const cache = join(here, '.cache');
+const fixtures = join(here, 'fixtures');
+
+const STEPS: GuestStep[] = [
+  { name: 'uname', command: 'uname -r' },
+  { name: 'probe', command: './bin/bpfready probe --json' },
+  // "full": without it bpftool hides bpf_trace_printk and bpf_probe_write_user, which we report.
+  { name: 'bpftool', command: 'bpftool feature probe full -j' },
+];
+
+interface Outcome {
+  kernel: KernelImage;
+  boot?: BootResult;
+  checks: Check[];
+  /** Set when the guest run could not be checked at all. */
+  fatal?: string;
+}
+
+function stepJson(b: BootResult, name: string): unknown {
+  const s = b.steps[name];
+  if (!s) throw new Error(`step "${name}" left no output: the guest did not get that far`);
+  if (s.rc !== 0) {
+    // Stack frames say where, the lines before them say what: keep the what.
+    const what = s.stderr.split('\n').filter((l) => l.trim() && !/^\s+at /.test(l));
+    throw new Error(`step "${name}" exited ${s.rc}: ${what.slice(-8).join('\n')}`);
+  }
+  try {
+    return JSON.parse(s.stdout);
+  } catch (err) {
+    throw new Error(`step "${name}" printed no JSON (${(err as Error).message}): ${s.stdout.slice(0, 200)}`);
+  }
+}
+
+/** Statuses that moved since the committed fixture: a regression unless --update accepts them. */
+function compareToFixture(run: KernelRun, file: string): Check {
+  const old = JSON.parse(readFileSync(file, 'utf8')) as KernelRun;
+  const flatten = (r: KernelRun) => new Map(Object.keys(r.probe).filter((s) => s !== 'config').flatMap((s) => facts(r.probe[s], s)));
+  const before = flatten(old);
+  const after = flatten(run);
+  const problems: string[] = [];
+  let added = 0;
+  let removed = 0;
+  for (const [path, r] of after) {
+    const was = before.get(path);
+    if (!was) added++;
+    else if (was.status !== r.status) problems.push(`${path}: ${was.status} in the fixture, now ${r.status} ${r.errno ?? ''} ${r.detail ?? ''}`.trim());
+  }
+  for (const path of before.keys()) if (!after.has(path)) removed++;
+  const info = [`${after.size} results compared with ${file.slice(project.length + 1)}`];
+  if (added || removed) info.push(`${added} new and ${removed} vanished key(s) (accept with --update)`);
+  if (problems.length) problems.push('if the new statuses are right, accept them with: npm run test:kernels -- --update');
+  return { name: 'same statuses as the committed fixture', ok: problems.length === 0, lines: [...problems, ...info] };
+}
+
+async function runKernel(kernel: KernelImage, initramfs: string, timeoutMs: number, update: boolean): Promise<Outcome> {
+  const dir = join(cache, 'runs', kernel.release);
+  mkdirSync(dir, { recursive: true });
+  const consoleLog = join(dir, 'console.log');
+  const b = await boot({ vmlinuz: kernel.vmlinuz, initramfs, consoleLog, dataLog: join(dir, 'data.log'), memoryMiB: 2048, timeoutMs });
+  for (const [name, s] of Object.entries(b.steps)) {
+    writeFileSync(join(dir, `${name}.stdout`), s.stdout);
+    writeFileSync(join(dir, `${name}.stderr`), s.stderr);
+  }
+  const fail = (why: string): Outcome => {
+    const tail = existsSync(consoleLog) ? readFileSync(consoleLog, 'utf8').replace(/\r/g, '').trim().split('\n').slice(-15).join('\n') : '(no console output)';
+    return { kernel, boot: b, checks: [], fatal: `${why}${b.timedOut ? ` (timed out after ${timeoutMs / 1000} s)` : ''}\nguest console:\n${tail}` };
+  };
+  let run: KernelRun;
+  try {
+    const release = b.steps.uname?.stdout.trim();
+    if (release !== kernel.release) return fail(`the guest reports release ${JSON.stringify(release)}, booted ${kernel.release}`);
+    const probe = stepJson(b, 'probe') as Record<string, unknown>;
+    const bpftool = stepJson(b, 'bpftool') as BpftoolFeatures;
+    run = { release, flavour: kernel.flavour, pkg: kernel.pkg, version: kernel.version, probe, bpftool };
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  const checks = checkKernel(run);
+  const fixture = join(fixtures, `${kernel.release}.json`);
+  if (existsSync(fixture) && !update) checks.push(compareToFixture(run, fixture));
+  else writeFileSync(fixture, `${JSON.stringify(run, null, 1)}\n`);
+  return { kernel, boot: b, checks };
+}
+
+function print(o: Outcome): void {
+  const b = o.boot;
+  const times = b ? Object.entries(b.steps).map(([n, s]) => `${n} ${s.seconds} s`).join(', ') : '';
+  console.log(`\n== kernel ${o.kernel.release} (${o.kernel.pkg} ${o.kernel.version})${b ? `: qemu ${(b.wallMs / 1000).toFixed(1)} s; in guest ${times}` : ''}`);
+  if (o.fatal) console.log(`  FAIL guest run\n${o.fatal.replace(/^/gm, '       ')}`);
+  for (const c of o.checks) {
+    console.log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}`);
+    const lines = c.lines;
+    for (const l of lines.slice(0, c.ok ? 6 : 40)) console.log(`       ${l}`);
+    if (lines.length > (c.ok ? 6 : 40)) console.log(`       … ${lines.length - (c.ok ? 6 : 40)} more`);
+  }
+}
+
+async function pool<T, R>(items: T[], jobs: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
+  return out;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      flavours: { type: 'string', default: FLAVOURS.join(',') },
+      jobs: { type: 'string', default: '2' },
+      update: { type: 'boolean', default: false },
+      timeout: { type: 'string', default: '300' },
+    },
+  });
+  const flavours = values.flavours.split(',').filter(Boolean);
+  const unknown = flavours.filter((f) => !(FLAVOURS as readonly string[]).includes(f));
+  const jobs = Number(values.jobs);
+  const timeoutMs = Number(values.timeout) * 1000;
+  if (unknown.length || !(jobs >= 1) || !(timeoutMs > 0)) {
+    console.error(`test:kernels: bad arguments: flavours must be among ${FLAVOURS.join(', ')}; --jobs and --timeout positive numbers`);
+    return 2;
+  }
+  const start = Date.now();
+  mkdirSync(fixtures, { recursive: true });
+  const kernels = flavours.map((f) => fetchKernel(cache, f));
+  const initramfs = join(cache, 'initramfs.cpio');
+  buildInitramfs(project, initramfs, STEPS, Object.fromEntries(kernels.map((k) => [k.release, k.config])));
+  console.log(`test:kernels: ${kernels.map((k) => k.release).join(', ')}; initramfs ready after ${((Date.now() - start) / 1000).toFixed(1)} s`);
+  const outcomes = await pool(kernels, jobs, (k) =>
+    runKernel(k, initramfs, timeoutMs, values.update).catch((err: unknown): Outcome => ({ kernel: k, checks: [], fatal: (err as Error).message })),
+  );
+  let passed = 0;
+  let failed = 0;
+  for (const o of outcomes) {
+    print(o);
+    if (o.fatal) failed++;
+    for (const c of o.checks) c.ok ? passed++ : failed++;
+  }
+  console.log(`\ntest:kernels: ${((Date.now() - start) / 1000).toFixed(1)} s for ${kernels.length} kernel(s)`);
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed ? 1 : 0;
+}
+
+process.exitCode = await main();

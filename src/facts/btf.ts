@@ -1,0 +1,70 @@
+import { hostPath } from '../kernel/hostroot.ts';
+import { loadBtfFile, type Btf } from '../kernel/btf.ts';
+import { listBtfModules } from '../kernel/modules.ts';
+import type { FactSection, Json } from '../report.ts';
+import { fact, unreadable } from './types.ts';
+
+export interface BtfFacts {
+  btf: FactSection;
+  kfuncs: FactSection;
+  /** The parsed vmlinux BTF for other collectors (attach targets, struct_ops), when present. */
+  vmlinux: Btf | undefined;
+}
+
+const KFUNC_TAG = 'bpf_kfunc';
+
+function errorText(e: unknown): { code: string | undefined; message: string } {
+  return { code: (e as NodeJS.ErrnoException).code, message: (e as Error).message };
+}
+
+export function btfFacts(hostRoot: string, config: Map<string, string> | undefined): BtfFacts {
+  const btf: FactSection = {};
+  const kfuncs: FactSection = {};
+  const path = hostPath(hostRoot, '/sys/kernel/btf/vmlinux');
+  let vmlinux: Btf | undefined;
+  try {
+    vmlinux = loadBtfFile(path);
+    btf.vmlinux = fact('supported', { path, types: vmlinux.typeCount });
+  } catch (e) {
+    const { code, message } = errorText(e);
+    const why = config?.get('DEBUG_INFO_BTF') === 'y' ? 'CONFIG_DEBUG_INFO_BTF=y but' : 'CONFIG_DEBUG_INFO_BTF not set:';
+    btf.vmlinux = code ? unreadable(code, path, `${why} no ${path}`) : fact('error', undefined, `unknown: ${message}`);
+  }
+
+  const mods = listBtfModules(hostRoot);
+  const modules: Record<string, Json> = {};
+  const broken: string[] = [];
+  if (vmlinux && mods.ok) {
+    for (const name of mods.modules) {
+      try {
+        const m = loadBtfFile(hostPath(hostRoot, `/sys/kernel/btf/${name}`), vmlinux);
+        modules[name] = m.typeCount - m.firstId + 1;
+        for (const k of m.declTagged(KFUNC_TAG, { ownOnly: true })) kfuncs[k.name] ??= fact('supported', { btfId: k.id, module: name });
+      } catch (e) {
+        broken.push(`${name}: ${errorText(e).message}`);
+      }
+    }
+  }
+  if (!vmlinux) btf.modules = fact('error', undefined, 'unknown: module BTF is split BTF and needs vmlinux BTF');
+  else if (!mods.ok) btf.modules = fact('error', undefined, `unknown: ${mods.path}: ${mods.code}`);
+  else if (Object.keys(modules).length === 0 && broken.length === 0) {
+    const why = config?.get('MODULES') !== 'y' ? 'kernel built without modules (CONFIG_MODULES not set)'
+      : config?.get('DEBUG_INFO_BTF_MODULES') !== 'y' ? 'CONFIG_DEBUG_INFO_BTF_MODULES not set' : 'no loaded module carries BTF';
+    btf.modules = fact('unsupported', {}, why);
+  } else btf.modules = fact(broken.length ? 'error' : 'supported', modules, broken.length ? `unparsable: ${broken.join('; ')}` : undefined);
+
+  if (vmlinux) {
+    // vmlinux kfuncs first, so a module cannot shadow a vmlinux kfunc of the same name.
+    const own: FactSection = {};
+    for (const k of vmlinux.declTagged(KFUNC_TAG)) own[k.name] ??= fact('supported', { btfId: k.id, module: 'vmlinux' });
+    for (const [n, f] of Object.entries(kfuncs)) own[n] ??= f;
+    const count = Object.keys(own).length;
+    btf.kfuncs = count
+      ? fact('supported', count, `from DECL_TAG "${KFUNC_TAG}"`)
+      // pahole < 1.26 emits no kfunc decl tags: kfuncs may still exist, only a probe load can tell.
+      : fact('error', 0, `unknown: no DECL_TAG "${KFUNC_TAG}" in vmlinux BTF (built with pahole < 1.26?)`);
+    return { btf, kfuncs: Object.fromEntries(Object.entries(own).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))), vmlinux };
+  }
+  btf.kfuncs = fact('error', undefined, 'unknown: kfuncs are discovered from vmlinux BTF, which is missing');
+  return { btf, kfuncs, vmlinux };
+}

@@ -7,7 +7,8 @@
 //   a number         kstrtou64(item, 0): decimal, 0x hex, 0 octal. It OVERWRITES the mask built so
 //                    far (kstrtou64 writes straight into it): "array:0x4" is 0x4, not array|0x4.
 // It prints the mask back (bpf_show_options) as "any" when every bit it knows is set, else the
-// lower-case names joined by ':' plus the leftover bits as ":0x..". Both forms decode here.
+// lower-case names joined by ':' plus the leftover bits as ":0x..", where the number ADDS to the
+// names. So the two forms differ only in what a number means; decodeDelegate() takes which one.
 import { ParseError } from '../errors.ts';
 import type { MountEntry } from '../kernel/mountinfo.ts';
 import { ATTACH_TYPE_NAMES, CMD_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
@@ -75,11 +76,23 @@ export function delegateValue(kind: DelegateKind, name: string): number | undefi
 }
 
 /**
+ * 'mountinfo': what the kernel prints (/proc/self/mountinfo super options), a number is leftover bits
+ * added to the names before it. 'mount-option': what an administrator passes to mount(8) or
+ * fsconfig(), a number replaces the mask built so far, as the kernel's parser does.
+ */
+export type DelegateForm = 'mountinfo' | 'mount-option';
+
+/**
  * Decode one delegate_* option value. `undefined` (option not set) is the empty mask. An item that is
  * empty, or is neither "any", a name nor a number, is what the kernel itself rejects with EINVAL:
  * ParseError naming `input`.
  */
-export function decodeDelegate(kind: DelegateKind, value: string | undefined, input = `delegate_${kind}`): DelegateMask {
+export function decodeDelegate(
+  kind: DelegateKind,
+  value: string | undefined,
+  input = `delegate_${kind}`,
+  form: DelegateForm = 'mountinfo',
+): DelegateMask {
   if (value === undefined || value === '') return { any: false, bits: 0n, unknownNames: [] };
   let any = false;
   let bits = 0n;
@@ -97,10 +110,14 @@ export function decodeDelegate(kind: DelegateKind, value: string | undefined, in
     }
     const n = parseKernelU64(item);
     if (n !== undefined) {
-      // The kernel quirk: a number replaces the mask, names and "any" before it included.
-      bits = n;
-      any = n === U64_MAX;
-      unknownNames.length = 0;
+      if (form === 'mountinfo') {
+        bits |= n;
+      } else {
+        // The parser's quirk: kstrtou64() writes into the mask, replacing names and "any" before it.
+        bits = n;
+        unknownNames.length = 0;
+      }
+      any = bits === U64_MAX;
       continue;
     }
     // A well-formed name our table lacks: a kernel newer than our uapi names printed it.

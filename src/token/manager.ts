@@ -1,0 +1,187 @@
+// Discovery of bpffs mounts, token creation on each, and probing through the token, cached until the
+// mount table or the capabilities change. The `bpffs` and `token` sections of `bpfready probe --json`
+// come from here (docs/tokens.md).
+import { readFileSync } from 'node:fs';
+import { ParseError } from '../errors.ts';
+import { MOUNTINFO_PATH, parseMountinfoLenient, visibleMounts, type MountEntry } from '../kernel/mountinfo.ts';
+import type { OwnedFd } from '../native/bpf.ts';
+import { probeError } from '../probes/result.ts';
+import type { BpffsMount, TokenProbe } from '../report.ts';
+import type { ResultMap } from '../probes/result.ts';
+import { createToken, type TokenCreateOutcome } from './create.ts';
+import { delegateJson, delegationOf, type TokenDelegation } from './delegation.ts';
+import { explainTokenEperm, type TokenOp } from './diagnose.ts';
+
+export type TableFamily = 'programTypes' | 'mapTypes' | 'helpers' | 'attachTypes' | 'misc';
+
+/** What the probe engine's probeTables() takes for a token run (src/probes/index.ts). */
+export interface TokenTableOptions {
+  tokenFd: number;
+  /** Identifies the delegation in the engine's result cache (an fd number is reused after close). */
+  tokenKey: string;
+  explainTokenEperm: (op: TokenOp) => string | undefined;
+  families?: readonly TableFamily[];
+}
+
+export interface TableResults {
+  programTypes: ResultMap;
+  mapTypes: ResultMap;
+  helpers?: Record<string, ResultMap>;
+  misc?: ResultMap;
+}
+
+/** The probe engine, injected: token code never reaches into the engine's modules. */
+export type TableRunner = (opts: TokenTableOptions) => Promise<TableResults>;
+
+export interface BpffsState {
+  bpffs: BpffsMount[];
+  delegations: TokenDelegation[];
+  /** The token probing uses: the first bpffs, in mount order, that gave one. */
+  token?: { fd: OwnedFd; delegation: TokenDelegation };
+  /** mountinfo lines we could not parse (logged by the daemon; they cost only their own line). */
+  errors: ParseError[];
+}
+
+/** Stable text of a delegation, for cache keys. */
+export function delegationKey(d: TokenDelegation): string {
+  const j = delegateJson(d);
+  return `${d.path}|${j.cmds.join(':')}|${j.maps.join(':')}|${j.progs.join(':')}|${j.attachs.join(':')}`;
+}
+
+/**
+ * Every visible bpffs mount, its decoded delegation and whether this process gets a token from it.
+ * Only the first token is kept open (returned in `token`); the others are closed at once.
+ */
+export function discoverBpffs(
+  mountinfoText: string,
+  { input = MOUNTINFO_PATH, create = createToken }: { input?: string; create?: (path: string) => TokenCreateOutcome } = {},
+): BpffsState {
+  const { entries, errors } = parseMountinfoLenient(mountinfoText, input);
+  const state: BpffsState = { bpffs: [], delegations: [], errors };
+  for (const m of visibleMounts(entries).filter((e: MountEntry) => e.fsType === 'bpf')) {
+    let delegation: TokenDelegation;
+    try {
+      delegation = delegationOf(m);
+    } catch (error) {
+      if (!(error instanceof ParseError)) throw error;
+      state.errors.push(error);
+      state.bpffs.push({ path: m.mountPoint, delegate: { cmds: [], maps: [], progs: [], attachs: [] }, token: probeError(undefined, error.message) });
+      continue;
+    }
+    const outcome = create(m.mountPoint);
+    state.delegations.push(delegation);
+    state.bpffs.push({ path: m.mountPoint, delegate: delegateJson(delegation), token: outcome.result });
+    if (!outcome.ok) continue;
+    if (state.token) outcome.fd.close();
+    else state.token = { fd: outcome.fd, delegation };
+  }
+  return state;
+}
+
+/** The `token` section: the tables probed through the token, or null when there is none. */
+export async function probeWithToken(
+  token: { fd: OwnedFd; delegation: TokenDelegation } | undefined,
+  tables: TableRunner,
+  families: readonly TableFamily[] = ['programTypes', 'mapTypes', 'misc'],
+): Promise<TokenProbe | null> {
+  if (!token) return null;
+  const d = token.delegation;
+  const r = await tables({
+    tokenFd: token.fd.fd,
+    tokenKey: delegationKey(d),
+    explainTokenEperm: (op) => explainTokenEperm(op, d),
+    families,
+  });
+  const out: TokenProbe = { mount: d.path, programTypes: r.programTypes, mapTypes: r.mapTypes };
+  if (families.includes('helpers') && r.helpers) out.helpers = r.helpers;
+  if (families.includes('misc') && r.misc) out.misc = r.misc;
+  return out;
+}
+
+/** The privilege context a token and its results depend on: our thread's capabilities and ids. */
+export function readPrivilegeKey(): string {
+  const status = readFileSync('/proc/thread-self/status', 'utf8');
+  return status
+    .split('\n')
+    .filter((l) => /^(Cap(Eff|Prm|Bnd)|Uid|Gid):/.test(l))
+    .join('\n');
+}
+
+export interface TokenManagerOptions {
+  tables?: TableRunner;
+  families?: readonly TableFamily[];
+  readMountinfo?: () => string;
+  readPrivileges?: () => string;
+  create?: (path: string) => TokenCreateOutcome;
+}
+
+/**
+ * Owns the token fd. refresh() on every daemon cycle: when /proc/self/mountinfo or the capability
+ * set changed, the old token is closed and everything is rediscovered; otherwise the cached state
+ * and token results are reused. Nothing is re-created while nothing changed.
+ */
+export class TokenManager implements Disposable {
+  #opts: TokenManagerOptions;
+  #key: string | undefined;
+  #state: BpffsState | undefined;
+  #probe: Promise<TokenProbe | null> | undefined;
+  #generation = 0;
+
+  constructor(opts: TokenManagerOptions = {}) {
+    this.#opts = opts;
+  }
+
+  /** Times the state was (re)built; tests and metrics read it. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** Rediscover if the mount table or the privileges changed. Returns whether it did. */
+  refresh(): boolean {
+    const mountinfo = (this.#opts.readMountinfo ?? (() => readFileSync(MOUNTINFO_PATH, 'utf8')))();
+    const key = `${(this.#opts.readPrivileges ?? readPrivilegeKey)()}\n--\n${mountinfo}`;
+    if (this.#state && key === this.#key) return false;
+    this.#release();
+    this.#state = discoverBpffs(mountinfo, this.#opts.create ? { create: this.#opts.create } : {});
+    this.#key = key;
+    this.#generation++;
+    return true;
+  }
+
+  get state(): BpffsState {
+    if (!this.#state) this.refresh();
+    return this.#state!;
+  }
+
+  bpffs(): BpffsMount[] {
+    return this.state.bpffs;
+  }
+
+  /** The token section for the current state; probed once per state. */
+  tokenProbe(): Promise<TokenProbe | null> {
+    const state = this.state;
+    if (!this.#opts.tables) return Promise.resolve(null);
+    this.#probe ??= probeWithToken(state.token, this.#opts.tables, this.#opts.families);
+    return this.#probe;
+  }
+
+  #release(): void {
+    const fd = this.#state?.token?.fd;
+    // A probe still running uses the fd: close it when that probe is done, not under it.
+    if (fd && this.#probe) {
+      const close = () => fd.close();
+      void this.#probe.then(close, close);
+    } else fd?.close();
+    this.#state = undefined;
+    this.#probe = undefined;
+  }
+
+  close(): void {
+    this.#release();
+    this.#key = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

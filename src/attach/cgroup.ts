@@ -1,0 +1,45 @@
+// cgroup attach: a CGROUP_SKB program linked to a fresh, empty cgroup of our own. No task is ever in
+// that cgroup, so no packet passes the program; the link is closed and the cgroup removed at once.
+import { mkdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Fact } from '../report.ts';
+import { linkCreate, OwnedFd, progLoad } from '../native/bpf.ts';
+import { exit, mov64Imm } from '../native/insn.ts';
+import { errnoName, O_DIRECTORY, O_RDONLY, openPath } from '../native/libc.ts';
+import { probeError, supported } from '../probes/result.ts';
+import { unsetOption, type AttachContext } from './context.ts';
+import { cgroup2Mount } from './env.ts';
+import { attachFailure } from './outcome.ts';
+
+const PROG_CGROUP_SKB = 8;
+const BPF_CGROUP_INET_INGRESS = 0;
+// cgroup_skb returns 1 to let a packet pass; nothing will ever pass, but the program says so anyway.
+const ALLOW = [mov64Imm(0, 1), exit()];
+
+export function probeCgroup(ctx: AttachContext): Fact {
+  const root = cgroup2Mount();
+  if (!root) return probeError(undefined, 'no cgroup2 mount in this mount namespace');
+  const load = progLoad({ progType: PROG_CGROUP_SKB, insns: ALLOW, expectedAttachType: BPF_CGROUP_INET_INGRESS, logLevel: 1 });
+  if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(cgroup_skb)', needs: ['CAP_BPF', 'CAP_NET_ADMIN'], missing: unsetOption(ctx, 'CONFIG_CGROUP_BPF') });
+  using prog = load.fd;
+  const dir = join(root, `bpfready-probe-${process.pid}-${Date.now().toString(36)}`);
+  try {
+    mkdirSync(dir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    return probeError(code, `cannot create a probe cgroup under ${root}: ${code}`);
+  }
+  try {
+    const open = openPath(dir, O_RDONLY | O_DIRECTORY);
+    if (!open.ok) return probeError(errnoName(open.errno), `cannot open ${dir}`);
+    using cg = new OwnedFd(open.value);
+    const link = linkCreate({ prog_fd: prog.fd, target_fd: cg.fd, attach_type: BPF_CGROUP_INET_INGRESS });
+    if (!link.ok) {
+      return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_CGROUP_INET_INGRESS) on an empty cgroup', needs: ['CAP_NET_ADMIN'], missing: unsetOption(ctx, 'CONFIG_CGROUP_BPF') });
+    }
+    link.fd.close();
+    return supported(`cgroup_skb linked to an empty cgroup under ${root}, detached and the cgroup removed`);
+  } finally {
+    rmdirSync(dir);
+  }
+}

@@ -1,0 +1,22 @@
+// Everything the attach probes share: the host root, vmlinux BTF, the kernel config and our
+// capabilities. Built once per probeAttach() run.
+import type { Btf } from '../kernel/btf.ts';
+import { configState, type ConfigState } from './env.ts';
+
+export interface AttachContext {
+  hostRoot: string;
+  /** vmlinux BTF, or undefined with btfMissing saying why. */
+  btf: Btf | undefined;
+  btfMissing?: string;
+  config: Map<string, string> | undefined;
+  caps: bigint | undefined;
+}
+
+export function config(ctx: AttachContext, name: string): ConfigState {
+  return configState(ctx.config, name);
+}
+
+/** "CONFIG_X is not set" when the config says so; undefined when set or unknown. */
+export function unsetOption(ctx: AttachContext, name: string): string | undefined {
+  return config(ctx, name) === 'unset' ? `${name} is not set` : undefined;
+}

@@ -1,0 +1,188 @@
+// Attach probes for the perf-event family: kprobe/kretprobe and uprobe through their PMUs, tracepoints
+// through PERF_TYPE_TRACEPOINT, the multi-probe links, and the BPF_PERF_EVENT link type itself.
+// Every program is `return 0` and every link or perf fd is closed before the function returns.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Fact } from '../report.ts';
+import { BtfKind } from '../kernel/btf.ts';
+import { linkCreate, progLoad } from '../native/bpf.ts';
+import { RETURN_ZERO } from '../native/insn.ts';
+import { addressOf } from '../native/libc.ts';
+import { probeError, supported, unsupported } from '../probes/result.ts';
+import { config, unsetOption, type AttachContext } from './context.ts';
+import { pmuRetprobeBit, pmuType, tracepointId } from './env.ts';
+import { attachFailure, EBADF } from './outcome.ts';
+import { attachToPerfEvent, BPF_PERF_EVENT, perfEventOpen, PERF_TYPE_TRACEPOINT } from './perf.ts';
+
+const PROG_KPROBE = 2;
+const PROG_TRACEPOINT = 5;
+const BPF_TRACE_KPROBE_MULTI = 42;
+const BPF_TRACE_UPROBE_MULTI = 48;
+const PERF_CAPS = ['CAP_BPF', 'CAP_PERFMON'] as const;
+
+/** The tracepoint every perf/raw/BTF tracepoint probe uses: always built in, rarely hit. */
+export const PROBE_TRACEPOINT = { category: 'sched', name: 'sched_process_exec' } as const;
+
+/**
+ * A kernel function that is safe to probe: bpf_fentry_test1 is a noinline hook that only
+ * BPF_PROG_TEST_RUN calls (net/bpf/test_run.c); vprintk is cilium's choice where that is absent.
+ */
+export function harmlessSymbol(ctx: AttachContext): string {
+  return ctx.btf?.findId(BtfKind.FUNC, 'bpf_fentry_test1') !== undefined ? 'bpf_fentry_test1' : 'vprintk';
+}
+
+function loadKprobe(expectedAttachType?: number) {
+  return progLoad({ progType: PROG_KPROBE, insns: RETURN_ZERO, logLevel: 1, ...(expectedAttachType ? { expectedAttachType } : {}) });
+}
+
+export function probeKprobe(ctx: AttachContext, ret: boolean): Fact {
+  const kind = ret ? 'kretprobe' : 'kprobe';
+  const load = loadKprobe();
+  if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(kprobe)', needs: PERF_CAPS });
+  using prog = load.fd;
+  const pmu = pmuType(ctx.hostRoot, 'kprobe');
+  if (pmu === undefined) {
+    // The kprobe program type is compiled in with CONFIG_BPF_EVENTS alone, so it loads; without
+    // CONFIG_KPROBES there is neither a kprobe PMU nor tracefs kprobe_events to attach it to.
+    if (config(ctx, 'CONFIG_KPROBES') === 'unset') {
+      return unsupported(undefined, `CONFIG_KPROBES is not set: the kprobe program type loads, but there is no kprobe PMU or kprobe_events to attach a ${kind} to`);
+    }
+    // Kernels before 4.17 have kprobes only through tracefs kprobe_events; creating an event there
+    // changes the node's tracing state, which this probe never does.
+    return probeError(undefined, `no kprobe PMU (/sys/bus/event_source/devices/kprobe); CONFIG_KPROBES is ${config(ctx, 'CONFIG_KPROBES')}; the tracefs kprobe_events fallback is not probed`);
+  }
+  let cfg = 0n;
+  if (ret) {
+    const bit = pmuRetprobeBit(ctx.hostRoot, 'kprobe');
+    if (bit === undefined) return unsupported(undefined, 'the kprobe PMU has no format/retprobe bit');
+    cfg = 1n << BigInt(bit);
+  }
+  const symbol = harmlessSymbol(ctx);
+  const pe = perfEventOpen({ type: pmu, config: cfg, target: symbol });
+  if (!pe.ok) {
+    return attachFailure(pe.errno, { step: `perf_event_open(kprobe PMU, ${symbol})`, needs: ['CAP_PERFMON'], missing: unsetOption(ctx, 'CONFIG_KPROBES') });
+  }
+  using perf = pe.fd;
+  const a = attachToPerfEvent(prog.fd, perf.fd);
+  if (!a.ok) return attachFailure(a.errno!, { step: `${a.method} (${kind} ${symbol})`, needs: PERF_CAPS });
+  return supported(`${kind} on ${symbol} via the kprobe PMU and ${a.method}, detached at once`);
+}
+
+export function probeKprobeMulti(ctx: AttachContext): Fact {
+  const load = loadKprobe(BPF_TRACE_KPROBE_MULTI);
+  if (!load.ok) {
+    return attachFailure(load.errno, { step: 'PROG_LOAD(kprobe, BPF_TRACE_KPROBE_MULTI)', needs: PERF_CAPS, missing: 'the kernel does not know BPF_TRACE_KPROBE_MULTI (5.18+)' });
+  }
+  using prog = load.fd;
+  const symbol = harmlessSymbol(ctx);
+  const name = new TextEncoder().encode(`${symbol}\0`);
+  const syms = new BigUint64Array([addressOf(name)]);
+  const link = linkCreate({
+    prog_fd: prog.fd,
+    attach_type: BPF_TRACE_KPROBE_MULTI,
+    kprobe_multi_cnt: 1,
+    kprobe_multi_syms: addressOf(new Uint8Array(syms.buffer)),
+  });
+  void name.length;
+  void syms.length;
+  if (!link.ok) {
+    // Without CONFIG_FPROBE the kernel keeps the attach type but answers EOPNOTSUPP (5.18+).
+    return attachFailure(link.errno, { step: `LINK_CREATE(BPF_TRACE_KPROBE_MULTI, ${symbol})`, needs: PERF_CAPS, missing: unsetOption(ctx, 'CONFIG_FPROBE') });
+  }
+  link.fd.close();
+  return supported(`kprobe_multi link on ${symbol}, detached at once`);
+}
+
+/** A file of our own to place uprobes on: nobody maps it, so no process ever hits the probe. */
+function withProbeFile<T>(fn: (path: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfready-uprobe-'));
+  const path = join(dir, 'target');
+  try {
+    writeFileSync(path, new Uint8Array(64).fill(0x90)); // x86 NOPs; never executed
+    return fn(path);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function probeUprobe(ctx: AttachContext): Fact {
+  const load = loadKprobe();
+  if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(kprobe)', needs: PERF_CAPS });
+  using prog = load.fd;
+  const pmu = pmuType(ctx.hostRoot, 'uprobe');
+  if (pmu === undefined) {
+    const why = unsetOption(ctx, 'CONFIG_UPROBE_EVENTS') ?? unsetOption(ctx, 'CONFIG_UPROBES');
+    if (why) return unsupported(undefined, `${why}: no uprobe PMU`);
+    return probeError(undefined, 'no uprobe PMU (/sys/bus/event_source/devices/uprobe); the tracefs uprobe_events fallback is not probed');
+  }
+  return withProbeFile((path) => {
+    const pe = perfEventOpen({ type: pmu, config: 0n, target: path, offset: 0n });
+    if (!pe.ok) return attachFailure(pe.errno, { step: 'perf_event_open(uprobe PMU)', needs: ['CAP_PERFMON'] });
+    using perf = pe.fd;
+    const a = attachToPerfEvent(prog.fd, perf.fd);
+    if (!a.ok) return attachFailure(a.errno!, { step: `${a.method} (uprobe)`, needs: PERF_CAPS });
+    return supported(`uprobe on a file of our own via the uprobe PMU and ${a.method}, detached at once`);
+  });
+}
+
+export function probeUprobeMulti(ctx: AttachContext): Fact {
+  const load = loadKprobe(BPF_TRACE_UPROBE_MULTI);
+  if (!load.ok) {
+    return attachFailure(load.errno, { step: 'PROG_LOAD(kprobe, BPF_TRACE_UPROBE_MULTI)', needs: PERF_CAPS, missing: 'the kernel does not know BPF_TRACE_UPROBE_MULTI (6.6+)' });
+  }
+  using prog = load.fd;
+  return withProbeFile((path) => {
+    const cpath = new TextEncoder().encode(`${path}\0`);
+    const offsets = new BigUint64Array([0n]);
+    const link = linkCreate({
+      prog_fd: prog.fd,
+      attach_type: BPF_TRACE_UPROBE_MULTI,
+      uprobe_multi_path: addressOf(cpath),
+      uprobe_multi_offsets: addressOf(new Uint8Array(offsets.buffer)),
+      uprobe_multi_cnt: 1,
+    });
+    void cpath.length;
+    void offsets.length;
+    if (!link.ok) {
+      return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_TRACE_UPROBE_MULTI)', needs: PERF_CAPS, missing: unsetOption(ctx, 'CONFIG_UPROBES') });
+    }
+    link.fd.close();
+    return supported('uprobe_multi link on a file of our own, detached at once');
+  });
+}
+
+export function probeTracepoint(ctx: AttachContext): Fact {
+  const load = progLoad({ progType: PROG_TRACEPOINT, insns: RETURN_ZERO, logLevel: 1 });
+  if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(tracepoint)', needs: PERF_CAPS });
+  using prog = load.fd;
+  const { category, name } = PROBE_TRACEPOINT;
+  const id = tracepointId(category, name);
+  if (typeof id === 'string') {
+    const why = unsetOption(ctx, 'CONFIG_TRACEPOINTS');
+    return why ? unsupported(undefined, why) : probeError(undefined, id);
+  }
+  const pe = perfEventOpen({ type: PERF_TYPE_TRACEPOINT, config: BigInt(id.value) });
+  if (!pe.ok) return attachFailure(pe.errno, { step: `perf_event_open(tracepoint ${category}/${name})`, needs: ['CAP_PERFMON'] });
+  using perf = pe.fd;
+  const a = attachToPerfEvent(prog.fd, perf.fd);
+  if (!a.ok) return attachFailure(a.errno!, { step: `${a.method} (tracepoint)`, needs: PERF_CAPS });
+  return supported(`${category}/${name} (id from ${id.via}) via ${a.method}, detached at once`);
+}
+
+/**
+ * The BPF_PERF_EVENT link type (5.15+), by cilium's and libbpf's trick: a kernel that knows it looks
+ * up the perf fd and answers EBADF for -1; one that does not rejects the attach type with EINVAL.
+ */
+export function probePerfLink(): Fact {
+  const load = loadKprobe();
+  if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(kprobe)', needs: PERF_CAPS });
+  using prog = load.fd;
+  const link = linkCreate({ prog_fd: prog.fd, target_fd: -1, attach_type: BPF_PERF_EVENT });
+  if (link.ok) {
+    link.fd.close();
+    return probeError(undefined, 'LINK_CREATE(BPF_PERF_EVENT) accepted fd -1');
+  }
+  if (link.errno === EBADF) return supported('LINK_CREATE(BPF_PERF_EVENT) on fd -1 answered EBADF');
+  return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_PERF_EVENT)', needs: PERF_CAPS, missing: 'no BPF_PERF_EVENT link type (5.15+)' });
+}

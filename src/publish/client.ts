@@ -1,0 +1,101 @@
+// The only module that talks to the API server. Everything else gets a NodeApi, so tests can hand in
+// a client pointed at the API-server double and the writer stays free of client-library types.
+import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions, Watch, type KubeConfig } from '@kubernetes/client-node';
+import { BpfreadyError } from '../errors.ts';
+import type { NodeView } from './types.ts';
+
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+
+export interface NodeApi {
+  read(name: string): Promise<NodeView>;
+  /** Strategic merge patch of the Node (metadata, spec). */
+  patchNode(name: string, body: object): Promise<NodeView>;
+  /** Strategic merge patch of nodes/status: conditions merge by `type`. */
+  patchStatus(name: string, body: object): Promise<NodeView>;
+  /** Watch one node from `resourceVersion`; `done` is called once, when the stream ends for any reason. */
+  watch(name: string, resourceVersion: string, onEvent: (type: WatchEventType, obj: NodeView & { code?: number }) => void, done: (err: unknown) => void): Promise<{ abort(): void }>;
+}
+
+/** An API request failed. `status` is absent for transport errors (reset, refused, timeout). */
+export class KubeApiError extends BpfreadyError {
+  readonly status: number | undefined;
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, status: number | undefined, retryAfterMs: number | undefined, cause: unknown) {
+    super('EBPFREADY_KUBE_API', message, { cause });
+    this.status = status;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** Retry-After is delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
+export function parseRetryAfter(v: string | undefined, now: number): number | undefined {
+  if (!v) return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+export function toKubeApiError(what: string, err: unknown, now = Date.now()): KubeApiError {
+  if (err instanceof KubeApiError) return err;
+  if (err instanceof ApiException) {
+    const headers = (err.headers ?? {}) as Record<string, string>;
+    const retry = parseRetryAfter(headers['retry-after'] ?? headers['Retry-After'], now);
+    const body = err.body as unknown;
+    let msg = '';
+    if (typeof body === 'string') {
+      try {
+        msg = String((JSON.parse(body) as { message?: string }).message ?? body);
+      } catch {
+        msg = body;
+      }
+    } else if (body && typeof body === 'object') msg = String((body as { message?: string }).message ?? '');
+    return new KubeApiError(`${what}: HTTP ${err.code}${msg ? `: ${msg.slice(0, 300)}` : ''}`, err.code, retry, err);
+  }
+  const status = (err as { statusCode?: unknown })?.statusCode;
+  const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
+  const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+  return new KubeApiError(`${what}: ${typeof status === 'number' ? `HTTP ${status}` : detail}`, typeof status === 'number' ? status : undefined, undefined, err);
+}
+
+// The client deserializes into model classes with Date fields; watch events are plain JSON. Bring
+// both to the wire form, with metav1.Time's whole-second RFC 3339, so they compare equal.
+function toPlain(node: unknown): NodeView {
+  return JSON.parse(JSON.stringify(node, (_k, v: unknown) => (typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/.test(v) ? `${v.slice(0, 19)}Z` : v))) as NodeView;
+}
+
+export interface NodeApiOptions {
+  /** Server-side watch timeout; the server ends the stream cleanly after it and we re-watch. */
+  watchTimeoutSeconds?: number;
+}
+
+export function createNodeApi(kc: KubeConfig, opts: NodeApiOptions = {}): NodeApi {
+  const core = kc.makeApiClient(CoreV1Api);
+  const smp = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+  const watchTimeout = opts.watchTimeoutSeconds ?? 600;
+  const watcher = new Watch(kc);
+  // client-node 2.0.1 aborts a watch after 30 s without bytes; a quiet node sends none, so every
+  // node would re-watch twice a minute (167 watch requests/s at 5,000 nodes). Let the server's
+  // timeoutSeconds end the stream instead; the field is private in the typings only.
+  (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (watchTimeout + 60) * 1000;
+  const call = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (e) {
+      throw toKubeApiError(what, e);
+    }
+  };
+  return {
+    read: (name) => call(`GET node ${name}`, async () => toPlain(await core.readNode({ name }))),
+    patchNode: (name, body) => call(`PATCH node ${name}`, async () => toPlain(await core.patchNode({ name, body }, smp))),
+    patchStatus: (name, body) => call(`PATCH node ${name}/status`, async () => toPlain(await core.patchNodeStatus({ name, body }, smp))),
+    watch: async (name, resourceVersion, onEvent, done) => {
+      const ctl = await watcher.watch(
+        '/api/v1/nodes',
+        { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: watchTimeout },
+        (type, obj) => onEvent(type as WatchEventType, obj as NodeView & { code?: number }),
+        (err) => done(err ? toKubeApiError(`WATCH node ${name}`, err) : null),
+      );
+      return { abort: () => ctl.abort() };
+    },
+  };
+}

@@ -1,0 +1,69 @@
+// Profile checks → node conditions (pure), and our Condition → the NodeCondition API shape.
+// Positive polarity (True = ready), so node-readiness-controller can gate on requiredStatus True with
+// its default-deny of an absent condition (mission-anchors §3).
+import type { ApiCondition, Condition, ProfileCheck } from './types.ts';
+
+export const SUMMARY_CONDITION = 'EBPFReady';
+
+/** `bpfready.io/ProfileCilium116` from "cilium-1.16": a qualified name, PascalCase after the slash. */
+export function profileConditionType(prefix: string, profile: string): string {
+  const pascal = profile
+    .split(/[^A-Za-z0-9]+/)
+    .filter((w) => w !== '')
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join('');
+  return `${prefix}/Profile${pascal}`.slice(0, 316);
+}
+
+export function summaryConditionType(prefix: string): string {
+  return `${prefix}/${SUMMARY_CONDITION}`;
+}
+
+/**
+ * One condition per profile plus the summary. The summary is False when any profile is False (the
+ * kernel lacks something), else Unknown when any is Unknown (we could not tell), else True.
+ */
+export function projectConditions(prefix: string, checks: readonly ProfileCheck[]): Condition[] {
+  const out: Condition[] = checks.map((c) => ({
+    type: profileConditionType(prefix, c.profile),
+    status: c.status,
+    reason: c.reason,
+    message: c.message,
+  }));
+  out.push(summarize(prefix, checks));
+  return out;
+}
+
+function summarize(prefix: string, checks: readonly ProfileCheck[]): Condition {
+  const type = summaryConditionType(prefix);
+  if (checks.length === 0) {
+    return { type, status: 'True', reason: 'NoProfilesRequired', message: 'bpfready probed the kernel; no profile is required on this node.' };
+  }
+  const failed = checks.filter((c) => c.status === 'False');
+  const unknown = checks.filter((c) => c.status === 'Unknown');
+  const names = (cs: readonly ProfileCheck[]): string => cs.map((c) => c.profile).join(', ');
+  if (failed.length > 0) {
+    return { type, status: 'False', reason: 'ProfilesUnsatisfied', message: `Unsatisfied: ${names(failed)}. See the ${prefix}/Profile* conditions for remediation.` };
+  }
+  if (unknown.length > 0) {
+    return { type, status: 'Unknown', reason: 'ProfilesUndetermined', message: `Could not determine: ${names(unknown)} (permission denied or probe error). See the ${prefix}/Profile* conditions.` };
+  }
+  return { type, status: 'True', reason: 'ProfilesSatisfied', message: `Satisfied: ${names(checks)}.` };
+}
+
+/** Conditions are ours when their type is under our prefix. */
+export const isOwnCondition = (prefix: string, type: string): boolean => type.startsWith(`${prefix}/`);
+
+/**
+ * The API shape for a write. lastTransitionTime moves only when the status changes (api-conventions:
+ * "the last time the condition transitioned from one status to another"), not on reason or message.
+ */
+export function toApiCondition(c: Condition, observed: ApiCondition | undefined, nowIso: string): ApiCondition {
+  const transition = observed && observed.status === c.status && observed.lastTransitionTime ? observed.lastTransitionTime : nowIso;
+  return { type: c.type, status: c.status, reason: c.reason, message: c.message, lastHeartbeatTime: nowIso, lastTransitionTime: transition };
+}
+
+/** Whether the observed condition already says what we want (times aside). */
+export function conditionMatches(c: Condition, observed: ApiCondition | undefined): boolean {
+  return observed !== undefined && observed.status === c.status && (observed.reason ?? '') === c.reason && (observed.message ?? '') === c.message;
+}

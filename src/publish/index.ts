@@ -1,0 +1,99 @@
+// The Kubernetes publisher: report + profile checks → desired Node state → NodeWriter.
+// Side effects start only when main.ts calls createPublisher (nothing at import time).
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { UsageError } from '../errors.ts';
+import type { ProbeReport } from '../report.ts';
+import { createNodeApi, type NodeApi } from './client.ts';
+import { projectConditions, summaryConditionType } from './conditions.ts';
+import { labelNameProblem, labelValueProblem, prefixProblem, projectLabels, validatePrefix } from './labels.ts';
+import { systemClock, type Clock, type DesiredState, type ProfileCheck, type TaintSpec } from './types.ts';
+import { NodeWriter, type WriterStats } from './writer.ts';
+
+export type { ProfileCheck, TaintSpec } from './types.ts';
+
+export interface PublisherOptions {
+  nodeName: string;
+  labelPrefix: string;
+  /** 0 = off. Kubernetes' own NodeStatus and NPD use 5 minutes; node-readiness-controller ignores heartbeats. */
+  heartbeatSeconds: number;
+  /** Managed readiness taint: on the node while the summary condition is not True. */
+  taint?: TaintSpec;
+  /** Reserved for the NodeFeature interop (not implemented yet; see docs/kubernetes.md). */
+  nfd?: boolean;
+  logger: Logger;
+  /** Default: KubeConfig.loadFromDefault() (KUBECONFIG, ~/.kube/config, then in-cluster). */
+  kubeConfig?: KubeConfig;
+  /** Injected API (tests, the scale simulation); overrides kubeConfig. */
+  api?: NodeApi;
+  clock?: Clock;
+  random?: () => number;
+  /** Default 10 s: 5,000 nodes starting together arrive at ≤ 500 requests/s instead of all at once. */
+  startJitterSeconds?: number;
+  backoff?: { baseMs: number; maxMs: number };
+}
+
+export interface Publisher {
+  publish(report: ProbeReport, checks: readonly ProfileCheck[]): void;
+  close(): Promise<void>;
+  stats(): WriterStats;
+  /** Resolves once the node shows the latest published state. */
+  whenInSync(): Promise<void>;
+}
+
+export const DEFAULT_TAINT_KEY_NAME = 'not-ready';
+
+export function validateTaint(t: TaintSpec): TaintSpec {
+  const slash = t.key.lastIndexOf('/');
+  const prefix = slash >= 0 ? t.key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? t.key.slice(slash + 1) : t.key;
+  // readiness.k8s.io/ is the namespace node-readiness-controller requires for its taints; allow it
+  // even though it is under k8s.io, so a rule and bpfready can share one key during a migration.
+  const problem = (prefix !== undefined && !prefix.startsWith('readiness.k8s.io') ? prefixProblem(prefix) : undefined) ?? labelNameProblem(name) ?? (t.value ? labelValueProblem(t.value) : undefined);
+  if (problem) throw new UsageError(`kubernetes.taint.key "${t.key}": ${problem}`);
+  if (!['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(t.effect)) {
+    throw new UsageError(`kubernetes.taint.effect "${t.effect}" must be NoSchedule, PreferNoSchedule or NoExecute`);
+  }
+  return t;
+}
+
+export function desiredState(prefix: string, report: ProbeReport, checks: readonly ProfileCheck[], taint: TaintSpec | undefined): DesiredState {
+  const conditions = projectConditions(prefix, checks);
+  const summary = conditions.find((c) => c.type === summaryConditionType(prefix));
+  const d: DesiredState = { labels: projectLabels(prefix, report, checks), conditions };
+  if (taint && summary?.status !== 'True') d.taint = taint;
+  return d;
+}
+
+export function createPublisher(opts: PublisherOptions): Publisher {
+  const prefix = validatePrefix(opts.labelPrefix);
+  if (!opts.nodeName) throw new UsageError('kubernetes.nodeName is empty: set NODE_NAME (downward API) or --node-name');
+  const taint = opts.taint ? validateTaint(opts.taint) : undefined;
+  if (opts.nfd) opts.logger.warn('kubernetes.nfd: NodeFeature publishing is not implemented yet; publishing Node labels only');
+  const api = opts.api ?? createNodeApi(opts.kubeConfig ?? defaultKubeConfig());
+  const writer = new NodeWriter({
+    api,
+    nodeName: opts.nodeName,
+    prefix,
+    logger: opts.logger.child({ component: 'publisher', node: opts.nodeName }),
+    clock: opts.clock ?? systemClock,
+    random: opts.random ?? Math.random,
+    heartbeatSeconds: opts.heartbeatSeconds,
+    startJitterMs: (opts.startJitterSeconds ?? 10) * 1000,
+    ...(taint ? { taint } : {}),
+    ...(opts.backoff ? { backoff: opts.backoff } : {}),
+  });
+  writer.start();
+  return {
+    publish: (report, checks) => writer.setDesired(desiredState(prefix, report, checks, taint)),
+    close: () => writer.close(),
+    stats: () => ({ ...writer.stats }),
+    whenInSync: () => writer.whenInSync(),
+  };
+}
+
+export function defaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}

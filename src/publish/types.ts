@@ -1,0 +1,81 @@
+// Plain data shared by the publish stages. Kubernetes API types appear only in client.ts and the
+// writer; everything before them works on these.
+
+/**
+ * The outcome of checking one profile against the report: the minimal input the publisher needs.
+ * The requirements engine (src/requirements) produces richer results; `fromCheckResult` adapters
+ * map them onto this shape so the publisher does not depend on their internals.
+ */
+export interface ProfileCheck {
+  profile: string;
+  /** True: every requirement holds. False: one is unsupported. Unknown: not-permitted or a probe error. */
+  status: 'True' | 'False' | 'Unknown';
+  /** CamelCase, one word (api-conventions.md). */
+  reason: string;
+  /** Human-readable, with the remediation of every unmet requirement. */
+  message: string;
+}
+
+/** Our own condition type; converted to the NodeCondition API shape only when written. */
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+}
+
+export type TaintEffect = 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+
+export interface TaintSpec {
+  key: string;
+  value?: string;
+  effect: TaintEffect;
+}
+
+/** Everything bpfready wants on its Node, and nothing it does not own. */
+export interface DesiredState {
+  labels: Record<string, string>;
+  conditions: Condition[];
+  /** Present: our taint must be on the node. Absent: it must not be. */
+  taint?: TaintSpec;
+}
+
+/** The parts of a v1 Node the publisher reads. Matches the JSON of the API, not a client class. */
+export interface NodeView {
+  metadata?: {
+    name?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec?: { taints?: ApiTaint[] };
+  status?: { conditions?: ApiCondition[] };
+}
+
+export interface ApiTaint {
+  key: string;
+  value?: string;
+  effect: string;
+  timeAdded?: string;
+}
+
+export interface ApiCondition {
+  type: string;
+  status: string;
+  reason?: string;
+  message?: string;
+  lastHeartbeatTime?: string;
+  lastTransitionTime?: string;
+}
+
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};

@@ -1,0 +1,269 @@
+// Keeps our Node in the desired state with as few API requests as possible:
+//   - one GET at start (after a jittered delay), then a watch on our own node only
+//     (fieldSelector=metadata.name=<node>) — the watch is how we see drift, never a periodic GET;
+//   - a write only when the plan (plan.ts) is non-empty, i.e. something we own differs;
+//   - the latest desired state wins: publish() replaces it, and a busy or backing-off loop picks
+//     it up on its next pass, so a desired state is never dropped and bursts coalesce;
+//   - failures back off exponentially with jitter; 429 honours Retry-After; 409 re-reads the node.
+import type { Logger } from 'pino';
+import { KubeApiError, type NodeApi, type WatchEventType } from './client.ts';
+import { planWrites, type Plan } from './plan.ts';
+import type { Clock, DesiredState, NodeView, TaintSpec } from './types.ts';
+
+export interface WriterOptions {
+  api: NodeApi;
+  nodeName: string;
+  prefix: string;
+  logger: Logger;
+  clock: Clock;
+  random: () => number;
+  /** 0 = off. Otherwise every condition's lastHeartbeatTime is refreshed this often. */
+  heartbeatSeconds: number;
+  startJitterMs: number;
+  taint?: TaintSpec;
+  backoff?: { baseMs: number; maxMs: number };
+}
+
+export interface WriterStats {
+  reads: number;
+  nodePatches: number;
+  statusPatches: number;
+  watches: number;
+  failures: number;
+  conflicts: number;
+  lastError?: string;
+  /** True once the node matches the latest desired state. */
+  inSync: boolean;
+}
+
+export class NodeWriter {
+  private readonly o: WriterOptions;
+  private desired: DesiredState | undefined;
+  private observed: NodeView | undefined;
+  private needRead = true;
+  private heartbeatDue = false;
+  private running = false;
+  private again = false;
+  private closed = false;
+  private attempt = 0;
+  private retryTimer: unknown;
+  private heartbeatTimer: unknown;
+  private watchTimer: unknown;
+  private watchAttempt = 0;
+  private watchAbort: { abort(): void } | undefined;
+  private watchGen = 0;
+  private watchRv = '0';
+  private watchActive = false;
+  private started = false;
+  private idleWaiters: (() => void)[] = [];
+  readonly stats: WriterStats = { reads: 0, nodePatches: 0, statusPatches: 0, watches: 0, failures: 0, conflicts: 0, inSync: false };
+
+  constructor(o: WriterOptions) {
+    this.o = o;
+  }
+
+  /** Start after a random delay in [0, startJitterMs): a DaemonSet rollout must not arrive as one burst. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const delay = Math.floor(this.o.random() * this.o.startJitterMs);
+    this.retryTimer = this.o.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, delay);
+  }
+
+  setDesired(d: DesiredState): void {
+    this.desired = d;
+    this.stats.inSync = false;
+    if (this.started) this.kick();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.o.clock.clearTimeout(this.retryTimer);
+    this.o.clock.clearTimeout(this.heartbeatTimer);
+    this.o.clock.clearTimeout(this.watchTimer);
+    this.watchGen++;
+    this.watchAbort?.abort();
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Resolves when the node matches the latest desired state (tests and `prune` use it). */
+  whenInSync(): Promise<void> {
+    if (this.stats.inSync) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private kick(): void {
+    if (this.closed || this.retryTimer !== undefined) return;
+    if (this.running) {
+      // The running pass may already be past its last plan; make it go round once more.
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    this.again = false;
+    void this.loop().finally(() => {
+      this.running = false;
+      if (this.again) this.kick();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    // Each pass re-plans from the latest desired and observed state, so whatever changed while a
+    // request was in flight is handled by the next pass instead of being lost.
+    for (;;) {
+      if (this.closed || !this.desired) return;
+      try {
+        if (this.needRead || !this.observed) await this.read();
+        const plan = planWrites(this.desired, this.observed!, { prefix: this.o.prefix, nowIso: isoSeconds(this.o.clock.now()), heartbeat: this.heartbeatDue, ...(this.o.taint ? { taint: this.o.taint } : {}) });
+        if (!plan.node && !plan.status) {
+          this.heartbeatDue = false;
+          this.markInSync();
+          return;
+        }
+        await this.apply(plan);
+        this.attempt = 0;
+      } catch (e) {
+        this.fail(e);
+        return;
+      }
+    }
+  }
+
+  private async read(): Promise<void> {
+    this.stats.reads++;
+    const node = await this.o.api.read(this.o.nodeName);
+    this.observe(node);
+    this.needRead = false;
+    if (!this.watchActive && this.watchTimer === undefined) this.startWatch();
+  }
+
+  private async apply(plan: Plan): Promise<void> {
+    if (plan.node) {
+      this.stats.nodePatches++;
+      this.observe(await this.o.api.patchNode(this.o.nodeName, plan.node));
+    }
+    if (plan.status) {
+      this.stats.statusPatches++;
+      this.observe(await this.o.api.patchStatus(this.o.nodeName, plan.status));
+      this.heartbeatDue = false;
+      this.armHeartbeat();
+    }
+  }
+
+  private fail(e: unknown): void {
+    const err = e instanceof KubeApiError ? e : new KubeApiError(String(e), undefined, undefined, e);
+    this.stats.failures++;
+    this.stats.lastError = err.message;
+    if (err.status === 409) {
+      // Someone changed the node between our read and our write: re-read, re-plan, re-apply.
+      this.stats.conflicts++;
+      this.needRead = true;
+    } else if (err.status === 404 || err.status === undefined || err.status >= 500) {
+      // Our view may be stale after a failed write whose outcome we do not know.
+      this.needRead = true;
+    }
+    const { baseMs, maxMs } = this.o.backoff ?? { baseMs: 500, maxMs: 60_000 };
+    const exp = Math.min(maxMs, baseMs * 2 ** this.attempt);
+    // Conflicts are expected and cheap to resolve; retry them at the base delay.
+    let delay = err.status === 409 && this.attempt < 3 ? baseMs * this.o.random() : exp / 2 + (exp / 2) * this.o.random();
+    if (err.retryAfterMs !== undefined) delay = Math.max(delay, err.retryAfterMs);
+    this.attempt++;
+    const level = err.status === 409 || err.status === 429 ? 'info' : 'warn';
+    this.o.logger[level]({ err: err.message, status: err.status, retryInMs: Math.round(delay) }, 'node update failed; will retry');
+    this.retryTimer = this.o.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, delay);
+  }
+
+  private markInSync(): void {
+    this.stats.inSync = true;
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private armHeartbeat(): void {
+    if (this.o.heartbeatSeconds <= 0) return;
+    this.o.clock.clearTimeout(this.heartbeatTimer);
+    // ±10% jitter, so nodes started together do not heartbeat together forever.
+    const ms = this.o.heartbeatSeconds * 1000 * (0.9 + 0.2 * this.o.random());
+    this.heartbeatTimer = this.o.clock.setTimeout(() => {
+      this.heartbeatDue = true;
+      this.stats.inSync = false;
+      this.kick();
+    }, ms);
+  }
+
+  /** Accept a newer view of the node; a late response or event must not roll our view back. */
+  private observe(node: NodeView): void {
+    const cur = Number(this.observed?.metadata?.resourceVersion);
+    const next = Number(node.metadata?.resourceVersion);
+    // resourceVersions are opaque to clients, but etcd-backed servers hand out increasing integers;
+    // when both parse we use that only to drop out-of-order views, never for anything else.
+    if (Number.isFinite(cur) && Number.isFinite(next) && next < cur) return;
+    this.observed = node;
+    const rv = node.metadata?.resourceVersion;
+    if (rv) this.watchRv = rv;
+  }
+
+  private startWatch(): void {
+    if (this.closed) return;
+    const gen = ++this.watchGen;
+    this.watchActive = true;
+    this.stats.watches++;
+    let gone = false;
+    const onEvent = (type: WatchEventType, obj: NodeView & { code?: number }): void => {
+      if (gen !== this.watchGen) return;
+      if (type === 'ERROR') {
+        // 410 Gone (our resourceVersion was compacted away) or another server-side failure: the
+        // stream is over; read the node afresh and watch from its resourceVersion.
+        gone = true;
+        return;
+      }
+      this.watchAttempt = 0;
+      if (type === 'BOOKMARK') {
+        if (obj.metadata?.resourceVersion) this.watchRv = obj.metadata.resourceVersion;
+        return;
+      }
+      if (type === 'DELETED') {
+        this.needRead = true;
+        return;
+      }
+      this.observe(obj);
+      if (this.desired && this.started) {
+        this.stats.inSync = false;
+        this.kick();
+      }
+    };
+    const done = (err: unknown): void => {
+      if (gen !== this.watchGen || this.closed) return;
+      this.watchAbort = undefined;
+      this.watchActive = false;
+      if (err) this.o.logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'node watch ended');
+      if (gone || (err instanceof KubeApiError && err.status === 410)) {
+        this.needRead = true;
+        // read() restarts the watch; with nothing to publish yet, the next publish() does.
+        this.kick();
+        return;
+      }
+      // A clean end (the server's timeoutSeconds) re-watches at once from the last resourceVersion;
+      // an error backs off, so a struggling API server is not hammered by every node.
+      const delay = err ? Math.min(30_000, 250 * 2 ** this.watchAttempt++) * (0.5 + this.o.random() / 2) : 0;
+      this.watchTimer = this.o.clock.setTimeout(() => {
+        this.watchTimer = undefined;
+        this.startWatch();
+      }, delay);
+    };
+    this.o.api.watch(this.o.nodeName, this.watchRv, onEvent, done).then(
+      (ctl) => {
+        if (gen !== this.watchGen || this.closed) ctl.abort();
+        else this.watchAbort = ctl;
+      },
+      (err: unknown) => done(err ?? new Error('watch failed')),
+    );
+  }
+}
+
+export const isoSeconds = (ms: number): string => new Date(ms).toISOString().slice(0, 19) + 'Z';

@@ -1,0 +1,355 @@
+// A DOUBLE of the Kubernetes API server, for the Node paths bpfready uses. It is a real HTTP server
+// on 127.0.0.1 speaking the wire protocol @kubernetes/client-node speaks (JSON bodies, patch content
+// types, Status objects for errors, newline-delimited watch events), so the real client is exercised
+// end to end. What it models and what it does not is listed in docs/kubernetes.md.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { jsonMergePatch, PatchError, strategicMergePatch } from './patch.ts';
+
+type Obj = Record<string, unknown>;
+export interface NodeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
+  spec?: { taints?: { key: string; value?: string; effect: string }[]; [k: string]: unknown };
+  status?: { conditions?: Obj[]; [k: string]: unknown };
+}
+
+/** One injected fault. It applies to the next `times` requests that match, then is spent. */
+export interface Fault {
+  method?: string;
+  /** Substring or pattern of the URL path (query excluded). */
+  path?: string | RegExp;
+  /** Match only watch requests (true) or only non-watch requests (false). */
+  watch?: boolean;
+  kind: 'status' | 'reset' | 'gone';
+  status?: number;
+  retryAfterSeconds?: number;
+  times?: number;
+}
+
+export interface RequestRecord {
+  method: string;
+  path: string;
+  watch: boolean;
+  contentType?: string;
+  status: number;
+  at: number;
+}
+
+interface Watcher {
+  name?: string;
+  res: ServerResponse;
+}
+
+const NODE_PATH = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/;
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+export class ApiServerDouble {
+  private server: Server;
+  private sockets = new Set<Socket>();
+  private nodes = new Map<string, NodeObject>();
+  private rv = 1;
+  /** Events kept for watches that resume from a resourceVersion; older ones answer 410 Gone. */
+  private history: { rv: number; type: string; object: NodeObject }[] = [];
+  private watchers = new Set<Watcher>();
+  private faults: (Fault & { left: number })[] = [];
+  readonly historyLimit: number;
+  /** Every request, for assertions. Turn off for large simulations with `recordRequests = false`. */
+  recordRequests = true;
+  readonly requests: RequestRecord[] = [];
+  /** Counters by "METHOD kind" (kind: node, status, watch), always kept. */
+  readonly counts = new Map<string, number>();
+  private bookmarkTimer: NodeJS.Timeout | undefined;
+  url = '';
+
+  constructor(opts: { historyLimit?: number; bookmarkIntervalMs?: number } = {}) {
+    this.historyLimit = opts.historyLimit ?? 1000;
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 60_000;
+    this.server.on('connection', (s) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    if (opts.bookmarkIntervalMs) {
+      this.bookmarkTimer = setInterval(() => this.bookmark(), opts.bookmarkIntervalMs);
+      this.bookmarkTimer.unref();
+    }
+  }
+
+  async start(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.url;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.bookmarkTimer);
+    for (const w of this.watchers) w.res.end();
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'double', server: this.url, skipTLSVerify: true }],
+      users: [{ name: 'bpfready', token: 'double-token' }],
+      contexts: [{ name: 'double', cluster: 'double', user: 'bpfready' }],
+      currentContext: 'double',
+    });
+    return kc;
+  }
+
+  addNode(node: NodeObject): NodeObject {
+    const n = structuredClone(node);
+    n.apiVersion = 'v1';
+    n.kind = 'Node';
+    n.metadata.resourceVersion = String(++this.rv);
+    this.nodes.set(n.metadata.name, n);
+    this.emit('ADDED', n);
+    return structuredClone(n);
+  }
+
+  node(name: string): NodeObject {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`double: no node ${name}`);
+    return structuredClone(n);
+  }
+
+  /** Someone else (kubectl, another controller) changes the node: a new resourceVersion and a watch event. */
+  edit(name: string, change: (n: NodeObject) => void): NodeObject {
+    const n = this.node(name);
+    change(n);
+    return this.commit(name, n);
+  }
+
+  inject(fault: Fault): void {
+    this.faults.push({ ...fault, left: fault.times ?? 1 });
+  }
+
+  /** End every open watch as the server does when its timeout expires. */
+  closeWatches(): void {
+    for (const w of this.watchers) w.res.end();
+    this.watchers.clear();
+  }
+
+  get watchCount(): number {
+    return this.watchers.size;
+  }
+
+  get resourceVersion(): number {
+    return this.rv;
+  }
+
+  count(key: string): number {
+    return this.counts.get(key) ?? 0;
+  }
+
+  /** Writes = PATCHes that changed an object (no-op patches change nothing and emit no event, as in the real server). */
+  writes = 0;
+
+  private commit(name: string, n: NodeObject): NodeObject {
+    n.metadata.resourceVersion = String(++this.rv);
+    this.nodes.set(name, n);
+    this.writes++;
+    this.emit('MODIFIED', n);
+    return structuredClone(n);
+  }
+
+  private emit(type: string, object: NodeObject): void {
+    this.history.push({ rv: Number(object.metadata.resourceVersion), type, object: structuredClone(object) });
+    if (this.history.length > this.historyLimit) this.history.splice(0, this.history.length - this.historyLimit);
+    const line = JSON.stringify({ type, object }) + '\n';
+    for (const w of this.watchers) if (!w.name || w.name === object.metadata.name) w.res.write(line);
+  }
+
+  private bookmark(): void {
+    for (const w of this.watchers) {
+      w.res.write(JSON.stringify({ type: 'BOOKMARK', object: { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } } }) + '\n');
+    }
+  }
+
+  private takeFault(method: string, path: string, watch: boolean): Fault | undefined {
+    const i = this.faults.findIndex(
+      (f) =>
+        (!f.method || f.method === method) &&
+        (f.watch === undefined || f.watch === watch) &&
+        (!f.path || (typeof f.path === 'string' ? path.includes(f.path) : f.path.test(path))),
+    );
+    if (i < 0) return undefined;
+    const f = this.faults[i]!;
+    if (--f.left <= 0) this.faults.splice(i, 1);
+    return f;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://double');
+    const method = req.method ?? 'GET';
+    const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
+    const m = NODE_PATH.exec(url.pathname);
+    const kind = watch ? 'watch' : m?.[2] ? 'status' : 'node';
+    this.counts.set(`${method} ${kind}`, (this.counts.get(`${method} ${kind}`) ?? 0) + 1);
+    const body = await readBody(req);
+    const record = (status: number): void => {
+      if (this.recordRequests) {
+        const r: RequestRecord = { method, path: url.pathname, watch, status, at: Date.now() };
+        if (req.headers['content-type']) r.contentType = req.headers['content-type'];
+        this.requests.push(r);
+      }
+    };
+
+    const fault = this.takeFault(method, url.pathname, watch);
+    if (fault?.kind === 'reset') {
+      record(0);
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === 'status') {
+      const code = fault.status ?? 500;
+      const headers: Record<string, string> = {};
+      if (fault.retryAfterSeconds !== undefined) headers['Retry-After'] = String(fault.retryAfterSeconds);
+      record(code);
+      return sendStatus(res, code, code === 429 ? 'TooManyRequests' : code === 409 ? 'Conflict' : 'InternalError', `injected fault ${code}`, headers);
+    }
+
+    if (method === 'GET' && url.pathname === '/api/v1/nodes' && watch) {
+      record(200);
+      return this.startWatch(url, res, fault?.kind === 'gone');
+    }
+    if (!m) {
+      record(404);
+      return sendStatus(res, 404, 'NotFound', `the server could not find the requested resource`);
+    }
+    const name = decodeURIComponent(m[1]!);
+    const current = this.nodes.get(name);
+    if (!current) {
+      record(404);
+      return sendStatus(res, 404, 'NotFound', `nodes "${name}" not found`);
+    }
+    if (method === 'GET') {
+      record(200);
+      return sendJson(res, 200, current);
+    }
+    if (method !== 'PATCH') {
+      record(405);
+      return sendStatus(res, 405, 'MethodNotAllowed', `${method} is not supported by the double`);
+    }
+
+    let patch: unknown;
+    try {
+      patch = JSON.parse(body);
+    } catch {
+      record(400);
+      return sendStatus(res, 400, 'BadRequest', 'the body of the request was in an unknown format');
+    }
+    const ctype = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    let merged: NodeObject;
+    try {
+      if (ctype === 'application/strategic-merge-patch+json') merged = strategicMergePatch(current, patch) as NodeObject;
+      else if (ctype === 'application/merge-patch+json') merged = jsonMergePatch(current, patch) as NodeObject;
+      else {
+        record(415);
+        return sendStatus(res, 415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (double)`);
+      }
+    } catch (e) {
+      record(422);
+      return sendStatus(res, 422, 'Invalid', e instanceof PatchError ? e.message : String(e));
+    }
+
+    // A resourceVersion in the patch is a precondition, as in the real server's update path.
+    const wanted = (patch as { metadata?: { resourceVersion?: unknown } })?.metadata?.resourceVersion;
+    if (wanted !== undefined && wanted !== current.metadata.resourceVersion) {
+      record(409);
+      return sendStatus(res, 409, 'Conflict', `Operation cannot be fulfilled on nodes "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+    }
+    // The status subresource keeps everything but status; the main resource ignores status (the
+    // node registry strategies' PrepareForUpdate).
+    const next: NodeObject = structuredClone(current);
+    if (m[2]) next.status = merged.status ?? {};
+    else {
+      next.metadata = { ...merged.metadata, name, resourceVersion: current.metadata.resourceVersion! };
+      next.spec = merged.spec ?? {};
+    }
+    const invalid = validateNode(next);
+    if (invalid) {
+      record(422);
+      return sendStatus(res, 422, 'Invalid', `Node "${name}" is invalid: ${invalid}`);
+    }
+    if (isDeepStrictEqual(next, current)) {
+      record(200);
+      return sendJson(res, 200, current);
+    }
+    record(200);
+    sendJson(res, 200, this.commit(name, next));
+  }
+
+  private startWatch(url: URL, res: ServerResponse, forceGone: boolean): void {
+    const selector = url.searchParams.get('fieldSelector') ?? '';
+    const sel = /^metadata\.name=(.+)$/.exec(selector);
+    const name = sel?.[1];
+    if (selector && !name) return sendStatus(res, 400, 'BadRequest', `unsupported field selector ${selector} (double)`);
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    const rvParam = url.searchParams.get('resourceVersion');
+    const from = rvParam ? Number(rvParam) : 0;
+    const oldest = this.history[0]?.rv ?? this.rv;
+    if (forceGone || (from > 0 && from < oldest - 1)) {
+      res.end(JSON.stringify({ type: 'ERROR', object: statusBody(410, 'Expired', `too old resource version: ${from} (${oldest - 1})`) }) + '\n');
+      return;
+    }
+    if (from === 0) {
+      // "Any" resourceVersion: start with the current state as synthetic ADDED events.
+      for (const n of this.nodes.values()) if (!name || n.metadata.name === name) res.write(JSON.stringify({ type: 'ADDED', object: n }) + '\n');
+    } else {
+      for (const e of this.history) if (e.rv > from && (!name || e.object.metadata.name === name)) res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n');
+    }
+    const w: Watcher = name ? { name, res } : { res };
+    this.watchers.add(w);
+    const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0);
+    const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;
+    res.on('close', () => {
+      clearTimeout(timer);
+      this.watchers.delete(w);
+    });
+  }
+}
+
+function validateNode(n: NodeObject): string | undefined {
+  for (const [k, v] of Object.entries(n.metadata.labels ?? {})) {
+    const slash = k.lastIndexOf('/');
+    const prefix = slash >= 0 ? k.slice(0, slash) : '';
+    const nm = slash >= 0 ? k.slice(slash + 1) : k;
+    if (prefix.length > 253 || (slash >= 0 && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(prefix))) return `metadata.labels: Invalid value: "${k}": prefix part must be a DNS-1123 subdomain`;
+    if (nm.length > 63 || !LABEL_NAME.test(nm)) return `metadata.labels: Invalid value: "${k}": name part must be a valid label name`;
+    if (typeof v !== 'string' || v.length > 63 || (v !== '' && !LABEL_NAME.test(v))) return `metadata.labels: Invalid value: "${String(v)}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.'`;
+  }
+  for (const t of n.spec?.taints ?? []) {
+    if (!['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(t.effect)) return `spec.taints.effect: Unsupported value: "${t.effect}"`;
+  }
+  return undefined;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', () => resolve(''));
+  });
+}
+
+function statusBody(code: number, reason: string, message: string): Obj {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+}
+
+function sendStatus(res: ServerResponse, code: number, reason: string, message: string, headers: Record<string, string> = {}): void {
+  sendJson(res, code, statusBody(code, reason, message), headers);
+}
+
+function sendJson(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+  res.end(text);
+}

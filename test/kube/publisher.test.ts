@@ -1,0 +1,230 @@
+// The publisher against the API-server double, through the real @kubernetes/client-node HTTP stack.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createNodeApi } from '../../src/publish/client.ts';
+import { createPublisher, type Publisher, type PublisherOptions } from '../../src/publish/index.ts';
+import { ApiServerDouble, type NodeObject } from './apiserver-double.ts';
+import { RecordingClock } from './clock.ts';
+import { checksBad, checksOk, foreignNode, quietLogger, report } from './fixtures.ts';
+
+const NODE = 'node-a';
+let server: ApiServerDouble;
+let clock: RecordingClock;
+const publishers: Publisher[] = [];
+
+beforeEach(async () => {
+  server = new ApiServerDouble();
+  await server.start();
+  server.addNode(foreignNode(NODE));
+  clock = new RecordingClock();
+});
+
+afterEach(async () => {
+  for (const p of publishers.splice(0)) await p.close();
+  await server.close();
+});
+
+function publisher(over: Partial<PublisherOptions> = {}): Publisher {
+  const p = createPublisher({
+    nodeName: NODE,
+    labelPrefix: 'bpfready.io',
+    heartbeatSeconds: 0,
+    logger: quietLogger(),
+    api: createNodeApi(server.kubeConfig()),
+    clock,
+    random: () => 0.5,
+    startJitterSeconds: 0,
+    backoff: { baseMs: 100, maxMs: 2000 },
+    ...over,
+  });
+  publishers.push(p);
+  return p;
+}
+
+const foreign = (n: NodeObject) => ({
+  labels: Object.fromEntries(Object.entries(n.metadata.labels ?? {}).filter(([k]) => !k.startsWith('bpfready.io/') || k === 'bpfready.io/hand-made')),
+  annotations: Object.fromEntries(Object.entries(n.metadata.annotations ?? {}).filter(([k]) => !k.startsWith('bpfready.io/'))),
+  taints: n.spec?.taints?.filter((t) => !t.key.startsWith('bpfready.io/')),
+  conditions: n.status?.conditions?.filter((c) => !String(c.type).startsWith('bpfready.io/')),
+});
+
+async function settle(p: Publisher): Promise<void> {
+  await p.whenInSync();
+  // Let the watch deliver the events of our own writes, which must not cause further writes.
+  await new Promise((r) => setTimeout(r, 100));
+  await p.whenInSync();
+}
+
+describe('publisher against the API-server double', () => {
+  it('publishes labels, ownership, conditions; leaves foreign state untouched', async () => {
+    const before = server.node(NODE);
+    const p = publisher();
+    p.publish(report(), checksOk);
+    await settle(p);
+    const n = server.node(NODE);
+    expect(foreign(n)).toEqual(foreign(before));
+    expect(n.metadata.labels?.['bpfready.io/program-type.xdp']).toBe('true');
+    expect(n.metadata.labels?.['bpfready.io/program-type.lirc_mode2']).toBe('false');
+    expect(n.metadata.labels?.['bpfready.io/feature.kprobe-attach']).toBe('false');
+    expect(n.metadata.labels?.['bpfready.io/profile.cilium']).toBe('true');
+    // not-permitted and error: availability unknown, so no label at all
+    expect(n.metadata.labels).not.toHaveProperty('bpfready.io/program-type.lsm');
+    expect(n.metadata.labels).not.toHaveProperty('bpfready.io/map-type.arena');
+    expect(n.metadata.labels).not.toHaveProperty('bpfready.io/feature.fentry');
+    const owned = n.metadata.annotations?.['bpfready.io/owned-labels']?.split(',') ?? [];
+    expect(owned).toContain('program-type.xdp');
+    expect(owned).not.toContain('hand-made');
+    const types = n.status?.conditions?.map((c) => c.type);
+    expect(types).toEqual(['Ready', 'example.com/GpuHealthy', 'bpfready.io/ProfileCilium', 'bpfready.io/EBPFReady']);
+    const ready = n.status?.conditions?.find((c) => c.type === 'bpfready.io/EBPFReady');
+    expect(ready).toMatchObject({ status: 'True', reason: 'ProfilesSatisfied' });
+    // patches went out with the strategic-merge content type
+    const patches = server.requests.filter((r) => r.method === 'PATCH');
+    expect(patches.map((r) => r.contentType)).toEqual(patches.map(() => 'application/strategic-merge-patch+json'));
+  });
+
+  it('writes nothing when nothing changed', async () => {
+    const p = publisher();
+    p.publish(report(), checksOk);
+    await settle(p);
+    const writes = server.writes;
+    const requests = server.requests.length;
+    p.publish(report(), checksOk);
+    p.publish(report(), checksOk);
+    await settle(p);
+    expect(server.writes).toBe(writes);
+    expect(server.requests.length).toBe(requests);
+  });
+
+  it('removes stale owned labels and only those', async () => {
+    const p = publisher();
+    p.publish(report(), checksOk);
+    await settle(p);
+    const r = report();
+    delete r.programTypes['xdp'];
+    p.publish(r, checksOk);
+    await settle(p);
+    const n = server.node(NODE);
+    expect(n.metadata.labels).not.toHaveProperty('bpfready.io/program-type.xdp');
+    expect(n.metadata.labels?.['bpfready.io/hand-made']).toBe('yes');
+    expect(n.metadata.annotations?.['bpfready.io/owned-labels']).not.toContain('program-type.xdp');
+  });
+
+  it('keeps lastTransitionTime while the status holds, moves it when the status changes', async () => {
+    const p = publisher();
+    p.publish(report(), checksOk);
+    await settle(p);
+    const t0 = server.node(NODE).status?.conditions?.find((c) => c.type === 'bpfready.io/ProfileCilium')?.['lastTransitionTime'];
+    clock.nowMs += 60_000;
+    p.publish(report(), [{ ...checksOk[0]!, message: 'all requirements hold (re-probed)' }]);
+    await settle(p);
+    const c1 = server.node(NODE).status?.conditions?.find((c) => c.type === 'bpfready.io/ProfileCilium');
+    expect(c1?.['message']).toBe('all requirements hold (re-probed)');
+    expect(c1?.['lastTransitionTime']).toBe(t0);
+    clock.nowMs += 60_000;
+    p.publish(report(), checksBad);
+    await settle(p);
+    const c2 = server.node(NODE).status?.conditions?.find((c) => c.type === 'bpfready.io/ProfileCilium');
+    expect(c2?.['status']).toBe('False');
+    expect(c2?.['lastTransitionTime']).not.toBe(t0);
+    expect(c2?.['message']).toContain('CONFIG_BPF_SYSCALL');
+  });
+
+  it('repairs drift seen on the watch, without periodic GETs', async () => {
+    const p = publisher();
+    p.publish(report(), checksOk);
+    await settle(p);
+    const gets = server.count('GET node');
+    server.edit(NODE, (n) => {
+      delete n.metadata.labels!['bpfready.io/program-type.xdp'];
+      n.metadata.labels!['bpfready.io/profile.cilium'] = 'false';
+      n.status!.conditions = n.status!.conditions!.filter((c) => c['type'] !== 'bpfready.io/EBPFReady');
+      n.metadata.labels!['someone.example.com/new'] = 'x';
+    });
+    await settle(p);
+    const n = server.node(NODE);
+    expect(n.metadata.labels?.['bpfready.io/program-type.xdp']).toBe('true');
+    expect(n.metadata.labels?.['bpfready.io/profile.cilium']).toBe('true');
+    expect(n.metadata.labels?.['someone.example.com/new']).toBe('x');
+    expect(n.status?.conditions?.some((c) => c['type'] === 'bpfready.io/EBPFReady')).toBe(true);
+    expect(server.count('GET node')).toBe(gets);
+  });
+
+  it('puts the readiness taint on while requirements fail and takes it off when they hold', async () => {
+    const taint = { key: 'bpfready.io/not-ready', effect: 'NoSchedule' as const };
+    const p = publisher({ taint });
+    p.publish(report(), checksBad);
+    await settle(p);
+    expect(server.node(NODE).spec?.taints).toEqual([{ key: 'example.com/dedicated', value: 'gpu', effect: 'NoSchedule' }, taint]);
+    // someone adds a taint of theirs meanwhile: it must survive our list replacement
+    server.edit(NODE, (n) => n.spec!.taints!.push({ key: 'other.example.com/x', effect: 'NoExecute' }));
+    p.publish(report(), checksOk);
+    await settle(p);
+    expect(server.node(NODE).spec?.taints).toEqual([
+      { key: 'example.com/dedicated', value: 'gpu', effect: 'NoSchedule' },
+      { key: 'other.example.com/x', effect: 'NoExecute' },
+    ]);
+    p.publish(report(), checksBad);
+    await settle(p);
+    expect(server.node(NODE).spec?.taints?.map((t) => t.key)).toContain('bpfready.io/not-ready');
+  });
+
+  it('re-reads and re-applies after 409 Conflict on a taint change', async () => {
+    const taint = { key: 'bpfready.io/not-ready', effect: 'NoSchedule' as const };
+    const p = publisher({ taint });
+    p.publish(report(), checksOk);
+    await settle(p);
+    // A foreign taint lands between our view and our write: the double answers 409 for real,
+    // because our patch carries the resourceVersion we saw.
+    server.inject({ kind: 'status', status: 409, method: 'PATCH', path: /nodes\/node-a$/ });
+    server.edit(NODE, (n) => n.spec!.taints!.push({ key: 'late.example.com/y', effect: 'NoSchedule' }));
+    p.publish(report(), checksBad);
+    await settle(p);
+    const keys = server.node(NODE).spec?.taints?.map((t) => t.key);
+    expect(keys).toEqual(['example.com/dedicated', 'late.example.com/y', 'bpfready.io/not-ready']);
+    expect(p.stats().conflicts).toBeGreaterThanOrEqual(1);
+  });
+
+  it('converges after 429 (honouring Retry-After), 500 and connection resets', async () => {
+    server.inject({ kind: 'status', status: 429, retryAfterSeconds: 7, method: 'PATCH' });
+    server.inject({ kind: 'status', status: 500, method: 'PATCH', times: 2 });
+    server.inject({ kind: 'reset', method: 'PATCH' });
+    server.inject({ kind: 'reset', method: 'GET', watch: false });
+    const p = publisher();
+    p.publish(report(), checksOk);
+    await settle(p);
+    const n = server.node(NODE);
+    expect(n.metadata.labels?.['bpfready.io/program-type.xdp']).toBe('true');
+    expect(n.status?.conditions?.some((c) => c['type'] === 'bpfready.io/EBPFReady')).toBe(true);
+    expect(p.stats().failures).toBe(5);
+    expect(Math.max(...clock.delays)).toBeGreaterThanOrEqual(7000);
+    expect(server.requests.filter((r) => r.status === 429 || r.status === 500 || r.status === 0).length).toBe(5);
+  });
+
+  it('keeps the latest desired state when publishes arrive during failures', async () => {
+    server.inject({ kind: 'status', status: 503, method: 'PATCH', times: 3 });
+    const p = publisher();
+    p.publish(report(), checksBad);
+    p.publish(report(), checksOk);
+    const r = report();
+    r.mapTypes['lru_hash'] = { status: 'supported' };
+    p.publish(r, checksOk);
+    await settle(p);
+    const n = server.node(NODE);
+    expect(n.metadata.labels?.['bpfready.io/map-type.lru_hash']).toBe('true');
+    expect(n.metadata.labels?.['bpfready.io/profile.cilium']).toBe('true');
+  });
+
+  it('re-watches after a watch ends, relists after 410 Gone, and still repairs drift', async () => {
+    const p = publisher();
+    p.publish(report(), checksOk);
+    await settle(p);
+    server.inject({ kind: 'gone', watch: true });
+    server.closeWatches();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(server.watchCount).toBe(1);
+    server.edit(NODE, (n) => delete n.metadata.labels!['bpfready.io/map-type.hash']);
+    await settle(p);
+    expect(server.node(NODE).metadata.labels?.['bpfready.io/map-type.hash']).toBe('true');
+    expect(server.count('GET node')).toBe(2);
+  });
+});

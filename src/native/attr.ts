@@ -155,7 +155,7 @@ export const GET_NEXT_ID = {
 /** Size of union bpf_attr in the newest uapi we know; no command of ours writes past it. */
 export const BPF_ATTR_SIZE = 168;
 
-export type AttrValues<L extends Layout> = { [K in keyof L]?: number | bigint | string };
+export type AttrValues<L extends Layout> = { -readonly [K in keyof L]?: number | bigint | string };
 
 /**
  * A zeroed bpf_attr sized, as libbpf does, to the end of the last field this call sets: a kernel

@@ -137,7 +137,57 @@ export interface ProgLoadSpec {
 }
 
 export function progLoad(spec: ProgLoadSpec): LoadResult {
-  const insns = spec.insns instanceof Uint8Array ? spec.insns : encode(spec.insns);
+  return new ProgLoader(spec).load();
+}
+
+/**
+ * A PROG_LOAD attr encoded once and reused for many loads that differ only in their instructions
+ * (the helper matrix makes thousands). Re-encoding the attr per load cost more than the kernel's
+ * own work for a failing load.
+ */
+export class ProgLoader {
+  readonly #attr: Uint8Array;
+  readonly #view: DataView;
+  readonly #size: number;
+  readonly #logLevel: number;
+  readonly #keep: unknown[];
+
+  constructor(spec: ProgLoadSpec) {
+    const insns = spec.insns instanceof Uint8Array ? spec.insns : encode(spec.insns);
+    const { buf, size } = buildProgLoadAttr(spec, insns);
+    this.#attr = buf;
+    this.#view = new DataView(buf.buffer);
+    this.#size = size;
+    this.#logLevel = spec.logLevel ?? 0;
+    // The kernel reads these through pointers in the attr: keep them alive as long as we are.
+    this.#keep = [insns, spec.funcInfo, spec.fdArray, cString(spec.license ?? 'GPL').buf];
+  }
+
+  /** Load the program; `insns` (already encoded) replaces the spec's instructions for this call. */
+  load(insns?: Uint8Array, logLevel = this.#logLevel): LoadResult {
+    const v = this.#view;
+    if (insns) {
+      v.setUint32(PROG_LOAD.insn_cnt[0], insns.length / 8, true);
+      v.setBigUint64(PROG_LOAD.insns[0], addressOf(insns), true);
+    }
+    if (logLevel > 0) {
+      logBuf[0] = 0;
+      v.setUint32(PROG_LOAD.log_level[0], logLevel, true);
+      v.setUint32(PROG_LOAD.log_size[0], LOG_SIZE, true);
+      v.setBigUint64(PROG_LOAD.log_buf[0], logAddr, true);
+    } else {
+      v.setUint32(PROG_LOAD.log_level[0], 0, true);
+      v.setUint32(PROG_LOAD.log_size[0], 0, true);
+      v.setBigUint64(PROG_LOAD.log_buf[0], 0n, true);
+    }
+    const r = syscallBuf(SYS_bpf, BpfCmd.PROG_LOAD, this.#attr, this.#size);
+    void this.#keep;
+    if (r.ok) return { ok: true, fd: new OwnedFd(r.value), log: logLevel > 0 ? readLog() : '' };
+    return { ok: false, errno: r.errno, log: logLevel > 0 ? readLog() : '' };
+  }
+}
+
+function buildProgLoadAttr(spec: ProgLoadSpec, insns: Uint8Array): { buf: Uint8Array; size: number } {
   const license = cString(spec.license ?? 'GPL');
   const attr: AttrValues<typeof PROG_LOAD> = {
     prog_type: spec.progType,
@@ -145,13 +195,6 @@ export function progLoad(spec: ProgLoadSpec): LoadResult {
     insns: addressOf(insns),
     license: license.addr,
   };
-  const logLevel = spec.logLevel ?? 0;
-  if (logLevel > 0) {
-    logBuf[0] = 0;
-    attr.log_level = logLevel;
-    attr.log_size = LOG_SIZE;
-    attr.log_buf = logAddr;
-  }
   if (spec.kernVersion) attr.kern_version = spec.kernVersion;
   let flags = spec.progFlags ?? 0;
   if (spec.tokenFd !== undefined) flags |= BPF_F_TOKEN_FD;
@@ -167,14 +210,11 @@ export function progLoad(spec: ProgLoadSpec): LoadResult {
   if (spec.attachBtfId) attr.attach_btf_id = spec.attachBtfId;
   const attachFd = spec.attachProgFd ?? spec.attachBtfObjFd;
   if (attachFd !== undefined) attr.attach_prog_fd = attachFd;
-  if (spec.fdArray) attr.fd_array = addressOf(spec.fdArray);
+  if (spec.fdArray) attr.fd_array = addressOf(new Uint8Array(spec.fdArray.buffer, spec.fdArray.byteOffset, spec.fdArray.byteLength));
   if (spec.tokenFd !== undefined) attr.prog_token_fd = spec.tokenFd;
-  const r = bpf(BpfCmd.PROG_LOAD, PROG_LOAD, attr);
-  const log = logLevel > 0 ? readLog() : '';
-  // Keep the buffers the kernel read through pointers alive until after the call.
-  void insns.length;
-  void license.buf.length;
-  return r.ok ? { ok: true, fd: new OwnedFd(r.value), log } : { ok: false, errno: r.errno, log };
+  // The log fields are always part of the attr so load() can switch the log on and off in place.
+  attr.log_buf ??= 0n;
+  return encodeAttr(PROG_LOAD, attr);
 }
 
 export function btfLoad(blob: Uint8Array, opts: { logLevel?: number; tokenFd?: number } = {}): LoadResult {

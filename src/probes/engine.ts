@@ -1,0 +1,495 @@
+// The probe families run against the kernel: program types, map types, the helper matrix, attach
+// types and misc features. Each function turns a table row into bpf() calls through src/native and
+// hands the raw outcome to interpret.ts. Every fd is closed before the function returns.
+import { btfLoad, mapCreate, OwnedFd, progLoad, ProgLoader, tokenCreate, type LoadResult, type ProgLoadSpec } from '../native/bpf.ts';
+import { BPF_F_XDP_HAS_FRAGS, BPF_F_MMAPABLE } from '../native/bpf.ts';
+import {
+  callHelper,
+  callKfunc,
+  callLocal,
+  encode,
+  exit,
+  gotol,
+  jeqImm,
+  jlt32Imm,
+  jltImm,
+  jneImm,
+  add64Imm,
+  ldImm64,
+  mov64Imm,
+  RETURN_ZERO,
+  stMem64,
+  BPF_PSEUDO_MAP_VALUE,
+  type Insn,
+} from '../native/insn.ts';
+import { errnoName } from '../native/libc.ts';
+import { ATTACH_TYPE_NAMES, HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
+import { BtfKind, type Btf } from '../kernel/btf.ts';
+import { BTF_KIND_BLOBS, intBtf, xdpFuncBtf } from './btf-blobs.ts';
+import { CAP, explainEperm, hasCap, mapTypeCaps, progTypeCaps } from './capabilities.ts';
+import { EBADF, ENOTSUPP, interpretCreate, interpretFdTrick, interpretHelper, type RawOutcome } from './interpret.ts';
+import { MAP_TYPES, type MapRecipe } from './maps.ts';
+import { ATTACH_TYPES, PROGRAM_TYPES, type ProgRecipe } from './programs.ts';
+import { notPermitted, probeError, supported, unsupported, type ProbeResult, type ResultMap } from './result.ts';
+
+export interface TokenOp {
+  cmd: 'map_create' | 'prog_load' | 'btf_load';
+  mapType?: number;
+  progType?: number;
+  attachType?: number;
+}
+
+/** Everything a probe needs to know about who is asking and what the kernel's BTF holds. */
+export interface ProbeEnv {
+  /** Effective capabilities of the probing thread. */
+  caps: bigint;
+  /** kernel.unprivileged_bpf_disabled, when known: explains EPERM for capability-free types. */
+  unprivDisabled?: number;
+  /** LINUX_VERSION_CODE of the running kernel, for KPROBE loads on kernels before 5.0. */
+  kernVersion: number;
+  btf?: Btf;
+  /** Why there is no BTF, when there is none. */
+  btfMissing?: string;
+  /** Probe through this BPF token (map_token_fd / prog_token_fd / btf_token_fd + BPF_F_TOKEN_FD). */
+  tokenFd?: number;
+  /** Names the missing delegation when a call under the token fails with EPERM (src/token). */
+  explainTokenEperm?: (op: TokenOp) => string | undefined;
+}
+
+export const progTypeId = (name: string): number => PROG_TYPE_NAMES.indexOf(name);
+export const mapTypeId = (name: string): number => MAP_TYPE_NAMES.indexOf(name);
+export const attachTypeId = (name: string): number => ATTACH_TYPE_NAMES.indexOf(name);
+
+const outcome = (r: { ok: boolean; errno?: number; log?: string }): RawOutcome => r;
+
+function closeAll(fds: OwnedFd[]): void {
+  for (const fd of fds) fd.close();
+}
+
+/** A not-permitted result gets the reason: the token's missing delegation, or the missing caps. */
+function explainDenied(r: ProbeResult, env: ProbeEnv, op: TokenOp, kind: 'program type' | 'map type', name: string, required: number[]): ProbeResult {
+  if (r.status !== 'not-permitted') return r;
+  const viaToken = env.tokenFd !== undefined ? env.explainTokenEperm?.(op) : undefined;
+  const detail = viaToken ?? explainEperm(kind, name, required, env.caps, env.unprivDisabled);
+  return { ...r, detail: r.detail && !r.detail.startsWith('permission denied for') ? `${detail} (kernel: ${r.detail})` : detail };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Program loads
+
+/** A program load request built from a recipe, plus fds it depends on (closed by the caller). */
+export interface PreparedLoad {
+  spec: ProgLoadSpec;
+  deps: OwnedFd[];
+  /** For reporting: which attach type made the type load. */
+  label: string;
+}
+
+function btfTarget(recipe: ProgRecipe, env: ProbeEnv): number | ProbeResult {
+  if (!recipe.btf) return 0;
+  const [kind, name] = recipe.btf;
+  if (!env.btf) return unsupported(undefined, `needs vmlinux BTF to name its target: ${env.btfMissing ?? 'no BTF'}`);
+  const k = kind === 'func' ? BtfKind.FUNC : kind === 'typedef' ? BtfKind.TYPEDEF : BtfKind.STRUCT;
+  const id = env.btf.findId(k, name);
+  // A missing target says nothing about the program type: report it as our limitation.
+  if (id === undefined) return probeError(undefined, `attach target ${kind} ${name} not found in vmlinux BTF`);
+  return id;
+}
+
+/** Build the load for one recipe; a ProbeResult when it cannot be built here. */
+export function prepareLoad(progType: string, recipe: ProgRecipe, env: ProbeEnv): PreparedLoad | ProbeResult {
+  const spec: ProgLoadSpec = { progType: progTypeId(progType), insns: RETURN_ZERO, license: 'GPL', logLevel: 1 };
+  const deps: OwnedFd[] = [];
+  let label = recipe.attach ?? (recipe.member ? `${recipe.btf?.[1]}.${recipe.member}` : progType);
+  if (recipe.attach) spec.expectedAttachType = attachTypeId(recipe.attach);
+  if (recipe.ret !== undefined) spec.insns = [mov64Imm(0, recipe.ret), exit()];
+  if (recipe.flags) spec.progFlags = recipe.flags;
+  if (recipe.kernVersion) spec.kernVersion = env.kernVersion;
+  if (env.tokenFd !== undefined) spec.tokenFd = env.tokenFd;
+  const id = btfTarget(recipe, env);
+  if (typeof id !== 'number') return id;
+  if (id) spec.attachBtfId = id;
+  if (recipe.member) {
+    const members = env.btf!.structMembers(id);
+    const idx = members.findIndex((m) => m.name === recipe.member);
+    if (idx < 0) return probeError(undefined, `struct ${recipe.btf![1]} has no member ${recipe.member}`);
+    spec.expectedAttachType = idx;
+  }
+  if (recipe.extTarget) {
+    // freplace needs a target program with BTF func info, and BTF of its own whose prototype
+    // matches the replaced function (kernel: "Program extension requires BTF").
+    const { blob, funcId } = xdpFuncBtf();
+    const btf = btfLoad(blob, env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {});
+    if (!btf.ok) return interpretCreate(outcome(btf), 'BTF for the extension target');
+    deps.push(btf.fd);
+    const funcInfo = new Uint8Array(8);
+    new DataView(funcInfo.buffer).setUint32(4, funcId, true);
+    const target = progLoad({
+      progType: progTypeId('xdp'),
+      insns: RETURN_ZERO,
+      progBtfFd: btf.fd.fd,
+      funcInfo,
+      ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}),
+    });
+    if (!target.ok) {
+      closeAll(deps);
+      return interpretCreate(outcome(target), 'the XDP program an extension replaces');
+    }
+    deps.push(target.fd);
+    Object.assign(spec, { attachProgFd: target.fd.fd, attachBtfId: funcId, progBtfFd: btf.fd.fd, funcInfo });
+    label = 'freplace';
+  }
+  return { spec, deps, label };
+}
+
+function load(spec: ProgLoadSpec, insns?: readonly Insn[] | Uint8Array): LoadResult {
+  return progLoad(insns ? { ...spec, insns } : spec);
+}
+
+export interface ProgTypeOutcome {
+  result: ProbeResult;
+  /** The recipe that loaded, reused by the helper matrix. */
+  recipe?: ProgRecipe;
+}
+
+export function probeProgramType(name: string, env: ProbeEnv): ProgTypeOutcome {
+  const variants = PROGRAM_TYPES[name];
+  if (!variants) return { result: probeError(undefined, `no probe for program type ${name}`) };
+  const failures: ProbeResult[] = [];
+  for (const recipe of variants) {
+    const prepared = prepareLoad(name, recipe, env);
+    if (!('spec' in prepared)) {
+      failures.push(prepared);
+      continue;
+    }
+    const r = load(prepared.spec);
+    closeAll(prepared.deps);
+    if (r.ok) {
+      r.fd.close();
+      return { result: variants.length > 1 ? supported(`loads as ${prepared.label}`) : supported(), recipe };
+    }
+    if (recipe.expectErrno !== undefined) {
+      // Last-resort variant: this errno can only come from a kernel that knows the type.
+      if (r.errno === recipe.expectErrno) return { result: supported(`kernel answered ${errnoName(r.errno)} for a program without a target, as only a kernel with the type does`) };
+      failures.push(interpretCreate(outcome(r), `program type ${name}`));
+      continue;
+    }
+    const res = interpretCreate(outcome(r), `program type ${name}`);
+    const op: TokenOp = { cmd: 'prog_load', progType: progTypeId(name), ...(prepared.spec.expectedAttachType !== undefined ? { attachType: prepared.spec.expectedAttachType } : {}) };
+    const explained = explainDenied(res, env, op, 'program type', name, progTypeCaps(name));
+    failures.push(variants.length > 1 ? { ...explained, detail: `${prepared.label}: ${explained.detail ?? explained.errno}` } : explained);
+  }
+  return { result: combine(failures) };
+}
+
+/**
+ * No variant loaded. Availability is unknown if any variant was refused for permission or failed
+ * for a reason of ours; it is unsupported only when every variant was rejected as unknown.
+ */
+function combine(failures: ProbeResult[]): ProbeResult {
+  const pick = (s: ProbeResult['status']) => failures.filter((f) => f.status === s);
+  for (const status of ['not-permitted', 'error', 'unsupported'] as const) {
+    const group = pick(status);
+    if (group.length) {
+      const detail = failures.map((f) => f.detail).filter(Boolean).join('; ');
+      return { status, ...(group[0]!.errno ? { errno: group[0]!.errno } : {}), ...(detail ? { detail } : {}) };
+    }
+  }
+  return probeError(undefined, 'no variant could be tried');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Maps
+
+function createMap(name: string, recipe: MapRecipe, env: ProbeEnv, deps: OwnedFd[]): { r: { ok: boolean; errno?: number; fd?: OwnedFd }; detail?: string } | ProbeResult {
+  const token = env.tokenFd !== undefined ? { map_token_fd: env.tokenFd } : {};
+  const tokenFlag = env.tokenFd !== undefined ? 1 << 16 : 0;
+  const attr: Parameters<typeof mapCreate>[0] = {
+    map_type: mapTypeId(name),
+    key_size: recipe.key ?? 4,
+    value_size: recipe.value ?? 4,
+    max_entries: recipe.maxEntries ?? 1,
+    ...(recipe.flags || tokenFlag ? { map_flags: (recipe.flags ?? 0) | tokenFlag } : {}),
+    ...token,
+  };
+  if (recipe.innerMap) {
+    const inner = mapCreate({ map_type: mapTypeId('array'), key_size: 4, value_size: 4, max_entries: 1, ...(tokenFlag ? { map_flags: tokenFlag } : {}), ...token });
+    if (!inner.ok) return interpretCreate(outcome(inner), 'the inner array map');
+    deps.push(inner.fd);
+    attr.inner_map_fd = inner.fd.fd;
+  }
+  if (recipe.intBtf) {
+    const btf = btfLoad(intBtf(), env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {});
+    if (!btf.ok) {
+      const res = interpretCreate(outcome(btf), 'BTF for the map key and value');
+      return res.status === 'not-permitted' ? { ...res, detail: `${name} needs BTF for its key and value and BTF_LOAD was refused: ${env.tokenFd !== undefined ? (env.explainTokenEperm?.({ cmd: 'btf_load' }) ?? res.detail) : res.detail}` } : res;
+    }
+    deps.push(btf.fd);
+    Object.assign(attr, { btf_fd: btf.fd.fd, btf_key_type_id: 1, btf_value_type_id: 1 });
+  }
+  if (recipe.structOps) {
+    if (!env.btf) return unsupported(undefined, `needs vmlinux BTF: ${env.btfMissing ?? 'no BTF'}`);
+    const vt = env.btf.findId(BtfKind.STRUCT, `bpf_struct_ops_${recipe.structOps}`);
+    if (vt === undefined) return probeError(undefined, `struct bpf_struct_ops_${recipe.structOps} not in vmlinux BTF`);
+    // map_create() insists on a valid btf_fd even though the value type is the kernel's: the
+    // object is expected to carry BTF of its own (comment in kernel/bpf/syscall.c).
+    const btf = btfLoad(intBtf(), env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {});
+    if (!btf.ok) return interpretCreate(outcome(btf), 'BTF that a struct_ops map must name');
+    deps.push(btf.fd);
+    Object.assign(attr, { value_size: env.btf.typeRef(vt), btf_vmlinux_value_type_id: vt, btf_fd: btf.fd.fd });
+  }
+  const r = mapCreate(attr);
+  return { r };
+}
+
+export function probeMapType(name: string, env: ProbeEnv): ProbeResult {
+  const recipe = MAP_TYPES[name];
+  if (!recipe) return probeError(undefined, `no probe for map type ${name}`);
+  const deps: OwnedFd[] = [];
+  try {
+    const created = createMap(name, recipe, env, deps);
+    if (!('r' in created)) return created;
+    const { r } = created;
+    if (r.ok) {
+      r.fd!.close();
+      return supported();
+    }
+    const res = interpretCreate(outcome(r), `map type ${name}`);
+    return explainDenied(res, env, { cmd: 'map_create', mapType: mapTypeId(name) }, 'map type', name, mapTypeCaps(name));
+  } finally {
+    closeAll(deps);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+// bpf_base_func_proto() hides these helpers from callers without CAP_BPF (first list) or
+// CAP_PERFMON (second): the verifier then says "cannot use helper", which is not a kernel fact.
+// kernel/bpf/helpers.c, ~6.13; bpf-probe-facts.md §4 #8.
+const CAP_BPF_HELPERS = new Set([
+  'spin_lock', 'spin_unlock', 'jiffies64', 'per_cpu_ptr', 'this_cpu_ptr', 'timer_init', 'timer_set_callback',
+  'timer_start', 'timer_cancel', 'kptr_xchg', 'for_each_map_elem', 'loop', 'user_ringbuf_drain',
+  'ringbuf_reserve_dynptr', 'ringbuf_submit_dynptr', 'ringbuf_discard_dynptr', 'dynptr_from_mem', 'dynptr_read',
+  'dynptr_write', 'dynptr_data', 'cgrp_storage_get', 'cgrp_storage_delete', 'get_current_cgroup_id',
+  'get_current_ancestor_cgroup_id', 'strncmp', 'task_storage_get', 'task_storage_delete', 'map_lookup_percpu_elem',
+  'get_cgroup_classid', 'current_task_under_cgroup', 'strtol', 'strtoul',
+]);
+const CAP_PERFMON_HELPERS = new Set([
+  'trace_printk', 'get_current_task', 'get_current_task_btf', 'probe_read_user', 'probe_read_user_str',
+  'probe_read_kernel', 'probe_read_kernel_str', 'snprintf_btf', 'snprintf', 'task_pt_regs', 'trace_vprintk',
+  'perf_event_read_value', 'copy_from_user', 'copy_from_user_task',
+]);
+
+/** Whether an "absent helper" answer can be a consequence of missing capabilities. */
+function capabilityHidden(helper: string, env: ProbeEnv): string | undefined {
+  // Under a token the kernel checks the token's user namespace, where the shim grants both.
+  if (env.tokenFd !== undefined) return undefined;
+  if (CAP_BPF_HELPERS.has(helper) && !hasCap(env.caps, CAP.BPF)) return 'cap_bpf';
+  if (CAP_PERFMON_HELPERS.has(helper) && !hasCap(env.caps, CAP.PERFMON)) return 'cap_perfmon';
+  return undefined;
+}
+
+const helperPrograms = HELPER_NAMES.map((_, id) => encode([callHelper(id), mov64Imm(0, 0), exit()]));
+
+/** The full helper row for one loadable program type: a `call <id>` program per helper. */
+export function probeHelpers(progType: string, prepared: PreparedLoad, env: ProbeEnv, ids?: readonly number[]): ResultMap {
+  const out: ResultMap = {};
+  const list = ids ?? HELPER_NAMES.map((_, i) => i).slice(1);
+  // One attr for the whole row; only the instructions change. Always with a log: about half the
+  // loads fail, and those need the verifier's words, so a log-less first pass costs more than it saves.
+  const loader = new ProgLoader({ ...prepared.spec, logLevel: 1 });
+  for (const id of list) {
+    const helper = HELPER_NAMES[id]!;
+    const r = loader.load(helperPrograms[id]);
+    if (r.ok) r.fd.close();
+    let res = interpretHelper(outcome(r), id);
+    if (res.status === 'unsupported') {
+      const cap = capabilityHidden(helper, env);
+      if (cap) res = notPermitted(res.errno ?? 'EINVAL', `the verifier hides bpf_${helper} from programs loaded without ${cap}; availability unknown`);
+    } else if (res.status === 'not-permitted') {
+      res = explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType));
+    }
+    out[`bpf_${helper}`] = res;
+  }
+  return out;
+}
+
+/** Every helper of a program type that did not load shares the type's result. */
+export function inheritHelpers(progType: string, typeResult: ProbeResult): ResultMap {
+  const out: ResultMap = {};
+  const detail = `program type ${progType} is ${typeResult.status}${typeResult.detail ? `: ${typeResult.detail}` : ''}`;
+  for (const helper of HELPER_NAMES.slice(1)) {
+    out[`bpf_${helper}`] = { status: typeResult.status, ...(typeResult.errno ? { errno: typeResult.errno } : {}), detail };
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attach types
+
+const BOGUS_ATTACH_TYPE = 0xffff;
+
+/**
+ * Whether the kernel checks expected_attach_type when it loads this program type: most non-cgroup
+ * types accept any number there, so a load proves nothing about the attach type.
+ */
+function validatesAttachType(progType: string, env: ProbeEnv): boolean {
+  const r = progLoad({ progType: progTypeId(progType), insns: RETURN_ZERO, expectedAttachType: BOGUS_ATTACH_TYPE, ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}) });
+  if (r.ok) {
+    r.fd.close();
+    return false;
+  }
+  return true;
+}
+
+export function probeAttachTypes(env: ProbeEnv, progResults: ResultMap): ResultMap {
+  const out: ResultMap = {};
+  const validates = new Map<string, boolean>();
+  const known = env.btf?.enumValues('bpf_attach_type');
+  for (const [i, attach] of ATTACH_TYPE_NAMES.entries()) {
+    if (!attach) continue;
+    const row = ATTACH_TYPES[attach];
+    const typeResult = row ? progResults[row[0]] : undefined;
+    if (row && typeResult?.status === 'supported') {
+      const [progType, recipe] = row;
+      if (!validates.has(progType)) validates.set(progType, validatesAttachType(progType, env));
+      if (validates.get(progType)) {
+        const prepared = prepareLoad(progType, recipe, env);
+        if (!('spec' in prepared)) {
+          out[attach] = prepared;
+          continue;
+        }
+        const r = load(prepared.spec);
+        closeAll(prepared.deps);
+        if (r.ok) r.fd.close();
+        const res = interpretCreate(outcome(r), `attach type ${attach}`);
+        out[attach] = explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType), attachType: i }, 'program type', progType, progTypeCaps(progType));
+        continue;
+      }
+    } else if (row && typeResult && typeResult.status !== 'supported') {
+      out[attach] = { status: typeResult.status, ...(typeResult.errno ? { errno: typeResult.errno } : {}), detail: `program type ${row[0]} is ${typeResult.status}` };
+      continue;
+    }
+    // The load cannot tell: ask the kernel's own enum bpf_attach_type in vmlinux BTF.
+    if (!known) {
+      out[attach] = probeError(undefined, `cannot tell without vmlinux BTF: ${env.btfMissing ?? 'enum bpf_attach_type not found'}`);
+    } else if (known.has(`BPF_${attach.toUpperCase()}`)) {
+      out[attach] = supported(row ? `${row[0]} loads accept any expected_attach_type; known to the kernel (vmlinux BTF enum bpf_attach_type)` : 'known to the kernel (vmlinux BTF enum bpf_attach_type); attaching is probed in the attach section');
+    } else {
+      out[attach] = unsupported(undefined, `BPF_${attach.toUpperCase()} is not in the kernel's enum bpf_attach_type`);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Misc features
+
+const SOCKET_FILTER = 1;
+
+function socketFilterLoad(insns: readonly Insn[] | Uint8Array, env: ProbeEnv, extra: Partial<ProgLoadSpec> = {}): LoadResult {
+  return progLoad({ progType: SOCKET_FILTER, insns, logLevel: 1, ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}), ...extra });
+}
+
+/**
+ * Verifier features only a CAP_BPF caller gets (bounded loops, large programs, bpf2bpf calls,
+ * kfuncs): without it the verifier refuses them with EINVAL/E2BIG, which is not a kernel fact.
+ */
+function needsCapBpf(res: ProbeResult, env: ProbeEnv, feature: string): ProbeResult {
+  if (res.status === 'unsupported' && env.tokenFd === undefined && !hasCap(env.caps, CAP.BPF)) {
+    return notPermitted(res.errno ?? 'EINVAL', `the verifier allows ${feature} only with cap_bpf; availability unknown`);
+  }
+  return res;
+}
+
+function loadProbe(insns: readonly Insn[] | Uint8Array, env: ProbeEnv, feature: string, extra: Partial<ProgLoadSpec> = {}, capBpf = false): ProbeResult {
+  const r = socketFilterLoad(insns, env, extra);
+  if (r.ok) r.fd.close();
+  // The JIT of some arches reports an instruction it cannot encode as ENOTSUPP (cilium).
+  const res = interpretCreate(outcome(r), feature);
+  const explained = res.status === 'not-permitted' ? explainDenied(res, env, { cmd: 'prog_load', progType: SOCKET_FILTER }, 'program type', 'socket_filter', []) : res;
+  return capBpf ? needsCapBpf(explained, env, feature) : explained;
+}
+
+const LARGE_PROGRAM = encode([...Array.from({ length: 4096 }, () => mov64Imm(0, 1)), exit()]);
+
+export const MISC_PROBES: Readonly<Record<string, (env: ProbeEnv) => ProbeResult>> = {
+  // 4097 instructions: over BPF_MAXINSNS, under the 1M limit of 5.2+ for CAP_BPF callers.
+  // Without a log: the verifier's per-instruction log of 4097 instructions overflows any buffer (ENOSPC).
+  large_insn_limit: (env) => loadProbe(LARGE_PROGRAM, env, 'programs over 4096 instructions', { logLevel: 0 }, true),
+  bounded_loops: (env) => loadProbe([mov64Imm(0, 10), add64Imm(0, -1), jneImm(0, 0, -2), exit()], env, 'bounded loops', {}, true),
+  v2_isa_extension: (env) => loadProbe([mov64Imm(0, 0), jltImm(0, 0, 1), mov64Imm(0, 1), exit()], env, 'ISA v2 (BPF_JLT)'),
+  v3_isa_extension: (env) => loadProbe([mov64Imm(0, 0), jlt32Imm(0, 0, 1), mov64Imm(0, 1), exit()], env, 'ISA v3 (BPF_JMP32)'),
+  v4_isa_extension: (env) => loadProbe([mov64Imm(0, 0), jeqImm(0, 1, 1), gotol(1), mov64Imm(0, 1), exit()], env, 'ISA v4 (gotol)'),
+  bpf2bpf_calls: (env) => loadProbe([callLocal(1), exit(), mov64Imm(0, 0), exit()], env, 'BPF-to-BPF calls', {}, true),
+  prog_name: (env) => loadProbe(RETURN_ZERO, env, 'program names', { name: 'bpfready_probe' }),
+  global_data: (env) => globalData(env),
+  array_mmap: (env) => mapFlagProbe(env, BPF_F_MMAPABLE, 'mmapable arrays'),
+  xdp_frags: (env) => {
+    const r = progLoad({ progType: progTypeId('xdp'), insns: RETURN_ZERO, progFlags: BPF_F_XDP_HAS_FRAGS, logLevel: 1, ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}) });
+    if (r.ok) r.fd.close();
+    const res = interpretCreate(outcome(r), 'XDP multi-buffer (BPF_F_XDP_HAS_FRAGS)');
+    return explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId('xdp') }, 'program type', 'xdp', progTypeCaps('xdp'));
+  },
+  sleepable: (env) => {
+    const prepared = prepareLoad('syscall', PROGRAM_TYPES.syscall![0]!, env);
+    if (!('spec' in prepared)) return prepared;
+    const r = load(prepared.spec);
+    if (r.ok) r.fd.close();
+    const res = interpretCreate(outcome(r), 'sleepable programs (BPF_F_SLEEPABLE)');
+    return explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId('syscall') }, 'program type', 'syscall', progTypeCaps('syscall'));
+  },
+  kfunc_calls: (env) => kfuncCalls(env),
+  // BPF_TOKEN_CREATE with an fd that cannot be open: EBADF only from a kernel that has the command.
+  token_create: () => interpretFdTrick(outcome(tokenCreate(-1)), [EBADF], 'BPF_TOKEN_CREATE'),
+  ...Object.fromEntries(
+    Object.entries(BTF_KIND_BLOBS).map(([name, blob]) => [
+      name,
+      (env: ProbeEnv) => {
+        const r = btfLoad(blob(), { logLevel: 1, ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}) });
+        if (r.ok) r.fd.close();
+        const res = interpretCreate(outcome(r), `BTF (${name})`);
+        if (res.status === 'not-permitted') {
+          const why = env.tokenFd !== undefined ? env.explainTokenEperm?.({ cmd: 'btf_load' }) : explainEperm('map type', 'BTF', [CAP.BPF], env.caps).replace('map type BTF', 'BPF_BTF_LOAD');
+          return { ...res, ...(why ? { detail: why } : {}) };
+        }
+        return res;
+      },
+    ]),
+  ),
+};
+
+function mapFlagProbe(env: ProbeEnv, flag: number, what: string): ProbeResult {
+  const tokenFlag = env.tokenFd !== undefined ? 1 << 16 : 0;
+  const r = mapCreate({ map_type: mapTypeId('array'), key_size: 4, value_size: 4, max_entries: 1, map_flags: flag | tokenFlag, ...(tokenFlag ? { map_token_fd: env.tokenFd } : {}) });
+  if (r.ok) r.fd.close();
+  return explainDenied(interpretCreate(outcome(r), what), env, { cmd: 'map_create', mapType: mapTypeId('array') }, 'map type', 'array', []);
+}
+
+/** Global variables: a map value address as an ld_imm64 immediate (BPF_PSEUDO_MAP_VALUE), 5.2. */
+function globalData(env: ProbeEnv): ProbeResult {
+  const tokenFlag = env.tokenFd !== undefined ? 1 << 16 : 0;
+  const map = mapCreate({ map_type: mapTypeId('array'), key_size: 4, value_size: 32, max_entries: 1, ...(tokenFlag ? { map_flags: tokenFlag, map_token_fd: env.tokenFd } : {}) });
+  if (!map.ok) return explainDenied(interpretCreate(outcome(map), 'the array map behind global data'), env, { cmd: 'map_create', mapType: mapTypeId('array') }, 'map type', 'array', []);
+  try {
+    return loadProbe([...ldImm64(1, BPF_PSEUDO_MAP_VALUE, map.fd.fd, 16), stMem64(1, 0, 42), mov64Imm(0, 0), exit()], env, 'global data');
+  } finally {
+    map.fd.close();
+  }
+}
+
+/** A kfunc every program type may call (bpf_rcu_read_lock/unlock are in the generic set). */
+function kfuncCalls(env: ProbeEnv): ProbeResult {
+  if (!env.btf) return unsupported(undefined, `kfunc calls are resolved through vmlinux BTF: ${env.btfMissing ?? 'no BTF'}`);
+  const lock = env.btf.findId(BtfKind.FUNC, 'bpf_rcu_read_lock');
+  const unlock = env.btf.findId(BtfKind.FUNC, 'bpf_rcu_read_unlock');
+  if (lock === undefined || unlock === undefined) return unsupported(undefined, 'bpf_rcu_read_lock/unlock kfuncs not in vmlinux BTF');
+  const r = progLoad({ progType: progTypeId('tracepoint'), insns: [callKfunc(lock), callKfunc(unlock), mov64Imm(0, 0), exit()], logLevel: 1, ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}) });
+  if (r.ok) r.fd.close();
+  const res = interpretCreate(outcome(r), 'kfunc calls');
+  if (res.status === 'not-permitted') return explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId('tracepoint') }, 'program type', 'tracepoint', progTypeCaps('tracepoint'));
+  return needsCapBpf(res, env, 'kfunc calls');
+}
+
+export { ENOTSUPP };

@@ -1,0 +1,243 @@
+// The probe engine's front door. `probeTables()` runs the program, map, helper, attach-type and
+// misc tables for one privilege context; `probe()` adds the kernel identity and whatever system
+// sections are available, and is what the CLI, the daemon and `check` call.
+//
+// Caching: only conclusive results (supported/unsupported) are cached, and the cache is keyed by
+// the privilege context (effective capabilities, token, mount table), so a result that depends on
+// who asks is re-probed whenever that changes. Not-permitted and error results are never cached.
+import { readFileSync } from 'node:fs';
+import { release as osRelease, version as osVersion, machine as osMachine } from 'node:os';
+import { join } from 'node:path';
+import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
+import { loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
+import type { ProbeReport } from '../report.ts';
+import {
+  inheritHelpers,
+  MISC_PROBES,
+  prepareLoad,
+  probeAttachTypes,
+  probeHelpers,
+  probeMapType,
+  probeProgramType,
+  type ProbeEnv,
+  type TokenOp,
+} from './engine.ts';
+import type { ProgRecipe } from './programs.ts';
+import { isConclusive, type ProbeResult, type ResultMap } from './result.ts';
+import { defaultWorkers, HelperPool, runHelperMatrix } from './parallel.ts';
+
+export interface Tables {
+  programTypes: ResultMap;
+  mapTypes: ResultMap;
+  helpers: Record<string, ResultMap>;
+  attachTypes: ResultMap;
+  misc: ResultMap;
+}
+
+export interface TableOptions {
+  hostRoot?: string;
+  tokenFd?: number;
+  /** Key of the token's delegation, part of the cache key (the token fd number alone is not). */
+  tokenKey?: string;
+  explainTokenEperm?: (op: TokenOp) => string | undefined;
+  /** Worker threads for the helper matrix; default: one per extra CPU, at most 3. */
+  workers?: number;
+  /** Probe only these families (default all). */
+  families?: readonly (keyof Tables)[];
+}
+
+/** LINUX_VERSION_CODE as libbpf derives it (Debian and Ubuntu put the upstream version elsewhere). */
+export function kernelVersionCode(release = osRelease(), version = osVersion()): number {
+  const debian = /Debian (\d+)\.(\d+)\.(\d+)/.exec(version);
+  const m = debian ?? /^(\d+)\.(\d+)\.(\d+)/.exec(release) ?? /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return 0;
+  const [a, b, c] = [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+  return (a << 16) + (b << 8) + Math.min(c, 255);
+}
+
+function readEffectiveCaps(hostRoot = '/'): bigint {
+  // Our own thread's capabilities: /proc/thread-self, not the host's, whatever the host root.
+  void hostRoot;
+  const status = readFileSync('/proc/thread-self/status', 'utf8');
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+  return m ? BigInt(`0x${m[1]}`) : 0n;
+}
+
+function readSysctlInt(hostRoot: string, path: string): number | undefined {
+  try {
+    return Number.parseInt(readFileSync(join(hostRoot, 'proc/sys', path), 'utf8').trim(), 10);
+  } catch {
+    return undefined;
+  }
+}
+
+let btfCache: { btf?: Btf; missing?: string } | undefined;
+function vmlinuxBtf(hostRoot: string): { btf?: Btf; missing?: string } {
+  if (!btfCache) {
+    try {
+      btfCache = { btf: loadVmlinuxBtf(hostRoot) };
+    } catch (err) {
+      btfCache = { missing: err instanceof Error ? err.message : String(err) };
+    }
+  }
+  return btfCache;
+}
+
+export function buildEnv(opts: TableOptions = {}): ProbeEnv {
+  const hostRoot = opts.hostRoot ?? '/';
+  const { btf, missing } = vmlinuxBtf(hostRoot);
+  const unpriv = readSysctlInt(hostRoot, 'kernel/unprivileged_bpf_disabled');
+  return {
+    caps: readEffectiveCaps(hostRoot),
+    kernVersion: kernelVersionCode(),
+    ...(unpriv !== undefined ? { unprivDisabled: unpriv } : {}),
+    ...(btf ? { btf } : { btfMissing: missing ?? 'no vmlinux BTF' }),
+    ...(opts.tokenFd !== undefined ? { tokenFd: opts.tokenFd } : {}),
+    ...(opts.explainTokenEperm ? { explainTokenEperm: opts.explainTokenEperm } : {}),
+  };
+}
+
+// Conclusive results per privilege context. The key names everything a result may depend on.
+const cache = new Map<string, Map<string, ProbeResult>>();
+const recipes = new Map<string, Map<string, ProgRecipe>>();
+
+function contextKey(env: ProbeEnv, opts: TableOptions): string {
+  let mounts = '';
+  try {
+    mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    // Without a mount table we still key on capabilities and token.
+  }
+  return `${env.caps.toString(16)}|${opts.tokenKey ?? (env.tokenFd !== undefined ? `fd${env.tokenFd}` : '-')}|${env.unprivDisabled ?? '?'}|${hash(mounts)}`;
+}
+
+function hash(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16);
+}
+
+/** Forget every cached result (tests; SIGHUP in the daemon). */
+export function clearProbeCache(): void {
+  cache.clear();
+  recipes.clear();
+  btfCache = undefined;
+}
+
+function cached(ctx: Map<string, ProbeResult>, key: string, run: () => ProbeResult): ProbeResult {
+  const hit = ctx.get(key);
+  if (hit) return hit;
+  const r = run();
+  if (isConclusive(r)) ctx.set(key, r);
+  return r;
+}
+
+export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
+  const env = buildEnv(opts);
+  const key = contextKey(env, opts);
+  let ctx = cache.get(key);
+  if (!ctx) cache.set(key, (ctx = new Map()));
+  let ctxRecipes = recipes.get(key);
+  if (!ctxRecipes) recipes.set(key, (ctxRecipes = new Map()));
+  const want = new Set(opts.families ?? ['programTypes', 'mapTypes', 'helpers', 'attachTypes', 'misc']);
+  // Start workers only when there is a helper matrix to share; they warm up while we probe types.
+  const uncachedHelpers = want.has('helpers') && ![...ctx.keys()].some((k) => k.startsWith('helper:'));
+  const workers = opts.workers ?? defaultWorkers();
+  const pool = uncachedHelpers && workers > 0 && opts.tokenFd === undefined ? new HelperPool(workers) : undefined;
+  try {
+
+  const programTypes: ResultMap = {};
+  for (const name of PROG_TYPE_NAMES) {
+    if (!name) continue;
+    programTypes[name] = cached(ctx, `prog:${name}`, () => {
+      const o = probeProgramType(name, env);
+      if (o.recipe) ctxRecipes.set(name, o.recipe);
+      return o.result;
+    });
+  }
+
+  const mapTypes: ResultMap = {};
+  if (want.has('mapTypes')) {
+    for (const name of MAP_TYPE_NAMES) if (name) mapTypes[name] = cached(ctx, `map:${name}`, () => probeMapType(name, env));
+  }
+
+  const helpers: Record<string, ResultMap> = {};
+  if (want.has('helpers')) {
+    const jobs: { progType: string; ids: number[] }[] = [];
+    for (const [name, result] of Object.entries(programTypes)) {
+      if (result.status !== 'supported') {
+        helpers[name] = inheritHelpers(name, result);
+        continue;
+      }
+      helpers[name] = {};
+      const ids: number[] = [];
+      for (let id = 1; id < HELPER_NAMES.length; id++) {
+        const hit = ctx.get(`helper:${name}:${id}`);
+        if (hit) helpers[name][`bpf_${HELPER_NAMES[id]}`] = hit;
+        else ids.push(id);
+      }
+      if (ids.length) jobs.push({ progType: name, ids });
+    }
+    const results = await runHelperMatrix(jobs, env, ctxRecipes, pool);
+    for (const { progType, ids, results: rows } of results) {
+      ids.forEach((id, i) => {
+        const r = rows[i]!;
+        helpers[progType]![`bpf_${HELPER_NAMES[id]}`] = r;
+        if (isConclusive(r)) ctx.set(`helper:${progType}:${id}`, r);
+      });
+    }
+    // Keep helper names in enum order whatever order the workers answered in.
+    for (const name of Object.keys(helpers)) {
+      const row = helpers[name]!;
+      helpers[name] = Object.fromEntries(HELPER_NAMES.slice(1).map((h) => [`bpf_${h}`, row[`bpf_${h}`]!]));
+    }
+  }
+
+  const attachTypes: ResultMap = {};
+  if (want.has('attachTypes')) {
+    const missing = probeAttachTypes({ ...env }, programTypes);
+    for (const [k, v] of Object.entries(missing)) attachTypes[k] = cached(ctx, `attach:${k}`, () => v);
+  }
+
+  const misc: ResultMap = {};
+  if (want.has('misc')) {
+    for (const [name, run] of Object.entries(MISC_PROBES)) misc[name] = cached(ctx, `misc:${name}`, () => run(env));
+  }
+
+  return { programTypes, mapTypes, helpers, attachTypes, misc };
+  } finally {
+    await pool?.close();
+  }
+}
+
+export interface ProbeOptions extends TableOptions {
+  signal?: AbortSignal;
+}
+
+export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
+  const started = performance.now();
+  const tables = await probeTables(opts);
+  const env = buildEnv(opts);
+  return {
+    schemaVersion: 1,
+    generatedAt: new Date().toISOString(),
+    durationMs: Math.round(performance.now() - started),
+    kernel: { release: osRelease(), version: osVersion(), machine: osMachine() },
+    context: { euid: process.geteuid?.() ?? -1, effective: capNames(env.caps) },
+    ...tables,
+  };
+}
+
+const CAP_NAMES = [
+  'chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setpcap',
+  'linux_immutable', 'net_bind_service', 'net_broadcast', 'net_admin', 'net_raw', 'ipc_lock', 'ipc_owner',
+  'sys_module', 'sys_rawio', 'sys_chroot', 'sys_ptrace', 'sys_pacct', 'sys_admin', 'sys_boot', 'sys_nice',
+  'sys_resource', 'sys_time', 'sys_tty_config', 'mknod', 'lease', 'audit_write', 'audit_control', 'setfcap',
+  'mac_override', 'mac_admin', 'syslog', 'wake_alarm', 'block_suspend', 'audit_read', 'perfmon', 'bpf',
+  'checkpoint_restore',
+];
+function capNames(mask: bigint): string[] {
+  return CAP_NAMES.filter((_, i) => (mask >> BigInt(i)) & 1n).map((n) => `cap_${n}`);
+}
+
+export { prepareLoad, probeHelpers };

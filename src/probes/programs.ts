@@ -1,0 +1,141 @@
+// Program types: one row per type of the current uapi. A type is supported when a correct program
+// of that type loads with ANY valid expected attach type, so rows list the variants to try in
+// order; the first that loads decides, and its recipe is the one the helper matrix reuses.
+// Most types need nothing but their number (`mov r0, 0; exit` is valid for all of them); the rows
+// with more say why in a comment. Kernel versions are for the reader only: we never gate on them.
+import { BPF_F_SLEEPABLE } from '../native/bpf.ts';
+
+/** A BTF type the kernel must resolve for the load: attach_btf_id = id of (kind, name) in vmlinux. */
+export type BtfTarget = readonly [kind: 'func' | 'typedef' | 'struct', name: string];
+
+export interface ProgRecipe {
+  /** expected_attach_type, by the kernel's name (src/native/uapi-names.ts). */
+  attach?: string;
+  btf?: BtfTarget;
+  /** struct_ops: expected_attach_type is the index of this member in the `btf` struct. */
+  member?: string;
+  flags?: number;
+  /** Return value when 0 is not allowed (recvmsg, getpeername and getsockname hooks must return 1). */
+  ret?: number;
+  /** KPROBE on kernels before 5.0 must carry LINUX_VERSION_CODE. */
+  kernVersion?: boolean;
+  /** Program extension: needs a loaded target program with BTF (built by the engine). */
+  extTarget?: boolean;
+  /**
+   * The errno that proves the type exists when no valid program can be built (facts §3.1):
+   * used only as a last-resort variant.
+   */
+  expectErrno?: number;
+}
+
+const ENOTSUPP = 524;
+
+export const PROGRAM_TYPES: Readonly<Record<string, readonly ProgRecipe[]>> = {
+  socket_filter: [{}], // 3.19
+  kprobe: [{ kernVersion: true }], // 4.1
+  sched_cls: [{}], // 4.1
+  sched_act: [{}], // 4.1
+  tracepoint: [{}], // 4.7
+  xdp: [{}], // 4.8
+  perf_event: [{}], // 4.9
+  cgroup_skb: [{}], // 4.10
+  cgroup_sock: [{ attach: 'cgroup_inet_sock_create' }], // 4.10
+  lwt_in: [{}],
+  lwt_out: [{}],
+  lwt_xmit: [{}],
+  sock_ops: [{}], // 4.13
+  sk_skb: [{}], // 4.14
+  cgroup_device: [{}], // 4.15
+  sk_msg: [{}], // 4.17
+  raw_tracepoint: [{}], // 4.17
+  cgroup_sock_addr: [{ attach: 'cgroup_inet4_connect' }], // expected_attach_type is mandatory
+  lwt_seg6local: [{}],
+  lirc_mode2: [{ attach: 'lirc_mode2' }], // needs CONFIG_BPF_LIRC_MODE2
+  sk_reuseport: [{}],
+  flow_dissector: [{}],
+  cgroup_sysctl: [{}],
+  raw_tracepoint_writable: [{}],
+  cgroup_sockopt: [{ attach: 'cgroup_getsockopt' }],
+  // Tracing programs name their target by BTF id. libbpf/bpftool try fentry only and so report the
+  // type missing where fentry is refused but raw tracepoints or iterators work (vendor kernels
+  // without trampolines; and lockdown, see docs/probes.md): try every attach type.
+  tracing: [
+    { attach: 'trace_fentry', btf: ['func', 'bpf_fentry_test1'] },
+    { attach: 'trace_fexit', btf: ['func', 'bpf_fentry_test1'] },
+    { attach: 'trace_raw_tp', btf: ['typedef', 'btf_trace_sys_enter'] },
+    { attach: 'trace_iter', btf: ['func', 'bpf_iter_task'] },
+    { attach: 'modify_return', btf: ['func', 'bpf_modify_return_test'] },
+  ],
+  // A struct_ops program implements one member of a registered struct_ops type; tcp_congestion_ops
+  // is in every kernel with BPF_JIT and INET. ENOTSUPP for attach_btf_id 0 is libbpf's fallback.
+  struct_ops: [{ btf: ['struct', 'tcp_congestion_ops'], member: 'ssthresh' }, { expectErrno: ENOTSUPP }],
+  ext: [{ extTarget: true }],
+  lsm: [
+    { attach: 'lsm_mac', btf: ['func', 'bpf_lsm_file_mprotect'] },
+    { attach: 'lsm_cgroup', btf: ['func', 'bpf_lsm_socket_bind'] },
+  ],
+  sk_lookup: [{ attach: 'sk_lookup' }],
+  syscall: [{ flags: BPF_F_SLEEPABLE }], // the kernel refuses non-sleepable syscall programs
+  netfilter: [{ attach: 'netfilter' }],
+};
+
+/**
+ * Load recipes per expected attach type, for the attachTypes section: whether a program with this
+ * expected_attach_type loads. Attach types that only exist on links (tcx, netkit, perf_event,
+ * struct_ops) are probed by the link probes instead (links.ts).
+ */
+export const ATTACH_TYPES: Readonly<Record<string, readonly [progType: string, recipe: ProgRecipe]>> = {
+  cgroup_inet_ingress: ['cgroup_skb', { attach: 'cgroup_inet_ingress' }],
+  cgroup_inet_egress: ['cgroup_skb', { attach: 'cgroup_inet_egress' }],
+  cgroup_inet_sock_create: ['cgroup_sock', { attach: 'cgroup_inet_sock_create' }],
+  cgroup_inet_sock_release: ['cgroup_sock', { attach: 'cgroup_inet_sock_release' }],
+  cgroup_inet4_post_bind: ['cgroup_sock', { attach: 'cgroup_inet4_post_bind' }],
+  cgroup_inet6_post_bind: ['cgroup_sock', { attach: 'cgroup_inet6_post_bind' }],
+  cgroup_sock_ops: ['sock_ops', { attach: 'cgroup_sock_ops' }],
+  sk_skb_stream_parser: ['sk_skb', { attach: 'sk_skb_stream_parser' }],
+  sk_skb_stream_verdict: ['sk_skb', { attach: 'sk_skb_stream_verdict' }],
+  sk_skb_verdict: ['sk_skb', { attach: 'sk_skb_verdict' }],
+  cgroup_device: ['cgroup_device', { attach: 'cgroup_device' }],
+  sk_msg_verdict: ['sk_msg', { attach: 'sk_msg_verdict' }],
+  cgroup_inet4_bind: ['cgroup_sock_addr', { attach: 'cgroup_inet4_bind' }],
+  cgroup_inet6_bind: ['cgroup_sock_addr', { attach: 'cgroup_inet6_bind' }],
+  cgroup_inet4_connect: ['cgroup_sock_addr', { attach: 'cgroup_inet4_connect' }],
+  cgroup_inet6_connect: ['cgroup_sock_addr', { attach: 'cgroup_inet6_connect' }],
+  cgroup_udp4_sendmsg: ['cgroup_sock_addr', { attach: 'cgroup_udp4_sendmsg' }],
+  cgroup_udp6_sendmsg: ['cgroup_sock_addr', { attach: 'cgroup_udp6_sendmsg' }],
+  cgroup_udp4_recvmsg: ['cgroup_sock_addr', { attach: 'cgroup_udp4_recvmsg', ret: 1 }],
+  cgroup_udp6_recvmsg: ['cgroup_sock_addr', { attach: 'cgroup_udp6_recvmsg', ret: 1 }],
+  cgroup_inet4_getpeername: ['cgroup_sock_addr', { attach: 'cgroup_inet4_getpeername', ret: 1 }],
+  cgroup_inet6_getpeername: ['cgroup_sock_addr', { attach: 'cgroup_inet6_getpeername', ret: 1 }],
+  cgroup_inet4_getsockname: ['cgroup_sock_addr', { attach: 'cgroup_inet4_getsockname', ret: 1 }],
+  cgroup_inet6_getsockname: ['cgroup_sock_addr', { attach: 'cgroup_inet6_getsockname', ret: 1 }],
+  cgroup_unix_connect: ['cgroup_sock_addr', { attach: 'cgroup_unix_connect' }],
+  cgroup_unix_sendmsg: ['cgroup_sock_addr', { attach: 'cgroup_unix_sendmsg' }],
+  cgroup_unix_recvmsg: ['cgroup_sock_addr', { attach: 'cgroup_unix_recvmsg', ret: 1 }],
+  cgroup_unix_getpeername: ['cgroup_sock_addr', { attach: 'cgroup_unix_getpeername', ret: 1 }],
+  cgroup_unix_getsockname: ['cgroup_sock_addr', { attach: 'cgroup_unix_getsockname', ret: 1 }],
+  lirc_mode2: ['lirc_mode2', { attach: 'lirc_mode2' }],
+  flow_dissector: ['flow_dissector', { attach: 'flow_dissector' }],
+  cgroup_sysctl: ['cgroup_sysctl', { attach: 'cgroup_sysctl' }],
+  cgroup_getsockopt: ['cgroup_sockopt', { attach: 'cgroup_getsockopt' }],
+  cgroup_setsockopt: ['cgroup_sockopt', { attach: 'cgroup_setsockopt' }],
+  trace_raw_tp: ['tracing', { attach: 'trace_raw_tp', btf: ['typedef', 'btf_trace_sys_enter'] }],
+  trace_fentry: ['tracing', { attach: 'trace_fentry', btf: ['func', 'bpf_fentry_test1'] }],
+  trace_fexit: ['tracing', { attach: 'trace_fexit', btf: ['func', 'bpf_fentry_test1'] }],
+  modify_return: ['tracing', { attach: 'modify_return', btf: ['func', 'bpf_modify_return_test'] }],
+  trace_iter: ['tracing', { attach: 'trace_iter', btf: ['func', 'bpf_iter_task'] }],
+  trace_fsession: ['tracing', { attach: 'trace_fsession', btf: ['func', 'bpf_fentry_test1'] }],
+  lsm_mac: ['lsm', { attach: 'lsm_mac', btf: ['func', 'bpf_lsm_file_mprotect'] }],
+  lsm_cgroup: ['lsm', { attach: 'lsm_cgroup', btf: ['func', 'bpf_lsm_socket_bind'] }],
+  xdp_devmap: ['xdp', { attach: 'xdp_devmap' }],
+  xdp_cpumap: ['xdp', { attach: 'xdp_cpumap' }],
+  xdp: ['xdp', { attach: 'xdp' }],
+  sk_lookup: ['sk_lookup', { attach: 'sk_lookup' }],
+  sk_reuseport_select: ['sk_reuseport', { attach: 'sk_reuseport_select' }],
+  sk_reuseport_select_or_migrate: ['sk_reuseport', { attach: 'sk_reuseport_select_or_migrate' }],
+  trace_kprobe_multi: ['kprobe', { attach: 'trace_kprobe_multi' }],
+  trace_kprobe_session: ['kprobe', { attach: 'trace_kprobe_session' }],
+  trace_uprobe_multi: ['kprobe', { attach: 'trace_uprobe_multi' }],
+  trace_uprobe_session: ['kprobe', { attach: 'trace_uprobe_session' }],
+  netfilter: ['netfilter', { attach: 'netfilter' }],
+};

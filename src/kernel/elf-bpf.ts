@@ -207,7 +207,8 @@ interface Scan {
 function scanRange(elf: ElfFile, s: ElfSection, start: number, end: number, mapBySymbol: Map<number, BpfMapSpec>): Scan {
   const input = elf.input;
   if (s.size % 8 !== 0) throw new ParseError(input, `code section "${s.name}" is ${s.size} bytes, not whole 8-byte instructions`);
-  const insns = s.data.slice(start, end);
+  // A copy, and a plain Uint8Array: Buffer#slice would alias the file bytes.
+  const insns = new Uint8Array(s.data.subarray(start, end));
   const view = new DataView(insns.buffer, insns.byteOffset, insns.byteLength);
   const le = elf.littleEndian;
   const relocAt = new Map<number, ElfSymbol>();

@@ -3,7 +3,7 @@
 // Whether securityfs is there is decided by its superblock magic, not by the directory: sysfs
 // always has an empty /sys/kernel/security mount point.
 import { ParseError } from '../errors.ts';
-import { statfsMagic } from '../native/libc.ts';
+import { errnoName, statfsMagic } from '../native/libc.ts';
 import { hostPath, listHostDir, readHostText } from './hostroot.ts';
 
 export const SECURITYFS_MAGIC = 0x73636673;
@@ -63,7 +63,11 @@ export type SecurityfsState = { mounted: true; path: string } | { mounted: false
 export function securityfsState(hostRoot: string): SecurityfsState {
   const path = hostPath(hostRoot, SECURITYFS_PATH);
   const r = statfsMagic(path);
-  if (!r.ok) return { mounted: false, path, reason: `statfs ${path}: errno ${r.errno}` };
+  if (!r.ok) {
+    const code = errnoName(r.errno);
+    // No mount point at all (a host root without /sys/kernel/security) also means "not mounted".
+    return { mounted: false, path, reason: code === 'ENOENT' ? 'securityfs not mounted' : `statfs ${path}: ${code}` };
+  }
   if (r.value !== SECURITYFS_MAGIC) return { mounted: false, path, reason: 'securityfs not mounted' };
   return { mounted: true, path };
 }

@@ -7,7 +7,7 @@ import { linkCreate, OwnedFd, progLoad } from '../native/bpf.ts';
 import { exit, mov64Imm } from '../native/insn.ts';
 import { errnoName, O_DIRECTORY, O_RDONLY, openPath } from '../native/libc.ts';
 import { probeError, supported } from '../probes/result.ts';
-import { unsetOption, type AttachContext } from './context.ts';
+import { PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { cgroup2Mount } from './env.ts';
 import { attachFailure } from './outcome.ts';
 
@@ -19,7 +19,7 @@ const ALLOW = [mov64Imm(0, 1), exit()];
 export function probeCgroup(ctx: AttachContext): Fact {
   const root = cgroup2Mount();
   if (!root) return probeError(undefined, 'no cgroup2 mount in this mount namespace');
-  const load = progLoad({ progType: PROG_CGROUP_SKB, insns: ALLOW, expectedAttachType: BPF_CGROUP_INET_INGRESS, logLevel: 1 });
+  const load = progLoad({ name: PROG_NAME, progType: PROG_CGROUP_SKB, insns: ALLOW, expectedAttachType: BPF_CGROUP_INET_INGRESS, logLevel: 1 });
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(cgroup_skb)', needs: ['CAP_BPF', 'CAP_NET_ADMIN'], missing: unsetOption(ctx, 'CONFIG_CGROUP_BPF') });
   using prog = load.fd;
   const dir = join(root, `bpfready-probe-${process.pid}-${Date.now().toString(36)}`);

@@ -3,6 +3,12 @@
 import type { Btf } from '../kernel/btf.ts';
 import { configState, type ConfigState } from './env.ts';
 
+/**
+ * Every program the attach probes load carries this name, so a test (or an operator running
+ * `bpftool prog list`) can tell ours apart and see that none outlives a probe run.
+ */
+export const PROG_NAME = 'bpfready_attach';
+
 export interface AttachContext {
   hostRoot: string;
   /** vmlinux BTF, or undefined with btfMissing saying why. */

@@ -9,6 +9,7 @@ import { linkCreate, progLoad } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { syscallLongs } from '../native/libc.ts';
 import { probeError, supported } from '../probes/result.ts';
+import { PROG_NAME } from './context.ts';
 import { attachFailure, ENODEV } from './outcome.ts';
 
 /** unshare(2) numbers (arch/<arch>/entry/syscalls); libc.ts only exports bpf and perf_event_open. */
@@ -29,7 +30,7 @@ export interface NetnsWorkerData {
 }
 
 function tcx(): Fact {
-  const load = progLoad({ progType: PROG_SCHED_CLS, insns: RETURN_ZERO });
+  const load = progLoad({ name: PROG_NAME, progType: PROG_SCHED_CLS, insns: RETURN_ZERO });
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(sched_cls)', needs: NET_CAPS });
   using prog = load.fd;
   const link = linkCreate({ prog_fd: prog.fd, target_fd: LO, attach_type: BPF_TCX_INGRESS });
@@ -39,7 +40,7 @@ function tcx(): Fact {
 }
 
 function xdpGeneric(): Fact {
-  const load = progLoad({ progType: PROG_XDP, insns: RETURN_ZERO, expectedAttachType: BPF_XDP });
+  const load = progLoad({ name: PROG_NAME, progType: PROG_XDP, insns: RETURN_ZERO, expectedAttachType: BPF_XDP });
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(xdp)', needs: NET_CAPS });
   using prog = load.fd;
   const link = linkCreate({ prog_fd: prog.fd, target_fd: LO, attach_type: BPF_XDP, flags: XDP_FLAGS_SKB_MODE });
@@ -56,7 +57,7 @@ function xdpGeneric(): Fact {
  * is rejected with EINVAL first (cilium features/link.go).
  */
 function netkit(data: NetnsWorkerData): Fact {
-  const load = progLoad({ progType: PROG_SCHED_CLS, insns: RETURN_ZERO });
+  const load = progLoad({ name: PROG_NAME, progType: PROG_SCHED_CLS, insns: RETURN_ZERO });
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(sched_cls)', needs: NET_CAPS });
   using prog = load.fd;
   const link = linkCreate({ prog_fd: prog.fd, target_fd: -1, attach_type: BPF_NETKIT_PRIMARY });

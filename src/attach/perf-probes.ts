@@ -10,7 +10,7 @@ import { linkCreate, progLoad } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { addressOf } from '../native/libc.ts';
 import { probeError, supported, unsupported } from '../probes/result.ts';
-import { config, unsetOption, type AttachContext } from './context.ts';
+import { config, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { pmuRetprobeBit, pmuType, tracepointId } from './env.ts';
 import { attachFailure, EBADF } from './outcome.ts';
 import { attachToPerfEvent, BPF_PERF_EVENT, perfEventOpen, PERF_TYPE_TRACEPOINT } from './perf.ts';
@@ -33,7 +33,7 @@ export function harmlessSymbol(ctx: AttachContext): string {
 }
 
 function loadKprobe(expectedAttachType?: number) {
-  return progLoad({ progType: PROG_KPROBE, insns: RETURN_ZERO, logLevel: 1, ...(expectedAttachType ? { expectedAttachType } : {}) });
+  return progLoad({ name: PROG_NAME, progType: PROG_KPROBE, insns: RETURN_ZERO, logLevel: 1, ...(expectedAttachType ? { expectedAttachType } : {}) });
 }
 
 export function probeKprobe(ctx: AttachContext, ret: boolean): Fact {
@@ -153,7 +153,7 @@ export function probeUprobeMulti(ctx: AttachContext): Fact {
 }
 
 export function probeTracepoint(ctx: AttachContext): Fact {
-  const load = progLoad({ progType: PROG_TRACEPOINT, insns: RETURN_ZERO, logLevel: 1 });
+  const load = progLoad({ name: PROG_NAME, progType: PROG_TRACEPOINT, insns: RETURN_ZERO, logLevel: 1 });
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(tracepoint)', needs: PERF_CAPS });
   using prog = load.fd;
   const { category, name } = PROBE_TRACEPOINT;

@@ -8,7 +8,7 @@ import { ITER_CREATE } from '../native/attr.ts';
 import { bpf, BpfCmd, btfLoad, linkCreate, mapCreate, OwnedFd, progLoad, rawTracepointOpen, type FdResult } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { probeError, supported, unsupported } from '../probes/result.ts';
-import { unsetOption, type AttachContext } from './context.ts';
+import { PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { activeLsms, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, hasCap, lockdownMode } from './env.ts';
 import { attachFailure, EINVAL, ENOTSUPP, EPERM } from './outcome.ts';
 import { PROBE_TRACEPOINT } from './perf-probes.ts';
@@ -66,13 +66,13 @@ export function explainTrampolineEperm(ctx: AttachContext, log: string): string 
   if (!log.trim()) facts.push('the verifier log is empty, so the refusal came before verification');
   // A kernel that reaches the attach checks answers EINVAL ("Tracing programs must provide btf_id")
   // for a missing target; EPERM here means the target was never looked at.
-  const untargeted = progLoad({ progType: PROG_TRACING, insns: RETURN_ZERO, expectedAttachType: BPF_TRACE_FENTRY });
+  const untargeted = progLoad({ name: PROG_NAME, progType: PROG_TRACING, insns: RETURN_ZERO, expectedAttachType: BPF_TRACE_FENTRY });
   if (untargeted.ok) untargeted.fd.close();
   const targetIndependent = !untargeted.ok && untargeted.errno === EPERM;
   if (targetIndependent) facts.push('it happens for any target, even none (attach_btf_id 0 gets EPERM, not EINVAL)');
   const tp = ctx.btf?.findId(BtfKind.TYPEDEF, `btf_trace_${PROBE_TRACEPOINT.name}`);
   if (tp !== undefined) {
-    const l = progLoad({ progType: PROG_TRACING, insns: RETURN_ZERO, expectedAttachType: BPF_TRACE_RAW_TP, attachBtfId: tp });
+    const l = progLoad({ name: PROG_NAME, progType: PROG_TRACING, insns: RETURN_ZERO, expectedAttachType: BPF_TRACE_RAW_TP, attachBtfId: tp });
     if (l.ok) {
       l.fd.close();
       facts.push('tp_btf programs, which need no trampoline, load');
@@ -105,7 +105,7 @@ export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
   const t = TRAMPOLINES[key];
   const id = ctx.btf.findId(BtfKind.FUNC, t.func);
   if (id === undefined) return probeError(undefined, `attach target ${t.func} is not in vmlinux BTF`);
-  const load = progLoad({ progType: t.progType, insns: RETURN_ZERO, expectedAttachType: t.attachType, attachBtfId: id, logLevel: 1 });
+  const load = progLoad({ name: PROG_NAME, progType: t.progType, insns: RETURN_ZERO, expectedAttachType: t.attachType, attachBtfId: id, logLevel: 1 });
   const step = `PROG_LOAD(${key} on ${t.func})`;
   if (!load.ok) {
     const denied = load.errno === EPERM ? explainTrampolineEperm(ctx, load.log) : undefined;
@@ -146,7 +146,7 @@ export function probeTpBtf(ctx: AttachContext): Fact {
   const name = `btf_trace_${PROBE_TRACEPOINT.name}`;
   const id = ctx.btf.findId(BtfKind.TYPEDEF, name);
   if (id === undefined) return probeError(undefined, `attach target ${name} is not in vmlinux BTF`);
-  const load = progLoad({ progType: PROG_TRACING, insns: RETURN_ZERO, expectedAttachType: BPF_TRACE_RAW_TP, attachBtfId: id, logLevel: 1 });
+  const load = progLoad({ name: PROG_NAME, progType: PROG_TRACING, insns: RETURN_ZERO, expectedAttachType: BPF_TRACE_RAW_TP, attachBtfId: id, logLevel: 1 });
   if (!load.ok) return attachFailure(load.errno, { step: `PROG_LOAD(tp_btf on ${name})`, needs: TRACING_CAPS });
   using prog = load.fd;
   const link = rawTracepointOpen(prog.fd);
@@ -156,7 +156,7 @@ export function probeTpBtf(ctx: AttachContext): Fact {
 }
 
 export function probeRawTracepoint(ctx: AttachContext): Fact {
-  const load = progLoad({ progType: PROG_RAW_TRACEPOINT, insns: RETURN_ZERO, logLevel: 1 });
+  const load = progLoad({ name: PROG_NAME, progType: PROG_RAW_TRACEPOINT, insns: RETURN_ZERO, logLevel: 1 });
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(raw_tracepoint)', needs: TRACING_CAPS });
   using prog = load.fd;
   const link = rawTracepointOpen(prog.fd, PROBE_TRACEPOINT.name);
@@ -172,7 +172,7 @@ export function probeIter(ctx: AttachContext): Fact {
   if (!ctx.btf) return noBtf(ctx);
   const id = ctx.btf.findId(BtfKind.FUNC, 'bpf_iter_task');
   if (id === undefined) return probeError(undefined, 'attach target bpf_iter_task is not in vmlinux BTF');
-  const load = progLoad({ progType: PROG_TRACING, insns: RETURN_ZERO, expectedAttachType: BPF_TRACE_ITER, attachBtfId: id, logLevel: 1 });
+  const load = progLoad({ name: PROG_NAME, progType: PROG_TRACING, insns: RETURN_ZERO, expectedAttachType: BPF_TRACE_ITER, attachBtfId: id, logLevel: 1 });
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(iter on bpf_iter_task)', needs: TRACING_CAPS });
   using prog = load.fd;
   const link = linkCreate({ prog_fd: prog.fd, attach_type: BPF_TRACE_ITER });

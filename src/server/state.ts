@@ -9,7 +9,8 @@ export interface UnmetRequirement {
   status: Status;
   errno?: string;
   detail?: string;
-  remediation?: string;
+  /** What an operator can do about it, one action per entry. */
+  remediation: string[];
 }
 
 /** One profile checked against the latest report; the view the status page and metrics use. */

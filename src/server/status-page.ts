@@ -29,8 +29,10 @@ export function renderStatusPage(state: DaemonState, meta: PageMeta): string {
     ? [
         summary(r, state.checks),
         requirements(state.checks),
-        ...MATRIX_SECTIONS.map(([key, t]) => matrix(key, t, results(r[key]))),
-        helpers(r),
+        notAvailable(r),
+        `<div class="pair">${matrix('programTypes', 'Program types', results(r['programTypes']))}${matrix('mapTypes', 'Map types', results(r['mapTypes']))}</div>`,
+        `<div class="pair">${helpers(r)}${matrix('misc', 'Other kernel features', results(r['misc']))}</div>`,
+        matrix('attachTypes', 'Attach types', results(r['attachTypes']), true),
         privileges(r),
         ...otherSections(r),
       ].join('\n')
@@ -91,7 +93,7 @@ function requirements(checks: ProfileCheck[]): string {
     const unmet = c.unmet
       .map(
         (u) =>
-          `<tr><td>${esc(u.requirement)}</td><td>${chip(u.status)}${u.errno ? ` <code>${esc(u.errno)}</code>` : ''}</td><td>${esc(u.detail ?? '')}</td><td class="fix">${esc(u.remediation ?? '')}</td></tr>`,
+          `<tr><td>${esc(u.requirement)}</td><td>${chip(u.status)}${u.errno ? ` <code>${esc(u.errno)}</code>` : ''}</td><td>${esc(u.detail ?? '')}</td><td class="fix">${u.remediation.map((x) => `<div>${esc(x)}</div>`).join('')}</td></tr>`,
       )
       .join('');
     return `<li><span class="s-unsupported">✘</span> <b>${esc(c.profile)}</b>: ${c.unmet.length} unmet
@@ -100,18 +102,43 @@ function requirements(checks: ProfileCheck[]): string {
   return `<section id="requirements"><h2>Requirements</h2><ul class="profiles">${rows.join('\n')}</ul></section>`;
 }
 
-function matrix(key: string, title: string, entries: [string, ProbeResult][]): string {
+// Side-by-side matrices show only the errno (the whole detail is in the tooltip and in the
+// "not available" list above them); the full-width attach matrix has room for the detail.
+function matrix(key: string, title: string, entries: [string, ProbeResult][], wide = false): string {
   if (!entries.length) return '';
   const head = STATUSES.map((s) => `<th class="st s-${s}" title="${s}">${s}</th>`).join('');
   const rows = entries
     .map(([name, r]) => {
-      const cells = STATUSES.map((s) => `<td class="st">${r.status === s ? `<span class="dot s-${s}" title="${s}">${SYMBOL[s]}</span>` : ''}</td>`).join('');
-      return `<tr class="row-${r.status}"><th scope="row">${esc(name)}</th>${cells}<td class="why">${why(r)}</td></tr>`;
+      const tip = esc([r.status, r.errno, r.detail].filter(Boolean).join(': '));
+      const cells = STATUSES.map((s) => `<td class="st">${r.status === s ? `<span class="dot s-${s}" title="${tip}">${SYMBOL[s]}</span>` : ''}</td>`).join('');
+      const last = wide ? why(r) : r.errno ? `<code title="${tip}">${esc(r.errno)}</code>` : '';
+      return `<tr class="row-${r.status}"><th scope="row">${esc(name)}</th>${cells}<td class="why">${last}</td></tr>`;
     })
     .join('\n');
-  return `<section id="${esc(key)}"><h2>${esc(title)} <small>${countLine(entries.map(([, r]) => r))}</small></h2>
-<table class="matrix"><thead><tr><th>${esc(title.toLowerCase())}</th>${head}<th>errno · detail</th></tr></thead><tbody>
+  const heading = `<h2>${esc(title)} <small>${countLine(entries.map(([, r]) => r))}</small></h2>`;
+  const table = `<table class="matrix"><thead><tr><th>${esc(singular(title))}</th>${head}<th>${wide ? 'errno · detail' : 'errno'}</th></tr></thead><tbody>
 ${rows}
+</tbody></table>`;
+  // Wide means long (a hundred attach types): folded, with the counts in view.
+  return wide
+    ? `<section id="${esc(key)}"><details><summary>${heading}</summary>${table}</details></section>`
+    : `<section id="${esc(key)}">${heading}${table}</section>`;
+}
+
+/** Everything not supported among program types, map types and other features, with the reason. */
+function notAvailable(r: ProbeReport): string {
+  const rows: string[] = [];
+  for (const [key, title] of MATRIX_SECTIONS) {
+    if (key === 'attachTypes') continue;
+    for (const [name, res] of results(r[key])) {
+      if (res.status === 'supported') continue;
+      rows.push(`<tr class="row-${res.status}"><td>${esc(singular(title))}</td><th scope="row">${esc(name)}</th><td>${chip(res.status)}</td><td class="why">${why(res, 220)}</td></tr>`);
+    }
+  }
+  if (!rows.length) return '<section id="not-available"><h2>Not available here</h2><p class="s-supported">✔ every probed program type, map type and feature is supported.</p></section>';
+  return `<section id="not-available"><h2>Not available here <small>${rows.length}</small></h2>
+<table class="matrix wide"><thead><tr><th>kind</th><th>name</th><th>status</th><th>errno · detail</th></tr></thead><tbody>
+${rows.join('\n')}
 </tbody></table></section>`;
 }
 
@@ -225,11 +252,20 @@ function chip(s: Status): string {
   return `<span class="chip s-${s}">${SYMBOL[s]} ${s}</span>`;
 }
 
-function why(r: ProbeResult): string {
+// Verifier logs and EPERM explanations run to paragraphs; the page shows the start, the tooltip
+// and /status.json the whole text.
+function why(r: ProbeResult, max = 110): string {
   const parts: string[] = [];
   if (r.errno) parts.push(`<code>${esc(r.errno)}</code>`);
-  if (r.detail) parts.push(esc(r.detail.length > 200 ? `${r.detail.slice(0, 197)}...` : r.detail));
+  if (r.detail) {
+    const short = r.detail.length > max ? `${r.detail.slice(0, max - 1)}…` : r.detail;
+    parts.push(`<span title="${esc(r.detail)}">${esc(short)}</span>`);
+  }
   return parts.join(' ');
+}
+
+function singular(title: string): string {
+  return title.toLowerCase().replace(/types$/, 'type').replace(/features$/, 'feature');
 }
 
 function legend(): string {
@@ -251,7 +287,9 @@ h2{font-size:16px;margin:20px 0 6px;display:inline-block}h2 small{font-weight:no
 .card h3{margin:0;font-size:13px;color:var(--mute);font-weight:600}.card p{margin:0}.big{font-size:26px;font-weight:700}
 table{border-collapse:collapse;margin:4px 0;font-size:13px}th,td{border-bottom:1px solid var(--line);padding:2px 8px;text-align:left;vertical-align:top}
 thead th{background:var(--alt);font-weight:600}tbody tr:nth-child(even){background:#fbfcfd}th[scope=row]{font-weight:500;font-family:ui-monospace,monospace;white-space:nowrap}
-.st{text-align:center;width:7em}.num{text-align:right;width:7em}.why{color:var(--mute);max-width:60em}
+thead th{white-space:nowrap}th.st,th.num{font-size:11px}
+.pair{display:flex;flex-wrap:wrap;gap:0 32px;align-items:flex-start}.pair>section{flex:1 1 560px;min-width:0;overflow-x:auto}.pair table{width:100%}
+.st{text-align:center;width:1%;padding:2px 6px}.num{text-align:right;width:1%}.why{color:var(--mute);font-size:12px;overflow-wrap:anywhere}
 .s-supported{color:var(--ok)}.s-unsupported{color:var(--no)}.s-not-permitted{color:var(--perm)}.s-error{color:var(--err)}
 .dot{display:inline-block;width:1.5em;border-radius:3px;color:#fff;font-weight:700}.dot.s-supported{background:var(--ok)}.dot.s-unsupported{background:var(--no)}.dot.s-not-permitted{background:var(--perm)}.dot.s-error{background:var(--err)}
 .chip{white-space:nowrap;font-weight:600}.bar{display:inline-block;width:120px;height:8px;background:#eee;border-radius:4px;vertical-align:middle}.bar span{display:block;height:8px;background:var(--ok);border-radius:4px}

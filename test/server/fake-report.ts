@@ -43,8 +43,8 @@ export function fakeChecks(): ProfileCheck[] {
       profile: 'tetragon',
       satisfied: false,
       unmet: [
-        { requirement: 'program type lsm', status: 'unsupported', errno: 'EINVAL', detail: 'CONFIG_BPF_LSM is not set', remediation: 'boot a kernel with CONFIG_BPF_LSM=y and lsm=...,bpf' },
-        { requirement: 'program type struct_ops', status: 'not-permitted', errno: 'EPERM', remediation: 'grant CAP_SYS_ADMIN' },
+        { requirement: 'program type lsm', status: 'unsupported', errno: 'EINVAL', detail: 'CONFIG_BPF_LSM is not set', remediation: ['boot a kernel with CONFIG_BPF_LSM=y', 'add bpf to the lsm= boot parameter'] },
+        { requirement: 'program type struct_ops', status: 'not-permitted', errno: 'EPERM', remediation: ['grant CAP_SYS_ADMIN'] },
       ],
     },
   ];

@@ -1,0 +1,158 @@
+// `bpfready serve` end to end: the real binary, the real probe engine against this kernel, real
+// HTTP on loopback, the status page in Debian's Chromium, SIGHUP and SIGTERM.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StatusDocument } from '../../src/server/app.ts';
+import { CHROMIUM, launchChromium } from './browser.ts';
+
+const BIN = join(import.meta.dirname, '../../bin/bpfready');
+const isRoot = process.geteuid?.() === 0;
+if (!isRoot) console.warn('skipping test/e2e/serve.test.ts: probing the kernel needs root (CI runs as root)');
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  logs: Record<string, unknown>[];
+  exited: Promise<number | null>;
+}
+
+function serve(args: string[]): Promise<Served> {
+  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        const rec = JSON.parse(line) as Record<string, unknown>;
+        logs.push(rec);
+        if (rec['msg'] === 'serving') resolve({ child, url: String(rec['url']), logs, exited });
+      }
+    });
+    void exited.then((code) => reject(new Error(`bpfready serve exited with ${code} before serving: ${stderr}`)));
+  });
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, tries = 200): Promise<T> {
+  for (let i = 0; i < tries; i++) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe.skipIf(!isRoot)('bpfready serve', () => {
+  let s: Served;
+  beforeAll(async () => {
+    s = await serve(['--probe-interval', '1h']);
+  });
+  afterAll(() => {
+    if (s?.child.exitCode === null) s.child.kill('SIGKILL');
+  });
+
+  it('is not ready before the first probe, then ready; /healthz always answers', async () => {
+    expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
+    await until('ready', async () => ((await fetch(`${s.url}/readyz`)).status === 200 ? true : undefined));
+    const doc = (await (await fetch(`${s.url}/status.json`)).json()) as StatusDocument;
+    expect(doc.ready).toBe(true);
+    expect(doc.report?.kernel.release).toBe((await import('node:os')).release());
+    expect(Object.keys(doc.report?.programTypes ?? {})).toContain('xdp');
+  });
+
+  it('/metrics agrees with /status.json', async () => {
+    const doc = (await (await fetch(`${s.url}/status.json`)).json()) as StatusDocument;
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    for (const [name, r] of Object.entries(doc.report?.programTypes ?? {})) {
+      expect(metrics).toContain(`bpfready_feature_status{family="program_type",feature="${name}",status="${r.status}"} 1`);
+    }
+    expect(metrics).toMatch(/^bpfready_probes_total\{trigger="startup"\} 1$/m);
+    expect(metrics).toMatch(/^bpfready_last_successful_probe_timestamp_seconds \d+/m);
+  });
+
+  it.skipIf(!existsSync(CHROMIUM))('renders the real matrix in Chromium (screenshot kept)', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.context.newPage();
+      await page.goto(`${s.url}/status`);
+      const doc = (await (await fetch(`${s.url}/status.json`)).json()) as StatusDocument;
+      const n = Object.keys(doc.report?.programTypes ?? {}).length;
+      expect(n).toBeGreaterThan(20);
+      expect(await page.locator('#programTypes tbody tr').count()).toBe(n);
+      expect(await page.locator('#programTypes tbody tr .dot').count()).toBe(n);
+      expect(await page.locator('#mapTypes tbody tr').count()).toBe(Object.keys(doc.report?.mapTypes ?? {}).length);
+      expect(await page.locator('#helpers tbody tr').count()).toBe(Object.keys(doc.report?.helpers ?? {}).length);
+      const dir = mkdtempSync(join(tmpdir(), 'bpfready-shot-'));
+      // What a person sees on opening the page, and the whole page.
+      for (const [name, fullPage] of [['status-top.png', false], ['status.png', true]] as const) {
+        const shot = join(dir, name);
+        await page.screenshot({ path: shot, fullPage });
+        console.info(`screenshot: ${shot}`);
+        expect(existsSync(shot)).toBe(true);
+      }
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('SIGHUP re-probes', async () => {
+    s.child.kill('SIGHUP');
+    await until('a sighup probe', async () => {
+      const m = await (await fetch(`${s.url}/metrics`)).text();
+      return /^bpfready_probes_total\{trigger="sighup"\} 1$/m.test(m) ? true : undefined;
+    });
+  });
+
+  it('SIGTERM closes the server and exits 0', async () => {
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(s.logs.some((l) => l['msg'] === 'stopped')).toBe(true);
+    await expect(fetch(`${s.url}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('bpfready serve: bad input', () => {
+  function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(BIN, ['serve', ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+      let stderr = '';
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+  }
+
+  it('a bad flag exits 2 with the flag named, no stack trace', async () => {
+    const r = await run(['--listen', 'nowhere']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('bpfready serve: --listen: "nowhere" is not HOST:PORT (e.g. 127.0.0.1:9842, [::1]:9842, :9842)\n');
+  });
+
+  it('a missing config file exits 2', async () => {
+    const r = await run([], { BPFREADY_CONFIG: '/nonexistent.yaml' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('BPFREADY_CONFIG=/nonexistent.yaml: cannot read the config file (ENOENT)');
+    expect(r.stderr).not.toContain('    at ');
+  });
+
+  it('daemon without a node name exits 2', async () => {
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const env = { ...process.env };
+      delete env['NODE_NAME'];
+      const child = spawn(BIN, ['daemon'], { stdio: ['ignore', 'ignore', 'pipe'], env });
+      let stderr = '';
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('NODE_NAME');
+  });
+});

@@ -163,7 +163,25 @@ export class ApiServerDouble {
     this.history.push({ rv: Number(object.metadata.resourceVersion), type, object: structuredClone(object) });
     if (this.history.length > this.historyLimit) this.history.splice(0, this.history.length - this.historyLimit);
     const line = JSON.stringify({ type, object }) + '\n';
-    for (const w of this.watchers) if (!w.name || w.name === object.metadata.name) w.res.write(line);
+    for (const w of this.watchers) if (!w.name || w.name === object.metadata.name) this.deliver(w, line);
+  }
+
+  private held: { w: Watcher; line: string }[] | undefined;
+
+  /** Delay watch delivery (a slow watch cache), so a client acts on a stale view; release() sends. */
+  holdWatchEvents(): void {
+    this.held ??= [];
+  }
+
+  releaseWatchEvents(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const { w, line } of held) w.res.write(line);
+  }
+
+  private deliver(w: Watcher, line: string): void {
+    if (this.held) this.held.push({ w, line });
+    else w.res.write(line);
   }
 
   private bookmark(): void {
@@ -292,6 +310,8 @@ export class ApiServerDouble {
     const name = sel?.[1];
     if (selector && !name) return sendStatus(res, 400, 'BadRequest', `unsupported field selector ${selector} (double)`);
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    // The real server sends the headers at once; the client's watch() resolves only when it has them.
+    res.flushHeaders();
     const rvParam = url.searchParams.get('resourceVersion');
     const from = rvParam ? Number(rvParam) : 0;
     const oldest = this.history[0]?.rv ?? this.rv;

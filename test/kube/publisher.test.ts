@@ -173,12 +173,15 @@ describe('publisher against the API-server double', () => {
     const p = publisher({ taint });
     p.publish(report(), checksOk);
     await settle(p);
-    // A foreign taint lands between our view and our write: the double answers 409 for real,
-    // because our patch carries the resourceVersion we saw.
-    server.inject({ kind: 'status', status: 409, method: 'PATCH', path: /nodes\/node-a$/ });
+    // A foreign taint lands while our watch lags: our patch carries the resourceVersion we saw, so
+    // the double answers 409 for real (no injected fault), and we must re-read and keep their taint.
+    server.holdWatchEvents();
     server.edit(NODE, (n) => n.spec!.taints!.push({ key: 'late.example.com/y', effect: 'NoSchedule' }));
     p.publish(report(), checksBad);
+    await p.whenInSync();
+    server.releaseWatchEvents();
     await settle(p);
+    expect(server.requests.filter((r) => r.status === 409).length).toBe(1);
     const keys = server.node(NODE).spec?.taints?.map((t) => t.key);
     expect(keys).toEqual(['example.com/dedicated', 'late.example.com/y', 'bpfready.io/not-ready']);
     expect(p.stats().conflicts).toBeGreaterThanOrEqual(1);

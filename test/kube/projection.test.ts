@@ -1,0 +1,98 @@
+// Pure stages: facts → labels, checks → conditions, (desired, observed) → patches.
+import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../src/errors.ts';
+import { profileConditionType, projectConditions } from '../../src/publish/conditions.ts';
+import { desiredState, validateTaint } from '../../src/publish/index.ts';
+import { decodeOwned, labelSafe, prefixProblem, projectLabels, validatePrefix } from '../../src/publish/labels.ts';
+import { planPrune, planWrites } from '../../src/publish/plan.ts';
+import { checksBad, checksOk, foreignNode, report } from './fixtures.ts';
+
+describe('labels', () => {
+  it('rejects reserved and malformed prefixes', () => {
+    for (const bad of ['kubernetes.io', 'feature.node.kubernetes.io', 'k8s.io', 'x.k8s.io', 'Bpfready.io', 'a..b', '-a.io', '', 'a'.repeat(254)]) {
+      expect(prefixProblem(bad), bad).toBeDefined();
+      expect(() => validatePrefix(bad)).toThrow(UsageError);
+    }
+    expect(() => validatePrefix('kubernetes.io')).toThrow(/reserved/);
+    for (const ok of ['bpfready.io', 'ebpf.example.com', 'a-b.c1']) expect(prefixProblem(ok), ok).toBeUndefined();
+  });
+
+  it('is bounded, valid, and silent on availability-unknown results', () => {
+    const r = report();
+    r.programTypes['made_up_type'] = { status: 'supported' };
+    r.helpers['xdp'] = { map_lookup_elem: { status: 'supported' }, xdp_adjust_head: { status: 'supported' } };
+    const labels = projectLabels('bpfready.io', r, checksOk);
+    expect(Object.keys(labels).some((k) => k.includes('made_up_type'))).toBe(false);
+    expect(Object.keys(labels).some((k) => k.includes('map_lookup_elem'))).toBe(false);
+    for (const [k, v] of Object.entries(labels)) {
+      const name = k.split('/')[1]!;
+      expect(name.length).toBeLessThanOrEqual(63);
+      expect(name).toMatch(/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/);
+      expect(['true', 'false']).toContain(v);
+    }
+    expect(labels['bpfready.io/feature.btf']).toBe('true');
+    expect(labels['bpfready.io/feature.ringbuf']).toBe('true');
+    expect(labels).not.toHaveProperty('bpfready.io/feature.bpf-lsm'); // no attach.lsm or security fact
+    expect(labels).not.toHaveProperty('bpfready.io/feature.token-delegation'); // no bpffs section
+  });
+
+  it('token delegation from the bpffs section', () => {
+    const yes = report({ bpffs: [{ path: '/a', delegate: { cmds: [], maps: [], progs: [], attachs: [] }, token: { status: 'unsupported', errno: 'ENOENT' } }, { path: '/b', delegate: { cmds: ['any'], maps: [], progs: [], attachs: [] }, token: { status: 'supported' } }] });
+    expect(projectLabels('p.io', yes, [])['p.io/feature.token-delegation']).toBe('true');
+    const unknown = report({ bpffs: [{ path: '/b', delegate: { cmds: ['any'], maps: [], progs: [], attachs: [] }, token: { status: 'not-permitted', errno: 'EPERM' } }] });
+    expect(projectLabels('p.io', unknown, [])).not.toHaveProperty('p.io/feature.token-delegation');
+  });
+
+  it('folds profile names into label names; ignores invalid ownership entries', () => {
+    expect(labelSafe('Cilium 1.16!')).toBe('cilium-1.16');
+    expect(decodeOwned('p.io', 'a, b.c,,bad name,-x')).toEqual(['p.io/a', 'p.io/b.c']);
+  });
+});
+
+describe('conditions', () => {
+  it('summary: False beats Unknown beats True', () => {
+    const unk = { profile: 'tetragon', status: 'Unknown' as const, reason: 'NotPermitted', message: 'fentry: EPERM' };
+    const s = (cs: Parameters<typeof projectConditions>[1]) => projectConditions('b.io', cs).at(-1);
+    expect(s([...checksOk, unk])).toMatchObject({ type: 'b.io/EBPFReady', status: 'Unknown' });
+    expect(s([...checksBad, unk])).toMatchObject({ status: 'False', reason: 'ProfilesUnsatisfied' });
+    expect(s(checksOk)).toMatchObject({ status: 'True' });
+    expect(profileConditionType('b.io', 'cilium-1.16')).toBe('b.io/ProfileCilium116');
+  });
+});
+
+describe('plan', () => {
+  const opts = { prefix: 'bpfready.io', nowIso: '2026-11-22T01:00:00Z' };
+  it('is empty once the node shows the desired state', () => {
+    const d = desiredState('bpfready.io', report(), checksOk, undefined);
+    const n = foreignNode('n');
+    const p = planWrites(d, n, opts);
+    expect(p.node).toBeDefined();
+    expect(p.status).toBeDefined();
+    n.metadata.labels = { ...n.metadata.labels, ...d.labels };
+    n.metadata.annotations = { ...n.metadata.annotations, ...((p.node!['metadata'] as { annotations: Record<string, string> }).annotations) };
+    n.status!.conditions = [...n.status!.conditions!, ...((p.status!['status'] as { conditions: [] }).conditions)];
+    expect(planWrites(d, n, opts)).toEqual({});
+    expect(planWrites(d, n, { ...opts, heartbeat: true }).status).toBeDefined();
+  });
+
+  it('prune removes only what is recorded as ours', () => {
+    const n = foreignNode('n');
+    n.metadata.labels!['bpfready.io/program-type.xdp'] = 'true';
+    n.metadata.annotations!['bpfready.io/owned-labels'] = 'program-type.xdp,gone';
+    n.spec!.taints!.push({ key: 'bpfready.io/not-ready', effect: 'NoSchedule' });
+    n.status!.conditions!.push({ type: 'bpfready.io/EBPFReady', status: 'True' });
+    const p = planPrune(n, 'bpfready.io', ['bpfready.io/not-ready']);
+    expect(p.node).toEqual({
+      spec: { taints: [{ key: 'example.com/dedicated', value: 'gpu', effect: 'NoSchedule' }] },
+      metadata: { labels: { 'bpfready.io/program-type.xdp': null }, annotations: { 'bpfready.io/owned-labels': null }, resourceVersion: undefined },
+    });
+    expect(p.status).toEqual({ status: { conditions: [{ type: 'bpfready.io/EBPFReady', $patch: 'delete' }] } });
+  });
+
+  it('taint validation', () => {
+    expect(() => validateTaint({ key: 'bpfready.io/not-ready', effect: 'NoSchedule' })).not.toThrow();
+    expect(() => validateTaint({ key: 'readiness.k8s.io/bpfready', effect: 'NoSchedule' })).not.toThrow();
+    expect(() => validateTaint({ key: 'node.kubernetes.io/x', effect: 'NoSchedule' })).toThrow(UsageError);
+    expect(() => validateTaint({ key: 'a.io/x', effect: 'Sometimes' as 'NoSchedule' })).toThrow(/effect/);
+  });
+});

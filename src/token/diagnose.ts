@@ -9,8 +9,11 @@ export interface TokenOp {
   cmd: 'map_create' | 'prog_load' | 'btf_load' | string;
   mapType?: number;
   progType?: number;
-  /** expected_attach_type; a program loaded without one has 0, which is cgroup_inet_ingress. */
-  attachType?: number;
+  /**
+   * expected_attach_type; a program loaded without one has 0, which is cgroup_inet_ingress. null:
+   * not known to the caller, the attach type is not checked.
+   */
+  attachType?: number | null;
 }
 
 const nameOf = (table: readonly (string | undefined)[], v: number): string => table[v] ?? `#${v}`;
@@ -38,8 +41,8 @@ export function explainTokenEperm(op: TokenOp, delegation: TokenDelegation): str
     if (op.progType !== undefined && !allows(delegation.progs, op.progType)) {
       out.push(missing('progs', `program type ${nameOf(PROG_TYPE_NAMES, op.progType)}`, delegation));
     }
-    const attach = op.attachType ?? 0;
-    if (!allows(delegation.attachs, attach)) {
+    const attach = op.attachType === undefined ? 0 : op.attachType;
+    if (attach !== null && !allows(delegation.attachs, attach)) {
       const name = nameOf(ATTACH_TYPE_NAMES, attach);
       const why = attach === 0 ? ' (expected attach type 0: what a program without an attach type uses)' : '';
       out.push(missing('attachs', `attach type ${name}${why}`, delegation));

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { ParseError } from '../errors.ts';
 import { MOUNTINFO_PATH, parseMountinfoLenient, visibleMounts, type MountEntry } from '../kernel/mountinfo.ts';
 import type { OwnedFd } from '../native/bpf.ts';
+import { MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { probeError } from '../probes/result.ts';
 import type { BpffsMount, TokenProbe } from '../report.ts';
 import type { ResultMap } from '../probes/result.ts';
@@ -92,9 +93,27 @@ export async function probeWithToken(
     explainTokenEperm: (op) => explainTokenEperm(op, d),
     families,
   });
-  const out: TokenProbe = { mount: d.path, programTypes: r.programTypes, mapTypes: r.mapTypes };
+  const out: TokenProbe = {
+    mount: d.path,
+    programTypes: explainDenied(r.programTypes, d, (name) => ({ cmd: 'prog_load', progType: PROG_TYPE_NAMES.indexOf(name), attachType: null })),
+    mapTypes: explainDenied(r.mapTypes, d, (name) => ({ cmd: 'map_create', mapType: MAP_TYPE_NAMES.indexOf(name) })),
+  };
   if (families.includes('helpers') && r.helpers) out.helpers = r.helpers;
   if (families.includes('misc') && r.misc) out.misc = r.misc;
+  return out;
+}
+
+/**
+ * Every not-permitted result names the delegation the type itself lacks, also when the engine's
+ * EPERM came from an earlier step (loading the BTF a type needs: "btf_load not in delegate_cmds"),
+ * so an operator learns all that is missing at once, not one delegation per rollout.
+ */
+function explainDenied(results: ResultMap, d: TokenDelegation, op: (name: string) => TokenOp): ResultMap {
+  const out: ResultMap = {};
+  for (const [name, r] of Object.entries(results)) {
+    const why = r.status === 'not-permitted' ? explainTokenEperm(op(name), d) : undefined;
+    out[name] = why && !r.detail?.includes(why) ? { ...r, detail: r.detail ? `${why}; ${r.detail}` : why } : r;
+  }
   return out;
 }
 
@@ -124,7 +143,7 @@ export class TokenManager implements Disposable {
   #opts: TokenManagerOptions;
   #key: string | undefined;
   #state: BpffsState | undefined;
-  #probe: Promise<TokenProbe | null> | undefined;
+  #probe: { promise: Promise<TokenProbe | null>; settled: boolean } | undefined;
   #generation = 0;
 
   constructor(opts: TokenManagerOptions = {}) {
@@ -161,16 +180,24 @@ export class TokenManager implements Disposable {
   tokenProbe(): Promise<TokenProbe | null> {
     const state = this.state;
     if (!this.#opts.tables) return Promise.resolve(null);
-    this.#probe ??= probeWithToken(state.token, this.#opts.tables, this.#opts.families);
-    return this.#probe;
+    if (!this.#probe) {
+      const entry = { promise: probeWithToken(state.token, this.#opts.tables, this.#opts.families), settled: false };
+      const done = () => {
+        entry.settled = true;
+      };
+      void entry.promise.then(done, done);
+      this.#probe = entry;
+    }
+    return this.#probe.promise;
   }
 
   #release(): void {
     const fd = this.#state?.token?.fd;
+    const probe = this.#probe;
     // A probe still running uses the fd: close it when that probe is done, not under it.
-    if (fd && this.#probe) {
+    if (fd && probe && !probe.settled) {
       const close = () => fd.close();
-      void this.#probe.then(close, close);
+      void probe.promise.then(close, close);
     } else fd?.close();
     this.#state = undefined;
     this.#probe = undefined;

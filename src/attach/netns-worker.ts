@@ -77,7 +77,11 @@ function run(data: NetnsWorkerData): FactSection {
   const nr = SYS_unshare[arch];
   const r = nr === undefined ? { ok: false as const, errno: 38 } : syscallLongs(nr, CLONE_NEWNET);
   if (!r.ok) {
-    const f = attachFailure(r.errno, { step: 'unshare(CLONE_NEWNET) for a private network namespace', needs: ['CAP_SYS_ADMIN'] });
+    const f = attachFailure(r.errno, {
+      step: 'unshare(CLONE_NEWNET)',
+      needs: [],
+      denied: 'needs CAP_SYS_ADMIN to create the private network namespace the probe runs in (the hooks themselves need CAP_BPF + CAP_NET_ADMIN)',
+    });
     return { tcx: f, netkit: f, xdp_generic: f };
   }
   return { tcx: tcx(), netkit: netkit(data), xdp_generic: xdpGeneric() };

@@ -8,7 +8,7 @@ import type { Fact } from '../report.ts';
 import { BtfKind } from '../kernel/btf.ts';
 import { linkCreate, progLoad } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
-import { addressOf } from '../native/libc.ts';
+import { addressOf, errnoName } from '../native/libc.ts';
 import { probeError, supported, unsupported } from '../probes/result.ts';
 import { config, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { pmuRetprobeBit, pmuType, tracepointId } from './env.ts';
@@ -38,16 +38,20 @@ function loadKprobe(expectedAttachType?: number) {
 
 export function probeKprobe(ctx: AttachContext, ret: boolean): Fact {
   const kind = ret ? 'kretprobe' : 'kprobe';
+  const pmu = pmuType(ctx.hostRoot, 'kprobe');
+  // Without CONFIG_KPROBES there is neither a kprobe PMU nor tracefs kprobe_events: that is true
+  // whoever asks, so it is answered before the load (which needs CAP_BPF + CAP_PERFMON).
+  if (pmu === undefined && config(ctx, 'CONFIG_KPROBES') === 'unset') {
+    const loads = loadKprobe();
+    // The kprobe program type only needs CONFIG_BPF_EVENTS, so it loads on such kernels.
+    const note = loads.ok ? 'the kprobe program type loads, but' : `(the kprobe program load answered ${errnoName(loads.errno)})`;
+    if (loads.ok) loads.fd.close();
+    return unsupported(undefined, `CONFIG_KPROBES is not set: ${note} there is no kprobe PMU or kprobe_events to attach a ${kind} to`);
+  }
   const load = loadKprobe();
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(kprobe)', needs: PERF_CAPS });
   using prog = load.fd;
-  const pmu = pmuType(ctx.hostRoot, 'kprobe');
   if (pmu === undefined) {
-    // The kprobe program type is compiled in with CONFIG_BPF_EVENTS alone, so it loads; without
-    // CONFIG_KPROBES there is neither a kprobe PMU nor tracefs kprobe_events to attach it to.
-    if (config(ctx, 'CONFIG_KPROBES') === 'unset') {
-      return unsupported(undefined, `CONFIG_KPROBES is not set: the kprobe program type loads, but there is no kprobe PMU or kprobe_events to attach a ${kind} to`);
-    }
     // Kernels before 4.17 have kprobes only through tracefs kprobe_events; creating an event there
     // changes the node's tracing state, which this probe never does.
     return probeError(undefined, `no kprobe PMU (/sys/bus/event_source/devices/kprobe); CONFIG_KPROBES is ${config(ctx, 'CONFIG_KPROBES')}; the tracefs kprobe_events fallback is not probed`);

@@ -47,7 +47,8 @@ function evaluate(req: Requirement, report: ProbeReport): Evaluation {
   switch (req.kind) {
     case 'program-type': {
       const result = req.attachType
-        ? fact(report, 'attachTypes', [`${req.progType}/${req.attachType}`])
+        // report.ts documents "progtype/attachtype" keys; the engine also keys by attach type alone.
+        ? fact(report, 'attachTypes', [`${req.progType}/${req.attachType}`, req.attachType])
         : fact(report, 'programTypes', [req.progType]);
       return {
         result,
@@ -184,6 +185,8 @@ function feature(name: FeatureName, report: ProbeReport): Evaluation {
       };
     case 'sleepable':
       return { result: fact(report, 'misc', ['sleepable', 'sleepable_progs']), remediation: () => ['a kernel that accepts BPF_F_SLEEPABLE programs (sleepable fentry/lsm/iter; CONFIG_BPF_JIT=y)'] };
+    case 'xdp-frags':
+      return { result: fact(report, 'misc', ['xdp_frags']), remediation: () => ['a kernel that accepts BPF_F_XDP_HAS_FRAGS (multi-buffer XDP)'] };
     case 'ringbuf':
       return { result: fact(report, 'mapTypes', ['ringbuf']), remediation: () => ['a kernel with BPF_MAP_TYPE_RINGBUF (it has no config option of its own)'] };
     case 'bounded-loops':

@@ -40,6 +40,7 @@ export function requirementsFromObject(obj: BpfObject): Requirement[] {
   for (const p of obj.programs) {
     reqs.push(p.attachType ? { kind: 'program-type', progType: p.progType, attachType: p.attachType } : { kind: 'program-type', progType: p.progType });
     if (p.sleepable) reqs.push({ kind: 'feature', name: 'sleepable' });
+    if (p.xdpFrags) reqs.push({ kind: 'feature', name: 'xdp-frags' });
     if (p.attachBtf) reqs.push({ kind: 'feature', name: 'btf' });
     const attach = ATTACH_FEATURE[classifySection(p.section)?.def.pattern ?? ''];
     if (attach) reqs.push({ kind: 'feature', name: attach });

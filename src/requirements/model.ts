@@ -15,6 +15,7 @@ export const FEATURES = [
   'tracepoint-attach',
   'fentry',
   'sleepable',
+  'xdp-frags',
   'ringbuf',
   'bounded-loops',
   'global-data',

@@ -178,7 +178,7 @@ function feature(name: FeatureName, report: ProbeReport): Evaluation {
       return { result: fact(report, 'attach', ['tracepoint']), remediation: (r) => [...configAdvice(['CONFIG_TRACEPOINTS', 'CONFIG_BPF_EVENTS'], cfg), ...(r.status === 'not-permitted' ? [grantCapability(['cap_perfmon'])] : [])] };
     case 'fentry':
       return {
-        result: worst([fact(report, 'attachTypes', ['tracing/trace_fentry']), fact(report, 'attach', ['fentry'])]),
+        result: worst([fact(report, 'attachTypes', ['tracing/trace_fentry', 'trace_fentry']), fact(report, 'attach', ['fentry'])]),
         remediation: (r) => r.status === 'not-permitted'
           ? capabilityAdvice('program', 'tracing', report.context?.effective ?? [])
           : configAdvice(['CONFIG_BPF_JIT', 'CONFIG_DEBUG_INFO_BTF', 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS'], cfg),

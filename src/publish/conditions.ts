@@ -1,7 +1,7 @@
 // Profile checks → node conditions (pure), and our Condition → the NodeCondition API shape.
 // Positive polarity (True = ready), so node-readiness-controller can gate on requiredStatus True with
 // its default-deny of an absent condition (mission-anchors §3).
-import type { ApiCondition, Condition, ProfileCheck } from './types.ts';
+import type { ApiCondition, CheckedProfile, Condition, ProfileVerdict } from './types.ts';
 
 export const SUMMARY_CONDITION = 'EBPFReady';
 
@@ -23,25 +23,25 @@ export function summaryConditionType(prefix: string): string {
  * One condition per profile plus the summary. The summary is False when any profile is False (the
  * kernel lacks something), else Unknown when any is Unknown (we could not tell), else True.
  */
-export function projectConditions(prefix: string, checks: readonly ProfileCheck[]): Condition[] {
+export function projectConditions(prefix: string, checks: readonly ProfileVerdict[]): Condition[] {
   const out: Condition[] = checks.map((c) => ({
     type: profileConditionType(prefix, c.profile),
     status: c.status,
-    reason: c.reason,
-    message: c.message,
+    reason: safeReason(c.reason),
+    message: clampMessage(c.message),
   }));
   out.push(summarize(prefix, checks));
   return out;
 }
 
-function summarize(prefix: string, checks: readonly ProfileCheck[]): Condition {
+function summarize(prefix: string, checks: readonly ProfileVerdict[]): Condition {
   const type = summaryConditionType(prefix);
   if (checks.length === 0) {
     return { type, status: 'True', reason: 'NoProfilesRequired', message: 'bpfready probed the kernel; no profile is required on this node.' };
   }
   const failed = checks.filter((c) => c.status === 'False');
   const unknown = checks.filter((c) => c.status === 'Unknown');
-  const names = (cs: readonly ProfileCheck[]): string => cs.map((c) => c.profile).join(', ');
+  const names = (cs: readonly ProfileVerdict[]): string => cs.map((c) => c.profile).join(', ');
   if (failed.length > 0) {
     return { type, status: 'False', reason: 'ProfilesUnsatisfied', message: `Unsatisfied: ${names(failed)}. See the ${prefix}/Profile* conditions for remediation.` };
   }
@@ -50,6 +50,34 @@ function summarize(prefix: string, checks: readonly ProfileCheck[]): Condition {
   }
   return { type, status: 'True', reason: 'ProfilesSatisfied', message: `Satisfied: ${names(checks)}.` };
 }
+
+// metav1.Condition's limits, which node-readiness-controller and most tooling assume for nodes too.
+const REASON = /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/;
+const MAX_MESSAGE = 32_768;
+
+/**
+ * A checked profile in condition terms. Unsupported anywhere makes it False (the kernel lacks
+ * something); otherwise not-permitted or error makes it Unknown (we could not tell) — never False.
+ */
+export function verdict(c: CheckedProfile): ProfileVerdict {
+  if (c.satisfied) return { profile: c.profile, status: 'True', reason: 'RequirementsMet', message: `Profile ${c.profile}: every requirement holds.` };
+  const unsupported = c.unmet.some((u) => u.status === 'unsupported');
+  const notPermitted = c.unmet.some((u) => u.status === 'not-permitted');
+  const status = unsupported ? 'False' : 'Unknown';
+  const reason = unsupported ? 'RequirementsUnsupported' : notPermitted ? 'RequirementsNotPermitted' : 'ProbeError';
+  const lines = c.unmet.map((u) => {
+    const why = [u.errno, u.detail].filter(Boolean).join(': ');
+    const fix = u.remediation.length > 0 ? ` Fix: ${u.remediation.join('; ')}` : '';
+    return `${u.requirement}: ${u.status}${why ? ` (${why})` : ''}.${fix}`;
+  });
+  return { profile: c.profile, status, reason, message: clampMessage(`Profile ${c.profile}: ${lines.join(' ')}`) };
+}
+
+function clampMessage(m: string): string {
+  return m.length <= MAX_MESSAGE ? m : `${m.slice(0, MAX_MESSAGE - 20)} … (truncated)`;
+}
+
+const safeReason = (r: string): string => (REASON.test(r) && r.length <= 1024 ? r : 'Unspecified');
 
 /** Conditions are ours when their type is under our prefix. */
 export const isOwnCondition = (prefix: string, type: string): boolean => type.startsWith(`${prefix}/`);

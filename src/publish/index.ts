@@ -5,12 +5,12 @@ import type { Logger } from 'pino';
 import { UsageError } from '../errors.ts';
 import type { ProbeReport } from '../report.ts';
 import { createNodeApi, type NodeApi } from './client.ts';
-import { projectConditions, summaryConditionType } from './conditions.ts';
+import { projectConditions, summaryConditionType, verdict } from './conditions.ts';
 import { labelNameProblem, labelValueProblem, prefixProblem, projectLabels, validatePrefix } from './labels.ts';
-import { systemClock, type Clock, type DesiredState, type ProfileCheck, type TaintSpec } from './types.ts';
+import { systemClock, type CheckedProfile, type Clock, type DesiredState, type TaintSpec } from './types.ts';
 import { NodeWriter, type WriterStats } from './writer.ts';
 
-export type { ProfileCheck, TaintSpec } from './types.ts';
+export type { CheckedProfile, TaintSpec, UnmetRequirement } from './types.ts';
 
 export interface PublisherOptions {
   nodeName: string;
@@ -34,7 +34,7 @@ export interface PublisherOptions {
 }
 
 export interface Publisher {
-  publish(report: ProbeReport, checks: readonly ProfileCheck[]): void;
+  publish(report: ProbeReport, checks: readonly CheckedProfile[]): void;
   close(): Promise<void>;
   stats(): WriterStats;
   /** Resolves once the node shows the latest published state. */
@@ -57,7 +57,8 @@ export function validateTaint(t: TaintSpec): TaintSpec {
   return t;
 }
 
-export function desiredState(prefix: string, report: ProbeReport, checks: readonly ProfileCheck[], taint: TaintSpec | undefined): DesiredState {
+export function desiredState(prefix: string, report: ProbeReport, checked: readonly CheckedProfile[], taint: TaintSpec | undefined): DesiredState {
+  const checks = checked.map(verdict);
   const conditions = projectConditions(prefix, checks);
   const summary = conditions.find((c) => c.type === summaryConditionType(prefix));
   const d: DesiredState = { labels: projectLabels(prefix, report, checks), conditions };

@@ -6,7 +6,7 @@ import { UsageError } from '../errors.ts';
 import { MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import type { ProbeResult } from '../probes/result.ts';
 import type { BpffsMount, ProbeReport } from '../report.ts';
-import type { ProfileCheck } from './types.ts';
+import type { ProfileVerdict } from './types.ts';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
@@ -92,7 +92,7 @@ function value(r: ProbeResult | undefined): string | undefined {
 }
 
 /** Label names without the prefix, each validated; `projectLabels` adds the prefix. */
-export function projectLabelNames(report: ProbeReport, checks: readonly ProfileCheck[]): Record<string, string> {
+export function projectLabelNames(report: ProbeReport, checks: readonly ProfileVerdict[]): Record<string, string> {
   const out: Record<string, string> = {};
   const put = (name: string, v: string | undefined): void => {
     if (v === undefined) return;
@@ -110,7 +110,7 @@ export function projectLabelNames(report: ProbeReport, checks: readonly ProfileC
   return out;
 }
 
-export function projectLabels(prefix: string, report: ProbeReport, checks: readonly ProfileCheck[]): Record<string, string> {
+export function projectLabels(prefix: string, report: ProbeReport, checks: readonly ProfileVerdict[]): Record<string, string> {
   const names = projectLabelNames(report, checks);
   return Object.fromEntries(Object.entries(names).map(([n, v]) => [`${prefix}/${n}`, v]));
 }

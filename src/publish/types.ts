@@ -1,12 +1,28 @@
 // Plain data shared by the publish stages. Kubernetes API types appear only in client.ts and the
 // writer; everything before them works on these.
+import type { Status } from '../probes/result.ts';
+
+/** One unmet requirement of a profile, as the daemon passes it (src/server/state.ts UnmetRequirement). */
+export interface UnmetRequirement {
+  requirement: string;
+  status: Status;
+  errno?: string;
+  detail?: string;
+  remediation: string[];
+}
 
 /**
- * The outcome of checking one profile against the report: the minimal input the publisher needs.
- * The requirements engine (src/requirements) produces richer results; `fromCheckResult` adapters
- * map them onto this shape so the publisher does not depend on their internals.
+ * A profile checked against the report: the publisher's input, structurally the daemon's
+ * ProfileCheck (src/server/state.ts), so main.ts passes its checks through unchanged.
  */
-export interface ProfileCheck {
+export interface CheckedProfile {
+  profile: string;
+  satisfied: boolean;
+  unmet: UnmetRequirement[];
+}
+
+/** A profile's verdict in condition terms (conditions.ts `verdict()` derives it from a CheckedProfile). */
+export interface ProfileVerdict {
   profile: string;
   /** True: every requirement holds. False: one is unsupported. Unknown: not-permitted or a probe error. */
   status: 'True' | 'False' | 'Unknown';

@@ -14,7 +14,7 @@ export interface NodeObject {
   kind?: string;
   metadata: { name: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
   spec?: { taints?: { key: string; value?: string; effect: string }[]; [k: string]: unknown };
-  status?: { conditions?: Obj[]; [k: string]: unknown };
+  status?: { conditions?: { type: string; status: string; [k: string]: unknown }[]; [k: string]: unknown };
 }
 
 /** One injected fault. It applies to the next `times` requests that match, then is spent. */

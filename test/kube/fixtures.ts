@@ -2,7 +2,7 @@
 // the report's shape (src/report.ts), not this kernel: the kernel-facing tests live in test/kernel/.
 import pino from 'pino';
 import type { ProbeReport } from '../../src/report.ts';
-import type { ProfileCheck } from '../../src/publish/types.ts';
+import type { CheckedProfile } from '../../src/publish/types.ts';
 import type { NodeObject } from './apiserver-double.ts';
 
 export function report(over: Partial<ProbeReport> = {}): ProbeReport {
@@ -28,8 +28,13 @@ export function report(over: Partial<ProbeReport> = {}): ProbeReport {
   };
 }
 
-export const checksOk: ProfileCheck[] = [{ profile: 'cilium', status: 'True', reason: 'RequirementsMet', message: 'all requirements hold' }];
-export const checksBad: ProfileCheck[] = [{ profile: 'cilium', status: 'False', reason: 'RequirementsUnmet', message: 'map type ringbuf: set CONFIG_BPF_SYSCALL=y' }];
+export const checksOk: CheckedProfile[] = [{ profile: 'cilium', satisfied: true, unmet: [] }];
+export const checksBad: CheckedProfile[] = [
+  { profile: 'cilium', satisfied: false, unmet: [{ requirement: 'map type ringbuf', status: 'unsupported', errno: 'EINVAL', remediation: ['set CONFIG_BPF_SYSCALL=y'] }] },
+];
+export const checksUnknown: CheckedProfile[] = [
+  { profile: 'tetragon', satisfied: false, unmet: [{ requirement: 'fentry attach', status: 'not-permitted', errno: 'EPERM', detail: 'lockdown', remediation: ['grant CAP_BPF'] }] },
+];
 
 export function foreignNode(name: string): NodeObject {
   return {

@@ -1,11 +1,11 @@
 // Pure stages: facts → labels, checks → conditions, (desired, observed) → patches.
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.ts';
-import { profileConditionType, projectConditions } from '../../src/publish/conditions.ts';
+import { profileConditionType, projectConditions, verdict } from '../../src/publish/conditions.ts';
 import { desiredState, validateTaint } from '../../src/publish/index.ts';
 import { decodeOwned, labelSafe, prefixProblem, projectLabels, validatePrefix } from '../../src/publish/labels.ts';
 import { planPrune, planWrites } from '../../src/publish/plan.ts';
-import { checksBad, checksOk, foreignNode, report } from './fixtures.ts';
+import { checksBad, checksOk, checksUnknown, foreignNode, report } from './fixtures.ts';
 
 describe('labels', () => {
   it('rejects reserved and malformed prefixes', () => {
@@ -21,7 +21,7 @@ describe('labels', () => {
     const r = report();
     r.programTypes['made_up_type'] = { status: 'supported' };
     r.helpers['xdp'] = { map_lookup_elem: { status: 'supported' }, xdp_adjust_head: { status: 'supported' } };
-    const labels = projectLabels('bpfready.io', r, checksOk);
+    const labels = projectLabels('bpfready.io', r, checksOk.map(verdict));
     expect(Object.keys(labels).some((k) => k.includes('made_up_type'))).toBe(false);
     expect(Object.keys(labels).some((k) => k.includes('map_lookup_elem'))).toBe(false);
     for (const [k, v] of Object.entries(labels)) {
@@ -51,10 +51,13 @@ describe('labels', () => {
 
 describe('conditions', () => {
   it('summary: False beats Unknown beats True', () => {
-    const unk = { profile: 'tetragon', status: 'Unknown' as const, reason: 'NotPermitted', message: 'fentry: EPERM' };
-    const s = (cs: Parameters<typeof projectConditions>[1]) => projectConditions('b.io', cs).at(-1);
-    expect(s([...checksOk, unk])).toMatchObject({ type: 'b.io/EBPFReady', status: 'Unknown' });
-    expect(s([...checksBad, unk])).toMatchObject({ status: 'False', reason: 'ProfilesUnsatisfied' });
+    const unk = verdict(checksUnknown[0]!);
+    expect(unk).toMatchObject({ status: 'Unknown', reason: 'RequirementsNotPermitted' });
+    expect(unk.message).toContain('grant CAP_BPF');
+    expect(verdict(checksBad[0]!)).toMatchObject({ status: 'False', reason: 'RequirementsUnsupported' });
+    const s = (cs: typeof checksOk) => projectConditions('b.io', cs.map(verdict)).at(-1);
+    expect(s([...checksOk, ...checksUnknown])).toMatchObject({ type: 'b.io/EBPFReady', status: 'Unknown' });
+    expect(s([...checksBad, ...checksUnknown])).toMatchObject({ status: 'False', reason: 'ProfilesUnsatisfied' });
     expect(s(checksOk)).toMatchObject({ status: 'True' });
     expect(profileConditionType('b.io', 'cilium-1.16')).toBe('b.io/ProfileCilium116');
   });

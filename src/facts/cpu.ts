@@ -6,8 +6,10 @@ export function cpuFacts(hostRoot: string, config: Map<string, string> | undefin
   const section: FactSection = {};
   for (const name of MITIGATIONS) {
     const r = readVulnerability(hostRoot, name);
-    section[name] = r.ok ? fact('supported', r.value.trim()) : unreadable(r.code, r.path, `unknown: ${r.path} absent (kernel before 4.15 or not x86/arm64)`);
-    if (!r.ok && r.code === 'ENOENT') section[name] = fact('error', undefined, section[name]!.detail, 'ENOENT');
+    // A missing file says nothing about the CPU (kernel before 4.15, other arch): unknown, not "unaffected".
+    section[name] = r.ok
+      ? fact('supported', r.value.trim())
+      : r.code === 'ENOENT' ? fact('error', undefined, `unknown: no ${r.path} (kernel before 4.15?)`, r.code) : unreadable(r.code, r.path, '');
   }
   const p = readPreempt(hostRoot, config, unameVersion);
   section.preempt = p.model

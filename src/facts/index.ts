@@ -30,11 +30,8 @@ function guarded(name: string, collect: () => FactSection): FactSection {
 export async function collectSystemFacts(opts: { hostRoot?: string } = {}): Promise<SystemFacts> {
   const hostRoot = opts.hostRoot ?? DEFAULT_HOST_ROOT;
   const id = readKernelIdentity(hostRoot);
-  const kernel: KernelFacts = { release: id.release, version: id.version, machine: id.machine };
-  if (id.distro) kernel.distro = id.distro;
-  if (id.distroId) kernel.distroId = id.distroId;
-  if (id.distroVersion) kernel.distroVersion = id.distroVersion;
-  if (id.problems.length) kernel.problems = id.problems;
+  const { problems, ...identity } = id;
+  const kernel: KernelFacts = problems.length ? { ...identity, problems } : identity;
 
   const { section: config, config: kconfig } = configFacts(hostRoot, id.release);
   const values = kconfig?.values;

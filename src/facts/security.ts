@@ -7,7 +7,7 @@ export function securityFacts(hostRoot: string, config: Map<string, string> | un
   const section: FactSection = {};
   const sfs = securityfsState(hostRoot);
   section.securityfs = sfs.mounted ? fact('supported', sfs.path) : fact('unsupported', undefined, sfs.reason);
-  const unknown = (): Fact => fact('error', undefined, `unknown: ${sfs.mounted ? 'securityfs' : sfs.reason}`);
+  const unknown = (): Fact => fact('error', undefined, `unknown: ${sfs.mounted ? '' : sfs.reason}`);
 
   let lsms: string[] | undefined;
   if (!sfs.mounted) section.lsm = unknown();

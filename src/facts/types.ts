@@ -1,17 +1,9 @@
 import type { Fact, FactSection, Json } from '../report.ts';
 import type { Status } from '../probes/result.ts';
+import type { KernelIdentity } from '../kernel/osrelease.ts';
 
-export interface KernelFacts {
-  release: string;
-  version: string;
-  machine: string;
-  /** PRETTY_NAME from the host's os-release, when readable. */
-  distro?: string;
-  distroId?: string;
-  distroVersion?: string;
-  /** Files that could not be read, with their errno code. */
-  problems?: string[];
-}
+/** The kernel section: plain values, not facts; `problems` lists files that could not be read. */
+export type KernelFacts = Omit<KernelIdentity, 'problems'> & { problems?: string[] };
 
 export interface SystemFacts {
   kernel: KernelFacts;

@@ -1,70 +1,47 @@
 // What the attach probes need to know about the node before they try anything: the kernel config,
-// the perf PMUs, the process's capabilities, the active LSMs, where tracefs and cgroup2 are. Thin
-// readers only; each returns undefined when the source is absent so a probe can say "unknown".
+// the perf PMUs, our capabilities, the active LSMs and lockdown, where tracefs and cgroup2 are. The
+// parsers live in src/kernel/; this module adds the attach-specific reads: PMU files, and reading
+// tracefs or securityfs through a private mount when the node has not mounted them.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { readMountinfoLenient } from '../kernel/mountinfo.ts';
+import { readKernelConfig as readKconfig } from '../kernel/kconfig.ts';
+import { readMounts } from '../kernel/mounts.ts';
+import { readEffectiveCapabilities } from '../kernel/procstatus.ts';
+import { parseLockdown, parseLsmList, securityfsState } from '../kernel/security.ts';
+
+export { CAP, hasCap } from '../kernel/procstatus.ts';
 
 export type ConfigState = 'y' | 'm' | 'unset' | 'unknown';
 
 /**
- * Minimal kernel-config lookup for the attach probes (src/kernel/kconfig.ts is the full reader).
- * Sources in the kernel's own order of trust: /proc/config.gz is the running kernel's; the /boot
- * and /lib/modules copies are taken only for this release, never another kernel's config.
+ * The running kernel's config (src/kernel/kconfig.ts: /proc/config.gz, then this release's /boot and
+ * /lib/modules copies), keyed without the CONFIG_ prefix; undefined when none is readable or it is
+ * malformed, which makes every option "unknown" rather than "unset".
  */
-export function readKernelConfig(hostRoot = '/', rel = release()): Map<string, string> | undefined {
-  const candidates: [string, boolean][] = [
-    [join(hostRoot, 'proc/config.gz'), true],
-    [join(hostRoot, 'boot', `config-${rel}`), false],
-    [join(hostRoot, 'lib/modules', rel, 'config'), false],
-  ];
-  for (const [path, gz] of candidates) {
-    let text: string;
-    try {
-      const raw = readFileSync(path);
-      text = (gz ? gunzipSync(raw) : raw).toString('utf8');
-    } catch {
-      continue;
-    }
-    const out = new Map<string, string>();
-    for (const line of text.split('\n')) {
-      const set = /^(CONFIG_\w+)=(.*)$/.exec(line);
-      if (set) out.set(set[1]!, set[2]!);
-      const unset = /^# (CONFIG_\w+) is not set$/.exec(line);
-      if (unset) out.set(unset[1]!, 'n');
-    }
-    return out;
-  }
-  return undefined;
-}
-
-export function configState(config: Map<string, string> | undefined, name: string): ConfigState {
-  if (!config) return 'unknown';
-  const v = config.get(name);
-  if (v === 'y' || v === 'm') return v;
-  return 'unset';
-}
-
-/** Effective capability bits from /proc/self/status (CapEff, hex). */
-export function effectiveCaps(): bigint | undefined {
+export function kernelConfig(hostRoot = '/', rel = release()): Map<string, string> | undefined {
   try {
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    return m ? BigInt(`0x${m[1]}`) : undefined;
+    const r = readKconfig(hostRoot, rel);
+    return r.ok ? r.config.values : undefined;
   } catch {
     return undefined;
   }
 }
 
-export const CAP_NET_ADMIN = 12;
-export const CAP_SYS_ADMIN = 21;
-export const CAP_PERFMON = 38;
-export const CAP_BPF = 39;
+export function configState(config: Map<string, string> | undefined, option: string): ConfigState {
+  if (!config) return 'unknown';
+  const v = config.get(option.replace(/^CONFIG_/, ''));
+  return v === 'y' || v === 'm' ? v : 'unset';
+}
 
-export function hasCap(caps: bigint | undefined, cap: number): boolean {
-  return caps !== undefined && ((caps >> BigInt(cap)) & 1n) === 1n;
+/** Effective capabilities of this process, or undefined when /proc/self/status is unreadable. */
+export function effectiveCaps(): bigint | undefined {
+  try {
+    return readEffectiveCapabilities();
+  } catch {
+    return undefined;
+  }
 }
 
 /** A perf PMU's dynamic type number (/sys/bus/event_source/devices/<pmu>/type, 4.17+). */
@@ -88,27 +65,9 @@ export function pmuRetprobeBit(hostRoot: string, pmu: string): number | undefine
   }
 }
 
-function mounts() {
-  try {
-    return readMountinfoLenient().entries;
-  } catch {
-    return [];
-  }
-}
-
-/** The first cgroup2 mount of our mount namespace. */
-export function cgroup2Mount(): string | undefined {
-  return mounts().find((m) => m.fsType === 'cgroup2')?.mountPoint;
-}
-
-/** tracefs as libbpf/cilium find it: a tracefs mount, or debugfs with a tracing/ directory. */
-export function tracefsMount(): string | undefined {
-  const all = mounts();
-  const t = all.find((m) => m.fsType === 'tracefs' && m.root === '/');
-  if (t) return t.mountPoint;
-  const d = all.find((m) => m.fsType === 'debugfs' && existsSync(join(m.mountPoint, 'tracing/events')));
-  return d ? join(d.mountPoint, 'tracing') : undefined;
-}
+// Our own mount namespace: the probes act from it (mkdir a cgroup, read a tracepoint id).
+export const cgroup2Mount = (): string | undefined => readMounts('/').byFs.cgroup2[0]?.path;
+const tracefsMount = (): string | undefined => readMounts('/').byFs.tracefs[0]?.path;
 
 /**
  * Read <fs root>/<rel> of a pseudo filesystem that is not mounted here (tracefs, securityfs). Their
@@ -137,34 +96,28 @@ export interface Observed<T> {
   via: string;
 }
 
-/**
- * Active LSMs from securityfs. When securityfs is not mounted the list is read through a private
- * mount; if that fails too the answer is the reason (unknown), never an empty list.
- */
-export function activeLsms(hostRoot = '/'): Observed<string[]> | string {
-  const parse = (t: string) => t.trim().split(',').filter(Boolean);
-  const path = join(hostRoot, 'sys/kernel/security/lsm');
+/** A securityfs file, through the node's securityfs (checked by magic) or a private mount of it. */
+function readSecurityfs<T>(hostRoot: string, file: string, parse: (text: string, input: string) => T): Observed<T> | string {
+  const state = securityfsState(hostRoot);
   try {
-    return { value: parse(readFileSync(path, 'utf8')), via: path };
-  } catch {
-    const r = readPrivately('securityfs', 'lsm');
-    if ('text' in r) return { value: parse(r.text), via: 'securityfs mounted in a private mount namespace' };
-    return `securityfs not mounted (${r.why})`;
+    if (state.mounted) {
+      const path = join(state.path, file);
+      return { value: parse(readFileSync(path, 'utf8'), path), via: path };
+    }
+    const r = readPrivately('securityfs', file);
+    if ('text' in r) return { value: parse(r.text, `securityfs ${file}`), via: 'securityfs mounted in a private mount namespace' };
+    return `${state.reason}; a private mount failed too (${r.why})`;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
   }
 }
 
-/** The lockdown mode ("none", "integrity", "confidentiality"), read like activeLsms. */
-export function lockdownMode(hostRoot = '/'): Observed<string> | string {
-  const parse = (t: string) => /\[(\w+)\]/.exec(t)?.[1] ?? 'unknown';
-  const path = join(hostRoot, 'sys/kernel/security/lockdown');
-  try {
-    return { value: parse(readFileSync(path, 'utf8')), via: path };
-  } catch {
-    const r = readPrivately('securityfs', 'lockdown');
-    if ('text' in r) return { value: parse(r.text), via: 'securityfs mounted in a private mount namespace' };
-    return `securityfs not mounted or no lockdown LSM (${r.why})`;
-  }
-}
+/** Active LSMs; when they cannot be read the answer is the reason (unknown), never an empty list. */
+export const activeLsms = (hostRoot = '/'): Observed<string[]> | string => readSecurityfs(hostRoot, 'lsm', parseLsmList);
+
+/** The lockdown mode; absent when the lockdown LSM is not active. */
+export const lockdownMode = (hostRoot = '/'): Observed<string> | string =>
+  readSecurityfs(hostRoot, 'lockdown', (t, input) => parseLockdown(t, input).mode);
 
 /** The perf id of tracepoint events/<category>/<name>; ids are global to the running kernel. */
 export function tracepointId(category: string, name: string): Observed<number> | string {

@@ -6,7 +6,7 @@ import type { FactSection } from '../report.ts';
 import { loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
 import { probeCgroup } from './cgroup.ts';
 import type { AttachContext } from './context.ts';
-import { effectiveCaps, readKernelConfig } from './env.ts';
+import { effectiveCaps, kernelConfig } from './env.ts';
 import { probeNetworkHooks } from './netns.ts';
 import { probeKprobe, probeKprobeMulti, probePerfLink, probeTracepoint, probeUprobe, probeUprobeMulti } from './perf-probes.ts';
 import { probeIter, probeRawTracepoint, probeStructOps, probeTpBtf, probeTrampoline } from './tracing.ts';
@@ -38,7 +38,7 @@ export function attachContext(opts: AttachOptions = {}): AttachContext {
     hostRoot,
     btf,
     ...(btfMissing ? { btfMissing } : {}),
-    config: readKernelConfig(hostRoot, release()),
+    config: kernelConfig(hostRoot, release()),
     caps: effectiveCaps(),
   };
 }

@@ -9,7 +9,7 @@ import { bpf, BpfCmd, btfLoad, linkCreate, mapCreate, OwnedFd, progLoad, rawTrac
 import { RETURN_ZERO } from '../native/insn.ts';
 import { probeError, supported, unsupported } from '../probes/result.ts';
 import { PROG_NAME, unsetOption, type AttachContext } from './context.ts';
-import { activeLsms, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, hasCap, lockdownMode } from './env.ts';
+import { activeLsms, CAP, hasCap, lockdownMode } from './env.ts';
 import { attachFailure, EINVAL, ENOTSUPP, EPERM } from './outcome.ts';
 import { PROBE_TRACEPOINT } from './perf-probes.ts';
 
@@ -56,7 +56,8 @@ export function explainTrampolineEperm(ctx: AttachContext, log: string): string 
   const cached = denials.get(ctx);
   if (cached) return cached;
   const facts: string[] = [];
-  const capsOk = hasCap(ctx.caps, CAP_SYS_ADMIN) || (hasCap(ctx.caps, CAP_BPF) && hasCap(ctx.caps, CAP_PERFMON));
+  const caps = ctx.caps ?? 0n;
+  const capsOk = hasCap(caps, CAP.SYS_ADMIN) || (hasCap(caps, CAP.BPF) && hasCap(caps, CAP.PERFMON));
   if (!capsOk) {
     const why = 'CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) are not all effective';
     denials.set(ctx, why);

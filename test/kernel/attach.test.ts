@@ -7,7 +7,7 @@ import { release } from 'node:os';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ATTACH_KEYS, attachContext, probeAttach } from '../../src/attach/index.ts';
 import { PROG_NAME } from '../../src/attach/context.ts';
-import { cgroup2Mount, configState, readKernelConfig } from '../../src/attach/env.ts';
+import { cgroup2Mount, configState, kernelConfig } from '../../src/attach/env.ts';
 import { TRAMPOLINES } from '../../src/attach/tracing.ts';
 import { BtfKind } from '../../src/kernel/btf.ts';
 import { liveFdCount, progLoad } from '../../src/native/bpf.ts';
@@ -41,7 +41,7 @@ describe.skipIf(!isRoot)('attach probes on the running kernel', () => {
   let liveAfter: number;
   let linksBefore: BpftoolLink[] | undefined;
   const netnsBefore = readlinkSync('/proc/thread-self/ns/net');
-  const config = readKernelConfig('/');
+  const config = kernelConfig('/');
   const ctx = attachContext();
 
   beforeAll(async () => {

@@ -5,7 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { UsageError } from './errors.ts';
+import { ParseError, UsageError } from './errors.ts';
+import type { Requirement } from './requirements/model.ts';
+import { BUILTIN_PROFILES, parseProfiles } from './requirements/profiles.ts';
 
 export const DEFAULT_LISTEN = '127.0.0.1:9842';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -44,10 +46,8 @@ export interface Config {
   mountCheckSeconds: number;
   hostRoot: string;
   logLevel: LogLevel;
-  /** User-defined profiles as written in the file; the requirements module parses them (parseProfiles). */
-  profiles: Record<string, unknown>;
-  /** Profiles to check; null means every built-in and user-defined profile. */
-  checkProfiles: string[] | null;
+  /** The profiles to check, by name: the selected built-in and user-defined ones (parsed). */
+  profiles: Record<string, Requirement[]>;
   kubernetes: KubernetesConfig;
   /** The config file read, if any (for logs and error messages). */
   file: string | undefined;
@@ -290,8 +290,7 @@ function normalise(raw: Record<string, unknown>, origins: Map<string, string>, f
     mountCheckSeconds: mountCheck,
     hostRoot: (raw['hostRoot'] as string | undefined) ?? '/',
     logLevel: (raw['logLevel'] as LogLevel | undefined) ?? 'info',
-    profiles: (raw['profiles'] as Record<string, unknown> | undefined) ?? {},
-    checkProfiles: (raw['checkProfiles'] as string[] | undefined) ?? null,
+    profiles: selectProfiles(raw, src),
     kubernetes: {
       nodeName: kube['nodeName'] as string | undefined,
       labelPrefix,
@@ -301,6 +300,30 @@ function normalise(raw: Record<string, unknown>, origins: Map<string, string>, f
     },
     file,
   };
+}
+
+/**
+ * User profiles (parsed by the requirements module) plus the built-in ones, narrowed to
+ * `checkProfiles` when it is given. A user profile may shadow a built-in of the same name.
+ */
+function selectProfiles(raw: Record<string, unknown>, src: (pointer: string) => string): Record<string, Requirement[]> {
+  let own: Record<string, Requirement[]>;
+  try {
+    own = parseProfiles(raw['profiles'], src('/profiles'));
+  } catch (err) {
+    if (err instanceof ParseError) throw new ConfigError(err.input, err.message.slice(err.input.length + 2), { cause: err });
+    throw err;
+  }
+  const all: Record<string, Requirement[]> = { ...BUILTIN_PROFILES, ...own };
+  const wanted = raw['checkProfiles'] as string[] | undefined;
+  if (!wanted) return all;
+  const out: Record<string, Requirement[]> = {};
+  for (const name of wanted) {
+    const reqs = all[name];
+    if (!reqs) throw new ConfigError(src('/checkProfiles'), `unknown profile "${name}" (known: ${Object.keys(all).join(', ')})`);
+    out[name] = reqs;
+  }
+  return out;
 }
 
 const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };

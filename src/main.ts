@@ -13,6 +13,9 @@ import { buildApp, type App } from './server/app.ts';
 import { createMetrics } from './server/metrics.ts';
 import { createProbeLoop, type ProbeLoop } from './server/probe-loop.ts';
 import { initialState, type DaemonState, type ProfileCheck, type ProbeTrigger } from './server/state.ts';
+import { probe } from './probes/index.ts';
+import { createPublisher } from './publish/index.ts';
+import { checkProfiles } from './server/checks.ts';
 import pkg from '../package.json' with { type: 'json' };
 
 export type ProbeFn = (opts: { hostRoot?: string; signal?: AbortSignal }) => Promise<ProbeReport>;
@@ -192,14 +195,26 @@ export async function runCommand(command: 'serve' | 'daemon', argv: readonly str
     throw err;
   }
   const logger = createLogger(config);
-  const probe = await loadProbe();
-  return runDaemon(config, { probe, logger });
-}
-
-async function loadProbe(): Promise<ProbeFn> {
-  // SEAM: the probe engine (src/probes/index.ts) is being written in parallel; a computed specifier
-  // keeps the type-check green until it lands, then this becomes a static import.
-  const spec = './probes/index.ts';
-  const m = (await import(spec)) as { probe: ProbeFn };
-  return m.probe;
+  const check: CheckFn = (report) => checkProfiles(config.profiles, report);
+  let publisher: Publisher | undefined;
+  if (command === 'daemon') {
+    const k = config.kubernetes;
+    try {
+      publisher = createPublisher({
+        nodeName: k.nodeName ?? '',
+        labelPrefix: k.labelPrefix,
+        heartbeatSeconds: k.heartbeatSeconds,
+        nfd: k.nfd,
+        logger,
+        ...(k.taint ? { taint: { key: k.taint.key, effect: k.taint.effect, ...(k.taint.value ? { value: k.taint.value } : {}) } } : {}),
+      });
+    } catch (err) {
+      if (err instanceof UsageError) {
+        process.stderr.write(`bpfready daemon: ${err.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
+  }
+  return runDaemon(config, { probe, check, logger, ...(publisher ? { publisher } : {}) });
 }

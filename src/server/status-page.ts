@@ -287,7 +287,7 @@ h2{font-size:16px;margin:20px 0 6px;display:inline-block}h2 small{font-weight:no
 .card h3{margin:0;font-size:13px;color:var(--mute);font-weight:600}.card p{margin:0}.big{font-size:26px;font-weight:700}
 table{border-collapse:collapse;margin:4px 0;font-size:13px}th,td{border-bottom:1px solid var(--line);padding:2px 8px;text-align:left;vertical-align:top}
 thead th{background:var(--alt);font-weight:600}tbody tr:nth-child(even){background:#fbfcfd}th[scope=row]{font-weight:500;font-family:ui-monospace,monospace;white-space:nowrap}
-thead th{white-space:nowrap}th.st,th.num{font-size:11px}
+thead th{white-space:nowrap}th.st,th.num{font-size:11px}.wide td:first-child{white-space:nowrap}
 .pair{display:flex;flex-wrap:wrap;gap:0 32px;align-items:flex-start}.pair>section{flex:1 1 560px;min-width:0;overflow-x:auto}.pair table{width:100%}
 .st{text-align:center;width:1%;padding:2px 6px}.num{text-align:right;width:1%}.why{color:var(--mute);font-size:12px;overflow-wrap:anywhere}
 .s-supported{color:var(--ok)}.s-unsupported{color:var(--no)}.s-not-permitted{color:var(--perm)}.s-error{color:var(--err)}

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_LISTEN, loadConfig, parseListen, type Config } from '../../src/config.ts';
 import { UsageError } from '../../src/errors.ts';
+import { BUILTIN_PROFILES } from '../../src/requirements/profiles.ts';
 
 function load(argv: string[], env: Record<string, string> = {}, file?: string): Config {
   const r = loadConfig({ argv, env, readFile: () => file ?? '' });
@@ -31,7 +32,8 @@ describe('loadConfig', () => {
     expect(c.hostRoot).toBe('/');
     expect(c.logLevel).toBe('info');
     expect(c.kubernetes).toEqual({ nodeName: undefined, labelPrefix: 'bpfready.io', heartbeatSeconds: 300, taint: null, nfd: false });
-    expect(c.checkProfiles).toBeNull();
+    // Every built-in profile is checked unless checkProfiles narrows it.
+    expect(Object.keys(c.profiles).sort()).toEqual(Object.keys(BUILTIN_PROFILES).sort());
   });
 
   it('is deeply frozen', () => {
@@ -59,19 +61,25 @@ describe('loadConfig', () => {
   it('BPFREADY_CONFIG names the file when --config is absent', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bpfready-config-'));
     const path = join(dir, 'c.yaml');
-    writeFileSync(path, 'probeInterval: 90\nprofiles:\n  mine:\n    - programType: xdp\ncheckProfiles: [mine]\n');
+    writeFileSync(path, 'probeInterval: 90\nprofiles:\n  mine:\n    - program-type: xdp\n    - map-type:ringbuf\ncheckProfiles: [mine]\n');
     const r = loadConfig({ argv: [], env: { BPFREADY_CONFIG: path } });
     expect(r.help).toBe(false);
     if (r.help) return;
     expect(r.config.file).toBe(path);
     expect(r.config.probeIntervalSeconds).toBe(90);
-    expect(r.config.checkProfiles).toEqual(['mine']);
-    expect(r.config.profiles).toEqual({ mine: [{ programType: 'xdp' }] });
+    expect(r.config.profiles).toEqual({
+      mine: [
+        { kind: 'map-type', mapType: 'ringbuf' },
+        { kind: 'program-type', progType: 'xdp' },
+      ],
+    });
   });
 
-  it('--profile is repeatable; taint: true takes the default key', () => {
-    const c = load(['--profile', 'a', '--profile=b', '--config', 'f'], {}, 'kubernetes:\n  labelPrefix: example.com\n  taint: true\n');
-    expect(c.checkProfiles).toEqual(['a', 'b']);
+  it('--profile is repeatable and picks built-in or own profiles; taint: true takes the default key', () => {
+    const builtin = Object.keys(BUILTIN_PROFILES)[0] ?? 'none';
+    const file = 'kubernetes:\n  labelPrefix: example.com\n  taint: true\nprofiles:\n  b:\n    - map-type:hash\n';
+    const c = load(['--profile', builtin, '--profile=b', '--config', 'f'], {}, file);
+    expect(Object.keys(c.profiles)).toEqual([builtin, 'b']);
     expect(c.kubernetes.taint).toEqual({ key: 'example.com/not-ready', value: '', effect: 'NoSchedule' });
   });
 
@@ -97,6 +105,9 @@ describe('bad config names its source and what is wrong', () => {
     ['relative host root', ['--host-root', 'host'], {}, undefined, /^--host-root: must be an absolute path/],
     ['not YAML', ['--config', 'c.yaml'], {}, 'a: [\n', /^c\.yaml: not valid YAML/],
     ['duplicate key', ['--config', 'c.yaml'], {}, 'logLevel: info\nlogLevel: warn\n', /^c\.yaml: not valid YAML/],
+    ['unknown profile', ['--profile', 'nosuch'], {}, undefined, /^--profile: unknown profile "nosuch" \(known: /],
+    ['bad profile', ['--config', 'c.yaml'], {}, 'profiles:\n  Bad_Name: [map-type:hash]\n', /^c\.yaml: profiles: profile name "Bad_Name"/],
+    ['bad requirement', ['--config', 'c.yaml'], {}, 'profiles:\n  p: [wish:pony]\n', /^c\.yaml: profiles: profiles\.p\[0\]/],
     ['not a mapping', ['--config', 'c.yaml'], {}, '- a\n', /^c\.yaml: the config file must be a YAML mapping/],
   ];
   for (const [name, argv, env, file, re] of cases) {

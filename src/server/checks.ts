@@ -1,0 +1,22 @@
+// The configured profiles checked against a report (src/requirements does the checking), as the
+// ProfileCheck view that /status, the metrics and the publisher (src/publish) all read.
+import type { ProbeReport } from '../report.ts';
+import { check } from '../requirements/check.ts';
+import { requirementId, type Requirement } from '../requirements/model.ts';
+import type { ProfileCheck } from './state.ts';
+
+export function checkProfiles(profiles: Readonly<Record<string, readonly Requirement[]>>, report: ProbeReport): ProfileCheck[] {
+  return Object.entries(profiles).map(([profile, reqs]) => {
+    const result = check(reqs, report);
+    return {
+      profile,
+      satisfied: result.ok,
+      unmet: result.unmet.map((v) => {
+        const u: ProfileCheck['unmet'][number] = { requirement: requirementId(v.requirement), status: v.status, remediation: v.remediation };
+        if (v.errno) u.errno = v.errno;
+        if (v.detail) u.detail = v.detail;
+        return u;
+      }),
+    };
+  });
+}

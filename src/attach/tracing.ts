@@ -5,12 +5,12 @@ import { readSync } from 'node:fs';
 import type { Fact } from '../report.ts';
 import { BtfKind } from '../kernel/btf.ts';
 import { ITER_CREATE } from '../native/attr.ts';
-import { bpf, BpfCmd, btfLoad, linkCreate, mapCreate, OwnedFd, progLoad, rawTracepointOpen, type FdResult } from '../native/bpf.ts';
+import { bpf, BpfCmd, bpfRaw, btfLoad, linkCreate, mapCreate, objGetInfo, OwnedFd, progLoad, rawTracepointOpen, type FdResult } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { probeError, supported, unsupported } from '../probes/result.ts';
 import { PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { activeLsms, CAP, hasCap, lockdownMode } from './env.ts';
-import { attachFailure, EINVAL, ENOTSUPP, EPERM } from './outcome.ts';
+import { attachFailure, EINVAL, ENOENT, ENOTSUPP, EPERM } from './outcome.ts';
 import { PROBE_TRACEPOINT } from './perf-probes.ts';
 
 const PROG_RAW_TRACEPOINT = 17;
@@ -85,12 +85,41 @@ export function explainTrampolineEperm(ctx: AttachContext, log: string): string 
   }
   const lsms = activeLsms(ctx.hostRoot);
   if (typeof lsms !== 'string') facts.push(`active LSMs: ${lsms.value.join(',')}`);
+  const lsmProgs = loadedProgramsOfType(PROG_LSM);
+  if (lsmProgs !== undefined) facts.push(`${lsmProgs} BPF LSM program(s) loaded`);
   const verdict = targetIndependent
     ? 'this kernel refuses BPF-trampoline programs (fentry/fexit/fmod_ret/lsm/freplace) by policy — a kernel build restriction or an LSM bpf_prog_load hook, not a missing capability'
     : 'permission was denied for this target';
   const text = `${verdict} (${facts.join('; ')})`;
   denials.set(ctx, text);
   return text;
+}
+
+/**
+ * How many loaded programs have this type (PROG_GET_NEXT_ID, PROG_GET_FD_BY_ID, OBJ_GET_INFO_BY_FD;
+ * needs CAP_SYS_ADMIN). A BPF LSM program on the bpf_prog_load hook is one way a kernel says EPERM.
+ */
+export function loadedProgramsOfType(progType: number): number | undefined {
+  const PROG_GET_FD_BY_ID = 13;
+  // start_id / prog_id at 0, next_id at 4 (written by the kernel), open_flags at 8.
+  const attr = new Uint8Array(12);
+  const view = new DataView(attr.buffer);
+  const info = new Uint8Array(8); // bpf_prog_info up to id; type is at 0
+  let count = 0;
+  for (let id = 0; ; ) {
+    view.setUint32(0, id, true);
+    view.setUint32(4, 0, true);
+    const next = bpfRaw(BpfCmd.PROG_GET_NEXT_ID, attr, attr.length);
+    if (!next.ok) return next.errno === ENOENT ? count : undefined;
+    id = view.getUint32(4, true);
+    view.setUint32(0, id, true);
+    // PROG_GET_FD_BY_ID's last field is prog_id on many kernels: a non-zero next_id is EINVAL there.
+    view.setUint32(4, 0, true);
+    const fd = bpfRaw(PROG_GET_FD_BY_ID, attr, attr.length);
+    if (!fd.ok) continue; // unloaded in between
+    using prog = new OwnedFd(fd.value);
+    if (objGetInfo(prog.fd, info).ok && new DataView(info.buffer).getUint32(0, true) === progType) count++;
+  }
 }
 
 /** Attach a loaded tracing/LSM program to its load-time target, the way cilium does (link/tracing.go). */

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ATTACH_KEYS, attachContext, probeAttach } from '../../src/attach/index.ts';
 import { PROG_NAME } from '../../src/attach/context.ts';
 import { cgroup2Mount, configState, kernelConfig } from '../../src/attach/env.ts';
-import { TRAMPOLINES } from '../../src/attach/tracing.ts';
+import { loadedProgramsOfType, TRAMPOLINES } from '../../src/attach/tracing.ts';
 import { BtfKind } from '../../src/kernel/btf.ts';
 import { liveFdCount, progLoad } from '../../src/native/bpf.ts';
 import { RETURN_ZERO } from '../../src/native/insn.ts';
@@ -96,6 +96,16 @@ describe.skipIf(!isRoot)('attach probes on the running kernel', () => {
         expect(facts[key]!.detail, key).toContain('before verification');
       }
     }
+  });
+
+  it('counts loaded programs by type (evidence for the EPERM diagnosis)', () => {
+    const before = loadedProgramsOfType(2);
+    expect(before).toBeDefined();
+    const load = progLoad({ progType: 2, insns: RETURN_ZERO });
+    expect(load.ok).toBe(true);
+    // Other processes may load kprobe programs meanwhile; ours is counted at least.
+    expect(loadedProgramsOfType(2)).toBeGreaterThanOrEqual(1);
+    if (load.ok) load.fd.close();
   });
 
   it('cgroup attach to an empty cgroup of our own is supported, and the cgroup is gone afterwards', () => {

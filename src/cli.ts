@@ -30,6 +30,12 @@ async function main(args: string[]): Promise<number> {
   return mod.run(rest);
 }
 
+// A reader that goes away (`bpfready probe | head`) is not an error of ours.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') exit(0);
+  throw err;
+});
+
 main(argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

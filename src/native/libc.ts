@@ -21,15 +21,17 @@ const cStatfs = libc.func('int statfs(const char *path, _Out_ uint8_t *buf)');
 const cGetpagesize = libc.func('int getpagesize(void)');
 
 /** Syscall numbers of the architectures we run on (arch/<arch>/entry/syscalls). */
-const SYSCALLS: Record<string, { bpf: number; perfEventOpen: number }> = {
-  x64: { bpf: 321, perfEventOpen: 298 },
-  arm64: { bpf: 280, perfEventOpen: 241 },
+const SYSCALLS: Record<string, { bpf: number; perfEventOpen: number; capget: number; capset: number }> = {
+  x64: { bpf: 321, perfEventOpen: 298, capget: 125, capset: 126 },
+  arm64: { bpf: 280, perfEventOpen: 241, capget: 90, capset: 91 },
 };
 
 const nrs = SYSCALLS[arch];
 if (!nrs) throw new Error(`bpfready: unsupported CPU architecture ${arch} (supported: x64, arm64)`);
 export const SYS_bpf = nrs.bpf;
 export const SYS_perf_event_open = nrs.perfEventOpen;
+const SYS_capget = nrs.capget;
+const SYS_capset = nrs.capset;
 
 export const O_RDONLY = 0;
 export const O_DIRECTORY = 0o200000;
@@ -97,4 +99,39 @@ export const PAGE_SIZE: number = cGetpagesize();
 /** The address of a Buffer's memory, for pointer fields inside bpf_attr. */
 export function addressOf(buf: Uint8Array): bigint {
   return BigInt(koffi.address(buf));
+}
+
+// capget/capset act on the calling thread only (credentials are per thread in Linux), which is what
+// lets a test drop a capability from the probing thread and restore it afterwards.
+const LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+const sysCap = libc.func('long syscall(long nr, _Inout_ uint8_t *hdr, _Inout_ uint8_t *data)');
+
+export interface ThreadCaps {
+  effective: bigint;
+  permitted: bigint;
+  inheritable: bigint;
+}
+
+export function capget(): ThreadCaps | { errno: number } {
+  const hdr = new Uint8Array(8);
+  const data = new Uint8Array(24);
+  new DataView(hdr.buffer).setUint32(0, LINUX_CAPABILITY_VERSION_3, true);
+  const r = result(sysCap(SYS_capget, hdr, data));
+  if (!r.ok) return { errno: r.errno };
+  const v = new DataView(data.buffer);
+  // struct __user_cap_data_struct[2] = {effective, permitted, inheritable} for bits 0-31, then 32-63.
+  const pick = (field: number) => BigInt(v.getUint32(field * 4, true)) | (BigInt(v.getUint32(12 + field * 4, true)) << 32n);
+  return { effective: pick(0), permitted: pick(1), inheritable: pick(2) };
+}
+
+export function capset(caps: ThreadCaps): SysResult {
+  const hdr = new Uint8Array(8);
+  const data = new Uint8Array(24);
+  new DataView(hdr.buffer).setUint32(0, LINUX_CAPABILITY_VERSION_3, true);
+  const v = new DataView(data.buffer);
+  [caps.effective, caps.permitted, caps.inheritable].forEach((mask, field) => {
+    v.setUint32(field * 4, Number(mask & 0xffffffffn), true);
+    v.setUint32(12 + field * 4, Number(mask >> 32n), true);
+  });
+  return result(sysCap(SYS_capset, hdr, data));
 }

@@ -74,6 +74,15 @@ function explainDenied(r: ProbeResult, env: ProbeEnv, op: TokenOp, kind: 'progra
   return { ...r, detail: r.detail && !r.detail.startsWith('permission denied for') ? `${detail} (kernel: ${r.detail})` : detail };
 }
 
+/** BPF_BTF_LOAD refused: it needs cap_bpf (or a token delegating btf_load). */
+function btfDenied(r: ProbeResult, env: ProbeEnv, needer: string): ProbeResult {
+  if (r.status !== 'not-permitted') return r;
+  const why = env.tokenFd !== undefined
+    ? env.explainTokenEperm?.({ cmd: 'btf_load' })
+    : hasCap(env.caps, CAP.BPF) ? 'BPF_BTF_LOAD denied although cap_bpf is present' : 'BPF_BTF_LOAD needs cap_bpf; missing: cap_bpf';
+  return { ...r, detail: `${needer} needs BTF: ${why ?? r.detail}; availability unknown` };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Program loads
 
@@ -120,7 +129,7 @@ export function prepareLoad(progType: string, recipe: ProgRecipe, env: ProbeEnv)
     // matches the replaced function (kernel: "Program extension requires BTF").
     const { blob, funcId } = xdpFuncBtf();
     const btf = btfLoad(blob, env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {});
-    if (!btf.ok) return interpretCreate(outcome(btf), 'BTF for the extension target');
+    if (!btf.ok) return btfDenied(interpretCreate(outcome(btf), 'BTF for the extension target'), env, 'program type ext');
     deps.push(btf.fd);
     const funcInfo = new Uint8Array(8);
     new DataView(funcInfo.buffer).setUint32(4, funcId, true);
@@ -214,16 +223,13 @@ function createMap(name: string, recipe: MapRecipe, env: ProbeEnv, deps: OwnedFd
   };
   if (recipe.innerMap) {
     const inner = mapCreate({ map_type: mapTypeId('array'), key_size: 4, value_size: 4, max_entries: 1, ...(tokenFlag ? { map_flags: tokenFlag } : {}), ...token });
-    if (!inner.ok) return interpretCreate(outcome(inner), 'the inner array map');
+    if (!inner.ok) return explainDenied(interpretCreate(outcome(inner), 'the inner array map'), env, { cmd: 'map_create', mapType: mapTypeId('array') }, 'map type', `${name} (its inner array map)`, mapTypeCaps('array'));
     deps.push(inner.fd);
     attr.inner_map_fd = inner.fd.fd;
   }
   if (recipe.intBtf) {
     const btf = btfLoad(intBtf(), env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {});
-    if (!btf.ok) {
-      const res = interpretCreate(outcome(btf), 'BTF for the map key and value');
-      return res.status === 'not-permitted' ? { ...res, detail: `${name} needs BTF for its key and value and BTF_LOAD was refused: ${env.tokenFd !== undefined ? (env.explainTokenEperm?.({ cmd: 'btf_load' }) ?? res.detail) : res.detail}` } : res;
-    }
+    if (!btf.ok) return btfDenied(interpretCreate(outcome(btf), 'BTF for the map key and value'), env, `map type ${name}`);
     deps.push(btf.fd);
     Object.assign(attr, { btf_fd: btf.fd.fd, btf_key_type_id: 1, btf_value_type_id: 1 });
   }
@@ -234,7 +240,7 @@ function createMap(name: string, recipe: MapRecipe, env: ProbeEnv, deps: OwnedFd
     // map_create() insists on a valid btf_fd even though the value type is the kernel's: the
     // object is expected to carry BTF of its own (comment in kernel/bpf/syscall.c).
     const btf = btfLoad(intBtf(), env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {});
-    if (!btf.ok) return interpretCreate(outcome(btf), 'BTF that a struct_ops map must name');
+    if (!btf.ok) return btfDenied(interpretCreate(outcome(btf), 'BTF that a struct_ops map must name'), env, 'map type struct_ops');
     deps.push(btf.fd);
     Object.assign(attr, { value_size: env.btf.typeRef(vt), btf_vmlinux_value_type_id: vt, btf_fd: btf.fd.fd });
   }
@@ -449,12 +455,7 @@ export const MISC_PROBES: Readonly<Record<string, (env: ProbeEnv) => ProbeResult
       (env: ProbeEnv) => {
         const r = btfLoad(blob(), { logLevel: 1, ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}) });
         if (r.ok) r.fd.close();
-        const res = interpretCreate(outcome(r), `BTF (${name})`);
-        if (res.status === 'not-permitted') {
-          const why = env.tokenFd !== undefined ? env.explainTokenEperm?.({ cmd: 'btf_load' }) : explainEperm('map type', 'BTF', [CAP.BPF], env.caps).replace('map type BTF', 'BPF_BTF_LOAD');
-          return { ...res, ...(why ? { detail: why } : {}) };
-        }
-        return res;
+        return btfDenied(interpretCreate(outcome(r), `BTF (${name})`), env, name);
       },
     ]),
   ),

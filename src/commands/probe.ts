@@ -1,0 +1,119 @@
+// `bpfready probe [--json] [--verbose] [--host-root DIR] [--workers N]`
+// Prints what the running kernel can do for eBPF, for this process's privileges. The JSON document
+// is a public interface (docs/json.md).
+import { parseArgs } from 'node:util';
+import { probe } from '../probes/index.ts';
+import type { ProbeResult, ResultMap, Status } from '../probes/result.ts';
+import type { ProbeReport } from '../report.ts';
+
+const HELP = `usage: bpfready probe [--json] [--verbose] [--host-root DIR] [--workers N]
+
+Probe the running kernel through bpf(2) and print what eBPF can do here, for this process's
+privileges. Results: supported, unsupported (the kernel lacks it), not-permitted (denied:
+availability unknown) and error (the probe could not decide).
+
+  --json          print the report as one JSON document (docs/json.md)
+  --verbose       list every entry in the text report, not only the ones that are not supported
+  --host-root DIR read /proc, /sys, /boot and /lib/modules under DIR (in a DaemonSet: /host)
+  --workers N     worker threads for the helper matrix (default: CPUs - 1, at most 3)
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        json: { type: 'boolean' },
+        verbose: { type: 'boolean', short: 'v' },
+        'host-root': { type: 'string' },
+        workers: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`bpfready probe: ${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  let workers: number | undefined;
+  if (values.workers !== undefined) {
+    workers = Number(values.workers);
+    if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
+      process.stderr.write(`bpfready probe: --workers must be a whole number from 0 to 64, got "${values.workers}"\n`);
+      return 2;
+    }
+  }
+  const report = await probe({
+    ...(values['host-root'] ? { hostRoot: values['host-root'] } : {}),
+    ...(workers !== undefined ? { workers } : {}),
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report, Boolean(values.verbose)));
+  return 0;
+}
+
+const MARK: Record<Status, string> = { supported: '+', unsupported: '-', 'not-permitted': '!', error: '?' };
+
+function counts(map: ResultMap): string {
+  const c: Record<string, number> = {};
+  for (const r of Object.values(map)) c[r.status] = (c[r.status] ?? 0) + 1;
+  return (['supported', 'unsupported', 'not-permitted', 'error'] as const)
+    .filter((s) => c[s])
+    .map((s) => `${c[s]} ${s}`)
+    .join(', ');
+}
+
+function line(name: string, r: ProbeResult): string {
+  const why = [r.errno, r.detail].filter(Boolean).join(': ');
+  return `  ${MARK[r.status]} ${name}${why ? `  (${why})` : ''}`;
+}
+
+function section(title: string, map: ResultMap, verbose: boolean): string[] {
+  const out = [`${title}: ${counts(map)}`];
+  const entries = Object.entries(map);
+  const shown = verbose ? entries : entries.filter(([, r]) => r.status !== 'supported');
+  if (!verbose) {
+    const ok = entries.filter(([, r]) => r.status === 'supported').map(([n]) => n);
+    if (ok.length) out.push(`  + ${ok.join(' ')}`);
+  }
+  for (const [n, r] of shown) out.push(line(n, r));
+  return out;
+}
+
+export function renderText(report: ProbeReport, verbose: boolean): string {
+  const out: string[] = [];
+  out.push(`bpfready probe: Linux ${report.kernel.release} (${report.kernel.machine}), uid ${report.context.euid}, ${report.durationMs} ms`);
+  out.push(`effective capabilities: ${report.context.effective.join(' ') || '(none)'}`);
+  out.push(`legend: + supported  - unsupported  ! not permitted (availability unknown)  ? error`);
+  out.push('');
+  out.push(...section('program types', report.programTypes, verbose), '');
+  out.push(...section('map types', report.mapTypes, verbose), '');
+  out.push(...section('attach types (load)', report.attachTypes, verbose), '');
+  out.push(...section('misc', report.misc, verbose), '');
+  out.push('helpers per program type (supported/total):');
+  for (const [pt, row] of Object.entries(report.helpers)) {
+    const all = Object.values(row);
+    const ok = all.filter((r) => r.status === 'supported').length;
+    const np = all.filter((r) => r.status === 'not-permitted').length;
+    const note = np ? `, ${np} not permitted` : all.every((r) => r.status !== 'supported') && all[0] ? ` (${all[0].status})` : '';
+    out.push(`  ${pt.padEnd(24)} ${String(ok).padStart(3)}/${all.length}${note}`);
+    if (verbose) for (const [h, r] of Object.entries(row)) out.push(`    ${line(h, r).trim()}`);
+  }
+  // System sections (config, btf, security, capabilities, ...) are FactSections: name → Fact.
+  for (const [name, value] of Object.entries(report)) {
+    if (['programTypes', 'mapTypes', 'helpers', 'attachTypes', 'misc', 'kernel', 'context'].includes(name)) continue;
+    if (!isFactSection(value)) continue;
+    out.push('', ...section(name, value, verbose));
+  }
+  return `${out.join('\n')}\n`;
+}
+
+function isFactSection(v: unknown): v is ResultMap {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return false;
+  const vals = Object.values(v as Record<string, unknown>);
+  return vals.length > 0 && vals.every((x) => x !== null && typeof x === 'object' && 'status' in (x as object));
+}

@@ -1,0 +1,221 @@
+// The probe engine against the real kernel: completeness of the tables, agreement with
+// `bpftool feature probe full -j` except where bpftool is wrong (each exception with its reason and
+// a proof made here), unprivileged behaviour, caching across capability changes, fd hygiene.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { liveFdCount, progLoad } from '../../src/native/bpf.ts';
+import { RETURN_ZERO } from '../../src/native/insn.ts';
+import { capget, capset, errnoName } from '../../src/native/libc.ts';
+import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../../src/native/uapi-names.ts';
+import { BtfKind, loadVmlinuxBtf } from '../../src/kernel/btf.ts';
+import { clearProbeCache, probe, probeTables } from '../../src/probes/index.ts';
+import { STATUSES, type ResultMap } from '../../src/probes/result.ts';
+import type { ProbeReport } from '../../src/report.ts';
+import { rootOnly } from '../helpers/root.ts';
+
+const skip = rootOnly('probe engine against the kernel');
+const CAP_BPF = 39n;
+
+type Bpftool = {
+  program_types: Record<string, boolean>;
+  map_types: Record<string, boolean>;
+  helpers: Record<string, string[]>;
+};
+
+describe.skipIf(skip)('probe engine on the running kernel', () => {
+  let report: ProbeReport;
+  let bpftool: Bpftool;
+  let bpftoolVersion: string;
+
+  beforeAll(async () => {
+    clearProbeCache();
+    report = await probe();
+    bpftool = JSON.parse(execFileSync('bpftool', ['feature', 'probe', 'full', '-j'], { maxBuffer: 16 << 20, stdio: ['ignore', 'pipe', 'ignore'] }).toString()) as Bpftool;
+    bpftoolVersion = execFileSync('bpftool', ['version']).toString();
+  });
+
+  it('reports every program type, map type and helper of the uapi, each well-formed', () => {
+    const progs = PROG_TYPE_NAMES.filter(Boolean) as string[];
+    const maps = MAP_TYPE_NAMES.filter(Boolean) as string[];
+    expect(Object.keys(report.programTypes).sort()).toEqual([...progs].sort());
+    expect(Object.keys(report.mapTypes).sort()).toEqual([...maps].sort());
+    expect(progs.length).toBe(32);
+    expect(maps.length).toBe(35);
+    const helperKeys = HELPER_NAMES.slice(1).map((h) => `bpf_${h}`);
+    expect(helperKeys.length).toBe(211);
+    for (const pt of progs) expect(Object.keys(report.helpers[pt]!)).toEqual(helperKeys);
+    const all: ResultMap[] = [report.programTypes, report.mapTypes, report.attachTypes, report.misc, ...Object.values(report.helpers)];
+    for (const map of all) {
+      for (const [name, r] of Object.entries(map)) {
+        expect(STATUSES, `${name}: ${JSON.stringify(r)}`).toContain(r.status);
+        if (r.status !== 'supported') expect(r.errno ?? r.detail, `${name} must say why`).toBeTruthy();
+      }
+    }
+    expect(report.kernel.release).toBe(execFileSync('uname', ['-r']).toString().trim());
+  });
+
+  it('agrees with bpftool on program types, except where bpftool is wrong (each proven here)', () => {
+    const btf = loadVmlinuxBtf();
+    // bpftool (libbpf 1.1) probes TRACING with fentry only; here fentry is refused with EPERM
+    // (lockdown), so it says "not available". A tp_btf program of the same type loads: proof.
+    const tpBtf = progLoad({ progType: 26, insns: RETURN_ZERO, expectedAttachType: 23, attachBtfId: btf.findId(BtfKind.TYPEDEF, 'btf_trace_sys_enter')! });
+    const fentry = progLoad({ progType: 26, insns: RETURN_ZERO, expectedAttachType: 24, attachBtfId: btf.findId(BtfKind.FUNC, 'bpf_fentry_test1')! });
+    if (tpBtf.ok) tpBtf.fd.close();
+    if (fentry.ok) fentry.fd.close();
+    // bpftool counts every failed load as "not available"; an EPERM says nothing about availability.
+    const lsm = progLoad({ progType: 29, insns: RETURN_ZERO, expectedAttachType: 27, attachBtfId: btf.findId(BtfKind.FUNC, 'bpf_lsm_file_mprotect')! });
+    if (lsm.ok) lsm.fd.close();
+    const exceptions: Record<string, { reason: string; holds: boolean }> = {
+      tracing: {
+        reason: 'bpftool tries fentry only; a tp_btf program of this type loads',
+        holds: tpBtf.ok && !fentry.ok && report.programTypes.tracing!.status === 'supported',
+      },
+      lsm: {
+        reason: 'the load fails with EPERM even as root: availability unknown, bpftool says no',
+        holds: !lsm.ok && errnoName(lsm.errno) === 'EPERM' && report.programTypes.lsm!.status === 'not-permitted',
+      },
+      ext: {
+        reason: 'the extension load fails with EPERM even as root: availability unknown, bpftool says no',
+        holds: report.programTypes.ext!.status === 'not-permitted' && report.programTypes.ext!.errno === 'EPERM',
+      },
+    };
+    let compared = 0;
+    for (const [key, available] of Object.entries(bpftool.program_types)) {
+      const name = key.replace(/^have_/, '').replace(/_prog_type$/, '');
+      const ours = report.programTypes[name];
+      expect(ours, `bpftool knows ${name}, we must too`).toBeDefined();
+      const agree = (ours!.status === 'supported') === available;
+      if (!agree) {
+        expect(exceptions[name], `disagreement on ${name}: bpftool ${available}, ours ${JSON.stringify(ours)}`).toBeDefined();
+        expect(exceptions[name]!.holds, `exception for ${name} (${exceptions[name]!.reason}) is not proven`).toBe(true);
+      } else {
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(25);
+  });
+
+  it('agrees with bpftool on map types', () => {
+    let compared = 0;
+    for (const [key, available] of Object.entries(bpftool.map_types)) {
+      const name = key.replace(/^have_/, '').replace(/_map_type$/, '');
+      expect(report.mapTypes[name], `bpftool knows ${name}`).toBeDefined();
+      expect({ name, supported: report.mapTypes[name]!.status === 'supported' }).toEqual({ name, supported: available });
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(25);
+  });
+
+  it('agrees with bpftool on the helper matrix, except bpftool 7.1 false positives (each with the kernel message)', () => {
+    // libbpf before 1.4 (commit b0624101) does not know the 6.10+ verifier wording "program of
+    // this type cannot use helper" and so counts every such helper as available. Every
+    // disagreement must be exactly that: bpftool says yes, the kernel said this message to us.
+    const oldLibbpf = /libbpf v1\.[0-3]\b/.test(bpftoolVersion);
+    // Helpers newer than bpftool's libbpf (1.1 stops at cgrp_storage_delete's predecessors) are in
+    // none of its lists: nothing to compare them with.
+    const known = new Set(Object.values(bpftool.helpers).flat());
+    let agree = 0;
+    let falsePositives = 0;
+    for (const [key, list] of Object.entries(bpftool.helpers)) {
+      const pt = key.replace(/_available_helpers$/, '');
+      const ours = report.helpers[pt];
+      expect(ours).toBeDefined();
+      const theirs = new Set(list);
+      // bpftool lists no helpers for types it found missing, nor for the types whose helper probe
+      // libbpf does not implement (tracing, ext, lsm, struct_ops: it returns -EOPNOTSUPP).
+      const unprobed = ['tracing', 'ext', 'lsm', 'struct_ops'].includes(pt);
+      if (unprobed || report.programTypes[pt]!.status !== 'supported' || !bpftool.program_types[`have_${pt}_prog_type`]) continue;
+      for (const [helper, r] of Object.entries(ours!)) {
+        if (!known.has(helper)) continue;
+        const bt = theirs.has(helper);
+        if ((r.status === 'supported') === bt) {
+          agree++;
+          continue;
+        }
+        // We never say "supported" where bpftool found the helper missing.
+        expect({ pt, helper, ours: r.status, bpftool: bt }).toMatchObject({ ours: expect.not.stringMatching(/^supported$/) });
+        expect(oldLibbpf, `bpftool ${bpftoolVersion.trim()} disagrees on ${pt}/${helper}`).toBe(true);
+        expect(r.status).toBe('unsupported');
+        // 6.10+: "program of this type cannot use helper X#N" (EINVAL); and helpers whose prototype
+        // exists but which the verifier refuses for this type: "func X#N not supported for program
+        // type T" (ENOTSUPP). libbpf 1.1 recognises neither.
+        expect(r.detail).toMatch(new RegExp(`(program of this type cannot use helper ${helper}#|func ${helper}#\\d+ not supported for program type)`));
+        falsePositives++;
+      }
+    }
+    console.info(`helper matrix: ${agree} agree with bpftool, ${falsePositives} bpftool false positives (kernel said "cannot use helper")`);
+    expect(agree).toBeGreaterThan(2500);
+  });
+
+  it('probes the types bpftool does not: tracing/struct_ops/syscall helpers and newer map types', () => {
+    expect(Object.values(report.helpers.tracing!).filter((r) => r.status === 'supported').length).toBeGreaterThan(50);
+    // The tracing row is probed with the attach type that loaded (tp_btf here, see docs/probes.md).
+    expect(report.helpers.tracing!.bpf_get_current_task_btf!.status).toBe('supported');
+    expect(report.helpers.kprobe!.bpf_get_func_ip!.status).toBe('supported');
+    expect(report.helpers.tracepoint!.bpf_get_func_ip!).toMatchObject({ status: 'unsupported', errno: 'ENOTSUPP' });
+    expect(report.mapTypes.arena!.status).toBe('supported');
+    expect(report.misc.v4_isa_extension!.status).toBe('supported');
+    expect(report.misc.token_create!.status).toBe('supported');
+  });
+
+  it('without capabilities, nothing supported when privileged is reported unsupported', () => {
+    const run = spawnSync('capsh', ['--drop=cap_bpf,cap_perfmon,cap_sys_admin,cap_net_admin', '--', '-c', 'exec ./bin/bpfready probe --json'], { maxBuffer: 64 << 20 });
+    expect(run.status, run.stderr.toString()).toBe(0);
+    const unpriv = JSON.parse(run.stdout.toString()) as ProbeReport;
+    expect(unpriv.context.effective).not.toContain('cap_bpf');
+    const pairs: [string, ResultMap, ResultMap][] = [
+      ['programTypes', report.programTypes, unpriv.programTypes],
+      ['mapTypes', report.mapTypes, unpriv.mapTypes],
+      ['attachTypes', report.attachTypes, unpriv.attachTypes],
+      ['misc', report.misc, unpriv.misc],
+      ...Object.keys(report.helpers).map((pt) => [`helpers.${pt}`, report.helpers[pt]!, unpriv.helpers[pt]!] as [string, ResultMap, ResultMap]),
+    ];
+    let notPermitted = 0;
+    for (const [section, priv, unp] of pairs) {
+      for (const [name, r] of Object.entries(priv)) {
+        if (r.status !== 'supported') continue;
+        expect({ at: `${section}.${name}`, status: unp[name]!.status }).toEqual({ at: `${section}.${name}`, status: expect.stringMatching(/^(supported|not-permitted)$/) });
+        if (unp[name]!.status === 'not-permitted') notPermitted++;
+      }
+    }
+    expect(notPermitted).toBeGreaterThan(100);
+    // Each refused program and map type names the capability (or the sysctl) it needs.
+    for (const [name, r] of [...Object.entries(unpriv.programTypes), ...Object.entries(unpriv.mapTypes)]) {
+      if (r.status === 'not-permitted') expect(r.detail, name).toMatch(/cap_bpf|unprivileged_bpf_disabled/);
+    }
+    expect(unpriv.programTypes.xdp!.detail).toMatch(/needs cap_bpf \+ cap_net_admin; missing: cap_bpf, cap_net_admin/);
+  });
+
+  it('re-probes permission-dependent results when the capabilities change, and caches the rest', async () => {
+    clearProbeCache();
+    const before = await probeTables({ workers: 0, families: ['programTypes'] });
+    expect(before.programTypes.xdp!.status).toBe('supported');
+    const caps = capget();
+    if ('errno' in caps) throw new Error(`capget: ${caps.errno}`);
+    // Credentials are per thread: drop CAP_BPF and CAP_SYS_ADMIN from this thread's effective set.
+    const dropped = caps.effective & ~((1n << CAP_BPF) | (1n << 21n));
+    expect(capset({ ...caps, effective: dropped }).ok).toBe(true);
+    try {
+      const after = await probeTables({ workers: 0, families: ['programTypes'] });
+      expect(after.programTypes.xdp!.status).toBe('not-permitted');
+      expect(after.programTypes.xdp!.detail).toMatch(/missing: cap_bpf/);
+    } finally {
+      expect(capset(caps).ok).toBe(true);
+    }
+    const again = await probeTables({ workers: 0, families: ['programTypes'] });
+    expect(again.programTypes.xdp!.status).toBe('supported');
+  });
+
+  it('leaks no fd however often it probes', async () => {
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const live0 = liveFdCount();
+    const fd0 = fds();
+    for (let i = 0; i < 5; i++) {
+      clearProbeCache();
+      await probeTables({ workers: i % 2 });
+    }
+    expect(liveFdCount()).toBe(live0);
+    expect(fds()).toBe(fd0);
+  });
+});

@@ -119,6 +119,27 @@ static int parse_id(const char *s, const char *flag) {
   return (int)v;
 }
 
+// "--opt value" pairs up to "--"; each pair goes to on_opt. Returns the index of CMD in argv.
+typedef void (*opt_fn)(const char *opt, const char *val, void *ctx);
+static int parse_opts(int argc, char **argv, const char *sub, opt_fn on_opt, void *ctx) {
+  int i;
+  for (i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) {
+      if (i + 1 >= argc) break;
+      return i + 1;
+    }
+    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      fputs(USAGE, stdout);
+      exit(0);
+    }
+    if (i + 1 >= argc) usage_error("%s: %s needs a value", sub, a);
+    on_opt(a, argv[i + 1], ctx);
+    i++;
+  }
+  usage_error("%s: no command after '--'", sub);
+}
+
 static int write_file(const char *path, const char *text) {
   int fd = open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return -1;
@@ -390,32 +411,22 @@ static int userns_parent(int sock, pid_t pid, const struct userns_opts *o) {
   return wait_child(pid);
 }
 
+static void userns_opt(const char *a, const char *v, void *ctx) {
+  struct userns_opts *o = ctx;
+  if (strcmp(a, "--bpffs") == 0) o->bpffs = v;
+  else if (strcmp(a, "--delegate-cmds") == 0) o->delegate[0] = v;
+  else if (strcmp(a, "--delegate-maps") == 0) o->delegate[1] = v;
+  else if (strcmp(a, "--delegate-progs") == 0) o->delegate[2] = v;
+  else if (strcmp(a, "--delegate-attachs") == 0) o->delegate[3] = v;
+  else if (strcmp(a, "--map-uid") == 0) o->map_uid = parse_id(v, a);
+  else if (strcmp(a, "--map-gid") == 0) o->map_gid = parse_id(v, a);
+  else usage_error("userns: unknown option '%s'", a);
+}
+
 static int cmd_userns(int argc, char **argv) {
   struct userns_opts o = {.map_uid = (int)getuid(), .map_gid = (int)getgid()};
-  int i;
-  for (i = 0; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--") == 0) {
-      i++;
-      break;
-    }
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      fputs(USAGE, stdout);
-      exit(0);
-    }
-    if (i + 1 >= argc) usage_error("userns: %s needs a value", a);
-    const char *v = argv[++i];
-    if (strcmp(a, "--bpffs") == 0) o.bpffs = v;
-    else if (strcmp(a, "--delegate-cmds") == 0) o.delegate[0] = v;
-    else if (strcmp(a, "--delegate-maps") == 0) o.delegate[1] = v;
-    else if (strcmp(a, "--delegate-progs") == 0) o.delegate[2] = v;
-    else if (strcmp(a, "--delegate-attachs") == 0) o.delegate[3] = v;
-    else if (strcmp(a, "--map-uid") == 0) o.map_uid = parse_id(v, a);
-    else if (strcmp(a, "--map-gid") == 0) o.map_gid = parse_id(v, a);
-    else usage_error("userns: unknown option '%s'", a);
-  }
+  int i = parse_opts(argc, argv, "userns", userns_opt, &o);
   if (!o.bpffs) usage_error("userns: --bpffs PATH is required");
-  if (i >= argc) usage_error("userns: no command after '--'");
   o.cmd = argv + i;
 
   int sv[2];
@@ -518,27 +529,22 @@ static void cap_list(uint64_t set, char *out, size_t size) {
     }
 }
 
+struct caps_opts {
+  const char *keep, *drop;
+};
+
+static void caps_opt(const char *a, const char *v, void *ctx) {
+  struct caps_opts *o = ctx;
+  if (strcmp(a, "--keep") == 0) o->keep = v;
+  else if (strcmp(a, "--drop") == 0) o->drop = v;
+  else usage_error("caps: unknown option '%s'", a);
+}
+
 static int cmd_caps(int argc, char **argv) {
-  const char *keep = NULL, *drop = NULL;
-  int i;
-  for (i = 0; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--") == 0) {
-      i++;
-      break;
-    }
-    if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      fputs(USAGE, stdout);
-      exit(0);
-    }
-    if (i + 1 >= argc) usage_error("caps: %s needs a value", a);
-    if (strcmp(a, "--keep") == 0) keep = argv[++i];
-    else if (strcmp(a, "--drop") == 0) drop = argv[++i];
-    else usage_error("caps: unknown option '%s'", a);
-  }
+  struct caps_opts o = {0};
+  char **cmd = argv + parse_opts(argc, argv, "caps", caps_opt, &o);
+  const char *keep = o.keep, *drop = o.drop;
   if (!keep == !drop) usage_error("caps: give exactly one of --keep and --drop");
-  if (i >= argc) usage_error("caps: no command after '--'");
-  char **cmd = argv + i;
   int last = cap_last_cap();
   uint64_t all = last >= 63 ? ~0ULL : (1ULL << (last + 1)) - 1;
 

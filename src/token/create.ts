@@ -3,14 +3,9 @@
 import { errnoName, O_DIRECTORY, O_RDONLY, openPath } from '../native/libc.ts';
 import { OwnedFd, tokenCreate } from '../native/bpf.ts';
 import { notPermitted, probeError, supported, unsupported, type ProbeResult } from '../probes/result.ts';
+import { EACCES, EBADF, EINVAL, ENOENT, EOPNOTSUPP, EPERM } from '../probes/interpret.ts';
 
-const EPERM = 1;
-const ENOENT = 2;
-const EBADF = 9;
-const EACCES = 13;
 const ENOTDIR = 20;
-const EINVAL = 22;
-const EOPNOTSUPP = 95;
 
 export interface TokenCreateContext {
   /** Mount point the token was asked from (named in the detail). */

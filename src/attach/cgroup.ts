@@ -7,7 +7,7 @@ import { linkCreate, OwnedFd, progLoad } from '../native/bpf.ts';
 import { exit, mov64Imm } from '../native/insn.ts';
 import { errnoName, O_DIRECTORY, O_RDONLY, openPath } from '../native/libc.ts';
 import { probeError, supported } from '../probes/result.ts';
-import { PROG_NAME, unsetOption, type AttachContext } from './context.ts';
+import { missingOption, PROG_NAME, type AttachContext } from './context.ts';
 import { cgroup2Mount } from './env.ts';
 import { attachFailure } from './outcome.ts';
 
@@ -20,7 +20,7 @@ export function probeCgroup(ctx: AttachContext): Fact {
   const root = cgroup2Mount();
   if (!root) return probeError(undefined, 'no cgroup2 mount in this mount namespace');
   const load = progLoad({ name: PROG_NAME, progType: PROG_CGROUP_SKB, insns: ALLOW, expectedAttachType: BPF_CGROUP_INET_INGRESS, logLevel: 1 });
-  if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(cgroup_skb)', needs: ['CAP_BPF', 'CAP_NET_ADMIN'], missing: unsetOption(ctx, 'CONFIG_CGROUP_BPF') });
+  if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(cgroup_skb)', needs: ['CAP_BPF', 'CAP_NET_ADMIN'], missing: missingOption(ctx, 'CONFIG_CGROUP_BPF') });
   using prog = load.fd;
   const dir = join(root, `bpfready-probe-${process.pid}-${Date.now().toString(36)}`);
   try {
@@ -35,7 +35,7 @@ export function probeCgroup(ctx: AttachContext): Fact {
     using cg = new OwnedFd(open.value);
     const link = linkCreate({ prog_fd: prog.fd, target_fd: cg.fd, attach_type: BPF_CGROUP_INET_INGRESS });
     if (!link.ok) {
-      return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_CGROUP_INET_INGRESS) on an empty cgroup', needs: ['CAP_NET_ADMIN'], missing: unsetOption(ctx, 'CONFIG_CGROUP_BPF') });
+      return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_CGROUP_INET_INGRESS) on an empty cgroup', needs: ['CAP_NET_ADMIN'], missing: missingOption(ctx, 'CONFIG_CGROUP_BPF') });
     }
     link.fd.close();
     return supported(`cgroup_skb linked to an empty cgroup under ${root}, detached and the cgroup removed`);

@@ -26,3 +26,15 @@ export function config(ctx: AttachContext, name: string): ConfigState {
 export function unsetOption(ctx: AttachContext, name: string): string | undefined {
   return config(ctx, name) === 'unset' ? `${name} is not set` : undefined;
 }
+
+/**
+ * The reason to give when a hook that depends on `option` is refused: "CONFIG_X is not set" when the
+ * config says so, "needs CONFIG_X; the kernel config is unreadable" when we cannot tell, and nothing
+ * when the option is set (then the option is not the reason).
+ */
+export function missingOption(ctx: AttachContext, option: string): string | undefined {
+  const state = config(ctx, option);
+  if (state === 'unset') return `${option} is not set`;
+  if (state === 'unknown') return `needs ${option}; the kernel config is unreadable`;
+  return undefined;
+}

@@ -10,7 +10,7 @@ import { linkCreate, progLoad } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { addressOf, errnoName } from '../native/libc.ts';
 import { probeError, supported, unsupported } from '../probes/result.ts';
-import { config, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
+import { config, missingOption, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { pmuRetprobeBit, pmuType, tracepointId } from './env.ts';
 import { attachFailure, EBADF } from './outcome.ts';
 import { attachToPerfEvent, BPF_PERF_EVENT, perfEventOpen, PERF_TYPE_TRACEPOINT } from './perf.ts';
@@ -65,7 +65,7 @@ export function probeKprobe(ctx: AttachContext, ret: boolean): Fact {
   const symbol = harmlessSymbol(ctx);
   const pe = perfEventOpen({ type: pmu, config: cfg, target: symbol });
   if (!pe.ok) {
-    return attachFailure(pe.errno, { step: `perf_event_open(kprobe PMU, ${symbol})`, needs: ['CAP_PERFMON'], missing: unsetOption(ctx, 'CONFIG_KPROBES') });
+    return attachFailure(pe.errno, { step: `perf_event_open(kprobe PMU, ${symbol})`, needs: ['CAP_PERFMON'], missing: missingOption(ctx, 'CONFIG_KPROBES') });
   }
   using perf = pe.fd;
   const a = attachToPerfEvent(prog.fd, perf.fd);
@@ -92,7 +92,7 @@ export function probeKprobeMulti(ctx: AttachContext): Fact {
   void syms.length;
   if (!link.ok) {
     // Without CONFIG_FPROBE the kernel keeps the attach type but answers EOPNOTSUPP (5.18+).
-    return attachFailure(link.errno, { step: `LINK_CREATE(BPF_TRACE_KPROBE_MULTI, ${symbol})`, needs: PERF_CAPS, missing: unsetOption(ctx, 'CONFIG_FPROBE') });
+    return attachFailure(link.errno, { step: `LINK_CREATE(BPF_TRACE_KPROBE_MULTI, ${symbol})`, needs: PERF_CAPS, missing: missingOption(ctx, 'CONFIG_FPROBE') });
   }
   link.fd.close();
   return supported(`kprobe_multi link on ${symbol}, detached at once`);
@@ -149,7 +149,7 @@ export function probeUprobeMulti(ctx: AttachContext): Fact {
     void cpath.length;
     void offsets.length;
     if (!link.ok) {
-      return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_TRACE_UPROBE_MULTI)', needs: PERF_CAPS, missing: unsetOption(ctx, 'CONFIG_UPROBES') });
+      return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_TRACE_UPROBE_MULTI)', needs: PERF_CAPS, missing: missingOption(ctx, 'CONFIG_UPROBES') });
     }
     link.fd.close();
     return supported('uprobe_multi link on a file of our own, detached at once');

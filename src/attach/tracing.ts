@@ -8,7 +8,7 @@ import { ITER_CREATE } from '../native/attr.ts';
 import { bpf, BpfCmd, bpfRaw, btfLoad, linkCreate, mapCreate, objGetInfo, OwnedFd, progLoad, rawTracepointOpen, type FdResult } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { probeError, supported, unsupported } from '../probes/result.ts';
-import { PROG_NAME, unsetOption, type AttachContext } from './context.ts';
+import { missingOption, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { activeLsms, CAP, hasCap, lockdownMode } from './env.ts';
 import { attachFailure, EINVAL, ENOENT, ENOTSUPP, EPERM } from './outcome.ts';
 import { PROBE_TRACEPOINT } from './perf-probes.ts';
@@ -39,8 +39,14 @@ export const TRAMPOLINES = {
 
 export type TrampolineKey = keyof typeof TRAMPOLINES;
 
+/**
+ * Without readable vmlinux BTF we cannot name an attach target. The kernel may still have BTF (a
+ * host root without /sys mounted), so this is "could not probe", unless the config says it has none.
+ */
 function noBtf(ctx: AttachContext): Fact {
-  return unsupported(undefined, `no vmlinux BTF (${ctx.btfMissing ?? 'not loaded'}): BTF-based tracing needs CONFIG_DEBUG_INFO_BTF`);
+  const why = `vmlinux BTF not readable (${ctx.btfMissing ?? 'not loaded'})`;
+  const unset = unsetOption(ctx, 'CONFIG_DEBUG_INFO_BTF');
+  return unset ? unsupported(undefined, `${unset}: BTF-based tracing needs vmlinux BTF`) : probeError(undefined, `${why}: cannot name an attach target`);
 }
 
 const denials = new WeakMap<AttachContext, string>();
@@ -87,9 +93,10 @@ export function explainTrampolineEperm(ctx: AttachContext, log: string): string 
   if (typeof lsms !== 'string') facts.push(`active LSMs: ${lsms.value.join(',')}`);
   const lsmProgs = loadedProgramsOfType(PROG_LSM);
   if (lsmProgs !== undefined) facts.push(`${lsmProgs} BPF LSM program(s) loaded`);
+  const by = lsmProgs ? 'by policy — possibly one of the loaded BPF LSM programs' : 'by a policy of this kernel build';
   const verdict = targetIndependent
-    ? 'this kernel refuses BPF-trampoline programs (fentry/fexit/fmod_ret/lsm/freplace) by policy — a kernel build restriction or an LSM bpf_prog_load hook, not a missing capability'
-    : 'permission was denied for this target';
+    ? `this kernel refuses BPF-trampoline programs (fentry/fexit/fmod_ret/lsm/freplace) ${by}, not for a missing capability`
+    : 'permission was denied for this target despite the capabilities';
   const text = `${verdict} (${facts.join('; ')})`;
   denials.set(ctx, text);
   return text;
@@ -139,7 +146,7 @@ export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
   const step = `PROG_LOAD(${key} on ${t.func})`;
   if (!load.ok) {
     const denied = load.errno === EPERM ? explainTrampolineEperm(ctx, load.log) : undefined;
-    const missing = key === 'lsm' ? unsetOption(ctx, 'CONFIG_BPF_LSM') : undefined;
+    const missing = key === 'lsm' ? missingOption(ctx, 'CONFIG_BPF_LSM') : undefined;
     return attachFailure(load.errno, { step, needs: TRACING_CAPS, ...(denied ? { denied } : {}), ...(missing ? { missing } : {}) });
   }
   using prog = load.fd;
@@ -191,7 +198,7 @@ export function probeRawTracepoint(ctx: AttachContext): Fact {
   using prog = load.fd;
   const link = rawTracepointOpen(prog.fd, PROBE_TRACEPOINT.name);
   if (!link.ok) {
-    return attachFailure(link.errno, { step: `RAW_TRACEPOINT_OPEN(${PROBE_TRACEPOINT.name})`, needs: TRACING_CAPS, missing: unsetOption(ctx, 'CONFIG_TRACEPOINTS') });
+    return attachFailure(link.errno, { step: `RAW_TRACEPOINT_OPEN(${PROBE_TRACEPOINT.name})`, needs: TRACING_CAPS, missing: missingOption(ctx, 'CONFIG_TRACEPOINTS') });
   }
   link.fd.close();
   return supported(`raw tracepoint ${PROBE_TRACEPOINT.name} opened and closed`);

@@ -3,7 +3,7 @@
 // come from here (docs/tokens.md).
 import { readFileSync } from 'node:fs';
 import { ParseError } from '../errors.ts';
-import { MOUNTINFO_PATH, parseMountinfoLenient, visibleMounts, type MountEntry } from '../kernel/mountinfo.ts';
+import { MOUNTINFO_PATH, parseMountinfoLenient, readMountinfoText, visibleMounts, type MountEntry } from '../kernel/mountinfo.ts';
 import type { OwnedFd } from '../native/bpf.ts';
 import { MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { probeError } from '../probes/result.ts';
@@ -157,7 +157,7 @@ export class TokenManager implements Disposable {
 
   /** Rediscover if the mount table or the privileges changed. Returns whether it did. */
   refresh(): boolean {
-    const mountinfo = (this.#opts.readMountinfo ?? (() => readFileSync(MOUNTINFO_PATH, 'utf8')))();
+    const mountinfo = (this.#opts.readMountinfo ?? readMountinfoText)();
     const key = `${(this.#opts.readPrivileges ?? readPrivilegeKey)()}\n--\n${mountinfo}`;
     if (this.#state && key === this.#key) return false;
     this.#release();

@@ -64,7 +64,7 @@ describe.skipIf(skipReason !== undefined)('BPF tokens through bpfready-shim (rea
   });
 
   it('full delegation: a token is created and the tables through it match the privileged ones', () => {
-    const out = run(inUserns(dir, ALL, node, runner, '--lifecycle'));
+    const out = run(inUserns(dir, ALL, node, runner));
     expect(ours(out, dir)).toEqual([
       { path: dir, delegate: { cmds: ['any'], maps: ['any'], progs: ['any'], attachs: ['any'] }, token: { status: 'supported' } },
     ]);
@@ -79,14 +79,17 @@ describe.skipIf(skipReason !== undefined)('BPF tokens through bpfready-shim (rea
     expect(out.leakedFds).toBe(0);
   });
 
-  it('lifecycle: cached while nothing changes, rebuilt on a mount-table change, no fd left behind', () => {
+  it('lifecycle: cached while nothing changes, rebuilt on a mount-table or capability change, no fd left behind', () => {
     const out = run(inUserns(dir, ALL, node, runner, '--lifecycle'));
     expect(out.lifecycle).toEqual({
       first: true,
       again: false,
       afterMount: true,
       afterUmount: true,
-      generation: 3,
+      afterCapDrop: true,
+      afterCapDropAgain: false,
+      fdsAfterCapDrop: 1,
+      generation: 4,
       tokenMount: dir,
       fdsWithToken: 1,
       fdsAfterRebuild: 1,

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readMountinfoText } from '../../src/kernel/mountinfo.ts';
 import { liveFdCount } from '../../src/native/bpf.ts';
+import { syscallLongs } from '../../src/native/libc.ts';
 import { probeTables } from '../../src/probes/index.ts';
 import { createToken } from '../../src/token/create.ts';
 import { discoverBpffs, probeWithToken, TokenManager, type TableRunner } from '../../src/token/manager.ts';
@@ -40,7 +41,7 @@ process.argv.forEach((arg, i) => {
 out['created'] = created;
 
 if (process.argv.includes('--lifecycle')) {
-  // A mount table change must rebuild the state and close the old token; no change must not.
+  // A mount table or capability change must rebuild the state and close the old token; no change must not.
   using manager = new TokenManager({ tables, families });
   const first = manager.refresh();
   const again = manager.refresh();
@@ -53,12 +54,22 @@ if (process.argv.includes('--lifecycle')) {
   execFileSync('umount', [dir]);
   rmSync(dir, { recursive: true });
   const afterUmount = manager.refresh();
+  // A real capability change: drop cap_sys_boot from our bounding set (PR_CAPBSET_DROP; we hold
+  // CAP_SETPCAP in the namespace). The privilege key includes CapBnd, so the state is rebuilt.
+  const SYS_prctl = process.arch === 'arm64' ? 167 : 157;
+  const dropped = syscallLongs(SYS_prctl, 24 /* PR_CAPBSET_DROP */, 22 /* CAP_SYS_BOOT */);
+  const afterCapDrop = dropped.ok ? manager.refresh() : `prctl: errno ${dropped.errno}`;
+  const afterCapDropAgain = manager.refresh();
+  const fdsAfterCapDrop = liveFdCount();
   manager.close();
   out['lifecycle'] = {
     first,
     again,
     afterMount,
     afterUmount,
+    afterCapDrop,
+    afterCapDropAgain,
+    fdsAfterCapDrop: fdsAfterCapDrop - fdsBefore,
     generation: manager.generation,
     tokenMount: probed?.mount ?? null,
     fdsWithToken: fdsWithToken - fdsBefore,

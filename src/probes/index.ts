@@ -10,7 +10,10 @@ import { release as osRelease, version as osVersion, machine as osMachine } from
 import { join } from 'node:path';
 import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
-import type { ProbeReport } from '../report.ts';
+import type { Fact, FactSection, ProbeReport } from '../report.ts';
+import { collectSystemFacts } from '../facts/index.ts';
+import { probeAttach } from '../attach/index.ts';
+import { TokenManager } from '../token/manager.ts';
 import {
   inheritHelpers,
   MISC_PROBES,
@@ -23,7 +26,7 @@ import {
   type TokenOp,
 } from './engine.ts';
 import type { ProgRecipe } from './programs.ts';
-import { isConclusive, type ProbeResult, type ResultMap } from './result.ts';
+import { isConclusive, probeError, type ProbeResult, type ResultMap } from './result.ts';
 import { defaultWorkers, HelperPool, runHelperMatrix } from './parallel.ts';
 
 export interface Tables {
@@ -212,20 +215,78 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
 
 export interface ProbeOptions extends TableOptions {
   signal?: AbortSignal;
+  /** Leave out the attach section (it creates and removes a cgroup and a network namespace). */
+  skipAttach?: boolean;
 }
 
+// Owns the token fd across probes: rediscovers bpffs mounts and re-creates the token only when the
+// mount table or our capabilities change (src/token/manager.ts).
+let tokens: TokenManager | undefined;
+let attachCache: { key: string; section: FactSection; at: number } | undefined;
+
+/**
+ * The whole report: the tables, the system facts, attachability, bpffs mounts and the token view.
+ * A section whose collector fails becomes an error fact; the rest of the report stands.
+ */
 export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
   const started = performance.now();
+  const hostRoot = opts.hostRoot ?? '/';
   const tables = await probeTables(opts);
   const env = buildEnv(opts);
+  const facts = await section('system facts', () => collectSystemFacts({ hostRoot }));
+  const attach = opts.skipAttach ? undefined : await cachedAttach(env, opts);
+  tokens ??= new TokenManager({ tables: (o) => probeTables({ ...o, hostRoot, workers: 0 }) });
+  tokens.refresh();
+  const token = await tokens.tokenProbe();
+  const { kernel: factsKernel, ...factSections } = 'error' in facts ? { kernel: undefined } : facts;
+  if ('security' in factSections && factSections.security?.bpf_lsm) {
+    // The BPF LSM is usable only if the lsm program type also loads (facts §4 #4).
+    const lsm = tables.programTypes.lsm!;
+    factSections.security.bpf_lsm_program_type = { ...lsm, detail: `lsm program type: ${lsm.status}${lsm.detail ? ` (${lsm.detail})` : ''}` };
+  }
   return {
     schemaVersion: 1,
     generatedAt: new Date().toISOString(),
     durationMs: Math.round(performance.now() - started),
-    kernel: { release: osRelease(), version: osVersion(), machine: osMachine() },
-    context: { euid: process.geteuid?.() ?? -1, effective: capNames(env.caps) },
+    kernel: { release: osRelease(), version: osVersion(), machine: osMachine(), ...(factsKernel ?? {}) },
+    context: { euid: process.geteuid?.() ?? -1, effective: capNames(env.caps), ...(token ? { tokenMount: token.mount } : {}) },
     ...tables,
+    ...('error' in facts ? { facts: { collector: facts.error } } : factSections),
+    ...(attach ? { attach } : {}),
+    bpffs: tokens.bpffs(),
+    token,
   };
+}
+
+async function section<T>(name: string, run: () => Promise<T>): Promise<T | { error: Fact }> {
+  try {
+    return await run();
+  } catch (err) {
+    return { error: probeError(undefined, `${name} collector failed: ${err instanceof Error ? err.message : String(err)}`) };
+  }
+}
+
+// Attaching creates and removes a cgroup and a network namespace and takes most of a second: the
+// section is reused while the privilege context (capabilities, mount table, token, sysctl) is the
+// same — its permission-dependent answers are never reused across a change of context — and
+// probed again after ATTACH_MAX_AGE_MS so that a transient error does not stick.
+const ATTACH_MAX_AGE_MS = 10 * 60_000;
+
+async function cachedAttach(env: ProbeEnv, opts: ProbeOptions): Promise<FactSection> {
+  const key = contextKey(env, opts);
+  if (attachCache?.key === key && performance.now() - attachCache.at < ATTACH_MAX_AGE_MS) return attachCache.section;
+  const result = await section('attach', () => probeAttach({ hostRoot: opts.hostRoot ?? '/', ...(env.btf ? { btf: env.btf } : {}) }));
+  const sectionValue: FactSection = 'error' in result ? { collector: result.error } : result;
+  attachCache = { key, section: sectionValue, at: performance.now() };
+  return sectionValue;
+}
+
+/** Close the token and forget every cache (daemon shutdown, tests). */
+export function resetProbeState(): void {
+  tokens?.close();
+  tokens = undefined;
+  attachCache = undefined;
+  clearProbeCache();
 }
 
 const CAP_NAMES = [

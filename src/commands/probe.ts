@@ -6,7 +6,7 @@ import { probe } from '../probes/index.ts';
 import type { ProbeResult, ResultMap, Status } from '../probes/result.ts';
 import type { ProbeReport } from '../report.ts';
 
-const HELP = `usage: bpfready probe [--json] [--verbose] [--host-root DIR] [--workers N]
+const HELP = `usage: bpfready probe [--json] [--verbose] [--tables-only] [--no-attach] [--host-root DIR] [--workers N]
 
 Probe the running kernel through bpf(2) and print what eBPF can do here, for this process's
 privileges. Results: supported, unsupported (the kernel lacks it), not-permitted (denied:
@@ -14,6 +14,8 @@ availability unknown) and error (the probe could not decide).
 
   --json          print the report as one JSON document (docs/json.md)
   --verbose       list every entry in the text report, not only the ones that are not supported
+  --tables-only   only the bpf() tables: program/map types, helpers, attach types, misc
+  --no-attach     leave out the attach section (it creates and removes a cgroup and a netns)
   --host-root DIR read /proc, /sys, /boot and /lib/modules under DIR (in a DaemonSet: /host)
   --workers N     worker threads for the helper matrix (default: CPUs - 1, at most 3)
 `;
@@ -28,6 +30,8 @@ export async function run(argv: string[]): Promise<number> {
         verbose: { type: 'boolean', short: 'v' },
         'host-root': { type: 'string' },
         workers: { type: 'string' },
+        'tables-only': { type: 'boolean' },
+        'no-attach': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -51,6 +55,8 @@ export async function run(argv: string[]): Promise<number> {
   const report = await probe({
     ...(values['host-root'] ? { hostRoot: values['host-root'] } : {}),
     ...(workers !== undefined ? { workers } : {}),
+    ...(values['tables-only'] ? { tablesOnly: true } : {}),
+    ...(values['no-attach'] ? { skipAttach: true } : {}),
   });
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report, Boolean(values.verbose)));
   return 0;

@@ -217,6 +217,8 @@ export interface ProbeOptions extends TableOptions {
   signal?: AbortSignal;
   /** Leave out the attach section (it creates and removes a cgroup and a network namespace). */
   skipAttach?: boolean;
+  /** Only the bpf() tables (program, map, helper, attach-type, misc): bpftool's scope. */
+  tablesOnly?: boolean;
 }
 
 // Owns the token fd across probes: rediscovers bpffs mounts and re-creates the token only when the
@@ -233,6 +235,16 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
   const hostRoot = opts.hostRoot ?? '/';
   const tables = await probeTables(opts);
   const env = buildEnv(opts);
+  if (opts.tablesOnly) {
+    return {
+      schemaVersion: 1,
+      generatedAt: new Date().toISOString(),
+      durationMs: Math.round(performance.now() - started),
+      kernel: { release: osRelease(), version: osVersion(), machine: osMachine() },
+      context: { euid: process.geteuid?.() ?? -1, effective: capNames(env.caps) },
+      ...tables,
+    };
+  }
   const facts = await section('system facts', () => collectSystemFacts({ hostRoot }));
   const attach = opts.skipAttach ? undefined : await cachedAttach(env, opts);
   tokens ??= new TokenManager({ tables: (o) => probeTables({ ...o, hostRoot, workers: 0 }) });

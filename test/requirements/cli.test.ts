@@ -1,0 +1,63 @@
+// `bpfready check` end to end, as an operator runs it: exit 0 when everything holds, 1 when something
+// does not, 2 for bad input or usage — and bad input never prints a stack trace.
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { CheckDocument } from '../../src/commands/check.ts';
+import { rootOnly } from '../helpers/root.ts';
+import { clangAvailable, fixtures } from './fixtures.ts';
+
+const BIN = resolve(import.meta.dirname, '../../bin/bpfready');
+const run = (...args: string[]) => {
+  const r = spawnSync(BIN, ['check', ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+};
+const noStack = (s: string): void => expect(s).not.toMatch(/\n\s+at /);
+
+describe('bpfready check: bad input and usage → 2', () => {
+  it.each([
+    [['--elf', '/etc/hostname'], /bpfready check: \/etc\/hostname: not an ELF64 eBPF object/],
+    [['--elf', '/nonexistent.o'], /\/nonexistent\.o: cannot read: ENOENT/],
+    [['--profile', 'nope'], /unknown profile "nope"/],
+    [['--require', 'map-type:nope'], /--require: --require #1: map-type:nope: unknown map type/],
+    [[], /nothing to check/],
+    [['--frobnicate'], /Unknown option '--frobnicate'/],
+    [['--advise', '--profile', 'cilium'], /--advise and --verify need --elf/],
+  ])('%j', (args, msg) => {
+    const r = run(...args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(msg);
+    noStack(r.stderr);
+  });
+});
+
+const skip = rootOnly('test/requirements/cli.test.ts (probes the kernel)') || !clangAvailable();
+
+describe.skipIf(skip)('bpfready check on this node', () => {
+  it('--json: the exit code is the verdict, and every unmet requirement has a status and remediation', () => {
+    for (const name of ['net_xdp', 'lsm', 'trace']) {
+      const r = run('--elf', fixtures().get(name)!, '--json');
+      noStack(r.stderr);
+      const doc = JSON.parse(r.stdout) as CheckDocument;
+      expect(r.code).toBe(doc.ok ? 0 : 1);
+      expect(doc.unmet).toEqual(doc.results.filter((v) => v.status !== 'supported'));
+      for (const v of doc.unmet) expect(v.remediation.length).toBeGreaterThan(0);
+      expect(doc.object!.programs.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('a requirement this node meets exits 0; the text report lists unmet ones with remediation', () => {
+    expect(run('--require', 'map-type:array', '--require', 'program-type:socket_filter').code).toBe(0);
+    const r = run('--elf', fixtures().get('lsm')!);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/✗ program-type:lsm\/lsm_mac: not-permitted \(EPERM\)/);
+    expect(r.stdout).toMatch(/→ /);
+  });
+
+  it('--advise prints the least capabilities and the bpffs delegation', () => {
+    const r = run('--elf', fixtures().get('net_xdp')!, '--advise', '--json');
+    const doc = JSON.parse(r.stdout) as CheckDocument;
+    expect(doc.leastPrivilege!.capabilities).toEqual(['cap_bpf', 'cap_net_admin']);
+    expect(doc.leastPrivilege!.mountOptions).toContain('delegate_progs=xdp');
+  });
+});

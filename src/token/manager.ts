@@ -3,12 +3,11 @@
 // come from here (docs/tokens.md).
 import { readFileSync } from 'node:fs';
 import { ParseError } from '../errors.ts';
-import { MOUNTINFO_PATH, parseMountinfoLenient, readMountinfoText, visibleMounts, type MountEntry } from '../kernel/mountinfo.ts';
+import { MOUNTINFO_PATH, parseMountinfoLenient, readMountinfoText, visibleMounts } from '../kernel/mountinfo.ts';
 import type { OwnedFd } from '../native/bpf.ts';
 import { MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
-import { probeError } from '../probes/result.ts';
+import { probeError, type ResultMap } from '../probes/result.ts';
 import type { BpffsMount, TokenProbe } from '../report.ts';
-import type { ResultMap } from '../probes/result.ts';
 import { createToken, type TokenCreateOutcome } from './create.ts';
 import { delegateJson, delegationOf, type TokenDelegation } from './delegation.ts';
 import { explainTokenEperm, type TokenOp } from './diagnose.ts';
@@ -59,7 +58,7 @@ export function discoverBpffs(
 ): BpffsState {
   const { entries, errors } = parseMountinfoLenient(mountinfoText, input);
   const state: BpffsState = { bpffs: [], delegations: [], errors };
-  for (const m of visibleMounts(entries).filter((e: MountEntry) => e.fsType === 'bpf')) {
+  for (const m of visibleMounts(entries).filter((e) => e.fsType === 'bpf')) {
     let delegation: TokenDelegation;
     try {
       delegation = delegationOf(m);
@@ -70,8 +69,13 @@ export function discoverBpffs(
       continue;
     }
     const outcome = create(m.mountPoint);
+    let result = outcome.result;
+    // mountinfo tells what the kernel's EINVAL does not: this mount shows a subdirectory of a bpffs.
+    if (result.errno === 'EINVAL' && m.root !== '/') {
+      result = { ...result, detail: `${m.mountPoint}: a bind mount of ${m.root} inside a bpffs; tokens come only from the root of a bpffs mount` };
+    }
     state.delegations.push(delegation);
-    state.bpffs.push({ path: m.mountPoint, delegate: delegateJson(delegation), token: outcome.result });
+    state.bpffs.push({ path: m.mountPoint, delegate: delegateJson(delegation), token: result });
     if (!outcome.ok) continue;
     if (state.token) outcome.fd.close();
     else state.token = { fd: outcome.fd, delegation };

@@ -162,9 +162,9 @@ describe.skipIf(skipReason !== undefined)('BPF tokens through bpfready-shim (rea
     expect(out.token).toBeNull();
   });
 
-  it('in the initial user namespace: EOPNOTSUPP; a subdirectory or another filesystem: EINVAL', () => {
+  it('in the initial user namespace: EOPNOTSUPP; a subdirectory, a bind mount of one or another filesystem: EINVAL', () => {
     // A private mount namespace, so no other process sees this bpffs.
-    const script = `mount -t bpf -o delegate_cmds=any bpffs "$1" && mkdir "$1/sub" && shift && exec "$@"`;
+    const script = `mount -t bpf -o delegate_cmds=any bpffs "$1" && mkdir "$1/sub" "$1/bind" && mount --bind "$1/sub" "$1/bind" && shift && exec "$@"`;
     const out = run(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', dir, node, runner, '--create', `${dir}/sub`, '--create', '/proc']);
     const mine = ours(out, dir)[0]!;
     expect(mine.delegate.cmds).toEqual(['any']);
@@ -172,5 +172,7 @@ describe.skipIf(skipReason !== undefined)('BPF tokens through bpfready-shim (rea
     expect(out.token).toBeNull();
     expect(out.created[`${dir}/sub`]).toMatchObject({ status: 'unsupported', errno: 'EINVAL', detail: expect.stringContaining('not the root of a bpffs mount') });
     expect(out.created['/proc']).toMatchObject({ status: 'unsupported', errno: 'EINVAL' });
+    // A bind mount of a subdirectory is listed as a bpffs mount, but is no bpffs root (EINVAL comes first).
+    expect(ours(out, `${dir}/bind`)[0]!.token).toMatchObject({ status: 'unsupported', errno: 'EINVAL', detail: `${dir}/bind: a bind mount of /sub inside a bpffs; tokens come only from the root of a bpffs mount` });
   });
 });

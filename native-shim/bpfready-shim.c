@@ -285,8 +285,9 @@ static _Noreturn void userns_child(int sock, const struct userns_opts *o) {
   // Dies with the parent: the parent is what holds the delegation decision and reaps us.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
-    msg("unshare(CLONE_NEWUSER|CLONE_NEWNS): %s", strerror(errno));
-    send_step(sock, 1, errno, -1);
+    int e = errno;
+    msg("unshare(CLONE_NEWUSER|CLONE_NEWNS): %s", strerror(e));
+    send_step(sock, 1, e, -1);
     _exit(EXIT_SETUP);
   }
   send_step(sock, 0, 0, -1);

@@ -60,7 +60,6 @@ const VALUES: Record<DelegateKind, Map<string, number>> = Object.fromEntries(
 ) as Record<DelegateKind, Map<string, number>>;
 
 const U64_MAX = (1n << 64n) - 1n;
-export const NONE: DelegateMask = Object.freeze({ any: false, bits: 0n, unknownNames: Object.freeze([]) as unknown as string[] });
 
 /** kstrtou64(s, 0): decimal, 0x/0X hex, leading-0 octal, optional '+'. Undefined if not a number. */
 export function parseKernelU64(s: string): bigint | undefined {

@@ -1,6 +1,8 @@
 // What a Debian 6.1 kernel must say, as checks over one guest run. Pure: run.ts applies them to a
 // fresh qemu boot, test/unit/kernel-fixtures.test.ts to the recorded fixtures.
-import { STATUSES, type ProbeResult } from '../../src/probes/result.ts';
+import { interpretHelper } from '../../src/probes/interpret.ts';
+import { STATUSES, type ProbeResult, type ResultMap } from '../../src/probes/result.ts';
+import { helperLog, type RawHelpers } from './record-raw.ts';
 
 /** `bpftool feature probe full -j` (bpftool 7.1 / libbpf 1.1 in Debian 12). */
 export interface BpftoolFeatures {
@@ -20,6 +22,8 @@ export interface KernelRun {
   /** `bpfready probe --json` in the guest, as parsed JSON. */
   probe: Record<string, unknown>;
   bpftool: BpftoolFeatures;
+  /** The helper matrix's raw kernel answers (record-raw.ts), for re-interpretation without qemu. */
+  raw: RawHelpers;
 }
 
 export interface Check {
@@ -52,6 +56,8 @@ export const ABSENT_ON_6_1: ReadonlyArray<{ feature: string; key: RegExp; since:
 export interface Explained {
   /** Matched against "helpers.<progtype>.<helper>", "programTypes.<name>", ... */
   key: RegExp;
+  /** Only when our status is this one (the direction of the difference matters). */
+  ours?: ProbeResult['status'];
   reason: string;
 }
 
@@ -61,6 +67,15 @@ export const EXPLAINED_BPFTOOL_DIFFERENCES: readonly Explained[] = [
     // attach target), so bpftool lists no helpers for them; we load them against a real target.
     key: /^helpers\.(tracing|struct_ops|ext|lsm)\./,
     reason: 'bpftool 7.1 (libbpf 1.1) does not probe helpers of program types that need a BTF attach target',
+  },
+  {
+    // 6.1 verifier, check_helper_call(): the prototype exists for every tracing type, but
+    // check_get_func_ip() then refuses any type but kprobe (and fentry/fexit) with
+    // "func bpf_get_func_ip#173 not supported for program type N" and ENOTSUPP. libbpf 1.1 only reads
+    // "invalid func"/"unknown func" as absent, so bpftool lists it; such a program can never load.
+    key: /^helpers\.[a-z_]+\.bpf_get_func_ip$/,
+    ours: 'unsupported',
+    reason: 'the verifier refuses bpf_get_func_ip outside kprobe/fentry/fexit with ENOTSUPP, a message libbpf 1.1 does not read as absent',
   },
 ];
 
@@ -79,8 +94,8 @@ export function facts(node: unknown, path: string): Found[] {
   return Object.entries(node).flatMap(([k, v]) => facts(v, path ? `${path}.${k}` : k));
 }
 
-function explain(key: string, table: readonly Explained[]): string | undefined {
-  return table.find((e) => e.key.test(key))?.reason;
+function explain(key: string, table: readonly Explained[], ours?: ProbeResult['status']): string | undefined {
+  return table.find((e) => e.key.test(key) && (e.ours === undefined || e.ours === ours))?.reason;
 }
 
 function check(name: string, problems: string[], info: string[] = []): Check {
@@ -175,7 +190,7 @@ function agreeWithBpftool(label: string, ours: Record<string, unknown>, theirs: 
     compared++;
     if ((r.status === 'supported') === has) continue;
     const line = `${path}: ours ${r.status}${r.errno ? ` ${r.errno}` : ''}, bpftool ${has ? 'available' : 'unavailable'}`;
-    const why = explain(path, EXPLAINED_BPFTOOL_DIFFERENCES);
+    const why = explain(path, EXPLAINED_BPFTOOL_DIFFERENCES, r.status);
     if (why) info.push(`explained ${line} — ${why}`);
     else problems.push(`${line}${r.detail ? ` (${r.detail})` : ''}`);
   }
@@ -191,6 +206,8 @@ function helpersAgree(run: KernelRun): Check {
   const helpers = section(run, 'helpers') as Record<string, Record<string, unknown>>;
   const problems: string[] = [];
   const info: string[] = [];
+  // "bpf_x: ours supported, bpftool not listed" → the program types where that happens.
+  const differences = new Map<string, string[]>();
   let compared = 0;
   for (const [key, list] of Object.entries(run.bpftool.helpers)) {
     const progType = key.replace(/_available_helpers$/, '');
@@ -209,12 +226,18 @@ function helpersAgree(run: KernelRun): Check {
       compared++;
       if ((r.status === 'supported') === available.has(name)) continue;
       const path = `helpers.${progType}.${name}`;
-      const line = `${path}: ours ${r.status}${r.errno ? ` ${r.errno}` : ''}, bpftool ${available.has(name) ? 'available' : 'not listed'}`;
-      const why = explain(path, EXPLAINED_BPFTOOL_DIFFERENCES);
-      if (why) info.push(`explained ${line} — ${why}`);
-      else problems.push(`${line}${r.detail ? ` (${r.detail})` : ''}`);
+      const verdict = `ours ${r.status}${r.errno ? ` ${r.errno}` : ''}, bpftool ${available.has(name) ? 'available' : 'not listed'}`;
+      const why = explain(path, EXPLAINED_BPFTOOL_DIFFERENCES, r.status);
+      if (why) {
+        info.push(`explained ${path}: ${verdict} — ${why}`);
+        continue;
+      }
+      // The detail names the helper's id, the same in every program type: group by it.
+      const group = `${name}: ${verdict}${r.detail ? ` (${r.detail})` : ''}`;
+      differences.set(group, [...(differences.get(group) ?? []), progType]);
     }
   }
+  for (const [group, types] of differences) problems.push(`${group} — in ${types.length} program type(s): ${types.join(', ')}`);
   if (compared === 0) problems.push('nothing compared: no program type in both helper matrices');
   return check('helper matrix agrees with bpftool in the same guest', problems, [`${compared} compared`, ...collapse(info)]);
 }
@@ -227,6 +250,37 @@ function collapse(info: string[]): string[] {
     byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
   }
   return [...byReason].map(([reason, n]) => `explained ${n} difference(s): ${reason}`);
+}
+
+/** Today's interpreter over the recorded kernel answers: helpers[progType][bpf_name]. */
+export function reinterpretHelpers(raw: RawHelpers): Record<string, ResultMap> {
+  const out: Record<string, ResultMap> = {};
+  for (const [progType, row] of Object.entries(raw.rows)) {
+    const results: ResultMap = {};
+    row.forEach((entry, id) => {
+      if (id === 0) return;
+      const o = entry === 0 ? { ok: true } : { ok: false, errno: entry[0], log: helperLog(raw, entry[1], id) };
+      results[`bpf_${raw.helperNames[id]}`] = interpretHelper(o, id);
+    });
+    out[progType] = results;
+  }
+  return out;
+}
+
+/** The recorder must ask what the engine asked: same statuses from the same kernel. */
+function recorderAgrees(run: KernelRun): Check {
+  const helpers = section(run, 'helpers') as Record<string, ResultMap>;
+  const problems: string[] = [];
+  let compared = 0;
+  for (const [progType, row] of Object.entries(reinterpretHelpers(run.raw))) {
+    for (const [name, r] of Object.entries(row)) {
+      const ours = helpers[progType]?.[name];
+      compared++;
+      if (ours?.status !== r.status) problems.push(`helpers.${progType}.${name}: report ${ours?.status ?? 'missing'}, recorded answer means ${r.status}`);
+    }
+  }
+  if (compared === 0) problems.push('no raw helper answers recorded');
+  return check('recorded raw helper answers reproduce the report', problems, [`${compared} compared`]);
 }
 
 export function checkKernel(run: KernelRun): Check[] {
@@ -248,5 +302,21 @@ export function checkKernel(run: KernelRun): Check[] {
     agreeWithBpftool('mapTypes', section(run, 'mapTypes'), run.bpftool.map_types, fromBpftool('_map_type')),
     agreeWithBpftool('misc', section(run, 'misc'), run.bpftool.misc, (k) => (k.startsWith('have_') ? k.slice(5) : undefined)),
     helpersAgree(run),
+    recorderAgrees(run),
   ];
+}
+
+/**
+ * JSON with one line per fact, bpftool list or raw row: a status change is a one-line diff, and the
+ * file stays a fraction of the size of fully indented JSON.
+ */
+export function formatFixture(run: KernelRun): string {
+  const leaf = (v: unknown) => typeof v !== 'object' || v === null || Array.isArray(v) || 'status' in v;
+  const fmt = (v: unknown, indent: string): string => {
+    if (leaf(v)) return JSON.stringify(v);
+    const inner = `${indent} `;
+    const entries = Object.entries(v as object).map(([k, x]) => `${inner}${JSON.stringify(k)}: ${fmt(x, inner)}`);
+    return entries.length ? `{\n${entries.join(',\n')}\n${indent}}` : '{}';
+  };
+  return `${fmt(run, '')}\n`;
 }

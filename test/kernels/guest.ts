@@ -97,7 +97,7 @@ export function buildInitramfs(project: string, out: string, steps: GuestStep[],
   for (const lib of sharedLibraries([nodeBin, BPFTOOL])) link(staging, lib.slice(1), lib);
   link(staging, BPFTOOL.slice(1), BPFTOOL);
   const root = GUEST_ROOT.slice(1);
-  for (const p of ['bin', 'src', 'package.json']) link(staging, join(root, p), join(project, p));
+  for (const p of ['bin', 'src', 'package.json', 'test/kernels/record-raw.ts']) link(staging, join(root, p), join(project, p));
   for (const p of productionPackages(project)) link(staging, join(root, p), join(project, p));
   link(staging, join(root, NODE), nodeBin);
   for (const [release, config] of Object.entries(configs)) link(staging, `boot/config-${release}`, config);

@@ -9,10 +9,11 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { checkKernel, facts, type BpftoolFeatures, type Check, type KernelRun } from './expect.ts';
+import { checkKernel, facts, formatFixture, type BpftoolFeatures, type Check, type KernelRun } from './expect.ts';
 import { buildInitramfs, type GuestStep } from './guest.ts';
 import { fetchKernel, FLAVOURS, type KernelImage } from './kernels.ts';
 import { boot, type BootResult } from './qemu.ts';
+import type { RawHelpers } from './record-raw.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const project = resolve(here, '../..');
@@ -24,6 +25,7 @@ const STEPS: GuestStep[] = [
   { name: 'probe', command: './bin/bpfready probe --json' },
   // "full": without it bpftool hides bpf_trace_printk and bpf_probe_write_user, which we report.
   { name: 'bpftool', command: 'bpftool feature probe full -j' },
+  { name: 'raw', command: 'node_modules/node/bin/node --disable-warning=ExperimentalWarning test/kernels/record-raw.ts' },
 ];
 
 interface Outcome {
@@ -89,14 +91,15 @@ async function runKernel(kernel: KernelImage, initramfs: string, timeoutMs: numb
     if (release !== kernel.release) return fail(`the guest reports release ${JSON.stringify(release)}, booted ${kernel.release}`);
     const probe = stepJson(b, 'probe') as Record<string, unknown>;
     const bpftool = stepJson(b, 'bpftool') as BpftoolFeatures;
-    run = { release, flavour: kernel.flavour, pkg: kernel.pkg, version: kernel.version, probe, bpftool };
+    const raw = stepJson(b, 'raw') as RawHelpers;
+    run = { release, flavour: kernel.flavour, pkg: kernel.pkg, version: kernel.version, probe, bpftool, raw };
   } catch (err) {
     return fail((err as Error).message);
   }
   const checks = checkKernel(run);
   const fixture = join(fixtures, `${kernel.release}.json`);
   if (existsSync(fixture) && !update) checks.push(compareToFixture(run, fixture));
-  else writeFileSync(fixture, `${JSON.stringify(run, null, 1)}\n`);
+  else writeFileSync(fixture, formatFixture(run));
   return { kernel, boot: b, checks };
 }
 

@@ -92,7 +92,7 @@ export function probeKprobeMulti(ctx: AttachContext): Fact {
   void syms.length;
   if (!link.ok) {
     // Without CONFIG_FPROBE the kernel keeps the attach type but answers EOPNOTSUPP (5.18+).
-    return attachFailure(link.errno, { step: `LINK_CREATE(BPF_TRACE_KPROBE_MULTI, ${symbol})`, needs: PERF_CAPS, missing: missingOption(ctx, 'CONFIG_FPROBE') });
+    return attachFailure(link.errno, { step: `LINK_CREATE(BPF_TRACE_KPROBE_MULTI, ${symbol})`, needs: PERF_CAPS, missing: missingOption(ctx, 'CONFIG_FPROBE') ?? 'no kprobe_multi link (5.18+)' });
   }
   link.fd.close();
   return supported(`kprobe_multi link on ${symbol}, detached at once`);
@@ -149,7 +149,7 @@ export function probeUprobeMulti(ctx: AttachContext): Fact {
     void cpath.length;
     void offsets.length;
     if (!link.ok) {
-      return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_TRACE_UPROBE_MULTI)', needs: PERF_CAPS, missing: missingOption(ctx, 'CONFIG_UPROBES') });
+      return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_TRACE_UPROBE_MULTI)', needs: PERF_CAPS, missing: missingOption(ctx, 'CONFIG_UPROBES') ?? 'no uprobe_multi link (6.6+)' });
     }
     link.fd.close();
     return supported('uprobe_multi link on a file of our own, detached at once');

@@ -7,6 +7,7 @@ import { BtfKind } from '../kernel/btf.ts';
 import { ITER_CREATE } from '../native/attr.ts';
 import { bpf, BpfCmd, bpfRaw, btfLoad, linkCreate, mapCreate, objGetInfo, OwnedFd, progLoad, rawTracepointOpen, type FdResult } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
+import { logExcerpt } from '../probes/interpret.ts';
 import { probeError, supported, unsupported } from '../probes/result.ts';
 import { missingOption, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { activeLsms, CAP, hasCap, lockdownMode } from './env.ts';
@@ -25,16 +26,28 @@ const TRACING_CAPS = ['CAP_BPF', 'CAP_PERFMON'] as const;
 interface TrampolineTarget {
   progType: number;
   attachType: number;
-  /** A vmlinux FUNC that only BPF_PROG_TEST_RUN calls, or an LSM hook whose `return 0` changes nothing. */
-  func: string;
+  /**
+   * vmlinux FUNCs to attach to, in order of preference: ones only BPF_PROG_TEST_RUN calls, or an LSM
+   * hook whose `return 0` changes nothing. The next one is tried when the verifier rejects a target.
+   */
+  funcs: readonly string[];
+  /** The config option the first target needs beyond the attach type itself. */
+  targetNeeds?: string;
 }
 
 export const TRAMPOLINES = {
-  fentry: { progType: PROG_TRACING, attachType: BPF_TRACE_FENTRY, func: 'bpf_fentry_test1' },
-  fexit: { progType: PROG_TRACING, attachType: 25, func: 'bpf_fentry_test1' },
-  // fmod_ret needs an error-injectable target; returning 0 lets the original function run unchanged.
-  fmod_ret: { progType: PROG_TRACING, attachType: 26, func: 'bpf_modify_return_test' },
-  lsm: { progType: PROG_LSM, attachType: 27, func: 'bpf_lsm_file_mprotect' },
+  fentry: { progType: PROG_TRACING, attachType: BPF_TRACE_FENTRY, funcs: ['bpf_fentry_test1'] },
+  fexit: { progType: PROG_TRACING, attachType: 25, funcs: ['bpf_fentry_test1'] },
+  // fmod_ret only attaches to error-injectable functions (CONFIG_FUNCTION_ERROR_INJECTION, unset in
+  // Debian's 6.1 kernels) or to security_* functions, which are always allowed. A `return 0`
+  // program lets the original function run with its own result.
+  fmod_ret: {
+    progType: PROG_TRACING,
+    attachType: 26,
+    funcs: ['bpf_modify_return_test', 'security_file_mprotect'],
+    targetNeeds: 'CONFIG_FUNCTION_ERROR_INJECTION',
+  },
+  lsm: { progType: PROG_LSM, attachType: 27, funcs: ['bpf_lsm_file_mprotect'] },
 } as const satisfies Record<string, TrampolineTarget>;
 
 export type TrampolineKey = keyof typeof TRAMPOLINES;
@@ -139,30 +152,43 @@ function attachTracing(progFd: number, attachType: number): FdResult & { method:
 
 export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
   if (!ctx.btf) return noBtf(ctx);
-  const t = TRAMPOLINES[key];
-  const id = ctx.btf.findId(BtfKind.FUNC, t.func);
-  if (id === undefined) return probeError(undefined, `attach target ${t.func} is not in vmlinux BTF`);
-  const load = progLoad({ name: PROG_NAME, progType: t.progType, insns: RETURN_ZERO, expectedAttachType: t.attachType, attachBtfId: id, logLevel: 1 });
-  const step = `PROG_LOAD(${key} on ${t.func})`;
-  if (!load.ok) {
-    const denied = load.errno === EPERM ? explainTrampolineEperm(ctx, load.log) : undefined;
-    const missing = key === 'lsm' ? missingOption(ctx, 'CONFIG_BPF_LSM') : undefined;
-    return attachFailure(load.errno, { step, needs: TRACING_CAPS, ...(denied ? { denied } : {}), ...(missing ? { missing } : {}) });
+  const t: TrampolineTarget = TRAMPOLINES[key];
+  const passedOver: string[] = [];
+  for (const [i, func] of t.funcs.entries()) {
+    const id = ctx.btf.findId(BtfKind.FUNC, func);
+    const more = i + 1 < t.funcs.length;
+    if (id === undefined) {
+      if (more) continue;
+      return probeError(undefined, `attach target ${t.funcs.join(' / ')} is not in vmlinux BTF`);
+    }
+    const load = progLoad({ name: PROG_NAME, progType: t.progType, insns: RETURN_ZERO, expectedAttachType: t.attachType, attachBtfId: id, logLevel: 1 });
+    if (!load.ok && load.errno === EINVAL && more) {
+      const why = [logExcerpt(load.log), i === 0 && t.targetNeeds ? missingOption(ctx, t.targetNeeds) : undefined].filter(Boolean).join('; ');
+      passedOver.push(`${func} refused${why ? `: ${why}` : ''}`);
+      continue;
+    }
+    const note = passedOver.length ? ` (${passedOver.join('; ')})` : '';
+    const step = `PROG_LOAD(${key} on ${func})${note}`;
+    if (!load.ok) {
+      const denied = load.errno === EPERM ? explainTrampolineEperm(ctx, load.log) : undefined;
+      const missing = [logExcerpt(load.log), key === 'lsm' ? missingOption(ctx, 'CONFIG_BPF_LSM') : undefined].filter(Boolean).join('; ');
+      return attachFailure(load.errno, { step, needs: TRACING_CAPS, ...(denied ? { denied } : {}), ...(missing ? { missing } : {}) });
+    }
+    using prog = load.fd;
+    const link = attachTracing(prog.fd, t.attachType);
+    if (!link.ok) {
+      // ENOTSUPP: the verifier knows the attach type but the arch cannot build a trampoline
+      // (arm64 before 6.0, builds without DYNAMIC_FTRACE_WITH_DIRECT_CALLS; facts §4 row 3).
+      const missing = link.errno === ENOTSUPP
+        ? `no BPF trampoline on this kernel (${unsetOption(ctx, 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS') ?? 'arch or ftrace support missing'})`
+        : undefined;
+      return attachFailure(link.errno, { step: `${link.method}(${key} on ${func})${note}`, needs: TRACING_CAPS, ...(missing ? { missing } : {}) });
+    }
+    link.fd.close();
+    const attached = `${key} attached to ${func} via ${link.method} and detached at once${note}`;
+    return key === 'lsm' ? lsmEffective(ctx, attached) : supported(attached);
   }
-  using prog = load.fd;
-  const link = attachTracing(prog.fd, t.attachType);
-  if (!link.ok) {
-    // ENOTSUPP: the verifier knows the attach type but the arch cannot build a trampoline
-    // (arm64 before 6.0, builds without DYNAMIC_FTRACE_WITH_DIRECT_CALLS; facts §4 row 3).
-    const missing = link.errno === ENOTSUPP
-      ? `no BPF trampoline on this kernel (${unsetOption(ctx, 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS') ?? 'arch or ftrace support missing'})`
-      : undefined;
-    return attachFailure(link.errno, { step: `${link.method}(${key} on ${t.func})`, needs: TRACING_CAPS, ...(missing ? { missing } : {}) });
-  }
-  link.fd.close();
-  const attached = `${key} attached to ${t.func} via ${link.method} and detached at once`;
-  if (key !== 'lsm') return supported(attached);
-  return lsmEffective(ctx, attached);
+  return probeError(undefined, `no attach target for ${key}`);
 }
 
 /**

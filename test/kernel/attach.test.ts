@@ -81,8 +81,9 @@ describe.skipIf(!isRoot)('attach probes on the running kernel', () => {
   it('fentry/fexit/fmod_ret/lsm: a load refused with EPERM despite the capabilities is not-permitted, with the diagnosis', () => {
     for (const key of ['fentry', 'fexit', 'fmod_ret', 'lsm'] as const) {
       const t = TRAMPOLINES[key];
-      const id = ctx.btf?.findId(BtfKind.FUNC, t.func);
-      expect(id, t.func).toBeDefined();
+      const func = t.funcs[0];
+      const id = ctx.btf?.findId(BtfKind.FUNC, func);
+      expect(id, func).toBeDefined();
       const load = progLoad({ progType: t.progType, insns: RETURN_ZERO, expectedAttachType: t.attachType, attachBtfId: id! });
       if (load.ok) {
         load.fd.close();

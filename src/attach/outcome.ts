@@ -4,17 +4,9 @@
 import type { Fact } from '../report.ts';
 import { errnoName } from '../native/libc.ts';
 import { notPermitted, probeError, unsupported } from '../probes/result.ts';
+import { E2BIG, EACCES, EINVAL, ENODEV, ENOENT, ENOTSUPP, EOPNOTSUPP, EPERM } from '../probes/interpret.ts';
 
-export const EPERM = 1;
-export const ENOENT = 2;
-export const E2BIG = 7;
-export const EBADF = 9;
-export const EACCES = 13;
-export const ENODEV = 19;
-export const EINVAL = 22;
-export const EOPNOTSUPP = 95;
-/** Kernel-internal ENOTSUPP; bpf() leaks it when a build cannot do what it knows (no trampoline). */
-export const ENOTSUPP = 524;
+export { E2BIG, EACCES, EBADF, EINVAL, ENODEV, ENOENT, ENOTSUPP, EOPNOTSUPP, EPERM } from '../probes/interpret.ts';
 
 export interface AttachFailure {
   /** What was attempted, in the kernel's words: "LINK_CREATE(BPF_TCX_INGRESS) on lo". */

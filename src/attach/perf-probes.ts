@@ -88,6 +88,7 @@ export function probeKprobeMulti(ctx: AttachContext): Fact {
     kprobe_multi_cnt: 1,
     kprobe_multi_syms: addressOf(new Uint8Array(syms.buffer)),
   });
+  // The kernel read these through raw pointers: keep them alive until the call has returned.
   void name.length;
   void syms.length;
   if (!link.ok) {
@@ -146,6 +147,7 @@ export function probeUprobeMulti(ctx: AttachContext): Fact {
       uprobe_multi_offsets: addressOf(new Uint8Array(offsets.buffer)),
       uprobe_multi_cnt: 1,
     });
+    // Read by the kernel through raw pointers: alive until the call has returned.
     void cpath.length;
     void offsets.length;
     if (!link.ok) {

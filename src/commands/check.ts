@@ -9,6 +9,7 @@ import { parseBpfObject, type BpfObject } from '../kernel/elf-bpf.ts';
 import { readSysctlInt } from '../kernel/sysctl.ts';
 import type { ProbeReport } from '../report.ts';
 import { check } from '../requirements/check.ts';
+import { withKernelConfig } from '../requirements/enrich.ts';
 import { requirementsFromObject } from '../requirements/from-elf.ts';
 import type { CheckResult, Requirement } from '../requirements/model.ts';
 import { adviseObject, verify, type PrivilegeAdvice, type Verification } from '../requirements/privilege.ts';
@@ -115,7 +116,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const { probe } = await import('../probes/index.ts');
-  const report = await probe({ hostRoot: o.hostRoot });
+  const report = withKernelConfig(await probe({ hostRoot: o.hostRoot }), reqs, o.hostRoot);
   const result = check(reqs, report);
   const doc: CheckDocument = {
     ok: result.ok,

@@ -34,17 +34,17 @@ export function kconfig(report: ProbeReport, name: string): { value: string | un
   const s = report.config;
   if (typeof s !== 'object' || s === null) return { error: notProbed('the report has no "config" section') };
   const section = s as Record<string, unknown>;
-  const v = section[name];
-  if (isResult(v)) {
-    if (v.status === 'error' || v.status === 'not-permitted') return { error: v };
-    return { value: typeof v.value === 'string' ? v.value : v.status === 'supported' ? 'y' : undefined };
-  }
-  if (typeof v === 'string') return { value: v };
-  // An option absent from a config that was read is unset; a config that could not be read is marked
-  // by an error entry under "source" (docs/requirements.md).
+  // A config that could not be read is marked by a non-supported entry under "source".
   const source = section.source ?? section._source;
   if (isResult(source) && source.status !== 'supported') return { error: source };
-  return { value: undefined };
+  // The system-facts collector keys options without the CONFIG_ prefix; accept both spellings.
+  const v = section[name] ?? section[name.replace(/^CONFIG_/, '')];
+  // The collector records the BPF-related options only, so an absent key is "not looked at", not
+  // "unset"; withKernelConfig() (enrich.ts) adds the options a requirement names.
+  if (v === undefined) return { error: notProbed(`"config" has no entry for ${name}`) };
+  if (isResult(v) && (v.status === 'error' || v.status === 'not-permitted')) return { error: v };
+  const raw = isResult(v) ? v.value : v;
+  return { value: typeof raw === 'string' && raw !== 'n' && raw !== '' ? raw : undefined };
 }
 
 export function currentConfig(report: ProbeReport): (name: string) => string | undefined {
@@ -62,21 +62,31 @@ export function mountFact(report: ProbeReport, path: string, fs: string, magic: 
     if (b) return b.some((m) => m.path === path) ? { status: 'supported' } : { status: 'unsupported', detail: `no bpffs mounted at ${path}` };
   }
   const m = report.mounts;
-  const entries: unknown[] = Array.isArray(m) ? m : typeof m === 'object' && m !== null ? Object.entries(m).map(([k, v]) => ({ path: k, ...(v as object) })) : [];
-  if (!m) return notProbed('the report has no "mounts" section');
+  if (typeof m !== 'object' || m === null) return notProbed('the report has no "mounts" section');
+  // The system-facts collector keys mounts by filesystem: { bpffs: { value: [{ path }] }, tracefs: ... }.
+  const byFs = (m as Record<string, unknown>)[FS_KEY[fs] ?? fs];
+  if (isResult(byFs)) {
+    if (byFs.status === 'error' || byFs.status === 'not-permitted') return byFs;
+    const paths = Array.isArray(byFs.value) ? byFs.value.map((e) => (typeof e === 'object' && e !== null && !Array.isArray(e) ? e.path : undefined)) : [];
+    if (paths.includes(path)) return { status: 'supported' };
+    return { status: 'unsupported', detail: `no ${fs} mounted at ${path}${paths.length ? ` (${fs} is mounted at ${paths.join(', ')})` : ''}` };
+  }
+  // Otherwise: entries keyed by path, or a list, each naming its filesystem type or magic.
+  const entries: unknown[] = Array.isArray(m) ? m : Object.entries(m).map(([k, v]) => ({ path: k, ...(v as object) }));
   for (const e of entries) {
     if (typeof e !== 'object' || e === null) continue;
     const rec = e as Record<string, unknown>;
     const value = (typeof rec.value === 'object' && rec.value !== null ? rec.value : rec) as Record<string, unknown>;
-    const p = rec.path ?? value.path ?? value.mountPoint;
-    if (p !== path) continue;
+    if ((rec.path ?? value.path) !== path) continue;
     const got = value.magic ?? value.fsMagic;
     const type = value.fsType ?? value.type ?? value.fs;
-    if (got === magic || (typeof got === 'string' && Number(got) === magic) || type === fs || (fs === 'bpf' && type === 'bpf')) return { status: 'supported' };
+    if (got === magic || type === fs) return { status: 'supported' };
     return { status: 'unsupported', detail: `${path} is mounted but is ${String(type ?? got)}, not ${fs}` };
   }
   return { status: 'unsupported', detail: `nothing is mounted at ${path}` };
 }
+
+const FS_KEY: Record<string, string> = { bpf: 'bpffs', tracefs: 'tracefs', debugfs: 'debugfs', securityfs: 'securityfs', cgroup2: 'cgroup2' };
 
 /** Worst of several results: unsupported (conclusive) > not-permitted > error > supported. */
 export function worst(results: readonly ProbeResult[]): ProbeResult {

@@ -1,8 +1,12 @@
 // check() is pure over a ProbeReport: these reports are built by hand to pin each status and
 // remediation rule; kernel.test.ts checks the same function against this machine's real report.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ProbeReport } from '../../src/report.ts';
 import { check } from '../../src/requirements/check.ts';
+import { withKernelConfig } from '../../src/requirements/enrich.ts';
 import { parseRequirement } from '../../src/requirements/profiles.ts';
 
 function report(extra: Record<string, unknown> = {}): ProbeReport {
@@ -75,17 +79,30 @@ describe('check()', () => {
     }
   });
 
-  it('kernel config: =y, =m and y/m; unset is unsupported with the option to set', () => {
-    const rep = report({ config: { CONFIG_A: { status: 'supported', value: 'y' }, CONFIG_B: { status: 'supported', value: 'm' } } });
-    const r = check(reqs('kconfig:CONFIG_A=y', 'kconfig:CONFIG_B=y/m', 'kconfig:CONFIG_B=y', 'kconfig:CONFIG_KPROBES'), rep);
+  it('kernel config: =y, =m and y/m; unset is unsupported with the option to set; absent is not probed', () => {
+    // The system-facts collector keys options without CONFIG_ and reports unset ones as "n".
+    const rep = report({ config: { A: { status: 'supported', value: 'y' }, B: { status: 'supported', value: 'm' }, KPROBES: { status: 'unsupported', value: 'n' } } });
+    const r = check(reqs('kconfig:CONFIG_A=y', 'kconfig:CONFIG_B=y/m', 'kconfig:CONFIG_B=y', 'kconfig:CONFIG_KPROBES', 'kconfig:CONFIG_ELSEWHERE'), rep);
     expect(Object.fromEntries(r.results.map((v) => [v.id, v.status]))).toEqual({
-      'kconfig:CONFIG_A=y': 'supported', 'kconfig:CONFIG_B=y/m': 'supported', 'kconfig:CONFIG_B=y': 'unsupported', 'kconfig:CONFIG_KPROBES=y': 'unsupported',
+      'kconfig:CONFIG_A=y': 'supported', 'kconfig:CONFIG_B=y/m': 'supported', 'kconfig:CONFIG_B=y': 'unsupported',
+      'kconfig:CONFIG_ELSEWHERE=y': 'error', 'kconfig:CONFIG_KPROBES=y': 'unsupported',
     });
     expect(r.unmet.find((v) => v.id === 'kconfig:CONFIG_KPROBES=y')!.remediation).toEqual(['build the kernel with CONFIG_KPROBES=y']);
   });
 
+  it('withKernelConfig() reads the options requirements name from the kernel config file', () => {
+    const root = mkdtempSync(join(tmpdir(), 'bpfready-hostroot-'));
+    mkdirSync(join(root, 'boot'));
+    writeFileSync(join(root, 'boot/config-6.18.0'), 'CONFIG_CRYPTO_SHA1=m\n# CONFIG_SCHEDSTATS is not set\n');
+    const rep = withKernelConfig(report({ config: { BPF: { status: 'supported', value: 'y' } } }), reqs('kconfig:CONFIG_CRYPTO_SHA1=y/m', 'kconfig:CONFIG_SCHEDSTATS', 'kconfig:CONFIG_BPF'), root);
+    const r = check(reqs('kconfig:CONFIG_CRYPTO_SHA1=y/m', 'kconfig:CONFIG_SCHEDSTATS', 'kconfig:CONFIG_BPF'), rep);
+    expect(r.results.map((v) => [v.id, v.status])).toEqual([
+      ['kconfig:CONFIG_BPF=y', 'supported'], ['kconfig:CONFIG_CRYPTO_SHA1=y/m', 'supported'], ['kconfig:CONFIG_SCHEDSTATS=y', 'unsupported'],
+    ]);
+  });
+
   it('attach features: kprobe attach unsupported → CONFIG_KPROBES', () => {
-    const rep = report({ attach: { kprobe: { status: 'unsupported', errno: 'ENOENT', detail: 'CONFIG_KPROBES is not set' } }, config: {} });
+    const rep = report({ attach: { kprobe: { status: 'unsupported', errno: 'ENOENT', detail: 'CONFIG_KPROBES is not set' } }, config: { KPROBES: { status: 'unsupported', value: 'n' }, KPROBE_EVENTS: { status: 'unsupported', value: null } } });
     const [v] = check(reqs('feature:kprobe-attach'), rep).unmet;
     expect(v).toMatchObject({ status: 'unsupported', detail: 'CONFIG_KPROBES is not set' });
     expect(v!.remediation).toEqual(['build the kernel with CONFIG_KPROBES=y (this node: not set)', 'build the kernel with CONFIG_KPROBE_EVENTS=y (this node: not set)']);

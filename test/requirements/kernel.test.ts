@@ -34,8 +34,8 @@ beforeAll(async () => {
     const { probeAttach } = await import('../../src/attach/index.ts');
     report.attach = await probeAttach();
   }
-  // Stand-in until the system-facts collector's `kfuncs` section is part of probe(): the kfuncs
-  // vmlinux BTF marks with the bpf_kfunc decl tag, which is how that collector finds them.
+  // probe() composes the attach and kfuncs sections; should a build leave them out, fill them the way
+  // their collectors do (attach probes; kfuncs = vmlinux BTF functions with the bpf_kfunc decl tag).
   if (!report.kfuncs) report.kfuncs = Object.fromEntries(loadVmlinuxBtf().declTagged('bpf_kfunc').map((k) => [k.name, { status: 'supported' }]));
   for (const [name, path] of fixtures()) objects.set(name, parseBpfObject(readFileSync(path), path));
 }, 120_000);

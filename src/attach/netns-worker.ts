@@ -2,18 +2,15 @@
 // moves only the calling thread (Node is multi-threaded), so this thread, and nothing else, sees a
 // fresh namespace whose only device is a down `lo`, ifindex 1. The thread exits after one message,
 // and the namespace, with anything attached in it, dies with it.
-import { arch } from 'node:process';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Fact, FactSection } from '../report.ts';
 import { linkCreate, progLoad } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
-import { syscallLongs } from '../native/libc.ts';
+import { SYS_unshare, syscallLongs } from '../native/libc.ts';
 import { probeError, supported } from '../probes/result.ts';
 import { PROG_NAME } from './context.ts';
 import { attachFailure, ENODEV } from './outcome.ts';
 
-/** unshare(2) numbers (arch/<arch>/entry/syscalls); libc.ts only exports bpf and perf_event_open. */
-const SYS_unshare: Record<string, number> = { x64: 272, arm64: 97 };
 const CLONE_NEWNET = 0x40000000;
 const LO = 1;
 const PROG_SCHED_CLS = 3;
@@ -74,8 +71,7 @@ function netkit(data: NetnsWorkerData): Fact {
 }
 
 function run(data: NetnsWorkerData): FactSection {
-  const nr = SYS_unshare[arch];
-  const r = nr === undefined ? { ok: false as const, errno: 38 } : syscallLongs(nr, CLONE_NEWNET);
+  const r = syscallLongs(SYS_unshare, CLONE_NEWNET);
   if (!r.ok) {
     const f = attachFailure(r.errno, {
       step: 'unshare(CLONE_NEWNET)',

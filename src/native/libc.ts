@@ -21,15 +21,17 @@ const cStatfs = libc.func('int statfs(const char *path, _Out_ uint8_t *buf)');
 const cGetpagesize = libc.func('int getpagesize(void)');
 
 /** Syscall numbers of the architectures we run on (arch/<arch>/entry/syscalls). */
-const SYSCALLS: Record<string, { bpf: number; perfEventOpen: number; capget: number; capset: number }> = {
-  x64: { bpf: 321, perfEventOpen: 298, capget: 125, capset: 126 },
-  arm64: { bpf: 280, perfEventOpen: 241, capget: 90, capset: 91 },
+const SYSCALLS: Record<string, { bpf: number; perfEventOpen: number; capget: number; capset: number; unshare: number }> = {
+  x64: { bpf: 321, perfEventOpen: 298, capget: 125, capset: 126, unshare: 272 },
+  arm64: { bpf: 280, perfEventOpen: 241, capget: 90, capset: 91, unshare: 97 },
 };
 
 const nrs = SYSCALLS[arch];
 if (!nrs) throw new Error(`bpfready: unsupported CPU architecture ${arch} (supported: x64, arm64)`);
 export const SYS_bpf = nrs.bpf;
 export const SYS_perf_event_open = nrs.perfEventOpen;
+/** unshare(2) acts on the calling thread: the network attach probes call it from a worker thread. */
+export const SYS_unshare = nrs.unshare;
 const SYS_capget = nrs.capget;
 const SYS_capset = nrs.capset;
 

@@ -6,7 +6,7 @@
 // reported as `error` (the loader cannot say), never as loaded or rejected.
 import { loadVmlinuxBtf, BtfKind, type Btf } from '../kernel/btf.ts';
 import type { BpfObject, BpfProgramSpec } from '../kernel/elf-bpf.ts';
-import { BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS, mapCreate, progLoad, type OwnedFd } from '../native/bpf.ts';
+import { BPF_F_SLEEPABLE, BPF_F_TOKEN_FD, BPF_F_XDP_HAS_FRAGS, mapCreate, progLoad, type OwnedFd } from '../native/bpf.ts';
 import { errnoName } from '../native/libc.ts';
 import { ATTACH_TYPE_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { interpretCreate, EACCES, EINVAL } from '../probes/interpret.ts';
@@ -40,7 +40,7 @@ export function loadObject(obj: BpfObject, opts: LoadOptions = {}): LoadOutcome 
         key_size: m.keySize,
         value_size: m.valueSize,
         max_entries: m.maxEntries,
-        map_flags: m.flags | (opts.tokenFd !== undefined ? 1 << 16 : 0),
+        map_flags: m.flags | (opts.tokenFd !== undefined ? BPF_F_TOKEN_FD : 0),
         ...(opts.tokenFd !== undefined ? { map_token_fd: opts.tokenFd } : {}),
       });
       if (r.ok) fds.set(m.name, r.fd);

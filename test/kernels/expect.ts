@@ -52,6 +52,40 @@ export const ABSENT_ON_6_1: ReadonlyArray<{ feature: string; key: RegExp; since:
   { feature: 'uprobe_multi', key: /uprobe_multi/, since: '6.6' },
 ];
 
+/**
+ * Features every Debian 6.1 kernel has (the version that added each, upstream), so a false
+ * "unsupported" on a common production kernel fails here. Keys are exact: a missing one fails.
+ */
+export const PRESENT_ON_6_1: ReadonlyArray<{ key: string; since: string }> = [
+  { key: 'programTypes.tracing', since: '5.5' },
+  { key: 'programTypes.ext', since: '5.6' },
+  { key: 'programTypes.struct_ops', since: '5.6' },
+  { key: 'programTypes.lsm', since: '5.7' },
+  { key: 'programTypes.sk_lookup', since: '5.9' },
+  { key: 'programTypes.syscall', since: '5.14' },
+  { key: 'mapTypes.ringbuf', since: '5.8' },
+  { key: 'mapTypes.inode_storage', since: '5.10' },
+  { key: 'mapTypes.task_storage', since: '5.11' },
+  { key: 'mapTypes.bloom_filter', since: '5.16' },
+  { key: 'mapTypes.user_ringbuf', since: '6.1' },
+  { key: 'attachTypes.trace_fentry', since: '5.5' },
+  { key: 'attachTypes.trace_fexit', since: '5.5' },
+  // Needs a target on the error-injection list or a security_* function. Debian builds 6.1 without
+  // CONFIG_FUNCTION_ERROR_INJECTION: bpf_modify_return_test is "not modifiable" (EINVAL) there,
+  // while fmod_ret on security_file_open loads (seen in these guests).
+  { key: 'attachTypes.modify_return', since: '5.7' },
+  { key: 'attachTypes.lsm_mac', since: '5.7' },
+  { key: 'attachTypes.trace_iter', since: '5.8' },
+  { key: 'misc.large_insn_limit', since: '5.2' },
+  { key: 'misc.bounded_loops', since: '5.3' },
+  { key: 'misc.bpf2bpf_calls', since: '4.16' },
+  // bpf_rcu_read_lock/unlock are 6.2. On 6.1 the verifier resolves e.g. bpf_kfunc_call_test1 from a
+  // sched_cls program before it rejects the arguments (seen in these guests).
+  { key: 'misc.kfunc_calls', since: '5.13' },
+  { key: 'helpers.kprobe.bpf_get_func_ip', since: '5.15' },
+  { key: 'helpers.xdp.bpf_redirect', since: '4.14' },
+];
+
 /** A difference from bpftool, or a not-permitted/error result, that is understood. */
 export interface Explained {
   /** Matched against "helpers.<progtype>.<helper>", "programTypes.<name>", ... */
@@ -171,6 +205,16 @@ function presentFeatures(run: KernelRun): Check {
     else info.push(`programTypes.${t}: supported`);
   }
   return check('tracing and lsm program types supported', problems, info);
+}
+
+function presentOn61(run: KernelRun): Check {
+  const problems: string[] = [];
+  for (const { key, since } of PRESENT_ON_6_1) {
+    const r = key.split('.').reduce<unknown>((node, k) => (node as Record<string, unknown> | undefined)?.[k], run.probe);
+    if (!isResult(r)) problems.push(`${key}: missing from the report`);
+    else if (r.status !== 'supported') problems.push(`${key}: ${r.status}${r.errno ? ` ${r.errno}` : ''}${r.detail ? ` (${r.detail})` : ''}, but it is in Linux since ${since}`);
+  }
+  return check('features every 6.1 kernel has are supported', problems, [`${PRESENT_ON_6_1.length} features`]);
 }
 
 /** Our verdicts against bpftool's booleans for the names both know. */
@@ -298,6 +342,7 @@ export function checkKernel(run: KernelRun): Check[] {
     conclusive(all),
     ...absentFeatures(all),
     presentFeatures(run),
+    presentOn61(run),
     agreeWithBpftool('programTypes', section(run, 'programTypes'), run.bpftool.program_types, fromBpftool('_prog_type')),
     agreeWithBpftool('mapTypes', section(run, 'mapTypes'), run.bpftool.map_types, fromBpftool('_map_type')),
     agreeWithBpftool('misc', section(run, 'misc'), run.bpftool.misc, (k) => (k.startsWith('have_') ? k.slice(5) : undefined)),

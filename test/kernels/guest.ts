@@ -3,7 +3,7 @@
 // The 6.1 images have no 9p (CONFIG_NET_9P unset in cloud) and virtio is modular, so sharing the host
 // tree would need modules per flavour; an initramfs needs none and boots the same on every flavour.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** A command the guest runs; its stdout, stderr, exit code and time come back under `name`. */
@@ -97,7 +97,9 @@ export function buildInitramfs(project: string, out: string, steps: GuestStep[],
   for (const lib of sharedLibraries([nodeBin, BPFTOOL])) link(staging, lib.slice(1), lib);
   link(staging, BPFTOOL.slice(1), BPFTOOL);
   const root = GUEST_ROOT.slice(1);
-  for (const p of ['bin', 'src', 'package.json', 'test/kernels/record-raw.ts']) link(staging, join(root, p), join(project, p));
+  // The matrix's own guest-side scripts (record-raw.ts and any --step script), not its cache.
+  const scripts = readdirSync(join(project, 'test/kernels')).filter((f) => f.endsWith('.ts')).map((f) => `test/kernels/${f}`);
+  for (const p of ['bin', 'src', 'package.json', ...scripts]) link(staging, join(root, p), join(project, p));
   for (const p of productionPackages(project)) link(staging, join(root, p), join(project, p));
   link(staging, join(root, NODE), nodeBin);
   for (const [release, config] of Object.entries(configs)) link(staging, `boot/config-${release}`, config);

@@ -2,7 +2,10 @@
 // `bpftool feature probe` inside, and check what the kernel said (docs/kernels.md).
 //
 //   node test/kernels/run.ts [--flavours cloud-amd64,amd64,rt-amd64] [--jobs 2] [--update] [--timeout 300]
+//                            [--step NAME=COMMAND ...]
 //
+// --step runs one more command in each guest (in /bpfready, after the others), for diagnosis; its
+// output lands in test/kernels/.cache/runs/<release>/NAME.stdout and .stderr.
 // --update rewrites test/kernels/fixtures/<release>.json from this run; without it a status that
 // differs from the committed fixture is a failure. The last line is "N passed, N failed" (checks).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -136,21 +139,27 @@ async function main(): Promise<number> {
       jobs: { type: 'string', default: '2' },
       update: { type: 'boolean', default: false },
       timeout: { type: 'string', default: '300' },
+      step: { type: 'string', multiple: true, default: [] },
     },
   });
+  const extra = values.step.map((s) => ({ name: s.slice(0, s.indexOf('=')), command: s.slice(s.indexOf('=') + 1) }));
   const flavours = values.flavours.split(',').filter(Boolean);
   const unknown = flavours.filter((f) => !(FLAVOURS as readonly string[]).includes(f));
   const jobs = Number(values.jobs);
   const timeoutMs = Number(values.timeout) * 1000;
-  if (unknown.length || !(jobs >= 1) || !(timeoutMs > 0)) {
-    console.error(`test:kernels: bad arguments: flavours must be among ${FLAVOURS.join(', ')}; --jobs and --timeout positive numbers`);
+  const badStep = extra.find((s) => !/^[a-z][a-z0-9_-]*$/.test(s.name) || STEPS.some((x) => x.name === s.name) || !s.command);
+  if (unknown.length || !(jobs >= 1) || !(timeoutMs > 0) || badStep) {
+    console.error(
+      `test:kernels: bad arguments: flavours must be among ${FLAVOURS.join(', ')}; --jobs and --timeout positive numbers; ` +
+        `--step NAME=COMMAND with a new lowercase NAME${badStep ? ` (got ${JSON.stringify(`${badStep.name}=${badStep.command}`)})` : ''}`,
+    );
     return 2;
   }
   const start = Date.now();
   mkdirSync(fixtures, { recursive: true });
   const kernels = flavours.map((f) => fetchKernel(cache, f));
   const initramfs = join(cache, 'initramfs.cpio');
-  buildInitramfs(project, initramfs, STEPS, Object.fromEntries(kernels.map((k) => [k.release, k.config])));
+  buildInitramfs(project, initramfs, [...STEPS, ...extra], Object.fromEntries(kernels.map((k) => [k.release, k.config])));
   console.log(`test:kernels: ${kernels.map((k) => k.release).join(', ')}; initramfs ready after ${((Date.now() - start) / 1000).toFixed(1)} s`);
   const outcomes = await pool(kernels, jobs, (k) =>
     runKernel(k, initramfs, timeoutMs, values.update).catch((err: unknown): Outcome => ({ kernel: k, checks: [], fatal: (err as Error).message })),

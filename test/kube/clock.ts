@@ -13,11 +13,29 @@ export class RecordingClock implements Clock {
   now(): number {
     return this.nowMs;
   }
+  /** Timers this long or longer wait for fireHeld() (heartbeats), instead of firing at once. */
+  holdAtLeastMs = Infinity;
+  private held: { fn: () => void; ms: number; cancelled: boolean }[] = [];
   setTimeout(fn: () => void, ms: number): unknown {
     this.delays.push(ms);
+    if (ms >= this.holdAtLeastMs) {
+      const h = { fn, ms, cancelled: false };
+      this.held.push(h);
+      return h;
+    }
     return setTimeout(fn, Math.min(ms * this.scale, 50));
   }
+  /** Advance the clock past the held timers and fire them. */
+  fireHeld(): number {
+    const due = this.held.splice(0).filter((h) => !h.cancelled);
+    for (const h of due) {
+      this.nowMs += h.ms;
+      h.fn();
+    }
+    return due.length;
+  }
   clearTimeout(h: unknown): void {
-    clearTimeout(h as NodeJS.Timeout);
+    if (h && typeof h === 'object' && 'cancelled' in h) (h as { cancelled: boolean }).cancelled = true;
+    else clearTimeout(h as NodeJS.Timeout);
   }
 }

@@ -231,4 +231,24 @@ describe('publisher against the API-server double', () => {
     expect(server.node(NODE).metadata.labels?.['bpfready.io/map-type.hash']).toBe('true');
     expect(server.count('GET node')).toBe(2);
   });
+
+  it('heartbeat: refreshes lastHeartbeatTime only, one status write per period; off writes nothing', async () => {
+    clock.holdAtLeastMs = 60_000;
+    const p = publisher({ heartbeatSeconds: 300 });
+    p.publish(report(), checksOk);
+    await settle(p);
+    const before = server.node(NODE).status?.conditions?.find((c) => c.type === 'bpfready.io/EBPFReady');
+    const statusPatches = server.count('PATCH status');
+    const nodePatches = server.count('PATCH node');
+    expect(clock.fireHeld()).toBe(1);
+    await settle(p);
+    const after = server.node(NODE).status?.conditions?.find((c) => c.type === 'bpfready.io/EBPFReady');
+    expect(server.count('PATCH status')).toBe(statusPatches + 1);
+    expect(server.count('PATCH node')).toBe(nodePatches);
+    expect(after?.['lastHeartbeatTime']).not.toBe(before?.['lastHeartbeatTime']);
+    expect(after?.['lastTransitionTime']).toBe(before?.['lastTransitionTime']);
+    // the period is drawn from 300 s ± 10 %
+    const hb = clock.delays.filter((d) => d >= 60_000);
+    expect(hb.every((d) => d >= 270_000 && d <= 330_000)).toBe(true);
+  });
 });

@@ -55,6 +55,11 @@ export type KconfigRead = { ok: true; config: KernelConfig } | { ok: false; trie
  * The running kernel's config: the first candidate that exists. A candidate that exists but is
  * malformed throws ParseError (a corrupt config must not silently fall through to another file).
  */
+// The daemon reads the config on every cycle; it does not change under a running kernel, but a
+// /boot file may be replaced. Reading the bytes is cheap, gunzip + parse is not: keep the parse of
+// the last bytes seen per path.
+const parsed = new Map<string, { raw: Buffer; config: KernelConfig }>();
+
 export function readKernelConfig(hostRoot: string, release: string): KconfigRead {
   const tried: { path: string; code: string }[] = [];
   for (const path of kconfigCandidates(release)) {
@@ -63,6 +68,8 @@ export function readKernelConfig(hostRoot: string, release: string): KconfigRead
       tried.push({ path: r.path, code: r.code });
       continue;
     }
+    const hit = parsed.get(r.path);
+    if (hit && hit.raw.equals(r.value)) return { ok: true, config: hit.config };
     let text: string;
     if (path.endsWith('.gz')) {
       try {
@@ -71,7 +78,9 @@ export function readKernelConfig(hostRoot: string, release: string): KconfigRead
         throw new ParseError(r.path, `not valid gzip: ${(e as Error).message}`, { cause: e });
       }
     } else text = r.value.toString('utf8');
-    return { ok: true, config: { source: r.path, values: parseKconfig(text, r.path) } };
+    const config: KernelConfig = { source: r.path, values: parseKconfig(text, r.path) };
+    parsed.set(r.path, { raw: r.value, config });
+    return { ok: true, config };
   }
   return { ok: false, tried };
 }

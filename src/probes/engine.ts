@@ -349,12 +349,17 @@ function validatesAttachType(progType: string, env: ProbeEnv): boolean {
   return true;
 }
 
-export function probeAttachTypes(env: ProbeEnv, progResults: ResultMap): ResultMap {
+export function probeAttachTypes(env: ProbeEnv, progResults: ResultMap, cachedResult: (attach: string) => ProbeResult | undefined = () => undefined): ResultMap {
   const out: ResultMap = {};
   const validates = new Map<string, boolean>();
   const known = env.btf?.enumValues('bpf_attach_type');
   for (const [i, attach] of ATTACH_TYPE_NAMES.entries()) {
     if (!attach) continue;
+    const hit = cachedResult(attach);
+    if (hit) {
+      out[attach] = hit;
+      continue;
+    }
     const row = ATTACH_TYPES[attach];
     const typeResult = row ? progResults[row[0]] : undefined;
     if (row && typeResult?.status === 'supported') {

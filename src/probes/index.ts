@@ -103,6 +103,10 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
 // Conclusive results per privilege context. The key names everything a result may depend on.
 const cache = new Map<string, Map<string, ProbeResult>>();
 const recipes = new Map<string, Map<string, ProgRecipe>>();
+// Helper rows per context and program type: the results, and the ids still inconclusive.
+const helperRows = new Map<string, Map<string, { results: ResultMap; pending: number[] }>>();
+const HELPER_IDS = HELPER_NAMES.map((_, id) => id).slice(1);
+const HELPER_KEYS = HELPER_NAMES.map((h) => `bpf_${h}`);
 
 function contextKey(env: ProbeEnv, opts: TableOptions): string {
   let mounts = '';
@@ -124,6 +128,7 @@ function hash(s: string): string {
 export function clearProbeCache(): void {
   cache.clear();
   recipes.clear();
+  helperRows.clear();
   btfCache = undefined;
 }
 
@@ -144,7 +149,9 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
   if (!ctxRecipes) recipes.set(key, (ctxRecipes = new Map()));
   const want = new Set(opts.families ?? ['programTypes', 'mapTypes', 'helpers', 'attachTypes', 'misc']);
   // Start workers only when there is a helper matrix to share; they warm up while we probe types.
-  const uncachedHelpers = want.has('helpers') && ![...ctx.keys()].some((k) => k.startsWith('helper:'));
+  let rows = helperRows.get(key);
+  if (!rows) helperRows.set(key, (rows = new Map()));
+  const uncachedHelpers = want.has('helpers') && rows.size === 0;
   const workers = opts.workers ?? defaultWorkers();
   const pool = uncachedHelpers && workers > 0 && opts.tokenFd === undefined ? new HelperPool(workers) : undefined;
   try {
@@ -172,34 +179,35 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
         helpers[name] = inheritHelpers(name, result);
         continue;
       }
-      helpers[name] = {};
-      const ids: number[] = [];
-      for (let id = 1; id < HELPER_NAMES.length; id++) {
-        const hit = ctx.get(`helper:${name}:${id}`);
-        if (hit) helpers[name][`bpf_${HELPER_NAMES[id]}`] = hit;
-        else ids.push(id);
-      }
+      // A row whose every entry was conclusive is reused whole; otherwise only its inconclusive ids
+      // are probed again.
+      const row = rows.get(name);
+      const ids = row ? row.pending : HELPER_IDS;
       if (ids.length) jobs.push({ progType: name, ids });
+      helpers[name] = row?.results ?? {};
     }
-    const results = await runHelperMatrix(jobs, env, ctxRecipes, pool);
-    for (const { progType, ids, results: rows } of results) {
+    for (const { progType, ids, results } of await runHelperMatrix(jobs, env, ctxRecipes, pool)) {
+      const row = { ...helpers[progType] };
+      const pending: number[] = [];
       ids.forEach((id, i) => {
-        const r = rows[i]!;
-        helpers[progType]![`bpf_${HELPER_NAMES[id]}`] = r;
-        if (isConclusive(r)) ctx.set(`helper:${progType}:${id}`, r);
+        const r = results[i]!;
+        row[HELPER_KEYS[id]!] = r;
+        if (!isConclusive(r)) pending.push(id);
       });
-    }
-    // Keep helper names in enum order whatever order the workers answered in.
-    for (const name of Object.keys(helpers)) {
-      const row = helpers[name]!;
-      helpers[name] = Object.fromEntries(HELPER_NAMES.slice(1).map((h) => [`bpf_${h}`, row[`bpf_${h}`]!]));
+      // Keep helper names in enum order whatever order the workers answered in.
+      const ordered = Object.fromEntries(HELPER_IDS.map((id) => [HELPER_KEYS[id]!, row[HELPER_KEYS[id]!]!]));
+      rows.set(progType, { results: ordered, pending });
+      helpers[progType] = ordered;
     }
   }
 
   const attachTypes: ResultMap = {};
   if (want.has('attachTypes')) {
-    const missing = probeAttachTypes({ ...env }, programTypes);
-    for (const [k, v] of Object.entries(missing)) attachTypes[k] = cached(ctx, `attach:${k}`, () => v);
+    const results = probeAttachTypes(env, programTypes, (k) => ctx.get(`attach:${k}`));
+    for (const [k, v] of Object.entries(results)) {
+      attachTypes[k] = v;
+      if (isConclusive(v)) ctx.set(`attach:${k}`, v);
+    }
   }
 
   const misc: ResultMap = {};

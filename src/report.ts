@@ -48,7 +48,7 @@ export interface ProbeReport {
   mapTypes: ResultMap;
   /** helpers[progType][helperName] */
   helpers: Record<string, ResultMap>;
-  /** Program load per (program type, expected attach type), keyed "progtype/attachtype". */
+  /** Per expected attach type (the kernel's name, e.g. cgroup_inet4_connect): does a program with it load (docs/json.md). */
   attachTypes: ResultMap;
   misc: ResultMap;
   /** Sections filled by the system-facts, token and attach collectors (docs/json.md). */

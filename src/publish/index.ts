@@ -8,6 +8,7 @@ import { createNodeApi, type NodeApi } from './client.ts';
 import { projectConditions, summaryConditionType, verdict } from './conditions.ts';
 import { labelNameProblem, labelValueProblem, prefixProblem, projectLabels, validatePrefix } from './labels.ts';
 import { systemClock, type CheckedProfile, type Clock, type DesiredState, type TaintSpec } from './types.ts';
+import { featureDomain, NodeFeatureWriter, projectNodeFeature } from './nodefeature.ts';
 import { NodeWriter, type WriterStats } from './writer.ts';
 
 export type { CheckedProfile, TaintSpec, UnmetRequirement } from './types.ts';
@@ -19,8 +20,13 @@ export interface PublisherOptions {
   heartbeatSeconds: number;
   /** Managed readiness taint: on the node while the summary condition is not True. */
   taint?: TaintSpec;
-  /** Reserved for the NodeFeature interop (not implemented yet; see docs/kubernetes.md). */
+  /**
+   * node-feature-discovery interop: publish the label facts as a NodeFeature object instead of Node
+   * labels (conditions and the taint stay on the Node). Needs kubeConfig (or the default one).
+   */
   nfd?: boolean;
+  /** Namespace of the NodeFeature; default: the kubeconfig context's (in-cluster: the pod's). */
+  nfdNamespace?: string;
   logger: Logger;
   /** Default: KubeConfig.loadFromDefault() (KUBECONFIG, ~/.kube/config, then in-cluster). */
   kubeConfig?: KubeConfig;
@@ -70,15 +76,19 @@ export function createPublisher(opts: PublisherOptions): Publisher {
   const prefix = validatePrefix(opts.labelPrefix);
   if (!opts.nodeName) throw new UsageError('kubernetes.nodeName is empty: set NODE_NAME (downward API) or --node-name');
   const taint = opts.taint ? validateTaint(opts.taint) : undefined;
-  if (opts.nfd) opts.logger.warn('kubernetes.nfd: NodeFeature publishing is not implemented yet; publishing Node labels only');
-  const api = opts.api ?? createNodeApi(opts.kubeConfig ?? defaultKubeConfig());
+  const kc = opts.api && !opts.nfd ? undefined : (opts.kubeConfig ?? defaultKubeConfig());
+  const api = opts.api ?? createNodeApi(kc!);
+  const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? Math.random;
+  const logger = opts.logger.child({ component: 'publisher', node: opts.nodeName });
+  const nfd = opts.nfd ? new NodeFeatureWriter(kc!, { nodeName: opts.nodeName, logger, clock, random, ...(opts.nfdNamespace ? { namespace: opts.nfdNamespace } : {}) }) : undefined;
   const writer = new NodeWriter({
     api,
     nodeName: opts.nodeName,
     prefix,
-    logger: opts.logger.child({ component: 'publisher', node: opts.nodeName }),
-    clock: opts.clock ?? systemClock,
-    random: opts.random ?? Math.random,
+    logger,
+    clock,
+    random,
     heartbeatSeconds: opts.heartbeatSeconds,
     startJitterMs: (opts.startJitterSeconds ?? 10) * 1000,
     ...(taint ? { taint } : {}),
@@ -86,8 +96,19 @@ export function createPublisher(opts: PublisherOptions): Publisher {
   });
   writer.start();
   return {
-    publish: (report, checks) => writer.setDesired(desiredState(prefix, report, checks, taint)),
-    close: () => writer.close(),
+    publish: (report, checks) => {
+      const d = desiredState(prefix, report, checks, taint);
+      if (nfd) {
+        nfd.set(projectNodeFeature(featureDomain(prefix), report, checks.map(verdict)));
+        // With NFD, nfd-master owns node labels; ours (if any were published before) are removed.
+        d.labels = {};
+      }
+      writer.setDesired(d);
+    },
+    close: async () => {
+      nfd?.close();
+      await writer.close();
+    },
     stats: () => ({ ...writer.stats }),
     whenInSync: () => writer.whenInSync(),
   };

@@ -45,6 +45,8 @@ interface Watcher {
 }
 
 const NODE_PATH = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/;
+// Namespaced custom resources (NodeFeature): /apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}]
+const CUSTOM_PATH = /^\/apis\/([^/]+)\/([^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/;
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 export class ApiServerDouble {
@@ -237,6 +239,8 @@ export class ApiServerDouble {
       record(200);
       return this.startWatch(url, res, fault?.kind === 'gone');
     }
+    const cm = CUSTOM_PATH.exec(url.pathname);
+    if (cm) return this.custom(method, cm, body, record, res);
     if (!m) {
       record(404);
       return sendStatus(res, 404, 'NotFound', `the server could not find the requested resource`);
@@ -302,6 +306,79 @@ export class ApiServerDouble {
     }
     record(200);
     sendJson(res, 200, this.commit(name, next));
+  }
+
+  /** Stored custom objects by "group/version/ns/plural/name". */
+  private readonly customs = new Map<string, Obj & { metadata: { name: string; resourceVersion?: string } }>();
+
+  customObject(path: string): Obj | undefined {
+    const o = this.customs.get(path);
+    return o ? structuredClone(o) : undefined;
+  }
+
+  /** Someone else rewrites (or deletes, with `change` returning undefined) a custom object. */
+  editCustom(path: string, change: (o: Obj) => Obj | undefined): void {
+    const o = this.customObject(path);
+    if (!o) throw new Error(`double: no ${path}`);
+    const next = change(o) as (Obj & { metadata: { name: string; resourceVersion?: string } }) | undefined;
+    if (!next) this.customs.delete(path);
+    else {
+      next.metadata.resourceVersion = String(++this.rv);
+      this.customs.set(path, next);
+    }
+  }
+
+  // GET, POST (create: 409 AlreadyExists) and PUT (replace: resourceVersion precondition, 409 on a
+  // stale one, 404 when absent) — the verbs of a CRD's REST endpoint that bpfready uses; no schema
+  // validation, no status subresource, no watch.
+  private custom(method: string, cm: RegExpExecArray, body: string, record: (s: number) => void, res: ServerResponse): void {
+    const [, group, version, ns, plural, name] = cm;
+    const base = `${group}/${version}/${ns}/${plural}`;
+    let obj: (Obj & { metadata: { name: string; resourceVersion?: string; namespace?: string } }) | undefined;
+    if (method === 'POST' || method === 'PUT') {
+      try {
+        obj = JSON.parse(body) as typeof obj;
+      } catch {
+        record(400);
+        return sendStatus(res, 400, 'BadRequest', 'the body of the request was in an unknown format');
+      }
+    }
+    if (method === 'GET' && name) {
+      const o = this.customs.get(`${base}/${name}`);
+      record(o ? 200 : 404);
+      return o ? sendJson(res, 200, o) : sendStatus(res, 404, 'NotFound', `${plural}.${group} "${name}" not found`);
+    }
+    if (method === 'POST' && !name && obj?.metadata?.name) {
+      const key = `${base}/${obj.metadata.name}`;
+      if (this.customs.has(key)) {
+        record(409);
+        return sendStatus(res, 409, 'AlreadyExists', `${plural}.${group} "${obj.metadata.name}" already exists`);
+      }
+      obj.metadata = { ...obj.metadata, namespace: ns!, resourceVersion: String(++this.rv) };
+      this.customs.set(key, obj);
+      this.writes++;
+      record(201);
+      return sendJson(res, 201, obj);
+    }
+    if (method === 'PUT' && name && obj) {
+      const key = `${base}/${name}`;
+      const cur = this.customs.get(key);
+      if (!cur) {
+        record(404);
+        return sendStatus(res, 404, 'NotFound', `${plural}.${group} "${name}" not found`);
+      }
+      if (obj.metadata?.resourceVersion !== undefined && obj.metadata.resourceVersion !== cur.metadata.resourceVersion) {
+        record(409);
+        return sendStatus(res, 409, 'Conflict', `Operation cannot be fulfilled on ${plural}.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+      }
+      obj.metadata = { ...obj.metadata, name, namespace: ns!, resourceVersion: String(++this.rv) };
+      this.customs.set(key, obj);
+      this.writes++;
+      record(200);
+      return sendJson(res, 200, obj);
+    }
+    record(405);
+    return sendStatus(res, 405, 'MethodNotAllowed', `${method} ${base} is not supported by the double`);
   }
 
   private startWatch(url: URL, res: ServerResponse, forceGone: boolean): void {

@@ -1,0 +1,149 @@
+// node-feature-discovery interop: our facts as a NodeFeature object (nfd.k8s-sigs.io/v1alpha1), so a
+// cluster running NFD can match them in NodeFeatureRules and let nfd-master do all Node writes.
+// The object is namespaced and carries nfd.node.kubernetes.io/node-name, which is how nfd-master
+// finds third-party NodeFeatures for a node (mission-anchors §1).
+import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { ProbeReport } from '../report.ts';
+import { toKubeApiError } from './client.ts';
+import { projectLabelNames } from './labels.ts';
+import type { Clock, ProfileVerdict } from './types.ts';
+
+export const NFD_GROUP = 'nfd.k8s-sigs.io';
+export const NFD_VERSION = 'v1alpha1';
+export const NFD_PLURAL = 'nodefeatures';
+export const NFD_NODE_NAME_LABEL = 'nfd.node.kubernetes.io/node-name';
+
+export interface NodeFeatureSpec {
+  features: { flags: Record<string, never>; attributes: Record<string, { elements: Record<string, string> }>; instances: Record<string, never> };
+  labels: Record<string, string>;
+}
+
+/**
+ * Attribute feature sets named `<prefix-domain>.<kind>` (e.g. `bpfready.program_type`), elements
+ * `true`/`false` — the same conclusive-only values as the labels, so NodeFeatureRules use IsTrue /
+ * IsFalse and an unknown result is simply absent. No node labels are requested: nfd-master rejects
+ * label namespaces outside feature.node.kubernetes.io unless given -extra-label-ns.
+ */
+export function projectNodeFeature(domain: string, report: ProbeReport, checks: readonly ProfileVerdict[]): NodeFeatureSpec {
+  const attributes: NodeFeatureSpec['features']['attributes'] = {};
+  const kinds: Record<string, string> = { 'program-type': 'program_type', 'map-type': 'map_type', feature: 'feature', profile: 'profile' };
+  for (const [name, value] of Object.entries(projectLabelNames(report, checks))) {
+    const dot = name.indexOf('.');
+    const kind = kinds[name.slice(0, dot)];
+    if (!kind) continue;
+    const set = (attributes[`${domain}.${kind}`] ??= { elements: {} });
+    set.elements[name.slice(dot + 1)] = value;
+  }
+  return { features: { flags: {}, attributes, instances: {} }, labels: {} };
+}
+
+/** `bpfready.io` → `bpfready`: NFD feature names are `<domain>.<feature>` with a dot-free domain. */
+export const featureDomain = (prefix: string): string => prefix.split('.')[0]!;
+
+export interface NodeFeatureWriterOptions {
+  nodeName: string;
+  /** Default: the kubeconfig context's namespace (in-cluster: the pod's service-account namespace). */
+  namespace?: string;
+  logger: Logger;
+  clock: Clock;
+  random: () => number;
+}
+
+interface NodeFeatureObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Record<string, string> };
+  spec: NodeFeatureSpec;
+}
+
+/**
+ * Keeps one NodeFeature in the desired state: written only when its spec differs from what we last
+ * wrote or read; 404 → create; 409 (someone else wrote it) → re-read and retry with backoff.
+ */
+export class NodeFeatureWriter {
+  private readonly api: CustomObjectsApi;
+  private readonly name: string;
+  private readonly namespace: string;
+  private desired: NodeFeatureSpec | undefined;
+  private written: string | undefined;
+  private running = false;
+  private again = false;
+  private timer: unknown;
+  private attempt = 0;
+  private closed = false;
+  private readonly o: NodeFeatureWriterOptions;
+  writes = 0;
+
+  constructor(kc: KubeConfig, opts: NodeFeatureWriterOptions) {
+    this.o = opts;
+    this.api = kc.makeApiClient(CustomObjectsApi);
+    this.name = `bpfready-${opts.nodeName}`;
+    this.namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+  }
+
+  set(spec: NodeFeatureSpec): void {
+    this.desired = spec;
+    if (JSON.stringify(spec) === this.written) return;
+    this.kick();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.o.clock.clearTimeout(this.timer);
+  }
+
+  private kick(): void {
+    if (this.closed || this.timer !== undefined) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    this.again = false;
+    void this.sync().finally(() => {
+      this.running = false;
+      if (this.again) this.kick();
+    });
+  }
+
+  private async sync(): Promise<void> {
+    const spec = this.desired;
+    if (!spec) return;
+    const ref = { group: NFD_GROUP, version: NFD_VERSION, namespace: this.namespace, plural: NFD_PLURAL };
+    try {
+      let current: NodeFeatureObject | undefined;
+      try {
+        current = (await this.api.getNamespacedCustomObject({ ...ref, name: this.name })) as NodeFeatureObject;
+      } catch (e) {
+        if (!(e instanceof ApiException && e.code === 404)) throw e;
+      }
+      const body: NodeFeatureObject = {
+        apiVersion: `${NFD_GROUP}/${NFD_VERSION}`,
+        kind: 'NodeFeature',
+        metadata: { name: this.name, namespace: this.namespace, labels: { ...current?.metadata.labels, [NFD_NODE_NAME_LABEL]: this.o.nodeName } },
+        spec,
+      };
+      const same = current && JSON.stringify(current.spec) === JSON.stringify(spec) && current.metadata.labels?.[NFD_NODE_NAME_LABEL] === this.o.nodeName;
+      if (!same) {
+        this.writes++;
+        if (!current) await this.api.createNamespacedCustomObject({ ...ref, body });
+        else {
+          // The resourceVersion makes this a compare-and-swap: 409 if it changed since our GET.
+          body.metadata.resourceVersion = current.metadata.resourceVersion!;
+          await this.api.replaceNamespacedCustomObject({ ...ref, name: this.name, body });
+        }
+      }
+      this.written = JSON.stringify(spec);
+      this.attempt = 0;
+    } catch (e) {
+      const err = toKubeApiError(`NodeFeature ${this.namespace}/${this.name}`, e);
+      const delay = Math.max(err.retryAfterMs ?? 0, Math.min(60_000, 500 * 2 ** this.attempt++) * (0.5 + this.o.random() / 2));
+      this.o.logger.warn({ err: err.message, retryInMs: Math.round(delay) }, 'NodeFeature update failed; will retry');
+      this.timer = this.o.clock.setTimeout(() => {
+        this.timer = undefined;
+        this.kick();
+      }, delay);
+    }
+  }
+}

@@ -69,16 +69,15 @@ function fact(r: ProbeReport, section: string, key: string): ProbeResult | undef
   return f as ProbeResult;
 }
 
-// A node offers token delegation when at least one bpffs mount hands out a token; mounts without
-// delegate_* options answer ENOENT, which is "unsupported" for that mount, not for the node.
+// A node offers token delegation when a bpffs mount carries delegate_cmds: that is mount
+// configuration, readable by anyone, so it is conclusive. Whether *this* process can create a token
+// is a different fact (from the host user namespace it never can: EOPNOTSUPP), and not the label's.
 function tokenDelegation(r: ProbeReport): ProbeResult | undefined {
   const mounts = r['bpffs'];
   if (!Array.isArray(mounts)) return undefined;
-  const results = (mounts as BpffsMount[]).map((m) => m.token).filter((t) => t && typeof t.status === 'string');
-  if (results.some((t) => t.status === 'supported')) return { status: 'supported' };
-  if (results.length > 0 && results.every((t) => t.status === 'unsupported')) return { status: 'unsupported' };
-  if (results.length === 0 && mounts.length === 0) return { status: 'unsupported', detail: 'no bpffs mounted' };
-  return undefined;
+  const ms = mounts as BpffsMount[];
+  if (ms.some((m) => m.token?.status === 'supported' || (m.delegate?.cmds?.length ?? 0) > 0)) return { status: 'supported' };
+  return { status: 'unsupported', detail: ms.length === 0 ? 'no bpffs mounted' : 'no bpffs mount has delegate_cmds' };
 }
 
 /**

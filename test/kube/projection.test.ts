@@ -36,11 +36,13 @@ describe('labels', () => {
     expect(labels).not.toHaveProperty('bpfready.io/feature.token-delegation'); // no bpffs section
   });
 
-  it('token delegation from the bpffs section', () => {
-    const yes = report({ bpffs: [{ path: '/a', delegate: { cmds: [], maps: [], progs: [], attachs: [] }, token: { status: 'unsupported', errno: 'ENOENT' } }, { path: '/b', delegate: { cmds: ['any'], maps: [], progs: [], attachs: [] }, token: { status: 'supported' } }] });
+  it('token delegation from the bpffs mounts delegate options', () => {
+    const mount = (cmds: string[], token: { status: 'supported' | 'unsupported'; errno?: string }) => ({ path: '/x', delegate: { cmds, maps: [], progs: [], attachs: [] }, token });
+    // EOPNOTSUPP from the host user namespace says nothing about the node's delegation
+    const yes = report({ bpffs: [mount([], { status: 'unsupported', errno: 'ENOENT' }), mount(['any'], { status: 'unsupported', errno: 'EOPNOTSUPP' })] });
     expect(projectLabels('p.io', yes, [])['p.io/feature.token-delegation']).toBe('true');
-    const unknown = report({ bpffs: [{ path: '/b', delegate: { cmds: ['any'], maps: [], progs: [], attachs: [] }, token: { status: 'not-permitted', errno: 'EPERM' } }] });
-    expect(projectLabels('p.io', unknown, [])).not.toHaveProperty('p.io/feature.token-delegation');
+    const no = report({ bpffs: [mount([], { status: 'unsupported', errno: 'EOPNOTSUPP' })] });
+    expect(projectLabels('p.io', no, [])['p.io/feature.token-delegation']).toBe('false');
   });
 
   it('folds profile names into label names; ignores invalid ownership entries', () => {

@@ -14,7 +14,6 @@ import { createMetrics } from './server/metrics.ts';
 import { createProbeLoop, type ProbeLoop } from './server/probe-loop.ts';
 import { initialState, type DaemonState, type ProfileCheck, type ProbeTrigger } from './server/state.ts';
 import { probe } from './probes/index.ts';
-import { createPublisher } from './publish/index.ts';
 import { checkProfiles } from './server/checks.ts';
 import pkg from '../package.json' with { type: 'json' };
 
@@ -199,6 +198,8 @@ export async function runCommand(command: 'serve' | 'daemon', argv: readonly str
   let publisher: Publisher | undefined;
   if (command === 'daemon') {
     const k = config.kubernetes;
+    // @kubernetes/client-node takes seconds to import on a busy node; `serve` never pays for it.
+    const { createPublisher } = await import('./publish/index.ts');
     try {
       publisher = createPublisher({
         nodeName: k.nodeName ?? '',

@@ -86,6 +86,8 @@ function card(title: string, rs: ProbeResult[]): string {
   return `<div class="card"><h3>${esc(title)}</h3><p class="big s-supported">${counts.supported}/${rs.length}</p><p>supported${parts.length ? ` · ${parts.join(' · ')}` : ''}</p></div>`;
 }
 
+const UNMET_SHOWN = 5;
+
 function requirements(checks: ProfileCheck[]): string {
   if (!checks.length) return '<section id="requirements"><h2>Requirements</h2><p>No profiles are checked on this node.</p></section>';
   const rows = checks.map((c) => {
@@ -96,8 +98,10 @@ function requirements(checks: ProfileCheck[]): string {
           `<tr><td>${esc(u.requirement)}</td><td>${chip(u.status)}${u.errno ? ` <code>${esc(u.errno)}</code>` : ''}</td><td>${esc(u.detail ?? '')}</td><td class="fix">${u.remediation.map((x) => `<div>${esc(x)}</div>`).join('')}</td></tr>`,
       )
       .join('');
-    return `<li><span class="s-unsupported">✘</span> <b>${esc(c.profile)}</b>: ${c.unmet.length} unmet
-<table class="unmet"><thead><tr><th>requirement</th><th>status</th><th>why</th><th>remediation</th></tr></thead><tbody>${unmet}</tbody></table></li>`;
+    // A long list would push the feature matrix out of view: it starts folded, the counts stay visible.
+    const open = c.unmet.length <= UNMET_SHOWN ? ' open' : '';
+    return `<li><details${open}><summary><span class="s-unsupported">✘</span> <b>${esc(c.profile)}</b>: ${c.unmet.length} unmet (${countLine(c.unmet.map((u) => ({ status: u.status })))})</summary>
+<table class="unmet wide"><thead><tr><th>requirement</th><th>status</th><th>why</th><th>remediation</th></tr></thead><tbody>${unmet}</tbody></table></details></li>`;
   });
   return `<section id="requirements"><h2>Requirements</h2><ul class="profiles">${rows.join('\n')}</ul></section>`;
 }

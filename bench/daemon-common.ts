@@ -1,0 +1,83 @@
+// Shared by the daemon benchmarks: start the real `bpfready serve` binary and read /proc about it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const BIN = join(import.meta.dirname, '../bin/bpfready');
+const CLK_TCK = 100; // USER_HZ on every Linux ABI we run on (x86_64, arm64).
+
+export interface Served {
+  child: ChildProcess;
+  url: string;
+  /** ms from spawn to the log line that says it listens. */
+  listeningMs: number;
+  startedAt: number;
+}
+
+export function serve(args: string[] = []): Promise<Served> {
+  const startedAt = performance.now();
+  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--log-level', 'info', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const rec = JSON.parse(buf.slice(0, nl)) as { msg?: string; url?: string };
+        buf = buf.slice(nl + 1);
+        if (rec.msg === 'serving') resolve({ child, url: String(rec.url), listeningMs: performance.now() - startedAt, startedAt });
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`bpfready serve exited with ${code}`)));
+  });
+}
+
+export async function waitReady(url: string, pollMs = 5): Promise<void> {
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/readyz`)).status === 200) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+export async function stop(child: ChildProcess): Promise<number | null> {
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  child.kill('SIGTERM');
+  return exited;
+}
+
+export function rssBytes(pid: number | 'self'): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN) * 1024;
+}
+
+/** CPU seconds (user + system) the process has used. */
+/** Private (anonymous) resident memory: RSS without the file-backed pages of the node binary and libraries. */
+export function rssAnonBytes(pid: number | 'self'): number {
+  const m = /^RssAnon:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? NaN) * 1024;
+}
+
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of proc(5) (utime, stime) are at 11 and 12 once pid and comm are dropped.
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+export function fdCount(pid: number | 'self'): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+export const percentile = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
+export const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function requireRoot(): void {
+  if (process.geteuid?.() !== 0) {
+    console.warn('this benchmark probes the kernel and needs root; run it as root');
+    process.exit(2);
+  }
+}

@@ -1,0 +1,175 @@
+// The ValidatingAdmissionPolicy, evaluated: its CEL runs (with a standard CEL evaluator) against the
+// admission requests the daemon really causes — the patches come from src/publish's planner and are
+// applied with the API-server double's strategic merge patch — and against the ones it must refuse.
+// What this cannot show about a real API server (typed objects, the token claim itself) is listed in
+// docs/deploy.md.
+import { describe, expect, it } from 'vitest';
+import { renderChart } from '../../scripts/render-chart.ts';
+import { CHART_DIR } from '../../scripts/render-chart.ts';
+import { desiredState } from '../../src/publish/index.ts';
+import { planPrune, planWrites } from '../../src/publish/plan.ts';
+import type { NodeView, TaintSpec } from '../../src/publish/types.ts';
+import { checksBad, checksOk, foreignNode, report } from '../kube/fixtures.ts';
+import { strategicMergePatch } from '../kube/patch.ts';
+import { optionalImport, skipping } from './optional-modules.ts';
+
+type Cel = { evaluate(expr: string, ctx: Record<string, unknown>): unknown };
+const cel = await optionalImport<Cel>('@marcbachmann/cel-js');
+if (!cel.mod) skipping('admission policy CEL evaluation', cel.reason);
+
+type Obj = Record<string, any>;
+const SA = 'system:serviceaccount:bpfready:bpfready';
+const NODE_CLAIM = 'authentication.kubernetes.io/node-name';
+
+function policyFor(values: Record<string, unknown> = {}): Obj {
+  const doc = renderChart(CHART_DIR, { values }).documents.find((d) => d.doc['kind'] === 'ValidatingAdmissionPolicy');
+  if (!doc) throw new Error('no ValidatingAdmissionPolicy rendered');
+  return doc.doc as Obj;
+}
+
+interface Verdict {
+  matched: boolean;
+  failures: string[];
+}
+
+/** The API server's order: matchConditions, then variables (in order), then every validation. */
+function admit(policy: Obj, r: { user?: string; node?: string | null; oldObject: unknown; object: unknown }): Verdict {
+  const evaluate = cel.mod!.evaluate;
+  const extra = r.node === null ? undefined : { [NODE_CLAIM]: [r.node ?? 'node-a'], 'authentication.kubernetes.io/pod-name': ['bpfready-x'] };
+  const request = { operation: 'UPDATE', userInfo: { username: r.user ?? SA, groups: ['system:serviceaccounts'], ...(extra ? { extra } : {}) } };
+  const ctx: Obj = { request, object: r.object, oldObject: r.oldObject, variables: {} };
+  for (const mc of policy['spec']['matchConditions'] as Obj[]) if (evaluate(mc['expression'], ctx) !== true) return { matched: false, failures: [] };
+  for (const v of policy['spec']['variables'] as Obj[]) ctx['variables'][v['name']] = evaluate(v['expression'], ctx);
+  const failures: string[] = [];
+  for (const v of policy['spec']['validations'] as Obj[]) {
+    let ok: unknown;
+    try {
+      ok = evaluate(v['expression'], ctx);
+    } catch (e) {
+      // A runtime error is a rejection under failurePolicy: Fail.
+      failures.push(`error: ${(e as Error).message}`);
+      continue;
+    }
+    if (ok !== true) failures.push(v['messageExpression'] ? String(evaluate(v['messageExpression'], ctx)) : v['message']);
+  }
+  return { matched: true, failures };
+}
+
+function node(name = 'node-a'): NodeView {
+  const n = foreignNode(name) as Obj;
+  n['metadata']['resourceVersion'] = '100';
+  n['status']['capacity'] = { cpu: '4', memory: '8Gi' };
+  n['status']['nodeInfo'] = { kernelVersion: '6.18.0' };
+  return n as NodeView;
+}
+
+const mutate = (n: NodeView, f: (o: Obj) => void): NodeView => {
+  const c = structuredClone(n) as Obj;
+  f(c);
+  return c as NodeView;
+};
+
+/** The daemon's writes for one publish, as the objects the API server would store. */
+function publishSteps(old: NodeView, taint?: TaintSpec, checks = checksOk): { oldObject: NodeView; object: NodeView }[] {
+  const desired = desiredState('bpfready.io', report(), checks, taint);
+  const plan = planWrites(desired, old, { prefix: 'bpfready.io', nowIso: '2026-11-22T01:00:00Z', ...(taint ? { taint } : {}) });
+  const steps: { oldObject: NodeView; object: NodeView }[] = [];
+  let cur = old;
+  for (const patch of [plan.node, plan.status]) {
+    if (!patch) continue;
+    const next = strategicMergePatch(cur, patch) as NodeView;
+    steps.push({ oldObject: cur, object: next });
+    cur = next;
+  }
+  return steps;
+}
+
+describe.skipIf(!cel.mod)('ValidatingAdmissionPolicy', () => {
+  const policy = policyFor();
+
+  it('admits every write of a first publish on the pod’s own node', () => {
+    const steps = publishSteps(node());
+    expect(steps.length).toBe(2);
+    for (const s of steps) expect(admit(policy, s)).toEqual({ matched: true, failures: [] });
+  });
+
+  it('admits a managed taint being added and later removed, foreign taints kept', () => {
+    const taint: TaintSpec = { key: 'bpfready.io/not-ready', effect: 'NoSchedule' };
+    const p = policyFor({ config: { kubernetes: { taint: true } } });
+    const add = publishSteps(node(), taint, checksBad);
+    expect(add[0]!.object.spec?.taints?.map((t) => t.key)).toContain('bpfready.io/not-ready');
+    for (const s of add) expect(admit(p, s).failures).toEqual([]);
+    const tainted = add.at(-1)!.object;
+    const remove = publishSteps(tainted, taint, checksOk);
+    expect(remove[0]!.object.spec?.taints?.map((t) => t.key)).toEqual(['example.com/dedicated']);
+    for (const s of remove) expect(admit(p, s).failures).toEqual([]);
+  });
+
+  it('admits a node-readiness-controller taint key when that is the configured one', () => {
+    const taint: TaintSpec = { key: 'readiness.k8s.io/ebpf-ready', value: 'pending', effect: 'NoSchedule' };
+    const p = policyFor({ config: { kubernetes: { taint: { key: taint.key, value: 'pending', effect: 'NoSchedule' } } } });
+    for (const s of publishSteps(node(), taint, checksBad)) expect(admit(p, s).failures).toEqual([]);
+    // …and refuses it when bpfready is not configured to own that taint.
+    const denied = publishSteps(node(), taint, checksBad).flatMap((s) => admit(policy, s).failures);
+    expect(denied).toContain('bpfready may only add or remove its own taint');
+  });
+
+  it('admits prune (labels, annotation, conditions and taint removed)', () => {
+    const published = publishSteps(node(), { key: 'bpfready.io/not-ready', effect: 'NoSchedule' }, checksBad).at(-1)!.object;
+    const plan = planPrune(published, 'bpfready.io', ['bpfready.io/not-ready']);
+    expect(plan.node && plan.status).toBeTruthy();
+    const afterNode = strategicMergePatch(published, plan.node) as NodeView;
+    const afterStatus = strategicMergePatch(afterNode, plan.status) as NodeView;
+    const p = policyFor({ config: { kubernetes: { taint: true } } });
+    expect(admit(p, { oldObject: published, object: afterNode }).failures).toEqual([]);
+    expect(admit(p, { oldObject: afterNode, object: afterStatus }).failures).toEqual([]);
+  });
+
+  it('refuses the same writes to another node, naming both', () => {
+    for (const s of publishSteps(node('node-b'))) {
+      const v = admit(policy, { ...s, node: 'node-a' });
+      expect(v.failures).toEqual(['bpfready on node node-a may not change node node-b']);
+    }
+  });
+
+  it('refuses a token that is not bound to a node', () => {
+    const [s] = publishSteps(node());
+    expect(admit(policy, { ...s!, node: null }).failures[0]).toMatch(/not bound to a node/);
+  });
+
+  it('does not apply to other users (kubelet, other service accounts)', () => {
+    const old = node();
+    const cordoned = mutate(old, (o) => (o['spec']['unschedulable'] = true));
+    expect(admit(policy, { user: 'system:node:node-a', oldObject: old, object: cordoned }).matched).toBe(false);
+    expect(admit(policy, { user: 'system:serviceaccount:kube-system:other', oldObject: old, object: cordoned }).matched).toBe(false);
+  });
+
+  const old = node();
+  it.each<[string, (o: Obj) => void, string]>([
+    ['a foreign label changed', (o) => (o['metadata']['labels']['team.example.com/owner'] = 'me'), 'labels under bpfready.io/'],
+    ['a foreign label removed', (o) => delete o['metadata']['labels']['kubernetes.io/hostname'], 'labels under bpfready.io/'],
+    ['a label outside the prefix added', (o) => (o['metadata']['labels']['feature.node.kubernetes.io/ebpf'] = 'true'), 'labels under bpfready.io/'],
+    ['a foreign annotation changed', (o) => (o['metadata']['annotations']['example.com/note'] = 'gone'), 'owned-labels annotation'],
+    ['an annotation under the prefix other than ours', (o) => (o['metadata']['annotations']['bpfready.io/other'] = 'x'), 'owned-labels annotation'],
+    ['a foreign taint removed', (o) => (o['spec']['taints'] = []), 'its own taint'],
+    ['a foreign taint added', (o) => o['spec']['taints'].push({ key: 'example.com/evil', effect: 'NoExecute' }), 'its own taint'],
+    ['the node cordoned', (o) => (o['spec']['unschedulable'] = true), 'cordon'],
+    ['the kubelet’s Ready condition changed', (o) => (o['status']['conditions'][0]['status'] = 'False'), 'conditions whose type is under bpfready.io/'],
+    ['a foreign condition deleted', (o) => o['status']['conditions'].splice(1, 1), 'conditions whose type is under bpfready.io/'],
+    ['capacity changed', (o) => (o['status']['capacity']['cpu'] = '400'), 'status other than its conditions'],
+    ['a finalizer added', (o) => (o['metadata']['finalizers'] = ['example.com/hold']), 'finalizers'],
+  ])('refuses %s', (_what, f, message) => {
+    const v = admit(policy, { oldObject: old, object: mutate(old, f) });
+    expect(v.matched).toBe(true);
+    expect(v.failures).toHaveLength(1);
+    expect(v.failures[0]).toContain(message);
+  });
+
+  it('follows a custom label prefix: bpfready.io/ is foreign then', () => {
+    const p = policyFor({ config: { kubernetes: { labelPrefix: 'ebpf.example.com' } } });
+    const v = admit(p, { oldObject: old, object: mutate(old, (o) => (o['metadata']['labels']['bpfready.io/feature.btf'] = 'true')) });
+    expect(v.failures).toEqual(['bpfready may only add, change or remove labels under ebpf.example.com/']);
+    const ok = admit(p, { oldObject: old, object: mutate(old, (o) => (o['metadata']['labels']['ebpf.example.com/feature.btf'] = 'true')) });
+    expect(ok.failures).toEqual([]);
+  });
+});

@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { ProbeReport } from '../report.ts';
 import { toKubeApiError } from './client.ts';
 import { projectLabelNames } from './labels.ts';
+import { SerialRunner } from './serial.ts';
 import type { Clock, ProfileVerdict } from './types.ts';
 
 export const NFD_GROUP = 'nfd.k8s-sigs.io';
@@ -67,16 +68,14 @@ export class NodeFeatureWriter {
   private readonly namespace: string;
   private desired: NodeFeatureSpec | undefined;
   private written: string | undefined;
-  private running = false;
-  private again = false;
-  private timer: unknown;
   private attempt = 0;
-  private closed = false;
+  private readonly runner: SerialRunner;
   private readonly o: NodeFeatureWriterOptions;
   writes = 0;
 
   constructor(kc: KubeConfig, opts: NodeFeatureWriterOptions) {
     this.o = opts;
+    this.runner = new SerialRunner(() => this.sync(), opts.clock);
     this.api = kc.makeApiClient(CustomObjectsApi);
     this.name = `bpfready-${opts.nodeName}`;
     this.namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
@@ -85,26 +84,11 @@ export class NodeFeatureWriter {
   set(spec: NodeFeatureSpec): void {
     this.desired = spec;
     if (JSON.stringify(spec) === this.written) return;
-    this.kick();
+    this.runner.kick();
   }
 
   close(): void {
-    this.closed = true;
-    this.o.clock.clearTimeout(this.timer);
-  }
-
-  private kick(): void {
-    if (this.closed || this.timer !== undefined) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    this.again = false;
-    void this.sync().finally(() => {
-      this.running = false;
-      if (this.again) this.kick();
-    });
+    this.runner.close();
   }
 
   private async sync(): Promise<void> {
@@ -140,10 +124,7 @@ export class NodeFeatureWriter {
       const err = toKubeApiError(`NodeFeature ${this.namespace}/${this.name}`, e);
       const delay = Math.max(err.retryAfterMs ?? 0, Math.min(60_000, 500 * 2 ** this.attempt++) * (0.5 + this.o.random() / 2));
       this.o.logger.warn({ err: err.message, retryInMs: Math.round(delay) }, 'NodeFeature update failed; will retry');
-      this.timer = this.o.clock.setTimeout(() => {
-        this.timer = undefined;
-        this.kick();
-      }, delay);
+      this.runner.retryIn(delay);
     }
   }
 }

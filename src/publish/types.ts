@@ -1,25 +1,9 @@
 // Plain data shared by the publish stages. Kubernetes API types appear only in client.ts and the
 // writer; everything before them works on these.
-import type { Status } from '../probes/result.ts';
 
-/** One unmet requirement of a profile, as the daemon passes it (src/server/state.ts UnmetRequirement). */
-export interface UnmetRequirement {
-  requirement: string;
-  status: Status;
-  errno?: string;
-  detail?: string;
-  remediation: string[];
-}
-
-/**
- * A profile checked against the report: the publisher's input, structurally the daemon's
- * ProfileCheck (src/server/state.ts), so main.ts passes its checks through unchanged.
- */
-export interface CheckedProfile {
-  profile: string;
-  satisfied: boolean;
-  unmet: UnmetRequirement[];
-}
+// The publisher's input is the daemon's own ProfileCheck (src/server/state.ts), passed through
+// unchanged: one definition, so a change there is a compile error here rather than a silent mismatch.
+export type { ProfileCheck as CheckedProfile, UnmetRequirement } from '../server/state.ts';
 
 /** A profile's verdict in condition terms (conditions.ts `verdict()` derives it from a CheckedProfile). */
 export interface ProfileVerdict {

@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import { KubeApiError, type NodeApi, type WatchEventType } from './client.ts';
 import { planWrites, type Plan } from './plan.ts';
+import { SerialRunner } from './serial.ts';
 import type { Clock, DesiredState, NodeView, TaintSpec } from './types.ts';
 
 export interface WriterOptions {
@@ -42,11 +43,8 @@ export class NodeWriter {
   private observed: NodeView | undefined;
   private needRead = true;
   private heartbeatDue = false;
-  private running = false;
-  private again = false;
   private closed = false;
   private attempt = 0;
-  private retryTimer: unknown;
   private heartbeatTimer: unknown;
   private watchTimer: unknown;
   private watchAttempt = 0;
@@ -58,19 +56,18 @@ export class NodeWriter {
   private idleWaiters: (() => void)[] = [];
   readonly stats: WriterStats = { reads: 0, nodePatches: 0, statusPatches: 0, watches: 0, failures: 0, conflicts: 0, inSync: false };
 
+  private readonly runner: SerialRunner;
+
   constructor(o: WriterOptions) {
     this.o = o;
+    this.runner = new SerialRunner(() => this.loop(), o.clock);
   }
 
   /** Start after a random delay in [0, startJitterMs): a DaemonSet rollout must not arrive as one burst. */
   start(): void {
     if (this.started) return;
     this.started = true;
-    const delay = Math.floor(this.o.random() * this.o.startJitterMs);
-    this.retryTimer = this.o.clock.setTimeout(() => {
-      this.retryTimer = undefined;
-      this.kick();
-    }, delay);
+    this.runner.retryIn(Math.floor(this.o.random() * this.o.startJitterMs));
   }
 
   setDesired(d: DesiredState): void {
@@ -81,7 +78,7 @@ export class NodeWriter {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.o.clock.clearTimeout(this.retryTimer);
+    this.runner.close();
     this.o.clock.clearTimeout(this.heartbeatTimer);
     this.o.clock.clearTimeout(this.watchTimer);
     this.watchGen++;
@@ -96,18 +93,7 @@ export class NodeWriter {
   }
 
   private kick(): void {
-    if (this.closed || this.retryTimer !== undefined) return;
-    if (this.running) {
-      // The running pass may already be past its last plan; make it go round once more.
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    this.again = false;
-    void this.loop().finally(() => {
-      this.running = false;
-      if (this.again) this.kick();
-    });
+    this.runner.kick();
   }
 
   private async loop(): Promise<void> {
@@ -173,10 +159,7 @@ export class NodeWriter {
     this.attempt++;
     const level = err.status === 409 || err.status === 429 ? 'info' : 'warn';
     this.o.logger[level]({ err: err.message, status: err.status, retryInMs: Math.round(delay) }, 'node update failed; will retry');
-    this.retryTimer = this.o.clock.setTimeout(() => {
-      this.retryTimer = undefined;
-      this.kick();
-    }, delay);
+    this.runner.retryIn(delay);
   }
 
   private markInSync(): void {

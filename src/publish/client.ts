@@ -64,19 +64,21 @@ function toPlain(node: unknown): NodeView {
 }
 
 export interface NodeApiOptions {
-  /** Server-side watch timeout; the server ends the stream cleanly after it and we re-watch. */
+  /** Server-side watch timeout, drawn from [t, 2t) per watch; the server then ends the stream cleanly. */
   watchTimeoutSeconds?: number;
+  random?: () => number;
 }
 
 export function createNodeApi(kc: KubeConfig, opts: NodeApiOptions = {}): NodeApi {
   const core = kc.makeApiClient(CoreV1Api);
   const smp = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
-  const watchTimeout = opts.watchTimeoutSeconds ?? 600;
+  const watchTimeout = opts.watchTimeoutSeconds ?? 300;
+  const random = opts.random ?? Math.random;
   const watcher = new Watch(kc);
   // client-node 2.0.1 aborts a watch after 30 s without bytes; a quiet node sends none, so every
   // node would re-watch twice a minute (167 watch requests/s at 5,000 nodes). Let the server's
   // timeoutSeconds end the stream instead; the field is private in the typings only.
-  (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (watchTimeout + 60) * 1000;
+  (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (2 * watchTimeout + 60) * 1000;
   const call = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
     try {
       return await f();
@@ -91,7 +93,9 @@ export function createNodeApi(kc: KubeConfig, opts: NodeApiOptions = {}): NodeAp
     watch: async (name, resourceVersion, onEvent, done) => {
       const ctl = await watcher.watch(
         '/api/v1/nodes',
-        { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: watchTimeout },
+        // Random per watch, as client-go's reflector does: nodes that started together must not all
+        // re-watch in the same second, every period, forever.
+        { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: Math.floor(watchTimeout * (1 + random())) },
         (type, obj) => onEvent(type as WatchEventType, obj as NodeView & { code?: number }),
         (err) => done(err ? toKubeApiError(`WATCH node ${name}`, err) : null),
       );

@@ -231,9 +231,10 @@ export class NodeWriter {
         this.kick();
         return;
       }
-      // A clean end (the server's timeoutSeconds) re-watches at once from the last resourceVersion;
-      // an error backs off, so a struggling API server is not hammered by every node.
-      const delay = err ? Math.min(30_000, 250 * 2 ** this.watchAttempt++) * (0.5 + this.o.random() / 2) : 0;
+      // A clean end (the server's timeoutSeconds) re-watches at once from the last resourceVersion.
+      // An error (the API server restarting drops every watch in the cluster at once) waits a random
+      // 0-5 s first and backs off from there, so 5,000 nodes come back spread out, not in one burst.
+      const delay = err ? Math.min(60_000, 5000 * 2 ** this.watchAttempt++) * this.o.random() : 0;
       this.watchTimer = this.o.clock.setTimeout(() => {
         this.watchTimer = undefined;
         this.startWatch();

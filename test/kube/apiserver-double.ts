@@ -138,6 +138,11 @@ export class ApiServerDouble {
     this.watchers.clear();
   }
 
+  /** An API server restart as clients see it: every connection, watches included, is cut. */
+  dropConnections(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
   get watchCount(): number {
     return this.watchers.size;
   }

@@ -251,4 +251,20 @@ describe('publisher against the API-server double', () => {
     const hb = clock.delays.filter((d) => d >= 60_000);
     expect(hb.every((d) => d >= 270_000 && d <= 330_000)).toBe(true);
   });
+
+  it('re-watches from its resourceVersion after every connection is cut, without a GET', async () => {
+    const p = publisher();
+    p.publish(report(), checksOk);
+    await settle(p);
+    const gets = server.count('GET node');
+    server.dropConnections();
+    for (let i = 0; i < 100 && server.watchCount === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(server.watchCount).toBe(1);
+    server.edit(NODE, (n) => delete n.metadata.labels!['bpfready.io/map-type.hash']);
+    await settle(p);
+    expect(server.node(NODE).metadata.labels?.['bpfready.io/map-type.hash']).toBe('true');
+    expect(server.count('GET node')).toBe(gets);
+    // the first re-watch waited a random share of 5 s (random() = 0.5 here)
+    expect(clock.delays).toContain(2500);
+  });
 });

@@ -142,6 +142,11 @@ const SHUTDOWN_DEADLINE_MS = 8000;
 /** Run until SIGTERM/SIGINT; SIGHUP re-probes. Returns the exit code. */
 export async function runDaemon(config: Config, deps: Omit<DaemonDeps, 'listen' | 'logger'> & { logger: Logger }): Promise<number> {
   const log = deps.logger;
+  // Listen for the signals before starting: a pod deleted during start-up must still exit 0.
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   let daemon: Daemon;
   try {
     daemon = await startDaemon(config, { ...deps, listen: true });
@@ -156,10 +161,7 @@ export async function runDaemon(config: Config, deps: Omit<DaemonDeps, 'listen' 
     daemon.reprobe('sighup');
   };
   process.on('SIGHUP', onHup);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await signalled;
   log.info({ signal }, 'shutting down');
   process.off('SIGHUP', onHup);
   const deadline = setTimeout(() => {

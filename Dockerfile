@@ -1,0 +1,48 @@
+# syntax=docker/dockerfile:1
+# bpfready image: the TypeScript sources run as they are (Node >= 23.6 strips types; no build step,
+# docs/adr), plus the native-shim helper compiled here. Two stages: compilers stay in `build`.
+#
+# Base image: the Node release the project pins as its devDependency (package.json "node"), so the
+# image runs exactly the runtime the tests ran on, on Debian trixie slim. Pinned by exact version
+# tag, not by digest: this repository is built where no Docker engine or registry is reachable, so
+# no digest could be read and checked. Pin it at release time with
+#   docker buildx imagetools inspect node:26.10.0-trixie-slim   (the "Digest:" line)
+# and replace the ARG below with node:26.10.0-trixie-slim@sha256:<digest> (docs/deploy.md).
+ARG NODE_IMAGE=node:26.10.0-trixie-slim
+
+FROM ${NODE_IMAGE} AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev linux-libc-dev make \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --omit=dev: the pinned Node devDependency, TypeScript, vitest and playwright stay out; the image's
+# own node is the runtime (bin/bpfready falls back to `node` on PATH). --ignore-scripts: our prepare
+# hook is for checkouts; koffi's native module comes prebuilt in its platform package.
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+COPY native-shim/ native-shim/
+RUN make -s -C native-shim clean all
+COPY bin/ bin/
+COPY src/ src/
+
+FROM ${NODE_IMAGE}
+# util-linux (unshare) and mount: the tracefs/securityfs fallback reads them in a private mount
+# namespace (src/attach/env.ts). Both are in Debian's base set; listed so a slimmer base fails loudly.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends util-linux mount \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build /app/package.json ./
+COPY --from=build /app/node_modules/ node_modules/
+COPY --from=build /app/bin/ bin/
+COPY --from=build /app/src/ src/
+COPY --from=build /app/native-shim/build/bpfready-shim native-shim/build/bpfready-shim
+# uid 0, deliberately: the probes need CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN and
+# CAP_SYS_PTRACE, and Kubernetes can only give capabilities to a non-root uid as ambient ones, which
+# it has no field for. The chart drops every other capability, mounts the root filesystem read-only
+# and the host read-only (docs/deploy.md).
+USER 0:0
+ENV NODE_ENV=production
+EXPOSE 9842
+ENTRYPOINT ["/app/bin/bpfready"]
+CMD ["daemon"]

@@ -1,0 +1,54 @@
+// The Dockerfile, read statically (no Docker engine here; docs/deploy.md says what was run instead):
+// two stages, pinned bases, no compilers in the runtime stage, production dependencies only, and an
+// image that contains what the daemon loads at run time.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../scripts/render-chart.ts';
+
+const text = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+const lines = text.split('\n').filter((l) => !l.startsWith('#'));
+const joined = lines.join('\n').replace(/\\\n/g, ' ');
+const stages = joined.split(/^FROM /m).slice(1);
+const args = Object.fromEntries([...joined.matchAll(/^ARG (\w+)=(\S+)/gm)].map((m) => [m[1]!, m[2]!]));
+const image = (from: string): string => from.split(/\s/)[0]!.replace(/^\$\{(\w+)\}$/, (_m, a: string) => args[a] ?? '');
+
+describe('Dockerfile', () => {
+  it('has a build stage and a runtime stage', () => {
+    expect(stages).toHaveLength(2);
+    expect(stages[0]).toMatch(/ AS build/);
+  });
+
+  it('pins every base image to an exact version (or a digest)', () => {
+    for (const s of stages) expect(image(s)).toMatch(/^node:\d+\.\d+\.\d+-[a-z]+-slim(@sha256:[0-9a-f]{64})?$/);
+  });
+
+  it('uses the Node major the project pins (package.json devDependency "node")', () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+    const pinned = /(\d+)\./.exec(pkg.devDependencies['node'] ?? '')?.[1];
+    expect(image(stages[1]!)).toMatch(new RegExp(`^node:${pinned}\\.`));
+  });
+
+  it('installs compilers only in the build stage', () => {
+    expect(stages[0]).toMatch(/apt-get install[^\n]*\bgcc\b/);
+    expect(stages[1]).not.toMatch(/\b(gcc|clang|make|build-essential|g\+\+)\b/);
+    expect(stages[1]).not.toMatch(/npm (ci|install)/);
+  });
+
+  it('installs production dependencies only and builds native-shim', () => {
+    expect(stages[0]).toMatch(/npm ci --omit=dev/);
+    expect(stages[0]).toMatch(/make -s -C native-shim/);
+  });
+
+  it('copies everything the daemon imports at run time', () => {
+    for (const p of ['package.json', 'node_modules/', 'bin/', 'src/', 'native-shim/build/bpfready-shim']) expect(stages[1], p).toContain(`/app/${p}`);
+    expect(stages[1]).toMatch(/ENTRYPOINT \["\/app\/bin\/bpfready"\]/);
+    expect(stages[1]).toMatch(/CMD \["daemon"\]/);
+  });
+
+  it('keeps the build context small', () => {
+    const ignore = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n');
+    for (const p of ['.git', 'node_modules', 'native-shim/build', 'test']) expect(ignore).toContain(p);
+    for (const p of ['src', 'bin', 'native-shim', 'package.json']) expect(ignore).not.toContain(p);
+  });
+});

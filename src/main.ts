@@ -77,7 +77,6 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
       state.lastError = null;
       state.ready = true;
       ok = true;
-      deps.publisher?.publish(report, checks);
       const seconds = (performance.now() - t0) / 1000;
       const unmet = checks.filter((c) => !c.satisfied).map((c) => c.profile);
       // The first probe and any change are worth a line; a steady re-probe is only debug noise.
@@ -88,6 +87,14 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     } finally {
       state.cycles++;
       metrics.observeProbe(trigger, (performance.now() - t0) / 1000, ok);
+    }
+    // The publisher coalesces and retries on its own; its trouble is not a probe failure.
+    if (ok && deps.publisher && state.report) {
+      try {
+        deps.publisher.publish(state.report, state.checks);
+      } catch (err) {
+        probeLog.error({ err }, 'publishing failed');
+      }
     }
     return ok;
   };
@@ -132,8 +139,25 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
 
 /** Whether two reports differ in their facts (not in their timestamps). */
 function factsChanged(a: ProbeReport, b: ProbeReport): boolean {
-  const strip = ({ generatedAt: _g, durationMs: _d, ...rest }: ProbeReport): unknown => rest;
-  return JSON.stringify(strip(a)) !== JSON.stringify(strip(b));
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (k === 'generatedAt' || k === 'durationMs') continue;
+    if (!jsonEqual(a[k], b[k])) return true;
+  }
+  return false;
+}
+
+// A walk with early exit: JSON.stringify of a full report (~800 kB) costs milliseconds, more than a
+// whole cached re-probe is allowed to take.
+function jsonEqual(x: unknown, y: unknown): boolean {
+  if (x === y) return true;
+  if (typeof x !== 'object' || typeof y !== 'object' || x === null || y === null) return false;
+  if (Array.isArray(x) !== Array.isArray(y)) return false;
+  const kx = Object.keys(x);
+  if (kx.length !== Object.keys(y).length) return false;
+  for (const k of kx) {
+    if (!jsonEqual((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k])) return false;
+  }
+  return true;
 }
 
 // If shutting down takes longer than this, something is stuck: exit anyway, with a non-zero code.

@@ -1,0 +1,100 @@
+// startDaemon's wiring: probe failures, readiness, publishing, stop. The probe is a stand-in here
+// because these are the cases the real kernel will not produce on demand (a probe that throws);
+// test/e2e runs the same code path with the real engine.
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { startDaemon, type Daemon, type Publisher } from '../../src/main.ts';
+import type { ProbeReport } from '../../src/report.ts';
+import type { ProfileCheck } from '../../src/server/state.ts';
+import { fakeChecks, fakeReport } from './fake-report.ts';
+
+function config(): Config {
+  const r = loadConfig({ argv: ['--probe-interval', '1h'], env: {} });
+  if (r.help) throw new Error('help');
+  return r.config;
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+let daemon: Daemon | undefined;
+afterEach(async () => {
+  await daemon?.stop();
+  daemon = undefined;
+});
+
+describe('startDaemon', () => {
+  it('is not ready while the first probe fails, says why, retries, then becomes ready', async () => {
+    let calls = 0;
+    daemon = await startDaemon(config(), {
+      logger: pino({ level: 'silent' }),
+      mountinfoPath: '/proc/self/mountinfo',
+      probe: async () => {
+        if (++calls === 1) throw new Error('bpf() is not available (ENOSYS)');
+        return fakeReport();
+      },
+    });
+    expect(await daemon.firstProbe).toBe(false);
+    const notReady = await daemon.app.inject('/readyz');
+    expect(notReady.statusCode).toBe(503);
+    expect(notReady.body).toContain('ENOSYS');
+    expect((await daemon.app.inject('/metrics')).body).toContain('bpfready_probe_errors_total 1');
+    await until('the retry to succeed', async () => (await daemon!.app.inject('/readyz')).statusCode === 200);
+    expect(daemon.state().lastError).toBeNull();
+    expect(daemon.state().cycles).toBe(2);
+  });
+
+  it('checks profiles and hands every successful report to the publisher; publisher trouble is not a probe failure', async () => {
+    const published: [ProbeReport, ProfileCheck[]][] = [];
+    let closed = false;
+    const publisher: Publisher = {
+      publish: (r, c) => {
+        published.push([r, c]);
+        if (published.length === 2) throw new Error('apiserver on fire');
+      },
+      close: async () => void (closed = true),
+    };
+    daemon = await startDaemon(config(), {
+      logger: pino({ level: 'silent' }),
+      probe: async () => fakeReport(),
+      check: () => fakeChecks(),
+      publisher,
+    });
+    expect(await daemon.firstProbe).toBe(true);
+    expect(published).toHaveLength(1);
+    expect(published[0]?.[1]).toEqual(fakeChecks());
+    daemon.reprobe('sighup');
+    await until('the second cycle', () => daemon!.state().cycles === 2);
+    expect(published).toHaveLength(2);
+    expect(daemon.state().lastError).toBeNull();
+    expect((await daemon.app.inject('/metrics')).body).toContain('bpfready_probe_errors_total 0');
+    await daemon.stop();
+    expect(closed).toBe(true);
+    expect(daemon.state().ready).toBe(false);
+    daemon = undefined;
+  });
+
+  it('stop() waits for the probe in flight and closes the server', async () => {
+    let release!: () => void;
+    daemon = await startDaemon(config(), {
+      logger: pino({ level: 'silent' }),
+      probe: () => new Promise<ProbeReport>((r) => (release = () => r(fakeReport()))),
+    });
+    await until('the probe to start', () => release !== undefined);
+    let stopped = false;
+    const stopping = daemon.stop().then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(daemon.state().cycles).toBe(1);
+    await expect(daemon.app.inject('/healthz')).rejects.toThrow();
+    daemon = undefined;
+  });
+});

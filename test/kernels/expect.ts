@@ -47,8 +47,8 @@ const UNSUPPORTED_ERRNOS = new Set(['EINVAL', 'E2BIG', 'ENOTSUPP', 'EOPNOTSUPP',
 export const ABSENT_ON_6_1: ReadonlyArray<{ feature: string; key: RegExp; since: string }> = [
   { feature: 'BPF tokens', key: /token_create|(^|\.)token(\.|$)/, since: '6.9' },
   { feature: 'arena maps', key: /(^|\.)arena$/, since: '6.9' },
-  { feature: 'tcx', key: /(^|[./])tcx_/, since: '6.6' },
-  { feature: 'netkit', key: /(^|[./])netkit_/, since: '6.7' },
+  { feature: 'tcx', key: /(^|[./])tcx(_|$)/, since: '6.6' },
+  { feature: 'netkit', key: /(^|[./])netkit(_|$)/, since: '6.7' },
   { feature: 'uprobe_multi', key: /uprobe_multi/, since: '6.6' },
 ];
 
@@ -113,7 +113,15 @@ export const EXPLAINED_BPFTOOL_DIFFERENCES: readonly Explained[] = [
   },
 ];
 
-export const EXPLAINED_INCONCLUSIVE: readonly Explained[] = [];
+export const EXPLAINED_INCONCLUSIVE: readonly Explained[] = [
+  {
+    // Kfuncs are listed from their "bpf_kfunc" BTF decl tags, which pahole >= 1.26 emits for
+    // functions marked __bpf_kfunc; 6.1 predates the marking, so its BTF cannot say.
+    key: /^btf\.kfuncs$/,
+    ours: 'error',
+    reason: '6.1 vmlinux BTF has no "bpf_kfunc" decl tags to list kfuncs from',
+  },
+];
 
 type Found = [path: string, result: ProbeResult];
 
@@ -173,7 +181,7 @@ function conclusive(all: Found[]): Check {
   const info: string[] = [];
   for (const [path, r] of all) {
     if (r.status !== 'not-permitted' && r.status !== 'error') continue;
-    const why = explain(path, EXPLAINED_INCONCLUSIVE);
+    const why = explain(path, EXPLAINED_INCONCLUSIVE, r.status);
     const line = `${path}: ${r.status} ${r.errno ?? ''} ${r.detail ?? ''}`.trim();
     if (why) info.push(`explained ${line} — ${why}`);
     else problems.push(line);

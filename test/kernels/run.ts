@@ -133,15 +133,21 @@ async function pool<T, R>(items: T[], jobs: number, fn: (item: T) => Promise<R>)
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: {
-      flavours: { type: 'string', default: FLAVOURS.join(',') },
-      jobs: { type: 'string', default: '2' },
-      update: { type: 'boolean', default: false },
-      timeout: { type: 'string', default: '300' },
-      step: { type: 'string', multiple: true, default: [] },
-    },
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        flavours: { type: 'string', default: FLAVOURS.join(',') },
+        jobs: { type: 'string', default: '2' },
+        update: { type: 'boolean', default: false },
+        timeout: { type: 'string', default: '300' },
+        step: { type: 'string', multiple: true, default: [] },
+      },
+    }));
+  } catch (err) {
+    console.error(`test:kernels: ${(err as Error).message}`);
+    return 2;
+  }
   const extra = values.step.map((s) => ({ name: s.slice(0, s.indexOf('=')), command: s.slice(s.indexOf('=') + 1) }));
   const flavours = values.flavours.split(',').filter(Boolean);
   const unknown = flavours.filter((f) => !(FLAVOURS as readonly string[]).includes(f));
@@ -157,15 +163,29 @@ async function main(): Promise<number> {
   }
   const start = Date.now();
   mkdirSync(fixtures, { recursive: true });
-  const kernels = flavours.map((f) => fetchKernel(cache, f));
+  const kernels: KernelImage[] = [];
+  let failed = 0;
+  for (const f of flavours) {
+    try {
+      kernels.push(fetchKernel(cache, f));
+    } catch (err) {
+      console.log(`  FAIL fetching the ${f} kernel: ${(err as Error).message}`);
+      failed++;
+    }
+  }
   const initramfs = join(cache, 'initramfs.cpio');
-  buildInitramfs(project, initramfs, [...STEPS, ...extra], Object.fromEntries(kernels.map((k) => [k.release, k.config])));
+  try {
+    buildInitramfs(project, initramfs, [...STEPS, ...extra], Object.fromEntries(kernels.map((k) => [k.release, k.config])));
+  } catch (err) {
+    console.log(`  FAIL building the initramfs: ${(err as Error).message}`);
+    console.log(`0 passed, ${failed + 1} failed`);
+    return 1;
+  }
   console.log(`test:kernels: ${kernels.map((k) => k.release).join(', ')}; initramfs ready after ${((Date.now() - start) / 1000).toFixed(1)} s`);
   const outcomes = await pool(kernels, jobs, (k) =>
     runKernel(k, initramfs, timeoutMs, values.update).catch((err: unknown): Outcome => ({ kernel: k, checks: [], fatal: (err as Error).message })),
   );
   let passed = 0;
-  let failed = 0;
   for (const o of outcomes) {
     print(o);
     if (o.fatal) failed++;

@@ -1,35 +1,14 @@
 // Shared by the daemon benchmarks: start the real `bpfready serve` binary and read /proc about it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-
-export const BIN = join(import.meta.dirname, '../bin/bpfready');
+import { start, type Running } from '../test/e2e/process.ts';
 const CLK_TCK = 100; // USER_HZ on every Linux ABI we run on (x86_64, arm64).
 
-export interface Served {
-  child: ChildProcess;
-  url: string;
-  /** ms from spawn to the log line that says it listens. */
-  listeningMs: number;
-  startedAt: number;
-}
-
-export function serve(args: string[] = []): Promise<Served> {
-  const startedAt = performance.now();
-  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--log-level', 'info', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const rec = JSON.parse(buf.slice(0, nl)) as { msg?: string; url?: string };
-        buf = buf.slice(nl + 1);
-        if (rec.msg === 'serving') resolve({ child, url: String(rec.url), listeningMs: performance.now() - startedAt, startedAt });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`bpfready serve exited with ${code}`)));
-  });
+/** `bpfready serve` on an ephemeral loopback port (stderr is passed through). */
+export async function serve(args: string[] = []): Promise<Running> {
+  const r = await start('serve', ['--log-level', 'info', ...args]);
+  r.child.stderr?.pipe(process.stderr);
+  return r;
 }
 
 export async function waitReady(url: string, pollMs = 5): Promise<void> {

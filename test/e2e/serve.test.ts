@@ -1,60 +1,21 @@
 // `bpfready serve` end to end: the real binary, the real probe engine against this kernel, real
 // HTTP on loopback, the status page in Debian's Chromium, SIGHUP and SIGTERM.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusDocument } from '../../src/server/app.ts';
 import { CHROMIUM, launchChromium } from './browser.ts';
+import { BIN, start, until, type Running } from './process.ts';
 
-const BIN = join(import.meta.dirname, '../../bin/bpfready');
 const isRoot = process.geteuid?.() === 0;
 if (!isRoot) console.warn('skipping test/e2e/serve.test.ts: probing the kernel needs root (CI runs as root)');
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  logs: Record<string, unknown>[];
-  exited: Promise<number | null>;
-}
-
-function serve(args: string[]): Promise<Served> {
-  const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: Record<string, unknown>[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        const rec = JSON.parse(line) as Record<string, unknown>;
-        logs.push(rec);
-        if (rec['msg'] === 'serving') resolve({ child, url: String(rec['url']), logs, exited });
-      }
-    });
-    void exited.then((code) => reject(new Error(`bpfready serve exited with ${code} before serving: ${stderr}`)));
-  });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, tries = 200): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 describe.skipIf(!isRoot)('bpfready serve', () => {
-  let s: Served;
+  let s: Running;
   beforeAll(async () => {
-    s = await serve(['--probe-interval', '1h']);
+    s = await start('serve', ['--probe-interval', '1h']);
   });
   afterAll(() => {
     if (s?.child.exitCode === null) s.child.kill('SIGKILL');

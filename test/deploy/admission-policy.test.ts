@@ -21,8 +21,8 @@ type Obj = Record<string, any>;
 const SA = 'system:serviceaccount:bpfready:bpfready';
 const NODE_CLAIM = 'authentication.kubernetes.io/node-name';
 
-function policyFor(values: Record<string, unknown> = {}): Obj {
-  const doc = renderChart(CHART_DIR, { values }).documents.find((d) => d.doc['kind'] === 'ValidatingAdmissionPolicy');
+function policyFor(values: Record<string, unknown> = {}, name = 'bpfready-node-writes'): Obj {
+  const doc = renderChart(CHART_DIR, { values }).documents.find((d) => d.doc['kind'] === 'ValidatingAdmissionPolicy' && (d.doc['metadata'] as Obj)['name'] === name);
   if (!doc) throw new Error('no ValidatingAdmissionPolicy rendered');
   return doc.doc as Obj;
 }
@@ -171,5 +171,26 @@ describe.skipIf(!cel.mod)('ValidatingAdmissionPolicy', () => {
     expect(v.failures).toEqual(['bpfready may only add, change or remove labels under ebpf.example.com/']);
     const ok = admit(p, { oldObject: old, object: mutate(old, (o) => (o['metadata']['labels']['ebpf.example.com/feature.btf'] = 'true')) });
     expect(ok.failures).toEqual([]);
+  });
+});
+
+describe.skipIf(!cel.mod)('ValidatingAdmissionPolicy for NodeFeatures (kubernetes.nfd)', () => {
+  const policy = policyFor({ config: { kubernetes: { nfd: true } } }, 'bpfready-nodefeatures');
+  const nf = (nodeName: string, labelNode = nodeName): Obj => ({
+    apiVersion: 'nfd.k8s-sigs.io/v1alpha1',
+    kind: 'NodeFeature',
+    metadata: { name: `bpfready-${nodeName}`, namespace: 'bpfready', labels: { 'nfd.node.kubernetes.io/node-name': labelNode } },
+    spec: { features: {} },
+  });
+
+  it('admits the pod’s own node’s object', () => {
+    expect(admit(policy, { oldObject: null, object: nf('node-a') }).failures).toEqual([]);
+  });
+
+  it.each([
+    ['another node’s object', nf('node-b')],
+    ['its own name labelled for another node', nf('node-a', 'node-b')],
+  ])('refuses %s', (_w, object) => {
+    expect(admit(policy, { oldObject: null, object }).failures).toEqual(['bpfready on node node-a may only write NodeFeature bpfready-node-a for its own node']);
   });
 });

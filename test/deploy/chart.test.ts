@@ -42,6 +42,7 @@ const VARIATIONS: Record<string, Record<string, unknown>> = {
     config: { kubernetes: { labelPrefix: 'ebpf.example.com' }, checkProfiles: ['cilium'] },
     fullnameOverride: 'ebpf-ready',
   },
+  nfd: { config: { kubernetes: { nfd: true } } },
   everythingOff: { rbac: { create: false }, serviceAccount: { create: false, name: 'existing' }, service: { enabled: false }, admissionPolicy: { enabled: false } },
 };
 
@@ -178,9 +179,9 @@ describe.each(Object.entries(VARIATIONS))('chart rendered with %s', (name, value
   });
 
   it('binds the admission policy to this service account and this prefix', () => {
-    const policy = one(r, 'ValidatingAdmissionPolicy');
-    const binding = one(r, 'ValidatingAdmissionPolicyBinding');
-    expect(binding['spec']['policyName']).toBe(policy['metadata']['name']);
+    const policy = docsOf(r, 'ValidatingAdmissionPolicy').find((p) => p['metadata']['name'].endsWith('-node-writes'))!;
+    const bindings = docsOf(r, 'ValidatingAdmissionPolicyBinding').map((b) => b['spec']['policyName']);
+    expect(bindings.sort()).toEqual(docsOf(r, 'ValidatingAdmissionPolicy').map((p) => p['metadata']['name']).sort());
     expect(policy['spec']['matchConditions'][0]['expression']).toContain(`system:serviceaccount:bpfready:${pod['serviceAccountName']}'`);
     const prefix = (r.values['config'] as Obj)['kubernetes']['labelPrefix'];
     const vars = Object.fromEntries((policy['spec']['variables'] as Obj[]).map((v) => [v['name'], v['expression']]));
@@ -197,7 +198,7 @@ describe.each(Object.entries(VARIATIONS))('chart rendered with %s', (name, value
 
 describe('chart variations', () => {
   const taintKey = (values: Record<string, unknown>): string => {
-    const policy = one(renderChart(CHART_DIR, { values }), 'ValidatingAdmissionPolicy');
+    const policy = docsOf(renderChart(CHART_DIR, { values }), 'ValidatingAdmissionPolicy')[0]!;
     return (policy['spec']['variables'] as Obj[]).find((v) => v['name'] === 'taintKey')!['expression'];
   };
 
@@ -206,6 +207,16 @@ describe('chart variations', () => {
     expect(taintKey(VARIATIONS['taintTrue']!)).toBe("'bpfready.io/not-ready'");
     expect(taintKey(VARIATIONS['taintMap']!)).toBe("'readiness.k8s.io/ebpf-ready'");
     expect(taintKey({ config: { kubernetes: { taint: { effect: 'NoExecute' } } } })).toBe("'bpfready.io/not-ready'");
+  });
+
+  it('grants nodefeatures in the release namespace only with kubernetes.nfd, and guards them per node', () => {
+    expect(docsOf(renderChart(CHART_DIR), 'Role')).toEqual([]);
+    const r = renderChart(CHART_DIR, { values: VARIATIONS['nfd']! });
+    const role = one(r, 'Role');
+    expect(role['metadata']['namespace']).toBe('bpfready');
+    expect(role['rules']).toEqual([{ apiGroups: ['nfd.k8s-sigs.io'], resources: ['nodefeatures'], verbs: ['get', 'create', 'update'] }]);
+    expect(one(r, 'RoleBinding')['roleRef']['name']).toBe(role['metadata']['name']);
+    expect(docsOf(r, 'ValidatingAdmissionPolicy').map((p) => p['metadata']['name'])).toEqual(['bpfready-node-writes', 'bpfready-nodefeatures']);
   });
 
   it('pins the image by digest when one is given', () => {

@@ -56,7 +56,7 @@ const VALUE_SETS: Record<string, Record<string, unknown>> = {
     prometheusRule: { enabled: true, tokenExpectedMounts: '/run/tokens/.*' },
     grafanaDashboard: { enabled: true },
     imagePullSecrets: [{ name: 'regcred' }],
-    config: { kubernetes: { taint: { key: 'readiness.k8s.io/ebpf-ready', value: 'pending', effect: 'NoSchedule' } } },
+    config: { kubernetes: { nfd: true, taint: { key: 'readiness.k8s.io/ebpf-ready', value: 'pending', effect: 'NoSchedule' } } },
     seccompProfile: { type: 'Localhost', localhostProfile: 'profiles/bpfready.json' },
   },
 };

@@ -53,9 +53,28 @@ function imageIn(dir: string, flavour: string, pkg: string, version: string): Ke
   return { flavour, pkg, version, release, vmlinuz: join(boot, vmlinuz), config: join(boot, `config-${release}`) };
 }
 
+function cachedKernel(cache: string, flavour: string): { pkg: string; version: string } | undefined {
+  const dirs = existsSync(join(cache, 'kernels')) ? readdirSync(join(cache, 'kernels')) : [];
+  // "-<abi>-<flavour>_": the ABI number keeps "amd64" from matching "cloud-amd64".
+  const pattern = new RegExp(`^(linux-image-[\\d.]+-\\d+-${flavour})_(.+)$`);
+  const last = dirs.filter((d) => pattern.test(d)).sort().at(-1);
+  const m = last ? pattern.exec(last) : null;
+  return m?.[1] && m[2] ? { pkg: m[1], version: m[2] } : undefined;
+}
+
 /** The image for one flavour, downloaded on first use and cached per package version. */
 export function fetchKernel(cache: string, flavour: string): KernelImage {
-  const { pkg, version } = resolve(flavour);
+  let pkg: string;
+  let version: string;
+  try {
+    ({ pkg, version } = resolve(flavour));
+  } catch (err) {
+    // Without apt lists (no `apt-get update` yet) a cached image still lets the matrix run offline.
+    const cached = cachedKernel(cache, flavour);
+    if (!cached) throw err;
+    console.warn(`test:kernels: ${(err as Error).message.split('\n')[0]}; using the cached ${cached.pkg} ${cached.version}`);
+    ({ pkg, version } = cached);
+  }
   const dir = join(cache, 'kernels', `${pkg}_${version}`);
   if (!existsSync(dir)) {
     const debs = join(cache, 'debs');

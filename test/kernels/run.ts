@@ -113,9 +113,10 @@ function print(o: Outcome): void {
   if (o.fatal) console.log(`  FAIL guest run\n${o.fatal.replace(/^/gm, '       ')}`);
   for (const c of o.checks) {
     console.log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}`);
-    const lines = c.lines;
-    for (const l of lines.slice(0, c.ok ? 6 : 40)) console.log(`       ${l}`);
-    if (lines.length > (c.ok ? 6 : 40)) console.log(`       … ${lines.length - (c.ok ? 6 : 40)} more`);
+    // A passing check shows what it looked at; a failing one shows (nearly) everything that differed.
+    const max = c.ok ? 6 : 40;
+    for (const l of c.lines.slice(0, max)) console.log(`       ${l}`);
+    if (c.lines.length > max) console.log(`       … ${c.lines.length - max} more`);
   }
 }
 

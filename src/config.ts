@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { ParseError, UsageError } from './errors.ts';
+import { ParseError } from './errors.ts';
 import type { Requirement } from './requirements/model.ts';
 import { BUILTIN_PROFILES, parseProfiles } from './requirements/profiles.ts';
 
@@ -53,14 +53,8 @@ export interface Config {
   file: string | undefined;
 }
 
-/** A bad config value. `source` names the flag, variable or file:key it came from. */
-export class ConfigError extends UsageError {
-  readonly source: string;
-  constructor(source: string, message: string, options?: { cause?: unknown }) {
-    super(`${source}: ${message}`, options);
-    this.source = source;
-  }
-}
+/** A bad config value. `input` names the flag, variable or file: key it came from. Exit code 2. */
+export class ConfigError extends ParseError {}
 
 // Durations are written as seconds (a number) or with a unit: 500ms, 30s, 5m, 1h.
 const DURATION = { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' }] };

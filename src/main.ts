@@ -7,7 +7,7 @@ import process from 'node:process';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { ConfigError, configHelp, loadConfig, type Config } from './config.ts';
-import { UsageError } from './errors.ts';
+import { ParseError, UsageError } from './errors.ts';
 import type { ProbeReport } from './report.ts';
 import { buildApp, type App } from './server/app.ts';
 import { createMetrics } from './server/metrics.ts';
@@ -213,7 +213,7 @@ export async function runCommand(command: 'serve' | 'daemon', argv: readonly str
       throw new ConfigError('--node-name / NODE_NAME', 'bpfready daemon needs the name of the Node it runs on (the downward API sets NODE_NAME)');
     }
   } catch (err) {
-    if (err instanceof UsageError) {
+    if (err instanceof ParseError || err instanceof UsageError) {
       process.stderr.write(`bpfready ${command}: ${err.message}\n`);
       return 2;
     }

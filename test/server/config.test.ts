@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_LISTEN, loadConfig, parseListen, type Config } from '../../src/config.ts';
-import { UsageError } from '../../src/errors.ts';
+import { ParseError } from '../../src/errors.ts';
 import { BUILTIN_PROFILES } from '../../src/requirements/profiles.ts';
 
 function load(argv: string[], env: Record<string, string> = {}, file?: string): Config {
@@ -17,7 +17,7 @@ function failure(argv: string[], env: Record<string, string> = {}, file?: string
     load(argv, env, file);
   } catch (err) {
     expect(err).toBeInstanceOf(ConfigError);
-    expect(err).toBeInstanceOf(UsageError);
+    expect(err).toBeInstanceOf(ParseError);
     return err as ConfigError;
   }
   throw new Error('expected a ConfigError');
@@ -140,5 +140,24 @@ describe('parseListen', () => {
   });
   it.each(['', '9842', '1.2.3.4', '::1:80', 'a b:1', 'h:-1', 'h:65536'])('rejects %j', (s) => {
     expect(() => parseListen(s, 'test')).toThrow(ConfigError);
+  });
+});
+
+describe('fuzz', () => {
+  it('a config file either loads or is rejected with a ConfigError, never a crash', async () => {
+    const { fuzz } = await import('../fuzz/harness.ts');
+    const seeds = [
+      'listen: 127.0.0.1:9842\nprobeInterval: 30s\nlogLevel: debug\n',
+      'kubernetes:\n  nodeName: n\n  taint: {key: a.io/b, effect: NoSchedule}\n  heartbeatSeconds: 60\n',
+      'profiles:\n  p:\n    - program-type: xdp\n    - map-type:ringbuf\ncheckProfiles: [p]\n',
+      'a: &x [1, 2]\nb: *x\n',
+    ].map((t) => new TextEncoder().encode(t));
+    const decoder = new TextDecoder();
+    const stats = fuzz((bytes) => loadConfig({ argv: ['--config', 'fuzz.yaml'], env: {}, readFile: () => decoder.decode(bytes) }), seeds, {
+      iterations: 20_000,
+    });
+    expect(stats.crashes).toEqual([]);
+    expect(stats.parsed).toBeGreaterThan(0);
+    expect(stats.rejected).toBeGreaterThan(0);
   });
 });

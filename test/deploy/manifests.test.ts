@@ -22,6 +22,28 @@ describe('deploy/', () => {
     expect(() => JSON.parse(a)).not.toThrow();
   });
 
+  it('the dashboard is well-formed: unique panel ids, non-overlapping grid, every target with a refId', () => {
+    const dash = JSON.parse(readFileSync(join(REPO_ROOT, 'deploy/grafana/bpfready-dashboard.json'), 'utf8')) as {
+      uid: string;
+      panels: { id: number; type: string; gridPos: { x: number; y: number; w: number; h: number }; targets?: { refId: string; expr: string }[] }[];
+    };
+    expect(dash.uid).toBe('bpfready');
+    expect(new Set(dash.panels.map((p) => p.id)).size).toBe(dash.panels.length);
+    const cells = new Set<string>();
+    for (const p of dash.panels) {
+      expect(p.gridPos.x + p.gridPos.w, `panel ${p.id} fits 24 columns`).toBeLessThanOrEqual(24);
+      for (let x = p.gridPos.x; x < p.gridPos.x + p.gridPos.w; x++) {
+        for (let y = p.gridPos.y; y < p.gridPos.y + p.gridPos.h; y++) {
+          expect(cells.has(`${x},${y}`), `panel ${p.id} overlaps at ${x},${y}`).toBe(false);
+          cells.add(`${x},${y}`);
+        }
+      }
+      if (p.type === 'row') continue;
+      expect(p.targets?.length, `panel ${p.id}`).toBeGreaterThan(0);
+      for (const t of p.targets ?? []) expect(t.refId).toMatch(/^[A-Z]$/);
+    }
+  });
+
   it('the NodeReadinessRule example gates on the summary condition bpfready publishes', () => {
     const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, 'deploy/node-readiness-rule.yaml'), 'utf8'));
     expect(docs.every((d) => d.errors.length === 0)).toBe(true);

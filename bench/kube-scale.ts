@@ -97,7 +97,8 @@ async function scenario(jitterSeconds: number): Promise<Record<string, number | 
   const r0 = Date.now();
   const gets = server.count('GET node');
   server.dropConnections();
-  for (let i = 0; i < 300 && server.watchCount < N; i++) await sleep(100);
+  const rewatches = (): number => server.requests.filter((q) => q.at >= r0 && q.watch).length;
+  for (let i = 0; i < 300 && rewatches() < N; i++) await sleep(100);
   const r1 = Date.now();
   const rewatch = server.requests.filter((q) => q.at >= r0 && q.watch);
   const perSecond = new Map<number, number>();

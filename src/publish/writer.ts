@@ -99,9 +99,17 @@ export class NodeWriter {
   private async loop(): Promise<void> {
     // Each pass re-plans from the latest desired and observed state, so whatever changed while a
     // request was in flight is handled by the next pass instead of being lost.
+    let last: DesiredState | undefined;
+    let repeats = 0;
     for (;;) {
       if (this.closed || !this.desired) return;
+      repeats = this.desired === last ? repeats + 1 : 0;
+      last = this.desired;
       try {
+        // One pass (a node and a status patch) settles a plan; writing the same desired state again
+        // and again means the server keeps answering with something other than what we wrote (or
+        // another writer fights us). Back off instead of hot-looping writes at 5,000 nodes.
+        if (repeats >= 3) throw new KubeApiError(`node ${this.o.nodeName} does not converge: the server keeps differing from our writes`, undefined, undefined, undefined);
         if (this.needRead || !this.observed) await this.read();
         const plan = planWrites(this.desired, this.observed!, { prefix: this.o.prefix, nowIso: isoSeconds(this.o.clock.now()), heartbeat: this.heartbeatDue, ...(this.o.taint ? { taint: this.o.taint } : {}) });
         if (!plan.node && !plan.status) {

@@ -267,4 +267,20 @@ describe('publisher against the API-server double', () => {
     // the first re-watch waited a random share of 5 s (random() = 0.5 here)
     expect(clock.delays).toContain(2500);
   });
+
+  it('does not hot-loop when the server never shows what we wrote', async () => {
+    // A server that accepts every patch and changes nothing (a stand-in for a mutating webhook that
+    // strips our labels): the writer must back off, not write in a tight loop.
+    const real = createNodeApi(server.kubeConfig());
+    const frozen = server.node(NODE);
+    let patches = 0;
+    const api = { ...real, patchNode: async () => (patches++, frozen), patchStatus: async () => (patches++, frozen) };
+    clock.holdAtLeastMs = 1; // hold every backoff, so the count below is per pass, not per wall time
+    const p = publisher({ api });
+    p.publish(report(), checksOk);
+    for (let i = 0; i < 50 && p.stats().failures === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(p.stats().failures).toBe(1);
+    expect(p.stats().lastError).toMatch(/does not converge/);
+    expect(patches).toBeLessThanOrEqual(8);
+  });
 });

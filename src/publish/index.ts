@@ -95,6 +95,7 @@ export function createPublisher(opts: PublisherOptions): Publisher {
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
   });
   writer.start();
+  nfd?.start(Math.floor(random() * (opts.startJitterSeconds ?? 10) * 1000));
   return {
     publish: (report, checks) => {
       const d = desiredState(prefix, report, checks, taint);

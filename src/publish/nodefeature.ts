@@ -87,6 +87,11 @@ export class NodeFeatureWriter {
     this.runner.kick();
   }
 
+  /** First write after `delayMs` (the publisher's start jitter); set() before then only records. */
+  start(delayMs: number): void {
+    this.runner.retryIn(delayMs);
+  }
+
   close(): void {
     this.runner.close();
   }

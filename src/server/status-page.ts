@@ -31,7 +31,8 @@ export function renderStatusPage(state: DaemonState, meta: PageMeta): string {
         requirements(state.checks),
         notAvailable(r),
         `<div class="pair">${matrix('programTypes', 'Program types', results(r['programTypes']))}${matrix('mapTypes', 'Map types', results(r['mapTypes']))}</div>`,
-        `<div class="pair">${helpers(r)}${matrix('misc', 'Other kernel features', results(r['misc']))}</div>`,
+        matrix('misc', 'Other kernel features', results(r['misc'])),
+        helpers(r),
         matrix('attachTypes', 'Attach types', results(r['attachTypes']), true),
         privileges(r),
         ...otherSections(r),
@@ -155,7 +156,7 @@ function helpers(r: ProbeReport): string {
       const c = countByStatus(rs);
       const pct = rs.length ? Math.round((100 * c.supported) / rs.length) : 0;
       const cls = c.supported === rs.length ? 'row-supported' : 'row-partial';
-      return `<tr class="${cls}"><th scope="row">${esc(progType)}</th>${STATUSES.map((s) => `<td class="num s-${s}">${c[s] || ''}</td>`).join('')}<td><span class="bar"><span style="width:${pct}%"></span></span> ${c.supported}/${rs.length}</td></tr>`;
+      return `<tr class="${cls}"><th scope="row">${esc(progType)}</th>${STATUSES.map((s) => `<td class="num s-${s}">${c[s] || ''}</td>`).join('')}<td class="barcell" title="${c.supported} of ${rs.length} helpers supported"><span class="bar"><span style="width:${pct}%"></span></span> ${pct}%</td></tr>`;
     })
     .join('\n');
   return `<section id="helpers"><h2>Helpers by program type</h2>
@@ -165,10 +166,12 @@ ${rows}
 }
 
 function privileges(r: ProbeReport): string {
-  const important = new Set(['cap_bpf', 'cap_perfmon', 'cap_net_admin', 'cap_sys_admin', 'cap_sys_resource']);
-  const caps = r.context.effective.length
-    ? r.context.effective.map((c) => `<code class="${important.has(c) ? 'cap-key' : ''}">${esc(c)}</code>`).join(' ')
-    : '<i>none</i>';
+  // The capabilities the kernel checks for bpf() (bpf-probe-facts.md §9), shown held or not; the
+  // rest of the effective set is one click away.
+  const eff = new Set(r.context.effective);
+  const key = BPF_CAPABILITIES.map((c) => `<code class="cap ${eff.has(c) ? 's-supported' : 's-unsupported'}">${eff.has(c) ? '✔' : '✘'} ${c}</code>`).join(' ');
+  const others = r.context.effective.filter((c) => !BPF_CAPABILITIES.includes(c));
+  const caps = `${key}${others.length ? ` <details class="inline"><summary>and ${others.length} more</summary>${others.map((c) => `<code>${esc(c)}</code>`).join(' ')}</details>` : ''}`;
   const mounts = bpffsMountDetails(r);
   const mountRows = mounts.length
     ? mounts
@@ -186,6 +189,8 @@ function privileges(r: ProbeReport): string {
 ${mountRows}
 </tbody></table>${token}</section>`;
 }
+
+const BPF_CAPABILITIES: readonly string[] = ['cap_bpf', 'cap_perfmon', 'cap_net_admin', 'cap_sys_admin', 'cap_sys_resource'];
 
 function bpffsMountDetails(r: ProbeReport): { path: string; status: Status; delegate: string; detail: string }[] {
   const list = Array.isArray(r['bpffs']) ? (r['bpffs'] as unknown[]) : [];
@@ -293,12 +298,12 @@ table{border-collapse:collapse;margin:4px 0;font-size:13px}th,td{border-bottom:1
 thead th{background:var(--alt);font-weight:600}tbody tr:nth-child(even){background:#fbfcfd}th[scope=row]{font-weight:500;font-family:ui-monospace,monospace;white-space:nowrap}
 thead th{white-space:nowrap}th.st,th.num{font-size:11px}.wide td:first-child{white-space:nowrap}
 .pair{display:flex;flex-wrap:wrap;gap:0 32px;align-items:flex-start}.pair>section{flex:1 1 560px;min-width:0;overflow-x:auto}.pair table{width:100%}
-.st{text-align:center;width:1%;padding:2px 6px}.num{text-align:right;width:1%}.why{color:var(--mute);font-size:12px;overflow-wrap:anywhere}
+.st{text-align:center;width:1%;padding:2px 6px}.num{text-align:right;width:1%;padding:2px 6px}.why{color:var(--mute);font-size:12px;overflow-wrap:anywhere}
 .s-supported{color:var(--ok)}.s-unsupported{color:var(--no)}.s-not-permitted{color:var(--perm)}.s-error{color:var(--err)}
 .dot{display:inline-block;width:1.5em;border-radius:3px;color:#fff;font-weight:700}.dot.s-supported{background:var(--ok)}.dot.s-unsupported{background:var(--no)}.dot.s-not-permitted{background:var(--perm)}.dot.s-error{background:var(--err)}
-.chip{white-space:nowrap;font-weight:600}.bar{display:inline-block;width:120px;height:8px;background:#eee;border-radius:4px;vertical-align:middle}.bar span{display:block;height:8px;background:var(--ok);border-radius:4px}
+.chip{white-space:nowrap;font-weight:600}.barcell{white-space:nowrap}.bar{display:inline-block;width:80px;height:8px;background:#eee;border-radius:4px;vertical-align:middle}.bar span{display:block;height:8px;background:var(--ok);border-radius:4px}
 .profiles{list-style:none;padding:0}.profiles li{margin:6px 0}.fix{font-family:ui-monospace,monospace;font-size:12px}
-.cap-key{font-weight:700;background:#ddf4ff}.note{color:var(--mute)}.waiting{font-size:16px;margin:20px 0}
+.cap{font-weight:600;margin-right:6px}details.inline{display:inline}details.inline summary{display:inline;color:var(--mute)}.note{color:var(--mute)}.waiting{font-size:16px;margin:20px 0}
 details summary{cursor:pointer}details summary h2{margin:12px 0 4px}
 #only-problems{margin:10px 0 0 20px}label[for=only-problems]{color:var(--mute)}
 #only-problems:checked~main tr.row-supported{display:none}

@@ -4,7 +4,7 @@
 // variable, or the file and key), so the operator knows what to fix. Exit code 2 for all of them.
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
-import { parse as parseYaml } from 'yaml';
+import { parseDocument } from 'yaml';
 import { ParseError } from './errors.ts';
 import type { Requirement } from './requirements/model.ts';
 import { BUILTIN_PROFILES, parseProfiles } from './requirements/profiles.ts';
@@ -205,7 +205,11 @@ function readConfigFile(file: string, source: string, readFile?: (p: string) => 
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true, maxAliasCount: 100 });
+    // Warnings (an unresolved !tag, say) are errors here: a config that half-parses is a typo.
+    const parsed = parseDocument(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'silent' });
+    const problem = parsed.errors[0] ?? parsed.warnings[0];
+    if (problem) throw problem;
+    doc = parsed.toJS({ maxAliasCount: 100 });
   } catch (err) {
     const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
     throw new ConfigError(file, `not valid YAML: ${msg}`, { cause: err });

@@ -108,6 +108,8 @@ describe('bad config names its source and what is wrong', () => {
     ['unknown profile', ['--profile', 'nosuch'], {}, undefined, /^--profile: unknown profile "nosuch" \(known: /],
     ['bad profile', ['--config', 'c.yaml'], {}, 'profiles:\n  Bad_Name: [map-type:hash]\n', /^c\.yaml: profiles: profile name "Bad_Name"/],
     ['bad requirement', ['--config', 'c.yaml'], {}, 'profiles:\n  p: [wish:pony]\n', /^c\.yaml: profiles: profiles\.p\[0\]/],
+    ['unknown YAML tag', ['--config', 'c.yaml'], {}, 'logLevel: !loud info\n', /^c\.yaml: not valid YAML: .*tag/i],
+    ['alias bomb', ['--config', 'c.yaml'], {}, 'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n', /^c\.yaml: not valid YAML: .*alias/i],
     ['not a mapping', ['--config', 'c.yaml'], {}, '- a\n', /^c\.yaml: the config file must be a YAML mapping/],
   ];
   for (const [name, argv, env, file, re] of cases) {

@@ -14,7 +14,12 @@ export function mountFacts(hostRoot: string): FactSection {
       return o === null ? { path: m.path } : { path: m.path, options: o };
     });
   const one = (key: string, fs: WatchedFs, absent: string, options?: (o: Record<string, string | true>) => Json) => {
-    section[key] = view.byFs[fs].length ? fact('supported', list(fs, options)) : fact('unsupported', [], `${absent}${note}`);
+    const denied = view.denied[fs];
+    if (view.byFs[fs].length) section[key] = fact('supported', list(fs, options));
+    else if (denied.length) {
+      const where = denied.map((d) => `${d.path} (${d.errno})`).join(', ');
+      section[key] = fact('not-permitted', [], `mountinfo lists ${where} but checking its filesystem magic was refused (reaching host paths through /proc/1/root needs CAP_SYS_PTRACE): availability unknown${note}`, denied[0]!.errno);
+    } else section[key] = fact('unsupported', [], `${absent}${note}`);
   };
   one('bpffs', 'bpf', 'no bpffs mounted: objects cannot be pinned and tokens cannot be created', (o) => {
     const d = Object.fromEntries(Object.entries(o).filter(([k]) => DELEGATE.test(k)).map(([k, v]) => [k, v === true ? true : v]));

@@ -2,7 +2,7 @@
 // directory existing: /sys/fs/bpf and /sys/kernel/tracing exist as empty mount points whether or not
 // anything is mounted there.
 import { parseMountinfoLenient, type MountEntry } from './mountinfo.ts';
-import { statfsMagic } from '../native/libc.ts';
+import { errnoName, statfsMagic } from '../native/libc.ts';
 import { hostPath, readHostText } from './hostroot.ts';
 
 /** include/uapi/linux/magic.h */
@@ -37,6 +37,8 @@ export interface MountsView {
   source: string;
   problems: string[];
   byFs: Record<WatchedFs, VerifiedMount[]>;
+  /** Mounts mountinfo lists but whose magic we were not allowed to check (statfs EACCES/EPERM). */
+  denied: Record<WatchedFs, { path: string; errno: string }[]>;
 }
 
 /**
@@ -57,6 +59,7 @@ export function readMounts(hostRoot: string): MountsView {
   } else problems.push(`${text.path}: ${text.code}`);
 
   const byFs = Object.fromEntries(Object.keys(FS_MAGIC).map((k) => [k, [] as VerifiedMount[]])) as Record<WatchedFs, VerifiedMount[]>;
+  const denied = Object.fromEntries(Object.keys(FS_MAGIC).map((k) => [k, [] as { path: string; errno: string }[]])) as MountsView['denied'];
   const seen = new Set<string>();
   const check = (fs: WatchedFs, path: string, options?: Record<string, string | true>) => {
     const key = `${fs}:${path}`;
@@ -64,11 +67,13 @@ export function readMounts(hostRoot: string): MountsView {
     seen.add(key);
     const r = statfsMagic(resolve(path));
     if (r.ok && r.value === FS_MAGIC[fs]) byFs[fs].push(options ? { path, options } : { path });
+    // Refused (through <hostRoot>/proc/1/root without CAP_SYS_PTRACE, say): unknown, not absent.
+    else if (!r.ok && options && (r.errno === 1 || r.errno === 13)) denied[fs].push({ path, errno: errnoName(r.errno) });
   };
   for (const e of entries) {
     const fs = e.fsType as WatchedFs;
     if (fs in FS_MAGIC) check(fs, e.mountPoint, e.superOptions);
   }
   for (const [fs, paths] of Object.entries(CONVENTIONAL) as [WatchedFs, string[]][]) for (const p of paths) check(fs, p);
-  return { source: text.path, problems, byFs };
+  return { source: text.path, problems, byFs, denied };
 }

@@ -373,3 +373,36 @@ export function formatFixture(run: KernelRun): string {
   };
   return `${fmt(run, '')}\n`;
 }
+
+/**
+ * The same kernel probed by an unprivileged user must never contradict root: "not permitted" may
+ * replace any answer, but a supported/unsupported answer must be root's. An EPERM or a helper hidden
+ * from callers without cap_bpf/cap_perfmon that is read as "unsupported" shows up here.
+ */
+export function checkUnprivileged(label: string, root: Record<string, unknown>, user: Record<string, unknown>, expectedEuid: number): Check {
+  const problems: string[] = [];
+  const euid = (user.context as { euid?: unknown } | undefined)?.euid;
+  if (euid !== expectedEuid) problems.push(`context.euid is ${JSON.stringify(euid)}, expected ${expectedEuid}`);
+  const rootFacts = new Map(CORE_SECTIONS.flatMap((s) => facts(root[s], s)));
+  const userFacts = CORE_SECTIONS.flatMap((s) => facts(user[s], s));
+  const counts: Record<string, number> = {};
+  const contradictions = new Map<string, string[]>();
+  for (const [path, u] of userFacts) {
+    counts[u.status] = (counts[u.status] ?? 0) + 1;
+    const r = rootFacts.get(path);
+    if (!r) {
+      problems.push(`${path}: in the unprivileged report only`);
+      continue;
+    }
+    if (u.status === 'not-permitted' || u.status === r.status) continue;
+    // Group by what happened, so one root cause over many helpers is one line.
+    const what = `root ${r.status}, unprivileged ${u.status}${u.errno ? ` ${u.errno}` : ''}`;
+    contradictions.set(what, [...(contradictions.get(what) ?? []), path]);
+  }
+  for (const [what, paths] of contradictions) {
+    problems.push(`${what} — ${paths.length} result(s): ${paths.slice(0, 12).join(', ')}${paths.length > 12 ? ', …' : ''}`);
+  }
+  if (userFacts.length === 0) problems.push('the unprivileged report has no results');
+  const summary = Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ');
+  return check(`${label}: never contradicts root`, problems, [summary]);
+}

@@ -1,5 +1,5 @@
 // The guest: one initramfs holding busybox, the pinned Node runtime, the project (src/ and the
-// production node_modules) and Debian's bpftool, with the shared libraries ldd says they need.
+// production node_modules), Debian's bpftool and setpriv, with the shared libraries ldd says they need.
 // The 6.1 images have no 9p (CONFIG_NET_9P unset in cloud) and virtio is modular, so sharing the host
 // tree would need modules per flavour; an initramfs needs none and boots the same on every flavour.
 import { execFileSync } from 'node:child_process';
@@ -20,6 +20,8 @@ export const DATA_DONE = '@@bpfready-done';
 
 const NODE = 'node_modules/node/bin/node';
 const BPFTOOL = '/usr/sbin/bpftool';
+// util-linux's: busybox's setpriv cannot change uid/gid.
+const SETPRIV = '/usr/bin/setpriv';
 
 /** The project as the guest sees it: the launcher, the sources, and production dependencies only. */
 function productionPackages(project: string): string[] {
@@ -62,8 +64,9 @@ function initScript(steps: GuestStep[]): string {
   // only this script writes, gzip+base64 so the tty layer cannot mangle them.
   return `#!/bin/busybox sh
 /bin/busybox --install -s /bin
-export PATH=/bin:/usr/sbin HOME=/root TMPDIR=/tmp
+export PATH=/bin:/usr/bin:/usr/sbin HOME=/root TMPDIR=/tmp
 mkdir -p /proc /sys /dev /tmp /root /out
+chmod 1777 /tmp
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
@@ -95,8 +98,8 @@ export function buildInitramfs(project: string, out: string, steps: GuestStep[],
   mkdirSync(staging, { recursive: true });
   link(staging, 'bin/busybox', '/bin/busybox');
   const nodeBin = join(project, NODE);
-  for (const lib of sharedLibraries([nodeBin, BPFTOOL])) link(staging, lib.slice(1), lib);
-  link(staging, BPFTOOL.slice(1), BPFTOOL);
+  for (const lib of sharedLibraries([nodeBin, BPFTOOL, SETPRIV])) link(staging, lib.slice(1), lib);
+  for (const bin of [BPFTOOL, SETPRIV]) link(staging, bin.slice(1), bin);
   const root = GUEST_ROOT.slice(1);
   // The matrix's own guest-side scripts (record-raw.ts and any --step script), not its cache.
   const scripts = readdirSync(join(project, 'test/kernels')).filter((f) => f.endsWith('.ts')).map((f) => `test/kernels/${f}`);

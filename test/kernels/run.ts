@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { checkKernel, facts, formatFixture, type BpftoolFeatures, type Check, type KernelRun } from './expect.ts';
+import { checkKernel, checkUnprivileged, facts, formatFixture, type BpftoolFeatures, type Check, type KernelRun } from './expect.ts';
 import { buildInitramfs, type GuestStep } from './guest.ts';
 import { fetchKernel, FLAVOURS, type KernelImage } from './kernels.ts';
 import { boot, type BootResult } from './qemu.ts';
@@ -23,12 +23,21 @@ const project = resolve(here, '../..');
 const cache = join(here, '.cache');
 const fixtures = join(here, 'fixtures');
 
+const USER_ID = 1000;
+
 const STEPS: GuestStep[] = [
   { name: 'uname', command: 'uname -r' },
   { name: 'probe', command: './bin/bpfready probe --json' },
   // "full": without it bpftool hides bpf_trace_printk and bpf_probe_write_user, which we report.
   { name: 'bpftool', command: 'bpftool feature probe full -j' },
   { name: 'raw', command: 'node_modules/node/bin/node --disable-warning=ExperimentalWarning test/kernels/record-raw.ts' },
+  // The same probe as a user without capabilities: under Debian's default
+  // kernel.unprivileged_bpf_disabled=2, then with 0, where socket filters load without any.
+  { name: 'user', command: `/usr/bin/setpriv --reuid ${USER_ID} --regid ${USER_ID} --clear-groups ./bin/bpfready probe --json` },
+  {
+    name: 'user-unpriv-bpf',
+    command: `sysctl -w kernel.unprivileged_bpf_disabled=0 >/dev/null && /usr/bin/setpriv --reuid ${USER_ID} --regid ${USER_ID} --clear-groups ./bin/bpfready probe --json`,
+  },
 ];
 
 interface Outcome {
@@ -89,10 +98,11 @@ async function runKernel(kernel: KernelImage, initramfs: string, timeoutMs: numb
     return { kernel, boot: b, checks: [], fatal: `${why}${b.timedOut ? ` (timed out after ${timeoutMs / 1000} s)` : ''}\nguest console:\n${tail}` };
   };
   let run: KernelRun;
+  let probe: Record<string, unknown>;
   try {
     const release = b.steps.uname?.stdout.trim();
     if (release !== kernel.release) return fail(`the guest reports release ${JSON.stringify(release)}, booted ${kernel.release}`);
-    const probe = stepJson(b, 'probe') as Record<string, unknown>;
+    probe = stepJson(b, 'probe') as Record<string, unknown>;
     const bpftool = stepJson(b, 'bpftool') as BpftoolFeatures;
     const raw = stepJson(b, 'raw') as RawHelpers;
     run = { release, flavour: kernel.flavour, pkg: kernel.pkg, version: kernel.version, probe, bpftool, raw };
@@ -100,6 +110,16 @@ async function runKernel(kernel: KernelImage, initramfs: string, timeoutMs: numb
     return fail((err as Error).message);
   }
   const checks = checkKernel(run);
+  for (const [step, label] of [
+    ['user', 'unprivileged probe (unprivileged_bpf_disabled=2)'],
+    ['user-unpriv-bpf', 'unprivileged probe (unprivileged_bpf_disabled=0)'],
+  ] as const) {
+    try {
+      checks.push(checkUnprivileged(label, probe, stepJson(b, step) as Record<string, unknown>, USER_ID));
+    } catch (err) {
+      checks.push({ name: `${label}: never contradicts root`, ok: false, lines: [(err as Error).message] });
+    }
+  }
   const fixture = join(fixtures, `${kernel.release}.json`);
   if (existsSync(fixture) && !update) checks.push(compareToFixture(run, fixture));
   else writeFileSync(fixture, formatFixture(run));

@@ -4,7 +4,9 @@ import { enableCompileCache } from 'node:module';
 export async function run(argv: string[]): Promise<number> {
   // Node strips the types of every module on each start (~0.6 s of CPU for the daemon's graph);
   // the compile cache keeps the result, so restarts reach ready sooner. Failing to cache is harmless.
-  enableCompileCache();
+  const cache = enableCompileCache();
+  // Worker threads (the engine's helper matrix) set up their own loader from the environment.
+  if (cache.directory) process.env['NODE_COMPILE_CACHE'] ??= cache.directory;
   const { runCommand } = await import('../main.ts');
   return runCommand('daemon', argv);
 }

@@ -33,6 +33,7 @@ export interface Fault {
 export interface RequestRecord {
   method: string;
   path: string;
+  query: string;
   watch: boolean;
   contentType?: string;
   status: number;
@@ -220,7 +221,7 @@ export class ApiServerDouble {
     const body = await readBody(req);
     const record = (status: number): void => {
       if (this.recordRequests) {
-        const r: RequestRecord = { method, path: url.pathname, watch, status, at: Date.now() };
+        const r: RequestRecord = { method, path: url.pathname, query: url.search, watch, status, at: Date.now() };
         if (req.headers['content-type']) r.contentType = req.headers['content-type'];
         this.requests.push(r);
       }

@@ -283,4 +283,36 @@ describe('publisher against the API-server double', () => {
     expect(p.stats().lastError).toMatch(/does not converge/);
     expect(patches).toBeLessThanOrEqual(8);
   });
+
+  it('waits the jittered start delay before its first request', async () => {
+    clock.holdAtLeastMs = 1000;
+    const p = publisher({ startJitterSeconds: 30, random: () => 0.25 });
+    p.publish(report(), checksOk);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(server.requests).toEqual([]);
+    expect(clock.delays).toContain(7500);
+    clock.fireHeld();
+    await settle(p);
+    expect(server.node(NODE).metadata.labels?.['bpfready.io/program-type.xdp']).toBe('true');
+  });
+
+  it('resumes the watch from the bookmark resourceVersion', async () => {
+    await server.close();
+    server = new ApiServerDouble({ bookmarkIntervalMs: 20 });
+    await server.start();
+    server.addNode(foreignNode(NODE));
+    server.addNode(foreignNode('other'));
+    const p = publisher();
+    p.publish(report(), checksOk);
+    await settle(p);
+    // Changes to another node move the global resourceVersion; bookmarks carry it to us.
+    for (let i = 0; i < 5; i++) server.edit('other', (n) => (n.metadata.labels!['i'] = String(i)));
+    const rv = server.resourceVersion;
+    await new Promise((r) => setTimeout(r, 100));
+    server.closeWatches();
+    await new Promise((r) => setTimeout(r, 100));
+    const last = server.requests.filter((r) => r.watch).at(-1);
+    expect(new URLSearchParams(last?.query).get('resourceVersion')).toBe(String(rv));
+    expect(new URLSearchParams(last?.query).get('fieldSelector')).toBe(`metadata.name=${NODE}`);
+  });
 });

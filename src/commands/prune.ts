@@ -1,6 +1,7 @@
 // bpfready prune: remove what bpfready published on this node (src/publish/prune.ts), and nothing
 // else. Meant for a Helm post-delete hook; safe to run twice (the second run changes nothing).
 import { stderr, stdout } from 'node:process';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { configHelp, loadConfig } from '../config.ts';
 import { BpfreadyError, UsageError } from '../errors.ts';
 import { createNodeApi } from '../publish/client.ts';
@@ -12,6 +13,7 @@ export async function run(argv: string[]): Promise<number> {
   let nodeName: string;
   let prefix: string;
   let taintKeys: string[];
+  let kc: KubeConfig;
   try {
     const loaded = loadConfig({ argv, env: process.env });
     if (loaded.help) {
@@ -23,6 +25,7 @@ export async function run(argv: string[]): Promise<number> {
     nodeName = k.nodeName;
     prefix = validatePrefix(k.labelPrefix);
     taintKeys = k.taint ? [k.taint.key] : [];
+    kc = defaultKubeConfig();
   } catch (e) {
     if (e instanceof BpfreadyError) {
       stderr.write(`bpfready prune: ${e.message}\n`);
@@ -31,7 +34,7 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   }
   try {
-    const api = createNodeApi(defaultKubeConfig());
+    const api = createNodeApi(kc);
     const r = await pruneNode(api, nodeName, { prefix, taintKeys });
     stdout.write(
       `node ${nodeName}: removed ${r.labels.length} label(s), ${r.annotation ? 'the ownership annotation' : 'no annotation'}, ` +

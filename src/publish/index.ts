@@ -115,8 +115,21 @@ export function createPublisher(opts: PublisherOptions): Publisher {
   };
 }
 
+const WHERE = 'cluster configuration (KUBECONFIG, ~/.kube/config, or the in-cluster service account)';
+
+/** The cluster the way kubectl finds it; a missing or unreadable config is a usage error, not a retry loop. */
 export function defaultKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromDefault();
+  try {
+    kc.loadFromDefault();
+  } catch (e) {
+    throw new UsageError(`${WHERE}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  // client-node falls back to an unauthenticated http://localhost:8080 when it finds nothing; that
+  // is never the cluster a DaemonSet means.
+  const cluster = kc.getCurrentCluster();
+  if (!cluster || (cluster.name === 'cluster' && cluster.server === 'http://localhost:8080')) {
+    throw new UsageError(`${WHERE}: none found`);
+  }
   return kc;
 }

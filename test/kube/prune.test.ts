@@ -77,4 +77,10 @@ describe('prune', () => {
     expect((err as { stderr: string }).stderr).toMatch(/reserved/);
     expect((err as { stderr: string }).stderr).not.toMatch(/\n\s+at /);
   });
+
+  it('no cluster configuration is exit 2 naming where it looked', async () => {
+    const err = await run('bin/bpfready', ['prune', '--node-name', 'n1'], { env: { PATH: process.env['PATH'] ?? '', HOME: mkdtempSync(join(tmpdir(), 'bpfready-home-')) } }).catch((e: { code: number; stderr: string }) => e);
+    expect((err as { code: number }).code).toBe(2);
+    expect((err as { stderr: string }).stderr).toMatch(/cluster configuration \(KUBECONFIG.*none found/);
+  });
 });

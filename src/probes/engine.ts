@@ -27,7 +27,7 @@ import { ATTACH_TYPE_NAMES, HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from
 import { BtfKind, type Btf } from '../kernel/btf.ts';
 import { BTF_KIND_BLOBS, intBtf, xdpFuncBtf } from './btf-blobs.ts';
 import { CAP, explainEperm, hasCap, mapTypeCaps, progTypeCaps } from './capabilities.ts';
-import { EBADF, ENOTSUPP, interpretCreate, interpretFdTrick, interpretHelper, type RawOutcome } from './interpret.ts';
+import { EBADF, ENOTSUPP, interpretCreate, interpretFdTrick, interpretHelper, logExcerpt, type RawOutcome } from './interpret.ts';
 import { MAP_TYPES, type MapRecipe } from './maps.ts';
 import { ATTACH_TYPES, PROGRAM_TYPES, type ProgRecipe } from './programs.ts';
 import { notPermitted, probeError, supported, unsupported, type ProbeResult, type ResultMap } from './result.ts';
@@ -200,7 +200,7 @@ function combine(failures: ProbeResult[]): ProbeResult {
   for (const status of ['not-permitted', 'error', 'unsupported'] as const) {
     const group = pick(status);
     if (group.length) {
-      const detail = failures.map((f) => f.detail).filter(Boolean).join('; ');
+      const detail = [...new Set(failures.map((f) => f.detail).filter(Boolean))].join('; ');
       return { status, ...(group[0]!.errno ? { errno: group[0]!.errno } : {}), ...(detail ? { detail } : {}) };
     }
   }
@@ -281,7 +281,11 @@ const CAP_BPF_HELPERS = new Set([
   'get_current_ancestor_cgroup_id', 'strncmp', 'task_storage_get', 'task_storage_delete', 'map_lookup_percpu_elem',
   'get_cgroup_classid', 'current_task_under_cgroup', 'strtol', 'strtoul',
 ]);
+// bpf_sk_base_func_proto() (net/core/filter.c) hides the skc_to_* casts from callers without
+// CAP_PERFMON too: seen on Debian's 6.1 with unprivileged_bpf_disabled=0 (docs/kernels.md).
 const CAP_PERFMON_HELPERS = new Set([
+  'skc_to_tcp6_sock', 'skc_to_tcp_sock', 'skc_to_tcp_timewait_sock', 'skc_to_tcp_request_sock', 'skc_to_udp6_sock',
+  'skc_to_unix_sock', 'skc_to_mptcp_sock',
   'trace_printk', 'get_current_task', 'get_current_task_btf', 'probe_read_user', 'probe_read_user_str',
   'probe_read_kernel', 'probe_read_kernel_str', 'snprintf_btf', 'snprintf', 'task_pt_regs', 'trace_vprintk',
   'perf_event_read_value', 'copy_from_user', 'copy_from_user_task',
@@ -363,19 +367,30 @@ export function probeAttachTypes(env: ProbeEnv, progResults: ResultMap, cachedRe
     const row = ATTACH_TYPES[attach];
     const typeResult = row ? progResults[row[0]] : undefined;
     if (row && typeResult?.status === 'supported') {
-      const [progType, recipe] = row;
+      const [progType, recipes] = row;
       if (!validates.has(progType)) validates.set(progType, validatesAttachType(progType, env));
       if (validates.get(progType)) {
-        const prepared = prepareLoad(progType, recipe, env);
-        if (!('spec' in prepared)) {
-          out[attach] = prepared;
-          continue;
+        // Several targets where one may be missing from a build (fmod_ret needs an error-injectable
+        // function: bpf_modify_return_test exists only with CONFIG_FUNCTION_ERROR_INJECTION).
+        const failures: ProbeResult[] = [];
+        for (const recipe of Array.isArray(recipes) ? recipes : [recipes]) {
+          const prepared = prepareLoad(progType, recipe, env);
+          if (!('spec' in prepared)) {
+            failures.push(prepared);
+            continue;
+          }
+          const r = load(prepared.spec);
+          closeAll(prepared.deps);
+          if (r.ok) {
+            r.fd.close();
+            failures.length = 0;
+            out[attach] = supported(recipe.btf ? `loads on ${recipe.btf[1]}` : undefined);
+            break;
+          }
+          const res = interpretCreate(outcome(r), `attach type ${attach}${recipe.btf ? ` on ${recipe.btf[1]}` : ''}`);
+          failures.push(explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType), attachType: i }, 'program type', progType, progTypeCaps(progType)));
         }
-        const r = load(prepared.spec);
-        closeAll(prepared.deps);
-        if (r.ok) r.fd.close();
-        const res = interpretCreate(outcome(r), `attach type ${attach}`);
-        out[attach] = explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType), attachType: i }, 'program type', progType, progTypeCaps(progType));
+        if (failures.length) out[attach] = failures.length === 1 ? failures[0]! : combine(failures);
         continue;
       }
     } else if (row && typeResult && typeResult.status !== 'supported') {
@@ -485,17 +500,45 @@ function globalData(env: ProbeEnv): ProbeResult {
   }
 }
 
-/** A kfunc every program type may call (bpf_rcu_read_lock/unlock are in the generic set). */
+// kfunc-call candidates, tried in order: the generic bpf_rcu_read_lock/unlock (6.2+, callable from
+// every program type), then net/bpf/test_run.c's bpf_kfunc_call_test1 for sched_cls (5.13 to 6.1,
+// before it moved to a test module).
+const KFUNC_CANDIDATES: readonly [progType: string, kfuncs: readonly string[]][] = [
+  ['tracepoint', ['bpf_rcu_read_lock', 'bpf_rcu_read_unlock']],
+  ['sched_cls', ['bpf_kfunc_call_test1']],
+];
+
+// Verifier words for "kfunc calls cannot work here" (kernel/bpf/verifier.c add_kfunc_call(),
+// check_kfunc_call()); anything else after the call was resolved means the call itself is allowed.
+const KFUNCS_UNUSABLE = /not supported without CONFIG_DEBUG_INFO_BTF|JIT is required for calling kernel function|JIT does not support calling kernel function/;
+const KFUNC_NOT_HERE = /calling kernel function \S+ is not allowed|kernel btf_id \d+ is not a function|is not a function/;
+
 function kfuncCalls(env: ProbeEnv): ProbeResult {
   if (!env.btf) return unsupported(undefined, `kfunc calls are resolved through vmlinux BTF: ${env.btfMissing ?? 'no BTF'}`);
-  const lock = env.btf.findId(BtfKind.FUNC, 'bpf_rcu_read_lock');
-  const unlock = env.btf.findId(BtfKind.FUNC, 'bpf_rcu_read_unlock');
-  if (lock === undefined || unlock === undefined) return unsupported(undefined, 'bpf_rcu_read_lock/unlock kfuncs not in vmlinux BTF');
-  const r = progLoad({ progType: progTypeId('tracepoint'), insns: [callKfunc(lock), callKfunc(unlock), mov64Imm(0, 0), exit()], logLevel: 1, ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}) });
-  if (r.ok) r.fd.close();
-  const res = interpretCreate(outcome(r), 'kfunc calls');
-  if (res.status === 'not-permitted') return explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId('tracepoint') }, 'program type', 'tracepoint', progTypeCaps('tracepoint'));
-  return needsCapBpf(res, env, 'kfunc calls');
+  const failures: ProbeResult[] = [];
+  for (const [progType, names] of KFUNC_CANDIDATES) {
+    const ids = names.map((n) => env.btf!.findId(BtfKind.FUNC, n));
+    if (ids.some((id) => id === undefined)) continue;
+    const r = progLoad({ progType: progTypeId(progType), insns: [...ids.map((id) => callKfunc(id!)), mov64Imm(0, 0), exit()], logLevel: 1, ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}) });
+    if (r.ok) {
+      r.fd.close();
+      return supported(`${progType} program calling ${names.join(', ')} loads`);
+    }
+    const res = interpretCreate(outcome(r), 'kfunc calls');
+    if (res.status === 'not-permitted') {
+      failures.push(explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType)));
+      continue;
+    }
+    if (KFUNCS_UNUSABLE.test(r.log)) return unsupported(res.errno, logExcerpt(r.log));
+    if (KFUNC_NOT_HERE.test(r.log) || !r.log) {
+      failures.push(res);
+      continue;
+    }
+    // The verifier resolved the call and then objected to its arguments: kfunc calls work.
+    return needsCapBpf(supported(`${names[0]} resolved by the verifier (${logExcerpt(r.log) ?? res.errno})`), env, 'kfunc calls');
+  }
+  if (!failures.length) return unsupported(undefined, `none of the probe kfuncs (${KFUNC_CANDIDATES.flatMap(([, n]) => n).join(', ')}) is in vmlinux BTF`);
+  return needsCapBpf(combine(failures), env, 'kfunc calls');
 }
 
 export { ENOTSUPP };

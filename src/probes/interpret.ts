@@ -90,7 +90,9 @@ export function interpretFdTrick(o: RawOutcome, expected: readonly number[], wha
 //   "unknown func <name>#<id>"                      known id, no proto for this program type (<= 6.9)
 //   "program of this type cannot use helper <name>#<id>"  the same, 6.10+ wording
 // Linux 4.9 printed "unknown func <id>" without the '#'.
-const HELPER_ABSENT = /(invalid func|unknown func|program of this type cannot use helper) \S*?#?(\d+)/;
+// The id is what follows the last '#' (names contain digits: bpf_l3_csum_replace#10), or the bare
+// number of the 4.9 wording.
+const HELPER_ABSENT = /(invalid func|unknown func|program of this type cannot use helper) (?:\S*#)?(\d+)\b/;
 
 /**
  * A `call <id>` program of a type that itself loads. Success and any verifier complaint about the

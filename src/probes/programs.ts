@@ -65,6 +65,7 @@ export const PROGRAM_TYPES: Readonly<Record<string, readonly ProgRecipe[]>> = {
     { attach: 'trace_raw_tp', btf: ['typedef', 'btf_trace_sys_enter'] },
     { attach: 'trace_iter', btf: ['func', 'bpf_iter_task'] },
     { attach: 'modify_return', btf: ['func', 'bpf_modify_return_test'] },
+    { attach: 'modify_return', btf: ['func', 'security_file_open'] },
   ],
   // A struct_ops program implements one member of a registered struct_ops type; tcp_congestion_ops
   // is in every kernel with BPF_JIT and INET. ENOTSUPP for attach_btf_id 0 is libbpf's fallback.
@@ -84,7 +85,7 @@ export const PROGRAM_TYPES: Readonly<Record<string, readonly ProgRecipe[]>> = {
  * expected_attach_type loads. Attach types that only exist on links (tcx, netkit, perf_event,
  * struct_ops) are probed by the link probes instead (links.ts).
  */
-export const ATTACH_TYPES: Readonly<Record<string, readonly [progType: string, recipe: ProgRecipe]>> = {
+export const ATTACH_TYPES: Readonly<Record<string, readonly [progType: string, recipes: ProgRecipe | readonly ProgRecipe[]]>> = {
   cgroup_inet_ingress: ['cgroup_skb', { attach: 'cgroup_inet_ingress' }],
   cgroup_inet_egress: ['cgroup_skb', { attach: 'cgroup_inet_egress' }],
   cgroup_inet_sock_create: ['cgroup_sock', { attach: 'cgroup_inet_sock_create' }],
@@ -122,7 +123,12 @@ export const ATTACH_TYPES: Readonly<Record<string, readonly [progType: string, r
   trace_raw_tp: ['tracing', { attach: 'trace_raw_tp', btf: ['typedef', 'btf_trace_sys_enter'] }],
   trace_fentry: ['tracing', { attach: 'trace_fentry', btf: ['func', 'bpf_fentry_test1'] }],
   trace_fexit: ['tracing', { attach: 'trace_fexit', btf: ['func', 'bpf_fentry_test1'] }],
-  modify_return: ['tracing', { attach: 'modify_return', btf: ['func', 'bpf_modify_return_test'] }],
+  // fmod_ret needs an error-injectable target: the test hook exists only with
+  // CONFIG_FUNCTION_ERROR_INJECTION; LSM hooks (security_*) are allowed without it.
+  modify_return: ['tracing', [
+    { attach: 'modify_return', btf: ['func', 'bpf_modify_return_test'] },
+    { attach: 'modify_return', btf: ['func', 'security_file_open'] },
+  ]],
   trace_iter: ['tracing', { attach: 'trace_iter', btf: ['func', 'bpf_iter_task'] }],
   trace_fsession: ['tracing', { attach: 'trace_fsession', btf: ['func', 'bpf_fentry_test1'] }],
   lsm_mac: ['lsm', { attach: 'lsm_mac', btf: ['func', 'bpf_lsm_file_mprotect'] }],

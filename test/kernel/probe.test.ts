@@ -145,7 +145,7 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
       }
     }
     console.info(`helper matrix: ${agree} agree with bpftool, ${falsePositives} bpftool false positives (kernel said "cannot use helper")`);
-    expect(agree).toBeGreaterThan(2500);
+    expect(agree).toBeGreaterThan(2000);
   });
 
   it('probes the types bpftool does not: tracing/struct_ops/syscall helpers and newer map types', () => {

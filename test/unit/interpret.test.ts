@@ -64,6 +64,11 @@ describe('interpretHelper', () => {
     // Linux 4.9: "unknown func 44", without the '#'.
     expect(interpretHelper({ ok: false, errno: 22, log: 'unknown func 44\n' }, 44).status).toBe('unsupported');
   });
+  it('reads the id after the last "#", also for helper names with digits', () => {
+    const r = interpretHelper({ ok: false, errno: 22, log: log('0: (85) call bpf_l3_csum_replace#10', 'program of this type cannot use helper bpf_l3_csum_replace#10') }, 10);
+    expect(r.status).toBe('unsupported');
+    expect(interpretHelper({ ok: false, errno: 22, log: log('0: (85) call bpf_skc_to_tcp6_sock#136', 'unknown func bpf_skc_to_tcp6_sock#136') }, 136).status).toBe('unsupported');
+  });
   it('argument errors after the call (EACCES) prove the prototype exists', () => {
     expect(interpretHelper({ ok: false, errno: 13, log: log('0: (85) call bpf_map_lookup_elem#1', 'R1 type=ctx expected=map_ptr') }, 1).status).toBe('supported');
   });

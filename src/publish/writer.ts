@@ -1,6 +1,8 @@
 // Keeps our Node in the desired state with as few API requests as possible:
-//   - one GET at start (after a jittered delay), then a watch on our own node only
-//     (fieldSelector=metadata.name=<node>) — the watch is how we see drift, never a periodic GET;
+//   - no GET at start: a watch on our own node only (fieldSelector=metadata.name=<node>) from
+//     resourceVersion 0, whose first event is the node as the API server's watch cache has it; the
+//     watch is then how we see drift, never a periodic GET. A GET (a quorum read) is made only
+//     when a write failed in a way that leaves our view in doubt (409, 5xx, reset);
 //   - a write only when the plan (plan.ts) is non-empty, i.e. something we own differs;
 //   - the latest desired state wins: publish() replaces it, and a busy or backing-off loop picks
 //     it up on its next pass, so a desired state is never dropped and bursts coalesce;
@@ -41,7 +43,7 @@ export class NodeWriter {
   private readonly o: WriterOptions;
   private desired: DesiredState | undefined;
   private observed: NodeView | undefined;
-  private needRead = true;
+  private needRead = false;
   private heartbeatDue = false;
   private closed = false;
   private attempt = 0;
@@ -110,7 +112,12 @@ export class NodeWriter {
         // and again means the server keeps answering with something other than what we wrote (or
         // another writer fights us). Back off instead of hot-looping writes at 5,000 nodes.
         if (repeats >= 3) throw new KubeApiError(`node ${this.o.nodeName} does not converge: the server keeps differing from our writes`, undefined, undefined, undefined);
-        if (this.needRead || !this.observed) await this.read();
+        if (this.needRead) await this.read();
+        if (!this.observed) {
+          // The watch's first event brings the node and kicks us again.
+          this.ensureWatch();
+          return;
+        }
         const plan = planWrites(this.desired, this.observed!, { prefix: this.o.prefix, nowIso: isoSeconds(this.o.clock.now()), heartbeat: this.heartbeatDue, ...(this.o.taint ? { taint: this.o.taint } : {}) });
         if (!plan.node && !plan.status) {
           this.heartbeatDue = false;
@@ -131,6 +138,10 @@ export class NodeWriter {
     const node = await this.o.api.read(this.o.nodeName);
     this.observe(node);
     this.needRead = false;
+    this.ensureWatch();
+  }
+
+  private ensureWatch(): void {
     if (!this.watchActive && this.watchTimer === undefined) this.startWatch();
   }
 
@@ -209,7 +220,7 @@ export class NodeWriter {
       if (gen !== this.watchGen) return;
       if (type === 'ERROR') {
         // 410 Gone (our resourceVersion was compacted away) or another server-side failure: the
-        // stream is over; read the node afresh and watch from its resourceVersion.
+        // stream is over; watch again from resourceVersion 0, whose first event is the current node.
         gone = true;
         return;
       }
@@ -233,16 +244,15 @@ export class NodeWriter {
       this.watchAbort = undefined;
       this.watchActive = false;
       if (err) this.o.logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'node watch ended');
-      if (gone || (err instanceof KubeApiError && err.status === 410)) {
-        this.needRead = true;
-        // read() restarts the watch; with nothing to publish yet, the next publish() does.
-        this.kick();
-        return;
-      }
-      // A clean end (the server's timeoutSeconds) re-watches at once from the last resourceVersion.
-      // An error (the API server restarting drops every watch in the cluster at once) waits a random
-      // 0-5 s first and backs off from there, so 5,000 nodes come back spread out, not in one burst.
-      const delay = err ? Math.min(60_000, 5000 * 2 ** this.watchAttempt++) * this.o.random() : 0;
+      const expired = gone || (err instanceof KubeApiError && err.status === 410);
+      if (expired) this.watchRv = '0';
+      // A clean end (the server's timeoutSeconds) or a first 410 re-watches at once. An error (the
+      // API server restarting drops every watch in the cluster at once) or a repeated 410 waits a
+      // random 0-5 s first and backs off from there, so 5,000 nodes come back spread out.
+      const trouble = Boolean(err) || expired;
+      const wait = trouble && !(expired && this.watchAttempt === 0);
+      const delay = wait ? Math.min(60_000, 5000 * 2 ** this.watchAttempt) * this.o.random() : 0;
+      if (trouble) this.watchAttempt++;
       this.watchTimer = this.o.clock.setTimeout(() => {
         this.watchTimer = undefined;
         this.startWatch();

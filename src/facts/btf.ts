@@ -1,5 +1,5 @@
 import { hostPath } from '../kernel/hostroot.ts';
-import { loadBtfFile, type Btf } from '../kernel/btf.ts';
+import { btfFileKey, loadBtfFile, type Btf } from '../kernel/btf.ts';
 import { listBtfModules } from '../kernel/modules.ts';
 import type { FactSection, Json } from '../report.ts';
 import { fact, unreadable } from './types.ts';
@@ -7,7 +7,7 @@ import { fact, unreadable } from './types.ts';
 export interface BtfFacts {
   btf: FactSection;
   kfuncs: FactSection;
-  /** The parsed vmlinux BTF for other collectors (attach targets, struct_ops), when present. */
+  /** The parsed vmlinux BTF for other collectors, when it was parsed this time (not on a memo hit). */
   vmlinux: Btf | undefined;
 }
 
@@ -17,7 +17,29 @@ function errorText(e: unknown): { code: string | undefined; message: string } {
   return { code: (e as NodeJS.ErrnoException).code, message: (e as Error).message };
 }
 
+// The sections depend only on the BTF files: recomputed when one of them changes, so a daemon
+// cycle does not parse 5 MB of vmlinux BTF to list the same kfuncs again.
+let memo: { key: string; btf: FactSection; kfuncs: FactSection } | undefined;
+
+function filesKey(hostRoot: string): string | undefined {
+  try {
+    const mods = listBtfModules(hostRoot);
+    const names = mods.ok ? mods.modules : [];
+    return [btfFileKey(hostPath(hostRoot, '/sys/kernel/btf/vmlinux')), ...names.map((n) => btfFileKey(hostPath(hostRoot, `/sys/kernel/btf/${n}`)))].join('\n');
+  } catch {
+    return undefined;
+  }
+}
+
 export function btfFacts(hostRoot: string, config: Map<string, string> | undefined): BtfFacts {
+  const key = filesKey(hostRoot);
+  if (key && memo?.key === key) return { btf: memo.btf, kfuncs: memo.kfuncs, vmlinux: undefined };
+  const r = computeBtfFacts(hostRoot, config);
+  if (key && r.vmlinux) memo = { key, btf: r.btf, kfuncs: r.kfuncs };
+  return r;
+}
+
+function computeBtfFacts(hostRoot: string, config: Map<string, string> | undefined): BtfFacts {
   const btf: FactSection = {};
   const kfuncs: FactSection = {};
   const path = hostPath(hostRoot, '/sys/kernel/btf/vmlinux');

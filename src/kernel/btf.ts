@@ -311,16 +311,25 @@ export class Btf {
   }
 }
 
-const cache = new Map<string, { mtimeMs: number; size: number; btf: Btf }>();
+// Weakly held: vmlinux BTF and its name index are ~20 MB, needed during a probe and not between
+// the daemon's cycles; callers that need them across cycles keep the answers, not the object.
+const cache = new Map<string, { mtimeMs: number; size: number; btf: WeakRef<Btf> }>();
 
 /** Read and parse a kernel BTF file, cached per path, mtime and size. fs errors (ENOENT, EACCES) propagate. */
 export function loadBtfFile(path: string, base?: Btf): Btf {
   const st = statSync(path);
   const hit = cache.get(path);
-  if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size && hit.btf.base === base) return hit.btf;
+  const held = hit?.btf.deref();
+  if (hit && held && hit.mtimeMs === st.mtimeMs && hit.size === st.size && held.base === base) return held;
   const btf = Btf.parse(readFileSync(path), base ? { input: path, base } : { input: path });
-  cache.set(path, { mtimeMs: st.mtimeMs, size: st.size, btf });
+  cache.set(path, { mtimeMs: st.mtimeMs, size: st.size, btf: new WeakRef(btf) });
   return btf;
+}
+
+/** Identity of a BTF file as loadBtfFile() caches it: path, mtime and size. */
+export function btfFileKey(path: string): string {
+  const st = statSync(path);
+  return `${path}|${st.mtimeMs}|${st.size}`;
 }
 
 /** The running kernel's BTF, <hostRoot>/sys/kernel/btf/vmlinux (5.4+ with CONFIG_DEBUG_INFO_BTF). */

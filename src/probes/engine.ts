@@ -39,6 +39,9 @@ export interface TokenOp {
   attachType?: number;
 }
 
+/** What the engine asks of vmlinux BTF (src/kernel/btf.ts answers; src/probes/index.ts remembers). */
+export type EngineBtf = Pick<Btf, 'findId' | 'structMembers' | 'typeRef' | 'enumValues'>;
+
 /** Everything a probe needs to know about who is asking and what the kernel's BTF holds. */
 export interface ProbeEnv {
   /** Effective capabilities of the probing thread. */
@@ -47,7 +50,7 @@ export interface ProbeEnv {
   unprivDisabled?: number;
   /** LINUX_VERSION_CODE of the running kernel, for KPROBE loads on kernels before 5.0. */
   kernVersion: number;
-  btf?: Btf;
+  btf?: EngineBtf;
   /** Why there is no BTF, when there is none. */
   btfMissing?: string;
   /** Probe through this BPF token (map_token_fd / prog_token_fd / btf_token_fd + BPF_F_TOKEN_FD). */

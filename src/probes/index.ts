@@ -8,8 +8,9 @@
 import { readFileSync } from 'node:fs';
 import { release as osRelease, version as osVersion, machine as osMachine } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
-import { loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
+import { btfFileKey, loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
 import type { Fact, FactSection, ProbeReport } from '../report.ts';
 import { collectSystemFacts } from '../facts/index.ts';
 import { probeAttach } from '../attach/index.ts';
@@ -22,6 +23,7 @@ import {
   probeHelpers,
   probeMapType,
   probeProgramType,
+  type EngineBtf,
   type ProbeEnv,
   type TokenOp,
 } from './engine.ts';
@@ -74,13 +76,51 @@ function readSysctlInt(hostRoot: string, path: string): number | undefined {
   }
 }
 
-let btfCache: { btf?: Btf; missing?: string } | undefined;
-function vmlinuxBtf(hostRoot: string): { btf?: Btf; missing?: string } {
-  if (!btfCache) {
+/**
+ * The vmlinux BTF questions the engine asks (target ids, struct members, enum values), answered once
+ * and remembered. The parsed BTF itself is only weakly held (src/kernel/btf.ts): a daemon re-probe
+ * asks the same questions and gets the remembered answers without 20 MB of BTF in memory.
+ */
+class BtfAnswers implements EngineBtf {
+  readonly #hostRoot: string;
+  readonly #memo = new Map<string, unknown>();
+  constructor(hostRoot: string) {
+    this.#hostRoot = hostRoot;
+  }
+  #ask<T>(key: string, f: (btf: Btf) => T): T {
+    if (this.#memo.has(key)) return this.#memo.get(key) as T;
+    const v = f(loadVmlinuxBtf(this.#hostRoot));
+    this.#memo.set(key, v);
+    return v;
+  }
+  findId(kind: number, name: string): number | undefined {
+    return this.#ask(`id:${kind}:${name}`, (b) => b.findId(kind, name));
+  }
+  structMembers(id: number): ReturnType<Btf['structMembers']> {
+    return this.#ask(`members:${id}`, (b) => b.structMembers(id));
+  }
+  typeRef(id: number): number {
+    return this.#ask(`ref:${id}`, (b) => b.typeRef(id));
+  }
+  enumValues(name: string): Map<string, bigint> | undefined {
+    return this.#ask(`enum:${name}`, (b) => b.enumValues(name));
+  }
+}
+
+let btfCache: { key: string; btf?: BtfAnswers; missing?: string } | undefined;
+function vmlinuxBtf(hostRoot: string): { btf?: BtfAnswers; missing?: string } {
+  let key: string;
+  try {
+    key = btfFileKey(join(hostRoot, 'sys/kernel/btf/vmlinux'));
+  } catch (err) {
+    return { missing: err instanceof Error ? err.message : String(err) };
+  }
+  if (btfCache?.key !== key) {
     try {
-      btfCache = { btf: loadVmlinuxBtf(hostRoot) };
+      loadVmlinuxBtf(hostRoot);
+      btfCache = { key, btf: new BtfAnswers(hostRoot) };
     } catch (err) {
-      btfCache = { missing: err instanceof Error ? err.message : String(err) };
+      btfCache = { key, missing: err instanceof Error ? err.message : String(err) };
     }
   }
   return btfCache;
@@ -241,8 +281,11 @@ let attachCache: { key: string; section: FactSection; at: number } | undefined;
 export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
   const started = performance.now();
   const hostRoot = opts.hostRoot ?? '/';
-  const tables = await probeTables(opts);
   const env = buildEnv(opts);
+  // Attaching waits on the kernel more than it computes: when it must run, it runs in a worker
+  // thread while this thread and the helper workers probe the tables.
+  const attachPromise = opts.tablesOnly || opts.skipAttach ? undefined : cachedAttach(env, opts);
+  const tables = await probeTables(opts);
   if (opts.tablesOnly) {
     return {
       schemaVersion: 1,
@@ -254,7 +297,7 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
     };
   }
   const facts = await section('system facts', () => collectSystemFacts({ hostRoot }));
-  const attach = opts.skipAttach ? undefined : await cachedAttach(env, opts);
+  const attach = await attachPromise;
   tokens ??= new TokenManager({ tables: (o) => probeTables({ ...o, hostRoot, workers: 0 }) });
   tokens.refresh();
   const token = await tokens.tokenProbe();
@@ -295,10 +338,25 @@ const ATTACH_MAX_AGE_MS = 10 * 60_000;
 async function cachedAttach(env: ProbeEnv, opts: ProbeOptions): Promise<FactSection> {
   const key = contextKey(env, opts);
   if (attachCache?.key === key && performance.now() - attachCache.at < ATTACH_MAX_AGE_MS) return attachCache.section;
-  const result = await section('attach', () => probeAttach({ hostRoot: opts.hostRoot ?? '/', ...(env.btf ? { btf: env.btf } : {}) }));
+  const hostRoot = opts.hostRoot ?? '/';
+  const result = await section('attach', () =>
+    (opts.workers ?? defaultWorkers()) > 0 ? attachInWorker(hostRoot) : probeAttach({ hostRoot }),
+  );
   const sectionValue: FactSection = 'error' in result ? { collector: result.error } : result;
   attachCache = { key, section: sectionValue, at: performance.now() };
   return sectionValue;
+}
+
+function attachInWorker(hostRoot: string): Promise<FactSection> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./attach-worker.ts', import.meta.url), { workerData: { hostRoot } });
+    w.once('message', (m: { section?: FactSection; error?: string }) => {
+      void w.terminate();
+      if (m.section) resolve(m.section);
+      else reject(new Error(m.error));
+    });
+    w.once('error', reject);
+  });
 }
 
 /** Close the token and forget every cache (daemon shutdown, tests). */

@@ -1,10 +1,9 @@
 // The probe families run against the kernel: program types, map types, the helper matrix, attach
 // types and misc features. Each function turns a table row into bpf() calls through src/native and
 // hands the raw outcome to interpret.ts. Every fd is closed before the function returns.
-import { btfLoad, mapCreate, OwnedFd, progLoad, ProgLoader, tokenCreate, type LoadResult, type ProgLoadSpec } from '../native/bpf.ts';
+import { btfLoad, mapCreate, OwnedFd, progLoad, tokenCreate, type LoadResult, type ProgLoadSpec } from '../native/bpf.ts';
 import { BPF_F_XDP_HAS_FRAGS, BPF_F_MMAPABLE } from '../native/bpf.ts';
 import {
-  callHelper,
   callKfunc,
   callLocal,
   encode,
@@ -23,40 +22,27 @@ import {
   type Insn,
 } from '../native/insn.ts';
 import { errnoName } from '../native/libc.ts';
-import { ATTACH_TYPE_NAMES, HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
-import { BtfKind, type Btf } from '../kernel/btf.ts';
+import { ATTACH_TYPE_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
+import { BtfKind } from '../kernel/btf.ts';
 import { BTF_KIND_BLOBS, intBtf, xdpFuncBtf } from './btf-blobs.ts';
-import { CAP, explainEperm, hasCap, mapTypeCaps, progTypeCaps } from './capabilities.ts';
-import { EBADF, ENOTSUPP, interpretCreate, interpretFdTrick, interpretHelper, logExcerpt, type RawOutcome } from './interpret.ts';
+import { CAP, hasCap, mapTypeCaps, progTypeCaps } from './capabilities.ts';
+import { EBADF, ENOTSUPP, interpretCreate, interpretFdTrick, logExcerpt, type RawOutcome } from './interpret.ts';
 import { MAP_TYPES, type MapRecipe } from './maps.ts';
 import { ATTACH_TYPES, PROGRAM_TYPES, type ProgRecipe } from './programs.ts';
+import { explainDenied, type ProbeEnv, type TokenOp } from './env.ts';
+export { inheritHelpers, probeHelpers } from './helpers.ts';
+export type { EngineBtf, ProbeEnv, TokenOp } from './env.ts';
 import { notPermitted, probeError, supported, unsupported, type ProbeResult, type ResultMap } from './result.ts';
 
-export interface TokenOp {
-  cmd: 'map_create' | 'prog_load' | 'btf_load';
-  mapType?: number;
-  progType?: number;
-  attachType?: number;
-}
-
-/** What the engine asks of vmlinux BTF (src/kernel/btf.ts answers; src/probes/index.ts remembers). */
-export type EngineBtf = Pick<Btf, 'findId' | 'structMembers' | 'typeRef' | 'enumValues'>;
-
-/** Everything a probe needs to know about who is asking and what the kernel's BTF holds. */
-export interface ProbeEnv {
-  /** Effective capabilities of the probing thread. */
-  caps: bigint;
-  /** kernel.unprivileged_bpf_disabled, when known: explains EPERM for capability-free types. */
-  unprivDisabled?: number;
-  /** LINUX_VERSION_CODE of the running kernel, for KPROBE loads on kernels before 5.0. */
-  kernVersion: number;
-  btf?: EngineBtf;
-  /** Why there is no BTF, when there is none. */
-  btfMissing?: string;
-  /** Probe through this BPF token (map_token_fd / prog_token_fd / btf_token_fd + BPF_F_TOKEN_FD). */
-  tokenFd?: number;
-  /** Names the missing delegation when a call under the token fails with EPERM (src/token). */
-  explainTokenEperm?: (op: TokenOp) => string | undefined;
+/** Every vmlinux BTF name the tables can ask for, so the answers come from one pass over BTF. */
+export function btfQueries(): [kind: number, name: string][] {
+  const kinds = { func: BtfKind.FUNC, typedef: BtfKind.TYPEDEF, struct: BtfKind.STRUCT } as const;
+  const recipes: ProgRecipe[] = [...Object.values(PROGRAM_TYPES).flat(), ...Object.values(ATTACH_TYPES).flatMap(([, r]) => (Array.isArray(r) ? r : [r]) as ProgRecipe[])];
+  const q: [number, string][] = recipes.flatMap((r) => (r.btf ? [[kinds[r.btf[0]], r.btf[1]] as [number, string]] : []));
+  for (const m of Object.values(MAP_TYPES)) if (m.structOps) q.push([BtfKind.STRUCT, `bpf_struct_ops_${m.structOps}`]);
+  for (const [, names] of KFUNC_CANDIDATES) for (const n of names) q.push([BtfKind.FUNC, n]);
+  q.push([BtfKind.ENUM, 'bpf_attach_type'], [BtfKind.ENUM64, 'bpf_attach_type']);
+  return q;
 }
 
 export const progTypeId = (name: string): number => PROG_TYPE_NAMES.indexOf(name);
@@ -67,14 +53,6 @@ const outcome = (r: { ok: boolean; errno?: number; log?: string }): RawOutcome =
 
 function closeAll(fds: OwnedFd[]): void {
   for (const fd of fds) fd.close();
-}
-
-/** A not-permitted result gets the reason: the token's missing delegation, or the missing caps. */
-function explainDenied(r: ProbeResult, env: ProbeEnv, op: TokenOp, kind: 'program type' | 'map type', name: string, required: number[]): ProbeResult {
-  if (r.status !== 'not-permitted') return r;
-  const viaToken = env.tokenFd !== undefined ? env.explainTokenEperm?.(op) : undefined;
-  const detail = viaToken ?? explainEperm(kind, name, required, env.caps, env.unprivDisabled);
-  return { ...r, detail: r.detail && !r.detail.startsWith('permission denied for') ? `${detail} (kernel: ${r.detail})` : detail };
 }
 
 /** BPF_BTF_LOAD refused: it needs cap_bpf (or a token delegating btf_load). */
@@ -272,71 +250,6 @@ export function probeMapType(name: string, env: ProbeEnv): ProbeResult {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-// bpf_base_func_proto() hides these helpers from callers without CAP_BPF (first list) or
-// CAP_PERFMON (second): the verifier then says "cannot use helper", which is not a kernel fact.
-// kernel/bpf/helpers.c, ~6.13; bpf-probe-facts.md §4 #8.
-const CAP_BPF_HELPERS = new Set([
-  'spin_lock', 'spin_unlock', 'jiffies64', 'per_cpu_ptr', 'this_cpu_ptr', 'timer_init', 'timer_set_callback',
-  'timer_start', 'timer_cancel', 'kptr_xchg', 'for_each_map_elem', 'loop', 'user_ringbuf_drain',
-  'ringbuf_reserve_dynptr', 'ringbuf_submit_dynptr', 'ringbuf_discard_dynptr', 'dynptr_from_mem', 'dynptr_read',
-  'dynptr_write', 'dynptr_data', 'cgrp_storage_get', 'cgrp_storage_delete', 'get_current_cgroup_id',
-  'get_current_ancestor_cgroup_id', 'strncmp', 'task_storage_get', 'task_storage_delete', 'map_lookup_percpu_elem',
-  'get_cgroup_classid', 'current_task_under_cgroup', 'strtol', 'strtoul',
-]);
-// bpf_sk_base_func_proto() (net/core/filter.c) hides the skc_to_* casts from callers without
-// CAP_PERFMON too: seen on Debian's 6.1 with unprivileged_bpf_disabled=0 (docs/kernels.md).
-const CAP_PERFMON_HELPERS = new Set([
-  'skc_to_tcp6_sock', 'skc_to_tcp_sock', 'skc_to_tcp_timewait_sock', 'skc_to_tcp_request_sock', 'skc_to_udp6_sock',
-  'skc_to_unix_sock', 'skc_to_mptcp_sock',
-  'trace_printk', 'get_current_task', 'get_current_task_btf', 'probe_read_user', 'probe_read_user_str',
-  'probe_read_kernel', 'probe_read_kernel_str', 'snprintf_btf', 'snprintf', 'task_pt_regs', 'trace_vprintk',
-  'perf_event_read_value', 'copy_from_user', 'copy_from_user_task',
-]);
-
-/** Whether an "absent helper" answer can be a consequence of missing capabilities. */
-function capabilityHidden(helper: string, env: ProbeEnv): string | undefined {
-  // Under a token the kernel checks the token's user namespace, where the shim grants both.
-  if (env.tokenFd !== undefined) return undefined;
-  if (CAP_BPF_HELPERS.has(helper) && !hasCap(env.caps, CAP.BPF)) return 'cap_bpf';
-  if (CAP_PERFMON_HELPERS.has(helper) && !hasCap(env.caps, CAP.PERFMON)) return 'cap_perfmon';
-  return undefined;
-}
-
-const helperPrograms = HELPER_NAMES.map((_, id) => encode([callHelper(id), mov64Imm(0, 0), exit()]));
-
-/** The full helper row for one loadable program type: a `call <id>` program per helper. */
-export function probeHelpers(progType: string, prepared: PreparedLoad, env: ProbeEnv, ids?: readonly number[]): ResultMap {
-  const out: ResultMap = {};
-  const list = ids ?? HELPER_NAMES.map((_, i) => i).slice(1);
-  // One attr for the whole row; only the instructions change. Always with a log: about half the
-  // loads fail, and those need the verifier's words, so a log-less first pass costs more than it saves.
-  const loader = new ProgLoader({ ...prepared.spec, logLevel: 1 });
-  for (const id of list) {
-    const helper = HELPER_NAMES[id]!;
-    const r = loader.load(helperPrograms[id]);
-    if (r.ok) r.fd.close();
-    let res = interpretHelper(outcome(r), id);
-    if (res.status === 'unsupported') {
-      const cap = capabilityHidden(helper, env);
-      if (cap) res = notPermitted(res.errno ?? 'EINVAL', `the verifier hides bpf_${helper} from programs loaded without ${cap}; availability unknown`);
-    } else if (res.status === 'not-permitted') {
-      res = explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType));
-    }
-    out[`bpf_${helper}`] = res;
-  }
-  return out;
-}
-
-/** Every helper of a program type that did not load shares the type's result. */
-export function inheritHelpers(progType: string, typeResult: ProbeResult): ResultMap {
-  const out: ResultMap = {};
-  const detail = `program type ${progType} is ${typeResult.status}${typeResult.detail ? `: ${typeResult.detail}` : ''}`;
-  for (const helper of HELPER_NAMES.slice(1)) {
-    out[`bpf_${helper}`] = { status: typeResult.status, ...(typeResult.errno ? { errno: typeResult.errno } : {}), detail };
-  }
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Attach types

@@ -16,6 +16,7 @@ import { collectSystemFacts } from '../facts/index.ts';
 import { probeAttach } from '../attach/index.ts';
 import { TokenManager } from '../token/manager.ts';
 import {
+  btfQueries,
   inheritHelpers,
   MISC_PROBES,
   prepareLoad,
@@ -84,30 +85,55 @@ function readSysctlInt(hostRoot: string, path: string): number | undefined {
 class BtfAnswers implements EngineBtf {
   readonly #hostRoot: string;
   readonly #memo = new Map<string, unknown>();
+  #btf: Btf | undefined;
   constructor(hostRoot: string) {
     this.#hostRoot = hostRoot;
   }
-  #ask<T>(key: string, f: (btf: Btf) => T): T {
+  /** Why the BTF file could not be parsed, if it could not: every answer is then "not found". */
+  parseError: string | undefined;
+  /** The parsed BTF, held until release(): the engine's questions come in bursts. */
+  #load(): Btf | undefined {
+    if (this.#btf || this.parseError) return this.#btf;
+    try {
+      this.#btf = loadVmlinuxBtf(this.#hostRoot);
+    } catch (err) {
+      this.parseError = err instanceof Error ? err.message : String(err);
+    }
+    return this.#btf;
+  }
+  /** Let the parsed BTF go (end of a probe); the remembered answers stay. */
+  release(): void {
+    this.#btf = undefined;
+  }
+  #ask<T>(key: string, f: (btf: Btf) => T, none: T): T {
     if (this.#memo.has(key)) return this.#memo.get(key) as T;
-    const v = f(loadVmlinuxBtf(this.#hostRoot));
+    const btf = this.#load();
+    const v = btf ? f(btf) : none;
     this.#memo.set(key, v);
     return v;
   }
   findId(kind: number, name: string): number | undefined {
-    return this.#ask(`id:${kind}:${name}`, (b) => b.findId(kind, name));
+    const key = `id:${kind}:${name}`;
+    if (!this.#memo.has(key)) {
+      // First question: answer every name the tables may ask in one pass (no name index).
+      const queries = [...btfQueries(), [kind, name] as [number, string]];
+      const ids = this.#load()?.findIds(queries) ?? queries.map(() => undefined);
+      queries.forEach(([k, n], i) => this.#memo.set(`id:${k}:${n}`, ids[i]));
+    }
+    return this.#memo.get(key) as number | undefined;
   }
   structMembers(id: number): ReturnType<Btf['structMembers']> {
-    return this.#ask(`members:${id}`, (b) => b.structMembers(id));
+    return this.#ask(`members:${id}`, (b) => b.structMembers(id), []);
   }
   typeRef(id: number): number {
-    return this.#ask(`ref:${id}`, (b) => b.typeRef(id));
+    return this.#ask(`ref:${id}`, (b) => b.typeRef(id), 0);
   }
   enumValues(name: string): Map<string, bigint> | undefined {
-    return this.#ask(`enum:${name}`, (b) => b.enumValues(name));
+    return this.#ask(`enum:${name}`, (b) => b.enumValues(name), undefined);
   }
 }
 
-let btfCache: { key: string; btf?: BtfAnswers; missing?: string } | undefined;
+let btfCache: { key: string; btf: BtfAnswers } | undefined;
 function vmlinuxBtf(hostRoot: string): { btf?: BtfAnswers; missing?: string } {
   let key: string;
   try {
@@ -115,14 +141,8 @@ function vmlinuxBtf(hostRoot: string): { btf?: BtfAnswers; missing?: string } {
   } catch (err) {
     return { missing: err instanceof Error ? err.message : String(err) };
   }
-  if (btfCache?.key !== key) {
-    try {
-      loadVmlinuxBtf(hostRoot);
-      btfCache = { key, btf: new BtfAnswers(hostRoot) };
-    } catch (err) {
-      btfCache = { key, missing: err instanceof Error ? err.message : String(err) };
-    }
-  }
+  // Parsed on the first question, not here: the helper workers start meanwhile.
+  if (btfCache?.key !== key) btfCache = { key, btf: new BtfAnswers(hostRoot) };
   return btfCache;
 }
 
@@ -257,6 +277,7 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
 
   return { programTypes, mapTypes, helpers, attachTypes, misc };
   } finally {
+    (env.btf as BtfAnswers | undefined)?.release();
     await pool?.close();
   }
 }

@@ -21,26 +21,13 @@ export interface HelperJobResult extends HelperJob {
 /** Workers started ahead of need: their start-up overlaps the program and map probes. */
 export class HelperPool {
   readonly #workers: Worker[] = [];
-  readonly #ready: Promise<void>[] = [];
   constructor(size: number) {
-    for (let i = 0; i < size; i++) {
-      const w = new Worker(new URL('./helper-worker.ts', import.meta.url));
-      this.#workers.push(w);
-      this.#ready.push(
-        new Promise((resolve, reject) => {
-          w.once('message', () => resolve());
-          w.once('error', reject);
-        }),
-      );
-    }
+    for (let i = 0; i < size; i++) this.#workers.push(new Worker(new URL('./helper-worker.ts', import.meta.url)));
   }
   get size(): number {
     return this.#workers.length;
   }
-  /** Resolves once worker i has finished its imports. */
-  ready(i: number): Promise<void> {
-    return this.#ready[i]!;
-  }
+  /** Post the request now (a worker still importing gets it when it is up) and await its rows. */
   run(i: number, req: WorkerRequest): Promise<WorkerReply> {
     const w = this.#workers[i]!;
     return new Promise((resolve, reject) => {
@@ -81,29 +68,20 @@ export async function runHelperMatrix(
   try {
     // Token probes explain EPERM through a closure that cannot cross threads: keep them here.
     if (!pool || pool.size === 0 || env.tokenFd !== undefined) return items.map(runHere(env));
-    // A shared queue, one program type at a time: a worker still starting takes nothing, and
-    // whoever is free takes the next type, so the threads finish together.
+    // A shared counter over one job list: each thread, this one included, claims the next program
+    // type when it is free, without waiting for the others. A worker that is not ready yet simply
+    // finds fewer jobs left when it starts.
     const queue = items.filter((s) => 'spec' in s.prepared);
     const results = items.filter((s) => !('spec' in s.prepared)).map(runHere(env));
-    const workerEnv: WorkerRequest['env'] = {
-      caps: env.caps,
-      kernVersion: env.kernVersion,
-      ...(env.unprivDisabled !== undefined ? { unprivDisabled: env.unprivDisabled } : {}),
+    const next = new Int32Array(new SharedArrayBuffer(4));
+    const req: WorkerRequest = {
+      env: { caps: env.caps, kernVersion: env.kernVersion, ...(env.unprivDisabled !== undefined ? { unprivDisabled: env.unprivDisabled } : {}) },
+      jobs: queue.map((item) => ({ progType: item.job.progType, spec: (item.prepared as PreparedLoad).spec, ids: item.job.ids })),
+      next,
     };
-    const remote = Array.from({ length: pool.size }, async (_, i) => {
-      await pool.ready(i);
-      for (let item = queue.shift(); item; item = queue.shift()) {
-        const spec = (item.prepared as PreparedLoad).spec;
-        const reply = await pool.run(i, { env: workerEnv, jobs: [{ progType: item.job.progType, spec, ids: item.job.ids }] });
-        results.push(...reply.rows);
-      }
-    });
-    for (let item = queue.shift(); item; item = queue.shift()) {
-      results.push(runHere(env)(item));
-      // Let worker replies in, so they get their next type without waiting for this loop.
-      await new Promise((r) => setImmediate(r));
-    }
-    await Promise.all(remote);
+    const remote = Array.from({ length: pool.size }, async (_, i) => (await pool.run(i, req)).rows);
+    for (let i = Atomics.add(next, 0, 1); i < queue.length; i = Atomics.add(next, 0, 1)) results.push(runHere(env)(queue[i]!));
+    for (const rows of await Promise.all(remote)) results.push(...rows);
     return results;
   } finally {
     for (const item of items) if ('spec' in item.prepared) for (const fd of item.prepared.deps) fd.close();

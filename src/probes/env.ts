@@ -1,0 +1,40 @@
+// Who is asking, and how a refusal is explained: shared by the engine and the helper worker.
+import type { Btf } from '../kernel/btf.ts';
+import { explainEperm } from './capabilities.ts';
+import type { ProbeResult } from './result.ts';
+
+export interface TokenOp {
+  cmd: 'map_create' | 'prog_load' | 'btf_load';
+  mapType?: number;
+  progType?: number;
+  attachType?: number;
+}
+
+/** What the engine asks of vmlinux BTF (src/kernel/btf.ts answers; src/probes/index.ts remembers). */
+export type EngineBtf = Pick<Btf, 'findId' | 'structMembers' | 'typeRef' | 'enumValues'>;
+
+/** Everything a probe needs to know about who is asking and what the kernel's BTF holds. */
+export interface ProbeEnv {
+  /** Effective capabilities of the probing thread. */
+  caps: bigint;
+  /** kernel.unprivileged_bpf_disabled, when known: explains EPERM for capability-free types. */
+  unprivDisabled?: number;
+  /** LINUX_VERSION_CODE of the running kernel, for KPROBE loads on kernels before 5.0. */
+  kernVersion: number;
+  btf?: EngineBtf;
+  /** Why there is no BTF, when there is none. */
+  btfMissing?: string;
+  /** Probe through this BPF token (map_token_fd / prog_token_fd / btf_token_fd + BPF_F_TOKEN_FD). */
+  tokenFd?: number;
+  /** Names the missing delegation when a call under the token fails with EPERM (src/token). */
+  explainTokenEperm?: (op: TokenOp) => string | undefined;
+}
+
+/** A not-permitted result gets the reason: the token's missing delegation, or the missing caps. */
+export function explainDenied(r: ProbeResult, env: ProbeEnv, op: TokenOp, kind: 'program type' | 'map type', name: string, required: number[]): ProbeResult {
+  if (r.status !== 'not-permitted') return r;
+  const viaToken = env.tokenFd !== undefined ? env.explainTokenEperm?.(op) : undefined;
+  const detail = viaToken ?? explainEperm(kind, name, required, env.caps, env.unprivDisabled);
+  return { ...r, detail: r.detail && !r.detail.startsWith('permission denied for') ? `${detail} (kernel: ${r.detail})` : detail };
+}
+

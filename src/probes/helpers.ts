@@ -1,0 +1,80 @@
+// The helper matrix row of one program type: a `call <id>` program per helper, interpreted. Kept
+// apart from the engine so the helper worker threads import only what they run (their start-up is
+// on the critical path of the first probe).
+import { ProgLoader } from '../native/bpf.ts';
+import { callHelper, encode, exit, mov64Imm } from '../native/insn.ts';
+import { HELPER_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
+import { CAP, hasCap, progTypeCaps } from './capabilities.ts';
+import { explainDenied, type ProbeEnv } from './env.ts';
+import { interpretHelper, type RawOutcome } from './interpret.ts';
+import type { ProgLoadSpec } from '../native/bpf.ts';
+import { notPermitted, type ProbeResult, type ResultMap } from './result.ts';
+
+const progTypeId = (name: string): number => PROG_TYPE_NAMES.indexOf(name);
+const outcome = (r: { ok: boolean; errno?: number; log?: string }): RawOutcome => r;
+
+// bpf_base_func_proto() hides these helpers from callers without CAP_BPF (first list) or
+// CAP_PERFMON (second): the verifier then says "cannot use helper", which is not a kernel fact.
+// kernel/bpf/helpers.c, ~6.13; bpf-probe-facts.md §4 #8.
+const CAP_BPF_HELPERS = new Set([
+  'spin_lock', 'spin_unlock', 'jiffies64', 'per_cpu_ptr', 'this_cpu_ptr', 'timer_init', 'timer_set_callback',
+  'timer_start', 'timer_cancel', 'kptr_xchg', 'for_each_map_elem', 'loop', 'user_ringbuf_drain',
+  'ringbuf_reserve_dynptr', 'ringbuf_submit_dynptr', 'ringbuf_discard_dynptr', 'dynptr_from_mem', 'dynptr_read',
+  'dynptr_write', 'dynptr_data', 'cgrp_storage_get', 'cgrp_storage_delete', 'get_current_cgroup_id',
+  'get_current_ancestor_cgroup_id', 'strncmp', 'task_storage_get', 'task_storage_delete', 'map_lookup_percpu_elem',
+  'get_cgroup_classid', 'current_task_under_cgroup', 'strtol', 'strtoul',
+]);
+// bpf_sk_base_func_proto() (net/core/filter.c) hides the skc_to_* casts from callers without
+// CAP_PERFMON too: seen on Debian's 6.1 with unprivileged_bpf_disabled=0 (docs/kernels.md).
+const CAP_PERFMON_HELPERS = new Set([
+  'skc_to_tcp6_sock', 'skc_to_tcp_sock', 'skc_to_tcp_timewait_sock', 'skc_to_tcp_request_sock', 'skc_to_udp6_sock',
+  'skc_to_unix_sock', 'skc_to_mptcp_sock',
+  'trace_printk', 'get_current_task', 'get_current_task_btf', 'probe_read_user', 'probe_read_user_str',
+  'probe_read_kernel', 'probe_read_kernel_str', 'snprintf_btf', 'snprintf', 'task_pt_regs', 'trace_vprintk',
+  'perf_event_read_value', 'copy_from_user', 'copy_from_user_task',
+]);
+
+/** Whether an "absent helper" answer can be a consequence of missing capabilities. */
+function capabilityHidden(helper: string, env: ProbeEnv): string | undefined {
+  // Under a token the kernel checks the token's user namespace, where the shim grants both.
+  if (env.tokenFd !== undefined) return undefined;
+  if (CAP_BPF_HELPERS.has(helper) && !hasCap(env.caps, CAP.BPF)) return 'cap_bpf';
+  if (CAP_PERFMON_HELPERS.has(helper) && !hasCap(env.caps, CAP.PERFMON)) return 'cap_perfmon';
+  return undefined;
+}
+
+const helperPrograms = HELPER_NAMES.map((_, id) => encode([callHelper(id), mov64Imm(0, 0), exit()]));
+
+/** The full helper row for one loadable program type: a `call <id>` program per helper. */
+export function probeHelpers(progType: string, prepared: { spec: ProgLoadSpec }, env: ProbeEnv, ids?: readonly number[]): ResultMap {
+  const out: ResultMap = {};
+  const list = ids ?? HELPER_NAMES.map((_, i) => i).slice(1);
+  // One attr for the whole row; only the instructions change. Always with a log: about half the
+  // loads fail, and those need the verifier's words, so a log-less first pass costs more than it saves.
+  const loader = new ProgLoader({ ...prepared.spec, logLevel: 1 });
+  for (const id of list) {
+    const helper = HELPER_NAMES[id]!;
+    const r = loader.load(helperPrograms[id]);
+    if (r.ok) r.fd.close();
+    let res = interpretHelper(outcome(r), id);
+    if (res.status === 'unsupported') {
+      const cap = capabilityHidden(helper, env);
+      if (cap) res = notPermitted(res.errno ?? 'EINVAL', `the verifier hides bpf_${helper} from programs loaded without ${cap}; availability unknown`);
+    } else if (res.status === 'not-permitted') {
+      res = explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType));
+    }
+    out[`bpf_${helper}`] = res;
+  }
+  return out;
+}
+
+/** Every helper of a program type that did not load shares the type's result. */
+export function inheritHelpers(progType: string, typeResult: ProbeResult): ResultMap {
+  const out: ResultMap = {};
+  const detail = `program type ${progType} is ${typeResult.status}${typeResult.detail ? `: ${typeResult.detail}` : ''}`;
+  for (const helper of HELPER_NAMES.slice(1)) {
+    out[`bpf_${helper}`] = { status: typeResult.status, ...(typeResult.errno ? { errno: typeResult.errno } : {}), detail };
+  }
+  return out;
+}
+

@@ -2,7 +2,7 @@
 // Prints what the running kernel can do for eBPF, for this process's privileges. The JSON document
 // is a public interface (docs/json.md).
 import { parseArgs } from 'node:util';
-import { probe } from '../probes/index.ts';
+import { defaultWorkers, prewarmHelperPool, takePrewarmedPool } from '../probes/pool.ts';
 import type { ProbeResult, ResultMap, Status } from '../probes/result.ts';
 import type { ProbeReport } from '../report.ts';
 
@@ -52,12 +52,17 @@ export async function run(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  // Start the helper threads before the engine is even imported: they are ready when it needs them.
+  prewarmHelperPool(workers);
+  const { probe } = await import('../probes/index.ts');
   const report = await probe({
     ...(values['host-root'] ? { hostRoot: values['host-root'] } : {}),
     ...(workers !== undefined ? { workers } : {}),
     ...(values['tables-only'] ? { tablesOnly: true } : {}),
     ...(values['no-attach'] ? { skipAttach: true } : {}),
   });
+  // A pool the probe did not need (everything cached, or a token run) must not keep us alive.
+  await takePrewarmedPool(workers ?? defaultWorkers())?.close();
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report, Boolean(values.verbose)));
   return 0;
 }

@@ -26,6 +26,8 @@ export interface ProbeEnv {
   btfMissing?: string;
   /** Probe through this BPF token (map_token_fd / prog_token_fd / btf_token_fd + BPF_F_TOKEN_FD). */
   tokenFd?: number;
+  /** The kernel accepts log_level BPF_LOG_STATS (4) on its own (5.2+): helper probes use it. */
+  statsLog?: boolean;
   /** Names the missing delegation when a call under the token fails with EPERM (src/token). */
   explainTokenEperm?: (op: TokenOp) => string | undefined;
 }

@@ -51,7 +51,9 @@ export function probeHelpers(progType: string, prepared: { spec: ProgLoadSpec },
   const list = ids ?? HELPER_NAMES.map((_, i) => i).slice(1);
   // One attr for the whole row; only the instructions change. Always with a log: about half the
   // loads fail, and those need the verifier's words, so a log-less first pass costs more than it saves.
-  const loader = new ProgLoader({ ...prepared.spec, logLevel: 1 });
+  // BPF_LOG_STATS (4) alone: the verifier's error messages without its per-instruction trace, a
+  // third cheaper for the loads that succeed (5.2+; older kernels get level 1, see env.ts).
+  const loader = new ProgLoader({ ...prepared.spec, logLevel: env.statsLog ? 4 : 1 });
   for (const id of list) {
     const helper = HELPER_NAMES[id]!;
     const r = loader.load(helperPrograms[id]);

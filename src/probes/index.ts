@@ -10,6 +10,8 @@ import { release as osRelease, version as osVersion, machine as osMachine } from
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
+import { progLoad } from '../native/bpf.ts';
+import { RETURN_ZERO } from '../native/insn.ts';
 import { btfFileKey, loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
 import type { Fact, FactSection, ProbeReport } from '../report.ts';
 import { collectSystemFacts } from '../facts/index.ts';
@@ -30,7 +32,8 @@ import {
 } from './engine.ts';
 import type { ProgRecipe } from './programs.ts';
 import { isConclusive, probeError, type ProbeResult, type ResultMap } from './result.ts';
-import { defaultWorkers, HelperPool, runHelperMatrix } from './parallel.ts';
+import { defaultWorkers, HelperMatrix, HelperPool, takePrewarmedPool, type HelperJob } from './parallel.ts';
+import { PROGRAM_TYPES } from './programs.ts';
 
 export interface Tables {
   programTypes: ResultMap;
@@ -146,6 +149,19 @@ function vmlinuxBtf(hostRoot: string): { btf?: BtfAnswers; missing?: string } {
   return btfCache;
 }
 
+// Whether a verifier log at level BPF_LOG_STATS alone is accepted (5.2+): one load, once.
+let statsLog: boolean | undefined;
+function kernelTakesStatsLog(): boolean {
+  if (statsLog === undefined) {
+    const r = progLoad({ progType: 1, insns: RETURN_ZERO, logLevel: 4 });
+    if (r.ok) r.fd.close();
+    // EPERM says nothing either way: keep level 1, which every kernel takes, and ask again later.
+    if (r.ok || r.errno !== 1) statsLog = r.ok;
+    return r.ok;
+  }
+  return statsLog;
+}
+
 export function buildEnv(opts: TableOptions = {}): ProbeEnv {
   const hostRoot = opts.hostRoot ?? '/';
   const { btf, missing } = vmlinuxBtf(hostRoot);
@@ -153,6 +169,7 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
   return {
     caps: readEffectiveCaps(hostRoot),
     kernVersion: kernelVersionCode(),
+    statsLog: kernelTakesStatsLog(),
     ...(unpriv !== undefined ? { unprivDisabled: unpriv } : {}),
     ...(btf ? { btf } : { btfMissing: missing ?? 'no vmlinux BTF' }),
     ...(opts.tokenFd !== undefined ? { tokenFd: opts.tokenFd } : {}),
@@ -213,28 +230,26 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
   if (!rows) helperRows.set(key, (rows = new Map()));
   const uncachedHelpers = want.has('helpers') && rows.size === 0;
   const workers = opts.workers ?? defaultWorkers();
-  const pool = uncachedHelpers && workers > 0 && opts.tokenFd === undefined ? new HelperPool(workers) : undefined;
+  const pool = uncachedHelpers && workers > 0 && opts.tokenFd === undefined ? (takePrewarmedPool(workers) ?? new HelperPool(workers)) : undefined;
   try {
 
-  const programTypes: ResultMap = {};
-  for (const name of PROG_TYPE_NAMES) {
-    if (!name) continue;
-    programTypes[name] = cached(ctx, `prog:${name}`, () => {
-      const o = probeProgramType(name, env);
-      if (o.recipe) ctxRecipes.set(name, o.recipe);
-      return o.result;
-    });
-  }
-
-  const mapTypes: ResultMap = {};
-  if (want.has('mapTypes')) {
-    for (const name of MAP_TYPE_NAMES) if (name) mapTypes[name] = cached(ctx, `map:${name}`, () => probeMapType(name, env));
-  }
-
+  const matrix = new HelperMatrix(env, ctxRecipes, pool);
   const helpers: Record<string, ResultMap> = {};
-  if (want.has('helpers')) {
-    const jobs: { progType: string; ids: number[] }[] = [];
-    for (const [name, result] of Object.entries(programTypes)) {
+  const probed: ResultMap = {};
+  // Program types that need no BTF first: their helper rows go to the workers at once, while this
+  // thread parses BTF for the rest (tracing, lsm, struct_ops, ext).
+  const needsBtf = (name: string) => (PROGRAM_TYPES[name] ?? []).some((r) => r.btf || r.extTarget || r.member);
+  const names = PROG_TYPE_NAMES.filter((n): n is string => Boolean(n));
+  for (const group of [names.filter((n) => !needsBtf(n)), names.filter(needsBtf)]) {
+    const jobs: HelperJob[] = [];
+    for (const name of group) {
+      const result = cached(ctx, `prog:${name}`, () => {
+        const o = probeProgramType(name, env);
+        if (o.recipe) ctxRecipes.set(name, o.recipe);
+        return o.result;
+      });
+      probed[name] = result;
+      if (!want.has('helpers')) continue;
       if (result.status !== 'supported') {
         helpers[name] = inheritHelpers(name, result);
         continue;
@@ -246,19 +261,13 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
       if (ids.length) jobs.push({ progType: name, ids });
       helpers[name] = row?.results ?? {};
     }
-    for (const { progType, ids, results } of await runHelperMatrix(jobs, env, ctxRecipes, pool)) {
-      const row = { ...helpers[progType] };
-      const pending: number[] = [];
-      ids.forEach((id, i) => {
-        const r = results[i]!;
-        row[HELPER_KEYS[id]!] = r;
-        if (!isConclusive(r)) pending.push(id);
-      });
-      // Keep helper names in enum order whatever order the workers answered in.
-      const ordered = Object.fromEntries(HELPER_IDS.map((id) => [HELPER_KEYS[id]!, row[HELPER_KEYS[id]!]!]));
-      rows.set(progType, { results: ordered, pending });
-      helpers[progType] = ordered;
-    }
+    matrix.add(jobs);
+  }
+  const programTypes: ResultMap = Object.fromEntries(names.map((n) => [n, probed[n]!]));
+
+  const mapTypes: ResultMap = {};
+  if (want.has('mapTypes')) {
+    for (const name of MAP_TYPE_NAMES) if (name) mapTypes[name] = cached(ctx, `map:${name}`, () => probeMapType(name, env));
   }
 
   const attachTypes: ResultMap = {};
@@ -275,7 +284,24 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
     for (const [name, run] of Object.entries(MISC_PROBES)) misc[name] = cached(ctx, `misc:${name}`, () => run(env));
   }
 
-  return { programTypes, mapTypes, helpers, attachTypes, misc };
+  if (want.has('helpers')) {
+    for (const { progType, ids, results } of await matrix.drain()) {
+      const row = { ...helpers[progType] };
+      const pending: number[] = [];
+      ids.forEach((id, i) => {
+        const r = results[i]!;
+        row[HELPER_KEYS[id]!] = r;
+        if (!isConclusive(r)) pending.push(id);
+      });
+      // Keep helper names in enum order whatever order the threads answered in.
+      const ordered = Object.fromEntries(HELPER_IDS.map((id) => [HELPER_KEYS[id]!, row[HELPER_KEYS[id]!]!]));
+      rows.set(progType, { results: ordered, pending });
+      helpers[progType] = ordered;
+    }
+  }
+  const orderedHelpers: Record<string, ResultMap> = want.has('helpers') ? Object.fromEntries(names.map((n) => [n, helpers[n]!])) : {};
+
+  return { programTypes, mapTypes, helpers: orderedHelpers, attachTypes, misc };
   } finally {
     (env.btf as BtfAnswers | undefined)?.release();
     await pool?.close();

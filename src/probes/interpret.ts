@@ -32,7 +32,7 @@ export function logExcerpt(log: string | undefined, max = 200): string | undefin
     .split('\n')
     .map((l) => l.trim())
     // The statistics trailer is printed on every load and says nothing about the failure.
-    .filter((l) => l && !l.startsWith('processed ') && !l.startsWith('verification time'));
+    .filter((l) => l && !/^(processed |verification time |stack depth )/.test(l));
   const last = lines.at(-1);
   if (!last) return undefined;
   return last.length > max ? `${last.slice(0, max)}…` : last;

@@ -31,6 +31,8 @@ export interface KubernetesConfig {
   labelPrefix: string;
   /** Re-write conditions that did not change after this long; 0 turns the heartbeat off. */
   heartbeatSeconds: number;
+  /** The first write waits a random 0..startJitterSeconds: a rollout over thousands of nodes spreads out. */
+  startJitterSeconds: number;
   /** The readiness taint we remove once the checked profiles hold; null: no taint management. */
   taint: TaintConfig | null;
   /** Also publish a NodeFeature object, so node-feature-discovery rules can use our facts. */
@@ -78,6 +80,7 @@ const SCHEMA = {
         nodeName: { type: 'string', minLength: 1, maxLength: 253 },
         labelPrefix: { type: 'string', minLength: 1, maxLength: 253 },
         heartbeatSeconds: { type: 'integer', minimum: 0 },
+        startJitterSeconds: { type: 'number', minimum: 0, maximum: 3600 },
         taint: {
           anyOf: [
             { type: 'null' },
@@ -293,6 +296,7 @@ function normalise(raw: Record<string, unknown>, origins: Map<string, string>, f
       nodeName: kube['nodeName'] as string | undefined,
       labelPrefix,
       heartbeatSeconds: (kube['heartbeatSeconds'] as number | undefined) ?? 300,
+      startJitterSeconds: (kube['startJitterSeconds'] as number | undefined) ?? 10,
       taint,
       nfd: (kube['nfd'] as boolean | undefined) ?? false,
     },

@@ -220,7 +220,7 @@ export async function runCommand(command: 'serve' | 'daemon', argv: readonly str
     throw err;
   }
   const logger = createLogger(config);
-  const check: CheckFn = (report) => checkProfiles(config.profiles, report);
+  const check: CheckFn = (report) => checkProfiles(config.profiles, report, config.hostRoot);
   let publisher: Publisher | undefined;
   if (command === 'daemon') {
     const k = config.kubernetes;
@@ -231,6 +231,7 @@ export async function runCommand(command: 'serve' | 'daemon', argv: readonly str
         nodeName: k.nodeName ?? '',
         labelPrefix: k.labelPrefix,
         heartbeatSeconds: k.heartbeatSeconds,
+        startJitterSeconds: k.startJitterSeconds,
         nfd: k.nfd,
         logger,
         ...(k.taint ? { taint: { key: k.taint.key, effect: k.taint.effect, ...(k.taint.value ? { value: k.taint.value } : {}) } } : {}),

@@ -2,12 +2,15 @@
 // ProfileCheck view that /status, the metrics and the publisher (src/publish) all read.
 import type { ProbeReport } from '../report.ts';
 import { check } from '../requirements/check.ts';
+import { withKernelConfig } from '../requirements/enrich.ts';
 import { requirementId, type Requirement } from '../requirements/model.ts';
 import type { ProfileCheck } from './state.ts';
 
-export function checkProfiles(profiles: Readonly<Record<string, readonly Requirement[]>>, report: ProbeReport): ProfileCheck[] {
+export function checkProfiles(profiles: Readonly<Record<string, readonly Requirement[]>>, report: ProbeReport, hostRoot = '/'): ProfileCheck[] {
   return Object.entries(profiles).map(([profile, reqs]) => {
-    const result = check(reqs, report);
+    // The report's config section lists the BPF-relevant options; a profile may name any other
+    // (cilium: CRYPTO_SHA1 …), read from the same kernel config file.
+    const result = check(reqs, withKernelConfig(report, reqs, hostRoot));
     return {
       profile,
       satisfied: result.ok,

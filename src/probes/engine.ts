@@ -142,12 +142,14 @@ export interface ProgTypeOutcome {
   recipe?: ProgRecipe;
 }
 
-export function probeProgramType(name: string, env: ProbeEnv): ProgTypeOutcome {
-  const variants = PROGRAM_TYPES[name];
-  if (!variants) return { result: probeError(undefined, `no probe for program type ${name}`) };
+/**
+ * Load the recipes in order until one loads: the outcome names the recipe that did, or combines
+ * every failure (each explained: missing capability, token delegation, verifier excerpt).
+ */
+function loadFirst(progType: string, recipes: readonly ProgRecipe[], env: ProbeEnv, what: string): { recipe: ProgRecipe; label: string } | ProbeResult {
   const failures: ProbeResult[] = [];
-  for (const recipe of variants) {
-    const prepared = prepareLoad(name, recipe, env);
+  for (const recipe of recipes) {
+    const prepared = prepareLoad(progType, recipe, env);
     if (!('spec' in prepared)) {
       failures.push(prepared);
       continue;
@@ -156,20 +158,26 @@ export function probeProgramType(name: string, env: ProbeEnv): ProgTypeOutcome {
     closeAll(prepared.deps);
     if (r.ok) {
       r.fd.close();
-      return { result: variants.length > 1 ? supported(`loads as ${prepared.label}`) : supported(), recipe };
+      return { recipe, label: prepared.label };
     }
-    if (recipe.expectErrno !== undefined) {
-      // Last-resort variant: this errno can only come from a kernel that knows the type.
-      if (r.errno === recipe.expectErrno) return { result: supported(`kernel answered ${errnoName(r.errno)} for a program without a target, as only a kernel with the type does`) };
-      failures.push(interpretCreate(outcome(r), `program type ${name}`));
-      continue;
+    // Last-resort variant: this errno can only come from a kernel that knows the type.
+    if (recipe.expectErrno !== undefined && r.errno === recipe.expectErrno) {
+      return { recipe, label: `a program without a target (the kernel answered ${errnoName(r.errno)}, as only a kernel with the type does)` };
     }
-    const res = interpretCreate(outcome(r), `program type ${name}`);
-    const op: TokenOp = { cmd: 'prog_load', progType: progTypeId(name), ...(prepared.spec.expectedAttachType !== undefined ? { attachType: prepared.spec.expectedAttachType } : {}) };
-    const explained = explainDenied(res, env, op, 'program type', name, progTypeCaps(name));
-    failures.push(variants.length > 1 ? { ...explained, detail: `${prepared.label}: ${explained.detail ?? explained.errno}` } : explained);
+    const res = interpretCreate(outcome(r), what);
+    const op: TokenOp = { cmd: 'prog_load', progType: progTypeId(progType), ...(prepared.spec.expectedAttachType !== undefined ? { attachType: prepared.spec.expectedAttachType } : {}) };
+    const explained = explainDenied(res, env, op, 'program type', progType, progTypeCaps(progType));
+    failures.push(recipes.length > 1 ? { ...explained, detail: `${prepared.label}: ${explained.detail ?? explained.errno}` } : explained);
   }
-  return { result: combine(failures) };
+  return failures.length === 1 ? failures[0]! : combine(failures);
+}
+
+export function probeProgramType(name: string, env: ProbeEnv): ProgTypeOutcome {
+  const variants = PROGRAM_TYPES[name];
+  if (!variants) return { result: probeError(undefined, `no probe for program type ${name}`) };
+  const r = loadFirst(name, variants, env, `program type ${name}`);
+  if (!('recipe' in r)) return { result: r };
+  return { result: variants.length > 1 ? supported(`loads as ${r.label}`) : supported(), recipe: r.recipe };
 }
 
 /**
@@ -288,25 +296,9 @@ export function probeAttachTypes(env: ProbeEnv, progResults: ResultMap, cachedRe
       if (validates.get(progType)) {
         // Several targets where one may be missing from a build (fmod_ret needs an error-injectable
         // function: bpf_modify_return_test exists only with CONFIG_FUNCTION_ERROR_INJECTION).
-        const failures: ProbeResult[] = [];
-        for (const recipe of Array.isArray(recipes) ? recipes : [recipes]) {
-          const prepared = prepareLoad(progType, recipe, env);
-          if (!('spec' in prepared)) {
-            failures.push(prepared);
-            continue;
-          }
-          const r = load(prepared.spec);
-          closeAll(prepared.deps);
-          if (r.ok) {
-            r.fd.close();
-            failures.length = 0;
-            out[attach] = supported(recipe.btf ? `loads on ${recipe.btf[1]}` : undefined);
-            break;
-          }
-          const res = interpretCreate(outcome(r), `attach type ${attach}${recipe.btf ? ` on ${recipe.btf[1]}` : ''}`);
-          failures.push(explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType), attachType: i }, 'program type', progType, progTypeCaps(progType)));
-        }
-        if (failures.length) out[attach] = failures.length === 1 ? failures[0]! : combine(failures);
+        const list = (Array.isArray(recipes) ? recipes : [recipes]) as ProgRecipe[];
+        const r = loadFirst(progType, list, env, `attach type ${attach}`);
+        out[attach] = 'recipe' in r ? supported(r.recipe.btf ? `loads on ${r.recipe.btf[1]}` : undefined) : r;
         continue;
       }
     } else if (row && typeResult && typeResult.status !== 'supported') {

@@ -1,5 +1,6 @@
-// bpfready prune: remove what bpfready published on this node (src/publish/prune.ts), and nothing
-// else. Meant for a Helm post-delete hook; safe to run twice (the second run changes nothing).
+// bpfready prune: remove what bpfready published (src/publish/prune.ts), and nothing else — from this
+// node (--node-name / NODE_NAME), or from every node (--all-nodes: the chart's uninstall hook, where no
+// daemon is left to clean up after itself). Safe to run twice: the second run changes nothing.
 import { stderr, stdout } from 'node:process';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { configHelp, loadConfig } from '../config.ts';
@@ -7,22 +8,30 @@ import { BpfreadyError, UsageError } from '../errors.ts';
 import { createNodeApi } from '../publish/client.ts';
 import { defaultKubeConfig } from '../publish/index.ts';
 import { validatePrefix } from '../publish/labels.ts';
-import { pruneNode } from '../publish/prune.ts';
+import { pruneAllNodes, pruneNode, type NodePruneOutcome, type PruneResult } from '../publish/prune.ts';
+
+const ALL_NODES_HELP = `  ${'--all-nodes'.padEnd(20)} prune every Node in the cluster (the uninstall hook); excludes --node-name\n`;
 
 export async function run(argv: string[]): Promise<number> {
-  let nodeName: string;
+  // --all-nodes is prune's own flag; the shared config parser never sees it.
+  const allNodes = argv.includes('--all-nodes');
+  const rest = argv.filter((a) => a !== '--all-nodes');
+  let nodeName: string | undefined;
   let prefix: string;
   let taintKeys: string[];
   let kc: KubeConfig;
   try {
-    const loaded = loadConfig({ argv, env: process.env });
+    const loaded = loadConfig({ argv: rest, env: process.env });
     if (loaded.help) {
-      stdout.write(configHelp('prune'));
+      stdout.write(configHelp('prune').replace('  --help', `${ALL_NODES_HELP}  --help`));
       return 0;
     }
     const k = loaded.config.kubernetes;
-    if (!k.nodeName) throw new UsageError('--node-name / NODE_NAME: bpfready prune needs the name of the Node to clean');
-    nodeName = k.nodeName;
+    if (allNodes && rest.some((a) => a === '--node-name' || a.startsWith('--node-name='))) {
+      throw new UsageError('--all-nodes and --node-name: name one node or ask for all of them, not both');
+    }
+    if (!allNodes && !k.nodeName) throw new UsageError('--node-name / NODE_NAME: bpfready prune needs the name of the Node to clean (or --all-nodes)');
+    nodeName = allNodes ? undefined : k.nodeName;
     prefix = validatePrefix(k.labelPrefix);
     taintKeys = k.taint ? [k.taint.key] : [];
     kc = defaultKubeConfig();
@@ -33,16 +42,31 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  try {
-    const api = createNodeApi(kc);
-    const r = await pruneNode(api, nodeName, { prefix, taintKeys });
-    stdout.write(
-      `node ${nodeName}: removed ${r.labels.length} label(s), ${r.annotation ? 'the ownership annotation' : 'no annotation'}, ` +
-        `${r.conditions.length} condition(s) [${r.conditions.join(', ')}], ${r.taints.length} taint(s) [${r.taints.join(', ')}]\n`,
-    );
-    return 0;
-  } catch (e) {
-    stderr.write(`bpfready prune: ${e instanceof Error ? e.message : String(e)}\n`);
-    return 1;
+  const api = createNodeApi(kc);
+  if (nodeName !== undefined) {
+    try {
+      stdout.write(`${summary(nodeName, await pruneNode(api, nodeName, { prefix, taintKeys }))}\n`);
+      return 0;
+    } catch (e) {
+      stderr.write(`bpfready prune: ${e instanceof Error ? e.message : String(e)}\n`);
+      return 1;
+    }
   }
+  const r = await pruneAllNodes(api, { prefix, taintKeys, concurrency: 8, onNode: (o) => stdout.write(`${line(o)}\n`) });
+  const failed = r.nodes.filter((o) => o.error !== undefined).length;
+  const changed = r.nodes.filter((o) => o.result && !isClean(o.result)).length;
+  stdout.write(`total: ${r.nodes.length} node(s), ${changed} pruned, ${r.nodes.length - changed - failed} already clean, ${failed} failed\n`);
+  if (r.listError) stderr.write(`bpfready prune: listing nodes: ${r.listError}\n`);
+  return failed > 0 || r.listError ? 1 : 0;
 }
+
+const isClean = (r: PruneResult): boolean => r.labels.length === 0 && !r.annotation && r.conditions.length === 0 && r.taints.length === 0;
+
+function summary(node: string, r: PruneResult): string {
+  return (
+    `node ${node}: removed ${r.labels.length} label(s), ${r.annotation ? 'the ownership annotation' : 'no annotation'}, ` +
+    `${r.conditions.length} condition(s) [${r.conditions.join(', ')}], ${r.taints.length} taint(s) [${r.taints.join(', ')}]`
+  );
+}
+
+const line = (o: NodePruneOutcome): string => (o.result ? summary(o.node, o.result) : `node ${o.node}: FAILED: ${o.error ?? 'unknown error'}`);

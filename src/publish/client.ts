@@ -8,12 +8,21 @@ export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ER
 
 export interface NodeApi {
   read(name: string): Promise<NodeView>;
+  /** One page of `GET /api/v1/nodes`: pass `continueToken` from the previous page until it is absent. */
+  list(page: { limit?: number; continueToken?: string }): Promise<NodeListPage>;
   /** Strategic merge patch of the Node (metadata, spec). */
   patchNode(name: string, body: object): Promise<NodeView>;
   /** Strategic merge patch of nodes/status: conditions merge by `type`. */
   patchStatus(name: string, body: object): Promise<NodeView>;
   /** Watch one node from `resourceVersion`; `done` is called once, when the stream ends for any reason. */
   watch(name: string, resourceVersion: string, onEvent: (type: WatchEventType, obj: NodeView & { code?: number }) => void, done: (err: unknown) => void): Promise<{ abort(): void }>;
+}
+
+export interface NodeListPage {
+  items: NodeView[];
+  /** The list's metadata.continue; absent on the last page. */
+  continueToken?: string;
+  resourceVersion?: string;
 }
 
 /** An API request failed. `status` is absent for transport errors (reset, refused, timeout). */
@@ -88,6 +97,14 @@ export function createNodeApi(kc: KubeConfig, opts: NodeApiOptions = {}): NodeAp
   };
   return {
     read: (name) => call(`GET node ${name}`, async () => toPlain(await core.readNode({ name }))),
+    list: (page) =>
+      call('LIST nodes', async () => {
+        const l = await core.listNode({ ...(page.limit ? { limit: page.limit } : {}), ...(page.continueToken ? { _continue: page.continueToken } : {}) });
+        const out: NodeListPage = { items: (l.items ?? []).map(toPlain) };
+        if (l.metadata?._continue) out.continueToken = l.metadata._continue;
+        if (l.metadata?.resourceVersion) out.resourceVersion = l.metadata.resourceVersion;
+        return out;
+      }),
     patchNode: (name, body) => call(`PATCH node ${name}`, async () => toPlain(await core.patchNode({ name, body }, smp))),
     patchStatus: (name, body) => call(`PATCH node ${name}/status`, async () => toPlain(await core.patchNodeStatus({ name, body }, smp))),
     watch: async (name, resourceVersion, onEvent, done) => {

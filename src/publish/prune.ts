@@ -20,17 +20,22 @@ export interface PruneOptions {
 
 const sleepReal = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export async function pruneNode(api: NodeApi, nodeName: string, opts: PruneOptions): Promise<PruneResult> {
+export function pruneNode(api: NodeApi, nodeName: string, opts: PruneOptions): Promise<PruneResult> {
+  // 409: the node changed between our read and our taint write; read again and recompute.
+  return withRetry(() => pruneOnce(api, nodeName, opts), opts, (status) => status === 409);
+}
+
+/** Retries transport errors, 429 (honouring Retry-After) and 5xx with exponential backoff. */
+async function withRetry<T>(f: () => Promise<T>, opts: PruneOptions, alsoRetry: (status: number) => boolean = () => false): Promise<T> {
   const attempts = opts.attempts ?? 8;
   const sleep = opts.sleep ?? sleepReal;
   for (let i = 0; ; i++) {
     try {
-      return await pruneOnce(api, nodeName, opts);
+      return await f();
     } catch (e) {
       const err = e instanceof KubeApiError ? e : undefined;
-      const retryable = err !== undefined && (err.status === undefined || err.status === 409 || err.status === 429 || err.status >= 500);
+      const retryable = err !== undefined && (err.status === undefined || err.status === 429 || err.status >= 500 || alsoRetry(err.status));
       if (!retryable || i + 1 >= attempts) throw e;
-      // 409: the node changed between our read and our taint write; read again and recompute.
       await sleep(Math.max(err.retryAfterMs ?? 0, Math.min(10_000, 200 * 2 ** i)));
     }
   }
@@ -46,4 +51,66 @@ async function pruneOnce(api: NodeApi, nodeName: string, opts: PruneOptions): Pr
   if (plan.node) await api.patchNode(nodeName, plan.node);
   if (plan.status) await api.patchStatus(nodeName, plan.status);
   return { labels: Object.keys(meta?.labels ?? {}), annotation: meta?.annotations !== undefined, conditions: conds.map((c) => c.type), taints: taintKeys };
+}
+
+export interface NodePruneOutcome {
+  node: string;
+  result?: PruneResult;
+  error?: string;
+}
+
+export interface PruneAllResult {
+  nodes: NodePruneOutcome[];
+  /** The node LIST failed (after retries): the nodes not yet listed were not pruned. */
+  listError?: string;
+}
+
+export interface PruneAllOptions extends PruneOptions {
+  /** Nodes pruned at once; each is a GET and up to two PATCHes. */
+  concurrency?: number;
+  /** Page size of the node LIST, so a 5,000-node cluster is not one response. */
+  pageSize?: number;
+  /** Called as each node finishes, in completion order. */
+  onNode?: (o: NodePruneOutcome) => void;
+}
+
+/**
+ * Every Node in the cluster, pruned as pruneNode does one: for an uninstall, where no daemon is left
+ * to clean its own node. A node that fails (after pruneNode's retries) does not stop the others.
+ */
+export async function pruneAllNodes(api: NodeApi, opts: PruneAllOptions): Promise<PruneAllResult> {
+  const concurrency = Math.max(1, opts.concurrency ?? 8);
+  const nodes: NodePruneOutcome[] = [];
+  const running = new Set<Promise<void>>();
+  let continueToken: string | undefined;
+  try {
+    do {
+      const page = { limit: opts.pageSize ?? 500, ...(continueToken ? { continueToken } : {}) };
+      // A 410 on a continue token (its snapshot compacted) is not retried: resuming is impossible and
+      // starting over would visit every node again, so it fails the run like any other error.
+      const { items, continueToken: next } = await withRetry(() => api.list(page), opts);
+      continueToken = next;
+      for (const n of items) {
+        const name = n.metadata?.name;
+        if (!name) continue;
+        while (running.size >= concurrency) await Promise.race(running);
+        const done = (o: NodePruneOutcome): void => {
+          nodes.push(o);
+          opts.onNode?.(o);
+        };
+        const job: Promise<void> = pruneNode(api, name, opts)
+          .then(
+            (result) => done({ node: name, result }),
+            (e: unknown) => done({ node: name, error: e instanceof Error ? e.message : String(e) }),
+          )
+          .finally(() => running.delete(job));
+        running.add(job);
+      }
+    } while (continueToken);
+  } catch (e) {
+    await Promise.all(running);
+    return { nodes, listError: e instanceof Error ? e.message : String(e) };
+  }
+  await Promise.all(running);
+  return { nodes };
 }

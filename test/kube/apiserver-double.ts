@@ -216,7 +216,7 @@ export class ApiServerDouble {
     const method = req.method ?? 'GET';
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     const m = NODE_PATH.exec(url.pathname);
-    const kind = watch ? 'watch' : m?.[2] ? 'status' : 'node';
+    const kind = watch ? 'watch' : m?.[2] ? 'status' : url.pathname === '/api/v1/nodes' ? 'list' : 'node';
     this.counts.set(`${method} ${kind}`, (this.counts.get(`${method} ${kind}`) ?? 0) + 1);
     const body = await readBody(req);
     const record = (status: number): void => {
@@ -245,6 +245,7 @@ export class ApiServerDouble {
       record(200);
       return this.startWatch(url, res, fault?.kind === 'gone');
     }
+    if (method === 'GET' && url.pathname === '/api/v1/nodes') return this.list(url, record, res);
     const cm = CUSTOM_PATH.exec(url.pathname);
     if (cm) return this.custom(method, cm, body, record, res);
     if (!m) {
@@ -385,6 +386,41 @@ export class ApiServerDouble {
     }
     record(405);
     return sendStatus(res, 405, 'MethodNotAllowed', `${method} ${base} is not supported by the double`);
+  }
+
+  // A chunked LIST as the real server answers it: items in key order (etcd's, i.e. by name), a
+  // `continue` token carrying the list's resourceVersion and the last key served, remainingItemCount
+  // while more follow. Not modelled: later pages are cut from the current nodes, not from a snapshot
+  // at that resourceVersion, and tokens never expire (no 410 after compaction).
+  private list(url: URL, record: (s: number) => void, res: ServerResponse): void {
+    const limit = Number(url.searchParams.get('limit') ?? 0);
+    const token = url.searchParams.get('continue');
+    let start = '';
+    let rv = String(this.rv);
+    if (token) {
+      try {
+        const t = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { v?: unknown; rv?: unknown; start?: unknown };
+        if (t.v !== 'meta.k8s.io/v1' || typeof t.rv !== 'number' || typeof t.start !== 'string') throw new Error('bad token');
+        start = t.start;
+        rv = String(t.rv);
+      } catch {
+        record(400);
+        return sendStatus(res, 400, 'BadRequest', 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+      }
+    }
+    if (url.searchParams.get('labelSelector') || url.searchParams.get('fieldSelector')) {
+      record(400);
+      return sendStatus(res, 400, 'BadRequest', 'selectors on a node LIST are not modelled by the double');
+    }
+    const all = [...this.nodes.values()].filter((n) => n.metadata.name > start).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+    const items = limit > 0 ? all.slice(0, limit) : all;
+    const metadata: Obj = { resourceVersion: rv };
+    if (items.length < all.length) {
+      metadata['continue'] = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(rv), start: items.at(-1)!.metadata.name })).toString('base64');
+      metadata['remainingItemCount'] = all.length - items.length;
+    }
+    record(200);
+    sendJson(res, 200, { kind: 'NodeList', apiVersion: 'v1', metadata, items });
   }
 
   private startWatch(url: URL, res: ServerResponse, forceGone: boolean): void {

@@ -499,7 +499,9 @@ export function manifestStream(r: RenderedChart, chartName = 'bpfready'): string
     const i = INSTALL_ORDER.indexOf(String(kind));
     return i < 0 ? INSTALL_ORDER.length : i;
   };
-  const docs = r.documents.map((d, i) => ({ ...d, i })).sort((a, b) => rank(a.doc['kind']) - rank(b.doc['kind']) || a.i - b.i);
+  // Hooks go by helm.sh/hook-weight first, as Helm runs them; plain manifests all weigh 0.
+  const weight = (doc: Record<string, unknown>): number => Number(((doc['metadata'] as Record<string, unknown> | undefined)?.['annotations'] as Record<string, unknown> | undefined)?.['helm.sh/hook-weight'] ?? 0);
+  const docs = r.documents.map((d, i) => ({ ...d, i })).sort((a, b) => weight(a.doc) - weight(b.doc) || rank(a.doc['kind']) - rank(b.doc['kind']) || a.i - b.i);
   return docs.map((d) => `---\n# Source: ${chartName}/${d.source}\n${d.text}\n`).join('');
 }
 
@@ -521,8 +523,16 @@ export function deployFiles(): Map<string, string> {
     documents: monitoring.documents.filter((d) => /servicemonitor|prometheusrule|dashboard-configmap/.test(d.source)),
   };
   const ns = readFileSync(join(REPO_ROOT, 'deploy/namespace.yaml'), 'utf8');
+  // kubectl runs no hooks: applied with the rest, the uninstall Job would prune every node at install.
+  const isHook = (d: RenderedChart['documents'][number]): boolean => ((d.doc['metadata'] as Record<string, unknown> | undefined)?.['annotations'] as Record<string, unknown> | undefined)?.['helm.sh/hook'] !== undefined;
+  const release: RenderedChart = { ...base, documents: base.documents.filter((d) => !isHook(d)) };
+  const hooks: RenderedChart = { ...base, documents: base.documents.filter(isHook) };
   return new Map([
-    ['deploy/bpfready.yaml', HEADER('The chart with its default values, release "bpfready" in namespace "bpfready" (create it with deploy/namespace.yaml first).') + manifestStream(base)],
+    ['deploy/bpfready.yaml', HEADER('The chart with its default values, release "bpfready" in namespace "bpfready" (create it with deploy/namespace.yaml first).') + manifestStream(release)],
+    [
+      'deploy/prune.yaml',
+      HEADER('The chart\'s uninstall hook: after `kubectl delete -f deploy/bpfready.yaml`, `kubectl apply -f deploy/prune.yaml` removes bpfready\'s labels, annotation, conditions and taint from every node; then delete this file\'s objects too.') + manifestStream(hooks),
+    ],
     ['deploy/monitoring.yaml', HEADER('ServiceMonitor, PrometheusRule and Grafana dashboard ConfigMap (needs the Prometheus Operator CRDs).') + manifestStream(monitoringOnly)],
     ['deploy/grafana/bpfready-dashboard.json', readFileSync(join(CHART_DIR, 'dashboards/bpfready-dashboard.json'), 'utf8')],
     ['deploy/namespace.yaml', ns],

@@ -16,7 +16,10 @@ const defaults = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8'))
 const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
 
 type Obj = Record<string, any>;
-const docsOf = (r: RenderedChart, kind: string): Obj[] => r.documents.filter((d) => d.doc['kind'] === kind).map((d) => d.doc as Obj);
+const isHook = (doc: Obj): boolean => doc['metadata']?.['annotations']?.['helm.sh/hook'] !== undefined;
+/** The release's own objects of a kind; the uninstall hook's (prune-hook.yaml) are hooksOf. */
+const docsOf = (r: RenderedChart, kind: string): Obj[] => r.documents.filter((d) => d.doc['kind'] === kind && !isHook(d.doc)).map((d) => d.doc as Obj);
+const hooksOf = (r: RenderedChart, kind: string): Obj[] => r.documents.filter((d) => d.doc['kind'] === kind && isHook(d.doc)).map((d) => d.doc as Obj);
 const one = (r: RenderedChart, kind: string): Obj => {
   const docs = docsOf(r, kind);
   expect(docs, kind).toHaveLength(1);
@@ -43,7 +46,8 @@ const VARIATIONS: Record<string, Record<string, unknown>> = {
     fullnameOverride: 'ebpf-ready',
   },
   nfd: { config: { kubernetes: { nfd: true } } },
-  everythingOff: { rbac: { create: false }, serviceAccount: { create: false, name: 'existing' }, service: { enabled: false }, admissionPolicy: { enabled: false } },
+  everythingOff: { rbac: { create: false }, serviceAccount: { create: false, name: 'existing' }, service: { enabled: false }, admissionPolicy: { enabled: false }, prune: { enabled: false } },
+  pruneNoPolicy: { admissionPolicy: { enabled: false }, prune: { tolerations: [{ operator: 'Exists' }], nodeSelector: { 'kubernetes.io/os': 'linux' } } },
 };
 
 describe('values.yaml', () => {
@@ -88,6 +92,7 @@ describe.each(Object.entries(VARIATIONS))('chart rendered with %s', (name, value
       expect(kinds).not.toContain('ServiceAccount');
       expect(kinds).not.toContain('ValidatingAdmissionPolicy');
       expect(kinds).not.toContain('Service');
+      expect(kinds).not.toContain('Job');
       expect(one(r, 'DaemonSet')['spec']['template']['spec']['serviceAccountName']).toBe('existing');
     });
     return;
@@ -178,7 +183,87 @@ describe.each(Object.entries(VARIATIONS))('chart rendered with %s', (name, value
     expect(pod['serviceAccountName']).toBe(sa['metadata']['name']);
   });
 
+  it('has an uninstall hook: every object of it hook-annotated, its RBAC and policy created before the Job', () => {
+    const hooks = r.documents.filter((d) => isHook(d.doc)).map((d) => d.doc as Obj);
+    expect(hooks.map((d) => d['kind']).sort()).toEqual(
+      (name === 'pruneNoPolicy' ? [] : ['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']).concat(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Job', 'ServiceAccount']).sort(),
+    );
+    const job = hooksOf(r, 'Job')[0]!;
+    const weight = (d: Obj): number => Number(d['metadata']['annotations']['helm.sh/hook-weight']);
+    for (const d of hooks) {
+      expect(d['metadata']['annotations']['helm.sh/hook'], d['kind']).toBe('post-delete');
+      expect(d['metadata']['annotations']['helm.sh/hook-delete-policy'], d['kind']).toBe('before-hook-creation,hook-succeeded');
+      if (d !== job) expect(weight(d), d['kind']).toBeLessThan(weight(job));
+    }
+  });
+
+  it('gives the prune Job its own account with nodes get/list/patch and nodes/status patch only', () => {
+    const [sa] = hooksOf(r, 'ServiceAccount');
+    const [role] = hooksOf(r, 'ClusterRole');
+    const [binding] = hooksOf(r, 'ClusterRoleBinding');
+    const job = hooksOf(r, 'Job')[0]!;
+    expect(role!['rules']).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'patch'] },
+      { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+    ]);
+    expect(binding!['roleRef']).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role!['metadata']['name'] });
+    expect(binding!['subjects']).toEqual([{ kind: 'ServiceAccount', name: sa!['metadata']['name'], namespace: 'bpfready' }]);
+    expect(sa!['metadata']['name']).not.toBe(pod['serviceAccountName']);
+    expect(job['spec']['template']['spec']['serviceAccountName']).toBe(sa!['metadata']['name']);
+    for (const p of hooksOf(r, 'ValidatingAdmissionPolicy')) {
+      expect(p['spec']['matchConditions'][0]['expression']).toBe(`request.userInfo.username == 'system:serviceaccount:bpfready:${sa!['metadata']['name']}'`);
+    }
+  });
+
+  it('runs prune --all-nodes non-root, read-only, without capabilities, bounded in time', () => {
+    const job = hooksOf(r, 'Job')[0]!;
+    const jp = job['spec']['template']['spec'];
+    const jc = jp['containers'][0];
+    expect(jc['image']).toBe(c['image']);
+    expect(jc['args']).toEqual(['prune', '--all-nodes']);
+    expect(jp['restartPolicy']).toBe('Never');
+    expect(jp['securityContext']).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    expect(jp['securityContext']['runAsUser']).toBeGreaterThan(0);
+    expect(jc['securityContext']).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(jp['hostNetwork'] ?? false).toBe(false);
+    expect((jp['volumes'] as Obj[]).every((v) => v['hostPath'] === undefined)).toBe(true);
+    for (const k of ['backoffLimit', 'activeDeadlineSeconds', 'ttlSecondsAfterFinished']) expect(job['spec'][k], k).toEqual(expect.any(Number));
+    const pv = r.values['prune'] as Obj;
+    expect(jp['tolerations']).toEqual(pv['tolerations'].length ? pv['tolerations'] : undefined);
+    expect(jp['nodeSelector']).toEqual(Object.keys(pv['nodeSelector']).length ? pv['nodeSelector'] : undefined);
+    // Not picked up by the Service or the DaemonSet's selector.
+    const sel = ds['spec']['selector']['matchLabels'] as Obj;
+    const labels = job['spec']['template']['metadata']['labels'] as Obj;
+    expect(Object.entries(sel).every(([k, v]) => labels[k] === v)).toBe(false);
+  });
+
+  it('tells prune the label prefix and taint the daemon uses (src/config.ts reads both files alike)', () => {
+    const job = hooksOf(r, 'Job')[0]!;
+    const jc = job['spec']['template']['spec']['containers'][0];
+    const cm = hooksOf(r, 'ConfigMap')[0]!;
+    const vol = (job['spec']['template']['spec']['volumes'] as Obj[]).find((v) => v['configMap']?.['name'] === cm['metadata']['name']);
+    const mount = (jc['volumeMounts'] as Obj[]).find((m) => m['name'] === vol?.['name']);
+    const env = Object.fromEntries((jc['env'] as Obj[]).map((e) => [e['name'], e['value']])) as Record<string, string>;
+    expect(`${mount?.['mountPath']}/config.yaml`).toBe(env['BPFREADY_CONFIG']);
+    const daemonCm = docsOf(r, 'ConfigMap').find((d) => d['data']?.['config.yaml'] !== undefined)!;
+    const load = (file: string) => {
+      const l = loadConfig({ argv: [], env: { BPFREADY_CONFIG: '/c' }, readFile: () => file });
+      if (l.help) throw new Error('help');
+      return l.config.kubernetes;
+    };
+    const pruneK = load(cm['data']['config.yaml']);
+    const daemonK = load(daemonCm['data']['config.yaml']);
+    expect(pruneK.labelPrefix).toBe(daemonK.labelPrefix);
+    expect(pruneK.taint).toEqual(daemonK.taint);
+  });
+
   it('binds the admission policy to this service account and this prefix', () => {
+    const hookPolicies = hooksOf(r, 'ValidatingAdmissionPolicy').map((p) => p['metadata']['name']);
+    expect(hooksOf(r, 'ValidatingAdmissionPolicyBinding').map((b) => b['spec']['policyName'])).toEqual(hookPolicies);
+    if (name === 'pruneNoPolicy') {
+      expect(r.documents.filter((d) => d.doc['kind'] === 'ValidatingAdmissionPolicy')).toEqual([]);
+      return;
+    }
     const policy = docsOf(r, 'ValidatingAdmissionPolicy').find((p) => p['metadata']['name'].endsWith('-node-writes'))!;
     const bindings = docsOf(r, 'ValidatingAdmissionPolicyBinding').map((b) => b['spec']['policyName']);
     expect(bindings.sort()).toEqual(docsOf(r, 'ValidatingAdmissionPolicy').map((p) => p['metadata']['name']).sort());

@@ -16,6 +16,7 @@ type Obj = Record<string, any>;
 const MODULES: Record<string, string> = {
   v1: 'kubernetes-models/v1',
   'apps/v1': 'kubernetes-models/apps/v1',
+  'batch/v1': 'kubernetes-models/batch/v1',
   'rbac.authorization.k8s.io/v1': 'kubernetes-models/rbac.authorization.k8s.io/v1',
   'admissionregistration.k8s.io/v1': 'kubernetes-models/admissionregistration.k8s.io/v1',
   'monitoring.coreos.com/v1': '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
@@ -58,6 +59,7 @@ const VALUE_SETS: Record<string, Record<string, unknown>> = {
     imagePullSecrets: [{ name: 'regcred' }],
     config: { kubernetes: { nfd: true, taint: { key: 'readiness.k8s.io/ebpf-ready', value: 'pending', effect: 'NoSchedule' } } },
     seccompProfile: { type: 'Localhost', localhostProfile: 'profiles/bpfready.json' },
+    prune: { tolerations: [{ operator: 'Exists' }], nodeSelector: { 'kubernetes.io/os': 'linux' } },
   },
 };
 
@@ -71,7 +73,7 @@ describe.skipIf(!available)('Kubernetes OpenAPI schemas', () => {
     }
   }
 
-  for (const file of ['deploy/bpfready.yaml', 'deploy/monitoring.yaml', 'deploy/namespace.yaml', 'deploy/node-readiness-rule.yaml']) {
+  for (const file of ['deploy/bpfready.yaml', 'deploy/prune.yaml', 'deploy/monitoring.yaml', 'deploy/namespace.yaml', 'deploy/node-readiness-rule.yaml']) {
     it(`${file}: every document`, () => {
       const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, file), 'utf8'));
       expect(docs.length).toBeGreaterThan(0);

@@ -50,3 +50,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "bpfready.labelPrefix" -}}
 {{- default "bpfready.io" .Values.config.kubernetes.labelPrefix -}}
 {{- end -}}
+
+{{/* Annotations of the uninstall hook's resources; the argument is the hook weight. */}}
+{{- define "bpfready.pruneHook" -}}
+helm.sh/hook: post-delete
+helm.sh/hook-weight: {{ . | quote }}
+helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded
+{{- end -}}

@@ -194,3 +194,73 @@ describe.skipIf(!cel.mod)('ValidatingAdmissionPolicy for NodeFeatures (kubernete
     expect(admit(policy, { oldObject: null, object }).failures).toEqual(['bpfready on node node-a may only write NodeFeature bpfready-node-a for its own node']);
   });
 });
+
+describe.skipIf(!cel.mod)('ValidatingAdmissionPolicy for the uninstall hook (prune --all-nodes)', () => {
+  const PRUNE_SA = 'system:serviceaccount:bpfready:bpfready-prune';
+  const TAINT: TaintSpec = { key: 'bpfready.io/not-ready', effect: 'NoSchedule' };
+  const withTaint = { config: { kubernetes: { taint: true } } };
+  const policy = policyFor(withTaint, 'bpfready-prune-writes');
+  const published = (name = 'node-b', taint: TaintSpec = TAINT): NodeView => publishSteps(node(name), taint, checksBad).at(-1)!.object;
+
+  /** The two writes pruneNode makes, as the objects the API server would store. */
+  function pruneSteps(old: NodeView, taintKeys: string[]): { oldObject: NodeView; object: NodeView }[] {
+    const plan = planPrune(old, 'bpfready.io', taintKeys);
+    const steps: { oldObject: NodeView; object: NodeView }[] = [];
+    let cur = old;
+    for (const patch of [plan.node, plan.status]) {
+      if (!patch) continue;
+      const next = strategicMergePatch(cur, patch) as NodeView;
+      steps.push({ oldObject: cur, object: next });
+      cur = next;
+    }
+    return steps;
+  }
+
+  it('admits the real prune writes on any node, whatever node its token is bound to', () => {
+    const steps = pruneSteps(published(), [TAINT.key]);
+    expect(steps).toHaveLength(2);
+    expect(steps[0]!.object.metadata?.labels).not.toHaveProperty('bpfready.io/feature.btf');
+    for (const s of steps) {
+      expect(admit(policy, { ...s, user: PRUNE_SA, node: 'node-a' })).toEqual({ matched: true, failures: [] });
+      expect(admit(policy, { ...s, user: PRUNE_SA, node: null }).failures).toEqual([]);
+    }
+  });
+
+  it('admits removing a node-readiness-controller taint key when that is the configured one', () => {
+    const taint: TaintSpec = { key: 'readiness.k8s.io/ebpf-ready', value: 'pending', effect: 'NoSchedule' };
+    const p = policyFor({ config: { kubernetes: { taint: { key: taint.key, value: 'pending', effect: 'NoSchedule' } } } }, 'bpfready-prune-writes');
+    for (const s of pruneSteps(published('node-b', taint), [taint.key])) expect(admit(p, { ...s, user: PRUNE_SA }).failures).toEqual([]);
+    // The default chart (no taint configured) does not let prune take that taint off.
+    const denied = pruneSteps(published('node-b', taint), [taint.key]).flatMap((s) => admit(policyFor({}, 'bpfready-prune-writes'), { ...s, user: PRUNE_SA }).failures);
+    expect(denied).toEqual(['bpfready prune may only remove its own taint']);
+  });
+
+  it('applies to the prune account only; the daemon’s policy does not apply to it', () => {
+    const [s] = pruneSteps(published(), [TAINT.key]);
+    expect(admit(policy, { ...s!, user: SA }).matched).toBe(false);
+    expect(admit(policyFor(withTaint), { ...s!, user: PRUNE_SA }).matched).toBe(false);
+  });
+
+  const old = published();
+  it.each<[string, (o: Obj) => void, string]>([
+    ['one of our labels added', (o) => (o['metadata']['labels']['bpfready.io/feature.new'] = 'true'), 'remove the labels listed'],
+    ['one of our labels changed', (o) => (o['metadata']['labels']['bpfready.io/kernel.version'] = '0.0.0'), 'remove the labels listed'],
+    ['a label under the prefix it never owned removed', (o) => delete o['metadata']['labels']['bpfready.io/hand-made'], 'remove the labels listed'],
+    ['a foreign label removed', (o) => delete o['metadata']['labels']['kubernetes.io/hostname'], 'remove the labels listed'],
+    ['the ownership annotation rewritten', (o) => (o['metadata']['annotations']['bpfready.io/owned-labels'] = 'hand-made'), 'owned-labels annotation'],
+    ['a foreign annotation removed', (o) => delete o['metadata']['annotations']['example.com/note'], 'owned-labels annotation'],
+    ['a foreign taint removed', (o) => (o['spec']['taints'] = o['spec']['taints'].filter((t: Obj) => t['key'] !== 'example.com/dedicated')), 'its own taint'],
+    ['our taint re-added with another effect', (o) => o['spec']['taints'].push({ key: TAINT.key, effect: 'NoExecute' }), 'its own taint'],
+    ['the node cordoned', (o) => (o['spec']['unschedulable'] = true), 'cordon'],
+    ['the kubelet’s Ready condition removed', (o) => (o['status']['conditions'] = o['status']['conditions'].filter((c: Obj) => c['type'] !== 'Ready')), 'remove conditions'],
+    ['our condition flipped to True', (o) => (o['status']['conditions'].find((c: Obj) => c['type'] === 'bpfready.io/EBPFReady')['status'] = 'True'), 'remove conditions'],
+    ['a condition under the prefix added', (o) => o['status']['conditions'].push({ type: 'bpfready.io/New', status: 'True' }), 'remove conditions'],
+    ['capacity changed', (o) => (o['status']['capacity']['cpu'] = '400'), 'status other than'],
+    ['a finalizer added', (o) => (o['metadata']['finalizers'] = ['example.com/hold']), 'finalizers'],
+  ])('refuses %s', (_what, f, message) => {
+    const v = admit(policy, { user: PRUNE_SA, oldObject: old, object: mutate(old, f) });
+    expect(v.matched).toBe(true);
+    expect(v.failures).toHaveLength(1);
+    expect(v.failures[0]).toContain(message);
+  });
+});

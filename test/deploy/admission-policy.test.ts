@@ -242,9 +242,15 @@ describe.skipIf(!cel.mod)('ValidatingAdmissionPolicy for the uninstall hook (pru
   });
 
   const old = published();
+  it('starts from a node with our label, annotation, conditions and taint on it', () => {
+    expect(old.metadata?.labels?.['bpfready.io/map-type.hash']).toBe('true');
+    expect(old.metadata?.annotations?.['bpfready.io/owned-labels']).toContain('map-type.hash');
+    expect(old.status?.conditions?.some((c) => c.type === 'bpfready.io/EBPFReady')).toBe(true);
+  });
+
   it.each<[string, (o: Obj) => void, string]>([
     ['one of our labels added', (o) => (o['metadata']['labels']['bpfready.io/feature.new'] = 'true'), 'remove the labels listed'],
-    ['one of our labels changed', (o) => (o['metadata']['labels']['bpfready.io/kernel.version'] = '0.0.0'), 'remove the labels listed'],
+    ['one of our labels changed', (o) => (o['metadata']['labels']['bpfready.io/map-type.hash'] = 'false'), 'remove the labels listed'],
     ['a label under the prefix it never owned removed', (o) => delete o['metadata']['labels']['bpfready.io/hand-made'], 'remove the labels listed'],
     ['a foreign label removed', (o) => delete o['metadata']['labels']['kubernetes.io/hostname'], 'remove the labels listed'],
     ['the ownership annotation rewritten', (o) => (o['metadata']['annotations']['bpfready.io/owned-labels'] = 'hand-made'), 'owned-labels annotation'],

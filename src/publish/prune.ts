@@ -86,8 +86,8 @@ export async function pruneAllNodes(api: NodeApi, opts: PruneAllOptions): Promis
   try {
     do {
       const page = { limit: opts.pageSize ?? 500, ...(continueToken ? { continueToken } : {}) };
-      // A 410 on a continue token (its snapshot compacted) is not retried: resuming is impossible and
-      // starting over would visit every node again, so it fails the run like any other error.
+      // A 410 on a continue token (its snapshot compacted) is not retried here: the run fails, and
+      // the hook Job's backoffLimit starts it over, which is safe because pruning is idempotent.
       const { items, continueToken: next } = await withRetry(() => api.list(page), opts);
       continueToken = next;
       for (const n of items) {

@@ -9,6 +9,8 @@ import { ParseError } from './errors.ts';
 import type { Requirement } from './requirements/model.ts';
 import { BUILTIN_PROFILES, parseProfiles } from './requirements/profiles.ts';
 
+/** The longest delay setTimeout() honours, in whole seconds (2^31-1 ms). */
+const MAX_TIMER_SECONDS = 2_147_483;
 export const DEFAULT_LISTEN = '127.0.0.1:9842';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -79,7 +81,7 @@ const SCHEMA = {
       properties: {
         nodeName: { type: 'string', minLength: 1, maxLength: 253 },
         labelPrefix: { type: 'string', minLength: 1, maxLength: 253 },
-        heartbeatSeconds: { type: 'integer', minimum: 0 },
+        heartbeatSeconds: { type: 'integer', minimum: 0, maximum: 2_147_483 },
         startJitterSeconds: { type: 'number', minimum: 0, maximum: 3600 },
         taint: {
           anyOf: [
@@ -272,8 +274,11 @@ function normalise(raw: Record<string, unknown>, origins: Map<string, string>, f
   const interval = seconds(raw['probeInterval'] ?? 60, src('/probeInterval'));
   // Below 1 s a re-probe loop would only burn CPU: the facts it reads change on human time scales.
   if (interval < 1) throw new ConfigError(src('/probeInterval'), 'must be at least 1s');
+  // setTimeout() fires at once for delays past 2^31-1 ms (~24.8 days): a longer one would spin.
+  if (interval > MAX_TIMER_SECONDS) throw new ConfigError(src('/probeInterval'), `must be at most ${MAX_TIMER_SECONDS}s (24 days)`);
   const mountCheck = seconds(raw['mountCheckInterval'] ?? 2, src('/mountCheckInterval'));
   if (mountCheck < 0.1) throw new ConfigError(src('/mountCheckInterval'), 'must be at least 100ms');
+  if (mountCheck > MAX_TIMER_SECONDS) throw new ConfigError(src('/mountCheckInterval'), `must be at most ${MAX_TIMER_SECONDS}s (24 days)`);
   const taintRaw = kube['taint'];
   let taint: TaintConfig | null = null;
   if (taintRaw === true || isObject(taintRaw)) {

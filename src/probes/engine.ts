@@ -177,7 +177,9 @@ export function probeProgramType(name: string, env: ProbeEnv): ProgTypeOutcome {
   if (!variants) return { result: probeError(undefined, `no probe for program type ${name}`) };
   const r = loadFirst(name, variants, env, `program type ${name}`);
   if (!('recipe' in r)) return { result: r };
-  return { result: variants.length > 1 ? supported(`loads as ${r.label}`) : supported(), recipe: r.recipe };
+  // A type proven only by the errno of a targetless load has no program to run helpers in.
+  const loadable = r.recipe.expectErrno === undefined;
+  return { result: variants.length > 1 ? supported(`loads as ${r.label}`) : supported(), ...(loadable ? { recipe: r.recipe } : {}) };
 }
 
 /**

@@ -177,18 +177,37 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
   };
 }
 
-// Conclusive results per privilege context. The key names everything a result may depend on.
-const cache = new Map<string, Map<string, ProbeResult>>();
-const recipes = new Map<string, Map<string, ProgRecipe>>();
-// Helper rows per context and program type: the results, and the ids still inconclusive.
-const helperRows = new Map<string, Map<string, { results: ResultMap; pending: number[] }>>();
+// Conclusive results per privilege context, for the few contexts a process alternates between (its
+// own, and its token's): a changed context starts afresh and the oldest is forgotten.
+interface ContextCache {
+  results: Map<string, ProbeResult>;
+  /** The recipe that made each program type load, reused for its helper row. */
+  recipes: Map<string, ProgRecipe>;
+  /** Helper rows per program type: the results, and the ids still inconclusive. */
+  rows: Map<string, { results: ResultMap; pending: number[] }>;
+}
+const MAX_CONTEXTS = 4;
+const contexts = new Map<string, ContextCache>();
+function contextCache(key: string): ContextCache {
+  let c = contexts.get(key);
+  if (c) contexts.delete(key);
+  else c = { results: new Map(), recipes: new Map(), rows: new Map() };
+  contexts.set(key, c);
+  while (contexts.size > MAX_CONTEXTS) contexts.delete(contexts.keys().next().value!);
+  return c;
+}
 const HELPER_IDS = HELPER_NAMES.map((_, id) => id).slice(1);
 const HELPER_KEYS = HELPER_NAMES.map((h) => `bpf_${h}`);
 
 function contextKey(env: ProbeEnv, opts: TableOptions): string {
+  // Of the mount table only bpffs mounts can change what bpf() lets us do (delegation, tokens):
+  // containers coming and going on the host must not throw the cache away.
   let mounts = '';
   try {
-    mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+    mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => / - bpf /.test(l))
+      .join('\n');
   } catch {
     // Without a mount table we still key on capabilities and token.
   }
@@ -203,9 +222,7 @@ function hash(s: string): string {
 
 /** Forget every cached result (tests; SIGHUP in the daemon). */
 export function clearProbeCache(): void {
-  cache.clear();
-  recipes.clear();
-  helperRows.clear();
+  contexts.clear();
   btfCache = undefined;
 }
 
@@ -220,14 +237,9 @@ function cached(ctx: Map<string, ProbeResult>, key: string, run: () => ProbeResu
 export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
   const env = buildEnv(opts);
   const key = contextKey(env, opts);
-  let ctx = cache.get(key);
-  if (!ctx) cache.set(key, (ctx = new Map()));
-  let ctxRecipes = recipes.get(key);
-  if (!ctxRecipes) recipes.set(key, (ctxRecipes = new Map()));
+  const { results: ctx, recipes: ctxRecipes, rows } = contextCache(key);
   const want = new Set(opts.families ?? ['programTypes', 'mapTypes', 'helpers', 'attachTypes', 'misc']);
   // Start workers only when there is a helper matrix to share; they warm up while we probe types.
-  let rows = helperRows.get(key);
-  if (!rows) helperRows.set(key, (rows = new Map()));
   const uncachedHelpers = want.has('helpers') && rows.size === 0;
   const workers = opts.workers ?? defaultWorkers();
   const pool = uncachedHelpers && workers > 0 && opts.tokenFd === undefined ? (takePrewarmedPool(workers) ?? new HelperPool(workers)) : undefined;
@@ -252,6 +264,10 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
       if (!want.has('helpers')) continue;
       if (result.status !== 'supported') {
         helpers[name] = inheritHelpers(name, result);
+        continue;
+      }
+      if (!ctxRecipes.has(name)) {
+        helpers[name] = inheritHelpers(name, probeError(undefined, `supported, but no program of this type loaded here to probe its helpers with (${result.detail ?? 'proven without a target'})`));
         continue;
       }
       // A row whose every entry was conclusive is reused whole; otherwise only its inconclusive ids
@@ -333,6 +349,8 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
   // thread while this thread and the helper workers probe the tables.
   const attachPromise = opts.tablesOnly || opts.skipAttach ? undefined : cachedAttach(env, opts);
   const tables = await probeTables(opts);
+  // Shutdown aborts between sections; a section in flight finishes (the daemon waits at most 5 s).
+  opts.signal?.throwIfAborted();
   if (opts.tablesOnly) {
     return {
       schemaVersion: 1,
@@ -344,10 +362,15 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
     };
   }
   const facts = await section('system facts', () => collectSystemFacts({ hostRoot }));
+  opts.signal?.throwIfAborted();
   const attach = await attachPromise;
+  opts.signal?.throwIfAborted();
   tokens ??= new TokenManager({ tables: (o) => probeTables({ ...o, hostRoot, workers: 0 }) });
   tokens.refresh();
-  const token = await tokens.tokenProbe();
+  // A failing token probe costs the token section, not the report.
+  const tokenResult = await section('token', () => tokens!.tokenProbe());
+  const token = tokenResult !== null && 'error' in tokenResult ? null : tokenResult;
+  const tokenError = tokenResult !== null && 'error' in tokenResult ? tokenResult.error : undefined;
   const { kernel: factsKernel, ...factSections } = 'error' in facts ? { kernel: undefined } : facts;
   if ('security' in factSections && factSections.security?.bpf_lsm) {
     // The BPF LSM is usable only if the lsm program type also loads (facts §4 #4).
@@ -365,6 +388,7 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
     ...(attach ? { attach } : {}),
     bpffs: tokens.bpffs(),
     token,
+    ...(tokenError ? { tokenError } : {}),
   };
 }
 
@@ -403,6 +427,8 @@ function attachInWorker(hostRoot: string): Promise<FactSection> {
       else reject(new Error(m.error));
     });
     w.once('error', reject);
+    // Exiting without a message (killed, out of memory): settle rather than wait forever.
+    w.once('exit', (code) => reject(new Error(`attach worker exited (code ${code}) without a result`)));
   });
 }
 

@@ -66,6 +66,8 @@ export class HelperMatrix {
     };
     const pool = this.#pool;
     const remote = pool ? Array.from({ length: pool.size }, async (_, i) => (await pool.run(i, req)).rows) : [];
+    // Observed in drain(); this keeps an early worker failure from being an unhandled rejection.
+    for (const r of remote) r.catch(() => undefined);
     this.#batches.push({ queue, next, remote });
   }
 
@@ -78,7 +80,16 @@ export class HelperMatrix {
           this.#results.push(runHere(job, prepared, this.#env));
         }
       }
-      for (const { remote } of this.#batches) for (const rows of await Promise.all(remote)) this.#results.push(...rows);
+      // Every worker reply of every batch at once: a failed worker fails all its pending requests
+      // together, and none of them may go unobserved.
+      const settled = await Promise.allSettled(this.#batches.flatMap((b) => b.remote));
+      for (const s of settled) if (s.status === 'fulfilled') this.#results.push(...s.value);
+      // Jobs a failed worker had claimed have no row: probe them here, so a worker crash costs
+      // time, not results.
+      const done = new Set(this.#results.map((r) => r.progType));
+      for (const { queue } of this.#batches) {
+        for (const { job, prepared } of queue) if (!done.has(job.progType)) this.#results.push(runHere(job, prepared, this.#env));
+      }
       return this.#results;
     } finally {
       for (const p of this.#deps) for (const fd of p.deps) fd.close();

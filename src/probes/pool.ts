@@ -7,30 +7,32 @@ import type { WorkerReply, WorkerRequest } from './helper-worker.ts';
 
 export class HelperPool {
   readonly #workers: Worker[] = [];
+  // Replies come back in the order requests were posted: one queue of waiters per worker.
+  readonly #waiting = new Map<Worker, Waiter[]>();
   constructor(size: number) {
-    for (let i = 0; i < size; i++) this.#workers.push(new Worker(new URL('./helper-worker.ts', import.meta.url)));
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(new URL('./helper-worker.ts', import.meta.url));
+      const queue: Waiter[] = [];
+      this.#waiting.set(w, queue);
+      const failAll = (err: Error) => {
+        for (const x of queue.splice(0)) x.reject(err);
+      };
+      w.on('message', (reply: WorkerReply) => queue.shift()?.resolve(reply));
+      w.on('error', failAll);
+      // A worker that exits without an error event (killed, out of memory) must not leave its
+      // requests waiting forever.
+      w.on('exit', (code) => failAll(new Error(`helper worker exited (code ${code}) with requests pending`)));
+      this.#workers.push(w);
+    }
   }
   get size(): number {
     return this.#workers.length;
   }
-  /**
-   * Post a request now (a worker still importing gets it when it is up) and await its rows.
-   * Requests are answered in the order they were posted.
-   */
+  /** Post a request now (a worker still importing gets it when it is up) and await its rows. */
   run(i: number, req: WorkerRequest): Promise<WorkerReply> {
     const w = this.#workers[i]!;
     return new Promise((resolve, reject) => {
-      const onError = (err: Error) => {
-        w.off('message', onMessage);
-        reject(err);
-      };
-      const onMessage = (reply: WorkerReply) => {
-        w.off('error', onError);
-        resolve(reply);
-      };
-      // One request in flight per worker at a time would serialize batches; instead replies are
-      // matched by order: each run() queues its own one-shot listener behind earlier ones.
-      pending(w).push({ onMessage, onError });
+      this.#waiting.get(w)!.push({ resolve, reject });
       w.postMessage(req);
     });
   }
@@ -39,26 +41,11 @@ export class HelperPool {
   }
 }
 
-type Waiter = { onMessage: (r: WorkerReply) => void; onError: (e: Error) => void };
-const waiters = new WeakMap<Worker, Waiter[]>();
-function pending(w: Worker): Waiter[] {
-  let q = waiters.get(w);
-  if (!q) {
-    const list: Waiter[] = [];
-    waiters.set(w, list);
-    w.on('message', (reply: WorkerReply) => list.shift()?.onMessage(reply));
-    w.on('error', (err: Error) => {
-      for (const x of list.splice(0)) x.onError(err);
-    });
-    q = list;
-  }
-  return q;
-}
+type Waiter = { resolve: (r: WorkerReply) => void; reject: (e: Error) => void };
 
 export function defaultWorkers(): number {
   return Math.min(3, Math.max(0, availableParallelism() - 1));
 }
-
 
 let prewarmed: HelperPool | undefined;
 

@@ -189,7 +189,12 @@ export class TokenManager implements Disposable {
       const done = () => {
         entry.settled = true;
       };
-      void entry.promise.then(done, done);
+      // A failed probe is not kept: the next cycle tries again instead of failing forever.
+      const failed = () => {
+        done();
+        if (this.#probe === entry) this.#probe = undefined;
+      };
+      void entry.promise.then(done, failed);
       this.#probe = entry;
     }
     return this.#probe.promise;

@@ -163,3 +163,10 @@ describe('fuzz', () => {
     expect(stats.rejected).toBeGreaterThan(0);
   });
 });
+
+describe('timer limits', () => {
+  it('refuses intervals setTimeout() cannot honour (past 2^31-1 ms), naming the key', () => {
+    expect(() => loadConfig({ argv: ['--probe-interval', '600h'], env: {} })).toThrow(/probe-interval.*at most 2147483s/);
+    expect(() => loadConfig({ argv: [], env: { BPFREADY_PROBE_INTERVAL: '1000h' } })).toThrow(/at most 2147483s/);
+  });
+});

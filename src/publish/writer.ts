@@ -121,6 +121,9 @@ export class NodeWriter {
         const plan = planWrites(this.desired, this.observed!, { prefix: this.o.prefix, nowIso: isoSeconds(this.o.clock.now()), heartbeat: this.heartbeatDue, ...(this.o.taint ? { taint: this.o.taint } : {}) });
         if (!plan.node && !plan.status) {
           this.heartbeatDue = false;
+          // After a restart the node may already hold our conditions: no status write arms the
+          // heartbeat then, so arm it here when none is pending.
+          if (this.heartbeatTimer === undefined) this.armHeartbeat();
           this.markInSync();
           return;
         }
@@ -230,7 +233,12 @@ export class NodeWriter {
         return;
       }
       if (type === 'DELETED') {
+        // The node is gone (or being re-created): read it again on a pass we start now.
         this.needRead = true;
+        if (this.desired && this.started) {
+          this.stats.inSync = false;
+          this.kick();
+        }
         return;
       }
       this.observe(obj);

@@ -255,6 +255,24 @@ describe('publisher against the API-server double', () => {
     expect(hb.every((d) => d >= 270_000 && d <= 330_000)).toBe(true);
   });
 
+  it('heartbeat: also arms after a restart that finds its conditions already on the node', async () => {
+    // A first publisher writes the conditions, then goes away (a daemon restart).
+    const first = publisher({ heartbeatSeconds: 0 });
+    first.publish(report(), checksOk);
+    await settle(first);
+    await first.close();
+    clock.holdAtLeastMs = 60_000;
+    const statusBefore = server.count('PATCH status');
+    const second = publisher({ heartbeatSeconds: 300 });
+    second.publish(report(), checksOk);
+    await settle(second);
+    // Nothing differed, so nothing was written: the heartbeat timer must be armed anyway.
+    expect(server.count('PATCH status')).toBe(statusBefore);
+    expect(clock.fireHeld()).toBe(1);
+    await settle(second);
+    expect(server.count('PATCH status')).toBe(statusBefore + 1);
+  });
+
   it('re-watches from its resourceVersion after every connection is cut, without a GET', async () => {
     const p = publisher();
     p.publish(report(), checksOk);

@@ -55,6 +55,17 @@ function closeAll(fds: OwnedFd[]): void {
   for (const fd of fds) fd.close();
 }
 
+/**
+ * No vmlinux BTF to ask. Only its absence (ENOENT) says the kernel lacks it; a file we may not read
+ * (EACCES, EPERM: a host mount missing or restricted) leaves availability unknown.
+ */
+function noBtf(env: ProbeEnv, what: string): ProbeResult {
+  const why = `${what}: ${env.btfMissing ?? 'no vmlinux BTF'}`;
+  if (env.btfErrno === 'ENOENT' || env.btfErrno === undefined) return unsupported(undefined, why);
+  if (env.btfErrno === 'EACCES' || env.btfErrno === 'EPERM') return notPermitted(env.btfErrno, why);
+  return probeError(env.btfErrno, why);
+}
+
 /** BPF_BTF_LOAD refused: it needs cap_bpf (or a token delegating btf_load). */
 function btfDenied(r: ProbeResult, env: ProbeEnv, needer: string): ProbeResult {
   if (r.status !== 'not-permitted') return r;
@@ -78,7 +89,7 @@ export interface PreparedLoad {
 function btfTarget(recipe: ProgRecipe, env: ProbeEnv): number | ProbeResult {
   if (!recipe.btf) return 0;
   const [kind, name] = recipe.btf;
-  if (!env.btf) return unsupported(undefined, `needs vmlinux BTF to name its target: ${env.btfMissing ?? 'no BTF'}`);
+  if (!env.btf) return noBtf(env, 'needs vmlinux BTF to name its target');
   const k = kind === 'func' ? BtfKind.FUNC : kind === 'typedef' ? BtfKind.TYPEDEF : BtfKind.STRUCT;
   const id = env.btf.findId(k, name);
   // A missing target says nothing about the program type: report it as our limitation.
@@ -225,7 +236,7 @@ function createMap(name: string, recipe: MapRecipe, env: ProbeEnv, deps: OwnedFd
     Object.assign(attr, { btf_fd: btf.fd.fd, btf_key_type_id: 1, btf_value_type_id: 1 });
   }
   if (recipe.structOps) {
-    if (!env.btf) return unsupported(undefined, `needs vmlinux BTF: ${env.btfMissing ?? 'no BTF'}`);
+    if (!env.btf) return noBtf(env, 'needs vmlinux BTF');
     const vt = env.btf.findId(BtfKind.STRUCT, `bpf_struct_ops_${recipe.structOps}`);
     if (vt === undefined) return probeError(undefined, `struct bpf_struct_ops_${recipe.structOps} not in vmlinux BTF`);
     // map_create() insists on a valid btf_fd even though the value type is the kernel's: the
@@ -424,7 +435,7 @@ const KFUNCS_UNUSABLE = /not supported without CONFIG_DEBUG_INFO_BTF|JIT is requ
 const KFUNC_NOT_HERE = /calling kernel function \S+ is not allowed|kernel btf_id \d+ is not a function|is not a function/;
 
 function kfuncCalls(env: ProbeEnv): ProbeResult {
-  if (!env.btf) return unsupported(undefined, `kfunc calls are resolved through vmlinux BTF: ${env.btfMissing ?? 'no BTF'}`);
+  if (!env.btf) return noBtf(env, 'kfunc calls are resolved through vmlinux BTF');
   const failures: ProbeResult[] = [];
   for (const [progType, names] of KFUNC_CANDIDATES) {
     const ids = names.map((n) => env.btf!.findId(BtfKind.FUNC, n));

@@ -24,6 +24,8 @@ export interface ProbeEnv {
   btf?: EngineBtf;
   /** Why there is no BTF, when there is none. */
   btfMissing?: string;
+  /** The errno name of reading /sys/kernel/btf/vmlinux (ENOENT: absent; EACCES: not readable). */
+  btfErrno?: string;
   /** Probe through this BPF token (map_token_fd / prog_token_fd / btf_token_fd + BPF_F_TOKEN_FD). */
   tokenFd?: number;
   /** The kernel accepts log_level BPF_LOG_STATS (4) on its own (5.2+): helper probes use it. */

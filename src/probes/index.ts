@@ -137,12 +137,13 @@ class BtfAnswers implements EngineBtf {
 }
 
 let btfCache: { key: string; btf: BtfAnswers } | undefined;
-function vmlinuxBtf(hostRoot: string): { btf?: BtfAnswers; missing?: string } {
+function vmlinuxBtf(hostRoot: string): { btf?: BtfAnswers; missing?: string; errno?: string } {
   let key: string;
   try {
     key = btfFileKey(join(hostRoot, 'sys/kernel/btf/vmlinux'));
   } catch (err) {
-    return { missing: err instanceof Error ? err.message : String(err) };
+    const code = (err as NodeJS.ErrnoException).code;
+    return { missing: err instanceof Error ? err.message : String(err), ...(code ? { errno: code } : {}) };
   }
   // Parsed on the first question, not here: the helper workers start meanwhile.
   if (btfCache?.key !== key) btfCache = { key, btf: new BtfAnswers(hostRoot) };
@@ -164,14 +165,14 @@ function kernelTakesStatsLog(): boolean {
 
 export function buildEnv(opts: TableOptions = {}): ProbeEnv {
   const hostRoot = opts.hostRoot ?? '/';
-  const { btf, missing } = vmlinuxBtf(hostRoot);
+  const { btf, missing, errno: btfErrno } = vmlinuxBtf(hostRoot);
   const unpriv = readSysctlInt(hostRoot, 'kernel/unprivileged_bpf_disabled');
   return {
     caps: readEffectiveCaps(hostRoot),
     kernVersion: kernelVersionCode(),
     statsLog: kernelTakesStatsLog(),
     ...(unpriv !== undefined ? { unprivDisabled: unpriv } : {}),
-    ...(btf ? { btf } : { btfMissing: missing ?? 'no vmlinux BTF' }),
+    ...(btf ? { btf } : { btfMissing: missing ?? 'no vmlinux BTF', ...(btfErrno ? { btfErrno } : {}) }),
     ...(opts.tokenFd !== undefined ? { tokenFd: opts.tokenFd } : {}),
     ...(opts.explainTokenEperm ? { explainTokenEperm: opts.explainTokenEperm } : {}),
   };

@@ -111,8 +111,11 @@ export function interpretHelper(o: RawOutcome, helperId: number): ProbeResult {
   // The verifier got past the helper lookup: argument errors and the like prove the prototype exists.
   if (errno === EACCES || errno === EINVAL) {
     if (log.includes(`#${helperId}`) || /^\d+: \(85\) call /m.test(log)) return supported();
-    // EACCES with no log at all is a permission answer (LSM, token), not a verifier one.
-    if (!log) return errno === EACCES ? notPermitted('EACCES', 'permission denied; availability unknown') : probeError('EINVAL', 'rejected before the verifier ran');
+    // No verifier message at all (an empty log, or only the BPF_LOG_STATS trailer): EACCES is then
+    // a permission answer (LSM, token), and an EINVAL says nothing about the helper.
+    if (!logExcerpt(log)) {
+      return errno === EACCES ? notPermitted('EACCES', 'permission denied; availability unknown') : probeError('EINVAL', log ? 'rejected without a verifier message' : 'rejected before the verifier ran');
+    }
     return supported();
   }
   if (errno === ENOTSUPP) return unsupported('ENOTSUPP', logExcerpt(log) ?? 'not supported by this kernel build');

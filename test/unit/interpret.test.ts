@@ -84,6 +84,13 @@ describe('interpretHelper', () => {
     expect(interpretHelper({ ok: false, errno: 13, log: '' }, 1).status).toBe('not-permitted');
     expect(interpretHelper({ ok: false, errno: 22, log: '' }, 1).status).toBe('error');
   });
+  it('BPF_LOG_STATS logs: the message is read without the instruction trace; a stats trailer alone is no verdict', () => {
+    const stats = 'verification time 8 usec\nstack depth 0\nprocessed 1 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n';
+    expect(interpretHelper({ ok: false, errno: 22, log: `program of this type cannot use helper bpf_xdp_adjust_head#44\n${stats}` }, 44).status).toBe('unsupported');
+    expect(interpretHelper({ ok: false, errno: 13, log: `R1 type=ctx expected=map_ptr\n${stats}` }, 1).status).toBe('supported');
+    expect(interpretHelper({ ok: false, errno: 22, log: stats }, 1).status).toBe('error');
+    expect(interpretHelper({ ok: false, errno: 13, log: stats }, 1).status).toBe('not-permitted');
+  });
   it('success is supported', () => {
     expect(interpretHelper({ ok: true }, 5)).toEqual({ status: 'supported' });
   });

@@ -89,8 +89,11 @@ function fdResult(r: SysResult): FdResult {
 
 export type MapCreateAttr = AttrValues<typeof MAP_CREATE>;
 
-export function mapCreate(attr: MapCreateAttr): FdResult {
-  return fdResult(bpf(BpfCmd.MAP_CREATE, MAP_CREATE, attr));
+/** BPF_MAP_CREATE; with `tokenFd`, through that token (map_token_fd + BPF_F_TOKEN_FD), as progLoad/btfLoad. */
+export function mapCreate(attr: MapCreateAttr, opts: { tokenFd?: number } = {}): FdResult {
+  if (opts.tokenFd === undefined) return fdResult(bpf(BpfCmd.MAP_CREATE, MAP_CREATE, attr));
+  const flags = Number(attr.map_flags ?? 0) | BPF_F_TOKEN_FD;
+  return fdResult(bpf(BpfCmd.MAP_CREATE, MAP_CREATE, { ...attr, map_flags: flags, map_token_fd: opts.tokenFd }));
 }
 
 // One log buffer per thread, reused: probes run thousands of loads and the kernel writes the log

@@ -22,14 +22,15 @@ import {
   type Insn,
 } from '../native/insn.ts';
 import { errnoName } from '../native/libc.ts';
-import { ATTACH_TYPE_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
+import { ATTACH_TYPE_NAMES, MAP_TYPE_NAMES } from '../native/uapi-names.ts';
 import { BtfKind } from '../kernel/btf.ts';
 import { BTF_KIND_BLOBS, intBtf, xdpFuncBtf } from './btf-blobs.ts';
 import { CAP, hasCap, mapTypeCaps, progTypeCaps } from './capabilities.ts';
-import { EBADF, ENOTSUPP, interpretCreate, interpretFdTrick, logExcerpt, type RawOutcome } from './interpret.ts';
+import { EBADF, ENOTSUPP, interpretCreate, interpretFdTrick, logExcerpt } from './interpret.ts';
 import { MAP_TYPES, type MapRecipe } from './maps.ts';
 import { ATTACH_TYPES, PROGRAM_TYPES, type ProgRecipe } from './programs.ts';
-import { explainDenied, type ProbeEnv, type TokenOp } from './env.ts';
+import { explainDenied, outcome, progTypeId, viaToken, type ProbeEnv, type TokenOp } from './env.ts';
+export { progTypeId } from './env.ts';
 export { inheritHelpers, probeHelpers } from './helpers.ts';
 export type { EngineBtf, ProbeEnv, TokenOp } from './env.ts';
 import { notPermitted, probeError, supported, unsupported, type ProbeResult, type ResultMap } from './result.ts';
@@ -45,11 +46,9 @@ export function btfQueries(): [kind: number, name: string][] {
   return q;
 }
 
-export const progTypeId = (name: string): number => PROG_TYPE_NAMES.indexOf(name);
 export const mapTypeId = (name: string): number => MAP_TYPE_NAMES.indexOf(name);
 export const attachTypeId = (name: string): number => ATTACH_TYPE_NAMES.indexOf(name);
 
-const outcome = (r: { ok: boolean; errno?: number; log?: string }): RawOutcome => r;
 
 function closeAll(fds: OwnedFd[]): void {
   for (const fd of fds) fd.close();
@@ -120,7 +119,7 @@ export function prepareLoad(progType: string, recipe: ProgRecipe, env: ProbeEnv)
     // freplace needs a target program with BTF func info, and BTF of its own whose prototype
     // matches the replaced function (kernel: "Program extension requires BTF").
     const { blob, funcId } = xdpFuncBtf();
-    const btf = btfLoad(blob, env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {});
+    const btf = btfLoad(blob, viaToken(env));
     if (!btf.ok) return btfDenied(interpretCreate(outcome(btf), 'BTF for the extension target'), env, 'program type ext');
     deps.push(btf.fd);
     const funcInfo = new Uint8Array(8);
@@ -130,7 +129,7 @@ export function prepareLoad(progType: string, recipe: ProgRecipe, env: ProbeEnv)
       insns: RETURN_ZERO,
       progBtfFd: btf.fd.fd,
       funcInfo,
-      ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}),
+      ...viaToken(env),
     });
     if (!target.ok) {
       closeAll(deps);
@@ -213,24 +212,21 @@ function combine(failures: ProbeResult[]): ProbeResult {
 // Maps
 
 function createMap(name: string, recipe: MapRecipe, env: ProbeEnv, deps: OwnedFd[]): { r: { ok: boolean; errno?: number; fd?: OwnedFd }; detail?: string } | ProbeResult {
-  const token = env.tokenFd !== undefined ? { map_token_fd: env.tokenFd } : {};
-  const tokenFlag = env.tokenFd !== undefined ? 1 << 16 : 0;
   const attr: Parameters<typeof mapCreate>[0] = {
     map_type: mapTypeId(name),
     key_size: recipe.key ?? 4,
     value_size: recipe.value ?? 4,
     max_entries: recipe.maxEntries ?? 1,
-    ...(recipe.flags || tokenFlag ? { map_flags: (recipe.flags ?? 0) | tokenFlag } : {}),
-    ...token,
+    ...(recipe.flags ? { map_flags: recipe.flags } : {}),
   };
   if (recipe.innerMap) {
-    const inner = mapCreate({ map_type: mapTypeId('array'), key_size: 4, value_size: 4, max_entries: 1, ...(tokenFlag ? { map_flags: tokenFlag } : {}), ...token });
+    const inner = mapCreate({ map_type: mapTypeId('array'), key_size: 4, value_size: 4, max_entries: 1 }, viaToken(env));
     if (!inner.ok) return explainDenied(interpretCreate(outcome(inner), 'the inner array map'), env, { cmd: 'map_create', mapType: mapTypeId('array') }, 'map type', `${name} (its inner array map)`, mapTypeCaps('array'));
     deps.push(inner.fd);
     attr.inner_map_fd = inner.fd.fd;
   }
   if (recipe.intBtf) {
-    const btf = btfLoad(intBtf(), env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {});
+    const btf = btfLoad(intBtf(), viaToken(env));
     if (!btf.ok) return btfDenied(interpretCreate(outcome(btf), 'BTF for the map key and value'), env, `map type ${name}`);
     deps.push(btf.fd);
     Object.assign(attr, { btf_fd: btf.fd.fd, btf_key_type_id: 1, btf_value_type_id: 1 });
@@ -241,12 +237,12 @@ function createMap(name: string, recipe: MapRecipe, env: ProbeEnv, deps: OwnedFd
     if (vt === undefined) return probeError(undefined, `struct bpf_struct_ops_${recipe.structOps} not in vmlinux BTF`);
     // map_create() insists on a valid btf_fd even though the value type is the kernel's: the
     // object is expected to carry BTF of its own (comment in kernel/bpf/syscall.c).
-    const btf = btfLoad(intBtf(), env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {});
+    const btf = btfLoad(intBtf(), viaToken(env));
     if (!btf.ok) return btfDenied(interpretCreate(outcome(btf), 'BTF that a struct_ops map must name'), env, 'map type struct_ops');
     deps.push(btf.fd);
     Object.assign(attr, { value_size: env.btf.typeRef(vt), btf_vmlinux_value_type_id: vt, btf_fd: btf.fd.fd });
   }
-  const r = mapCreate(attr);
+  const r = mapCreate(attr, viaToken(env));
   return { r };
 }
 
@@ -270,9 +266,6 @@ export function probeMapType(name: string, env: ProbeEnv): ProbeResult {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Helpers
-
-// ---------------------------------------------------------------------------------------------
 // Attach types
 
 const BOGUS_ATTACH_TYPE = 0xffff;
@@ -282,7 +275,7 @@ const BOGUS_ATTACH_TYPE = 0xffff;
  * types accept any number there, so a load proves nothing about the attach type.
  */
 function validatesAttachType(progType: string, env: ProbeEnv): boolean {
-  const r = progLoad({ progType: progTypeId(progType), insns: RETURN_ZERO, expectedAttachType: BOGUS_ATTACH_TYPE, ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}) });
+  const r = progLoad({ progType: progTypeId(progType), insns: RETURN_ZERO, expectedAttachType: BOGUS_ATTACH_TYPE, ...viaToken(env) });
   if (r.ok) {
     r.fd.close();
     return false;
@@ -294,7 +287,7 @@ export function probeAttachTypes(env: ProbeEnv, progResults: ResultMap, cachedRe
   const out: ResultMap = {};
   const validates = new Map<string, boolean>();
   const known = env.btf?.enumValues('bpf_attach_type');
-  for (const [i, attach] of ATTACH_TYPE_NAMES.entries()) {
+  for (const attach of ATTACH_TYPE_NAMES) {
     if (!attach) continue;
     const hit = cachedResult(attach);
     if (hit) {
@@ -336,7 +329,7 @@ export function probeAttachTypes(env: ProbeEnv, progResults: ResultMap, cachedRe
 const SOCKET_FILTER = 1;
 
 function socketFilterLoad(insns: readonly Insn[] | Uint8Array, env: ProbeEnv, extra: Partial<ProgLoadSpec> = {}): LoadResult {
-  return progLoad({ progType: SOCKET_FILTER, insns, logLevel: 1, ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}), ...extra });
+  return progLoad({ progType: SOCKET_FILTER, insns, logLevel: 1, ...viaToken(env), ...extra });
 }
 
 /**
@@ -374,7 +367,7 @@ export const MISC_PROBES: Readonly<Record<string, (env: ProbeEnv) => ProbeResult
   global_data: (env) => globalData(env),
   array_mmap: (env) => mapFlagProbe(env, BPF_F_MMAPABLE, 'mmapable arrays'),
   xdp_frags: (env) => {
-    const r = progLoad({ progType: progTypeId('xdp'), insns: RETURN_ZERO, progFlags: BPF_F_XDP_HAS_FRAGS, logLevel: 1, ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}) });
+    const r = progLoad({ progType: progTypeId('xdp'), insns: RETURN_ZERO, progFlags: BPF_F_XDP_HAS_FRAGS, logLevel: 1, ...viaToken(env) });
     if (r.ok) r.fd.close();
     const res = interpretCreate(outcome(r), 'XDP multi-buffer (BPF_F_XDP_HAS_FRAGS)');
     return explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId('xdp') }, 'program type', 'xdp', progTypeCaps('xdp'));
@@ -394,7 +387,7 @@ export const MISC_PROBES: Readonly<Record<string, (env: ProbeEnv) => ProbeResult
     Object.entries(BTF_KIND_BLOBS).map(([name, blob]) => [
       name,
       (env: ProbeEnv) => {
-        const r = btfLoad(blob(), { logLevel: 1, ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}) });
+        const r = btfLoad(blob(), { logLevel: 1, ...viaToken(env) });
         if (r.ok) r.fd.close();
         return btfDenied(interpretCreate(outcome(r), `BTF (${name})`), env, name);
       },
@@ -403,16 +396,14 @@ export const MISC_PROBES: Readonly<Record<string, (env: ProbeEnv) => ProbeResult
 };
 
 function mapFlagProbe(env: ProbeEnv, flag: number, what: string): ProbeResult {
-  const tokenFlag = env.tokenFd !== undefined ? 1 << 16 : 0;
-  const r = mapCreate({ map_type: mapTypeId('array'), key_size: 4, value_size: 4, max_entries: 1, map_flags: flag | tokenFlag, ...(tokenFlag ? { map_token_fd: env.tokenFd } : {}) });
+  const r = mapCreate({ map_type: mapTypeId('array'), key_size: 4, value_size: 4, max_entries: 1, map_flags: flag }, viaToken(env));
   if (r.ok) r.fd.close();
   return explainDenied(interpretCreate(outcome(r), what), env, { cmd: 'map_create', mapType: mapTypeId('array') }, 'map type', 'array', []);
 }
 
 /** Global variables: a map value address as an ld_imm64 immediate (BPF_PSEUDO_MAP_VALUE), 5.2. */
 function globalData(env: ProbeEnv): ProbeResult {
-  const tokenFlag = env.tokenFd !== undefined ? 1 << 16 : 0;
-  const map = mapCreate({ map_type: mapTypeId('array'), key_size: 4, value_size: 32, max_entries: 1, ...(tokenFlag ? { map_flags: tokenFlag, map_token_fd: env.tokenFd } : {}) });
+  const map = mapCreate({ map_type: mapTypeId('array'), key_size: 4, value_size: 32, max_entries: 1 }, viaToken(env));
   if (!map.ok) return explainDenied(interpretCreate(outcome(map), 'the array map behind global data'), env, { cmd: 'map_create', mapType: mapTypeId('array') }, 'map type', 'array', []);
   try {
     return loadProbe([...ldImm64(1, BPF_PSEUDO_MAP_VALUE, map.fd.fd, 16), stMem64(1, 0, 42), mov64Imm(0, 0), exit()], env, 'global data');
@@ -440,7 +431,7 @@ function kfuncCalls(env: ProbeEnv): ProbeResult {
   for (const [progType, names] of KFUNC_CANDIDATES) {
     const ids = names.map((n) => env.btf!.findId(BtfKind.FUNC, n));
     if (ids.some((id) => id === undefined)) continue;
-    const r = progLoad({ progType: progTypeId(progType), insns: [...ids.map((id) => callKfunc(id!)), mov64Imm(0, 0), exit()], logLevel: 1, ...(env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {}) });
+    const r = progLoad({ progType: progTypeId(progType), insns: [...ids.map((id) => callKfunc(id!)), mov64Imm(0, 0), exit()], logLevel: 1, ...viaToken(env) });
     if (r.ok) {
       r.fd.close();
       return supported(`${progType} program calling ${names.join(', ')} loads`);
@@ -456,7 +447,7 @@ function kfuncCalls(env: ProbeEnv): ProbeResult {
       continue;
     }
     // The verifier resolved the call and then objected to its arguments: kfunc calls work.
-    return needsCapBpf(supported(`${names[0]} resolved by the verifier (${logExcerpt(r.log) ?? res.errno})`), env, 'kfunc calls');
+    return supported(`${names[0]} resolved by the verifier (${logExcerpt(r.log) ?? res.errno})`);
   }
   if (!failures.length) return unsupported(undefined, `none of the probe kfuncs (${KFUNC_CANDIDATES.flatMap(([, n]) => n).join(', ')}) is in vmlinux BTF`);
   return needsCapBpf(combine(failures), env, 'kfunc calls');

@@ -2,6 +2,16 @@
 import type { Btf } from '../kernel/btf.ts';
 import { explainEperm } from './capabilities.ts';
 import type { ProbeResult } from './result.ts';
+import type { RawOutcome } from './interpret.ts';
+import { PROG_TYPE_NAMES } from '../native/uapi-names.ts';
+
+export const progTypeId = (name: string): number => PROG_TYPE_NAMES.indexOf(name);
+export const outcome = (r: { ok: boolean; errno?: number; log?: string }): RawOutcome => r;
+
+/** `{ tokenFd }` for the bpf wrappers when probing through a token, else nothing. */
+export function viaToken(env: { tokenFd?: number }): { tokenFd?: number } {
+  return env.tokenFd !== undefined ? { tokenFd: env.tokenFd } : {};
+}
 
 export interface TokenOp {
   cmd: 'map_create' | 'prog_load' | 'btf_load';

@@ -3,15 +3,13 @@
 // on the critical path of the first probe).
 import { ProgLoader } from '../native/bpf.ts';
 import { callHelper, encode, exit, mov64Imm } from '../native/insn.ts';
-import { HELPER_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
+import { HELPER_NAMES } from '../native/uapi-names.ts';
 import { CAP, hasCap, progTypeCaps } from './capabilities.ts';
-import { explainDenied, type ProbeEnv } from './env.ts';
-import { interpretHelper, type RawOutcome } from './interpret.ts';
+import { explainDenied, outcome, progTypeId, type ProbeEnv } from './env.ts';
+import { interpretHelper } from './interpret.ts';
 import type { ProgLoadSpec } from '../native/bpf.ts';
 import { notPermitted, type ProbeResult, type ResultMap } from './result.ts';
 
-const progTypeId = (name: string): number => PROG_TYPE_NAMES.indexOf(name);
-const outcome = (r: { ok: boolean; errno?: number; log?: string }): RawOutcome => r;
 
 // bpf_base_func_proto() hides these helpers from callers without CAP_BPF (first list) or
 // CAP_PERFMON (second): the verifier then says "cannot use helper", which is not a kernel fact.

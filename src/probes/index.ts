@@ -64,9 +64,8 @@ export function kernelVersionCode(release = osRelease(), version = osVersion()):
   return (a << 16) + (b << 8) + Math.min(c, 255);
 }
 
-function readEffectiveCaps(hostRoot = '/'): bigint {
+function readEffectiveCaps(): bigint {
   // Our own thread's capabilities: /proc/thread-self, not the host's, whatever the host root.
-  void hostRoot;
   const status = readFileSync('/proc/thread-self/status', 'utf8');
   const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
   return m ? BigInt(`0x${m[1]}`) : 0n;
@@ -168,7 +167,7 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
   const { btf, missing, errno: btfErrno } = vmlinuxBtf(hostRoot);
   const unpriv = readSysctlInt(hostRoot, 'kernel/unprivileged_bpf_disabled');
   return {
-    caps: readEffectiveCaps(hostRoot),
+    caps: readEffectiveCaps(),
     kernVersion: kernelVersionCode(),
     statsLog: kernelTakesStatsLog(),
     ...(unpriv !== undefined ? { unprivDisabled: unpriv } : {}),

@@ -141,7 +141,7 @@ function delegation(want: Delegation, report: ProbeReport): Evaluation {
       }
     }
     if (!missing.length) {
-      return { result: m.token, remediation: () => [`create the token from ${m.path} in the workload's user namespace, holding CAP_BPF there`] };
+      return { result: tokenFromMount(m, report), remediation: () => [`create the token from ${m.path} in the workload's user namespace, holding CAP_BPF there`] };
     }
     if (!best || missing.length < best.missing.length) best = { missing, keys };
   }
@@ -149,6 +149,21 @@ function delegation(want: Delegation, report: ProbeReport): Evaluation {
     result: { status: 'unsupported', detail: best ? best.missing.join('; ') : 'no bpffs mount delegates anything' },
     remediation: remedy(best?.keys ?? all.filter((k) => want[k].length)),
   };
+}
+
+/**
+ * Whether a workload can get a token from this bpffs. The kernel never creates a token in the
+ * initial user namespace (EOPNOTSUPP), where the daemon runs: there the answer is the kernel's
+ * BPF_TOKEN_CREATE (misc.token_create) plus a delegation on the mount, not our own attempt.
+ */
+function tokenFromMount(m: { path: string; token: ProbeResult; delegate?: Partial<Delegation> }, report: ProbeReport): ProbeResult {
+  if (m.token.errno !== 'EOPNOTSUPP') return m.token;
+  const kernel = fact(report, 'misc', ['token_create']);
+  if (kernel.status !== 'supported') return kernel;
+  const delegated = Object.values(m.delegate ?? {}).some((v) => (v ?? []).length > 0);
+  return delegated
+    ? { status: 'supported', detail: `${m.path} delegates, and the kernel has BPF_TOKEN_CREATE; a token is created from a user namespace (this process is in the initial one)` }
+    : { status: 'unsupported', detail: `${m.path} delegates nothing (no delegate_* mount option)` };
 }
 
 function feature(name: FeatureName, report: ProbeReport): Evaluation {
@@ -202,9 +217,10 @@ function feature(name: FeatureName, report: ProbeReport): Evaluation {
     case 'token': {
       const mounts = bpffsMounts(report);
       if (!mounts) return { result: probeError(undefined, 'not probed: the report has no "bpffs" section'), remediation: () => [] };
-      const ok = mounts.find((m) => m.token.status === 'supported');
+      const results = mounts.map((m) => tokenFromMount(m, report));
+      const ok = results.find((r) => r.status === 'supported');
       return {
-        result: ok ? { status: 'supported' } : mounts.length ? worst(mounts.map((m) => m.token)) : { status: 'unsupported', detail: 'no bpffs mount' },
+        result: ok ?? (mounts.length ? worst(results) : { status: 'unsupported', detail: 'no bpffs mount' }),
         remediation: () => ['mount a bpffs with delegate_cmds/maps/progs/attachs for the workload\'s user namespace (kernel 6.9+ tokens), e.g. mount -t bpf -o delegate_cmds=map_create:prog_load bpf /sys/fs/bpf'],
       };
     }

@@ -126,6 +126,22 @@ describe('check()', () => {
     expect(check(reqs('delegation:cmds=prog_load,progs=xdp'), ok).ok).toBe(true);
   });
 
+  it('tokens seen from the initial user namespace (EOPNOTSUPP): judged by the kernel command and the delegation', () => {
+    const eopnotsupp = { status: 'unsupported', errno: 'EOPNOTSUPP', detail: 'this process is in the initial user namespace' };
+    const delegated = { path: '/run/tokens', delegate: { cmds: ['any'], maps: ['any'], progs: ['any'], attachs: ['any'] }, token: eopnotsupp };
+    const bare = { path: '/sys/fs/bpf', delegate: { cmds: [], maps: [], progs: [], attachs: [] }, token: { status: 'unsupported', errno: 'ENOENT' } };
+    const withKernel = (bpffs: unknown[], tokenCreate: string) => report({ bpffs, misc: { token_create: { status: tokenCreate } } });
+    expect(check(reqs('feature:token', 'delegation:cmds=prog_load,progs=xdp'), withKernel([bare, delegated], 'supported')).ok).toBe(true);
+    // A kernel without BPF_TOKEN_CREATE: unsupported whatever the mount says.
+    const old = check(reqs('feature:token'), withKernel([{ ...delegated, token: { status: 'unsupported', errno: 'EINVAL' } }], 'unsupported'));
+    expect(old.unmet[0]!.status).toBe('unsupported');
+    const noKernel = check(reqs('feature:token'), withKernel([delegated], 'unsupported'));
+    expect(noKernel.unmet[0]!.status).toBe('unsupported');
+    // A mount that delegates nothing gives no token to anyone.
+    const nothing = check(reqs('feature:token'), withKernel([{ ...bare, token: eopnotsupp }], 'supported'));
+    expect(nothing.unmet[0]).toMatchObject({ status: 'unsupported', detail: expect.stringMatching(/delegates nothing/) });
+  });
+
   it('is deterministic and de-duplicates', () => {
     const a = check(reqs('map-type:ringbuf', 'program-type:xdp', 'map-type:ringbuf'), report());
     const b = check(reqs('program-type:xdp', 'map-type:ringbuf'), report());

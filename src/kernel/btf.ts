@@ -261,7 +261,13 @@ export class Btf {
   enumValues(name: string): Map<string, bigint> | undefined {
     const [e32, e64] = this.findIds([[BtfKind.ENUM, name], [BtfKind.ENUM64, name]]);
     const id = e32 ?? e64;
-    if (id === undefined) return undefined;
+    return id === undefined ? undefined : this.enumValuesOf(id);
+  }
+
+  /** Enumerators of the ENUM or ENUM64 with this id (see enumValues). */
+  enumValuesOf(id: number): Map<string, bigint> | undefined {
+    const k = this.kind(id);
+    if (k !== BtfKind.ENUM && k !== BtfKind.ENUM64) return undefined;
     const b = this.#owner(id)!;
     const p = b.#offsets[id - b.firstId]!;
     const info = b.#u32(id, 4);

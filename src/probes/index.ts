@@ -12,7 +12,7 @@ import { Worker } from 'node:worker_threads';
 import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { progLoad } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
-import { btfFileKey, loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
+import { btfFileKey, BtfKind, loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
 import type { Fact, FactSection, ProbeReport } from '../report.ts';
 import { collectSystemFacts } from '../facts/index.ts';
 import { probeAttach } from '../attach/index.ts';
@@ -131,7 +131,9 @@ class BtfAnswers implements EngineBtf {
     return this.#ask(`ref:${id}`, (b) => b.typeRef(id), 0);
   }
   enumValues(name: string): Map<string, bigint> | undefined {
-    return this.#ask(`enum:${name}`, (b) => b.enumValues(name), undefined);
+    // The enum's id comes from the batched name pass; only its enumerators are read here.
+    const id = this.findId(BtfKind.ENUM, name) ?? this.findId(BtfKind.ENUM64, name);
+    return id === undefined ? undefined : this.#ask(`enum:${id}`, (b) => b.enumValuesOf(id), undefined);
   }
 }
 

@@ -13,9 +13,10 @@ import { probeError, supported } from '../probes/result.ts';
 import { missingOption, PROG_NAME, type AttachContext } from './context.ts';
 import { cgroup2Mount } from './env.ts';
 import { attachFailure } from './outcome.ts';
+import { attachType, progType } from '../native/uapi.ts';
 
-const PROG_CGROUP_SKB = 8;
-const BPF_CGROUP_INET_INGRESS = 0;
+const PROG_CGROUP_SKB = progType('cgroup_skb');
+const BPF_CGROUP_INET_INGRESS = attachType('cgroup_inet_ingress');
 // cgroup_skb returns 1 to let a packet pass; nothing will ever pass, but the program says so anyway.
 const ALLOW = [mov64Imm(0, 1), exit()];
 

@@ -10,14 +10,15 @@ import { SYS_unshare, syscallLongs } from '../native/libc.ts';
 import { probeError, supported } from '../probes/result.ts';
 import { PROG_NAME } from './context.ts';
 import { attachFailure, ENODEV } from './outcome.ts';
+import { attachType, progType } from '../native/uapi.ts';
 
 const CLONE_NEWNET = 0x40000000;
 const LO = 1;
-const PROG_SCHED_CLS = 3;
-const PROG_XDP = 6;
-const BPF_XDP = 37;
-const BPF_TCX_INGRESS = 46;
-const BPF_NETKIT_PRIMARY = 54;
+const PROG_SCHED_CLS = progType('sched_cls');
+const PROG_XDP = progType('xdp');
+const BPF_XDP = attachType('xdp');
+const BPF_TCX_INGRESS = attachType('tcx_ingress');
+const BPF_NETKIT_PRIMARY = attachType('netkit_primary');
 const XDP_FLAGS_SKB_MODE = 1 << 1;
 const NET_CAPS = ['CAP_BPF', 'CAP_NET_ADMIN'] as const;
 

@@ -14,11 +14,12 @@ import { config, missingOption, PROG_NAME, unsetOption, type AttachContext } fro
 import { pmuRetprobeBit, pmuType, tracepointId } from './env.ts';
 import { attachFailure, EBADF } from './outcome.ts';
 import { attachToPerfEvent, BPF_PERF_EVENT, perfEventOpen, PERF_TYPE_TRACEPOINT } from './perf.ts';
+import { attachType, progType } from '../native/uapi.ts';
 
-const PROG_KPROBE = 2;
-const PROG_TRACEPOINT = 5;
-const BPF_TRACE_KPROBE_MULTI = 42;
-const BPF_TRACE_UPROBE_MULTI = 48;
+const PROG_KPROBE = progType('kprobe');
+const PROG_TRACEPOINT = progType('tracepoint');
+const BPF_TRACE_KPROBE_MULTI = attachType('trace_kprobe_multi');
+const BPF_TRACE_UPROBE_MULTI = attachType('trace_uprobe_multi');
 const PERF_CAPS = ['CAP_BPF', 'CAP_PERFMON'] as const;
 
 /** The tracepoint every perf/raw/BTF tracepoint probe uses: always built in, rarely hit. */

@@ -13,14 +13,15 @@ import { missingOption, PROG_NAME, unsetOption, type AttachContext } from './con
 import { activeLsms, CAP, hasCap, lockdownMode } from './env.ts';
 import { attachFailure, EINVAL, ENOENT, ENOTSUPP, EPERM } from './outcome.ts';
 import { PROBE_TRACEPOINT } from './perf-probes.ts';
+import { attachType, mapType, progType } from '../native/uapi.ts';
 
-const PROG_RAW_TRACEPOINT = 17;
-const PROG_TRACING = 26;
-const PROG_LSM = 29;
-const BPF_TRACE_RAW_TP = 23;
-const BPF_TRACE_FENTRY = 24;
-const BPF_TRACE_ITER = 28;
-const MAP_STRUCT_OPS = 26;
+const PROG_RAW_TRACEPOINT = progType('raw_tracepoint');
+const PROG_TRACING = progType('tracing');
+const PROG_LSM = progType('lsm');
+const BPF_TRACE_RAW_TP = attachType('trace_raw_tp');
+const BPF_TRACE_FENTRY = attachType('trace_fentry');
+const BPF_TRACE_ITER = attachType('trace_iter');
+const MAP_STRUCT_OPS = mapType('struct_ops');
 const TRACING_CAPS = ['CAP_BPF', 'CAP_PERFMON'] as const;
 
 interface TrampolineTarget {

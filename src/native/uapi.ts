@@ -1,0 +1,13 @@
+// Enum values by the kernel's names (src/native/uapi-names.ts), for code that names a program, map
+// or attach type instead of writing its number. An unknown name is a programming error.
+import { ATTACH_TYPE_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from './uapi-names.ts';
+
+function lookup(table: readonly (string | undefined)[], what: string, name: string): number {
+  const v = table.indexOf(name);
+  if (v < 0) throw new Error(`no ${what} named ${name} in the uapi tables`);
+  return v;
+}
+
+export const progType = (name: string): number => lookup(PROG_TYPE_NAMES, 'program type', name);
+export const mapType = (name: string): number => lookup(MAP_TYPE_NAMES, 'map type', name);
+export const attachType = (name: string): number => lookup(ATTACH_TYPE_NAMES, 'attach type', name);

@@ -1,3 +1,4 @@
+import { ParseError } from '../errors.ts';
 import { hostPath } from '../kernel/hostroot.ts';
 import { btfFileKey, loadBtfFile, type Btf } from '../kernel/btf.ts';
 import { listBtfModules } from '../kernel/modules.ts';
@@ -50,7 +51,8 @@ function computeBtfFacts(hostRoot: string, config: Map<string, string> | undefin
   } catch (e) {
     const { code, message } = errorText(e);
     const why = config?.get('DEBUG_INFO_BTF') === 'y' ? 'CONFIG_DEBUG_INFO_BTF=y but' : 'CONFIG_DEBUG_INFO_BTF not set:';
-    btf.vmlinux = code ? unreadable(code, path, `${why} no ${path}`) : fact('error', undefined, `unknown: ${message}`);
+    // A malformed file is an error with the parser's words; fs errors (ENOENT, EACCES) say absent/unreadable.
+    btf.vmlinux = e instanceof ParseError || !code ? fact('error', undefined, `unknown: ${message}`) : unreadable(code, path, `${why} no ${path}`);
   }
 
   const mods = listBtfModules(hostRoot);

@@ -92,7 +92,7 @@ function btfTarget(recipe: ProgRecipe, env: ProbeEnv): number | ProbeResult {
   const k = kind === 'func' ? BtfKind.FUNC : kind === 'typedef' ? BtfKind.TYPEDEF : BtfKind.STRUCT;
   const id = env.btf.findId(k, name);
   // A missing target says nothing about the program type: report it as our limitation.
-  if (id === undefined) return probeError(undefined, `attach target ${kind} ${name} not found in vmlinux BTF`);
+  if (id === undefined) return probeError(undefined, env.btf.parseError ? `vmlinux BTF is unreadable: ${env.btf.parseError}` : `attach target ${kind} ${name} not found in vmlinux BTF`);
   return id;
 }
 

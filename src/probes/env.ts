@@ -21,7 +21,10 @@ export interface TokenOp {
 }
 
 /** What the engine asks of vmlinux BTF (src/kernel/btf.ts answers; src/probes/index.ts remembers). */
-export type EngineBtf = Pick<Btf, 'findId' | 'structMembers' | 'typeRef' | 'enumValues'>;
+export type EngineBtf = Pick<Btf, 'findId' | 'structMembers' | 'typeRef' | 'enumValues'> & {
+  /** Set when the BTF file exists but could not be parsed: every answer is then "not found". */
+  readonly parseError?: string | undefined;
+};
 
 /** Everything a probe needs to know about who is asking and what the kernel's BTF holds. */
 export interface ProbeEnv {

@@ -383,7 +383,8 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
     schemaVersion: 1,
     generatedAt: new Date().toISOString(),
     durationMs: Math.round(performance.now() - started),
-    kernel: { release: osRelease(), version: osVersion(), machine: osMachine(), ...(factsKernel ?? {}) },
+    // uname(2) of the running kernel; the host's files may add the distro but never blank these.
+    kernel: { ...(factsKernel ?? {}), release: factsKernel?.release || osRelease(), version: factsKernel?.version || osVersion(), machine: factsKernel?.machine || osMachine() },
     context: { euid: process.geteuid?.() ?? -1, effective: capNames(env.caps), ...(token ? { tokenMount: token.mount } : {}) },
     ...tables,
     ...('error' in facts ? { facts: { collector: facts.error } } : factSections),

@@ -36,5 +36,8 @@ function resolveIn(dir: string, spec: string): string | undefined {
 }
 
 export function skipping(what: string, reason: string): void {
-  console.warn(`SKIP ${what}: ${reason}; docs/deploy.md names the devDependency it needs`);
+  const msg = `SKIP ${what}: ${reason}; docs/deploy.md names the devDependency it needs`;
+  console.warn(msg);
+  // They are devDependencies now: in CI a missing one is a broken install, not a reason to skip.
+  if (process.env.CI) throw new Error(`${msg} — but CI=true, and CI must run these tests`);
 }

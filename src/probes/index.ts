@@ -14,9 +14,9 @@ import { progLoad } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { btfFileKey, BtfKind, loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
 import type { Fact, FactSection, ProbeReport } from '../report.ts';
-import { collectSystemFacts } from '../facts/index.ts';
-import { probeAttach } from '../attach/index.ts';
-import { TokenManager } from '../token/manager.ts';
+// The system-facts, attach and token modules are imported when a full report needs them, not at
+// start-up: `probe --tables-only` and the helper workers never load them.
+import type { TokenManager } from '../token/manager.ts';
 import {
   btfQueries,
   inheritHelpers,
@@ -350,6 +350,10 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
   // Attaching waits on the kernel more than it computes: when it must run, it runs in a worker
   // thread while this thread and the helper workers probe the tables.
   const attachPromise = opts.tablesOnly || opts.skipAttach ? undefined : cachedAttach(env, opts);
+  // Load the other collectors while the tables are probed (they are awaited below).
+  const factsModule = opts.tablesOnly ? undefined : import('../facts/index.ts');
+  const tokenModule = opts.tablesOnly ? undefined : import('../token/manager.ts');
+  for (const m of [factsModule, tokenModule]) m?.catch(() => undefined);
   const tables = await probeTables(opts);
   // Shutdown aborts between sections; a section in flight finishes (the daemon waits at most 5 s).
   opts.signal?.throwIfAborted();
@@ -363,11 +367,11 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
       ...tables,
     };
   }
-  const facts = await section('system facts', () => collectSystemFacts({ hostRoot }));
+  const facts = await section('system facts', async () => (await factsModule!).collectSystemFacts({ hostRoot }));
   opts.signal?.throwIfAborted();
   const attach = await attachPromise;
   opts.signal?.throwIfAborted();
-  tokens ??= new TokenManager({ tables: (o) => probeTables({ ...o, hostRoot, workers: 0 }) });
+  tokens ??= new (await tokenModule!).TokenManager({ tables: (o) => probeTables({ ...o, hostRoot, workers: 0 }) });
   tokens.refresh();
   // A failing token probe costs the token section, not the report.
   const tokenResult = await section('token', () => tokens!.tokenProbe());
@@ -414,7 +418,7 @@ async function cachedAttach(env: ProbeEnv, opts: ProbeOptions): Promise<FactSect
   if (attachCache?.key === key && performance.now() - attachCache.at < ATTACH_MAX_AGE_MS) return attachCache.section;
   const hostRoot = opts.hostRoot ?? '/';
   const result = await section('attach', () =>
-    (opts.workers ?? defaultWorkers()) > 0 ? attachInWorker(hostRoot) : probeAttach({ hostRoot }),
+    (opts.workers ?? defaultWorkers()) > 0 ? attachInWorker(hostRoot) : import('../attach/index.ts').then((m) => m.probeAttach({ hostRoot })),
   );
   const sectionValue: FactSection = 'error' in result ? { collector: result.error } : result;
   attachCache = { key, section: sectionValue, at: performance.now() };

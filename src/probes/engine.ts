@@ -158,10 +158,13 @@ export interface ProgTypeOutcome {
  */
 function loadFirst(progType: string, recipes: readonly ProgRecipe[], env: ProbeEnv, what: string): { recipe: ProgRecipe; label: string } | ProbeResult {
   const failures: ProbeResult[] = [];
+  // The variant each failure belongs to ('' for one that could not be prepared).
+  const labels: string[] = [];
   for (const recipe of recipes) {
     const prepared = prepareLoad(progType, recipe, env);
     if (!('spec' in prepared)) {
       failures.push(prepared);
+      labels.push(recipe.attach ?? '');
       continue;
     }
     const r = load(prepared.spec);
@@ -177,9 +180,20 @@ function loadFirst(progType: string, recipes: readonly ProgRecipe[], env: ProbeE
     const res = interpretCreate(outcome(r), what);
     const op: TokenOp = { cmd: 'prog_load', progType: progTypeId(progType), ...(prepared.spec.expectedAttachType !== undefined ? { attachType: prepared.spec.expectedAttachType } : {}) };
     const explained = explainDenied(res, env, op, 'program type', progType, progTypeCaps(progType));
-    failures.push(recipes.length > 1 ? { ...explained, detail: `${prepared.label}: ${explained.detail ?? explained.errno}` } : explained);
+    failures.push(explained);
+    labels.push(recipe.btf && recipes.some((o) => o !== recipe && o.attach === recipe.attach) ? `${prepared.label} on ${recipe.btf[1]}` : prepared.label);
   }
-  return failures.length === 1 ? failures[0]! : combine(failures);
+  if (failures.length === 1) return failures[0]!;
+  // Name the variants that failed alike once: "lsm_mac, lsm_cgroup: <why>".
+  const byWhy = new Map<string, string[]>();
+  failures.forEach((f, i) => {
+    const why = f.detail ?? f.errno ?? f.status;
+    byWhy.set(why, [...(byWhy.get(why) ?? []), labels[i] ?? '']);
+  });
+  const labelled = failures.map((f, i) => ({ ...f, detail: `${labels[i]}: ${f.detail ?? f.errno ?? f.status}` }));
+  const merged = combine(labelled);
+  const detail = [...byWhy].map(([why, ls]) => `${ls.filter(Boolean).join(', ')}${ls.some(Boolean) ? ': ' : ''}${why}`).join('; ');
+  return { ...merged, detail };
 }
 
 export function probeProgramType(name: string, env: ProbeEnv): ProgTypeOutcome {

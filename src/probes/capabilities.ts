@@ -76,5 +76,8 @@ export function explainEperm(kind: 'program type' | 'map type', name: string, re
   if (!required.length && unprivDisabled && !hasCap(effective, CAP.BPF)) {
     return `kernel.unprivileged_bpf_disabled=${unprivDisabled} requires cap_bpf for every ${kind}; availability unknown`;
   }
-  return `denied although the required capabilities (${required.map(capName).join(' + ') || 'none'}) are present: an LSM, lockdown or seccomp policy refused it; availability unknown`;
+  // BPF-trampoline program types: the attach section's fentry/lsm facts carry a live diagnosis of
+  // what refused them (docs/attach.md).
+  const see = kind === 'program type' && ['tracing', 'lsm', 'ext'].includes(name) ? ' (attach.fentry and attach.lsm diagnose it)' : '';
+  return `denied although the required capabilities (${required.map(capName).join(' + ') || 'none'}) are present: an LSM, lockdown, seccomp or the kernel build refused it; availability unknown${see}`;
 }

@@ -362,7 +362,9 @@ function loadProbe(insns: readonly Insn[] | Uint8Array, env: ProbeEnv, feature: 
   if (r.ok) r.fd.close();
   // The JIT of some arches reports an instruction it cannot encode as ENOTSUPP (cilium).
   const res = interpretCreate(outcome(r), feature);
-  const explained = res.status === 'not-permitted' ? explainDenied(res, env, { cmd: 'prog_load', progType: SOCKET_FILTER }, 'program type', 'socket_filter', []) : res;
+  // Verifier features gated on CAP_BPF (bpf2bpf calls answer EACCES without it) need it even in a
+  // socket filter, which otherwise needs no capability.
+  const explained = res.status === 'not-permitted' ? explainDenied(res, env, { cmd: 'prog_load', progType: SOCKET_FILTER }, 'program type', capBpf ? `socket_filter with ${feature}` : 'socket_filter', capBpf ? [CAP.BPF] : []) : res;
   return capBpf ? needsCapBpf(explained, env, feature) : explained;
 }
 

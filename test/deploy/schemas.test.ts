@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { CHART_DIR, REPO_ROOT, renderChart } from '../../scripts/render-chart.ts';
-import { optionalImport, skipping } from './optional-modules.ts';
 
 type Model = new (data: unknown) => { validate(): void };
 type Obj = Record<string, any>;
@@ -24,15 +23,9 @@ const MODULES: Record<string, string> = {
 // Custom resources of other projects with no schema package: parsed and checked for shape only.
 const NO_SCHEMA = new Set(['readiness.node.x-k8s.io/v1alpha1/NodeReadinessRule']);
 
-const loaded = new Map<string, Record<string, Model> | undefined>();
-const reasons: string[] = [];
-for (const [apiVersion, spec] of Object.entries(MODULES)) {
-  const m = await optionalImport<Record<string, Model>>(spec);
-  loaded.set(apiVersion, m.mod);
-  if (!m.mod) reasons.push(m.reason);
-}
-const available = reasons.length === 0;
-if (!available) skipping('Kubernetes OpenAPI schema validation', reasons.join('; '));
+// devDependencies: a missing one is a broken install and fails here, it never skips.
+const loaded = new Map<string, Record<string, Model>>();
+for (const [apiVersion, spec] of Object.entries(MODULES)) loaded.set(apiVersion, (await import(spec)) as Record<string, Model>);
 
 function modelFor(doc: Obj): Model {
   const mod = loaded.get(doc['apiVersion']);
@@ -63,7 +56,7 @@ const VALUE_SETS: Record<string, Record<string, unknown>> = {
   },
 };
 
-describe.skipIf(!available)('Kubernetes OpenAPI schemas', () => {
+describe('Kubernetes OpenAPI schemas', () => {
   for (const [name, values] of Object.entries(VALUE_SETS)) {
     const r = renderChart(CHART_DIR, { values });
     for (const { doc, source } of r.documents) {

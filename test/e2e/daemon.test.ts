@@ -9,10 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiServerDouble } from '../kube/apiserver-double.ts';
 import { foreignNode } from '../kube/fixtures.ts';
 import { start, until, type Running } from './process.ts';
+import { rootOnly } from '../helpers/root.ts';
 
 const NODE = 'node-e2e';
-const isRoot = process.geteuid?.() === 0;
-if (!isRoot) console.warn('skipping test/e2e/daemon.test.ts: probing the kernel needs root (CI runs as root)');
+const isRoot = !rootOnly('test/e2e/daemon.test.ts (probing the kernel)');
 
 describe.skipIf(!isRoot)('bpfready daemon', () => {
   let api: ApiServerDouble;

@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StatusDocument } from '../../src/server/app.ts';
-import { CHROMIUM, launchChromium } from './browser.ts';
+import { launchChromium, requireChromium } from './browser.ts';
 import { BIN, start, until, type Running } from './process.ts';
+import { rootOnly } from '../helpers/root.ts';
 
-const isRoot = process.geteuid?.() === 0;
-if (!isRoot) console.warn('skipping test/e2e/serve.test.ts: probing the kernel needs root (CI runs as root)');
+const isRoot = !rootOnly('test/e2e/serve.test.ts (probing the kernel)');
+const haveChromium = requireChromium();
 
 describe.skipIf(!isRoot)('bpfready serve', () => {
   let s: Running;
@@ -40,7 +41,7 @@ describe.skipIf(!isRoot)('bpfready serve', () => {
     expect(metrics).toMatch(/^bpfready_last_successful_probe_timestamp_seconds \d+/m);
   });
 
-  it.skipIf(!existsSync(CHROMIUM))('renders the real matrix in Chromium (screenshot kept)', async () => {
+  it.skipIf(!haveChromium)('renders the real matrix in Chromium (screenshot kept)', async () => {
     const browser = await launchChromium();
     try {
       const page = await browser.context.newPage();

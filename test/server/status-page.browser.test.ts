@@ -8,11 +8,10 @@ import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../src/server/app.ts';
 import { initialState } from '../../src/server/state.ts';
-import { CHROMIUM, launchChromium, type Browser } from '../e2e/browser.ts';
+import { launchChromium, requireChromium, type Browser } from '../e2e/browser.ts';
 import { fakeChecks, fakeReport } from './fake-report.ts';
 
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`skipping the browser tests: ${CHROMIUM} is not installed (apt-get install chromium)`);
+const haveChromium = requireChromium();
 
 describe.skipIf(!haveChromium)('status page in Chromium', () => {
   let app: App;

@@ -1,6 +1,7 @@
 // Shared by the daemon benchmarks: start the real `bpfready serve` binary and read /proc about it.
-import type { ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { start, type Running } from '../test/e2e/process.ts';
 const CLK_TCK = 100; // USER_HZ on every Linux ABI we run on (x86_64, arm64).
 
@@ -53,6 +54,28 @@ export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Ma
 export const percentile = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
 export const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The node flags bin/bpfready gives serve and daemon (read from the launcher, the one place they are
+ * set), so that in-process benchmarks measure the daemon's runtime, not a default node.
+ */
+export function daemonNodeFlags(): string[] {
+  const launcher = readFileSync(join(import.meta.dirname, '../bin/bpfready'), 'utf8');
+  const m = /^\s*flags="\$flags ([^"]+)"$/m.exec(launcher);
+  if (!m) throw new Error('bin/bpfready: no serve/daemon flags line found');
+  return m[1]!.split(/\s+/);
+}
+
+/** Run this script again under the daemon's node flags (and MALLOC_ARENA_MAX) unless it already is. */
+export function reexecWithDaemonFlags(): void {
+  const flags = daemonNodeFlags();
+  if (flags.every((f) => process.execArgv.includes(f))) return;
+  const r = spawnSync(process.execPath, [...flags, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] ?? '2' },
+  });
+  process.exit(r.status ?? 1);
+}
 
 export function requireRoot(): void {
   if (process.geteuid?.() !== 0) {

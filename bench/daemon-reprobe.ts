@@ -6,9 +6,11 @@ import { loadConfig } from '../src/config.ts';
 import { startDaemon } from '../src/main.ts';
 import { probe } from '../src/probes/index.ts';
 import { checkProfiles } from '../src/server/checks.ts';
-import { median, percentile, requireRoot } from './daemon-common.ts';
+import { median, percentile, reexecWithDaemonFlags, requireRoot } from './daemon-common.ts';
 
 requireRoot();
+// The daemon's runtime: no optimizing compilers, small young generation (bin/bpfready).
+reexecWithDaemonFlags();
 const cycles = Number(process.argv[2] ?? 200);
 const loaded = loadConfig({ argv: ['--probe-interval', '1h'], env: {} });
 if (loaded.help) process.exit(2);

@@ -9,9 +9,10 @@ import { loadConfig } from '../src/config.ts';
 import { startDaemon } from '../src/main.ts';
 import { probe } from '../src/probes/index.ts';
 import { checkProfiles } from '../src/server/checks.ts';
-import { fdCount, mib, requireRoot, rssBytes } from './daemon-common.ts';
+import { fdCount, mib, reexecWithDaemonFlags, requireRoot, rssBytes } from './daemon-common.ts';
 
 requireRoot();
+reexecWithDaemonFlags();
 const args = process.argv.slice(2);
 const wi = args.indexOf('--workers');
 const workers = wi >= 0 ? Number(args.splice(wi, 2)[1]) : undefined;

@@ -11,6 +11,7 @@ import { ParseError, UsageError } from './errors.ts';
 import type { ProbeReport } from './report.ts';
 import { buildApp, type App } from './server/app.ts';
 import { createMetrics } from './server/metrics.ts';
+import { releaseMemory } from './server/memory.ts';
 import { createProbeLoop, type ProbeLoop } from './server/probe-loop.ts';
 import { initialState, type DaemonState, type ProfileCheck, type ProbeTrigger } from './server/state.ts';
 import { probe } from './probes/index.ts';
@@ -34,6 +35,8 @@ export interface DaemonDeps {
   /** Listen on config.listen; tests and benchmarks that use inject() leave it off. */
   listen?: boolean;
   mountinfoPath?: string;
+  /** Called after each probe cycle to return what the cycle freed (the binary passes releaseMemory). */
+  releaseMemory?: () => void;
 }
 
 export interface Daemon {
@@ -96,6 +99,8 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
         probeLog.error({ err }, 'publishing failed');
       }
     }
+    // After the cycle's promise chain has let go of the previous report and the workers have exited.
+    if (deps.releaseMemory) setImmediate(deps.releaseMemory);
     return ok;
   };
 
@@ -244,5 +249,5 @@ export async function runCommand(command: 'serve' | 'daemon', argv: readonly str
       throw err;
     }
   }
-  return runDaemon(config, { probe, check, logger, ...(publisher ? { publisher } : {}) });
+  return runDaemon(config, { probe, check, logger, releaseMemory, ...(publisher ? { publisher } : {}) });
 }

@@ -110,7 +110,9 @@ class BtfAnswers implements EngineBtf {
   #ask<T>(key: string, f: (btf: Btf) => T, none: T): T {
     if (this.#memo.has(key)) return this.#memo.get(key) as T;
     const btf = this.#load();
-    const v = btf ? f(btf) : none;
+    // A copy: names in an answer are slices of the BTF string section (~2 MiB), and one kept slice
+    // would keep the whole section alive between the daemon's cycles.
+    const v = btf ? structuredClone(f(btf)) : none;
     this.#memo.set(key, v);
     return v;
   }

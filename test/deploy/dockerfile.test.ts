@@ -46,6 +46,13 @@ describe('Dockerfile', () => {
     expect(stages[1]).toMatch(/CMD \["daemon"\]/);
   });
 
+  it('ships a compile cache made with the launcher, and points Node at it', () => {
+    expect(stages[0]).toMatch(/COPY scripts\/warm-compile-cache\.ts scripts\//);
+    expect(stages[0]).toMatch(/RUN NODE_COMPILE_CACHE=\/app\/\.compile-cache bin\/bpfready warm-compile-cache/);
+    expect(stages[1]).toContain('COPY --from=build /app/.compile-cache/ .compile-cache/');
+    expect(stages[1]).toMatch(/^ENV .*NODE_COMPILE_CACHE=\/app\/\.compile-cache/m);
+  });
+
   it('keeps the build context small', () => {
     const ignore = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n');
     for (const p of ['.git', 'node_modules', 'native-shim/build', 'test']) expect(ignore).toContain(p);

@@ -80,6 +80,25 @@ describe('startDaemon', () => {
     daemon = undefined;
   });
 
+  it('returns memory after every cycle, successful or not, once the cycle has finished', async () => {
+    const events: string[] = [];
+    let calls = 0;
+    daemon = await startDaemon(config(), {
+      logger: pino({ level: 'silent' }),
+      probe: async () => {
+        events.push(`probe ${++calls}`);
+        if (calls === 2) throw new Error('a failing cycle');
+        return fakeReport();
+      },
+      releaseMemory: () => events.push(`release after ${daemon?.state().cycles}`),
+    });
+    expect(await daemon.firstProbe).toBe(true);
+    await until('the first release', () => events.length === 2);
+    daemon.reprobe('sighup');
+    await until('the second release', () => events.length === 4);
+    expect(events).toEqual(['probe 1', 'release after 1', 'probe 2', 'release after 2']);
+  });
+
   it('stop() waits for the probe in flight and closes the server', async () => {
     let release!: () => void;
     daemon = await startDaemon(config(), {

@@ -1,0 +1,26 @@
+// `bin/bpfready warm-compile-cache` (what the Dockerfile runs): afterwards serve and daemon start
+// with every one of our modules taken from Node's compile cache, so the TypeScript stripper never
+// loads in the daemon (docs/daemon.md has what it costs in memory). Node's own debug output says,
+// per module, whether the cache had its stripped source.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { BIN } from '../e2e/process.ts';
+
+describe('warm-compile-cache', () => {
+  it('fills the cache so that serve and daemon strip no TypeScript at start-up', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfready-cc-'));
+    const env = { ...process.env, NODE_COMPILE_CACHE: dir };
+    const out = execFileSync(BIN, ['warm-compile-cache'], { env, encoding: 'utf8' });
+    expect(out).toMatch(/^warm-compile-cache: \d+ modules of src into /);
+    for (const command of ['serve', 'daemon']) {
+      const r = spawnSync(BIN, [command, '--help'], { env: { ...env, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' }, encoding: 'utf8' });
+      expect(r.status, command).toBe(0);
+      const ours = r.stderr.split('\n').filter((l) => /transpile cache for StrippedTypeScript file:\/\/.*\/src\//.test(l));
+      expect(ours.length, command).toBeGreaterThan(20);
+      expect(ours.filter((l) => !/\.\.\.success$/.test(l)), command).toEqual([]);
+    }
+  });
+});

@@ -4,7 +4,7 @@
 // Run: node_modules/.bin/node bench/daemon-steady.ts [seconds] [scrape-seconds] [--daemon]
 // --daemon measures `bpfready daemon` instead, publishing to the API-server double of test/kube (a
 // real HTTP server; the Kubernetes client library and the watch on our Node are then in the process).
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiServerDouble } from '../test/kube/apiserver-double.ts';
@@ -53,9 +53,11 @@ for (let elapsed = 0; elapsed < seconds; elapsed += 1) {
 const wall = (performance.now() - t0) / 1000;
 const cpu = cpuSeconds(pid) - cpu0;
 const fds = fdCount(pid);
+const hwm = Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
 const code = await stop(s.child);
 console.log(`bpfready ${asDaemon ? 'daemon (publishing to the API-server double)' : 'serve'}, ${wall.toFixed(0)} s after ready, ${scrapes} scrapes of /metrics, default probe interval 60 s ± 10%`);
 console.log(`  RSS    median ${mib(median(rss))}, min ${mib(Math.min(...rss))}, max ${mib(Math.max(...rss))}   (target ≤ 80 MiB)`);
+console.log(`  peak   ${mib(hwm)} (VmHWM: the most resident at any time, i.e. during the first probe)`);
 console.log(`  anon   median ${mib(median(anon))} (RSS without the file-backed pages of node and its libraries)`);
 console.log(`  CPU    ${cpu.toFixed(2)} s in ${wall.toFixed(0)} s = ${((100 * cpu) / wall).toFixed(2)} % of one core`);
 console.log(`  fds    ${fds} open at the end`);

@@ -305,17 +305,21 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
   }
 
   if (want.has('helpers')) {
+    // Results come per chunk of a row, in whatever order the threads answered.
+    const fresh = new Map<string, { row: ResultMap; pending: number[] }>();
     for (const { progType, ids, results } of await matrix.drain()) {
-      const row = { ...helpers[progType] };
-      const pending: number[] = [];
+      let f = fresh.get(progType);
+      if (!f) fresh.set(progType, (f = { row: { ...helpers[progType] }, pending: [] }));
       ids.forEach((id, i) => {
         const r = results[i]!;
-        row[HELPER_KEYS[id]!] = r;
-        if (!isConclusive(r)) pending.push(id);
+        f.row[HELPER_KEYS[id]!] = r;
+        if (!isConclusive(r)) f.pending.push(id);
       });
-      // Keep helper names in enum order whatever order the threads answered in.
+    }
+    for (const [progType, { row, pending }] of fresh) {
+      // Helper names in enum order.
       const ordered = Object.fromEntries(HELPER_IDS.map((id) => [HELPER_KEYS[id]!, row[HELPER_KEYS[id]!]!]));
-      rows.set(progType, { results: ordered, pending });
+      rows.set(progType, { results: ordered, pending: pending.sort((a, b) => a - b) });
       helpers[progType] = ordered;
     }
   }

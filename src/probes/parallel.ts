@@ -4,7 +4,7 @@
 // stay open here until every worker has answered.
 //
 // Jobs are added in batches as program types are found loadable; each batch has a shared counter
-// from which every thread claims the next program type when it is free. The workers start on the
+// from which every thread claims the next chunk of a row when it is free. The workers start on the
 // first batch while this thread still probes the program types that need BTF, the map types and
 // the rest; then it joins them.
 import type { ProbeEnv, PreparedLoad } from './engine.ts';
@@ -23,13 +23,16 @@ export interface HelperJobResult extends HelperJob {
   results: ProbeResult[];
 }
 
+/** Helper ids per claimed job: four chunks per row of ~211 helpers. */
+const CHUNK = 56;
+
 interface Batch {
   queue: { job: HelperJob; prepared: PreparedLoad }[];
   next: Int32Array;
   remote: Promise<WorkerReply['rows']>[];
 }
 
-/** The helper matrix of one probe: add() batches as program types load, then drain(). */
+/** The helper matrix of one probe: add() batches as program types load, then drain() (results come per chunk of a row). */
 export class HelperMatrix {
   readonly #env: ProbeEnv;
   readonly #recipes: Map<string, ProgRecipe>;
@@ -55,7 +58,10 @@ export class HelperMatrix {
         continue;
       }
       this.#deps.push(prepared);
-      queue.push({ job, prepared });
+      // Rows are claimed in chunks: a row's loads cost 20–150 µs each depending on the program type
+      // (tracing's are the dearest), and a whole dear row claimed last would leave the other threads
+      // idle while one finishes it.
+      for (let k = 0; k < job.ids.length; k += CHUNK) queue.push({ job: { progType: job.progType, ids: job.ids.slice(k, k + CHUNK) }, prepared });
     }
     const next = new Int32Array(new SharedArrayBuffer(4));
     const env = this.#env;
@@ -86,9 +92,10 @@ export class HelperMatrix {
       for (const s of settled) if (s.status === 'fulfilled') this.#results.push(...s.value);
       // Jobs a failed worker had claimed have no row: probe them here, so a worker crash costs
       // time, not results.
-      const done = new Set(this.#results.map((r) => r.progType));
+      const chunkKey = (j: HelperJob): string => `${j.progType}#${j.ids[0]}`;
+      const done = new Set(this.#results.map(chunkKey));
       for (const { queue } of this.#batches) {
-        for (const { job, prepared } of queue) if (!done.has(job.progType)) this.#results.push(runHere(job, prepared, this.#env));
+        for (const { job, prepared } of queue) if (!done.has(chunkKey(job))) this.#results.push(runHere(job, prepared, this.#env));
       }
       return this.#results;
     } finally {

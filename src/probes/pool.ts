@@ -9,6 +9,8 @@ export class HelperPool {
   readonly #workers: Worker[] = [];
   // Replies come back in the order requests were posted: one queue of waiters per worker.
   readonly #waiting = new Map<Worker, Waiter[]>();
+  // A worker that is gone (a prewarmed one whose start-up failed, say) can answer nothing more.
+  readonly #exited = new Map<Worker, number>();
   constructor(size: number) {
     for (let i = 0; i < size; i++) {
       const w = new Worker(new URL('./helper-worker.ts', import.meta.url));
@@ -21,7 +23,10 @@ export class HelperPool {
       w.on('error', failAll);
       // A worker that exits without an error event (killed, out of memory) must not leave its
       // requests waiting forever.
-      w.on('exit', (code) => failAll(new Error(`helper worker exited (code ${code}) with requests pending`)));
+      w.on('exit', (code) => {
+        this.#exited.set(w, code);
+        failAll(new Error(`helper worker exited (code ${code}) with requests pending`));
+      });
       this.#workers.push(w);
     }
   }
@@ -31,6 +36,8 @@ export class HelperPool {
   /** Post a request now (a worker still importing gets it when it is up) and await its rows. */
   run(i: number, req: WorkerRequest): Promise<WorkerReply> {
     const w = this.#workers[i]!;
+    const code = this.#exited.get(w);
+    if (code !== undefined) return Promise.reject(new Error(`helper worker exited (code ${code}) before this request`));
     return new Promise((resolve, reject) => {
       this.#waiting.get(w)!.push({ resolve, reject });
       w.postMessage(req);

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { HELPER_NAMES } from '../../src/native/uapi-names.ts';
 import { probeProgramType, type ProbeEnv } from '../../src/probes/engine.ts';
 import { buildEnv, clearProbeCache, probeTables } from '../../src/probes/index.ts';
-import { HelperMatrix, type HelperPool } from '../../src/probes/parallel.ts';
+import { HelperMatrix, HelperPool } from '../../src/probes/parallel.ts';
 import type { WorkerRequest } from '../../src/probes/helper-worker.ts';
 import type { ProgRecipe } from '../../src/probes/programs.ts';
 import { rootOnly } from '../helpers/root.ts';
@@ -54,5 +54,13 @@ describe.skipIf(skip)('helper matrix over threads', () => {
     expect(claimed).toBe(2);
     expect(recovered).toEqual(reference);
     expect(Object.keys(recovered.xdp ?? {})).toHaveLength(ALL.length);
+  });
+});
+
+describe('helper pool', () => {
+  it('refuses a request to a worker that has exited instead of waiting for it forever', async () => {
+    const pool = new HelperPool(1);
+    await pool.close();
+    await expect(pool.run(0, { env: { caps: 0n, kernVersion: 0 }, jobs: [], next: new Int32Array(new SharedArrayBuffer(4)) })).rejects.toThrow(/exited/);
   });
 });

@@ -35,7 +35,7 @@ export interface DaemonDeps {
   /** Listen on config.listen; tests and benchmarks that use inject() leave it off. */
   listen?: boolean;
   mountinfoPath?: string;
-  /** Called after each probe cycle to return what the cycle freed (the binary passes releaseMemory). */
+  /** Called when the probe loop goes idle, to return what the cycles freed (the binary passes releaseMemory). */
   releaseMemory?: () => void;
 }
 
@@ -99,8 +99,6 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
         probeLog.error({ err }, 'publishing failed');
       }
     }
-    // After the cycle's promise chain has let go of the previous report and the workers have exited.
-    if (deps.releaseMemory) setImmediate(deps.releaseMemory);
     return ok;
   };
 
@@ -111,6 +109,8 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     mountinfoPath: deps.mountinfoPath ?? '/proc/self/mountinfo',
     mountCheckSeconds: config.mountCheckSeconds,
     logger: probeLog,
+    // Once no cycle is running or queued: the previous report is garbage, the workers have exited.
+    ...(deps.releaseMemory ? { onIdle: deps.releaseMemory } : {}),
   });
 
   await app.ready();

@@ -19,7 +19,6 @@ const cOpen = libc.func('int open(const char *path, int flags, int mode)');
 const cIoctl = libc.func('int ioctl(int fd, unsigned long req, long arg)');
 const cStatfs = libc.func('int statfs(const char *path, _Out_ uint8_t *buf)');
 const cGetpagesize = libc.func('int getpagesize(void)');
-const cMallocTrim = libc.func('int malloc_trim(size_t pad)');
 
 /** Syscall numbers of the architectures we run on (arch/<arch>/entry/syscalls). */
 const SYSCALLS: Record<string, { bpf: number; perfEventOpen: number; capget: number; capset: number; unshare: number }> = {
@@ -101,11 +100,20 @@ export const PAGE_SIZE: number = cGetpagesize();
 
 /**
  * Give free malloc memory back to the kernel (glibc's malloc_trim(3) with no padding: every arena,
- * free pages inside the heap too). Returns whether any memory was released.
+ * free pages inside the heap too). Returns whether any memory was released; false, always, where
+ * the C library has no malloc_trim (bound on first use, so its absence costs only this).
  */
 export function mallocTrim(): boolean {
-  return cMallocTrim(0) === 1;
+  if (cMallocTrim === undefined) {
+    try {
+      cMallocTrim = libc.func('int malloc_trim(size_t pad)');
+    } catch {
+      cMallocTrim = null;
+    }
+  }
+  return cMallocTrim !== null && cMallocTrim(0) === 1;
 }
+let cMallocTrim: ((pad: number) => number) | null | undefined;
 
 /** The address of a Buffer's memory, for pointer fields inside bpf_attr. */
 export function addressOf(buf: Uint8Array): bigint {

@@ -16,6 +16,8 @@ export interface ProbeLoopOptions {
   logger: Logger;
   random?: () => number;
   readMountinfo?: (path: string) => Promise<string>;
+  /** Called when the loop goes idle: after a cycle, and after any cycles queued behind it. */
+  onIdle?: () => void;
 }
 
 export interface ProbeLoop {
@@ -71,6 +73,9 @@ export function createProbeLoop(opts: ProbeLoopOptions): ProbeLoop {
   };
 
   const drain = async (first: ProbeTrigger): Promise<void> => {
+    // Yield first, so that `running` is set before any cycle starts: a trigger from inside a cycle's
+    // synchronous start is then queued, never a second loop running beside this one.
+    await null;
     let reason: ProbeTrigger | null = first;
     while (reason && !stopped) {
       pending = null;
@@ -78,6 +83,11 @@ export function createProbeLoop(opts: ProbeLoopOptions): ProbeLoop {
       reason = pending;
     }
     running = null;
+    try {
+      opts.onIdle?.();
+    } catch (err) {
+      log.error({ err }, 'after-cycle step failed');
+    }
     arm();
   };
 

@@ -3,15 +3,16 @@
 // loads in the daemon (docs/daemon.md has what it costs in memory). Node's own debug output says,
 // per module, whether the cache had its stripped source.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { BIN } from '../e2e/process.ts';
 
 describe('warm-compile-cache', () => {
   it('fills the cache so that serve and daemon strip no TypeScript at start-up', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bpfready-cc-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const env = { ...process.env, NODE_COMPILE_CACHE: dir };
     const out = execFileSync(BIN, ['warm-compile-cache'], { env, encoding: 'utf8' });
     expect(out).toMatch(/^warm-compile-cache: \d+ modules of src into /);

@@ -53,6 +53,29 @@ describe('Dockerfile', () => {
     expect(stages[1]).toMatch(/^ENV .*NODE_COMPILE_CACHE=\/app\/\.compile-cache/m);
   });
 
+  it('sends every file the build stage copies (none is excluded by .dockerignore)', () => {
+    const rules = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    // Docker's rule: the last pattern that matches a path (or one of its parent directories) decides.
+    const glob = (p: string) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+    const excluded = (path: string): boolean => {
+      let out = false;
+      const prefixes = path.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));
+      for (const rule of rules) {
+        const negated = rule.startsWith('!');
+        const re = glob(negated ? rule.slice(1) : rule);
+        if (prefixes.some((p) => re.test(p))) out = !negated;
+      }
+      return out;
+    };
+    const sources = [...stages[0]!.matchAll(/^COPY (?!--from)(.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/).slice(0, -1));
+    expect(sources).toContain('scripts/warm-compile-cache.ts');
+    for (const src of sources) expect(excluded(src.replace(/\/$/, '')), src).toBe(false);
+    expect(excluded('test/kernel/probe.test.ts')).toBe(true);
+  });
+
   it('keeps the build context small', () => {
     const ignore = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8').split('\n');
     for (const p of ['.git', 'node_modules', 'native-shim/build', 'test']) expect(ignore).toContain(p);

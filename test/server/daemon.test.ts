@@ -1,6 +1,9 @@
 // startDaemon's wiring: probe failures, readiness, publishing, stop. The probe is a stand-in here
 // because these are the cases the real kernel will not produce on demand (a probe that throws);
 // test/e2e runs the same code path with the real engine.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
@@ -8,6 +11,9 @@ import { startDaemon, type Daemon, type Publisher } from '../../src/main.ts';
 import type { ProbeReport } from '../../src/report.ts';
 import type { ProfileCheck } from '../../src/server/state.ts';
 import { fakeChecks, fakeReport } from './fake-report.ts';
+
+const STATIC_MOUNTINFO = join(mkdtempSync(join(tmpdir(), 'bpfready-mountinfo-')), 'mountinfo');
+writeFileSync(STATIC_MOUNTINFO, '22 1 0:21 / / rw - ext4 /dev/root rw\n');
 
 function config(): Config {
   const r = loadConfig({ argv: ['--probe-interval', '1h'], env: {} });
@@ -80,14 +86,20 @@ describe('startDaemon', () => {
     daemon = undefined;
   });
 
-  it('returns memory after every cycle, successful or not, once the cycle has finished', async () => {
+  it('returns memory whenever the loop goes idle, after failed cycles too, never in the middle of a queued one', async () => {
     const events: string[] = [];
     let calls = 0;
     daemon = await startDaemon(config(), {
       logger: pino({ level: 'silent' }),
+      // A mount table that never changes: other tests mounting bpffs must not add cycles here.
+      mountinfoPath: STATIC_MOUNTINFO,
       probe: async () => {
         events.push(`probe ${++calls}`);
-        if (calls === 2) throw new Error('a failing cycle');
+        // A trigger arriving during the second cycle (even from its synchronous start) queues a third behind it.
+        if (calls === 2) {
+          daemon!.reprobe('sighup');
+          throw new Error('a failing cycle');
+        }
         return fakeReport();
       },
       releaseMemory: () => events.push(`release after ${daemon?.state().cycles}`),
@@ -95,8 +107,22 @@ describe('startDaemon', () => {
     expect(await daemon.firstProbe).toBe(true);
     await until('the first release', () => events.length === 2);
     daemon.reprobe('sighup');
-    await until('the second release', () => events.length === 4);
-    expect(events).toEqual(['probe 1', 'release after 1', 'probe 2', 'release after 2']);
+    await until('the second release', () => events.length >= 5);
+    expect(events).toEqual(['probe 1', 'release after 1', 'probe 2', 'probe 3', 'release after 3']);
+  });
+
+  it('a release step that throws is logged, and the loop goes on', async () => {
+    let calls = 0;
+    daemon = await startDaemon(config(), {
+      logger: pino({ level: 'silent' }),
+      probe: async () => (calls++, fakeReport()),
+      releaseMemory: () => {
+        throw new Error('malloc_trim is not there');
+      },
+    });
+    expect(await daemon.firstProbe).toBe(true);
+    daemon.reprobe('sighup');
+    await until('the second cycle', () => calls === 2);
   });
 
   it('stop() waits for the probe in flight and closes the server', async () => {

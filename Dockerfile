@@ -25,7 +25,7 @@ RUN make -s -C native-shim clean all
 COPY bin/ bin/
 COPY src/ src/
 COPY scripts/warm-compile-cache.ts scripts/
-# Node's compile cache for serve/daemon's flags, made here: without it every new pod strips the
+# Node's compile cache for both sets of node flags bin/bpfready uses, made here: without it every new pod strips the
 # TypeScript at start-up and keeps the type stripper in memory (~20–40 MiB more RSS; docs/daemon.md).
 # The cache is keyed by Node version, V8 flags, path and content, all the same in the final stage;
 # read-only there, which Node accepts silently.

@@ -1,6 +1,6 @@
-// Fills Node's compile cache (NODE_COMPILE_CACHE) with every module of src/ as the long-running
-// commands compile them, without running anything: `bin/bpfready warm-compile-cache` starts this
-// with serve/daemon's V8 flags (the cache is kept per set of flags). The container image runs it at
+// Fills Node's compile cache (NODE_COMPILE_CACHE) with every module of src/, without running
+// anything: `bin/bpfready warm-compile-cache` starts this once with the one-shot commands' node flags
+// and once with serve/daemon's (Node keeps a cache per set of flags). The container image runs it at
 // build time: without a cache, Node strips the TypeScript at start-up, and the type stripper stays
 // in memory for the life of the daemon (~20–40 MiB more RSS, docs/daemon.md).
 import { readdirSync } from 'node:fs';

@@ -2,8 +2,8 @@
 // fresh report come and go, then the daemon idles for a minute. V8 and glibc both keep what the
 // burst freed (a large old generation until V8's idle heuristics shrink it; free malloc pages in the
 // arenas the workers used), and Node holds the compile-cache entries of every loaded module until
-// it writes them at exit. So after each cycle we write the compile cache out (which also lets a
-// restarted container start from it), collect once and hand free malloc pages back to the kernel.
+// it writes them at exit. So whenever the probe loop goes idle we write the compile cache out (where
+// it is writable), collect once and hand free malloc pages back to the kernel.
 // Measured in bench/daemon-steady.ts; docs/daemon.md has the figures.
 import { flushCompileCache } from 'node:module';
 import { mallocTrim } from '../native/libc.ts';

@@ -160,6 +160,8 @@ export function loadConfig(opts: LoadOptions): LoadResult {
 
   const set = (key: string, value: unknown, source: string): void => {
     if (KUBE_KEYS.has(key)) {
+      // A `kubernetes:` of the wrong type stays as it is, for the schema to reject naming the file.
+      if (raw['kubernetes'] !== undefined && !isObject(raw['kubernetes'])) return;
       const kube = isObject(raw['kubernetes']) ? raw['kubernetes'] : (raw['kubernetes'] = {});
       (kube as Record<string, unknown>)[key] = value;
       origins.set(`/kubernetes/${key}`, source);
@@ -326,7 +328,8 @@ function selectProfiles(raw: Record<string, unknown>, src: (pointer: string) => 
   if (!wanted) return all;
   const out: Record<string, Requirement[]> = {};
   for (const name of wanted) {
-    const reqs = all[name];
+    // Own keys only: "constructor" or "__proto__" are not profiles.
+    const reqs = Object.hasOwn(all, name) ? all[name] : undefined;
     if (!reqs) throw new ConfigError(src('/checkProfiles'), `unknown profile "${name}" (known: ${Object.keys(all).join(', ')})`);
     out[name] = reqs;
   }

@@ -12,6 +12,7 @@ import type { ProbeReport } from './report.ts';
 import { buildApp, type App } from './server/app.ts';
 import { createMetrics } from './server/metrics.ts';
 import { releaseMemory } from './server/memory.ts';
+import { catchSignals, type StopSignals } from './server/signals.ts';
 import { createProbeLoop, type ProbeLoop } from './server/probe-loop.ts';
 import { initialState, type DaemonState, type ProfileCheck, type ProbeTrigger } from './server/state.ts';
 import { probe } from './probes/index.ts';
@@ -169,43 +170,65 @@ function jsonEqual(x: unknown, y: unknown): boolean {
 const SHUTDOWN_DEADLINE_MS = 8000;
 
 /** Run until SIGTERM/SIGINT; SIGHUP re-probes. Returns the exit code. */
-export async function runDaemon(config: Config, deps: Omit<DaemonDeps, 'listen' | 'logger'> & { logger: Logger }): Promise<number> {
+export async function runDaemon(
+  config: Config,
+  deps: Omit<DaemonDeps, 'listen' | 'logger'> & { logger: Logger },
+  signals: StopSignals = catchSignals(),
+): Promise<number> {
   const log = deps.logger;
-  // Listen for the signals before starting: a pod deleted during start-up must still exit 0.
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  if (signals.received) {
+    // Deleted while starting: nothing was probed or published yet.
+    log.info({ signal: signals.received }, 'signalled before start; exiting');
+    signals.dispose();
+    await deps.publisher?.close();
+    return 0;
+  }
   let daemon: Daemon;
   try {
     daemon = await startDaemon(config, { ...deps, listen: true });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     log.fatal({ err, listen: config.listen }, code === 'EADDRINUSE' ? 'address already in use' : 'cannot start');
+    if (code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL' || code === 'EAI_NONAME') {
+      // Not this node's address, or no such host: the configuration is wrong, not the moment.
+      process.stderr.write(`bpfready: listen address ${config.listen.host}:${config.listen.port}: no such address on this host (${code})\n`);
+      signals.dispose();
+      await deps.publisher?.close();
+      return 2;
+    }
+    signals.dispose();
     await deps.publisher?.close();
     return 1;
   }
-  const onHup = (): void => {
+  signals.onHup(() => {
     log.info('SIGHUP: re-probing');
     daemon.reprobe('sighup');
-  };
-  process.on('SIGHUP', onHup);
-  const signal = await signalled;
+  });
+  const signal = await signals.stop;
   log.info({ signal }, 'shutting down');
-  process.off('SIGHUP', onHup);
+  signals.dispose();
+  // Left armed (unref'd) after "stopped" too: should anything still hold the process open, it exits
+  // with 1 at the deadline instead of never.
   const deadline = setTimeout(() => {
     log.error('shutdown deadline passed; exiting');
     process.exit(1);
   }, SHUTDOWN_DEADLINE_MS);
   deadline.unref();
   await daemon.stop();
-  clearTimeout(deadline);
   log.info('stopped');
   return 0;
 }
 
 /** `bpfready serve` and `bpfready daemon`: parse the config, wire the parts, run until signalled. */
-export async function runCommand(command: 'serve' | 'daemon', argv: readonly string[]): Promise<number> {
+export async function runCommand(command: 'serve' | 'daemon', argv: readonly string[], signals: StopSignals = catchSignals()): Promise<number> {
+  try {
+    return await startAndRun(command, argv, signals);
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function startAndRun(command: 'serve' | 'daemon', argv: readonly string[], signals: StopSignals): Promise<number> {
   let config: Config;
   try {
     const loaded = loadConfig({ argv, env: process.env });
@@ -249,5 +272,5 @@ export async function runCommand(command: 'serve' | 'daemon', argv: readonly str
       throw err;
     }
   }
-  return runDaemon(config, { probe, check, logger, releaseMemory, ...(publisher ? { publisher } : {}) });
+  return runDaemon(config, { probe, check, logger, releaseMemory, ...(publisher ? { publisher } : {}) }, signals);
 }

@@ -30,6 +30,8 @@ export interface ProbeLoop {
 
 // After a failed cycle, retry sooner than the interval (bounded): readiness waits on a good probe.
 const RETRY_BASE_MS = 1000;
+/** setTimeout's limit (2^31 − 1 ms); a longer delay fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function createProbeLoop(opts: ProbeLoopOptions): ProbeLoop {
   const random = opts.random ?? Math.random;
@@ -49,7 +51,8 @@ export function createProbeLoop(opts: ProbeLoopOptions): ProbeLoop {
   const nextDelayMs = (): number => {
     const base = opts.intervalSeconds * 1000;
     if (failures > 0) return Math.min(base, RETRY_BASE_MS * 2 ** Math.min(failures - 1, 16));
-    return base * (1 + opts.jitter * (2 * random() - 1));
+    // The jitter may stretch the longest allowed interval past what setTimeout can wait.
+    return Math.min(base * (1 + opts.jitter * (2 * random() - 1)), MAX_TIMER_MS);
   };
 
   const arm = (): void => {
@@ -120,6 +123,9 @@ export function createProbeLoop(opts: ProbeLoopOptions): ProbeLoop {
   return {
     async start() {
       await checkMounts();
+      // stop() may have come while the mount table was read: arm nothing then, or the interval
+      // would keep the process alive after it.
+      if (stopped) return false;
       mountTimer = setInterval(() => void checkMounts(), opts.mountCheckSeconds * 1000);
       const first = new Promise<boolean>((resolve) => (onFirst = resolve));
       trigger('startup');

@@ -98,6 +98,12 @@ describe('bpfready serve: bad input', () => {
     expect(r.stderr).toBe('bpfready serve: --listen: "nowhere" is not HOST:PORT (e.g. 127.0.0.1:9842, [::1]:9842, :9842)\n');
   });
 
+  it('a listen address this host does not have exits 2, naming it', async () => {
+    const r = await run(['--listen', '192.0.2.1:9842']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('listen address 192.0.2.1:9842: no such address on this host (EADDRNOTAVAIL)');
+  });
+
   it('a missing config file exits 2', async () => {
     const r = await run([], { BPFREADY_CONFIG: '/nonexistent.yaml' });
     expect(r.code).toBe(2);
@@ -116,5 +122,32 @@ describe('bpfready serve: bad input', () => {
     });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('NODE_NAME');
+  });
+});
+
+describe('bpfready serve: signals during start-up', () => {
+  // Exit code and whether the process is gone 10 s after the signal (a leftover timer kept it alive).
+  async function signalAfter(ms: number, signals: NodeJS.Signals[]): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--probe-interval', '1h'], { stdio: 'ignore' });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+    await new Promise((r) => setTimeout(r, ms));
+    for (const s of signals) child.kill(s);
+    const timeout = new Promise<'alive'>((r) => setTimeout(() => r('alive'), 10_000).unref());
+    const r = await Promise.race([exited, timeout]);
+    if (r === 'alive') {
+      child.kill('SIGKILL');
+      throw new Error(`still running 10 s after ${signals.join('+')} at ${ms} ms`);
+    }
+    return r;
+  }
+
+  // From ~50 ms our first line has run (before that, node itself is still starting and the signal's
+  // default action applies); 100–700 ms covers the imports, the listening socket and the first probe.
+  it.each([100, 250, 400, 700])('SIGTERM %i ms after spawn exits 0', async (ms) => {
+    expect(await signalAfter(ms, ['SIGTERM'])).toEqual({ code: 0, signal: null });
+  });
+
+  it('a SIGHUP before the first probe is not fatal; SIGTERM then exits 0', async () => {
+    expect(await signalAfter(150, ['SIGHUP', 'SIGTERM'])).toEqual({ code: 0, signal: null });
   });
 });

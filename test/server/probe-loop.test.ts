@@ -132,6 +132,29 @@ describe('probe loop', () => {
     expect(h.triggers).toEqual(['startup']);
   });
 
+  it('stop() while start() reads the mount table: no cycle, no timer left to keep the process alive', async () => {
+    let readMounts!: (s: string) => void;
+    h = harness({ readMountinfo: () => new Promise<string>((r) => (readMounts = r)) });
+    const starting = h.loop.start();
+    await h.loop.stop();
+    readMounts('22 1 0:21 / /sys rw - sysfs sysfs rw\n');
+    expect(await starting).toBe(false);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(h.triggers).toEqual([]);
+  });
+
+  it('the longest interval with jitter still fits setTimeout (no overflow, no immediate re-probe)', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.name);
+    process.on('warning', onWarning);
+    h = harness({ intervalSeconds: 2_147_483, jitter: 0.5, random: () => 0.999999 });
+    await h.loop.start();
+    await vi.advanceTimersByTimeAsync(60_000);
+    process.off('warning', onWarning);
+    expect(h.triggers).toEqual(['startup']);
+    expect(warnings).not.toContain('TimeoutOverflowWarning');
+  });
+
   it('stop() aborts a cycle that outlives the grace period', async () => {
     let seen: AbortSignal | undefined;
     h = harness({

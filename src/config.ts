@@ -2,7 +2,7 @@
 // Precedence: defaults < file < environment < flags. The merged object is validated once, against
 // one JSON schema, and frozen; an invalid value is reported with where it came from (the flag, the
 // variable, or the file and key), so the operator knows what to fix. Exit code 2 for all of them.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import { ParseError } from './errors.ts';
@@ -151,7 +151,8 @@ export function loadConfig(opts: LoadOptions): LoadResult {
   if (flags === 'help') return { help: true };
 
   const fileFromFlag = flags.get('config');
-  const file = fileFromFlag?.[0] ?? nonEmpty(opts.env['BPFREADY_CONFIG']);
+  // The last --config wins, as for every other flag.
+  const file = fileFromFlag?.at(-1) ?? nonEmpty(opts.env['BPFREADY_CONFIG']);
   const fileSource = fileFromFlag ? `--config ${file}` : `BPFREADY_CONFIG=${file}`;
   const raw: Record<string, unknown> = file ? readConfigFile(file, fileSource, opts.readFile) : {};
   // Every value's origin, by JSON pointer, so a schema error names the flag, variable or file key.
@@ -202,10 +203,26 @@ function parseFlags(argv: readonly string[]): Map<string, string[]> | 'help' {
   return out;
 }
 
+/** A config file is a few KiB; reading stops past this (a path to /dev/zero must not fill memory). */
+const MAX_CONFIG_BYTES = 1 << 20;
+
+function readBounded(file: string): string {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
+    if (n > MAX_CONFIG_BYTES) throw Object.assign(new Error('too large'), { code: `larger than ${MAX_CONFIG_BYTES >> 20} MiB` });
+    return buf.toString('utf8', 0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function readConfigFile(file: string, source: string, readFile?: (p: string) => string): Record<string, unknown> {
   let text: string;
   try {
-    text = readFile ? readFile(file) : readFileSync(file, 'utf8');
+    text = readFile ? readFile(file) : readBounded(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new ConfigError(source, `cannot read the config file (${code})`, { cause: err });

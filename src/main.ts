@@ -117,7 +117,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   await app.ready();
   let url: string | undefined;
   if (deps.listen) {
-    url = await app.listen({ host: config.listen.host, port: config.listen.port, listenTextResolver: () => '' });
+    url = await app.listen({ host: config.listen.host, port: config.listen.port, listenTextResolver: (address) => `HTTP server listening on ${address}` });
     logger.info({ url, probeIntervalSeconds: config.probeIntervalSeconds, configFile: config.file }, 'serving');
   }
   const firstProbe = loop.start();

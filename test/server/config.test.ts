@@ -133,6 +133,15 @@ describe('bad config names its source and what is wrong', () => {
     })();
     expect(err.message).toBe('--config /nonexistent/bpfready.yaml: cannot read the config file (ENOENT)');
   });
+
+  it('the last --config wins, as for every other flag', () => {
+    const r = loadConfig({ argv: ['--config', 'a.yaml', '--config', 'b.yaml'], env: {}, readFile: (p) => (p === 'b.yaml' ? 'logLevel: warn\n' : 'logLevel: debug\n') });
+    expect(r.help ? undefined : r.config.logLevel).toBe('warn');
+  });
+
+  it('an endless or huge file is refused after 1 MiB, not read into memory', () => {
+    expect(() => loadConfig({ argv: ['--config', '/dev/zero'], env: {} })).toThrow('--config /dev/zero: cannot read the config file (larger than 1 MiB)');
+  });
 });
 
 describe('parseListen', () => {

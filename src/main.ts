@@ -189,16 +189,12 @@ export async function runDaemon(
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     log.fatal({ err, listen: config.listen }, code === 'EADDRINUSE' ? 'address already in use' : 'cannot start');
-    if (code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL' || code === 'EAI_NONAME') {
-      // Not this node's address, or no such host: the configuration is wrong, not the moment.
-      process.stderr.write(`bpfready: listen address ${config.listen.host}:${config.listen.port}: no such address on this host (${code})\n`);
-      signals.dispose();
-      await deps.publisher?.close();
-      return 2;
-    }
+    // Not this node's address, or no such host: the configuration is wrong (2), not the moment (1).
+    const badAddress = code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL' || code === 'EAI_NONAME';
+    if (badAddress) process.stderr.write(`bpfready: listen address ${config.listen.host}:${config.listen.port}: no such address on this host (${code})\n`);
     signals.dispose();
     await deps.publisher?.close();
-    return 1;
+    return badAddress ? 2 : 1;
   }
   signals.onHup(() => {
     log.info('SIGHUP: re-probing');

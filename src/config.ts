@@ -7,6 +7,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import { ParseError } from './errors.ts';
 import type { Requirement } from './requirements/model.ts';
+import { prefixProblem } from './publish/labels.ts';
 import { BUILTIN_PROFILES, parseProfiles } from './requirements/profiles.ts';
 
 /** The longest delay setTimeout() honours, in whole seconds (2^31-1 ms). */
@@ -290,6 +291,9 @@ function normalise(raw: Record<string, unknown>, origins: Map<string, string>, f
   const src = (k: string): string => originOf(k, origins, file);
   const kube = (raw['kubernetes'] ?? {}) as Record<string, unknown>;
   const labelPrefix = (kube['labelPrefix'] as string | undefined) ?? 'bpfready.io';
+  // Checked here for serve too, naming the flag, variable or file key that set it.
+  const prefixIssue = prefixProblem(labelPrefix);
+  if (prefixIssue) throw new ConfigError(src('/kubernetes/labelPrefix'), `"${labelPrefix}" ${prefixIssue}`);
   const interval = seconds(raw['probeInterval'] ?? 60, src('/probeInterval'));
   // Below 1 s a re-probe loop would only burn CPU: the facts it reads change on human time scales.
   if (interval < 1) throw new ConfigError(src('/probeInterval'), 'must be at least 1s');

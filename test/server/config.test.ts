@@ -110,6 +110,8 @@ describe('bad config names its source and what is wrong', () => {
     ['unknown profile', ['--profile', 'nosuch'], {}, undefined, /^--profile: unknown profile "nosuch" \(known: /],
     ['profile named after an object property', ['--profile', 'constructor'], {}, undefined, /^--profile: unknown profile "constructor"/],
     ['profile named __proto__', ['--profile', '__proto__'], {}, undefined, /^--profile: unknown profile "__proto__"/],
+    ['bad label prefix flag', ['--label-prefix', 'Bad Prefix!'], {}, undefined, /^--label-prefix: "Bad Prefix!" must be a lowercase DNS subdomain/],
+    ['reserved label prefix in the file', ['--config', 'c.yaml'], {}, 'kubernetes:\n  labelPrefix: node.kubernetes.io\n', /^c\.yaml: kubernetes\.labelPrefix: "node\.kubernetes\.io" is reserved/],
     ['bad profile', ['--config', 'c.yaml'], {}, 'profiles:\n  Bad_Name: [map-type:hash]\n', /^c\.yaml: profiles: profile name "Bad_Name"/],
     ['bad requirement', ['--config', 'c.yaml'], {}, 'profiles:\n  p: [wish:pony]\n', /^c\.yaml: profiles: profiles\.p\[0\]/],
     ['unknown YAML tag', ['--config', 'c.yaml'], {}, 'logLevel: !loud info\n', /^c\.yaml: not valid YAML: .*tag/i],

@@ -14,6 +14,12 @@ describe('Btf.findIds', () => {
       [BtfKind.FUNC, 'no_such_function_anywhere'],
       [BtfKind.STRUCT, 'bpf_fentry_test1'], // a FUNC name asked as a STRUCT
       [BtfKind.FUNC, 'bpf_fentry_test'], // a prefix of a real name
+      // Names shorter than the eight bytes the scan hashes, and one that is a prefix of many.
+      [BtfKind.INT, 'int'],
+      [BtfKind.STRUCT, 'file'],
+      [BtfKind.STRUCT, 'sock'],
+      [BtfKind.STRUCT, 'so'],
+      [BtfKind.FUNC, 'bpf_'],
       [BtfKind.FUNC, ''],
     ];
     // The scan first, on a Btf whose name index is not built yet; findId then builds it.
@@ -23,5 +29,7 @@ describe('Btf.findIds', () => {
     expect(viaScan).toEqual(viaIndex);
     expect(viaScan.filter((x) => x !== undefined).length).toBeGreaterThan(10);
     expect(viaScan.at(-1)).toBeUndefined();
+    // Short names are found too (int, file and sock are in every vmlinux).
+    expect(viaScan.slice(-6, -3).every((x) => x !== undefined)).toBe(true);
   });
 });

@@ -26,6 +26,11 @@ async function main(args: string[]): Promise<number> {
     stderr.write(`bpfready: unknown command "${cmd}"\n\n${usage()}`);
     return 2;
   }
+  // `probe` spends its first ~50 ms importing while the helper worker threads start: create them
+  // before anything else is imported (probe.ts takes them, or closes them for another --workers).
+  if (cmd === 'probe' && !rest.some((a) => a === '--help' || a === '-h' || a.startsWith('--workers'))) {
+    (await import('./probes/pool.ts')).prewarmHelperPool();
+  }
   const mod = (await import(`./commands/${cmd}.ts`)) as { run(argv: string[]): Promise<number> };
   return mod.run(rest);
 }

@@ -118,7 +118,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   let url: string | undefined;
   if (deps.listen) {
     url = await app.listen({ host: config.listen.host, port: config.listen.port, listenTextResolver: (address) => `HTTP server listening on ${address}` });
-    logger.info({ url, probeIntervalSeconds: config.probeIntervalSeconds, configFile: config.file }, 'serving');
+    logger.child({ component: 'lifecycle' }).info({ url, probeIntervalSeconds: config.probeIntervalSeconds, configFile: config.file }, 'serving');
   }
   const firstProbe = loop.start();
 
@@ -175,7 +175,8 @@ export async function runDaemon(
   deps: Omit<DaemonDeps, 'listen' | 'logger'> & { logger: Logger },
   signals: StopSignals = catchSignals(),
 ): Promise<number> {
-  const log = deps.logger;
+  // Start, signals and stop: the lines an operator greps for when a pod restarts.
+  const log = deps.logger.child({ component: 'lifecycle' });
   if (signals.received) {
     // Deleted while starting: nothing was probed or published yet.
     log.info({ signal: signals.received }, 'signalled before start; exiting');

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { startDaemon, type Daemon, type Publisher } from '../../src/main.ts';
+import { runDaemon, startDaemon, type Daemon, type Publisher } from '../../src/main.ts';
+import type { StopSignals } from '../../src/server/signals.ts';
 import type { ProbeReport } from '../../src/report.ts';
 import type { ProfileCheck } from '../../src/server/state.ts';
 import { fakeChecks, fakeReport } from './fake-report.ts';
@@ -141,5 +142,29 @@ describe('startDaemon', () => {
     expect(daemon.state().cycles).toBe(1);
     await expect(daemon.app.inject('/healthz')).rejects.toThrow();
     daemon = undefined;
+  });
+});
+
+describe('runDaemon', () => {
+  it('logs start, signals and stop under component "lifecycle", and exits 0 on SIGTERM', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) });
+    let stop!: (s: NodeJS.Signals) => void;
+    let hup: () => void = () => {};
+    const signals: StopSignals = {
+      stop: new Promise<NodeJS.Signals>((r) => (stop = r)),
+      received: undefined,
+      onHup: (h) => void (hup = h),
+      dispose: () => {},
+    };
+    const r = loadConfig({ argv: ['--probe-interval', '1h', '--listen', '127.0.0.1:0'], env: {} });
+    if (r.help) throw new Error('help');
+    const running = runDaemon(r.config, { logger, mountinfoPath: STATIC_MOUNTINFO, probe: async () => fakeReport() }, signals);
+    await until('the server to listen', () => lines.some((l) => l.msg === 'serving'));
+    hup();
+    stop('SIGTERM');
+    expect(await running).toBe(0);
+    const lifecycle = lines.filter((l) => l.component === 'lifecycle').map((l) => l.msg);
+    expect(lifecycle).toEqual(['serving', 'SIGHUP: re-probing', 'shutting down', 'stopped']);
   });
 });

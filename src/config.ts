@@ -7,7 +7,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import { ParseError } from './errors.ts';
 import type { Requirement } from './requirements/model.ts';
-import { prefixProblem } from './publish/labels.ts';
+import { prefixProblem, profileProjectionProblem } from './publish/labels.ts';
 import { BUILTIN_PROFILES, parseProfiles } from './requirements/profiles.ts';
 
 /** The longest delay setTimeout() honours, in whole seconds (2^31-1 ms). */
@@ -346,14 +346,19 @@ function selectProfiles(raw: Record<string, unknown>, src: (pointer: string) => 
   }
   const all: Record<string, Requirement[]> = { ...BUILTIN_PROFILES, ...own };
   const wanted = raw['checkProfiles'] as string[] | undefined;
-  if (!wanted) return all;
-  const out: Record<string, Requirement[]> = {};
-  for (const name of wanted) {
-    // Own keys only: "constructor" or "__proto__" are not profiles.
-    const reqs = Object.hasOwn(all, name) ? all[name] : undefined;
-    if (!reqs) throw new ConfigError(src('/checkProfiles'), `unknown profile "${name}" (known: ${Object.keys(all).join(', ')})`);
-    out[name] = reqs;
+  let out: Record<string, Requirement[]> = all;
+  if (wanted) {
+    out = {};
+    for (const name of wanted) {
+      // Own keys only: "constructor" or "__proto__" are not profiles.
+      const reqs = Object.hasOwn(all, name) ? all[name] : undefined;
+      if (!reqs) throw new ConfigError(src('/checkProfiles'), `unknown profile "${name}" (known: ${Object.keys(all).join(', ')})`);
+      out[name] = reqs;
+    }
   }
+  // Every checked profile becomes a label and a condition: two that would share one are refused here.
+  const clash = profileProjectionProblem(Object.keys(out));
+  if (clash) throw new ConfigError(src(wanted ? '/checkProfiles' : '/profiles'), clash);
   return out;
 }
 

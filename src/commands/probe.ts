@@ -2,7 +2,7 @@
 // Prints what the running kernel can do for eBPF, for this process's privileges. The JSON document
 // is a public interface (docs/json.md).
 import { parseArgs } from 'node:util';
-import { defaultWorkers, prewarmHelperPool, takePrewarmedPool } from '../probes/pool.ts';
+import { discardPrewarmedPool, prewarmHelperPool } from '../probes/pool.ts';
 import type { ProbeResult, ResultMap, Status } from '../probes/result.ts';
 import type { ProbeReport } from '../report.ts';
 
@@ -21,6 +21,16 @@ availability unknown) and error (the probe could not decide).
 `;
 
 export async function run(argv: string[]): Promise<number> {
+  // cli.ts may have started the helper threads before we parsed anything: whatever happens here
+  // (a usage error, --help, a failed probe), threads nobody took must not keep the process alive.
+  try {
+    return await probeCommand(argv);
+  } finally {
+    await discardPrewarmedPool();
+  }
+}
+
+async function probeCommand(argv: string[]): Promise<number> {
   let values;
   try {
     ({ values } = parseArgs({
@@ -61,8 +71,6 @@ export async function run(argv: string[]): Promise<number> {
     ...(values['tables-only'] ? { tablesOnly: true } : {}),
     ...(values['no-attach'] ? { skipAttach: true } : {}),
   });
-  // A pool the probe did not need (everything cached, or a token run) must not keep us alive.
-  await takePrewarmedPool(workers ?? defaultWorkers())?.close();
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report, Boolean(values.verbose)));
   return 0;
 }

@@ -71,3 +71,10 @@ export function takePrewarmedPool(size: number): HelperPool | undefined {
   }
   return p;
 }
+
+/** Close the prewarmed pool if nobody took it (a usage error, --help, a probe that failed). */
+export async function discardPrewarmedPool(): Promise<void> {
+  const p = prewarmed;
+  prewarmed = undefined;
+  await p?.close();
+}

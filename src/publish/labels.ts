@@ -6,6 +6,7 @@ import { UsageError } from '../errors.ts';
 import { MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import type { ProbeResult } from '../probes/result.ts';
 import type { BpffsMount, ProbeReport } from '../report.ts';
+import { profileConditionType } from './conditions.ts';
 import type { ProfileVerdict } from './types.ts';
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -116,11 +117,35 @@ export function projectLabels(prefix: string, report: ProbeReport, checks: reado
 
 /** Profile names may carry characters a label name cannot ("cilium 1.16"); fold them. */
 export function labelSafe(name: string): string {
+  // Cut to length first, then trim: a cut can end on "-", which no label name may.
   return name
     .toLowerCase()
     .replace(/[^a-z0-9_.-]+/g, '-')
-    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '')
-    .slice(0, 63 - 'profile.'.length);
+    .slice(0, 63 - 'profile.'.length)
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '');
+}
+
+/**
+ * Why these profiles cannot all be published side by side, or undefined: each becomes a label
+ * `profile.<name>` and a condition `<prefix>/Profile<Name>`, and two profiles that fold to the same
+ * one ("cilium-1" and "cilium1", or names alike in their first 55 characters) would overwrite each
+ * other on every write. Checked where the configuration is loaded, so it fails at start, not later.
+ */
+export function profileProjectionProblem(names: readonly string[]): string | undefined {
+  const labels = new Map<string, string>();
+  const conditions = new Map<string, string>();
+  for (const name of names) {
+    const label = `profile.${labelSafe(name)}`;
+    const problem = labelNameProblem(label);
+    if (problem || label === 'profile.') return `profile "${name}" cannot be a node label: ${problem ?? 'nothing of the name is left'}`;
+    const condition = profileConditionType('', name);
+    for (const [map, key, what] of [[labels, label, `label ${label}`], [conditions, condition, `condition type <prefix>${condition}`]] as const) {
+      const other = map.get(key);
+      if (other !== undefined) return `profiles "${other}" and "${name}" would both be published as ${what}; rename one`;
+      map.set(key, name);
+    }
+  }
+  return undefined;
 }
 
 // The ownership record, like NFD's nfd.node.kubernetes.io/feature-labels: label names we set,

@@ -47,6 +47,8 @@ export class NodeWriter {
   private heartbeatDue = false;
   private closed = false;
   private attempt = 0;
+  private writesFor: DesiredState | undefined;
+  private writes = 0;
   private heartbeatTimer: unknown;
   private watchTimer: unknown;
   private watchAttempt = 0;
@@ -101,17 +103,20 @@ export class NodeWriter {
   private async loop(): Promise<void> {
     // Each pass re-plans from the latest desired and observed state, so whatever changed while a
     // request was in flight is handled by the next pass instead of being lost.
-    let last: DesiredState | undefined;
-    let repeats = 0;
     for (;;) {
       if (this.closed || !this.desired) return;
-      repeats = this.desired === last ? repeats + 1 : 0;
-      last = this.desired;
+      // Writes made for this desired state since the node last matched it; kept across passes (each
+      // watch event starts one) and reset only when the node matches or the desired state changes.
+      if (this.desired !== this.writesFor) {
+        this.writesFor = this.desired;
+        this.writes = 0;
+      }
       try {
         // One pass (a node and a status patch) settles a plan; writing the same desired state again
         // and again means the server keeps answering with something other than what we wrote (or
-        // another writer fights us). Back off instead of hot-looping writes at 5,000 nodes.
-        if (repeats >= 3) throw new KubeApiError(`node ${this.o.nodeName} does not converge: the server keeps differing from our writes`, undefined, undefined, undefined);
+        // another writer fights us). Back off, further each time, instead of hot-looping writes at
+        // 5,000 nodes: `attempt` grows until the node matches.
+        if (this.writes >= 3) throw new KubeApiError(`node ${this.o.nodeName} does not converge: the server keeps differing from our writes`, undefined, undefined, undefined);
         if (this.needRead) await this.read();
         if (!this.observed) {
           // The watch's first event brings the node and kicks us again.
@@ -124,11 +129,14 @@ export class NodeWriter {
           // After a restart the node may already hold our conditions: no status write arms the
           // heartbeat then, so arm it here when none is pending.
           if (this.heartbeatTimer === undefined) this.armHeartbeat();
+          this.writes = 0;
+          this.attempt = 0;
           this.markInSync();
           return;
         }
         await this.apply(plan);
-        this.attempt = 0;
+        // Only writes the server accepted count: failed ones back off on their own.
+        this.writes++;
       } catch (e) {
         this.fail(e);
         return;

@@ -305,6 +305,33 @@ describe('publisher against the API-server double', () => {
     expect(patches).toBeLessThanOrEqual(8);
   });
 
+  it('keeps backing off, further each time, while the server keeps differing (every pass, not only the first)', async () => {
+    // The same frozen server; each backoff is fired by hand. A new pass (a watch event, a retry) must
+    // not start the count of writes over: after the first three it writes nothing more until the
+    // node matches, and every retry waits longer than the one before.
+    const real = createNodeApi(server.kubeConfig());
+    const frozen = server.node(NODE);
+    let patches = 0;
+    const api = { ...real, patchNode: async () => (patches++, frozen), patchStatus: async () => (patches++, frozen) };
+    clock.holdAtLeastMs = 1;
+    const p = publisher({ api });
+    p.publish(report(), checksOk);
+    const failures = async (n: number) => {
+      for (let i = 0; i < 100 && p.stats().failures < n; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(p.stats().failures).toBe(n);
+    };
+    await failures(1);
+    const afterFirst = patches;
+    const retryDelays: number[] = [clock.delays.at(-1)!];
+    for (let n = 2; n <= 5; n++) {
+      clock.fireHeld();
+      await failures(n);
+      retryDelays.push(clock.delays.at(-1)!);
+    }
+    expect(patches).toBe(afterFirst);
+    for (let i = 1; i < retryDelays.length; i++) expect(retryDelays[i]).toBeGreaterThan(retryDelays[i - 1]!);
+  });
+
   it('waits the jittered start delay before its first request', async () => {
     clock.holdAtLeastMs = 1000;
     const p = publisher({ startJitterSeconds: 30, random: () => 0.25 });

@@ -114,6 +114,9 @@ describe('bad config names its source and what is wrong', () => {
     ['reserved label prefix in the file', ['--config', 'c.yaml'], {}, 'kubernetes:\n  labelPrefix: node.kubernetes.io\n', /^c\.yaml: kubernetes\.labelPrefix: "node\.kubernetes\.io" is reserved/],
     ['bad profile', ['--config', 'c.yaml'], {}, 'profiles:\n  Bad_Name: [map-type:hash]\n', /^c\.yaml: profiles: profile name "Bad_Name"/],
     ['bad requirement', ['--config', 'c.yaml'], {}, 'profiles:\n  p: [wish:pony]\n', /^c\.yaml: profiles: profiles\.p\[0\]/],
+    // Both would be the condition bpfready.io/ProfileCilium1, and would overwrite each other on every write.
+    ['profiles that fold to one condition', ['--config', 'c.yaml'], {}, 'profiles:\n  cilium-1: [map-type:hash]\n  cilium1: [map-type:hash]\n', /^c\.yaml: profiles: profiles "cilium-1" and "cilium1" would both be published as condition type <prefix>\/ProfileCilium1/],
+    ['profiles alike in their first 55 characters', ['--config', 'c.yaml'], {}, `profiles:\n  ${'a'.repeat(55)}-x: [map-type:hash]\n  ${'a'.repeat(55)}-y: [map-type:hash]\n`, /would both be published as label profile\.a{55}; rename one/],
     ['unknown YAML tag', ['--config', 'c.yaml'], {}, 'logLevel: !loud info\n', /^c\.yaml: not valid YAML: .*tag/i],
     ['alias bomb', ['--config', 'c.yaml'], {}, 'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n', /^c\.yaml: not valid YAML: .*alias/i],
     ['not a mapping', ['--config', 'c.yaml'], {}, '- a\n', /^c\.yaml: the config file must be a YAML mapping/],

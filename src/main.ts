@@ -12,6 +12,7 @@ import type { ProbeReport } from './report.ts';
 import { buildApp, type App } from './server/app.ts';
 import { createMetrics } from './server/metrics.ts';
 import { releaseMemory } from './server/memory.ts';
+import { hostRootProblem } from './host-root.ts';
 import { catchSignals, type StopSignals } from './server/signals.ts';
 import { createProbeLoop, type ProbeLoop } from './server/probe-loop.ts';
 import { initialState, type DaemonState, type ProfileCheck, type ProbeTrigger } from './server/state.ts';
@@ -234,6 +235,10 @@ async function startAndRun(command: 'serve' | 'daemon', argv: readonly string[],
       return 0;
     }
     config = loaded.config;
+    // Whether the host root is there is a fact of this machine, not of the configuration (which the
+    // chart renders for a pod's /host): checked here, before anything is read under it.
+    const hostRoot = hostRootProblem(config.hostRoot);
+    if (hostRoot) throw new ConfigError('--host-root (hostRoot)', hostRoot);
     if (command === 'daemon' && !config.kubernetes.nodeName) {
       throw new ConfigError('--node-name / NODE_NAME', 'bpfready daemon needs the name of the Node it runs on (the downward API sets NODE_NAME)');
     }

@@ -2,6 +2,7 @@
 // Prints what the running kernel can do for eBPF, for this process's privileges. The JSON document
 // is a public interface (docs/json.md).
 import { parseArgs } from 'node:util';
+import { hostRootProblem } from '../host-root.ts';
 import { discardPrewarmedPool, prewarmHelperPool } from '../probes/pool.ts';
 import type { ProbeResult, ResultMap, Status } from '../probes/result.ts';
 import type { ProbeReport } from '../report.ts';
@@ -61,6 +62,12 @@ async function probeCommand(argv: string[]): Promise<number> {
       process.stderr.write(`bpfready probe: --workers must be a whole number from 0 to 64, got "${values.workers}"\n`);
       return 2;
     }
+  }
+  const hostRoot = values['host-root'];
+  const hostRootBad = hostRoot === undefined ? undefined : hostRootProblem(hostRoot);
+  if (hostRootBad) {
+    process.stderr.write(`bpfready probe: --host-root ${hostRoot}: ${hostRootBad}\n`);
+    return 2;
   }
   // Start the helper threads before the engine is even imported: they are ready when it needs them.
   prewarmHelperPool(workers);

@@ -104,6 +104,12 @@ describe('bpfready serve: bad input', () => {
     expect(r.stderr).toContain('listen address 192.0.2.1:9842: no such address on this host (EADDRNOTAVAIL)');
   });
 
+  it('a host root that is not there exits 2, naming it, before anything is read under it', async () => {
+    const r = await run(['--host-root', '/nonexistent/host']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--host-root \(hostRoot\): \/nonexistent\/host: ENOENT/);
+  });
+
   it('a missing config file exits 2', async () => {
     const r = await run([], { BPFREADY_CONFIG: '/nonexistent.yaml' });
     expect(r.code).toBe(2);

@@ -22,6 +22,7 @@ describe('bpfready check: bad input and usage → 2', () => {
     [['--require', 'map-type:nope'], /--require: --require #1: map-type:nope: unknown map type/],
     [[], /nothing to check/],
     [['--frobnicate'], /Unknown option '--frobnicate'/],
+    [['--profile', 'cilium', '--host-root', '/nonexistent'], /--host-root \/nonexistent: \/nonexistent: ENOENT/],
     [['--advise', '--profile', 'cilium'], /--advise and --verify need --elf/],
   ])('%j', (args, msg) => {
     const r = run(...args);

@@ -41,6 +41,11 @@ export interface ProbeEnv {
   btfErrno?: string;
   /** Probe through this BPF token (map_token_fd / prog_token_fd / btf_token_fd + BPF_F_TOKEN_FD). */
   tokenFd?: number;
+  /**
+   * Kernel lockdown ("none", "integrity", "confidentiality") from securityfs; undefined when it
+   * cannot be read. Lockdown hides helpers from the verifier, so it is part of who is asking.
+   */
+  lockdown?: string;
   /** The kernel accepts log_level BPF_LOG_STATS (4) on its own (5.2+): helper probes use it. */
   statsLog?: boolean;
   /** Names the missing delegation when a call under the token fails with EPERM (src/token). */

@@ -30,14 +30,43 @@ const CAP_PERFMON_HELPERS = new Set([
   'trace_printk', 'get_current_task', 'get_current_task_btf', 'probe_read_user', 'probe_read_user_str',
   'probe_read_kernel', 'probe_read_kernel_str', 'snprintf_btf', 'snprintf', 'task_pt_regs', 'trace_vprintk',
   'perf_event_read_value', 'copy_from_user', 'copy_from_user_task',
+  // Measured on 6.18 with CAP_BPF and CAP_NET_ADMIN but not CAP_PERFMON (each "cannot use helper"
+  // in 22 program types that offer it with CAP_PERFMON); sys_bpf in syscall programs likewise.
+  'get_current_comm', 'perf_event_read', 'send_signal', 'send_signal_thread', 'get_task_stack',
+  'get_branch_snapshot', 'find_vma', 'sys_bpf',
 ]);
+// Hidden without CAP_SYS_ADMIN itself (bpf_get_probe_write_proto()).
+const CAP_SYS_ADMIN_HELPERS = new Set(['probe_write_user']);
+// Hidden by kernel lockdown (security_locked_down() in the helpers' proto lookup): writing user
+// memory from integrity on, reading kernel memory from confidentiality on. `types`: the program
+// types whose helper table has the helper at all (the tracing family's, bpf_tracing_func_proto());
+// elsewhere its absence is a fact whatever the lockdown. probe_read_kernel* are in every type's
+// base table.
+const TRACING_FAMILY = ['kprobe', 'tracepoint', 'perf_event', 'raw_tracepoint', 'raw_tracepoint_writable', 'tracing', 'lsm', 'syscall', 'ext'];
+const LOCKDOWN_HELPERS: Readonly<Record<string, { level: 'integrity' | 'confidentiality'; types?: readonly string[] }>> = {
+  probe_write_user: { level: 'integrity', types: TRACING_FAMILY },
+  probe_read: { level: 'confidentiality', types: TRACING_FAMILY },
+  probe_read_str: { level: 'confidentiality', types: TRACING_FAMILY },
+  probe_read_kernel: { level: 'confidentiality' },
+  probe_read_kernel_str: { level: 'confidentiality' },
+};
 
-/** Whether an "absent helper" answer can be a consequence of missing capabilities. */
-function capabilityHidden(helper: string, env: ProbeEnv): string | undefined {
-  // Under a token the kernel checks the token's user namespace, where the shim grants both.
+/**
+ * Why an "absent helper" answer may be policy rather than the kernel: the verifier hides some
+ * helpers from callers without a capability, and some under lockdown. undefined: it is a fact.
+ */
+function hiddenBy(helper: string, progType: string, env: ProbeEnv): string | undefined {
+  const lock = LOCKDOWN_HELPERS[helper];
+  if (lock && (!lock.types || lock.types.includes(progType))) {
+    if (env.lockdown === undefined) return `kernel lockdown, which could not be read (securityfs), may hide bpf_${helper}`;
+    if (env.lockdown === 'confidentiality' || env.lockdown === lock.level) return `kernel lockdown (${env.lockdown}) hides bpf_${helper}`;
+  }
+  // Under a token the kernel checks the token's user namespace, where the shim grants all three.
   if (env.tokenFd !== undefined) return undefined;
-  if (CAP_BPF_HELPERS.has(helper) && !hasCap(env.caps, CAP.BPF)) return 'cap_bpf';
-  if (CAP_PERFMON_HELPERS.has(helper) && !hasCap(env.caps, CAP.PERFMON)) return 'cap_perfmon';
+  const without = (cap: string) => `the verifier hides bpf_${helper} from programs loaded without ${cap}`;
+  if (CAP_BPF_HELPERS.has(helper) && !hasCap(env.caps, CAP.BPF)) return without('cap_bpf');
+  if (CAP_PERFMON_HELPERS.has(helper) && !hasCap(env.caps, CAP.PERFMON)) return without('cap_perfmon');
+  if (CAP_SYS_ADMIN_HELPERS.has(helper) && !hasCap(env.caps, CAP.SYS_ADMIN)) return without('cap_sys_admin');
   return undefined;
 }
 
@@ -58,8 +87,8 @@ export function probeHelpers(progType: string, prepared: { spec: ProgLoadSpec },
     if (r.ok) r.fd.close();
     let res = interpretHelper(outcome(r), id);
     if (res.status === 'unsupported') {
-      const cap = capabilityHidden(helper, env);
-      if (cap) res = notPermitted(res.errno ?? 'EINVAL', `the verifier hides bpf_${helper} from programs loaded without ${cap}; availability unknown`);
+      const why = hiddenBy(helper, progType, env);
+      if (why) res = notPermitted(res.errno ?? 'EINVAL', `${why}; availability unknown${res.detail ? ` (kernel: ${res.detail})` : ''}`);
     } else if (res.status === 'not-permitted') {
       res = explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType));
     }

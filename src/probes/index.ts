@@ -71,6 +71,16 @@ function readEffectiveCaps(): bigint {
   return m ? BigInt(`0x${m[1]}`) : 0n;
 }
 
+/** The bracketed mode of <hostRoot>/sys/kernel/security/lockdown ("[none] integrity confidentiality"). */
+function readLockdown(hostRoot: string): string | undefined {
+  try {
+    return /\[(\w+)\]/.exec(readFileSync(join(hostRoot, 'sys/kernel/security/lockdown'), 'utf8'))?.[1];
+  } catch {
+    // securityfs not mounted, or no lockdown LSM: unknown here (the facts section says which).
+    return undefined;
+  }
+}
+
 function readSysctlInt(hostRoot: string, path: string): number | undefined {
   try {
     return Number.parseInt(readFileSync(join(hostRoot, 'proc/sys', path), 'utf8').trim(), 10);
@@ -170,7 +180,9 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
   const hostRoot = opts.hostRoot ?? '/';
   const { btf, missing, errno: btfErrno } = vmlinuxBtf(hostRoot);
   const unpriv = readSysctlInt(hostRoot, 'kernel/unprivileged_bpf_disabled');
+  const lockdown = readLockdown(hostRoot);
   return {
+    ...(lockdown !== undefined ? { lockdown } : {}),
     caps: readEffectiveCaps(),
     kernVersion: kernelVersionCode(),
     statsLog: kernelTakesStatsLog(),
@@ -215,7 +227,16 @@ function contextKey(env: ProbeEnv, opts: TableOptions): string {
   } catch {
     // Without a mount table we still key on capabilities and token.
   }
-  return `${env.caps.toString(16)}|${opts.tokenKey ?? (env.tokenFd !== undefined ? `fd${env.tokenFd}` : '-')}|${env.unprivDisabled ?? '?'}|${hash(mounts)}`;
+  // Besides capabilities, token and mounts: lockdown (hides helpers), the JIT switch (tracing and
+  // extension programs need the JIT) and our seccomp mode (a filter can refuse bpf() itself).
+  const jit = readSysctlInt(opts.hostRoot ?? '/', 'net/core/bpf_jit_enable');
+  let seccomp = '?';
+  try {
+    seccomp = /^Seccomp:\s*(\d+)$/m.exec(readFileSync('/proc/thread-self/status', 'utf8'))?.[1] ?? '?';
+  } catch {
+    // Unknown seccomp mode: part of the key all the same.
+  }
+  return `${env.caps.toString(16)}|${opts.tokenKey ?? (env.tokenFd !== undefined ? `fd${env.tokenFd}` : '-')}|${env.unprivDisabled ?? '?'}|${hash(mounts)}|${env.lockdown ?? '?'}|${jit ?? '?'}|${seccomp}`;
 }
 
 function hash(s: string): string {

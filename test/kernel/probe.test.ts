@@ -136,7 +136,10 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
         // We never say "supported" where bpftool found the helper missing.
         expect({ pt, helper, ours: r.status, bpftool: bt }).toMatchObject({ ours: expect.not.stringMatching(/^supported$/) });
         expect(oldLibbpf, `bpftool ${bpftoolVersion.trim()} disagrees on ${pt}/${helper}`).toBe(true);
-        expect(r.status).toBe('unsupported');
+        // Or not-permitted: a helper the verifier hides by policy (capability, lockdown) is absent
+        // for us, not for the kernel; bpftool cannot tell and counts it as there.
+        expect(['unsupported', 'not-permitted']).toContain(r.status);
+        if (r.status === 'not-permitted') expect(r.detail).toMatch(/hides bpf_|may hide bpf_/);
         // 6.10+: "program of this type cannot use helper X#N" (EINVAL); and helpers whose prototype
         // exists but which the verifier refuses for this type: "func X#N not supported for program
         // type T" (ENOTSUPP). libbpf 1.1 recognises neither.
@@ -185,6 +188,28 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
       if (r.status === 'not-permitted') expect(r.detail, name).toMatch(/cap_bpf|unprivileged_bpf_disabled/);
     }
     expect(unpriv.programTypes.xdp!.detail).toMatch(/needs cap_bpf \+ cap_net_admin; missing: cap_bpf, cap_net_admin/);
+  });
+
+  it('with CAP_BPF and CAP_NET_ADMIN only, helpers hidden for want of CAP_PERFMON are not-permitted, never unsupported', () => {
+    // The programs load now, so the verifier itself answers for each helper: the ones it hides from
+    // callers without CAP_PERFMON (bpf_base_func_proto) must not read as missing from the kernel.
+    // native-shim drops every other capability from all sets (capsh --caps would be undone by root's exec).
+    const run = spawnSync('native-shim/build/bpfready-shim', ['caps', '--keep', 'cap_bpf,cap_net_admin', '--', './bin/bpfready', 'probe', '--json', '--tables-only'], { maxBuffer: 64 << 20 });
+    expect(run.status, run.stderr.toString()).toBe(0);
+    const part = JSON.parse(run.stdout.toString()) as ProbeReport;
+    expect(part.context.effective).toEqual(['cap_net_admin', 'cap_bpf']);
+    let hidden = 0;
+    for (const [pt, row] of Object.entries(report.helpers)) {
+      for (const [name, r] of Object.entries(row)) {
+        const p = part.helpers[pt]![name]!;
+        if (r.status !== 'supported') continue;
+        expect({ at: `${pt}.${name}`, status: p.status }).toEqual({ at: `${pt}.${name}`, status: expect.stringMatching(/^(supported|not-permitted)$/) });
+        if (p.status === 'not-permitted' && /without cap_perfmon/.test(p.detail ?? '')) hidden++;
+      }
+    }
+    // get_current_comm, send_signal, find_vma ... in every program type that loads without CAP_PERFMON.
+    expect(hidden).toBeGreaterThan(100);
+    expect(part.helpers.socket_filter!.bpf_get_current_comm).toMatchObject({ status: 'not-permitted', detail: expect.stringContaining('cannot use helper') });
   });
 
   it('re-probes permission-dependent results when the capabilities change, and caches the rest', async () => {

@@ -42,7 +42,8 @@ const CAP_SYS_ADMIN_HELPERS = new Set(['probe_write_user']);
 // types whose helper table has the helper at all (the tracing family's, bpf_tracing_func_proto());
 // elsewhere its absence is a fact whatever the lockdown. probe_read_kernel* are in every type's
 // base table.
-const TRACING_FAMILY = ['kprobe', 'tracepoint', 'perf_event', 'raw_tracepoint', 'raw_tracepoint_writable', 'tracing', 'lsm', 'syscall', 'ext'];
+// (ext programs take their target's table, which is not of this family here.)
+const TRACING_FAMILY = ['kprobe', 'tracepoint', 'perf_event', 'raw_tracepoint', 'raw_tracepoint_writable', 'tracing', 'lsm', 'syscall'];
 const LOCKDOWN_HELPERS: Readonly<Record<string, { level: 'integrity' | 'confidentiality'; types?: readonly string[] }>> = {
   probe_write_user: { level: 'integrity', types: TRACING_FAMILY },
   probe_read: { level: 'confidentiality', types: TRACING_FAMILY },

@@ -79,8 +79,16 @@ function clampMessage(m: string): string {
 
 const safeReason = (r: string): string => (REASON.test(r) && r.length <= 1024 ? r : 'Unspecified');
 
-/** Conditions are ours when their type is under our prefix. */
-export const isOwnCondition = (prefix: string, type: string): boolean => type.startsWith(`${prefix}/`);
+/**
+ * Conditions are ours when their type is one we write: `<prefix>/EBPFReady` or
+ * `<prefix>/Profile<Name>`. Any other condition under the prefix is someone else's (another tool may
+ * share a company domain) and is never touched.
+ */
+export function isOwnCondition(prefix: string, type: string): boolean {
+  if (!type.startsWith(`${prefix}/`)) return false;
+  const name = type.slice(prefix.length + 1);
+  return name === SUMMARY_CONDITION || /^Profile[A-Za-z0-9]+$/.test(name);
+}
 
 /**
  * The API shape for a write. lastTransitionTime moves only when the status changes (api-conventions:

@@ -22,6 +22,11 @@ export interface PlanOptions {
 
 const sameTaint = (a: ApiTaint, b: TaintSpec): boolean => a.key === b.key && a.effect === b.effect;
 
+/** A taint key we own: under our prefix, or the configured readiness taint's key. */
+export function isOwnTaintKey(prefix: string, key: string, configured?: TaintSpec): boolean {
+  return key.startsWith(`${prefix}/`) || key === configured?.key;
+}
+
 export function planWrites(desired: DesiredState, observed: NodeView, opts: PlanOptions): Plan {
   const plan: Plan = {};
   const node = planNode(desired, observed, opts);
@@ -47,22 +52,27 @@ function planNode(desired: DesiredState, observed: NodeView, opts: PlanOptions):
   if (Object.keys(labelPatch).length > 0) metadata['labels'] = labelPatch;
   if (annotations[annKey] !== owned) metadata['annotations'] = { [annKey]: owned };
 
+  // Our taints: any whose key is under our prefix or is the configured key, whatever the effect
+  // (what the chart's admission policy lets us change). So a changed effect, or taint management
+  // switched off, takes off the taint we put on before instead of stranding it.
   const patch: Record<string, unknown> = {};
-  if (opts.taint) {
-    const taints = observed.spec?.taints ?? [];
-    const ours = taints.find((t) => sameTaint(t, opts.taint!));
-    const want = desired.taint !== undefined;
-    const changed = want ? !ours || (ours.value ?? '') !== (opts.taint.value ?? '') : ours !== undefined;
-    if (changed) {
-      const foreign = taints.filter((t) => !sameTaint(t, opts.taint!));
-      const mine: ApiTaint = { key: opts.taint.key, effect: opts.taint.effect };
-      if (opts.taint.value) mine.value = opts.taint.value;
-      // spec.taints has no patchMergeKey: a strategic merge patch replaces the whole list, so the
-      // foreign taints we send back must be the current ones — hence the resourceVersion
-      // precondition (409 when someone changed the node since we read it).
-      patch['spec'] = { taints: want ? [...foreign, mine] : foreign };
-      metadata['resourceVersion'] = observed.metadata?.resourceVersion;
+  const taints = observed.spec?.taints ?? [];
+  const isOurs = (t: ApiTaint): boolean => isOwnTaintKey(prefix, t.key, opts.taint);
+  const want = opts.taint !== undefined && desired.taint !== undefined;
+  const current = want ? taints.find((t) => sameTaint(t, opts.taint!)) : undefined;
+  const stale = taints.some((t) => isOurs(t) && !(want && sameTaint(t, opts.taint!)));
+  if (stale || (want && (!current || (current.value ?? '') !== (opts.taint!.value ?? '')))) {
+    const next = taints.filter((t) => !isOurs(t));
+    if (want) {
+      const mine: ApiTaint = { key: opts.taint!.key, effect: opts.taint!.effect };
+      if (opts.taint!.value) mine.value = opts.taint!.value;
+      next.push(mine);
     }
+    // spec.taints has no patchMergeKey: a strategic merge patch replaces the whole list, so the
+    // foreign taints we send back must be the current ones — hence the resourceVersion
+    // precondition (409 when someone changed the node since we read it).
+    patch['spec'] = { taints: next };
+    metadata['resourceVersion'] = observed.metadata?.resourceVersion;
   }
   if (Object.keys(metadata).length > 0) patch['metadata'] = metadata;
   return Object.keys(patch).length > 0 ? patch : undefined;

@@ -20,9 +20,15 @@ export interface PruneOptions {
 
 const sleepReal = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export function pruneNode(api: NodeApi, nodeName: string, opts: PruneOptions): Promise<PruneResult> {
+export async function pruneNode(api: NodeApi, nodeName: string, opts: PruneOptions): Promise<PruneResult> {
   // 409: the node changed between our read and our taint write; read again and recompute.
-  return withRetry(() => pruneOnce(api, nodeName, opts), opts, (status) => status === 409);
+  try {
+    return await withRetry(() => pruneOnce(api, nodeName, opts), opts, (status) => status === 409);
+  } catch (e) {
+    // 404: the node is gone (deleted since the LIST, an autoscaler at work): nothing of ours is left on it.
+    if (e instanceof KubeApiError && e.status === 404) return { labels: [], annotation: false, conditions: [], taints: [] };
+    throw e;
+  }
 }
 
 /** Retries transport errors, 429 (honouring Retry-After) and 5xx with exponential backoff. */

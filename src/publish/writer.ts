@@ -259,8 +259,23 @@ export class NodeWriter {
       if (gen !== this.watchGen || this.closed) return;
       this.watchAbort = undefined;
       this.watchActive = false;
-      if (err) this.o.logger.debug({ err: err instanceof Error ? err.message : String(err) }, 'node watch ended');
       const expired = gone || (err instanceof KubeApiError && err.status === 410);
+      if (err && !expired) {
+        // The server answered the watch itself with an error (403 without the watch verb, 429, 5xx):
+        // say so, and do not wait for a first event that may never come — read the node instead.
+        const status = err instanceof KubeApiError ? err.status : undefined;
+        const message = err instanceof Error ? err.message : String(err);
+        if (status !== undefined) {
+          this.stats.lastError = `watch: ${message}`;
+          this.o.logger.warn({ err: message, status }, 'node watch refused; reading the node instead, and watching again later');
+        } else {
+          this.o.logger.debug({ err: message }, 'node watch ended');
+        }
+        if (!this.observed && this.desired && this.started) {
+          this.needRead = true;
+          this.kick();
+        }
+      }
       if (expired) this.watchRv = '0';
       // A clean end (the server's timeoutSeconds) or a first 410 re-watches at once. An error (the
       // API server restarting drops every watch in the cluster at once) or a repeated 410 waits a

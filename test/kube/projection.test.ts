@@ -81,6 +81,21 @@ describe('conditions', () => {
 
 describe('plan', () => {
   const opts = { prefix: 'bpfready.io', nowIso: '2026-11-22T01:00:00Z' };
+  it('deletes only condition types it writes (EBPFReady, Profile*), not others under the same prefix', () => {
+    const d = desiredState('bpfready.io', report(), checksOk, undefined);
+    const n = foreignNode('n');
+    n.status!.conditions!.push(
+      { type: 'bpfready.io/ProfileGone', status: 'True' },
+      { type: 'bpfready.io/GpuHealthy', status: 'True' },
+      { type: 'bpfready.io/Profile-not-ours', status: 'True' },
+    );
+    const deleted = ((planWrites(d, n, opts).status!['status'] as { conditions: { type: string; $patch?: string }[] }).conditions)
+      .filter((c) => c.$patch === 'delete')
+      .map((c) => c.type);
+    expect(deleted).toEqual(['bpfready.io/ProfileGone']);
+    expect(planPrune(n, 'bpfready.io', []).status).toEqual({ status: { conditions: [{ type: 'bpfready.io/ProfileGone', $patch: 'delete' }] } });
+  });
+
   it('is empty once the node shows the desired state', () => {
     const d = desiredState('bpfready.io', report(), checksOk, undefined);
     const n = foreignNode('n');

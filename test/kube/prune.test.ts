@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createNodeApi } from '../../src/publish/client.ts';
+import { createNodeApi, KubeApiError, type NodeApi } from '../../src/publish/client.ts';
 import { createPublisher } from '../../src/publish/index.ts';
 import { pruneNode } from '../../src/publish/prune.ts';
 import { ApiServerDouble } from './apiserver-double.ts';
@@ -82,5 +82,15 @@ describe('prune', () => {
     const err = await run('bin/bpfready', ['prune', '--node-name', 'n1'], { env: { PATH: process.env['PATH'] ?? '', HOME: mkdtempSync(join(tmpdir(), 'bpfready-home-')) } }).catch((e: { code: number; stderr: string }) => e);
     expect((err as { code: number }).code).toBe(2);
     expect((err as { stderr: string }).stderr).toMatch(/cluster configuration \(KUBECONFIG.*none found/);
+  });
+});
+
+describe('pruneNode on a node that is gone', () => {
+  it('treats 404 (deleted since it was listed) as nothing to prune, not a failure', async () => {
+    const gone = new KubeApiError('nodes "n" not found', 404, undefined, undefined);
+    const api = { read: async () => Promise.reject(gone) } as unknown as NodeApi;
+    await expect(pruneNode(api, 'n', { prefix: 'bpfready.io' })).resolves.toEqual({ labels: [], annotation: false, conditions: [], taints: [] });
+    const broken = { read: async () => Promise.reject(new KubeApiError('forbidden', 403, undefined, undefined)) } as unknown as NodeApi;
+    await expect(pruneNode(broken, 'n', { prefix: 'bpfready.io' })).rejects.toThrow(/forbidden/);
   });
 });

@@ -169,6 +169,35 @@ describe('publisher against the API-server double', () => {
     expect(server.node(NODE).spec?.taints?.map((t) => t.key)).toContain('bpfready.io/not-ready');
   });
 
+  it('a changed taint effect, or taint management switched off, takes off the taint it put on before', async () => {
+    const dedicated = { key: 'example.com/dedicated', value: 'gpu', effect: 'NoSchedule' };
+    const v1 = publisher({ taint: { key: 'bpfready.io/not-ready', effect: 'NoSchedule' } });
+    v1.publish(report(), checksBad);
+    await settle(v1);
+    await v1.close();
+    // A new release: NoExecute instead, and the node is now ready.
+    const v2 = publisher({ taint: { key: 'bpfready.io/not-ready', effect: 'NoExecute' } });
+    v2.publish(report(), checksBad);
+    await settle(v2);
+    expect(server.node(NODE).spec?.taints).toEqual([dedicated, { key: 'bpfready.io/not-ready', effect: 'NoExecute' }]);
+    await v2.close();
+    // Then no taint management at all: ours goes, theirs stays.
+    const v3 = publisher();
+    v3.publish(report(), checksBad);
+    await settle(v3);
+    expect(server.node(NODE).spec?.taints).toEqual([dedicated]);
+  });
+
+  it('publishes through a GET when the watch is refused (403: no watch verb), and says why', async () => {
+    server.inject({ kind: 'status', status: 403, method: 'GET', watch: true, times: 1000 });
+    const p = publisher();
+    p.publish(report(), checksOk);
+    await p.whenInSync();
+    expect(server.node(NODE).metadata.labels?.['bpfready.io/program-type.xdp']).toBe('true');
+    expect(server.count('GET node')).toBeGreaterThanOrEqual(1);
+    expect(p.stats().lastError).toMatch(/^watch: /);
+  });
+
   it('re-reads and re-applies after 409 Conflict on a taint change', async () => {
     const taint = { key: 'bpfready.io/not-ready', effect: 'NoSchedule' as const };
     const p = publisher({ taint });

@@ -62,7 +62,8 @@ export interface Config {
 export class ConfigError extends ParseError {}
 
 // Durations are written as seconds (a number) or with a unit: 500ms, 30s, 5m, 1h.
-const DURATION = { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)$' }] };
+// A flag or variable is always a string, so "60" (no unit) is seconds too, as 60 is in the file.
+const DURATION = { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$' }] };
 
 const SCHEMA = {
   type: 'object',
@@ -367,7 +368,7 @@ const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 }
 /** "30s" → 30. Numbers are seconds. */
 export function seconds(v: unknown, source: string): number {
   if (typeof v === 'number') return v;
-  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)$/.exec(String(v));
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)?$/.exec(String(v));
   if (!m) throw new ConfigError(source, `"${String(v)}" is not a duration (e.g. 30s, 5m)`);
   return Number(m[1]) * (UNIT_SECONDS[m[2] ?? 's'] ?? 1);
 }

@@ -1,7 +1,7 @@
 // bpfready check [--elf FILE] [--profile NAME]... [--require ID]... [--json] [--advise] [--verify]
 // Probes this node and checks the requirements of an eBPF object, named profiles and/or single
 // requirements against it. Exit 0 when all hold, 1 when any does not, 2 for bad input or usage.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stderr, stdout } from 'node:process';
 import { BpfreadyError, ParseError, UsageError } from '../errors.ts';
@@ -76,6 +76,16 @@ function options(argv: string[]): Options | 'help' {
   return o;
 }
 
+/** eBPF objects are kilobytes to a few MiB; a device, a FIFO or a huge file is not one. */
+const MAX_OBJECT_BYTES = 256 << 20;
+
+function readObjectFile(path: string): Buffer {
+  const st = statSync(path);
+  if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
+  if (st.size > MAX_OBJECT_BYTES) throw Object.assign(new Error('too large'), { code: `larger than ${MAX_OBJECT_BYTES >> 20} MiB` });
+  return readFileSync(path);
+}
+
 export interface CheckDocument extends CheckResult {
   kernel: ProbeReport['kernel'];
   context: ProbeReport['context'];
@@ -103,7 +113,7 @@ export async function run(argv: string[]): Promise<number> {
     if (o.elf) {
       let bytes: Buffer;
       try {
-        bytes = readFileSync(o.elf);
+        bytes = readObjectFile(o.elf);
       } catch (e) {
         throw new ParseError(o.elf, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }

@@ -57,7 +57,7 @@ async function probeCommand(argv: string[]): Promise<number> {
   }
   let workers: number | undefined;
   if (values.workers !== undefined) {
-    workers = Number(values.workers);
+    workers = /^[0-9]+$/.test(values.workers) ? Number(values.workers) : NaN;
     if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
       process.stderr.write(`bpfready probe: --workers must be a whole number from 0 to 64, got "${values.workers}"\n`);
       return 2;

@@ -13,6 +13,7 @@ describe('bpfready probe: usage', () => {
     [['extra'], 2, /Unexpected argument 'extra'/],
     [['--json=yes'], 2, /does not take an argument/],
     [['--workers', 'x'], 2, /--workers must be a whole number from 0 to 64, got "x"/],
+    [['--workers='], 2, /--workers must be a whole number from 0 to 64, got ""/],
     // A wrong host root would read as a kernel without BTF, config or sysctls: refused, not probed.
     [['--host-root', '/nonexistent'], 2, /--host-root \/nonexistent: \/nonexistent: ENOENT/],
     [['--host-root', '/etc/hostname'], 2, /--host-root \/etc\/hostname: \/etc\/hostname is not a directory/],

@@ -18,6 +18,8 @@ describe('bpfready check: bad input and usage → 2', () => {
   it.each([
     [['--elf', '/etc/hostname'], /bpfready check: \/etc\/hostname: not an ELF64 eBPF object/],
     [['--elf', '/nonexistent.o'], /\/nonexistent\.o: cannot read: ENOENT/],
+    // A device would be read without end.
+    [['--elf', '/dev/zero'], /\/dev\/zero: cannot read: not a regular file/],
     [['--profile', 'nope'], /unknown profile "nope"/],
     [['--require', 'map-type:nope'], /--require: --require #1: map-type:nope: unknown map type/],
     [[], /nothing to check/],

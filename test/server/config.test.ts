@@ -43,6 +43,12 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(c.kubernetes)).toBe(true);
   });
 
+  it('a duration without a unit is seconds, from a flag or a variable as from the file', () => {
+    expect(load(['--probe-interval', '90']).probeIntervalSeconds).toBe(90);
+    expect(load([], { BPFREADY_PROBE_INTERVAL: '2.5' }).probeIntervalSeconds).toBe(2.5);
+    expect(load(['--config', 'f.yaml'], {}, 'probeInterval: 45\n').probeIntervalSeconds).toBe(45);
+  });
+
   it('precedence: flags over environment over file', () => {
     const file = 'listen: 10.0.0.1:1\nlogLevel: warn\nprobeInterval: 5m\nkubernetes:\n  nodeName: from-file\n';
     const fromFile = load(['--config', 'f.yaml'], {}, file);

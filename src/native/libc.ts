@@ -1,6 +1,7 @@
 // The only module that imports koffi. Everything that crosses into native code goes through the few
 // functions declared here; callers get numbers and Buffers back, never koffi objects.
 import koffi from 'koffi';
+import { fstatSync } from 'node:fs';
 import { arch } from 'node:process';
 import { ERRNO_NAMES } from './errno-table.ts';
 
@@ -95,6 +96,10 @@ export function ioctl(fd: number, req: number, arg: number): SysResult {
  */
 export function readFileMapped(path: string, size: number): Uint8Array | undefined {
   if (!(size > 0)) return undefined;
+  // sysfs only: its binary files do not shrink under us, where a regular file truncated between the
+  // stat and the copy would kill the process with SIGBUS.
+  const fsType = statfsMagic(path);
+  if (!fsType.ok || fsType.value !== SYSFS_MAGIC) return undefined;
   if (cMmap === undefined) {
     cMmap = libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, long off)');
     cMunmap = libc.func('int munmap(void *addr, size_t len)');
@@ -102,6 +107,7 @@ export function readFileMapped(path: string, size: number): Uint8Array | undefin
   const fd = Number(cOpen(path, O_RDONLY | O_CLOEXEC, 0));
   if (fd < 0) return undefined;
   try {
+    if (fstatSync(fd).size !== size) return undefined;
     const PROT_READ = 1;
     const MAP_PRIVATE = 2;
     const addr = cMmap(null, size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -116,8 +122,38 @@ export function readFileMapped(path: string, size: number): Uint8Array | undefin
     cClose(fd);
   }
 }
+const SYSFS_MAGIC = 0x62656572;
 let cMmap: ((addr: null, len: number, prot: number, flags: number, fd: number, off: number) => unknown) | undefined;
 let cMunmap: ((addr: unknown, len: number) => number) | undefined;
+
+/**
+ * Lift RLIMIT_MEMLOCK as far as we may (to infinity with CAP_SYS_RESOURCE, else to the hard limit),
+ * as bpftool does: before 5.11 every map and program is charged to it, and the default 64 KiB makes
+ * loads fail with EPERM, which would read as "not permitted". Newer kernels charge memory cgroups
+ * and ignore it. Returns the soft limit in force afterwards (bytes; -1 = infinity), or undefined.
+ */
+export function raiseMemlockLimit(): number | undefined {
+  const RLIMIT_MEMLOCK = 8; // x86_64 and arm64 (asm-generic/resource.h)
+  const INFINITY = 0xffffffffffffffffn;
+  cGetrlimit ??= libc.func('int getrlimit(int resource, _Out_ uint8_t *rlim)');
+  cSetrlimit ??= libc.func('int setrlimit(int resource, const uint8_t *rlim)');
+  const buf = new Uint8Array(16);
+  const v = new DataView(buf.buffer);
+  if (cGetrlimit(RLIMIT_MEMLOCK, buf) !== 0) return undefined;
+  const soft = v.getBigUint64(0, true);
+  const hard = v.getBigUint64(8, true);
+  const asNumber = (x: bigint): number => (x === INFINITY ? -1 : Number(x));
+  if (soft === INFINITY) return -1;
+  for (const target of [INFINITY, hard]) {
+    if (target !== INFINITY && target <= soft) break;
+    v.setBigUint64(0, target, true);
+    v.setBigUint64(8, target === INFINITY ? INFINITY : hard, true);
+    if (cSetrlimit(RLIMIT_MEMLOCK, buf) === 0) return asNumber(target);
+  }
+  return asNumber(soft);
+}
+let cGetrlimit: ((resource: number, rlim: Uint8Array) => number) | undefined;
+let cSetrlimit: ((resource: number, rlim: Uint8Array) => number) | undefined;
 
 /** statfs(2); returns f_type (the superblock magic) of the filesystem holding path. */
 export function statfsMagic(path: string): SysResult {

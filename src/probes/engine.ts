@@ -26,7 +26,7 @@ import { ATTACH_TYPE_NAMES, MAP_TYPE_NAMES } from '../native/uapi-names.ts';
 import { BtfKind } from '../kernel/btf.ts';
 import { BTF_KIND_BLOBS, intBtf, xdpFuncBtf } from './btf-blobs.ts';
 import { CAP, hasCap, mapTypeCaps, progTypeCaps } from './capabilities.ts';
-import { EBADF, ENOTSUPP, interpretCreate, interpretFdTrick, logExcerpt } from './interpret.ts';
+import { EBADF, EINVAL, ENOTSUPP, EPERM, interpretCreate, interpretFdTrick, logExcerpt } from './interpret.ts';
 import { MAP_TYPES, type MapRecipe } from './maps.ts';
 import { ATTACH_TYPES, PROGRAM_TYPES, type ProgRecipe } from './programs.ts';
 import { explainDenied, outcome, progTypeId, viaToken, type ProbeEnv, type TokenOp } from './env.ts';
@@ -288,18 +288,23 @@ const BOGUS_ATTACH_TYPE = 0xffff;
  * Whether the kernel checks expected_attach_type when it loads this program type: most non-cgroup
  * types accept any number there, so a load proves nothing about the attach type.
  */
-function validatesAttachType(progType: string, env: ProbeEnv): boolean {
+function validatesAttachType(progType: string, env: ProbeEnv): boolean | ProbeResult {
   const r = progLoad({ progType: progTypeId(progType), insns: RETURN_ZERO, expectedAttachType: BOGUS_ATTACH_TYPE, ...viaToken(env) });
   if (r.ok) {
     r.fd.close();
     return false;
   }
-  return true;
+  // Only EINVAL is the kernel rejecting the attach type; a refusal (EPERM) or a transient failure
+  // says nothing about whether it checks, and the attach types of this program type are then not
+  // decided (not-permitted or error, never cached).
+  if (r.errno === EINVAL) return true;
+  const res = interpretCreate(outcome(r), `program type ${progType}`);
+  return res.status === 'not-permitted' ? explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType)) : probeError(res.errno, `could not tell whether the kernel checks expected_attach_type for ${progType}: ${res.detail ?? res.errno}`);
 }
 
 export function probeAttachTypes(env: ProbeEnv, progResults: ResultMap, cachedResult: (attach: string) => ProbeResult | undefined = () => undefined): ResultMap {
   const out: ResultMap = {};
-  const validates = new Map<string, boolean>();
+  const validates = new Map<string, boolean | ProbeResult>();
   const known = env.btf?.enumValues('bpf_attach_type');
   for (const attach of ATTACH_TYPE_NAMES) {
     if (!attach) continue;
@@ -313,7 +318,12 @@ export function probeAttachTypes(env: ProbeEnv, progResults: ResultMap, cachedRe
     if (row && typeResult?.status === 'supported') {
       const [progType, recipes] = row;
       if (!validates.has(progType)) validates.set(progType, validatesAttachType(progType, env));
-      if (validates.get(progType)) {
+      const v = validates.get(progType)!;
+      if (typeof v === 'object') {
+        out[attach] = v;
+        continue;
+      }
+      if (v) {
         // Several targets where one may be missing from a build (fmod_ret needs an error-injectable
         // function: bpf_modify_return_test exists only with CONFIG_FUNCTION_ERROR_INJECTION).
         const list = (Array.isArray(recipes) ? recipes : [recipes]) as ProgRecipe[];
@@ -439,7 +449,7 @@ const KFUNC_CANDIDATES: readonly [progType: string, kfuncs: readonly string[]][]
 // Verifier words for "kfunc calls cannot work here" (kernel/bpf/verifier.c add_kfunc_call(),
 // check_kfunc_call()); anything else after the call was resolved means the call itself is allowed.
 const KFUNCS_UNUSABLE = /not supported without CONFIG_DEBUG_INFO_BTF|JIT is required for calling kernel function|JIT does not support calling kernel function/;
-const KFUNC_NOT_HERE = /calling kernel function \S+ is not allowed|kernel btf_id \d+ is not a function|is not a function/;
+const KFUNC_NOT_HERE = /calling kernel function \S+ is not allowed|kernel btf_id \d+ is not a function|is not a function|no vmlinux btf rcu tag support for kfunc/;
 
 function kfuncCalls(env: ProbeEnv): ProbeResult {
   if (!env.btf) return noBtf(env, 'kfunc calls are resolved through vmlinux BTF');
@@ -453,13 +463,16 @@ function kfuncCalls(env: ProbeEnv): ProbeResult {
       return supported(`${progType} program calling ${names.join(', ')} loads`);
     }
     const res = interpretCreate(outcome(r), 'kfunc calls');
-    if (res.status === 'not-permitted') {
-      failures.push(explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType)));
+    // The verifier's words first: its EACCES ("calling kernel function X is not allowed") is a
+    // rejection of this candidate, not a permission answer; only a load refused without a word is.
+    const said = r.errno !== EPERM && logExcerpt(r.log) !== undefined;
+    if (said && KFUNCS_UNUSABLE.test(r.log)) return unsupported(res.errno, logExcerpt(r.log));
+    if (said && KFUNC_NOT_HERE.test(r.log)) {
+      failures.push(probeError(res.errno, `${names.join(', ')} cannot be called from ${progType} here: ${logExcerpt(r.log)}`));
       continue;
     }
-    if (KFUNCS_UNUSABLE.test(r.log)) return unsupported(res.errno, logExcerpt(r.log));
-    if (KFUNC_NOT_HERE.test(r.log) || !r.log) {
-      failures.push(res);
+    if (!said) {
+      failures.push(res.status === 'not-permitted' ? explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType)) : res);
       continue;
     }
     // The verifier resolved the call and then objected to its arguments: kfunc calls work.

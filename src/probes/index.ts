@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { progLoad } from '../native/bpf.ts';
+import { raiseMemlockLimit } from '../native/libc.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { btfFileKey, BtfKind, loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
 import type { Fact, FactSection, ProbeReport } from '../report.ts';
@@ -176,7 +177,13 @@ function kernelTakesStatsLog(): boolean {
   return statsLog;
 }
 
+let memlockRaised = false;
+
 export function buildEnv(opts: TableOptions = {}): ProbeEnv {
+  if (!memlockRaised) {
+    memlockRaised = true;
+    raiseMemlockLimit();
+  }
   const hostRoot = opts.hostRoot ?? '/';
   const { btf, missing, errno: btfErrno } = vmlinuxBtf(hostRoot);
   const unpriv = readSysctlInt(hostRoot, 'kernel/unprivileged_bpf_disabled');

@@ -1,7 +1,9 @@
 // readFileMapped (src/native/libc.ts): the bytes of a file through mmap(2), or undefined so that the
 // caller reads it. vmlinux BTF is the file it is for (6.16+ maps it); a pipe-like /proc file and a
 // missing path cannot be mapped.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readFileMapped } from '../../src/native/libc.ts';
 
@@ -21,5 +23,11 @@ describe('readFileMapped', () => {
     expect(readFileMapped('/proc/self/status', 4096)).toBeUndefined();
     expect(readFileMapped('/nonexistent/bpfready', 4096)).toBeUndefined();
     expect(readFileMapped(VMLINUX, 0)).toBeUndefined();
+    // A regular file could shrink between the stat and the copy (SIGBUS): only sysfs is mapped.
+    const dir = mkdtempSync(join(tmpdir(), 'bpfready-mapped-'));
+    writeFileSync(join(dir, 'blob'), Buffer.alloc(8192, 1));
+    expect(readFileMapped(join(dir, 'blob'), 8192)).toBeUndefined();
+    // A size that is not the file's (it changed since the caller's stat) is not trusted either.
+    if (existsSync(VMLINUX)) expect(readFileMapped(VMLINUX, statSync(VMLINUX).size - 1)).toBeUndefined();
   });
 });

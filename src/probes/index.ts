@@ -275,9 +275,10 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
   const uncachedHelpers = want.has('helpers') && rows.size === 0;
   const workers = opts.workers ?? defaultWorkers();
   const pool = uncachedHelpers && workers > 0 && opts.tokenFd === undefined ? (takePrewarmedPool(workers) ?? new HelperPool(workers)) : undefined;
+  let matrix: HelperMatrix | undefined;
   try {
 
-  const matrix = new HelperMatrix(env, ctxRecipes, pool);
+  matrix = new HelperMatrix(env, ctxRecipes, pool);
   const helpers: Record<string, ResultMap> = {};
   const probed: ResultMap = {};
   // Program types that need no BTF first: their helper rows go to the workers at once, while this
@@ -355,6 +356,8 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
 
   return { programTypes, mapTypes, helpers: orderedHelpers, attachTypes, misc };
   } finally {
+    // A table that threw between add() and drain() must not leave the prepared loads' fds open.
+    matrix?.close();
     (env.btf as BtfAnswers | undefined)?.release();
     await pool?.close();
   }

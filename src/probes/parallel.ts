@@ -77,6 +77,11 @@ export class HelperMatrix {
     this.#batches.push({ queue, next, remote });
   }
 
+  /** Close the fds the prepared loads hold; drain() does it too (closing twice is harmless). */
+  close(): void {
+    for (const p of this.#deps) for (const fd of p.deps) fd.close();
+  }
+
   /** Claim and probe what the workers have not taken yet, then collect every result. */
   async drain(): Promise<HelperJobResult[]> {
     try {

@@ -107,13 +107,16 @@ export class NodeFeatureWriter {
       } catch (e) {
         if (!(e instanceof ApiException && e.code === 404)) throw e;
       }
+      // Everything else in the object's metadata (annotations, ownerReferences, finalizers others set)
+      // goes back as it is: a PUT replaces the whole object.
       const body: NodeFeatureObject = {
         apiVersion: `${NFD_GROUP}/${NFD_VERSION}`,
         kind: 'NodeFeature',
-        metadata: { name: this.name, namespace: this.namespace, labels: { ...current?.metadata.labels, [NFD_NODE_NAME_LABEL]: this.o.nodeName } },
+        metadata: { ...current?.metadata, name: this.name, namespace: this.namespace, labels: { ...current?.metadata.labels, [NFD_NODE_NAME_LABEL]: this.o.nodeName } },
         spec,
       };
-      const same = current && JSON.stringify(current.spec) === JSON.stringify(spec) && current.metadata.labels?.[NFD_NODE_NAME_LABEL] === this.o.nodeName;
+      // The API server hands the spec back with its keys sorted (Go maps): compare in one key order.
+      const same = current && canonicalJson(current.spec) === canonicalJson(spec) && current.metadata.labels?.[NFD_NODE_NAME_LABEL] === this.o.nodeName;
       if (!same) {
         this.writes++;
         if (!current) await this.api.createNamespacedCustomObject({ ...ref, body });
@@ -132,4 +135,11 @@ export class NodeFeatureWriter {
       this.runner.retryIn(delay);
     }
   }
+}
+
+/** JSON with every object's keys sorted: equal for equal values whatever order they were built in. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+  );
 }

@@ -344,7 +344,9 @@ export class ApiServerDouble {
     let obj: (Obj & { metadata: { name: string; resourceVersion?: string; namespace?: string } }) | undefined;
     if (method === 'POST' || method === 'PUT') {
       try {
-        obj = JSON.parse(body) as typeof obj;
+        // Stored and served as the real server does a custom resource: decoded into Go maps, so every
+        // object comes back with its keys sorted, whatever order the client wrote them in.
+        obj = sortKeys(JSON.parse(body)) as typeof obj;
       } catch {
         record(400);
         return sendStatus(res, 400, 'BadRequest', 'the body of the request was in an unknown format');
@@ -361,7 +363,7 @@ export class ApiServerDouble {
         record(409);
         return sendStatus(res, 409, 'AlreadyExists', `${plural}.${group} "${obj.metadata.name}" already exists`);
       }
-      obj.metadata = { ...obj.metadata, namespace: ns!, resourceVersion: String(++this.rv) };
+      obj.metadata = sortKeys({ ...obj.metadata, namespace: ns!, resourceVersion: String(++this.rv) }) as typeof obj.metadata;
       this.customs.set(key, obj);
       this.writes++;
       record(201);
@@ -374,11 +376,16 @@ export class ApiServerDouble {
         record(404);
         return sendStatus(res, 404, 'NotFound', `${plural}.${group} "${name}" not found`);
       }
-      if (obj.metadata?.resourceVersion !== undefined && obj.metadata.resourceVersion !== cur.metadata.resourceVersion) {
+      // A custom resource's update must carry metadata.resourceVersion (CRDs have no unconditional update).
+      if (obj.metadata?.resourceVersion === undefined) {
+        record(422);
+        return sendStatus(res, 422, 'Invalid', `${plural}.${group} "${name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`);
+      }
+      if (obj.metadata.resourceVersion !== cur.metadata.resourceVersion) {
         record(409);
         return sendStatus(res, 409, 'Conflict', `Operation cannot be fulfilled on ${plural}.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
       }
-      obj.metadata = { ...obj.metadata, name, namespace: ns!, resourceVersion: String(++this.rv) };
+      obj.metadata = sortKeys({ ...obj.metadata, name, namespace: ns!, resourceVersion: String(++this.rv) }) as typeof obj.metadata;
       this.customs.set(key, obj);
       this.writes++;
       record(200);
@@ -491,4 +498,13 @@ function sendJson(res: ServerResponse, code: number, body: unknown, headers: Rec
   const text = JSON.stringify(body);
   res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
   res.end(text);
+}
+
+/** A JSON value with every object's keys in sorted order (Go's encoding of map[string]interface{}). */
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+  }
+  return v;
 }

@@ -41,6 +41,14 @@ export class SerialRunner {
     }, ms);
   }
 
+  /** Drop a pending retry and run a pass now (the reason for the wait is gone). */
+  runNow(): void {
+    if (this.closed) return;
+    this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.kick();
+  }
+
   close(): void {
     this.closed = true;
     this.clock.clearTimeout(this.timer);

@@ -47,6 +47,8 @@ export class NodeWriter {
   private heartbeatDue = false;
   private closed = false;
   private attempt = 0;
+  /** HTTP status of the last failed pass, until a pass succeeds. */
+  private lastFailure: number | undefined;
   private writesFor: DesiredState | undefined;
   private writes = 0;
   private heartbeatTimer: unknown;
@@ -131,6 +133,7 @@ export class NodeWriter {
           if (this.heartbeatTimer === undefined) this.armHeartbeat();
           this.writes = 0;
           this.attempt = 0;
+          this.lastFailure = undefined;
           this.markInSync();
           return;
         }
@@ -171,6 +174,7 @@ export class NodeWriter {
 
   private fail(e: unknown): void {
     const err = e instanceof KubeApiError ? e : new KubeApiError(String(e), undefined, undefined, e);
+    this.lastFailure = err.status;
     this.stats.failures++;
     this.stats.lastError = err.message;
     if (err.status === 409) {
@@ -252,7 +256,15 @@ export class NodeWriter {
       this.observe(obj);
       if (this.desired && this.started) {
         this.stats.inSync = false;
-        this.kick();
+        if (this.lastFailure === 404) {
+          // The node was gone (404) and is back (re-created, same name): publish now rather than
+          // at the end of a backoff that may have grown to a minute.
+          this.lastFailure = undefined;
+          this.needRead = false;
+          this.runner.runNow();
+        } else {
+          this.kick();
+        }
       }
     };
     const done = (err: unknown): void => {

@@ -116,6 +116,14 @@ export class ApiServerDouble {
     return structuredClone(n);
   }
 
+  /** The node is deleted (a cloud instance replaced, `kubectl delete node`): DELETED, then 404 on GET. */
+  deleteNode(name: string): void {
+    const n = this.node(name);
+    this.nodes.delete(name);
+    n.metadata.resourceVersion = String(++this.rv);
+    this.emit('DELETED', n);
+  }
+
   node(name: string): NodeObject {
     const n = this.nodes.get(name);
     if (!n) throw new Error(`double: no node ${name}`);

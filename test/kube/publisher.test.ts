@@ -198,6 +198,21 @@ describe('publisher against the API-server double', () => {
     expect(p.stats().lastError).toMatch(/^watch: /);
   });
 
+  it('publishes to a re-created node as soon as it is back, not at the end of the backoff', async () => {
+    const p = publisher({ backoff: { baseMs: 60_000, maxMs: 60_000 } });
+    p.publish(report(), checksOk);
+    await settle(p);
+    const original = server.node(NODE);
+    clock.holdAtLeastMs = 1000; // hold the 404's backoff (≥ 30 s here) for good
+    server.deleteNode(NODE);
+    for (let i = 0; i < 100 && p.stats().failures === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(p.stats().lastError).toMatch(/not found|404/i);
+    // The node comes back as a new object: none of our state is on it.
+    server.addNode(foreignNode(NODE));
+    await p.whenInSync();
+    expect(server.node(NODE).metadata.labels?.['bpfready.io/program-type.xdp']).toBe(original.metadata.labels?.['bpfready.io/program-type.xdp']);
+  });
+
   it('re-reads and re-applies after 409 Conflict on a taint change', async () => {
     const taint = { key: 'bpfready.io/not-ready', effect: 'NoSchedule' as const };
     const p = publisher({ taint });

@@ -92,6 +92,9 @@ export function interpretFdTrick(o: RawOutcome, expected: readonly number[], wha
 // Linux 4.9 printed "unknown func <id>" without the '#'.
 // The id is what follows the last '#' (names contain digits: bpf_l3_csum_replace#10), or the bare
 // number of the 4.9 wording.
+// check_helper_call() after the lookup: fn->allowed() (bpf_d_path's attach-target list) and
+// might_sleep helpers in a non-sleepable program (5.10+ wording, then 6.x's).
+const HELPER_CONDITIONAL = /helper call is not allowed in probe|helper call might sleep in a non-sleepable prog|sleepable helper \S+ within a non-sleepable prog/;
 const HELPER_ABSENT = /(invalid func|unknown func|program of this type cannot use helper) (?:\S*#)?(\d+)\b/;
 
 /**
@@ -110,6 +113,10 @@ export function interpretHelper(o: RawOutcome, helperId: number): ProbeResult {
   }
   // The verifier got past the helper lookup: argument errors and the like prove the prototype exists.
   if (errno === EACCES || errno === EINVAL) {
+    // Found, but refused for this very program: only sleepable programs, or only some attach
+    // targets, may call it. The type has it; the detail says on what condition.
+    const conditional = HELPER_CONDITIONAL.exec(log);
+    if (conditional) return supported(`offered to this program type, but not to the probe's program: ${conditional[0]}`);
     if (log.includes(`#${helperId}`) || /^\d+: \(85\) call /m.test(log)) return supported();
     // No verifier message at all (an empty log, or only the BPF_LOG_STATS trailer): EACCES is then
     // a permission answer (LSM, token), and an EINVAL says nothing about the helper.

@@ -75,6 +75,14 @@ describe('interpretHelper', () => {
   it('other verifier errors after the call still prove the prototype exists', () => {
     expect(interpretHelper({ ok: false, errno: 22, log: log('0: (85) call bpf_copy_from_user#148', 'helper call might sleep in a non-sleepable prog') }, 148).status).toBe('supported');
   });
+  it('a helper found but refused for this program (sleepable only, some attach targets only) says so in its detail', () => {
+    const sleepy = interpretHelper({ ok: false, errno: 22, log: log('0: (85) call bpf_copy_from_user#148', 'helper call might sleep in a non-sleepable prog') }, 148);
+    expect(sleepy).toEqual({ status: 'supported', detail: "offered to this program type, but not to the probe's program: helper call might sleep in a non-sleepable prog" });
+    const dpath = interpretHelper({ ok: false, errno: 22, log: log('0: (85) call bpf_d_path#147', 'helper call is not allowed in probe') }, 147);
+    expect(dpath.detail).toMatch(/not to the probe's program: helper call is not allowed in probe$/);
+    // A plain argument error carries no such detail.
+    expect(interpretHelper({ ok: false, errno: 13, log: log('0: (85) call bpf_map_lookup_elem#1', 'R1 !read_ok') }, 1)).toEqual({ status: 'supported' });
+  });
   it('an absent-helper message about another helper id does not count', () => {
     const r = interpretHelper({ ok: false, errno: 22, log: log('0: (85) call bpf_foo#12', 'program of this type cannot use helper bpf_bar#13') }, 12);
     expect(r.status).toBe('supported');

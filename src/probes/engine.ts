@@ -2,7 +2,7 @@
 // types and misc features. Each function turns a table row into bpf() calls through src/native and
 // hands the raw outcome to interpret.ts. Every fd is closed before the function returns.
 import { btfLoad, mapCreate, OwnedFd, progLoad, tokenCreate, type LoadResult, type ProgLoadSpec } from '../native/bpf.ts';
-import { BPF_F_XDP_HAS_FRAGS, BPF_F_MMAPABLE } from '../native/bpf.ts';
+import { BPF_F_MMAPABLE, BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS } from '../native/bpf.ts';
 import {
   callKfunc,
   callLocal,
@@ -398,14 +398,7 @@ export const MISC_PROBES: Readonly<Record<string, (env: ProbeEnv) => ProbeResult
     const res = interpretCreate(outcome(r), 'XDP multi-buffer (BPF_F_XDP_HAS_FRAGS)');
     return explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId('xdp') }, 'program type', 'xdp', progTypeCaps('xdp'));
   },
-  sleepable: (env) => {
-    const prepared = prepareLoad('syscall', PROGRAM_TYPES.syscall![0]!, env);
-    if (!('spec' in prepared)) return prepared;
-    const r = load(prepared.spec);
-    if (r.ok) r.fd.close();
-    const res = interpretCreate(outcome(r), 'sleepable programs (BPF_F_SLEEPABLE)');
-    return explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId('syscall') }, 'program type', 'syscall', progTypeCaps('syscall'));
-  },
+  sleepable: (env) => sleepable(env),
   kfunc_calls: (env) => kfuncCalls(env),
   // BPF_TOKEN_CREATE with an fd that cannot be open: EBADF only from a kernel that has the command.
   token_create: () => interpretFdTrick(outcome(tokenCreate(-1)), [EBADF], 'BPF_TOKEN_CREATE'),
@@ -436,6 +429,37 @@ function globalData(env: ProbeEnv): ProbeResult {
   } finally {
     map.fd.close();
   }
+}
+
+// BPF_F_SLEEPABLE (5.10) predates the syscall program type (5.14): on 5.10-5.13 a sleepable fmod_ret
+// on an error-injectable function or a sleepable LSM program proves it. First to load decides.
+const SLEEPABLE_VARIANTS: readonly [progType: string, recipe: ProgRecipe][] = [
+  ['syscall', PROGRAM_TYPES.syscall![0]!],
+  ['tracing', { attach: 'modify_return', btf: ['func', 'bpf_modify_return_test'], flags: BPF_F_SLEEPABLE }],
+  ['lsm', { attach: 'lsm_mac', btf: ['func', 'bpf_lsm_file_mprotect'], flags: BPF_F_SLEEPABLE }],
+];
+
+function sleepable(env: ProbeEnv): ProbeResult {
+  const failures: ProbeResult[] = [];
+  for (const [progType, recipe] of SLEEPABLE_VARIANTS) {
+    const prepared = prepareLoad(progType, recipe, env);
+    if (!('spec' in prepared)) {
+      failures.push(prepared);
+      continue;
+    }
+    try {
+      const r = load(prepared.spec);
+      if (r.ok) {
+        r.fd.close();
+        return supported(`a sleepable ${prepared.label} program loads`);
+      }
+      const res = interpretCreate(outcome(r), `sleepable ${prepared.label} programs (BPF_F_SLEEPABLE)`);
+      failures.push(explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType)));
+    } finally {
+      for (const fd of prepared.deps) fd.close();
+    }
+  }
+  return combine(failures);
 }
 
 // kfunc-call candidates, tried in order: the generic bpf_rcu_read_lock/unlock (6.2+, callable from

@@ -13,6 +13,10 @@ import { planWrites, type Plan } from './plan.ts';
 import { SerialRunner } from './serial.ts';
 import type { Clock, DesiredState, NodeView, TaintSpec } from './types.ts';
 
+/** At most this many write passes in any WRITE_WINDOW_MS; then back off (heartbeats are minutes apart). */
+const MAX_WRITES_PER_WINDOW = 12;
+const WRITE_WINDOW_MS = 60_000;
+
 export interface WriterOptions {
   api: NodeApi;
   nodeName: string;
@@ -50,6 +54,7 @@ export class NodeWriter {
   /** HTTP status of the last failed pass, until a pass succeeds. */
   private lastFailure: number | undefined;
   private writesFor: DesiredState | undefined;
+  private readonly recentWrites: number[] = [];
   private writes = 0;
   private heartbeatTimer: unknown;
   private watchTimer: unknown;
@@ -119,6 +124,14 @@ export class NodeWriter {
         // another writer fights us). Back off, further each time, instead of hot-looping writes at
         // 5,000 nodes: `attempt` grows until the node matches.
         if (this.writes >= 3) throw new KubeApiError(`node ${this.o.nodeName} does not converge: the server keeps differing from our writes`, undefined, undefined, undefined);
+        // Another writer undoing ours (a second bpfready during a rollout, a controller) makes
+        // each pass converge and the next event undo it: a ceiling on writes per minute, whatever
+        // the reason, keeps that from running at watch speed.
+        const now = this.o.clock.now();
+        while (this.recentWrites.length > 0 && now - this.recentWrites[0]! >= WRITE_WINDOW_MS) this.recentWrites.shift();
+        if (this.recentWrites.length >= MAX_WRITES_PER_WINDOW) {
+          throw new KubeApiError(`node ${this.o.nodeName}: ${this.recentWrites.length} writes in the last ${WRITE_WINDOW_MS / 1000} s; is another writer changing our labels, conditions or taint?`, undefined, undefined, undefined);
+        }
         if (this.needRead) await this.read();
         if (!this.observed) {
           // The watch's first event brings the node and kicks us again.
@@ -137,6 +150,7 @@ export class NodeWriter {
           this.markInSync();
           return;
         }
+        this.recentWrites.push(this.o.clock.now());
         await this.apply(plan);
         // Only writes the server accepted count: failed ones back off on their own.
         this.writes++;

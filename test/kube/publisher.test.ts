@@ -376,6 +376,29 @@ describe('publisher against the API-server double', () => {
     for (let i = 1; i < retryDelays.length; i++) expect(retryDelays[i]).toBeGreaterThan(retryDelays[i - 1]!);
   });
 
+  it('another writer undoing ours: at most 12 write passes a minute, then it backs off', async () => {
+    // A second writer (a controller, a second bpfready) removes one of our labels after each of our
+    // writes. Every pass then converges and the next watch event undoes it.
+    const p = publisher();
+    p.publish(report(), checksOk);
+    await settle(p);
+    clock.holdAtLeastMs = 1; // hold every backoff: the count is of passes, not of wall time
+    const before = server.count('PATCH node');
+    let fights = 0;
+    const fight = setInterval(() => {
+      const n = server.node(NODE);
+      if (n.metadata.labels?.['bpfready.io/map-type.hash'] && fights < 200) {
+        fights++;
+        server.edit(NODE, (x) => delete x.metadata.labels!['bpfready.io/map-type.hash']);
+      }
+    }, 5);
+    for (let i = 0; i < 200 && !/writes in the last 60 s/.test(p.stats().lastError ?? ''); i++) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 200));
+    clearInterval(fight);
+    expect(p.stats().lastError).toMatch(/writes in the last 60 s; is another writer/);
+    expect(server.count('PATCH node') - before).toBeLessThanOrEqual(12);
+  });
+
   it('waits the jittered start delay before its first request', async () => {
     clock.holdAtLeastMs = 1000;
     const p = publisher({ startJitterSeconds: 30, random: () => 0.25 });

@@ -121,8 +121,10 @@ const FLAGS: Record<string, { key: string; value: boolean; help: string }> = {
   '--label-prefix': { key: 'labelPrefix', value: true, help: 'label/condition prefix (default bpfready.io)' },
 };
 
-export function configHelp(command: string): string {
-  const lines = Object.entries(FLAGS).map(([f, d]) => `  ${(d.value ? `${f} X` : f).padEnd(20)} ${d.help}`);
+export function configHelp(command: string, only?: readonly string[]): string {
+  const lines = Object.entries(FLAGS)
+    .filter(([f]) => !only || only.includes(f))
+    .map(([f, d]) => `  ${(d.value ? `${f} X` : f).padEnd(20)} ${d.help}`);
   return `usage: bpfready ${command} [options]\n\noptions:\n${lines.join('\n')}\n  --help               this text\n\nSee docs/config.md for the file format and environment variables.\n`;
 }
 

@@ -11,6 +11,9 @@ import { validatePrefix } from '../publish/labels.ts';
 import { pruneAllNodes, pruneNode, type NodePruneOutcome, type PruneResult } from '../publish/prune.ts';
 
 const ALL_NODES_HELP = `  ${'--all-nodes'.padEnd(20)} prune every Node in the cluster (the uninstall hook); excludes --node-name\n`;
+// Of the shared flags, the ones prune uses; the others (--listen, --probe-interval ...) would be
+// accepted and silently ignored.
+const PRUNE_FLAGS = ['--config', '--node-name', '--label-prefix'];
 
 export async function run(argv: string[]): Promise<number> {
   // --all-nodes is prune's own flag; the shared config parser never sees it.
@@ -21,9 +24,15 @@ export async function run(argv: string[]): Promise<number> {
   let taintKeys: string[];
   let kc: KubeConfig;
   try {
+    for (const a of rest) {
+      const flag = a.split('=')[0]!;
+      if (flag.startsWith('--') && flag !== '--help' && !PRUNE_FLAGS.includes(flag)) {
+        throw new UsageError(`${flag}: not an option of prune (it takes ${[...PRUNE_FLAGS, '--all-nodes'].join(', ')})`);
+      }
+    }
     const loaded = loadConfig({ argv: rest, env: process.env });
     if (loaded.help) {
-      stdout.write(configHelp('prune').replace('  --help', `${ALL_NODES_HELP}  --help`));
+      stdout.write(configHelp('prune', PRUNE_FLAGS).replace('  --help', `${ALL_NODES_HELP}  --help`));
       return 0;
     }
     const k = loaded.config.kubernetes;

@@ -78,6 +78,12 @@ describe('prune', () => {
     expect((err as { stderr: string }).stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('a flag of serve/daemon that prune would ignore is exit 2, naming it', async () => {
+    const err = await run('bin/bpfready', ['prune', '--node-name', 'n1', '--listen', ':1']).catch((e: { code: number; stderr: string }) => e);
+    expect((err as { code: number }).code).toBe(2);
+    expect((err as { stderr: string }).stderr).toMatch(/--listen: not an option of prune/);
+  });
+
   it('no cluster configuration is exit 2 naming where it looked', async () => {
     const err = await run('bin/bpfready', ['prune', '--node-name', 'n1'], { env: { PATH: process.env['PATH'] ?? '', HOME: mkdtempSync(join(tmpdir(), 'bpfready-home-')) } }).catch((e: { code: number; stderr: string }) => e);
     expect((err as { code: number }).code).toBe(2);

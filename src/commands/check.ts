@@ -109,7 +109,7 @@ export async function run(argv: string[]): Promise<number> {
       if (!prof) throw new UsageError(`unknown profile "${p}" (built in: ${Object.keys(BUILTIN_PROFILES).join(', ')})`);
       reqs.push(...prof);
     }
-    reqs.push(...o.require.map((r, i) => parseRequirement(r, '--require', `--require #${i + 1}`)));
+    reqs.push(...o.require.map((r, i) => parseRequirement(r, '--require', `#${i + 1}`)));
     if (o.elf) {
       let bytes: Buffer;
       try {

@@ -21,7 +21,7 @@ describe('bpfready check: bad input and usage → 2', () => {
     // A device would be read without end.
     [['--elf', '/dev/zero'], /\/dev\/zero: cannot read: not a regular file/],
     [['--profile', 'nope'], /unknown profile "nope"/],
-    [['--require', 'map-type:nope'], /--require: --require #1: map-type:nope: unknown map type/],
+    [["--require", "map-type:nope"], /--require: #1: map-type:nope: unknown map type/],
     [[], /nothing to check/],
     [['--frobnicate'], /Unknown option '--frobnicate'/],
     [['--profile', 'cilium', '--host-root', '/nonexistent'], /--host-root \/nonexistent: \/nonexistent: ENOENT/],

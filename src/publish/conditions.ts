@@ -73,8 +73,13 @@ export function verdict(c: CheckedProfile): ProfileVerdict {
   return { profile: c.profile, status, reason, message: clampMessage(`Profile ${c.profile}: ${lines.join(' ')}`) };
 }
 
-function clampMessage(m: string): string {
-  return m.length <= MAX_MESSAGE ? m : `${m.slice(0, MAX_MESSAGE - 20)} … (truncated)`;
+export function clampMessage(m: string): string {
+  if (m.length <= MAX_MESSAGE) return m;
+  let cut = m.slice(0, MAX_MESSAGE - 20);
+  // Never half a surrogate pair: the API server would store U+FFFD, and the condition would never
+  // match what we wrote.
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut} … (truncated)`;
 }
 
 const safeReason = (r: string): string => (REASON.test(r) && r.length <= 1024 ? r : 'Unspecified');

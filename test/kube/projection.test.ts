@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/errors.ts';
 import { fuzz } from '../fuzz/harness.ts';
-import { profileConditionType, projectConditions, verdict } from '../../src/publish/conditions.ts';
+import { clampMessage, profileConditionType, projectConditions, verdict } from '../../src/publish/conditions.ts';
 import { desiredState, validateTaint } from '../../src/publish/index.ts';
 import { decodeOwned, labelSafe, prefixProblem, projectLabels, validatePrefix } from '../../src/publish/labels.ts';
 import { planPrune, planWrites } from '../../src/publish/plan.ts';
@@ -128,5 +128,16 @@ describe('plan', () => {
     expect(() => validateTaint({ key: 'readiness.k8s.io/bpfready', effect: 'NoSchedule' })).not.toThrow();
     expect(() => validateTaint({ key: 'node.kubernetes.io/x', effect: 'NoSchedule' })).toThrow(UsageError);
     expect(() => validateTaint({ key: 'a.io/x', effect: 'Sometimes' as 'NoSchedule' })).toThrow(/effect/);
+  });
+});
+
+describe('clampMessage', () => {
+  it('cuts long messages without splitting a surrogate pair', () => {
+    const long = `${'a'.repeat(32_747)}😀${'b'.repeat(100)}`; // the emoji straddles the cut
+    const m = clampMessage(long);
+    expect(m.endsWith(' … (truncated)')).toBe(true);
+    expect(m.length).toBeLessThanOrEqual(32_768);
+    expect(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/.test(m)).toBe(false);
+    expect(clampMessage('short')).toBe('short');
   });
 });

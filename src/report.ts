@@ -22,6 +22,11 @@ export interface PrivilegeContext {
   effective: string[];
   /** Token used for the `token` section, if any. */
   tokenMount?: string;
+  /**
+   * false when we run in a child user namespace (a rootless container): bpf() then counts none of
+   * `effective` (without a token), and results say so. Absent in the initial user namespace.
+   */
+  initUserNamespace?: false;
 }
 
 export interface BpffsMount {

@@ -46,6 +46,8 @@ export interface ProbeEnv {
    * cannot be read. Lockdown hides helpers from the verifier, so it is part of who is asking.
    */
   lockdown?: string;
+  /** Set when we run in a child user namespace: `caps` is then empty for bpf() (no token). */
+  childUserNs?: boolean;
   /** The kernel accepts log_level BPF_LOG_STATS (4) on its own (5.2+): helper probes use it. */
   statsLog?: boolean;
   /** Names the missing delegation when a call under the token fails with EPERM (src/token). */
@@ -56,7 +58,8 @@ export interface ProbeEnv {
 export function explainDenied(r: ProbeResult, env: ProbeEnv, op: TokenOp, kind: 'program type' | 'map type', name: string, required: number[]): ProbeResult {
   if (r.status !== 'not-permitted') return r;
   const viaToken = env.tokenFd !== undefined ? env.explainTokenEperm?.(op) : undefined;
-  const detail = viaToken ?? explainEperm(kind, name, required, env.caps, env.unprivDisabled);
+  const base = viaToken ?? explainEperm(kind, name, required, env.caps, env.unprivDisabled);
+  const detail = env.childUserNs && !viaToken ? `${base} (we run in a child user namespace, whose capabilities bpf() does not count without a BPF token)` : base;
   return { ...r, detail: r.detail && !r.detail.startsWith('permission denied for') ? `${detail} (kernel: ${r.detail})` : detail };
 }
 

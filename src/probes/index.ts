@@ -5,7 +5,7 @@
 // Caching: only conclusive results (supported/unsupported) are cached, and the cache is keyed by
 // the privilege context (effective capabilities, token, mount table), so a result that depends on
 // who asks is re-probed whenever that changes. Not-permitted and error results are never cached.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { release as osRelease, version as osVersion, machine as osMachine } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -70,6 +70,19 @@ function readEffectiveCaps(): bigint {
   const status = readFileSync('/proc/thread-self/status', 'utf8');
   const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
   return m ? BigInt(`0x${m[1]}`) : 0n;
+}
+
+/**
+ * Whether this process is in the initial user namespace (its fixed inode, PROC_USER_INIT_INO). bpf()
+ * checks capabilities there (without a token), so capabilities held in a child user namespace (a
+ * rootless container) count for nothing. undefined when it cannot be told.
+ */
+export function inInitUserNamespace(): boolean | undefined {
+  try {
+    return readlinkSync('/proc/self/ns/user') === 'user:[4026531837]';
+  } catch {
+    return undefined;
+  }
 }
 
 /** The bracketed mode of <hostRoot>/sys/kernel/security/lockdown ("[none] integrity confidentiality"). */
@@ -188,9 +201,12 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
   const { btf, missing, errno: btfErrno } = vmlinuxBtf(hostRoot);
   const unpriv = readSysctlInt(hostRoot, 'kernel/unprivileged_bpf_disabled');
   const lockdown = readLockdown(hostRoot);
+  const childUserNs = opts.tokenFd === undefined && inInitUserNamespace() === false;
   return {
     ...(lockdown !== undefined ? { lockdown } : {}),
-    caps: readEffectiveCaps(),
+    // In a child user namespace the kernel sees none of our capabilities (facts §8).
+    caps: childUserNs ? 0n : readEffectiveCaps(),
+    ...(childUserNs ? { childUserNs } : {}),
     kernVersion: kernelVersionCode(),
     statsLog: kernelTakesStatsLog(),
     ...(unpriv !== undefined ? { unprivDisabled: unpriv } : {}),
@@ -400,7 +416,7 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
       generatedAt: new Date().toISOString(),
       durationMs: Math.round(performance.now() - started),
       kernel: { release: osRelease(), version: osVersion(), machine: osMachine() },
-      context: { euid: process.geteuid?.() ?? -1, effective: capNames(env.caps) },
+      context: { euid: process.geteuid?.() ?? -1, effective: capNames(readEffectiveCaps()), ...(env.childUserNs ? { initUserNamespace: false } : {}) },
       ...tables,
     };
   }
@@ -426,7 +442,7 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
     durationMs: Math.round(performance.now() - started),
     // uname(2) of the running kernel; the host's files may add the distro but never blank these.
     kernel: { ...(factsKernel ?? {}), release: factsKernel?.release || osRelease(), version: factsKernel?.version || osVersion(), machine: factsKernel?.machine || osMachine() },
-    context: { euid: process.geteuid?.() ?? -1, effective: capNames(env.caps), ...(token ? { tokenMount: token.mount } : {}) },
+    context: { euid: process.geteuid?.() ?? -1, effective: capNames(readEffectiveCaps()), ...(env.childUserNs ? { initUserNamespace: false } : {}), ...(token ? { tokenMount: token.mount } : {}) },
     ...tables,
     ...('error' in facts ? { facts: { collector: facts.error } } : factSections),
     ...(attach ? { attach } : {}),

@@ -212,6 +212,23 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
     expect(part.helpers.socket_filter!.bpf_get_current_comm).toMatchObject({ status: 'not-permitted', detail: expect.stringContaining('cannot use helper') });
   });
 
+  it('in a child user namespace (a rootless container), its capabilities count for nothing and the report says so', () => {
+    // unshare -U -r: every capability in /proc/self/status, none in the initial user namespace,
+    // which is where bpf() looks without a token.
+    const run = spawnSync('unshare', ['-U', '-r', './bin/bpfready', 'probe', '--json', '--tables-only'], { maxBuffer: 64 << 20 });
+    expect(run.status, run.stderr.toString()).toBe(0);
+    const inNs = JSON.parse(run.stdout.toString()) as ProbeReport;
+    expect(inNs.context.initUserNamespace).toBe(false);
+    expect(inNs.context.effective).toContain('cap_bpf');
+    expect(inNs.programTypes.xdp).toMatchObject({ status: 'not-permitted', detail: expect.stringMatching(/missing: cap_bpf, cap_net_admin.*child user namespace/) });
+    for (const [pt, row] of Object.entries(report.helpers)) {
+      for (const [name, r] of Object.entries(row)) {
+        if (r.status === 'supported') expect({ at: `${pt}.${name}`, status: inNs.helpers[pt]![name]!.status }).not.toEqual({ at: `${pt}.${name}`, status: 'unsupported' });
+      }
+    }
+    expect(report.context.initUserNamespace).toBeUndefined();
+  });
+
   it('re-probes permission-dependent results when the capabilities change, and caches the rest', async () => {
     clearProbeCache();
     const before = await probeTables({ workers: 0, families: ['programTypes'] });

@@ -1,4 +1,4 @@
-import { CAP, capabilityNames, hasCap, parseProcStatus, readThreadCapabilities, type CapabilitySets } from '../kernel/procstatus.ts';
+import { CAP, capabilityNames, hasCap, inInitUserNamespace, parseProcStatus, readThreadCapabilities, type CapabilitySets } from '../kernel/procstatus.ts';
 import { readHostText } from '../kernel/hostroot.ts';
 import type { FactSection } from '../report.ts';
 import { fact } from './types.ts';
@@ -65,8 +65,13 @@ export function capabilityFacts(statusText?: string): FactSection {
   }
 
   const sysAdmin = hasCap(caps.effective, CAP.SYS_ADMIN);
+  // Held in a child user namespace (a rootless container), a capability does not count for bpf(),
+  // which checks the initial one (without a token): the kernel sees none of them.
+  const childNs = statusText === undefined && inInitUserNamespace() === false;
+  if (childNs) section.user_namespace = fact('not-permitted', 'child', 'we run in a child user namespace: bpf() counts none of its capabilities without a BPF token');
   for (const [name, { bit, coveredBySysAdmin, blocks }] of Object.entries(CAPABILITY_BLOCKS)) {
-    if (hasCap(caps.effective, bit)) section[name] = fact('supported', true);
+    if (childNs) section[name] = fact('not-permitted', false, `${hasCap(caps.effective, bit) ? 'held, but in a child user namespace, where bpf() does not count it' : 'missing from the effective set'}; blocks ${blocks}`);
+    else if (hasCap(caps.effective, bit)) section[name] = fact('supported', true);
     else if (coveredBySysAdmin && sysAdmin) section[name] = fact('supported', false, `not held, but cap_sys_admin grants the same`);
     else section[name] = fact('not-permitted', false, `missing from the effective set; blocks ${blocks}`);
   }

@@ -2,7 +2,7 @@
 // need the five capability sets (CapInh/CapPrm/CapEff/CapBnd/CapAmb, 16 hex digits each) and a few
 // identity fields. Capabilities are per *thread*: a Node process has several threads and a library
 // may drop capabilities in one of them only, so callers can read every task.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { ParseError } from '../errors.ts';
 import { listHostDir, readHostText } from './hostroot.ts';
 
@@ -95,4 +95,17 @@ export function readThreadCapabilities(): TaskCaps[] {
     out.push({ tid: Number(tid), caps: parseProcStatus(r.value, r.path).caps });
   }
   return out.sort((a, b) => a.tid - b.tid);
+}
+
+/**
+ * Whether this process is in the initial user namespace (its fixed inode, PROC_USER_INIT_INO). bpf()
+ * checks capabilities there (without a token), so capabilities held in a child user namespace (a
+ * rootless container) count for nothing. undefined when it cannot be told.
+ */
+export function inInitUserNamespace(): boolean | undefined {
+  try {
+    return readlinkSync('/proc/self/ns/user') === 'user:[4026531837]';
+  } catch {
+    return undefined;
+  }
 }

@@ -5,7 +5,8 @@
 // Caching: only conclusive results (supported/unsupported) are cached, and the cache is keyed by
 // the privilege context (effective capabilities, token, mount table), so a result that depends on
 // who asks is re-probed whenever that changes. Not-permitted and error results are never cached.
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { inInitUserNamespace } from '../kernel/procstatus.ts';
 import { release as osRelease, version as osVersion, machine as osMachine } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -70,19 +71,6 @@ function readEffectiveCaps(): bigint {
   const status = readFileSync('/proc/thread-self/status', 'utf8');
   const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
   return m ? BigInt(`0x${m[1]}`) : 0n;
-}
-
-/**
- * Whether this process is in the initial user namespace (its fixed inode, PROC_USER_INIT_INO). bpf()
- * checks capabilities there (without a token), so capabilities held in a child user namespace (a
- * rootless container) count for nothing. undefined when it cannot be told.
- */
-export function inInitUserNamespace(): boolean | undefined {
-  try {
-    return readlinkSync('/proc/self/ns/user') === 'user:[4026531837]';
-  } catch {
-    return undefined;
-  }
 }
 
 /** The bracketed mode of <hostRoot>/sys/kernel/security/lockdown ("[none] integrity confidentiality"). */

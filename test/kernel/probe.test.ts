@@ -227,6 +227,10 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
       }
     }
     expect(report.context.initUserNamespace).toBeUndefined();
+    // The facts say the same: held, but not counted.
+    const full = spawnSync('unshare', ['-U', '-r', './bin/bpfready', 'probe', '--json', '--no-attach'], { maxBuffer: 64 << 20 });
+    const facts = JSON.parse(full.stdout.toString()) as Record<string, Record<string, { status: string; detail?: string }>>;
+    expect(facts['capabilities']!['cap_bpf']).toMatchObject({ status: 'not-permitted', detail: expect.stringContaining('child user namespace') });
   });
 
   it('re-probes permission-dependent results when the capabilities change, and caches the rest', async () => {

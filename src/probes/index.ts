@@ -58,7 +58,7 @@ export interface TableOptions {
 }
 
 /** LINUX_VERSION_CODE as libbpf derives it (Debian and Ubuntu put the upstream version elsewhere). */
-export function kernelVersionCode(release = osRelease(), version = osVersion(), ubuntuSignature = readVersionSignature()): number {
+export function kernelVersionCode(release = osRelease(), version = osVersion(), ubuntuSignature: string | null = readVersionSignature() ?? null): number {
   // Ubuntu: /proc/version_signature ends with the upstream version ("Ubuntu 4.15.0-213.224-generic
   // 4.15.18"); its release string carries Ubuntu's ABI number instead. Debian: in uname -v.
   const ubuntu = ubuntuSignature ? /(\d+)\.(\d+)\.(\d+)\s*$/.exec(ubuntuSignature) : null;

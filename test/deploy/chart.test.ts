@@ -104,6 +104,12 @@ describe.each(Object.entries(VARIATIONS))('chart rendered with %s', (name, value
 
   it('runs on every node, first to be kept, rolled 10% at a time', () => {
     expect(pod['tolerations']).toContainEqual({ operator: 'Exists' });
+    // Whatever the values say, it tolerates the readiness taints it is there to take off.
+    expect(pod['tolerations']).toContainEqual({ key: 'readiness.k8s.io/ebpf-ready', operator: 'Exists' });
+    if (r.values['config']?.['kubernetes']?.['taint']) {
+      const t = r.values['config']['kubernetes']['taint'];
+      expect(pod['tolerations']).toContainEqual({ key: typeof t === 'object' && t['key'] ? t['key'] : `${r.values['config']['kubernetes']['labelPrefix'] ?? 'bpfready.io'}/not-ready`, operator: 'Exists' });
+    }
     expect(pod['priorityClassName']).toBe('system-node-critical');
     expect(ds['spec']['updateStrategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } });
     expect(pod['hostNetwork']).toBe(false);
@@ -139,7 +145,10 @@ describe.each(Object.entries(VARIATIONS))('chart rendered with %s', (name, value
       expect(m['mountPath']).toBe(`${hostRoot}${v['hostPath']['path']}`);
       hostMounts.set(v['hostPath']['path'], m['mountPath']);
     }
-    for (const p of ['/proc', '/sys/kernel', '/sys/fs/bpf', '/boot', '/lib/modules']) expect(hostMounts.has(p), p).toBe(true);
+    for (const p of ['/proc', '/sys/kernel', '/sys/fs', '/boot', '/lib/modules']) expect(hostMounts.has(p), p).toBe(true);
+    // Mounts the host makes under /sys/fs later (a bpffs for tokens) reach the pod.
+    const sysFs = (c['volumeMounts'] as Obj[]).find((m) => volumes.get(m['name'])?.['hostPath']?.['path'] === '/sys/fs');
+    expect(sysFs?.['mountPropagation']).toBe('HostToContainer');
     // Every volume is used, and the names are unique.
     expect(new Set((c['volumeMounts'] as Obj[]).map((m) => m['name'])).size).toBe(volumes.size);
   });
@@ -328,5 +337,16 @@ describe('the renderer refuses what it does not implement', () => {
   it('names the template and line of an unsupported function', () => {
     expect(() => renderChart(join(import.meta.dirname, 'fixtures/unsupported-chart'))).toThrow(RenderError);
     expect(() => renderChart(join(import.meta.dirname, 'fixtures/unsupported-chart'))).toThrow(/templates\/bad\.yaml:3: function "lookup"/);
+  });
+});
+
+describe('priority-class quota', () => {
+  const quotas = (ns: string, values: object = {}) => docsOf(renderChart(CHART_DIR, { values, releaseName: 'bpfready', namespace: ns }), 'ResourceQuota');
+  it('comes with system-node-critical pods outside kube-system, scoped to that class, and not otherwise', () => {
+    const [q] = quotas('bpfready');
+    expect(q?.['spec']['scopeSelector']).toEqual({ matchExpressions: [{ operator: 'In', scopeName: 'PriorityClass', values: ['system-node-critical'] }] });
+    expect(quotas('kube-system')).toEqual([]);
+    expect(quotas('bpfready', { priorityClassName: '' })).toEqual([]);
+    expect(quotas('bpfready', { priorityClassQuota: { enabled: false } })).toEqual([]);
   });
 });

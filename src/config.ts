@@ -380,7 +380,8 @@ export function parseListen(s: string, source: string): Listen {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]*)):([0-9]{1,5})$/.exec(s);
   const port = Number(m?.[3]);
   if (!m || port > 65535) throw new ConfigError(source, `"${s}" is not HOST:PORT (e.g. ${DEFAULT_LISTEN}, [::1]:9842, :9842)`);
-  const host = m[1] ?? (m[2] ? m[2] : '0.0.0.0');
+  // ":PORT" is every address, IPv6 and IPv4 ("::" is dual-stack on Linux; see listenHosts()).
+  const host = m[1] ?? (m[2] ? m[2] : '::');
   return { host, port };
 }
 

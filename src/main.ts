@@ -118,7 +118,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   await app.ready();
   let url: string | undefined;
   if (deps.listen) {
-    url = await app.listen({ host: config.listen.host, port: config.listen.port, listenTextResolver: (address) => `HTTP server listening on ${address}` });
+    url = await listenAny(app, config.listen);
     logger.child({ component: 'lifecycle' }).info({ url, probeIntervalSeconds: config.probeIntervalSeconds, configFile: config.file }, 'serving');
   }
   const firstProbe = loop.start();
@@ -142,6 +142,21 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
       return stopping;
     },
   };
+}
+
+/**
+ * Listen on the configured address. "::" (from ":PORT") serves IPv6 and IPv4 alike, but a kernel
+ * booted with IPv6 disabled refuses it (EAFNOSUPPORT): every IPv4 address then.
+ */
+async function listenAny(app: Awaited<ReturnType<typeof buildApp>>, listen: Config['listen']): Promise<string> {
+  const go = (host: string) => app.listen({ host, port: listen.port, listenTextResolver: (address) => `HTTP server listening on ${address}` });
+  try {
+    return await go(listen.host);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (listen.host === '::' && (code === 'EAFNOSUPPORT' || code === 'EADDRNOTAVAIL')) return go('0.0.0.0');
+    throw err;
+  }
 }
 
 /** Whether two reports differ in their facts (not in their timestamps). */

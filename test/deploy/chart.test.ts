@@ -106,9 +106,10 @@ describe.each(Object.entries(VARIATIONS))('chart rendered with %s', (name, value
     expect(pod['tolerations']).toContainEqual({ operator: 'Exists' });
     // Whatever the values say, it tolerates the readiness taints it is there to take off.
     expect(pod['tolerations']).toContainEqual({ key: 'readiness.k8s.io/ebpf-ready', operator: 'Exists' });
-    if (r.values['config']?.['kubernetes']?.['taint']) {
-      const t = r.values['config']['kubernetes']['taint'];
-      expect(pod['tolerations']).toContainEqual({ key: typeof t === 'object' && t['key'] ? t['key'] : `${r.values['config']['kubernetes']['labelPrefix'] ?? 'bpfready.io'}/not-ready`, operator: 'Exists' });
+    const kube = (r.values as Obj)['config']?.['kubernetes'] as Obj | undefined;
+    if (kube?.['taint']) {
+      const t = kube['taint'];
+      expect(pod['tolerations']).toContainEqual({ key: typeof t === 'object' && t['key'] ? t['key'] : `${kube['labelPrefix'] ?? 'bpfready.io'}/not-ready`, operator: 'Exists' });
     }
     expect(pod['priorityClassName']).toBe('system-node-critical');
     expect(ds['spec']['updateStrategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } });
@@ -169,7 +170,7 @@ describe.each(Object.entries(VARIATIONS))('chart rendered with %s', (name, value
     const loaded = loadConfig({ argv: [], env, readFile: (p) => (p === env['BPFREADY_CONFIG'] ? file : '') });
     if (loaded.help) throw new Error('help');
     expect(loaded.config.hostRoot).toBe('/host');
-    expect(loaded.config.listen).toEqual({ host: '0.0.0.0', port: r.values['port'] });
+    expect(loaded.config.listen).toEqual({ host: '::', port: r.values['port'] });
     expect(loaded.config.kubernetes.nodeName).toBe('node-a');
     const want = (r.values['config'] as Obj)['kubernetes']['labelPrefix'];
     expect(loaded.config.kubernetes.labelPrefix).toBe(want);
@@ -341,7 +342,7 @@ describe('the renderer refuses what it does not implement', () => {
 });
 
 describe('priority-class quota', () => {
-  const quotas = (ns: string, values: object = {}) => docsOf(renderChart(CHART_DIR, { values, releaseName: 'bpfready', namespace: ns }), 'ResourceQuota');
+  const quotas = (ns: string, values: Record<string, unknown> = {}) => docsOf(renderChart(CHART_DIR, { values, releaseName: 'bpfready', namespace: ns }), 'ResourceQuota');
   it('comes with system-node-critical pods outside kube-system, scoped to that class, and not otherwise', () => {
     const [q] = quotas('bpfready');
     expect(q?.['spec']['scopeSelector']).toEqual({ matchExpressions: [{ operator: 'In', scopeName: 'PriorityClass', values: ['system-node-critical'] }] });

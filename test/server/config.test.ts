@@ -158,7 +158,7 @@ describe('bad config names its source and what is wrong', () => {
 describe('parseListen', () => {
   it.each([
     ['127.0.0.1:9842', { host: '127.0.0.1', port: 9842 }],
-    [':9842', { host: '0.0.0.0', port: 9842 }],
+    [':9842', { host: '::', port: 9842 }],
     ['[::]:80', { host: '::', port: 80 }],
     ['node.example:8080', { host: 'node.example', port: 8080 }],
   ])('%s', (s, want) => {

@@ -145,6 +145,17 @@ describe('startDaemon', () => {
   });
 });
 
+describe('listening on ":PORT"', () => {
+  it('answers on IPv4 and IPv6 alike (dual-stack "::"), as the DaemonSet\'s probes and Prometheus need', async () => {
+    const r = loadConfig({ argv: ['--probe-interval', '1h', '--listen', ':0'], env: {} });
+    if (r.help) throw new Error('help');
+    expect(r.config.listen.host).toBe('::');
+    daemon = await startDaemon(r.config, { logger: pino({ level: 'silent' }), mountinfoPath: STATIC_MOUNTINFO, probe: async () => fakeReport(), listen: true });
+    const port = Number(new URL(daemon.url!).port);
+    for (const host of ['127.0.0.1', '[::1]']) expect((await fetch(`http://${host}:${port}/healthz`)).status, host).toBe(200);
+  });
+});
+
 describe('runDaemon', () => {
   it('logs start, signals and stop under component "lifecycle", and exits 0 on SIGTERM', async () => {
     const lines: Record<string, unknown>[] = [];

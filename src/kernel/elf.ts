@@ -124,6 +124,8 @@ export function parseElf(bytes: Uint8Array, input: string): ElfFile {
     const type = r.u32(h + 4);
     const offset = r.u64(h + 24, `section ${i} offset`);
     const size = r.u64(h + 32, `section ${i} size`);
+    // Section 0 is the null section (or holds the extended counts read above): never a table.
+    if (i === 0 && type !== 0) throw new ParseError(input, `section 0 has type ${type}; it must be the null section`);
     if (type !== SHT_NOBITS && i !== 0) r.check(offset, size, `section ${i} contents`);
     headers.push({
       nameOff: r.u32(h),
@@ -164,6 +166,7 @@ export function parseElf(bytes: Uint8Array, input: string): ElfFile {
     if (symtabs[0] && s.link !== symtabs[0].index) throw new ParseError(input, `relocation section ${s.name} links section ${s.link}, not the symbol table`);
     const ent = s.type === SHT_REL ? 16 : 24;
     if (s.size % ent !== 0) throw new ParseError(input, `relocation section ${s.name} size ${s.size} is not a multiple of ${ent}`);
+    if (s.data.length !== s.size) throw new ParseError(input, `relocation section ${s.name} has no contents in the file`);
     const n = s.size / ent;
     if (n > MAX_ENTRIES) throw new ParseError(input, `relocation section ${s.name} has ${n} entries`);
     const base = s.data.byteOffset - bytes.byteOffset;
@@ -184,6 +187,7 @@ export function parseElf(bytes: Uint8Array, input: string): ElfFile {
 function readSymbols(symtab: ElfSection, sections: ElfSection[], r: Reader): ElfSymbol[] {
   const input = r.input;
   if (symtab.size % 24 !== 0) throw new ParseError(input, `symbol table size ${symtab.size} is not a multiple of 24`);
+  if (symtab.data.length !== symtab.size) throw new ParseError(input, 'symbol table has no contents in the file');
   const strtab = sections[symtab.link];
   if (!strtab || strtab.type !== SHT_STRTAB) throw new ParseError(input, `symbol table links section ${symtab.link}, not a string table`);
   const n = symtab.size / 24;

@@ -62,6 +62,57 @@ describe.skipIf(!haveClang)('ELF reader fuzz', () => {
     expect(parsed).toBeGreaterThan(1_000);
   }, 600_000);
 
+  it('section headers rewritten field by field (type, offset, size, link, info, entsize of any section, section 0 included): 0 crashes', () => {
+    // Byte-level mutation rarely turns section 0 into a relocation table or points a symbol table
+    // past the file; these edits do it on purpose.
+    const rand = rng(0x5ec);
+    const interesting = [0n, 1n, 2n, 3n, 4n, 9n, 24n, 0x7fffffffn, 0xffffffffn, 1n << 40n, 0xffffffffffffffffn];
+    const crashes: unknown[] = [];
+    let rejected = 0;
+    for (const seed of seeds()) {
+      if (seed.length < 64) continue; // a seed that is not an object at all (an objcopy that printed nothing)
+      const v = new DataView(seed.buffer, seed.byteOffset, seed.byteLength);
+      const shoff = Number(v.getBigUint64(0x28, true));
+      const shnum = v.getUint16(0x3c, true);
+      for (let i = 0; i < 400; i++) {
+        const b = new Uint8Array(seed);
+        const w = new DataView(b.buffer);
+        const h = shoff + Math.floor(rand() * shnum) * 64;
+        const val = interesting[Math.floor(rand() * interesting.length)]!;
+        // [field offset, width]: sh_type, sh_offset, sh_size, sh_link, sh_info, sh_entsize
+        const [off, width] = ([[4, 4], [24, 8], [32, 8], [40, 4], [44, 4], [56, 8]] as const)[Math.floor(rand() * 6)]!;
+        if (width === 4) w.setUint32(h + off, Number(val & 0xffffffffn), true);
+        else w.setBigUint64(h + off, val, true);
+        try {
+          parse(b);
+        } catch (e) {
+          if (e instanceof ParseError) rejected++;
+          else crashes.push(e);
+        }
+      }
+    }
+    expect(crashes.slice(0, 3)).toEqual([]);
+    expect(rejected).toBeGreaterThan(100);
+    // Section 0 made a relocation, symbol or string table that spans the file and links the real
+    // symbol table: read as a table, it used to run off the end (RangeError, exit 70).
+    for (const seed of seeds()) {
+      if (seed.length < 64) continue;
+      const v = new DataView(seed.buffer, seed.byteOffset, seed.byteLength);
+      const shoff = Number(v.getBigUint64(0x28, true));
+      const shnum = v.getUint16(0x3c, true);
+      const symtab = Array.from({ length: shnum }, (_, i) => i).find((i) => v.getUint32(shoff + i * 64 + 4, true) === 2) ?? 0;
+      for (const type of [2, 3, 4, 9]) {
+        const b = new Uint8Array(seed);
+        const w = new DataView(b.buffer);
+        w.setUint32(shoff + 4, type, true);
+        w.setBigUint64(shoff + 32, BigInt(b.length - (b.length % 24)), true);
+        w.setUint32(shoff + 40, symtab, true);
+        w.setUint32(shoff + 44, 1, true);
+        expect(() => parse(b)).toThrow(ParseError);
+      }
+    }
+  });
+
   it('harness run (random and mutated): 0 crashes, 0 hangs', () => {
     const stats = fuzz(parse, seeds(), { iterations: 20_000, seed: 7 });
     console.log(`fuzz-elf harness: ${stats.inputs} inputs, parsed ${stats.parsed}, rejected ${stats.rejected}, crashes ${stats.crashes.length}, slowest ${stats.slowest.toFixed(1)} ms`);

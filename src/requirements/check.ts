@@ -129,6 +129,7 @@ function delegation(want: Delegation, report: ProbeReport): Evaluation {
   const all: (keyof Delegation)[] = ['cmds', 'maps', 'progs', 'attachs'];
   if (!mounts) return { result: probeError(undefined, 'not probed: the report has no "bpffs" section'), remediation: () => [] };
   let best: { missing: string[]; keys: (keyof Delegation)[] } | undefined;
+  let firstMatch: Evaluation | undefined;
   for (const m of mounts) {
     const missing: string[] = [];
     const keys: (keyof Delegation)[] = [];
@@ -141,10 +142,15 @@ function delegation(want: Delegation, report: ProbeReport): Evaluation {
       }
     }
     if (!missing.length) {
-      return { result: tokenFromMount(m, report), remediation: () => [`create the token from ${m.path} in the workload's user namespace, holding CAP_BPF there`] };
+      // Of the mounts that delegate enough, one that gives a token wins; else the first one says why not.
+      const ev: Evaluation = { result: tokenFromMount(m, report), remediation: () => [`create the token from ${m.path} in the workload's user namespace, holding CAP_BPF there`] };
+      if (ev.result.status === 'supported') return ev;
+      firstMatch ??= ev;
+      continue;
     }
     if (!best || missing.length < best.missing.length) best = { missing, keys };
   }
+  if (firstMatch) return firstMatch;
   return {
     result: { status: 'unsupported', detail: best ? best.missing.join('; ') : 'no bpffs mount delegates anything' },
     remediation: remedy(best?.keys ?? all.filter((k) => want[k].length)),
@@ -152,9 +158,11 @@ function delegation(want: Delegation, report: ProbeReport): Evaluation {
 }
 
 /**
- * Whether a workload can get a token from this bpffs. The kernel never creates a token in the
- * initial user namespace (EOPNOTSUPP), where the daemon runs: there the answer is the kernel's
- * BPF_TOKEN_CREATE (misc.token_create) plus a delegation on the mount, not our own attempt.
+ * Whether a workload can get a token from this bpffs. BPF_TOKEN_CREATE first requires the caller to
+ * be in the user namespace that owns the bpffs (else EPERM), and then refuses the initial one
+ * (EOPNOTSUPP). So EOPNOTSUPP, to us in the initial namespace, says the bpffs is owned by it: no
+ * process anywhere gets a token from it, whatever it delegates. Tokens come from a bpffs created in
+ * the workload's own user namespace (fsopen there, delegate_* set by a privileged parent).
  */
 function tokenFromMount(m: { path: string; token: ProbeResult; delegate?: Partial<Delegation> }, report: ProbeReport): ProbeResult {
   if (m.token.errno !== 'EOPNOTSUPP') return m.token;
@@ -162,7 +170,7 @@ function tokenFromMount(m: { path: string; token: ProbeResult; delegate?: Partia
   if (kernel.status !== 'supported') return kernel;
   const delegated = Object.values(m.delegate ?? {}).some((v) => (v ?? []).length > 0);
   return delegated
-    ? { status: 'supported', detail: `${m.path} delegates, and the kernel has BPF_TOKEN_CREATE; a token is created from a user namespace (this process is in the initial one)` }
+    ? { status: 'unsupported', errno: 'EOPNOTSUPP', detail: `${m.path} delegates, but it is owned by the initial user namespace, where the kernel creates no tokens, and a process in any other namespace is refused (EPERM): mount the bpffs for the workload's user namespace` }
     : { status: 'unsupported', detail: `${m.path} delegates nothing (no delegate_* mount option)` };
 }
 

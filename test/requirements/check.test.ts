@@ -126,12 +126,20 @@ describe('check()', () => {
     expect(check(reqs('delegation:cmds=prog_load,progs=xdp'), ok).ok).toBe(true);
   });
 
-  it('tokens seen from the initial user namespace (EOPNOTSUPP): judged by the kernel command and the delegation', () => {
+  it('tokens seen from the initial user namespace (EOPNOTSUPP): that bpffs is the initial namespace\'s, and gives no token to anyone', () => {
     const eopnotsupp = { status: 'unsupported', errno: 'EOPNOTSUPP', detail: 'this process is in the initial user namespace' };
     const delegated = { path: '/run/tokens', delegate: { cmds: ['any'], maps: ['any'], progs: ['any'], attachs: ['any'] }, token: eopnotsupp };
     const bare = { path: '/sys/fs/bpf', delegate: { cmds: [], maps: [], progs: [], attachs: [] }, token: { status: 'unsupported', errno: 'ENOENT' } };
     const withKernel = (bpffs: unknown[], tokenCreate: string) => report({ bpffs, misc: { token_create: { status: tokenCreate } } });
-    expect(check(reqs('feature:token', 'delegation:cmds=prog_load,progs=xdp'), withKernel([bare, delegated], 'supported')).ok).toBe(true);
+    // BPF_TOKEN_CREATE checks the caller's namespace against the bpffs's before it refuses the initial
+    // one: EOPNOTSUPP to us means the bpffs is owned by the initial namespace, and every other
+    // namespace gets EPERM from it. No token from there, whatever it delegates.
+    const initOwned = check(reqs('feature:token', 'delegation:cmds=prog_load,progs=xdp'), withKernel([delegated], 'supported'));
+    expect(initOwned.ok).toBe(false);
+    expect(initOwned.unmet[0]).toMatchObject({ status: 'unsupported', detail: expect.stringMatching(/owned by the initial user namespace/) });
+    // A token that one of the mounts did give (probed in the namespace that owns it) is the answer.
+    const given = { ...delegated, path: '/run/ns-tokens', token: { status: 'supported' } };
+    expect(check(reqs('feature:token', 'delegation:cmds=prog_load,progs=xdp'), withKernel([bare, delegated, given], 'supported')).ok).toBe(true);
     // A kernel without BPF_TOKEN_CREATE: unsupported whatever the mount says.
     const old = check(reqs('feature:token'), withKernel([{ ...delegated, token: { status: 'unsupported', errno: 'EINVAL' } }], 'unsupported'));
     expect(old.unmet[0]!.status).toBe('unsupported');

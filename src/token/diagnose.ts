@@ -23,6 +23,12 @@ function missing(kind: DelegateKind, what: string, d: TokenDelegation): string {
   return `${what} is not in delegate_${kind} of ${d.path} (has: ${has.length ? has.join(', ') : 'nothing'})`;
 }
 
+/** bpf_prog_load_fixup_attach_type(): the attach type the kernel sets when a load gives none. */
+const ATTACH_FIXUP: Readonly<Record<string, string>> = {
+  cgroup_sock: 'cgroup_inet_sock_create',
+  sk_reuseport: 'sk_reuseport_select',
+};
+
 /**
  * The delegation a token-backed `op` lacks, in the kernel's order of checks (command, then map type,
  * or program type and attach type), all of them joined with "; ". Undefined when the delegation
@@ -41,10 +47,15 @@ export function explainTokenEperm(op: TokenOp, delegation: TokenDelegation): str
     if (op.progType !== undefined && !allows(delegation.progs, op.progType)) {
       out.push(missing('progs', `program type ${nameOf(PROG_TYPE_NAMES, op.progType)}`, delegation));
     }
-    const attach = op.attachType === undefined ? 0 : op.attachType;
+    // bpf_prog_load_fixup_attach_type() runs before the token check: a cgroup_sock or sk_reuseport
+    // program loaded without an attach type is checked as cgroup_inet_sock_create or
+    // sk_reuseport_select.
+    const given = op.attachType === undefined ? 0 : op.attachType;
+    const fixed = given === 0 && op.progType !== undefined ? ATTACH_FIXUP[nameOf(PROG_TYPE_NAMES, op.progType)] : undefined;
+    const attach = fixed !== undefined ? ATTACH_TYPE_NAMES.indexOf(fixed) : given;
     if (attach !== null && !allows(delegation.attachs, attach)) {
       const name = nameOf(ATTACH_TYPE_NAMES, attach);
-      const why = attach === 0 ? ' (expected attach type 0: what a program without an attach type uses)' : '';
+      const why = fixed !== undefined ? ` (what the kernel makes of a ${nameOf(PROG_TYPE_NAMES, op.progType!)} load without an attach type)` : attach === 0 ? ' (expected attach type 0: what a program without an attach type uses)' : '';
       out.push(missing('attachs', `attach type ${name}${why}`, delegation));
     }
   }

@@ -149,6 +149,15 @@ describe('explainTokenEperm', () => {
       'program type socket_filter is not in delegate_progs of /t (has: xdp); attach type cgroup_inet_ingress (expected attach type 0: what a program without an attach type uses) is not in delegate_attachs of /t (has: nothing)',
     );
   });
+  it('checks sk_reuseport and cgroup_sock loads without an attach type against the one the kernel sets', () => {
+    const d = delegationOf({ mountPoint: '/t', superOptions: { delegate_cmds: 'prog_load', delegate_progs: 'any', delegate_attachs: 'cgroup_inet_ingress' } });
+    expect(explainTokenEperm({ cmd: 'prog_load', progType: 21 }, d)).toBe(
+      'attach type sk_reuseport_select (what the kernel makes of a sk_reuseport load without an attach type) is not in delegate_attachs of /t (has: cgroup_inet_ingress)',
+    );
+    expect(explainTokenEperm({ cmd: 'prog_load', progType: 9 }, d)).toMatch(/^attach type cgroup_inet_sock_create \(what the kernel makes of a cgroup_sock load/);
+    const ok = delegationOf({ mountPoint: '/t', superOptions: { delegate_cmds: 'prog_load', delegate_progs: 'any', delegate_attachs: 'sk_reuseport_select' } });
+    expect(explainTokenEperm({ cmd: 'prog_load', progType: 21 }, ok)).toBeUndefined();
+  });
   it('any allows everything', () => {
     const all = delegationOf(at('/run/tokens/all'));
     expect(explainTokenEperm({ cmd: 'prog_load', progType: 31, attachType: 61 }, all)).toBeUndefined();

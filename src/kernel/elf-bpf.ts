@@ -72,6 +72,8 @@ export interface BpfObject {
   littleEndian: boolean;
   license: string;
   hasBtf: boolean;
+  /** CO-RE relocations in .BTF.ext: libbpf resolves them against the kernel's BTF before loading. */
+  coreRelocations: boolean;
   programs: BpfProgramSpec[];
   maps: BpfMapSpec[];
 }
@@ -79,6 +81,22 @@ export interface BpfObject {
 const BPF_F_RDONLY_PROG = 1 << 7;
 const BPF_F_MMAPABLE = 1 << 10;
 const BPF_PSEUDO_CALL = 1;
+const STB_WEAK = 2;
+
+/**
+ * Whether .BTF.ext has CO-RE relocations (struct btf_ext_header: magic, version, flags, hdr_len,
+ * func_info and line_info offset/length, then core_relo_off/len when hdr_len reaches 32).
+ * A malformed header says nothing either way: the loader reports it, not the requirement list.
+ */
+function hasCoreRelocations(elf: ReturnType<typeof parseElf>): boolean {
+  const s = elf.sections.find((x) => x.name === '.BTF.ext');
+  if (!s || s.data.length < 32) return false;
+  const v = new DataView(s.data.buffer, s.data.byteOffset, s.data.byteLength);
+  const le = elf.littleEndian;
+  if (v.getUint16(0, le) !== 0xeb9f) return false;
+  const hdrLen = v.getUint32(4, le);
+  return hdrLen >= 32 && v.getUint32(28, le) > 0;
+}
 const BPF_PSEUDO_KFUNC_CALL = 2;
 const INSN_CALL = 0x85;
 const INSN_LD_IMM64 = 0x18;
@@ -139,7 +157,7 @@ export function parseBpfObject(bytes: Uint8Array, input: string): BpfObject {
   }
   programs.sort((a, b) => cmp(a.section, b.section) || cmp(a.name, b.name));
   maps.sort((a, b) => cmp(a.name, b.name));
-  return { input, littleEndian: elf.littleEndian, license: readLicense(elf), hasBtf: btf !== undefined, programs, maps };
+  return { input, littleEndian: elf.littleEndian, license: readLicense(elf), hasBtf: btf !== undefined, coreRelocations: hasCoreRelocations(elf), programs, maps };
 }
 
 const latin1 = new TextDecoder('latin1');
@@ -232,7 +250,9 @@ function scanRange(elf: ElfFile, s: ElfSection, start: number, end: number, mapB
       if (sym && sym.shndx === SHN_UNDEF) {
         // clang emits calls to `extern ... __ksym` functions as pseudo calls relocated against an
         // undefined symbol; libbpf turns them into BPF_PSEUDO_KFUNC_CALL with the vmlinux BTF id.
-        kfuncs.add(sym.name);
+        // A weak one (`__weak`) may be missing: libbpf loads anyway and the program checks
+        // bpf_ksym_exists(), so it is no requirement.
+        if (sym.bind !== STB_WEAK) kfuncs.add(sym.name);
         relocs.push({ insn: at, kind: 'kfunc', target: sym.name });
       } else if (sym || src === BPF_PSEUDO_CALL) {
         callsSubprograms = true;

@@ -37,6 +37,8 @@ const ATTACH_FEATURE: Readonly<Record<string, FeatureName>> = {
 
 export function requirementsFromObject(obj: BpfObject): Requirement[] {
   const reqs: Requirement[] = [{ kind: 'feature', name: 'bpf-syscall' }];
+  // CO-RE: libbpf needs the kernel's BTF to relocate field accesses before anything loads.
+  if (obj.coreRelocations) reqs.push({ kind: 'feature', name: 'btf' });
   for (const p of obj.programs) {
     reqs.push(p.attachType ? { kind: 'program-type', progType: p.progType, attachType: p.attachType } : { kind: 'program-type', progType: p.progType });
     if (p.sleepable) reqs.push({ kind: 'feature', name: 'sleepable' });

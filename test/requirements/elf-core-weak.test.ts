@@ -1,0 +1,51 @@
+// Requirements from objects our fixture set avoids on purpose (it stays loadable by bpfready's own
+// minimal loader): CO-RE field accesses, which need the kernel's BTF, and a weak kfunc, which may be
+// missing (libbpf loads anyway; the program asks bpf_ksym_exists()).
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseBpfObject } from '../../src/kernel/elf-bpf.ts';
+import { requirementsFromObject } from '../../src/requirements/from-elf.ts';
+import { clangAvailable, compile } from './fixtures.ts';
+
+const haveClang = clangAvailable();
+if (!haveClang) console.warn('test/requirements/elf-core-weak.test.ts: SKIP: clang is not installed');
+
+const HEAD = '#include <linux/bpf.h>\n#define SEC(x) __attribute__((section(x), used))\nchar LICENSE[] SEC("license") = "GPL";\n';
+const SOURCES: Record<string, string> = {
+  core: `${HEAD}struct task_struct { int pid; int tgid; } __attribute__((preserve_access_index));
+static long (*bpf_get_current_task)(void) = (void *)35;
+static long (*bpf_probe_read_kernel)(void *dst, __u32 size, const void *src) = (void *)113;
+SEC("kprobe/do_nanosleep") int p(void *ctx) {
+  struct task_struct *t = (void *)bpf_get_current_task();
+  int pid = 0;
+  bpf_probe_read_kernel(&pid, sizeof(pid), &t->tgid);
+  return pid;
+}
+`,
+  plain: `${HEAD}SEC("kprobe/do_nanosleep") int p(void *ctx) { return 0; }\n`,
+  weak: `${HEAD}extern void bpf_no_such_kfunc(void) __attribute__((weak)) __attribute__((section(".ksyms")));
+extern void bpf_rcu_read_lock(void) __attribute__((section(".ksyms")));
+SEC("tp_btf/sched_switch") int prog(void *ctx) { if (bpf_no_such_kfunc) bpf_no_such_kfunc(); bpf_rcu_read_lock(); return 0; }
+`,
+};
+
+function requirements(name: string): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfready-elf-'));
+  writeFileSync(join(dir, `${name}.c`), SOURCES[name]!);
+  const obj = compile(join(dir, `${name}.c`), dir);
+  return requirementsFromObject(parseBpfObject(readFileSync(obj), obj)).map((r) => JSON.stringify(r));
+}
+
+describe.skipIf(!haveClang)('requirements from CO-RE and weak kfuncs', () => {
+  it('an object with CO-RE relocations needs the kernel\'s BTF; the same program without them does not', () => {
+    expect(requirements('core')).toContain(JSON.stringify({ kind: 'feature', name: 'btf' }));
+    expect(requirements('plain')).not.toContain(JSON.stringify({ kind: 'feature', name: 'btf' }));
+  });
+  it('a weak kfunc is no requirement; a strong one is', () => {
+    const reqs = requirements('weak');
+    expect(reqs).toContain(JSON.stringify({ kind: 'kfunc', name: 'bpf_rcu_read_lock' }));
+    expect(reqs.some((r) => r.includes('bpf_no_such_kfunc'))).toBe(false);
+  });
+});

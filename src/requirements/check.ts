@@ -204,7 +204,7 @@ function feature(name: FeatureName, report: ProbeReport): Evaluation {
         result: worst([fact(report, 'attachTypes', ['tracing/trace_fentry', 'trace_fentry']), fact(report, 'attach', ['fentry'])]),
         remediation: (r) => r.status === 'not-permitted'
           ? capabilityAdvice('program', 'tracing', report.context?.effective ?? [])
-          : configAdvice(['CONFIG_BPF_JIT', 'CONFIG_DEBUG_INFO_BTF', 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS'], cfg),
+          : configAdvice(['CONFIG_BPF_EVENTS', 'CONFIG_BPF_JIT', 'CONFIG_DEBUG_INFO_BTF', 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS'], cfg),
       };
     case 'sleepable':
       return { result: fact(report, 'misc', ['sleepable', 'sleepable_progs']), remediation: () => ['a kernel that accepts BPF_F_SLEEPABLE programs (sleepable fentry/lsm/iter; CONFIG_BPF_JIT=y)'] };

@@ -23,26 +23,30 @@ export const PROG_TYPE_CONFIG: Readonly<Record<string, readonly string[]>> = {
   lwt_xmit: ['CONFIG_LWTUNNEL_BPF'],
   lwt_seg6local: ['CONFIG_IPV6_SEG6_BPF'],
   sock_ops: ['CONFIG_CGROUP_BPF'],
-  sk_skb: ['CONFIG_BPF_STREAM_PARSER'],
-  sk_msg: ['CONFIG_BPF_STREAM_PARSER'],
+  // Built with CONFIG_INET (and CONFIG_NET_SOCK_MSG, which sockmap selects) on current kernels;
+  // CONFIG_BPF_STREAM_PARSER gated them on older ones and still gives sk_skb its stream parser.
+  sk_skb: ['CONFIG_INET', 'CONFIG_BPF_STREAM_PARSER'],
+  sk_msg: ['CONFIG_INET', 'CONFIG_NET_SOCK_MSG'],
   raw_tracepoint: ['CONFIG_BPF_EVENTS'],
   raw_tracepoint_writable: ['CONFIG_BPF_EVENTS'],
   lirc_mode2: ['CONFIG_BPF_LIRC_MODE2'],
-  sk_reuseport: ['CONFIG_NET'],
+  sk_reuseport: ['CONFIG_INET'],
   flow_dissector: ['CONFIG_NET'],
-  // Trampolines need the JIT, vmlinux BTF and ftrace direct calls on x86.
-  tracing: ['CONFIG_BPF_JIT', 'CONFIG_DEBUG_INFO_BTF', 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS'],
+  // Registered under CONFIG_BPF_EVENTS (bpf_types.h); trampolines need the JIT, vmlinux BTF and
+  // ftrace direct calls on x86.
+  tracing: ['CONFIG_BPF_EVENTS', 'CONFIG_BPF_JIT', 'CONFIG_DEBUG_INFO_BTF', 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS'],
   struct_ops: ['CONFIG_BPF_JIT', 'CONFIG_DEBUG_INFO_BTF'],
   ext: ['CONFIG_BPF_JIT', 'CONFIG_DEBUG_INFO_BTF'],
   lsm: ['CONFIG_BPF_LSM', 'CONFIG_BPF_JIT', 'CONFIG_DEBUG_INFO_BTF'],
-  sk_lookup: ['CONFIG_NET'],
+  sk_lookup: ['CONFIG_INET'],
   syscall: ['CONFIG_BPF_SYSCALL'],
   netfilter: ['CONFIG_NETFILTER_BPF_LINK'],
 };
 
 export const MAP_TYPE_CONFIG: Readonly<Record<string, readonly string[]>> = {
-  sockmap: ['CONFIG_BPF_STREAM_PARSER'],
-  sockhash: ['CONFIG_BPF_STREAM_PARSER'],
+  // Under CONFIG_INET on current kernels (CONFIG_BPF_STREAM_PARSER on older ones).
+  sockmap: ['CONFIG_INET', 'CONFIG_NET_SOCK_MSG'],
+  sockhash: ['CONFIG_INET', 'CONFIG_NET_SOCK_MSG'],
   xskmap: ['CONFIG_XDP_SOCKETS'],
   cgroup_storage: ['CONFIG_CGROUP_BPF'],
   percpu_cgroup_storage: ['CONFIG_CGROUP_BPF'],

@@ -282,6 +282,7 @@ static int make_mount_point(const char *path) {
 
 static _Noreturn void userns_child(int sock, const struct userns_opts *o) {
   struct step s;
+  pid_t parent = getppid();
   // Dies with the parent: the parent is what holds the delegation decision and reaps us.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
@@ -297,6 +298,10 @@ static _Noreturn void userns_child(int sock, const struct userns_opts *o) {
     msg("becoming root of the user namespace: %s", strerror(errno));
     _exit(EXIT_SETUP);
   }
+  // A change of credentials clears the parent-death signal (commit_creds): set it again, and leave
+  // if the parent already went while it was unset.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(EXIT_SETUP);
   // Mounts below must not propagate back to the parent's namespace.
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
     msg("making / private: %s", strerror(errno));

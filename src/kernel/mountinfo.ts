@@ -150,14 +150,26 @@ export function readMountinfoLenient(path: string = MOUNTINFO_PATH): MountinfoPa
 }
 
 /**
- * Mounts whose mount point is visible: when several are stacked on one mount point, the last one
- * listed is on top (the kernel lists mounts in the order they were attached) and hides the others.
+ * Mounts whose mount point is visible. When several are stacked on one mount point, each is mounted
+ * on the one below, so the top one is the one no other mount there names as its parent (mountinfo
+ * is in mount ID order, and `mount --move` can put an older mount on top of a newer one). Where the
+ * parents do not tell (a synthetic table), the last one listed wins.
  */
 export function visibleMounts(entries: readonly MountEntry[]): MountEntry[] {
-  const top = new Map<string, MountEntry>();
+  const byPoint = new Map<string, MountEntry[]>();
   for (const e of entries) {
-    top.delete(e.mountPoint);
-    top.set(e.mountPoint, e);
+    const list = byPoint.get(e.mountPoint);
+    if (list) {
+      // Re-inserted, so the map keeps the order of each point's last listing.
+      byPoint.delete(e.mountPoint);
+      list.push(e);
+      byPoint.set(e.mountPoint, list);
+    } else byPoint.set(e.mountPoint, [e]);
   }
-  return [...top.values()];
+  return [...byPoint.values()].map((list) => {
+    if (list.length === 1) return list[0]!;
+    const parents = new Set(list.map((e) => e.parentId));
+    const tops = list.filter((e) => !parents.has(e.mountId));
+    return (tops.length ? tops : list).at(-1)!;
+  });
 }

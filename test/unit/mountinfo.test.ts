@@ -120,6 +120,12 @@ describe('parseMountinfo', () => {
     ]);
   });
 
+  it('after mount --move of an older mount onto a newer one, the moved mount is on top though listed first', () => {
+    // m1 (69, delegating) moved onto m2 (70): 69's parent is now 70, and mountinfo lists 69 first.
+    const text = '69 70 0:50 / /m2 rw - bpf bpf rw,delegate_cmds=any\n70 46 0:51 / /m2 rw - bpf bpf rw\n';
+    expect(visibleMounts(parseMountinfo(text)).map((m) => m.mountId)).toEqual([69]);
+  });
+
   it('survives 100k fuzzed inputs: every input parses or is a ParseError, none hangs', () => {
     const enc = new TextEncoder();
     const dec = new TextDecoder();

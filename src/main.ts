@@ -72,6 +72,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   const cycle = async (trigger: ProbeTrigger, signal: AbortSignal): Promise<boolean> => {
     const t0 = performance.now();
     let ok = false;
+    state.cycleStartedAt = new Date();
     try {
       const report = await deps.probe({ hostRoot: config.hostRoot, signal });
       const checks = deps.check ? deps.check(report) : [];
@@ -91,6 +92,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
       probeLog.error({ err, trigger }, 'probe cycle failed');
     } finally {
       state.cycles++;
+      state.cycleStartedAt = null;
       metrics.observeProbe(trigger, (performance.now() - t0) / 1000, ok);
     }
     // The publisher coalesces and retries on its own; its trouble is not a probe failure.

@@ -6,7 +6,12 @@ import type { Registry } from 'prom-client';
 import type { DaemonState } from './state.ts';
 import { renderStatusPage, type PageMeta } from './status-page.ts';
 
+/** A probe cycle running longer than this is stuck (a normal one takes ~1 s, a first one a few). */
+export const STUCK_CYCLE_MS = 5 * 60_000;
+
 export interface AppOptions {
+  /** Override of STUCK_CYCLE_MS (tests). */
+  stuckCycleMs?: number;
   state: () => DaemonState;
   registry: Registry;
   logger: Logger;
@@ -36,7 +41,16 @@ export function buildApp(opts: AppOptions) {
   app.get('/', (_req, reply) => reply.redirect('/status'));
 
   // Liveness: answering at all is the signal; a wedged event loop cannot answer.
-  app.get('/healthz', (_req, reply) => reply.type('text/plain; charset=utf-8').send('ok\n'));
+  // Alive while the event loop runs and no probe cycle is stuck: a cycle takes seconds, so one
+  // running for minutes hangs on something (a syscall, a worker), and only a restart gets the
+  // labels and conditions moving again.
+  app.get('/healthz', (_req, reply) => {
+    reply.type('text/plain; charset=utf-8');
+    const started = opts.state().cycleStartedAt;
+    const ms = started ? Date.now() - started.getTime() : 0;
+    if (ms > (opts.stuckCycleMs ?? STUCK_CYCLE_MS)) return reply.code(503).send(`probe cycle running for ${Math.round(ms / 1000)} s: stuck\n`);
+    return reply.send('ok\n');
+  });
 
   app.get('/readyz', (_req, reply) => {
     const s = opts.state();

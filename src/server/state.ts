@@ -32,8 +32,10 @@ export interface DaemonState {
   lastError: { at: Date; message: string } | null;
   /** True once the first full probe has completed; false again while shutting down. */
   ready: boolean;
+  /** When the probe cycle in progress started; null between cycles. */
+  cycleStartedAt: Date | null;
 }
 
 export function initialState(): DaemonState {
-  return { report: null, checks: [], cycles: 0, lastSuccessAt: null, lastError: null, ready: false };
+  return { report: null, checks: [], cycles: 0, lastSuccessAt: null, lastError: null, ready: false, cycleStartedAt: null };
 }

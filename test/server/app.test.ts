@@ -44,6 +44,19 @@ describe('health routes', () => {
     expect(after.body).toBe('ready\n');
   });
 
+  it('/healthz fails while a probe cycle has been running for minutes (stuck), so the kubelet restarts the pod', async () => {
+    const s = setup();
+    app = s.app;
+    s.state.cycleStartedAt = new Date(Date.now() - 10_000);
+    expect((await app.inject('/healthz')).statusCode).toBe(200);
+    s.state.cycleStartedAt = new Date(Date.now() - 6 * 60_000);
+    const stuck = await app.inject('/healthz');
+    expect(stuck.statusCode).toBe(503);
+    expect(stuck.body).toMatch(/^probe cycle running for 36\d s: stuck/);
+    s.state.cycleStartedAt = null;
+    expect((await app.inject('/healthz')).statusCode).toBe(200);
+  });
+
   it('/readyz names the failure when the first probe failed', async () => {
     const s = setup();
     app = s.app;

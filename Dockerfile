@@ -46,8 +46,8 @@ COPY --from=build /app/.compile-cache/ .compile-cache/
 COPY --from=build /app/native-shim/build/bpfready-shim native-shim/build/bpfready-shim
 # uid 0, deliberately: the probes need CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN and
 # CAP_SYS_PTRACE, and Kubernetes can only give capabilities to a non-root uid as ambient ones, which
-# it has no field for. The chart drops every other capability, mounts the root filesystem read-only
-# and the host read-only (docs/deploy.md).
+# it has no field for. The chart drops every other capability and mounts the root filesystem and the
+# host paths read-only; with these capabilities the pod is nonetheless host root (docs/deploy.md).
 USER 0:0
 ENV NODE_ENV=production NODE_COMPILE_CACHE=/app/.compile-cache
 EXPOSE 9842

@@ -139,7 +139,7 @@ export function parseBpfObject(bytes: Uint8Array, input: string): BpfObject {
 
   const programs: BpfProgramSpec[] = [];
   const text = elf.sections.find((s) => s.name === '.text');
-  const textCalls = text && text.size > 0 ? scanRange(elf, text, 0, text.size, mapBySymbol) : undefined;
+  const subprogs = text && text.size > 0 ? textFunctions(elf, text, mapBySymbol) : undefined;
   for (const s of elf.sections) {
     if (s.type !== SHT_PROGBITS || (s.flags & SHF_EXECINSTR) === 0 || s.name === '.text' || s.size === 0) continue;
     const kind = classifySection(s.name);
@@ -148,9 +148,13 @@ export function parseBpfObject(bytes: Uint8Array, input: string): BpfObject {
       const scan = scanRange(elf, s, fn.start, fn.end, mapBySymbol);
       const helpers = new Set(scan.helpers);
       const kfuncs = new Set(scan.kfuncs);
-      if (scan.callsSubprograms && textCalls) {
-        for (const h of textCalls.helpers) helpers.add(h);
-        for (const k of textCalls.kfuncs) kfuncs.add(k);
+      // Only the subprograms this program reaches: another program's subprogram may use helpers
+      // this type does not have (libbpf links each program with what it calls, nothing else).
+      if (scan.callsSubprograms && subprogs) {
+        for (const f of reachable(scan.textCalls, subprogs)) {
+          for (const h of f.scan.helpers) helpers.add(h);
+          for (const k of f.scan.kfuncs) kfuncs.add(k);
+        }
       }
       programs.push(programSpec(fn.name, s, kind.def, kind.target, scan, helpers, kfuncs, input));
     }
@@ -199,6 +203,33 @@ interface Fn {
   end: number;
 }
 
+/** The functions of .text (static ones included), each scanned on its own. */
+function textFunctions(elf: ElfFile, text: ElfSection, mapBySymbol: Map<number, BpfMapSpec>): { start: number; end: number; scan: Scan }[] {
+  const starts = [...new Set(elf.symbols.filter((y) => y.shndx === text.index && y.type === STT_FUNC && y.value % 8 === 0 && y.value < text.size).map((y) => y.value))].sort((a, b) => a - b);
+  // Code before the first symbol (none in clang's output) still counts: as a function of its own.
+  if (starts[0] !== 0) starts.unshift(0);
+  return starts.map((start, i) => {
+    const end = starts[i + 1] ?? text.size;
+    return { start, end, scan: scanRange(elf, text, start, end, mapBySymbol) };
+  });
+}
+
+/** The .text functions reached from these call targets, transitively. */
+function reachable(targets: readonly number[], fns: readonly { start: number; end: number; scan: Scan }[]): { scan: Scan }[] {
+  const seen = new Set<number>();
+  const out: { scan: Scan }[] = [];
+  const queue = [...targets];
+  while (queue.length) {
+    const at = queue.pop()!;
+    const i = fns.findIndex((f) => at >= f.start && at < f.end);
+    if (i < 0 || seen.has(i)) continue;
+    seen.add(i);
+    out.push(fns[i]!);
+    queue.push(...fns[i]!.scan.textCalls);
+  }
+  return out;
+}
+
 function functionsIn(elf: ElfFile, s: ElfSection): Fn[] {
   const syms = elf.symbols
     .filter((y) => y.shndx === s.index && y.type === STT_FUNC && y.bind !== STB_LOCAL)
@@ -220,6 +251,8 @@ interface Scan {
   kfuncs: string[];
   relocs: BpfReloc[];
   callsSubprograms: boolean;
+  /** Byte offsets in .text of the subprograms called (libbpf: sym_off / 8 + imm + 1 instructions). */
+  textCalls: number[];
 }
 
 function scanRange(elf: ElfFile, s: ElfSection, start: number, end: number, mapBySymbol: Map<number, BpfMapSpec>): Scan {
@@ -238,6 +271,8 @@ function scanRange(elf: ElfFile, s: ElfSection, start: number, end: number, mapB
   const helpers = new Set<string>();
   const kfuncs = new Set<string>();
   const relocs: BpfReloc[] = [];
+  const textCalls: number[] = [];
+  const textIndex = elf.sections.find((x) => x.name === '.text')?.index;
   let callsSubprograms = false;
   for (let off = 0; off < insns.length; off += 8) {
     const code = insns[off]!;
@@ -257,6 +292,10 @@ function scanRange(elf: ElfFile, s: ElfSection, start: number, end: number, mapB
       } else if (sym || src === BPF_PSEUDO_CALL) {
         callsSubprograms = true;
         relocs.push({ insn: at, kind: 'subprog', target: sym?.name ?? `+${imm}` });
+        // Where the call lands, as libbpf resolves it: relocated against a .text symbol (a function,
+        // or the section with the offset in imm), or relative within this section.
+        if (sym && sym.shndx === textIndex) textCalls.push(sym.value + (imm + 1) * 8);
+        else if (!sym && s.index === textIndex) textCalls.push(start + (at + imm + 1) * 8);
       } else if (src === BPF_PSEUDO_KFUNC_CALL) {
         throw new ParseError(input, `instruction ${at} in "${s.name}" is a kfunc call by BTF id ${imm} with no symbol to name it`);
       } else if (src === 0) {
@@ -274,7 +313,7 @@ function scanRange(elf: ElfFile, s: ElfSection, start: number, end: number, mapB
       throw new ParseError(input, `relocation on instruction ${at} (opcode 0x${code.toString(16)}) in "${s.name}" is neither a call nor ld_imm64`);
     }
   }
-  return { insns, helpers: [...helpers], kfuncs: [...kfuncs], relocs, callsSubprograms };
+  return { insns, helpers: [...helpers], kfuncs: [...kfuncs], relocs, callsSubprograms, textCalls };
 }
 
 function ldReloc(elf: ElfFile, sym: ElfSymbol, at: number, imm: number, mapBySymbol: Map<number, BpfMapSpec>, sec: string): BpfReloc {

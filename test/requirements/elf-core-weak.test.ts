@@ -25,6 +25,14 @@ SEC("kprobe/do_nanosleep") int p(void *ctx) {
 }
 `,
   plain: `${HEAD}SEC("kprobe/do_nanosleep") int p(void *ctx) { return 0; }\n`,
+  subprogs: `${HEAD}static long (*bpf_xdp_adjust_head)(void *ctx, int delta) = (void *)44;
+static __u64 (*bpf_get_socket_cookie)(void *ctx) = (void *)46;
+static __attribute__((noinline)) int xdp_inner(struct xdp_md *ctx) { return bpf_xdp_adjust_head(ctx, 0) ? 1 : 2; }
+static __attribute__((noinline)) int xdp_helper(struct xdp_md *ctx) { return xdp_inner(ctx) + 1; }
+static __attribute__((noinline)) int sk_helper(struct __sk_buff *skb) { return (int)bpf_get_socket_cookie(skb); }
+SEC("xdp") int prog_xdp(struct xdp_md *ctx) { return xdp_helper(ctx); }
+SEC("socket") int prog_sock(struct __sk_buff *skb) { return sk_helper(skb) ? 0 : 1; }
+`,
   weak: `${HEAD}extern void bpf_no_such_kfunc(void) __attribute__((weak)) __attribute__((section(".ksyms")));
 extern void bpf_rcu_read_lock(void) __attribute__((section(".ksyms")));
 SEC("tp_btf/sched_switch") int prog(void *ctx) { if (bpf_no_such_kfunc) bpf_no_such_kfunc(); bpf_rcu_read_lock(); return 0; }
@@ -38,10 +46,17 @@ function requirements(name: string): string[] {
   return requirementsFromObject(parseBpfObject(readFileSync(obj), obj)).map((r) => JSON.stringify(r));
 }
 
-describe.skipIf(!haveClang)('requirements from CO-RE and weak kfuncs', () => {
+describe.skipIf(!haveClang)('requirements from CO-RE, subprograms and weak kfuncs', () => {
   it('an object with CO-RE relocations needs the kernel\'s BTF; the same program without them does not', () => {
     expect(requirements('core')).toContain(JSON.stringify({ kind: 'feature', name: 'btf' }));
     expect(requirements('plain')).not.toContain(JSON.stringify({ kind: 'feature', name: 'btf' }));
+  });
+  it('each program takes the helpers of the subprograms it reaches (transitively), not of every subprogram', () => {
+    const reqs = requirements('subprogs');
+    expect(reqs).toContain(JSON.stringify({ kind: 'helper', progType: 'xdp', helper: 'xdp_adjust_head' }));
+    expect(reqs).toContain(JSON.stringify({ kind: 'helper', progType: 'socket_filter', helper: 'get_socket_cookie' }));
+    expect(reqs).not.toContain(JSON.stringify({ kind: 'helper', progType: 'socket_filter', helper: 'xdp_adjust_head' }));
+    expect(reqs).not.toContain(JSON.stringify({ kind: 'helper', progType: 'xdp', helper: 'get_socket_cookie' }));
   });
   it('a weak kfunc is no requirement; a strong one is', () => {
     const reqs = requirements('weak');

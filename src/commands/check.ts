@@ -9,7 +9,7 @@ import { hostRootProblem } from '../host-root.ts';
 import { parseBpfObject, type BpfObject } from '../kernel/elf-bpf.ts';
 import { readSysctlInt } from '../kernel/sysctl.ts';
 import type { ProbeReport } from '../report.ts';
-import { check } from '../requirements/check.ts';
+import { check, vmlinuxBtfFor } from '../requirements/check.ts';
 import { withKernelConfig } from '../requirements/enrich.ts';
 import { requirementsFromObject } from '../requirements/from-elf.ts';
 import type { CheckResult, Requirement } from '../requirements/model.ts';
@@ -130,7 +130,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const { probe } = await import('../probes/index.ts');
   const report = withKernelConfig(await probe({ hostRoot: o.hostRoot }), reqs, o.hostRoot);
-  const result = check(reqs, report);
+  const result = check(reqs, report, { btf: vmlinuxBtfFor(o.hostRoot) });
   const doc: CheckDocument = {
     ok: result.ok,
     kernel: report.kernel,

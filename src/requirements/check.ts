@@ -1,6 +1,7 @@
 // check(requirements, report): every requirement against what the probes observed on this node, each
 // with its status in the result contract and, when unmet, what to change. Pure: the report is the
 // only input, so the same report always gives the same verdicts.
+import { loadVmlinuxBtf } from '../kernel/btf.ts';
 import type { ProbeReport } from '../report.ts';
 import { probeError, type ProbeResult } from '../probes/result.ts';
 import { bpffsMounts, currentConfig, fact, kconfig, mountFact, worst } from './facts.ts';
@@ -14,10 +15,36 @@ import {
   PROG_TYPE_CONFIG,
 } from './remediation.ts';
 
-export function check(requirements: readonly Requirement[], report: ProbeReport): CheckResult {
-  const results = normalize(requirements).map((r) => verdict(r, report));
+export interface CheckOptions {
+  /** vmlinux BTF, for btf-type requirements (loaded on first use); absent: those are not checked. */
+  btf?: () => { findId(kind: number, name: string): number | undefined } | undefined;
+}
+
+export function check(requirements: readonly Requirement[], report: ProbeReport, opts: CheckOptions = {}): CheckResult {
+  let btf: ReturnType<NonNullable<CheckOptions['btf']>> | null = null;
+  const lookup = (): typeof btf => (btf === null ? (btf = opts.btf?.() ?? undefined) : btf);
+  const results = normalize(requirements).map((r) => (r.kind === 'btf-type' ? btfTypeVerdict(r, lookup) : verdict(r, report)));
   const unmet = results.filter((v) => v.status !== 'supported');
   return { ok: unmet.length === 0, results, unmet };
+}
+
+const BTF_KINDS = { func: 12, typedef: 8, struct: 4 } as const;
+
+function btfTypeVerdict(req: Extract<Requirement, { kind: 'btf-type' }>, lookup: () => { findId(kind: number, name: string): number | undefined } | null | undefined): Verdict {
+  const id = requirementId(req);
+  const btf = lookup();
+  if (!btf) {
+    return { id, requirement: req, status: 'error', detail: 'not probed: no vmlinux BTF to look the type up in', remediation: [] };
+  }
+  if (btf.findId(BTF_KINDS[req.btfKind], req.name) !== undefined) return { id, requirement: req, status: 'supported', remediation: [] };
+  const what = req.btfKind === 'typedef' && req.name.startsWith('btf_trace_') ? `tracepoint ${req.name.slice('btf_trace_'.length)}`
+    : req.btfKind === 'func' && req.name.startsWith('bpf_lsm_') ? `LSM hook ${req.name.slice('bpf_lsm_'.length)}`
+    : `${req.btfKind} ${req.name}`;
+  return {
+    id, requirement: req, status: 'unsupported',
+    detail: `${req.btfKind} ${req.name} is not in vmlinux BTF`,
+    remediation: [`a kernel that has ${what} (the program's attach target; it differs between kernel versions and builds)`],
+  };
 }
 
 function verdict(req: Requirement, report: ProbeReport): Verdict {
@@ -79,6 +106,9 @@ function evaluate(req: Requirement, report: ProbeReport): Evaluation {
         result: fact(report, 'kfuncs', [req.name]),
         remediation: () => [`a kernel that exports kfunc ${req.name} to BPF (needs CONFIG_DEBUG_INFO_BTF=y; kfuncs in modules also need CONFIG_DEBUG_INFO_BTF_MODULES=y and the module loaded)`],
       };
+    case 'btf-type':
+      // Decided against vmlinux BTF in check() (btfTypeVerdict); a report alone cannot tell.
+      return { result: probeError(undefined, 'not probed: btf-type needs vmlinux BTF'), remediation: () => [] };
     case 'mount':
       return {
         result: mountFact(report, req.path, req.fs, FS_MAGIC[req.fs]),
@@ -233,4 +263,15 @@ function feature(name: FeatureName, report: ProbeReport): Evaluation {
       };
     }
   }
+}
+
+/** CheckOptions.btf for the kernel under `hostRoot`: its vmlinux BTF, or undefined when unreadable. */
+export function vmlinuxBtfFor(hostRoot: string): NonNullable<CheckOptions['btf']> {
+  return () => {
+    try {
+      return loadVmlinuxBtf(hostRoot);
+    } catch {
+      return undefined;
+    }
+  };
 }

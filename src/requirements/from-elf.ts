@@ -43,7 +43,12 @@ export function requirementsFromObject(obj: BpfObject): Requirement[] {
     reqs.push(p.attachType ? { kind: 'program-type', progType: p.progType, attachType: p.attachType } : { kind: 'program-type', progType: p.progType });
     if (p.sleepable) reqs.push({ kind: 'feature', name: 'sleepable' });
     if (p.xdpFrags) reqs.push({ kind: 'feature', name: 'xdp-frags' });
-    if (p.attachBtf) reqs.push({ kind: 'feature', name: 'btf' });
+    if (p.attachBtf) {
+      reqs.push({ kind: 'feature', name: 'btf' });
+      // The target itself must be in the kernel's BTF: a tracepoint, function or LSM hook this
+      // kernel does not have fails the load whatever else holds.
+      reqs.push({ kind: 'btf-type', btfKind: p.attachBtf.kind, name: p.attachBtf.name });
+    }
     const attach = ATTACH_FEATURE[classifySection(p.section)?.def.pattern ?? ''];
     if (attach) reqs.push({ kind: 'feature', name: attach });
     for (const h of p.helpers) reqs.push({ kind: 'helper', progType: p.progType, helper: h });

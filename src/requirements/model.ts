@@ -49,6 +49,8 @@ export type Requirement =
   | { kind: 'map-type'; mapType: string }
   | { kind: 'helper'; progType: string; helper: string }
   | { kind: 'kfunc'; name: string }
+  /** A type the kernel's BTF must have: a program's attach target (fentry/lsm/iter func, tp_btf typedef). */
+  | { kind: 'btf-type'; btfKind: 'func' | 'typedef' | 'struct'; name: string }
   | { kind: 'mount'; path: string; fs: FsName }
   | { kind: 'capability'; name: string }
   | { kind: 'delegation'; delegate: Delegation }
@@ -62,6 +64,7 @@ export function requirementId(r: Requirement): string {
     case 'map-type': return `map-type:${r.mapType}`;
     case 'helper': return `helper:${r.progType}/${r.helper}`;
     case 'kfunc': return `kfunc:${r.name}`;
+    case 'btf-type': return `btf-type:${r.btfKind}/${r.name}`;
     case 'mount': return `mount:${r.path}=${r.fs}`;
     case 'capability': return `capability:${r.name}`;
     case 'kconfig': return `kconfig:${r.name}=${r.value}`;

@@ -6,7 +6,7 @@ import { ParseError } from '../errors.ts';
 import { ATTACH_TYPE_NAMES, HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { FEATURES, FS_MAGIC, normalize, type Delegation, type FeatureName, type FsName, type Requirement } from './model.ts';
 
-const KINDS = ['feature', 'program-type', 'map-type', 'helper', 'kfunc', 'mount', 'capability', 'delegation', 'kconfig'] as const;
+const KINDS = ['feature', 'program-type', 'map-type', 'helper', 'kfunc', 'btf-type', 'mount', 'capability', 'delegation', 'kconfig'] as const;
 const NAME = /^[a-z0-9_]+$/;
 const CAPS = /^cap_[a-z_]+$/;
 
@@ -56,6 +56,11 @@ export function parseRequirement(value: unknown, input: string, where: string): 
     case 'kfunc':
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec)) throw bad('not a C identifier');
       return { kind, name: spec };
+    case 'btf-type': {
+      const m = /^(func|typedef|struct)\/([A-Za-z_][A-Za-z0-9_]*)$/.exec(spec);
+      if (!m) throw bad('want func|typedef|struct/<C identifier>, e.g. func/do_unlinkat or typedef/btf_trace_sched_switch');
+      return { kind, btfKind: m[1] as 'func' | 'typedef' | 'struct', name: m[2]! };
+    }
     case 'mount': {
       const eq = spec.lastIndexOf('=');
       const path = spec.slice(0, eq);

@@ -1,7 +1,7 @@
 // The configured profiles checked against a report (src/requirements does the checking), as the
 // ProfileCheck view that /status, the metrics and the publisher (src/publish) all read.
 import type { ProbeReport } from '../report.ts';
-import { check } from '../requirements/check.ts';
+import { check, vmlinuxBtfFor } from '../requirements/check.ts';
 import { withKernelConfig } from '../requirements/enrich.ts';
 import { requirementId, type Requirement } from '../requirements/model.ts';
 import type { ProfileCheck } from './state.ts';
@@ -10,7 +10,7 @@ export function checkProfiles(profiles: Readonly<Record<string, readonly Require
   return Object.entries(profiles).map(([profile, reqs]) => {
     // The report's config section lists the BPF-relevant options; a profile may name any other
     // (cilium: CRYPTO_SHA1 …), read from the same kernel config file.
-    const result = check(reqs, withKernelConfig(report, reqs, hostRoot));
+    const result = check(reqs, withKernelConfig(report, reqs, hostRoot), { btf: vmlinuxBtfFor(hostRoot) });
     return {
       profile,
       satisfied: result.ok,

@@ -150,6 +150,16 @@ describe('check()', () => {
     expect(nothing.unmet[0]).toMatchObject({ status: 'unsupported', detail: expect.stringMatching(/delegates nothing/) });
   });
 
+  it('btf-type: looked up in the vmlinux BTF given; missing is unsupported with the target named; no BTF is an error', () => {
+    const btf = { findId: (kind: number, name: string) => (kind === 8 && name === 'btf_trace_sched_switch' ? 42 : undefined) };
+    const r = check(reqs('btf-type:typedef/btf_trace_sched_switch', 'btf-type:typedef/btf_trace_no_such', 'btf-type:func/bpf_lsm_no_hook'), report(), { btf: () => btf });
+    const by = new Map(r.results.map((v) => [v.id, v]));
+    expect(by.get('btf-type:typedef/btf_trace_sched_switch')!.status).toBe('supported');
+    expect(by.get('btf-type:typedef/btf_trace_no_such')).toMatchObject({ status: 'unsupported', remediation: [expect.stringContaining('tracepoint no_such')] });
+    expect(by.get('btf-type:func/bpf_lsm_no_hook')!.remediation[0]).toContain('LSM hook no_hook');
+    expect(check(reqs('btf-type:func/do_unlinkat'), report()).results[0]).toMatchObject({ status: 'error', detail: expect.stringMatching(/^not probed/) });
+  });
+
   it('is deterministic and de-duplicates', () => {
     const a = check(reqs('map-type:ringbuf', 'program-type:xdp', 'map-type:ringbuf'), report());
     const b = check(reqs('program-type:xdp', 'map-type:ringbuf'), report());

@@ -85,6 +85,9 @@ describe.skipIf(!haveClang)('requirements derived from compiled objects', () => 
     expect(objects.get('btf_trace')!.programs.find((p) => p.name === 'btf_switch')!.kfuncs).toEqual(['bpf_rcu_read_lock', 'bpf_rcu_read_unlock']);
     expect(ids('btf_trace')).toContain('feature:fentry');
     expect(ids('btf_trace')).toContain('kfunc:bpf_rcu_read_lock');
+    // Each BTF attach target is a requirement of its own: a kernel without that function or
+    // tracepoint cannot load the program.
+    expect(ids('btf_trace')).toEqual(expect.arrayContaining(['btf-type:func/do_unlinkat', 'btf-type:func/bpf_iter_task', 'btf-type:typedef/btf_trace_sched_switch']));
   });
 
   it('lsm and sleepable lsm.s', () => {
@@ -93,6 +96,7 @@ describe.skipIf(!haveClang)('requirements derived from compiled objects', () => 
       { name: 'lsm_file_open', type: 'lsm', attach: 'lsm_mac', sleepable: false, frags: false, btf: 'bpf_lsm_file_open' },
     ]);
     expect(ids('lsm')).toEqual([
+      'btf-type:func/bpf_lsm_bprm_committed_creds', 'btf-type:func/bpf_lsm_file_open',
       'feature:bpf-lsm', 'feature:bpf-syscall', 'feature:btf', 'feature:sleepable', 'helper:lsm/get_current_pid_tgid', 'program-type:lsm/lsm_mac',
     ]);
   });

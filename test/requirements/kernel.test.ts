@@ -12,7 +12,7 @@ import { readKernelConfig } from '../../src/kernel/kconfig.ts';
 import { liveFdCount } from '../../src/native/bpf.ts';
 import type { ProbeResult, Status } from '../../src/probes/result.ts';
 import type { ProbeReport } from '../../src/report.ts';
-import { check } from '../../src/requirements/check.ts';
+import { check, vmlinuxBtfFor } from '../../src/requirements/check.ts';
 import { worst } from '../../src/requirements/facts.ts';
 import { requirementsFromObject } from '../../src/requirements/from-elf.ts';
 import { loadObject } from '../../src/requirements/load.ts';
@@ -43,7 +43,7 @@ beforeAll(async () => {
 // Requirements about loading (what the loader exercises); attach features are checked separately.
 const LOAD_FEATURES = new Set(['bpf-syscall', 'sleepable', 'global-data', 'xdp-frags']);
 function isLoadRequirement(r: Requirement): boolean {
-  return r.kind === 'program-type' || r.kind === 'map-type' || r.kind === 'helper' || r.kind === 'kfunc' || (r.kind === 'feature' && LOAD_FEATURES.has(r.name));
+  return r.kind === 'program-type' || r.kind === 'map-type' || r.kind === 'helper' || r.kind === 'kfunc' || r.kind === 'btf-type' || (r.kind === 'feature' && LOAD_FEATURES.has(r.name));
 }
 const statusOf = (results: ProbeResult[]): Status => worst(results).status;
 
@@ -53,7 +53,7 @@ describe.skipIf(skip)('verdict = actual load, per object', () => {
     const fds = liveFdCount();
     const truth = loadObject(obj);
     expect(liveFdCount()).toBe(fds);
-    const verdicts = check(requirementsFromObject(obj).filter(isLoadRequirement), report).results;
+    const verdicts = check(requirementsFromObject(obj).filter(isLoadRequirement), report, { btf: vmlinuxBtfFor('/') }).results;
     const byId = new Map<string, Verdict>(verdicts.map((v) => [v.id, v]));
     // Per program: its own requirements' worst status is what its load did.
     for (const p of obj.programs) {
@@ -61,6 +61,7 @@ describe.skipIf(skip)('verdict = actual load, per object', () => {
         `program-type:${p.progType}${p.attachType ? `/${p.attachType}` : ''}`,
         ...p.helpers.map((h) => `helper:${p.progType}/${h}`),
         ...p.kfuncs.map((k) => `kfunc:${k}`),
+        ...(p.attachBtf ? [`btf-type:${p.attachBtf.kind}/${p.attachBtf.name}`] : []),
         ...p.maps.map((m) => `map-type:${obj.maps.find((x) => x.name === m)!.type}`),
         ...(p.sleepable ? ['feature:sleepable'] : []),
         ...(p.xdpFrags ? ['feature:xdp-frags'] : []),

@@ -10,11 +10,8 @@ const PATH = 'nfd.k8s-sigs.io/v1alpha1/bpfready/nodefeatures/bpfready-n1';
 let server: ApiServerDouble;
 let p: Publisher;
 
-beforeEach(async () => {
-  server = new ApiServerDouble();
-  await server.start();
-  server.addNode(foreignNode('n1'));
-  p = createPublisher({
+const nfdPublisher = (): Publisher =>
+  createPublisher({
     nodeName: 'n1',
     labelPrefix: 'bpfready.io',
     heartbeatSeconds: 0,
@@ -26,6 +23,12 @@ beforeEach(async () => {
     random: () => 0.5,
     startJitterSeconds: 0,
   });
+
+beforeEach(async () => {
+  server = new ApiServerDouble();
+  await server.start();
+  server.addNode(foreignNode('n1'));
+  p = nfdPublisher();
 });
 afterEach(async () => {
   await p.close();
@@ -72,18 +75,7 @@ describe('NodeFeature publishing', () => {
     await p.close();
     const writes = () => server.requests.filter((r) => r.path.includes('nodefeatures') && r.method !== 'GET').length;
     const before = writes();
-    p = createPublisher({
-      nodeName: 'n1',
-      labelPrefix: 'bpfready.io',
-      heartbeatSeconds: 0,
-      nfd: true,
-      nfdNamespace: 'bpfready',
-      logger: quietLogger(),
-      kubeConfig: server.kubeConfig(),
-      clock: new RecordingClock(),
-      random: () => 0.5,
-      startJitterSeconds: 0,
-    });
+    p = nfdPublisher();
     p.publish(report(), checksOk);
     await until(() => server.requests.filter((r) => r.path.includes('nodefeatures') && r.method === 'GET').length >= 2);
     await new Promise((r) => setTimeout(r, 100));

@@ -15,6 +15,7 @@ import {
   SHT_PROGBITS,
   STB_LOCAL,
   STT_FUNC,
+  STT_OBJECT,
   STT_SECTION,
   type ElfFile,
   type ElfSection,
@@ -74,6 +75,11 @@ export interface BpfObject {
   hasBtf: boolean;
   /** CO-RE relocations in .BTF.ext: libbpf resolves them against the kernel's BTF before loading. */
   coreRelocations: boolean;
+  /**
+   * Variables of the .struct_ops / .struct_ops.link sections: libbpf makes each a struct_ops map
+   * (its value type is the struct the variable fills, e.g. tcp_congestion_ops).
+   */
+  structOps: { name: string; section: string }[];
   programs: BpfProgramSpec[];
   maps: BpfMapSpec[];
 }
@@ -161,7 +167,11 @@ export function parseBpfObject(bytes: Uint8Array, input: string): BpfObject {
   }
   programs.sort((a, b) => cmp(a.section, b.section) || cmp(a.name, b.name));
   maps.sort((a, b) => cmp(a.name, b.name));
-  return { input, littleEndian: elf.littleEndian, license: readLicense(elf), hasBtf: btf !== undefined, coreRelocations: hasCoreRelocations(elf), programs, maps };
+  const structOps = elf.sections
+    .filter((s) => s.name === '.struct_ops' || s.name === '.struct_ops.link')
+    .flatMap((s) => elf.symbols.filter((y) => y.shndx === s.index && y.type === STT_OBJECT && y.name !== '').map((y) => ({ name: y.name, section: s.name })))
+    .sort((a, b) => cmp(a.name, b.name));
+  return { input, littleEndian: elf.littleEndian, license: readLicense(elf), hasBtf: btf !== undefined, coreRelocations: hasCoreRelocations(elf), structOps, programs, maps };
 }
 
 const latin1 = new TextDecoder('latin1');

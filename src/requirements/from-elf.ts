@@ -54,6 +54,7 @@ export function requirementsFromObject(obj: BpfObject): Requirement[] {
     for (const h of p.helpers) reqs.push({ kind: 'helper', progType: p.progType, helper: h });
     for (const k of p.kfuncs) reqs.push({ kind: 'kfunc', name: k });
   }
+  if (obj.structOps.length) reqs.push({ kind: 'map-type', mapType: 'struct_ops' });
   for (const m of obj.maps) {
     reqs.push({ kind: 'map-type', mapType: m.type });
     if (m.source === 'global-data') reqs.push({ kind: 'feature', name: 'global-data' });

@@ -47,14 +47,19 @@ export function adviseObject(obj: BpfObject, unprivilegedBpfDisabled: number): P
     for (const h of p.helpers) if (PERFMON_HELPERS.has(h)) need(CAP.PERFMON, `helper bpf_${h} in ${p.name}`);
   }
   for (const m of obj.maps) for (const c of mapTypeCaps(m.type)) need(c, `${m.type} map ${m.name}`);
+  for (const m of obj.structOps) for (const c of mapTypeCaps('struct_ops')) need(c, `struct_ops map ${m.name}`);
 
   const attachs = new Set<string>();
-  for (const p of obj.programs) attachs.add(p.attachType ?? 'cgroup_inet_ingress');
+  // libbpf loads a struct_ops program with the index of the struct member it fills as its expected
+  // attach type: which numbers those are depends on the kernel's struct, so only `any` covers them.
+  const structOpsProgs = obj.programs.some((p) => p.progType === 'struct_ops');
+  for (const p of obj.programs) attachs.add(p.progType === 'struct_ops' ? 'any' : (p.attachType ?? 'cgroup_inet_ingress'));
+  const mapTypes = [...obj.maps.map((m) => m.type), ...(obj.structOps.length ? ['struct_ops'] : [])];
   const delegation: Delegation = {
-    cmds: [...(obj.maps.length ? ['map_create'] : []), ...(obj.programs.length ? ['prog_load'] : []), ...(obj.hasBtf ? ['btf_load'] : [])].sort(),
-    maps: [...new Set(obj.maps.map((m) => m.type))].sort(),
+    cmds: [...(mapTypes.length ? ['map_create'] : []), ...(obj.programs.length ? ['prog_load'] : []), ...(obj.hasBtf ? ['btf_load'] : [])].sort(),
+    maps: [...new Set(mapTypes)].sort(),
     progs: [...new Set(obj.programs.map((p) => p.progType))].sort(),
-    attachs: [...attachs].sort(),
+    attachs: attachs.has('any') ? ['any'] : [...attachs].sort(),
   };
   const notes = [
     'capabilities cover loading; attaching adds its own checks (cgroup and tc/xdp attach: cap_net_admin; perf_event_open for kprobes/tracepoints: cap_perfmon)',
@@ -63,6 +68,7 @@ export function adviseObject(obj: BpfObject, unprivilegedBpfDisabled: number): P
   if (obj.programs.some((p) => !p.attachType)) {
     notes.push('programs loaded with expected_attach_type 0 are checked against attach type 0, cgroup_inet_ingress, in delegate_attachs');
   }
+  if (structOpsProgs) notes.push('struct_ops programs are loaded with the member index as expected_attach_type: delegate_attachs=any');
   if (obj.hasBtf) notes.push('btf_load is for loaders that load the object\'s BTF (libbpf does); bpfready\'s own verification loader does not');
   const capabilities = Object.keys(because).sort();
   return {

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseBpfObject } from '../../src/kernel/elf-bpf.ts';
+import { parseBpfObject, type BpfObject } from '../../src/kernel/elf-bpf.ts';
+import { adviseObject } from '../../src/requirements/privilege.ts';
 import { requirementsFromObject } from '../../src/requirements/from-elf.ts';
 import { clangAvailable, compile } from './fixtures.ts';
 
@@ -30,6 +31,12 @@ SEC("kprobe/do_nanosleep") int p(void *ctx) {
 }
 `,
   plain: `${HEAD}SEC("kprobe/do_nanosleep") int p(void *ctx) { return 0; }\n`,
+  structops: `${HEAD}struct sock;
+struct tcp_congestion_ops { unsigned int (*ssthresh)(struct sock *sk); unsigned int (*undo_cwnd)(struct sock *sk); char name[16]; };
+SEC("struct_ops/my_undo") unsigned int my_undo(struct sock *sk) { return 1; }
+SEC("struct_ops/my_ss") unsigned int my_ss(struct sock *sk) { return 2; }
+SEC(".struct_ops.link") struct tcp_congestion_ops rv = { .ssthresh = (void *)my_ss, .undo_cwnd = (void *)my_undo, .name = "rv" };
+`,
   subprogs: `${HEAD}static long (*bpf_xdp_adjust_head)(void *ctx, int delta) = (void *)44;
 static __u64 (*bpf_get_socket_cookie)(void *ctx) = (void *)46;
 static __attribute__((noinline)) int xdp_inner(struct xdp_md *ctx) { return bpf_xdp_adjust_head(ctx, 0) ? 1 : 2; }
@@ -44,14 +51,18 @@ SEC("tp_btf/sched_switch") int prog(void *ctx) { if (bpf_no_such_kfunc) bpf_no_s
 `,
 };
 
-function requirements(name: string): string[] {
+function object(name: string): BpfObject {
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-elf-'));
   writeFileSync(join(dir, `${name}.c`), SOURCES[name]!);
   const obj = compile(join(dir, `${name}.c`), dir);
-  return requirementsFromObject(parseBpfObject(readFileSync(obj), obj)).map((r) => JSON.stringify(r));
+  return parseBpfObject(readFileSync(obj), obj);
 }
 
-describe.skipIf(!haveClang)('requirements from CO-RE, subprograms and weak kfuncs', () => {
+function requirements(name: string): string[] {
+  return requirementsFromObject(object(name)).map((r) => JSON.stringify(r));
+}
+
+describe.skipIf(!haveClang)('requirements from CO-RE, subprograms, struct_ops and weak kfuncs', () => {
   it('an object with CO-RE relocations needs the kernel\'s BTF; the same program without them does not', () => {
     expect(requirements('core')).toContain(JSON.stringify({ kind: 'feature', name: 'btf' }));
     expect(requirements('plain')).not.toContain(JSON.stringify({ kind: 'feature', name: 'btf' }));
@@ -62,6 +73,14 @@ describe.skipIf(!haveClang)('requirements from CO-RE, subprograms and weak kfunc
     expect(reqs).toContain(JSON.stringify({ kind: 'helper', progType: 'socket_filter', helper: 'get_socket_cookie' }));
     expect(reqs).not.toContain(JSON.stringify({ kind: 'helper', progType: 'socket_filter', helper: 'xdp_adjust_head' }));
     expect(reqs).not.toContain(JSON.stringify({ kind: 'helper', progType: 'xdp', helper: 'get_socket_cookie' }));
+  });
+  it('a .struct_ops variable is a struct_ops map; its programs need any attach type under a token (libbpf uses the member index)', () => {
+    const obj = object('structops');
+    expect(obj.structOps).toEqual([{ name: 'rv', section: '.struct_ops.link' }]);
+    expect(requirements('structops')).toContain(JSON.stringify({ kind: 'map-type', mapType: 'struct_ops' }));
+    const advice = adviseObject(obj, 2);
+    expect(advice.delegation).toMatchObject({ maps: ['struct_ops'], progs: ['struct_ops'], attachs: ['any'] });
+    expect(advice.delegation.cmds).toContain('map_create');
   });
   it('a weak kfunc is no requirement; a strong one is', () => {
     const reqs = requirements('weak');

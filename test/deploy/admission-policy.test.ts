@@ -161,6 +161,9 @@ describe('ValidatingAdmissionPolicy', () => {
     ['the kubelet’s Ready condition changed', (o) => (o['status']['conditions'][0]['status'] = 'False'), 'conditions whose type is under bpfready.io/'],
     ['a foreign condition deleted', (o) => o['status']['conditions'].splice(1, 1), 'conditions whose type is under bpfready.io/'],
     ['capacity changed', (o) => (o['status']['capacity']['cpu'] = '400'), 'status other than its conditions'],
+    ['a status field the policy never listed added', (o) => (o['status']['somethingNew'] = { x: 1 }), 'status other than its conditions'],
+    ['spec.podCIDR changed', (o) => (o['spec']['podCIDR'] = '10.9.9.0/24'), 'taints in its spec'],
+    ['spec.providerID set', (o) => (o['spec']['providerID'] = 'aws:///us-east-1a/i-0'), 'taints in its spec'],
     ['a finalizer added', (o) => (o['metadata']['finalizers'] = ['example.com/hold']), 'finalizers'],
   ])('refuses %s', (_what, f, message) => {
     const v = admit(policy, { oldObject: old, object: mutate(old, f) });

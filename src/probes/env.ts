@@ -46,6 +46,10 @@ export interface ProbeEnv {
    * cannot be read. Lockdown hides helpers from the verifier, so it is part of who is asking.
    */
   lockdown?: string;
+  /** The effective set as /proc shows it (differs from `caps` only in a child user namespace). */
+  heldCaps?: bigint;
+  /** Our thread's seccomp mode (/proc Seccomp:): part of the privilege context. */
+  seccomp?: string;
   /** Set when we run in a child user namespace: `caps` is then empty for bpf() (no token). */
   childUserNs?: boolean;
   /** The kernel accepts log_level BPF_LOG_STATS (4) on its own (5.2+): helper probes use it. */

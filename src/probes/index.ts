@@ -6,7 +6,6 @@
 // the privilege context (effective capabilities, token, mount table), so a result that depends on
 // who asks is re-probed whenever that changes. Not-permitted and error results are never cached.
 import { readFileSync } from 'node:fs';
-import { inInitUserNamespace } from '../kernel/procstatus.ts';
 import { release as osRelease, version as osVersion, machine as osMachine } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -15,6 +14,7 @@ import { progLoad } from '../native/bpf.ts';
 import { raiseMemlockLimit } from '../native/libc.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { btfFileKey, BtfKind, loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
+import { inInitUserNamespace } from '../kernel/procstatus.ts';
 import type { Fact, FactSection, ProbeReport } from '../report.ts';
 // The system-facts, attach and token modules are imported when a full report needs them, not at
 // start-up: `probe --tables-only` and the helper workers never load them.
@@ -77,11 +77,11 @@ function readVersionSignature(): string | undefined {
   }
 }
 
-function readEffectiveCaps(): bigint {
-  // Our own thread's capabilities: /proc/thread-self, not the host's, whatever the host root.
+/** Our own thread's effective capabilities and seccomp mode: /proc/thread-self, whatever the host root. */
+function readThreadStatus(): { caps: bigint; seccomp: string } {
   const status = readFileSync('/proc/thread-self/status', 'utf8');
   const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
-  return m ? BigInt(`0x${m[1]}`) : 0n;
+  return { caps: m ? BigInt(`0x${m[1]}`) : 0n, seccomp: /^Seccomp:\s*(\d+)$/m.exec(status)?.[1] ?? '?' };
 }
 
 /** The bracketed mode of <hostRoot>/sys/kernel/security/lockdown ("[none] integrity confidentiality"). */
@@ -201,10 +201,13 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
   const unpriv = readSysctlInt(hostRoot, 'kernel/unprivileged_bpf_disabled');
   const lockdown = readLockdown(hostRoot);
   const childUserNs = opts.tokenFd === undefined && inInitUserNamespace() === false;
+  const thread = readThreadStatus();
   return {
     ...(lockdown !== undefined ? { lockdown } : {}),
     // In a child user namespace the kernel sees none of our capabilities (facts §8).
-    caps: childUserNs ? 0n : readEffectiveCaps(),
+    caps: childUserNs ? 0n : thread.caps,
+    heldCaps: thread.caps,
+    seccomp: thread.seccomp,
     ...(childUserNs ? { childUserNs } : {}),
     kernVersion: kernelVersionCode(),
     statsLog: kernelTakesStatsLog(),
@@ -252,13 +255,7 @@ function contextKey(env: ProbeEnv, opts: TableOptions): string {
   // Besides capabilities, token and mounts: lockdown (hides helpers), the JIT switch (tracing and
   // extension programs need the JIT) and our seccomp mode (a filter can refuse bpf() itself).
   const jit = readSysctlInt(opts.hostRoot ?? '/', 'net/core/bpf_jit_enable');
-  let seccomp = '?';
-  try {
-    seccomp = /^Seccomp:\s*(\d+)$/m.exec(readFileSync('/proc/thread-self/status', 'utf8'))?.[1] ?? '?';
-  } catch {
-    // Unknown seccomp mode: part of the key all the same.
-  }
-  return `${env.caps.toString(16)}|${opts.tokenKey ?? (env.tokenFd !== undefined ? `fd${env.tokenFd}` : '-')}|${env.unprivDisabled ?? '?'}|${hash(mounts)}|${env.lockdown ?? '?'}|${jit ?? '?'}|${seccomp}`;
+  return `${env.caps.toString(16)}|${opts.tokenKey ?? (env.tokenFd !== undefined ? `fd${env.tokenFd}` : '-')}|${env.unprivDisabled ?? '?'}|${hash(mounts)}|${env.lockdown ?? '?'}|${jit ?? '?'}|${env.seccomp ?? '?'}`;
 }
 
 function hash(s: string): string {
@@ -415,7 +412,7 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
       generatedAt: new Date().toISOString(),
       durationMs: Math.round(performance.now() - started),
       kernel: { release: osRelease(), version: osVersion(), machine: osMachine() },
-      context: { euid: process.geteuid?.() ?? -1, effective: capNames(readEffectiveCaps()), ...(env.childUserNs ? { initUserNamespace: false } : {}) },
+      context: { euid: process.geteuid?.() ?? -1, effective: capNames(env.heldCaps ?? env.caps), ...(env.childUserNs ? { initUserNamespace: false } : {}) },
       ...tables,
     };
   }
@@ -441,7 +438,7 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
     durationMs: Math.round(performance.now() - started),
     // uname(2) of the running kernel; the host's files may add the distro but never blank these.
     kernel: { ...(factsKernel ?? {}), release: factsKernel?.release || osRelease(), version: factsKernel?.version || osVersion(), machine: factsKernel?.machine || osMachine() },
-    context: { euid: process.geteuid?.() ?? -1, effective: capNames(readEffectiveCaps()), ...(env.childUserNs ? { initUserNamespace: false } : {}), ...(token ? { tokenMount: token.mount } : {}) },
+    context: { euid: process.geteuid?.() ?? -1, effective: capNames(env.heldCaps ?? env.caps), ...(env.childUserNs ? { initUserNamespace: false } : {}), ...(token ? { tokenMount: token.mount } : {}) },
     ...tables,
     ...('error' in facts ? { facts: { collector: facts.error } } : factSections),
     ...(attach ? { attach } : {}),

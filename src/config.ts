@@ -5,6 +5,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
+import SCHEMA from './config.schema.json' with { type: 'json' };
 import { ParseError } from './errors.ts';
 import type { Requirement } from './requirements/model.ts';
 import { prefixProblem, profileProjectionProblem } from './publish/labels.ts';
@@ -61,51 +62,10 @@ export interface Config {
 /** A bad config value. `input` names the flag, variable or file: key it came from. Exit code 2. */
 export class ConfigError extends ParseError {}
 
-// Durations are written as seconds (a number) or with a unit: 500ms, 30s, 5m, 1h.
-// A flag or variable is always a string, so "60" (no unit) is seconds too, as 60 is in the file.
-const DURATION = { anyOf: [{ type: 'number', minimum: 0 }, { type: 'string', pattern: '^[0-9]+(\\.[0-9]+)?(ms|s|m|h)?$' }] };
-
-const SCHEMA = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    listen: { type: 'string', minLength: 1 },
-    probeInterval: DURATION,
-    probeJitter: { type: 'number', minimum: 0, maximum: 0.5 },
-    mountCheckInterval: DURATION,
-    hostRoot: { type: 'string', pattern: '^/' },
-    logLevel: { enum: LOG_LEVELS },
-    profiles: { type: 'object' },
-    checkProfiles: { type: 'array', items: { type: 'string', minLength: 1 }, uniqueItems: true },
-    kubernetes: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        nodeName: { type: 'string', minLength: 1, maxLength: 253 },
-        labelPrefix: { type: 'string', minLength: 1, maxLength: 253 },
-        heartbeatSeconds: { type: 'integer', minimum: 0, maximum: 2_147_483 },
-        startJitterSeconds: { type: 'number', minimum: 0, maximum: 3600 },
-        taint: {
-          anyOf: [
-            { type: 'null' },
-            { type: 'boolean' },
-            {
-              type: 'object',
-              additionalProperties: false,
-              properties: {
-                key: { type: 'string', minLength: 1, maxLength: 316 },
-                value: { type: 'string', maxLength: 63 },
-                effect: { enum: TAINT_EFFECTS },
-              },
-            },
-          ],
-        },
-        nfd: { type: 'boolean' },
-      },
-    },
-  },
-} as const;
-
+// The config file's schema is config.schema.json (imported above), the one copy: the chart's values.schema.json
+// carries it as definitions.config for its `config` values (docs/config.md). Durations are seconds
+// (a number) or a number with a unit: 500ms, 30s, 5m, 1h; a flag or variable is always a string,
+// so "60" (no unit) is seconds too, as 60 is in the file.
 const ajv = new Ajv({ allErrors: true, strict: true });
 const validate = ajv.compile(SCHEMA);
 
@@ -185,7 +145,7 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     set(key, key === 'checkProfiles' ? values : values.at(-1), flag);
   }
 
-  if (!validate(raw)) throw schemaError(validate.errors ?? [], origins, file);
+  if (!validate(raw)) throw schemaError(validate.errors ?? [], raw, origins, file);
   return { help: false, config: deepFreeze(normalise(raw, origins, file)) };
 }
 
@@ -252,22 +212,31 @@ function collectOrigins(v: unknown, pointer: string, file: string, origins: Map<
   if (isObject(v)) for (const [k, child] of Object.entries(v)) collectOrigins(child, `${pointer}/${k}`, file, origins);
 }
 
-function schemaError(errors: ErrorObject[], origins: Map<string, string>, file: string | undefined): ConfigError {
+function schemaError(errors: ErrorObject[], raw: Record<string, unknown>, origins: Map<string, string>, file: string | undefined): ConfigError {
   // anyOf reports every branch; the most specific error (deepest path) is the one worth reading.
   const e = [...errors].sort((a, b) => b.instancePath.length - a.instancePath.length)[0];
   if (!e) return new ConfigError(file ?? 'config', 'invalid');
   let pointer = e.instancePath;
+  const value = valueAt(raw, pointer);
   let what: string;
+  // A number out of a duration's range: its bound, rather than the sentence about duration forms.
+  const bound = typeof value === 'number' ? errors.find((x) => x.instancePath === pointer && (x.keyword === 'minimum' || x.keyword === 'maximum')) : undefined;
   if (e.keyword === 'additionalProperties') {
     const prop = String((e.params as { additionalProperty: string }).additionalProperty);
     pointer = `${pointer}/${prop}`;
     what = `unknown key "${prop}"`;
   } else if (e.keyword === 'enum') {
     what = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+  } else if (bound && DURATION_KEYS.has(pointer)) {
+    const limit = (bound.params as { limit: number }).limit;
+    what = `must be ${bound.keyword === 'minimum' ? 'at least' : 'at most'} ${limit}s`;
   } else if (e.schemaPath.includes('/anyOf/') && ANY_OF_MESSAGES[pointer] !== undefined) {
     what = ANY_OF_MESSAGES[pointer] ?? '';
   } else if (e.keyword === 'pattern' && pointer === '/hostRoot') {
     what = 'must be an absolute path';
+  } else if (e.keyword === 'pattern' && pointer === '/kubernetes/labelPrefix') {
+    // The same sentence as for a prefix the schema lets through but Kubernetes reserves (normalise).
+    what = `"${String(value)}" ${prefixProblem(String(value)) ?? 'must be a lowercase DNS subdomain'}`;
   } else {
     what = e.message ?? 'is invalid';
   }
@@ -276,11 +245,18 @@ function schemaError(errors: ErrorObject[], origins: Map<string, string>, file: 
 
 // For keys with alternative forms, ajv's per-branch errors read worse than one sentence.
 const DURATION_MESSAGE = 'must be a duration: seconds as a number, or a number with ms, s, m or h (e.g. 30s, 5m)';
+const DURATION_KEYS = new Set(['/probeInterval', '/mountCheckInterval']);
 const ANY_OF_MESSAGES: Record<string, string> = {
   '/probeInterval': DURATION_MESSAGE,
   '/mountCheckInterval': DURATION_MESSAGE,
   '/kubernetes/taint': 'must be true, false, null or a mapping with key, value and effect',
 };
+
+function valueAt(raw: Record<string, unknown>, pointer: string): unknown {
+  let v: unknown = raw;
+  for (const k of pointer.split('/').slice(1)) v = isObject(v) ? v[k] : undefined;
+  return v;
+}
 
 function originOf(pointer: string, origins: Map<string, string>, file: string | undefined): string {
   for (let p = pointer; ; p = p.slice(0, p.lastIndexOf('/'))) {

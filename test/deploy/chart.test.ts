@@ -1,120 +1,121 @@
-// The chart: values against values.schema.json, rendering under the defaults and the documented
-// variations, the cross-field rules the Kubernetes API enforces but its OpenAPI schema cannot say,
-// and the daemon really accepting the config the chart gives it.
-import { readFileSync } from 'node:fs';
+// The chart on real Helm (v4, scripts/test-setup.sh fetches it): `helm lint --strict` and
+// `helm template` for every value set in helm/bpfready/ci/, every document checked against the
+// Kubernetes schemas with unknown fields refused and YAML read as 1.1 (test/deploy/k8s.ts), names
+// and labels valid at the longest overrides, the admission policies' CEL compiled, the schema's
+// refusals, a subchart with global values, the Kubernetes version floor and `helm package`. Plus
+// what the API server cannot check: the DaemonSet's invariants, RBAC exactly, the uninstall hook's
+// and helm test's objects, and the daemon really accepting the config the chart gives it.
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Ajv } from 'ajv';
-import { describe, expect, it } from 'vitest';
+import { Environment } from '@marcbachmann/cel-js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { CHART_DIR, dryRunInstall, helm, HelmError, isHook, MONITORING_APIS, render, type Rendered, template, type TemplateOptions } from '../../scripts/chart.ts';
 import { loadConfig } from '../../src/config.ts';
-import { CHART_DIR, renderChart, RenderError, type RenderedChart } from '../../scripts/render-chart.ts';
+import { helmSkip, nameProblems, schemaProblems } from './k8s.ts';
 
-const schema = JSON.parse(readFileSync(join(CHART_DIR, 'values.schema.json'), 'utf8')) as object;
-const defaults = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as Record<string, unknown>;
-// Helm validates values with JSON Schema draft 7 semantics; strict:false because the schema carries
-// helm-facing "description" text next to keywords ajv's strict mode would question.
-const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
-
+const skip = helmSkip();
 type Obj = Record<string, any>;
-const isHook = (doc: Obj): boolean => doc['metadata']?.['annotations']?.['helm.sh/hook'] !== undefined;
-/** The release's own objects of a kind; the uninstall hook's (prune-hook.yaml) are hooksOf. */
-const docsOf = (r: RenderedChart, kind: string): Obj[] => r.documents.filter((d) => d.doc['kind'] === kind && !isHook(d.doc)).map((d) => d.doc as Obj);
-const hooksOf = (r: RenderedChart, kind: string): Obj[] => r.documents.filter((d) => d.doc['kind'] === kind && isHook(d.doc)).map((d) => d.doc as Obj);
-const one = (r: RenderedChart, kind: string): Obj => {
+
+const CI_DIR = join(CHART_DIR, 'ci');
+const SETS = readdirSync(CI_DIR)
+  .filter((f) => f.endsWith('-values.yaml'))
+  .sort();
+/** Release and namespace per value set: YAML 1.1 words, and Helm's longest release name (53) with a 63-character namespace. */
+const RELEASE: Record<string, { release: string; namespace: string }> = {
+  'yaml11-values.yaml': { release: 'on', namespace: 'yes' },
+  'longest-names-values.yaml': { release: 'r'.repeat(53), namespace: 'n'.repeat(63) },
+};
+const optionsFor = (set: string): TemplateOptions => ({ valueFiles: [join(CI_DIR, set)], apiVersions: MONITORING_APIS, ...RELEASE[set] });
+const rendered = new Map<string, Rendered[]>(skip ? [] : SETS.map((s) => [s, render(optionsFor(s))]));
+const valuesOf = (set: string): Obj => (parseYaml(readFileSync(join(CI_DIR, set), 'utf8')) ?? {}) as Obj;
+const defaults = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as Obj;
+
+const docsOf = (r: Rendered[], kind: string): Obj[] => r.filter((d) => d.doc['kind'] === kind && !isHook(d.doc)).map((d) => d.doc);
+const hooksOf = (r: Rendered[], kind: string, hook = 'post-delete'): Obj[] => r.filter((d) => d.doc['kind'] === kind && d.doc['metadata']?.['annotations']?.['helm.sh/hook'] === hook).map((d) => d.doc);
+const one = (r: Rendered[], kind: string): Obj => {
   const docs = docsOf(r, kind);
   expect(docs, kind).toHaveLength(1);
   return docs[0]!;
 };
-
-/** Values overlays a user might pass with -f / --set; each must render and validate. */
-const VARIATIONS: Record<string, Record<string, unknown>> = {
-  defaults: {},
-  everythingOn: {
-    serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
-    prometheusRule: { enabled: true, tokenExpectedMounts: '/run/tokens/.*' },
-    grafanaDashboard: { enabled: true, namespace: 'monitoring' },
-    podLabels: { team: 'platform' },
-    podAnnotations: { 'example.com/note': 'x' },
-    imagePullSecrets: [{ name: 'regcred' }],
-    nodeSelector: { 'kubernetes.io/os': 'linux' },
-  },
-  taintTrue: { config: { kubernetes: { taint: true } } },
-  taintMap: { config: { kubernetes: { taint: { key: 'readiness.k8s.io/ebpf-ready', value: 'pending', effect: 'NoSchedule' } } } },
-  digestAndPrefix: {
-    image: { digest: `sha256:${'a'.repeat(64)}` },
-    config: { kubernetes: { labelPrefix: 'ebpf.example.com' }, checkProfiles: ['cilium'] },
-    fullnameOverride: 'ebpf-ready',
-  },
-  nfd: { config: { kubernetes: { nfd: true } } },
-  everythingOff: { rbac: { create: false }, serviceAccount: { create: false, name: 'existing' }, service: { enabled: false }, admissionPolicy: { enabled: false }, prune: { enabled: false } },
-  pruneNoPolicy: { admissionPolicy: { enabled: false }, prune: { tolerations: [{ operator: 'Exists' }], nodeSelector: { 'kubernetes.io/os': 'linux' } } },
+/** A value of the merged values (defaults, then the set's), by path. */
+const valueAt = (set: string, ...path: string[]): any => {
+  const pick = (o: any) => path.reduce((v, k) => (v && typeof v === 'object' ? v[k] : undefined), o);
+  const v = pick(valuesOf(set));
+  return v === undefined ? pick(defaults) : v;
 };
 
-describe('values.yaml', () => {
-  it('validates against values.schema.json', () => {
-    expect(validate(defaults), JSON.stringify(validate.errors)).toBe(true);
-  });
+let documentsValidated = 0;
+afterAll(() => {
+  if (!skip) console.log(`chart: ${SETS.length} value sets, ${documentsValidated} rendered documents validated against the Kubernetes schemas (unknown fields refused, YAML 1.1)`);
+});
 
-  it.each([
-    ['a CAP_-prefixed capability', { capabilities: ['CAP_BPF'] }],
-    ['Deny together with Warn', { admissionPolicy: { enabled: true, validationActions: ['Deny', 'Warn'] } }],
-    ['an unknown top-level key', { privileged: true }],
-    ['a labelPrefix with uppercase', { config: { kubernetes: { labelPrefix: 'BPF.io' } } }],
-    ['a relative hostRoot', { hostRoot: 'host' }],
-    ['a Localhost seccomp profile without a path', { seccompProfile: { type: 'Localhost' } }],
-    ['a malformed digest', { image: { repository: 'x', pullPolicy: 'Always', digest: 'sha256:abc' } }],
-    ['an unknown config key (the daemon would refuse it)', { config: { listen: ':1' } }],
-  ])('rejects %s', (_what, over) => {
-    expect(validate({ ...defaults, ...over })).toBe(false);
+describe.skipIf(skip)('Helm', () => {
+  it('is the Helm 4 that scripts/test-setup.sh pins', () => {
+    expect(helm(['version', '--short'])).toMatch(/^v4\.1\.4\+g[0-9a-f]+/);
   });
 });
 
-describe.each(Object.entries(VARIATIONS))('chart rendered with %s', (name, values) => {
-  const r = renderChart(CHART_DIR, { values, releaseName: 'bpfready', namespace: 'bpfready' });
+describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
+  const r = rendered.get(set) ?? [];
+  const release = RELEASE[set]?.namespace ?? 'bpfready';
+  const ns = valueAt(set, 'namespaceOverride') || release;
 
-  it('has values that validate against the schema', () => {
-    expect(validate(r.values), JSON.stringify(validate.errors)).toBe(true);
+  it('passes helm lint --strict', () => {
+    expect(helm(['lint', '--strict', CHART_DIR, '-f', join(CI_DIR, set), ...(RELEASE[set] ? ['--namespace', release] : [])])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
   });
 
-  it('renders only mappings with apiVersion, kind and a name', () => {
-    expect(r.documents.length).toBeGreaterThan(0);
-    for (const { doc, source } of r.documents) {
-      expect(doc['apiVersion'], source).toEqual(expect.any(String));
-      expect(doc['kind'], source).toEqual(expect.any(String));
-      expect((doc['metadata'] as Obj | undefined)?.['name'], source).toMatch(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/);
+  it('renders only documents the API server would take: schemas, no unknown fields, valid names and labels', () => {
+    expect(r.length).toBeGreaterThan(1);
+    const problems = r.flatMap(({ doc, source }) => [...schemaProblems(doc), ...nameProblems(doc)].map((p) => `${source} ${doc['kind']} ${doc['metadata']?.['name']}: ${p}`));
+    expect(problems).toEqual([]);
+    documentsValidated += r.length;
+  });
+
+  it('gives each object a distinct name, hook objects included', () => {
+    const keys = r.map(({ doc }) => `${doc['kind']}/${doc['metadata']?.['namespace'] ?? ''}/${doc['metadata']['name']}`);
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  it("compiles every CEL expression of its admission policies, validations to bool and messages to string", () => {
+    const env = new Environment();
+    for (const v of ['request', 'object', 'oldObject', 'variables', 'params', 'namespaceObject', 'authorizer']) env.registerVariable(v, 'dyn');
+    const problems: string[] = [];
+    for (const p of r.filter((d) => d.doc['kind'] === 'ValidatingAdmissionPolicy').map((d) => d.doc)) {
+      const exprs: [string, string, string[]][] = [
+        ...(p['spec']['matchConditions'] ?? []).map((m: Obj) => [`matchConditions ${m['name']}`, m['expression'], ['bool']]),
+        ...(p['spec']['variables'] ?? []).map((v: Obj) => [`variable ${v['name']}`, v['expression'], []]),
+        ...(p['spec']['validations'] ?? []).flatMap((v: Obj, i: number) => [
+          [`validation ${i}`, v['expression'], ['bool']],
+          ...(v['messageExpression'] ? [[`validation ${i} messageExpression`, v['messageExpression'], ['string']]] : []),
+        ]),
+      ];
+      for (const [what, expr, types] of exprs) {
+        const c = env.check(expr) as { valid: boolean; type?: string; error?: Error };
+        if (!c.valid) problems.push(`${p['metadata']['name']} ${what}: ${c.error?.message}`);
+        else if (types.length && c.type !== 'dyn' && !types.includes(c.type!)) problems.push(`${p['metadata']['name']} ${what}: type ${c.type}, not ${types.join('|')}`);
+      }
     }
+    expect(problems).toEqual([]);
   });
 
-  if (name === 'everythingOff') {
-    it('leaves out what was switched off', () => {
-      const kinds = r.documents.map((d) => d.doc['kind']);
-      expect(kinds).not.toContain('ClusterRole');
-      expect(kinds).not.toContain('ServiceAccount');
-      expect(kinds).not.toContain('ValidatingAdmissionPolicy');
-      expect(kinds).not.toContain('Service');
-      expect(kinds).not.toContain('Job');
-      expect(one(r, 'DaemonSet')['spec']['template']['spec']['serviceAccountName']).toBe('existing');
-    });
-    return;
-  }
+  const ds = docsOf(r, 'DaemonSet')[0]!;
+  const pod = ds?.['spec']['template']['spec'];
+  const c = pod?.['containers'][0];
 
-  const ds = one(r, 'DaemonSet');
-  const pod = ds['spec']['template']['spec'];
-  const c = pod['containers'][0];
-
-  it('runs on every node, first to be kept, rolled 10% at a time', () => {
-    expect(pod['tolerations']).toContainEqual({ operator: 'Exists' });
-    // Whatever the values say, it tolerates the readiness taints it is there to take off.
+  it('runs on every node, tolerating the readiness taints whatever tolerations says, rolled 10% at a time', () => {
+    for (const t of valueAt(set, 'tolerations')) expect(pod['tolerations']).toContainEqual(t);
     expect(pod['tolerations']).toContainEqual({ key: 'readiness.k8s.io/ebpf-ready', operator: 'Exists' });
-    const kube = (r.values as Obj)['config']?.['kubernetes'] as Obj | undefined;
-    if (kube?.['taint']) {
-      const t = kube['taint'];
-      expect(pod['tolerations']).toContainEqual({ key: typeof t === 'object' && t['key'] ? t['key'] : `${kube['labelPrefix'] ?? 'bpfready.io'}/not-ready`, operator: 'Exists' });
-    }
-    expect(pod['priorityClassName']).toBe('system-node-critical');
+    const taint = valueAt(set, 'config', 'kubernetes', 'taint');
+    if (taint) expect(pod['tolerations']).toContainEqual({ key: typeof taint === 'object' && taint['key'] ? taint['key'] : `${valueAt(set, 'config', 'kubernetes', 'labelPrefix')}/not-ready`, operator: 'Exists' });
+    expect(pod['priorityClassName']).toBe(valueAt(set, 'priorityClassName') || undefined);
     expect(ds['spec']['updateStrategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } });
+    expect(ds['spec']['revisionHistoryLimit']).toBe(valueAt(set, 'revisionHistoryLimit'));
     expect(pod['hostNetwork']).toBe(false);
     expect(pod['hostPID']).toBe(false);
+    expect(ds['metadata']['namespace']).toBe(ns);
   });
 
   it('drops every capability and adds only the commented ones, without privileged mode', () => {
@@ -126,7 +127,6 @@ describe.each(Object.entries(VARIATIONS))('chart rendered with %s', (name, value
     // The API server's own rule (pkg/apis/core/validation): allowPrivilegeEscalation=false cannot be
     // combined with privileged or an added CAP_SYS_ADMIN; the OpenAPI schema cannot express it.
     if (sc['allowPrivilegeEscalation'] === false) expect(sc['capabilities']['add']).not.toContain('SYS_ADMIN');
-    // values.yaml must say why for every capability it adds.
     const valuesText = readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8');
     for (const cap of sc['capabilities']['add'] as string[]) expect(valuesText, cap).toMatch(new RegExp(`^#\\s+${cap}\\s+\\S`, 'm'));
   });
@@ -147,16 +147,33 @@ describe.each(Object.entries(VARIATIONS))('chart rendered with %s', (name, value
       hostMounts.set(v['hostPath']['path'], m['mountPath']);
     }
     for (const p of ['/proc', '/sys/kernel', '/sys/fs', '/boot', '/lib/modules']) expect(hostMounts.has(p), p).toBe(true);
-    // Mounts the host makes under /sys/fs later (a bpffs for tokens) reach the pod.
     const sysFs = (c['volumeMounts'] as Obj[]).find((m) => volumes.get(m['name'])?.['hostPath']?.['path'] === '/sys/fs');
     expect(sysFs?.['mountPropagation']).toBe('HostToContainer');
-    // Every volume is used, and the names are unique.
     expect(new Set((c['volumeMounts'] as Obj[]).map((m) => m['name'])).size).toBe(volumes.size);
   });
 
+  it('passes extraArgs after `daemon` and extraEnv after the chart’s own variables', () => {
+    expect(c['args']).toEqual(['daemon', ...valueAt(set, 'extraArgs')]);
+    const names = (c['env'] as Obj[]).map((e) => e['name']);
+    expect(names.slice(0, 4)).toEqual(['NODE_NAME', 'BPFREADY_CONFIG', 'BPFREADY_HOST_ROOT', 'BPFREADY_LISTEN']);
+    expect((c['env'] as Obj[]).slice(4)).toEqual(valueAt(set, 'extraEnv'));
+  });
+
+  it('waits for the node-writes policy to be enforced before the daemon starts, when the policy denies', () => {
+    const deny = valueAt(set, 'admissionPolicy', 'enabled') && valueAt(set, 'admissionPolicy', 'validationActions').includes('Deny');
+    const init = (pod['initContainers'] ?? []) as Obj[];
+    expect(init.map((i) => i['name'])).toEqual(deny ? ['wait-for-policy'] : []);
+    if (!deny) return;
+    const policy = docsOf(r, 'ValidatingAdmissionPolicy').find((p) => p['metadata']['name'].endsWith('-node-writes'))!;
+    const env = Object.fromEntries((init[0]!['env'] as Obj[]).map((e) => [e['name'], e]));
+    expect(env['POLICY_NAME']['value']).toBe(policy['metadata']['name']);
+    expect(env['NODE_NAME']['valueFrom']).toEqual({ fieldRef: { fieldPath: 'spec.nodeName' } });
+    expect(init[0]!['securityContext']).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(init[0]!['args'][0]).toBe(readFileSync(join(CHART_DIR, 'files/wait-for-policy.mjs'), 'utf8'));
+  });
+
   it('probes /healthz and /readyz on the port the daemon listens on', () => {
-    const port = c['ports'][0];
-    expect(port).toMatchObject({ name: 'http', containerPort: r.values['port'] });
+    expect(c['ports'][0]).toMatchObject({ name: 'http', containerPort: valueAt(set, 'port') });
     expect(c['livenessProbe']['httpGet']).toEqual({ path: '/healthz', port: 'http' });
     expect(c['readinessProbe']['httpGet']).toEqual({ path: '/readyz', port: 'http' });
   });
@@ -167,187 +184,297 @@ describe.each(Object.entries(VARIATIONS))('chart rendered with %s', (name, value
     const env: Record<string, string> = {};
     for (const e of c['env'] as Obj[]) if (typeof e['value'] === 'string') env[e['name']] = e['value'];
     env['NODE_NAME'] = 'node-a';
-    const loaded = loadConfig({ argv: [], env, readFile: (p) => (p === env['BPFREADY_CONFIG'] ? file : '') });
+    const loaded = loadConfig({ argv: c['args'].slice(1), env, readFile: (p) => (p === env['BPFREADY_CONFIG'] ? file : '') });
     if (loaded.help) throw new Error('help');
     expect(loaded.config.hostRoot).toBe('/host');
-    expect(loaded.config.listen).toEqual({ host: '::', port: r.values['port'] });
+    expect(loaded.config.listen).toEqual({ host: '::', port: valueAt(set, 'port') });
     expect(loaded.config.kubernetes.nodeName).toBe('node-a');
-    const want = (r.values['config'] as Obj)['kubernetes']['labelPrefix'];
-    expect(loaded.config.kubernetes.labelPrefix).toBe(want);
+    expect(loaded.config.kubernetes.labelPrefix).toBe(valueAt(set, 'config', 'kubernetes', 'labelPrefix'));
+    expect(loaded.config.kubernetes.startJitterSeconds).toBe(valueAt(set, 'config', 'kubernetes', 'startJitterSeconds'));
     expect(Object.keys(loaded.config.profiles).length).toBeGreaterThan(0);
-    // The config volume is the ConfigMap, mounted where BPFREADY_CONFIG points.
     const vol = (pod['volumes'] as Obj[]).find((v) => v['configMap']?.['name'] === cm['metadata']['name']);
     const mount = (c['volumeMounts'] as Obj[]).find((m) => m['name'] === vol?.['name']);
     expect(`${mount?.['mountPath']}/config.yaml`).toBe(env['BPFREADY_CONFIG']);
   });
 
-  it('grants nodes get/list/watch/patch and nodes/status patch, nothing else', () => {
+  it('grants nodes get/list/watch/patch and nodes/status patch to its own account, nothing else', () => {
+    if (!valueAt(set, 'rbac', 'create')) {
+      expect(docsOf(r, 'ClusterRole')).toEqual([]);
+      expect(pod['serviceAccountName']).toBe(valueAt(set, 'serviceAccount', 'name'));
+      return;
+    }
     const role = one(r, 'ClusterRole');
     expect(role['rules']).toEqual([
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
       { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
     ]);
-    const binding = one(r, 'ClusterRoleBinding');
     const sa = one(r, 'ServiceAccount');
-    expect(binding['subjects']).toEqual([{ kind: 'ServiceAccount', name: sa['metadata']['name'], namespace: 'bpfready' }]);
+    expect(one(r, 'ClusterRoleBinding')['subjects']).toEqual([{ kind: 'ServiceAccount', name: sa['metadata']['name'], namespace: ns }]);
     expect(pod['serviceAccountName']).toBe(sa['metadata']['name']);
+    const nfd = valueAt(set, 'config', 'kubernetes', 'nfd');
+    expect(docsOf(r, 'Role').map((x) => x['rules'])).toEqual(nfd ? [[{ apiGroups: ['nfd.k8s-sigs.io'], resources: ['nodefeatures'], verbs: ['get', 'create', 'update'] }]] : []);
   });
 
-  it('has an uninstall hook: every object of it hook-annotated, its RBAC and policy created before the Job', () => {
-    const hooks = r.documents.filter((d) => isHook(d.doc)).map((d) => d.doc as Obj);
+  it('has an uninstall hook: every object hook-annotated, deleted on success and on failure, created before the Job', () => {
+    const hooks = r.filter((d) => d.doc['metadata']?.['annotations']?.['helm.sh/hook'] === 'post-delete').map((d) => d.doc);
+    if (!valueAt(set, 'prune', 'enabled')) return expect(hooks).toEqual([]);
+    const policy = valueAt(set, 'admissionPolicy', 'enabled');
     expect(hooks.map((d) => d['kind']).sort()).toEqual(
-      (name === 'pruneNoPolicy' ? [] : ['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']).concat(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Job', 'ServiceAccount']).sort(),
+      (policy ? ['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'] : []).concat(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Job', 'ServiceAccount']).sort(),
     );
     const job = hooksOf(r, 'Job')[0]!;
     const weight = (d: Obj): number => Number(d['metadata']['annotations']['helm.sh/hook-weight']);
     for (const d of hooks) {
-      expect(d['metadata']['annotations']['helm.sh/hook'], d['kind']).toBe('post-delete');
-      expect(d['metadata']['annotations']['helm.sh/hook-delete-policy'], d['kind']).toBe('before-hook-creation,hook-succeeded');
+      expect(d['metadata']['annotations']['helm.sh/hook-delete-policy'], d['kind']).toBe('before-hook-creation,hook-succeeded,hook-failed');
       if (d !== job) expect(weight(d), d['kind']).toBeLessThan(weight(job));
     }
+    expect(job['metadata']['annotations']['helm.sh/hook-output-log-policy']).toBe('hook-failed');
   });
 
-  it('gives the prune Job its own account with nodes get/list/patch and nodes/status patch only', () => {
-    const [sa] = hooksOf(r, 'ServiceAccount');
-    const [role] = hooksOf(r, 'ClusterRole');
-    const [binding] = hooksOf(r, 'ClusterRoleBinding');
-    const job = hooksOf(r, 'Job')[0]!;
-    expect(role!['rules']).toEqual([
-      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'patch'] },
-      { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
-    ]);
-    expect(binding!['roleRef']).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role!['metadata']['name'] });
-    expect(binding!['subjects']).toEqual([{ kind: 'ServiceAccount', name: sa!['metadata']['name'], namespace: 'bpfready' }]);
-    expect(sa!['metadata']['name']).not.toBe(pod['serviceAccountName']);
-    expect(job['spec']['template']['spec']['serviceAccountName']).toBe(sa!['metadata']['name']);
-    for (const p of hooksOf(r, 'ValidatingAdmissionPolicy')) {
-      expect(p['spec']['matchConditions'][0]['expression']).toBe(`request.userInfo.username == 'system:serviceaccount:bpfready:${sa!['metadata']['name']}'`);
-    }
-  });
-
-  it('runs prune --all-nodes non-root, read-only, without capabilities, bounded in time', () => {
-    const job = hooksOf(r, 'Job')[0]!;
+  it('runs prune --all-nodes non-root, read-only, without capabilities, on nodes carrying the readiness taints', () => {
+    const job = hooksOf(r, 'Job')[0];
+    if (!job) return;
     const jp = job['spec']['template']['spec'];
     const jc = jp['containers'][0];
     expect(jc['image']).toBe(c['image']);
     expect(jc['args']).toEqual(['prune', '--all-nodes']);
     expect(jp['restartPolicy']).toBe('Never');
     expect(jp['securityContext']).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(jp['securityContext']['runAsUser']).toBeGreaterThan(0);
     expect(jc['securityContext']).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
-    expect(jp['hostNetwork'] ?? false).toBe(false);
     expect((jp['volumes'] as Obj[]).every((v) => v['hostPath'] === undefined)).toBe(true);
-    for (const k of ['backoffLimit', 'activeDeadlineSeconds', 'ttlSecondsAfterFinished']) expect(job['spec'][k], k).toEqual(expect.any(Number));
-    const pv = r.values['prune'] as Obj;
-    expect(jp['tolerations']).toEqual(pv['tolerations'].length ? pv['tolerations'] : undefined);
-    expect(jp['nodeSelector']).toEqual(Object.keys(pv['nodeSelector']).length ? pv['nodeSelector'] : undefined);
-    // Not picked up by the Service or the DaemonSet's selector.
+    for (const t of valueAt(set, 'prune', 'tolerations')) expect(jp['tolerations']).toContainEqual(t);
+    expect(jp['tolerations']).toContainEqual({ key: 'readiness.k8s.io/ebpf-ready', operator: 'Exists' });
+    const own = pod['tolerations'].filter((t: Obj) => t['key']);
+    for (const t of own) expect(jp['tolerations'], 'the daemon’s readiness tolerations').toContainEqual(t);
     const sel = ds['spec']['selector']['matchLabels'] as Obj;
     const labels = job['spec']['template']['metadata']['labels'] as Obj;
     expect(Object.entries(sel).every(([k, v]) => labels[k] === v)).toBe(false);
+    const [sa] = hooksOf(r, 'ServiceAccount');
+    const [role] = hooksOf(r, 'ClusterRole');
+    expect(role!['rules']).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'patch'] },
+      { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
+    ]);
+    expect(hooksOf(r, 'ClusterRoleBinding')[0]!['subjects']).toEqual([{ kind: 'ServiceAccount', name: sa!['metadata']['name'], namespace: ns }]);
+    expect(jp['serviceAccountName']).toBe(sa!['metadata']['name']);
+    // Suffixed names never fall back onto the release's own (a 58+ character fullname once did).
+    expect(job['metadata']['name']).not.toBe(ds['metadata']['name']);
+    expect(sa!['metadata']['name']).not.toBe(pod['serviceAccountName']);
   });
 
-  it('tells prune the label prefix and taint the daemon uses (src/config.ts reads both files alike)', () => {
-    const job = hooksOf(r, 'Job')[0]!;
-    const jc = job['spec']['template']['spec']['containers'][0];
-    const cm = hooksOf(r, 'ConfigMap')[0]!;
-    const vol = (job['spec']['template']['spec']['volumes'] as Obj[]).find((v) => v['configMap']?.['name'] === cm['metadata']['name']);
-    const mount = (jc['volumeMounts'] as Obj[]).find((m) => m['name'] === vol?.['name']);
-    const env = Object.fromEntries((jc['env'] as Obj[]).map((e) => [e['name'], e['value']])) as Record<string, string>;
-    expect(`${mount?.['mountPath']}/config.yaml`).toBe(env['BPFREADY_CONFIG']);
+  it('tells prune the label prefix and taint the daemon uses', () => {
+    const cm = hooksOf(r, 'ConfigMap')[0];
+    if (!cm) return;
     const daemonCm = docsOf(r, 'ConfigMap').find((d) => d['data']?.['config.yaml'] !== undefined)!;
     const load = (file: string) => {
       const l = loadConfig({ argv: [], env: { BPFREADY_CONFIG: '/c' }, readFile: () => file });
       if (l.help) throw new Error('help');
       return l.config.kubernetes;
     };
-    const pruneK = load(cm['data']['config.yaml']);
-    const daemonK = load(daemonCm['data']['config.yaml']);
-    expect(pruneK.labelPrefix).toBe(daemonK.labelPrefix);
-    expect(pruneK.taint).toEqual(daemonK.taint);
+    expect(load(cm['data']['config.yaml']).labelPrefix).toBe(load(daemonCm['data']['config.yaml']).labelPrefix);
+    expect(load(cm['data']['config.yaml']).taint).toEqual(load(daemonCm['data']['config.yaml']).taint);
   });
 
-  it('binds the admission policy to this service account and this prefix', () => {
-    const hookPolicies = hooksOf(r, 'ValidatingAdmissionPolicy').map((p) => p['metadata']['name']);
-    expect(hooksOf(r, 'ValidatingAdmissionPolicyBinding').map((b) => b['spec']['policyName'])).toEqual(hookPolicies);
-    if (name === 'pruneNoPolicy') {
-      expect(r.documents.filter((d) => d.doc['kind'] === 'ValidatingAdmissionPolicy')).toEqual([]);
-      return;
-    }
-    const policy = docsOf(r, 'ValidatingAdmissionPolicy').find((p) => p['metadata']['name'].endsWith('-node-writes'))!;
-    const bindings = docsOf(r, 'ValidatingAdmissionPolicyBinding').map((b) => b['spec']['policyName']);
-    expect(bindings.sort()).toEqual(docsOf(r, 'ValidatingAdmissionPolicy').map((p) => p['metadata']['name']).sort());
-    expect(policy['spec']['matchConditions'][0]['expression']).toContain(`system:serviceaccount:bpfready:${pod['serviceAccountName']}'`);
-    const prefix = (r.values['config'] as Obj)['kubernetes']['labelPrefix'];
-    const vars = Object.fromEntries((policy['spec']['variables'] as Obj[]).map((v) => [v['name'], v['expression']]));
-    expect(vars['prefix']).toBe(`'${prefix}/'`);
+  it('binds each admission policy, to this account and this prefix', () => {
+    const policies = r.filter((d) => d.doc['kind'] === 'ValidatingAdmissionPolicy').map((d) => d.doc);
+    const bindings = r.filter((d) => d.doc['kind'] === 'ValidatingAdmissionPolicyBinding').map((d) => d.doc);
+    expect(bindings.map((b) => b['spec']['policyName']).sort()).toEqual(policies.map((p) => p['metadata']['name']).sort());
+    for (const b of bindings) expect(b['spec']['validationActions']).toEqual(valueAt(set, 'admissionPolicy', 'validationActions'));
+    const policy = docsOf(r, 'ValidatingAdmissionPolicy').find((p) => p['metadata']['name'].endsWith('-node-writes'));
+    if (!valueAt(set, 'admissionPolicy', 'enabled')) return expect(policies).toEqual([]);
+    expect(policy!['spec']['matchConditions'][0]['expression']).toBe(`request.userInfo.username == 'system:serviceaccount:${ns}:${pod['serviceAccountName']}'`);
+    const vars = Object.fromEntries((policy!['spec']['variables'] as Obj[]).map((v) => [v['name'], v['expression']]));
+    expect(vars['prefix']).toBe(`'${valueAt(set, 'config', 'kubernetes', 'labelPrefix')}/'`);
   });
 
-  it('selects its own pods from the Service and the ServiceMonitor', () => {
+  it('selects its own pods from the Service, the monitors and the NetworkPolicy, and no other', () => {
     const sel = ds['spec']['selector']['matchLabels'];
     expect(ds['spec']['template']['metadata']['labels']).toMatchObject(sel);
-    expect(one(r, 'Service')['spec']['selector']).toEqual(sel);
-    for (const sm of docsOf(r, 'ServiceMonitor')) expect(sm['spec']['selector']['matchLabels']).toEqual(sel);
+    for (const s of docsOf(r, 'Service')) expect(s['spec']['selector']).toEqual(sel);
+    for (const m of [...docsOf(r, 'ServiceMonitor'), ...docsOf(r, 'PodMonitor')]) expect(m['spec']['selector']['matchLabels']).toEqual(sel);
+    for (const np of docsOf(r, 'NetworkPolicy')) {
+      expect(np['spec']['podSelector']['matchLabels']).toEqual(sel);
+      // Ingress to the HTTP port only.
+      expect(np['spec']['policyTypes']).toEqual(['Ingress']);
+      expect(np['spec']['ingress'].map((i: Obj) => i['ports'])).toEqual([[{ port: 'http', protocol: 'TCP' }]]);
+    }
+    for (const p of hooksOf(r, 'Pod', 'test')) expect(Object.entries(sel).every(([k, v]) => p['metadata']['labels'][k] === v)).toBe(false);
+  });
+
+  it('has a helm test that reads /readyz through the Service, with an account that can only read nodes', () => {
+    const [p] = hooksOf(r, 'Pod', 'test');
+    if (!valueAt(set, 'tests', 'enabled') || !valueAt(set, 'service', 'enabled')) return expect(p).toBeUndefined();
+    const svc = one(r, 'Service');
+    const env = Object.fromEntries((p!['spec']['containers'][0]['env'] as Obj[]).map((e) => [e['name'], e['value']]));
+    expect(env['SERVICE_URL']).toBe(`http://${svc['metadata']['name']}.${ns}.svc:${svc['spec']['ports'][0]['port']}`);
+    expect(env['LABEL_PREFIX']).toBe(valueAt(set, 'config', 'kubernetes', 'labelPrefix'));
+    expect(hooksOf(r, 'ClusterRole', 'test')[0]!['rules']).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list'] }]);
+    expect(p!['spec']['serviceAccountName']).toBe(hooksOf(r, 'ServiceAccount', 'test')[0]!['metadata']['name']);
   });
 });
 
-describe('chart variations', () => {
-  const taintKey = (values: Record<string, unknown>): string => {
-    const policy = docsOf(renderChart(CHART_DIR, { values }), 'ValidatingAdmissionPolicy')[0]!;
-    return (policy['spec']['variables'] as Obj[]).find((v) => v['name'] === 'taintKey')!['expression'];
-  };
-
-  it('tells the admission policy which taint is ours, as src/config.ts resolves it', () => {
-    expect(taintKey({})).toBe("''");
-    expect(taintKey(VARIATIONS['taintTrue']!)).toBe("'bpfready.io/not-ready'");
-    expect(taintKey(VARIATIONS['taintMap']!)).toBe("'readiness.k8s.io/ebpf-ready'");
-    expect(taintKey({ config: { kubernetes: { taint: { effect: 'NoExecute' } } } })).toBe("'bpfready.io/not-ready'");
-  });
-
-  it('grants nodefeatures in the release namespace only with kubernetes.nfd, and guards them per node', () => {
-    expect(docsOf(renderChart(CHART_DIR), 'Role')).toEqual([]);
-    const r = renderChart(CHART_DIR, { values: VARIATIONS['nfd']! });
-    const role = one(r, 'Role');
-    expect(role['metadata']['namespace']).toBe('bpfready');
-    expect(role['rules']).toEqual([{ apiGroups: ['nfd.k8s-sigs.io'], resources: ['nodefeatures'], verbs: ['get', 'create', 'update'] }]);
-    expect(one(r, 'RoleBinding')['roleRef']['name']).toBe(role['metadata']['name']);
-    expect(docsOf(r, 'ValidatingAdmissionPolicy').map((p) => p['metadata']['name'])).toEqual(['bpfready-node-writes', 'bpfready-nodefeatures']);
-  });
-
-  it('pins the image by digest when one is given', () => {
-    const r = renderChart(CHART_DIR, { values: VARIATIONS['digestAndPrefix']! });
-    expect(one(r, 'DaemonSet')['spec']['template']['spec']['containers'][0]['image']).toBe(`ghcr.io/bpfready/bpfready@sha256:${'a'.repeat(64)}`);
-    expect(one(r, 'DaemonSet')['metadata']['name']).toBe('ebpf-ready');
-  });
-
+describe.skipIf(skip)('chart variations', () => {
   it('rolls the pods when the config changes', () => {
-    const annotation = (values: Record<string, unknown>): string => one(renderChart(CHART_DIR, { values }), 'DaemonSet')['spec']['template']['metadata']['annotations']['checksum/config'];
+    const annotation = (values: Obj): string => one(render({ values: [values] }), 'DaemonSet')['spec']['template']['metadata']['annotations']['checksum/config'];
     expect(annotation({})).toMatch(/^[0-9a-f]{64}$/);
     expect(annotation({ config: { logLevel: 'debug' } })).not.toBe(annotation({}));
   });
 
   it('puts the Grafana dashboard in a sidecar-labelled ConfigMap, byte for byte', () => {
-    const r = renderChart(CHART_DIR, { values: { grafanaDashboard: { enabled: true } } });
-    const cm = docsOf(r, 'ConfigMap').find((d) => d['metadata']['name'].endsWith('-dashboard'))!;
+    const cm = docsOf(render({ values: [{ grafanaDashboard: { enabled: true } }] }), 'ConfigMap').find((d) => d['metadata']['name'].endsWith('-dashboard'))!;
     expect(cm['metadata']['labels']['grafana_dashboard']).toBe('1');
     expect(cm['data']['bpfready-dashboard.json']).toBe(readFileSync(join(CHART_DIR, 'dashboards/bpfready-dashboard.json'), 'utf8'));
   });
-});
 
-describe('the renderer refuses what it does not implement', () => {
-  it('names the template and line of an unsupported function', () => {
-    expect(() => renderChart(join(import.meta.dirname, 'fixtures/unsupported-chart'))).toThrow(RenderError);
-    expect(() => renderChart(join(import.meta.dirname, 'fixtures/unsupported-chart'))).toThrow(/templates\/bad\.yaml:3: function "lookup"/);
-  });
-});
-
-describe('priority-class quota', () => {
-  const quotas = (ns: string, values: Record<string, unknown> = {}) => docsOf(renderChart(CHART_DIR, { values, releaseName: 'bpfready', namespace: ns }), 'ResourceQuota');
-  it('comes with system-node-critical pods outside kube-system, scoped to that class, and not otherwise', () => {
-    const [q] = quotas('bpfready');
-    expect(q?.['spec']['scopeSelector']).toEqual({ matchExpressions: [{ operator: 'In', scopeName: 'PriorityClass', values: ['system-node-critical'] }] });
+  it('creates the priority-class quota with system-node-critical pods outside kube-system only', () => {
+    const quotas = (namespace: string, values: Obj = {}) => docsOf(render({ namespace, values: [values] }), 'ResourceQuota');
+    expect(quotas('bpfready')[0]?.['spec']['scopeSelector']).toEqual({ matchExpressions: [{ operator: 'In', scopeName: 'PriorityClass', values: ['system-node-critical'] }] });
     expect(quotas('kube-system')).toEqual([]);
     expect(quotas('bpfready', { priorityClassName: '' })).toEqual([]);
     expect(quotas('bpfready', { priorityClassQuota: { enabled: false } })).toEqual([]);
+  });
+
+  it('renders the ServiceMonitor, PodMonitor and PrometheusRule only where the cluster serves their kinds, and says so', () => {
+    const on = [{ serviceMonitor: { enabled: true }, podMonitor: { enabled: true }, prometheusRule: { enabled: true } }];
+    const kinds = (apiVersions: string[]) => render({ values: on, apiVersions }).map((d) => d.doc['kind']);
+    expect(kinds([])).not.toEqual(expect.arrayContaining(['ServiceMonitor']));
+    expect(kinds([]).filter((k) => ['ServiceMonitor', 'PodMonitor', 'PrometheusRule'].includes(k))).toEqual([]);
+    expect(kinds(MONITORING_APIS).filter((k) => ['ServiceMonitor', 'PodMonitor', 'PrometheusRule'].includes(k)).sort()).toEqual(['PodMonitor', 'PrometheusRule', 'ServiceMonitor']);
+    const notes = dryRunInstall({ values: on });
+    for (const k of ['serviceMonitor', 'podMonitor', 'prometheusRule']) expect(notes).toMatch(new RegExp(`${k}\\.enabled is set but this cluster does not serve monitoring\\.coreos\\.com/v1`));
+    // (`helm install --dry-run=client` takes no --api-versions, so the NOTES of a cluster with the CRDs are not shown here.)
+    expect(dryRunInstall()).not.toMatch(/does not serve/);
+  });
+
+  it('switches alerts one by one, each with a runbook_url to its section of the chart README', () => {
+    const alerts = (values: Obj): Obj[] =>
+      one(render({ values: [{ prometheusRule: { enabled: true, tokenExpectedMounts: '/run/t/.*', ...values } }], apiVersions: MONITORING_APIS }), 'PrometheusRule')['spec']['groups'][0]['rules'];
+    const all = alerts({});
+    const readme = readFileSync(join(CHART_DIR, 'README.md'), 'utf8');
+    expect(all.map((a) => a['alert'])).toEqual(Object.keys(defaults['prometheusRule']['alerts']));
+    for (const a of all) {
+      expect(a['annotations']['runbook_url']).toBe(`${defaults['prometheusRule']['runbookBaseUrl']}${a['alert'].toLowerCase()}`);
+      expect(readme, a['alert']).toContain(`### ${a['alert'].toLowerCase()}\n`);
+      expect(a['labels']['severity']).toBe(defaults['prometheusRule']['alerts'][a['alert']]['severity']);
+    }
+    const fewer = alerts({ alerts: { BpfreadyNotReady: { enabled: false }, BpfreadyTokenLost: { enabled: true, severity: 'critical' } } });
+    expect(fewer.map((a) => a['alert'])).not.toContain('BpfreadyNotReady');
+    expect(fewer.find((a) => a['alert'] === 'BpfreadyTokenLost')!['labels']['severity']).toBe('critical');
+    expect(fewer).toHaveLength(all.length - 1);
+  });
+
+  it('NOTES show the labels with kubectl get nodes -L, and say what uninstalling does', () => {
+    const withPrune = dryRunInstall();
+    expect(withPrune).toMatch(/kubectl get nodes -L bpfready\.io\/feature\.btf,bpfready\.io\/feature\.ringbuf/);
+    expect(withPrune).toMatch(/Uninstalling runs a clean-up Job \(prune\.enabled\) that removes bpfready's labels/);
+    expect(withPrune).not.toMatch(/leaves the published labels/);
+    expect(dryRunInstall({ values: [{ prune: { enabled: false } }] })).toMatch(/uninstalling leaves the published labels and conditions on the nodes/);
+    expect(dryRunInstall({ values: [{ config: { kubernetes: { nfd: true, labelPrefix: 'e.example.com' } } }] })).toMatch(/get nodefeatures\.nfd\.k8s-sigs\.io/);
+  });
+
+  it('keeps suffixed names apart from the release’s at a 58-character and longer fullname', () => {
+    for (const len of [57, 58, 62, 63]) {
+      const r = render({ values: [{ fullnameOverride: 'f'.repeat(len), config: { kubernetes: { nfd: true } } }] });
+      const names = r.map((d) => `${d.doc['kind']}/${d.doc['metadata']['name']}`);
+      expect(new Set(names).size, `fullname of ${len}`).toBe(names.length);
+      for (const d of r) expect(d.doc['metadata']['name'].length, `${d.doc['kind']} ${d.doc['metadata']['name']}`).toBeLessThanOrEqual(63);
+      expect(hooksOf(r, 'Job')[0]!['metadata']['name']).toMatch(/-prune$/);
+    }
+  });
+});
+
+// Every refusal values.schema.json documents, as a user meets it: helm template exits non-zero and
+// names the key. The config ones come from src/config.schema.json, so the daemon refuses them too.
+const REFUSALS: [string, Obj, RegExp][] = [
+  ['a CAP_-prefixed capability', { capabilities: ['CAP_BPF'] }, /capabilities/],
+  ['Deny together with Warn', { admissionPolicy: { validationActions: ['Deny', 'Warn'] } }, /validationActions/],
+  ['an unknown top-level key', { privileged: true }, /privileged/],
+  ['a label prefix with uppercase', { config: { kubernetes: { labelPrefix: 'BPF.io' } } }, /labelPrefix/],
+  ['a relative hostRoot', { hostRoot: 'host' }, /hostRoot/],
+  ['a Localhost seccomp profile without a path', { seccompProfile: { type: 'Localhost' } }, /localhostProfile/],
+  ['a malformed digest', { image: { digest: 'sha256:abc' } }, /digest/],
+  ['a config key the chart sets itself (listen)', { config: { listen: ':1' } }, /listen/],
+  ['a config key the chart sets itself (nodeName)', { config: { kubernetes: { nodeName: 'n1' } } }, /nodeName/],
+  ['an unknown config key', { config: { probeIntervl: '1m' } }, /probeIntervl/],
+  ['a probe interval under a second', { config: { probeInterval: 0 } }, /probeInterval/],
+  ['a negative start jitter', { config: { kubernetes: { startJitterSeconds: -1 } } }, /startJitterSeconds/],
+  ['a bad taint effect', { config: { kubernetes: { taint: { effect: 'Never' } } } }, /effect/],
+  ['a nameOverride longer than 63 characters', { nameOverride: 'n'.repeat(64) }, /nameOverride/],
+  ['a fullnameOverride that is not a DNS label', { fullnameOverride: 'Bpf_Ready' }, /fullnameOverride/],
+  ['an unknown alert', { prometheusRule: { alerts: { BpfreadyTypo: { enabled: true } } } }, /BpfreadyTypo/],
+  ['an unknown severity', { prometheusRule: { alerts: { BpfreadyNotReady: { severity: 'page' } } } }, /severity/],
+  ['a NetworkPolicy peer that is not an object', { networkPolicy: { enabled: true, from: ['monitoring'] } }, /from/],
+  ['extraArgs that are not strings', { extraArgs: [1] }, /extraArgs/],
+  ['an env var without a name', { extraEnv: [{ value: 'x' }] }, /extraEnv/],
+  ['a negative revisionHistoryLimit', { revisionHistoryLimit: -1 }, /revisionHistoryLimit/],
+];
+
+describe.skipIf(skip)('values.schema.json refuses, and helm template fails naming the key', () => {
+  it.each(REFUSALS)('%s', (_what, values, key) => {
+    let err: unknown;
+    try {
+      template({ values: [values] });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(HelmError);
+    expect((err as HelmError).stderr).toMatch(/values don't meet the specifications of the schema/);
+    expect((err as HelmError).stderr).toMatch(key);
+  });
+
+  it('and the daemon gives the same verdict as the chart on its config (one schema)', () => {
+    const samples: Obj[] = [{ probeInterval: '60' }, { probeInterval: 0.5 }, { probeInterval: '5m' }, { kubernetes: { startJitterSeconds: 0 } }, { kubernetes: { startJitterSeconds: 4000 } }, { mountCheckInterval: 0.01 }, { logLevel: 'loud' }, { kubernetes: { taint: { key: 'x/y' } } }];
+    for (const config of samples) {
+      let chart = true;
+      try {
+        template({ values: [{ config }] });
+      } catch {
+        chart = false;
+      }
+      let daemon = true;
+      try {
+        loadConfig({ argv: [], env: { BPFREADY_CONFIG: '/c' }, readFile: () => JSON.stringify(config) });
+      } catch {
+        daemon = false;
+      }
+      expect(chart, JSON.stringify(config)).toBe(daemon);
+    }
+  });
+});
+
+describe.skipIf(skip)('as a subchart, on old clusters, packaged', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bpfready-chart-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('renders inside an umbrella chart that sets global values, with global.imagePullSecrets', () => {
+    const umbrella = join(dir, 'umbrella');
+    mkdirSync(join(umbrella, 'charts'), { recursive: true });
+    cpSync(CHART_DIR, join(umbrella, 'charts/bpfready'), { recursive: true });
+    mkdirSync(join(umbrella, 'templates'));
+    writeFileSync(join(umbrella, 'templates/configmap.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform\ndata:\n  team: {{ .Values.global.team | quote }}\n');
+    writeFileSync(join(umbrella, 'Chart.yaml'), 'apiVersion: v2\nname: platform\nversion: 1.0.0\nicon: https://example.com/icon.svg\ndependencies:\n  - name: bpfready\n    version: 0.1.0\n');
+    writeFileSync(join(umbrella, 'values.yaml'), 'global:\n  imagePullSecrets: [{name: global-regcred}]\n  team: platform\nbpfready:\n  namespaceOverride: ebpf\n  imagePullSecrets: [{name: own-regcred}]\n');
+    expect(helm(['lint', '--strict', umbrella])).toMatch(/0 chart\(s\) failed/);
+    const r = render({ chart: umbrella, release: 'platform', namespace: 'platform' });
+    const ds = one(r, 'DaemonSet');
+    expect(ds['spec']['template']['spec']['imagePullSecrets']).toEqual([{ name: 'own-regcred' }, { name: 'global-regcred' }]);
+    expect(ds['metadata']['namespace']).toBe('ebpf');
+    expect(r.flatMap(({ doc }) => [...schemaProblems(doc), ...nameProblems(doc)])).toEqual([]);
+    documentsValidated += r.length;
+  });
+
+  it('refuses a Kubernetes version below 1.30 and takes 1.30', () => {
+    expect(() => template({ kubeVersion: '1.29.9' })).toThrow(/chart requires kubeVersion: >=1\.30\.0-0 which is incompatible with Kubernetes v1\.29\.9/);
+    expect(template({ kubeVersion: '1.30.0' })).toContain('kind: DaemonSet');
+  });
+
+  it('packages, with the schema, README, helm test and scripts but not the ci/ value sets, and the package renders as the directory does', () => {
+    const out = helm(['package', CHART_DIR, '--destination', dir]);
+    const tgz = join(dir, 'bpfready-0.1.0.tgz');
+    expect(out).toContain(tgz);
+    const files = execFileSync('tar', ['-tzf', tgz], { encoding: 'utf8' }).split('\n');
+    for (const f of ['Chart.yaml', 'values.yaml', 'values.schema.json', 'README.md', 'files/helm-test.mjs', 'files/wait-for-policy.mjs', 'templates/tests/readyz.yaml', 'dashboards/bpfready-dashboard.json']) expect(files).toContain(`bpfready/${f}`);
+    expect(files.filter((f) => f.includes('/ci/'))).toEqual([]);
+    expect(template({ chart: tgz })).toBe(template());
   });
 });

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../scripts/render-chart.ts';
+import { REPO_ROOT } from '../../scripts/chart.ts';
 
 const text = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
 const lines = text.split('\n').filter((l) => !l.startsWith('#'));

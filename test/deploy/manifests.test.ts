@@ -1,24 +1,59 @@
-// deploy/ is generated from the chart's defaults (node scripts/render-chart.ts --write); this test
-// fails when someone edits one without the other. It also checks the example NodeReadinessRule
-// (owned by the Kubernetes side) still names the condition the daemon publishes.
+// deploy/, the chart README's values table and the config part of values.schema.json are generated
+// from the chart by real Helm and from src/config.schema.json (node scripts/chart.ts --write); this
+// test fails when someone edits one without the other. Every document in deploy/ is checked against
+// the Kubernetes schemas, unknown fields refused, read as YAML 1.1. It also checks the example
+// NodeReadinessRule (owned by the Kubernetes side) still names the condition the daemon publishes.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { generatedFiles, parseManifests, REPO_ROOT } from '../../scripts/chart.ts';
 import { summaryConditionType } from '../../src/publish/conditions.ts';
-import { deployFiles, REPO_ROOT } from '../../scripts/render-chart.ts';
+import { helmSkip, nameProblems, schemaProblems } from './k8s.ts';
 
-describe('deploy/', () => {
-  for (const [path, want] of deployFiles()) {
-    it(`${path} is what the chart renders (run node scripts/render-chart.ts --write)`, () => {
+const skip = helmSkip();
+
+describe.skipIf(skip)('generated files', () => {
+  const files = skip ? new Map<string, string>() : generatedFiles();
+
+  it('are deploy/, the chart README and its values schema', () => {
+    expect([...files.keys()].sort()).toEqual(['deploy/bpfready.yaml', 'deploy/grafana/bpfready-dashboard.json', 'deploy/monitoring.yaml', 'deploy/prune.yaml', 'helm/bpfready/README.md', 'helm/bpfready/values.schema.json']);
+  });
+
+  for (const [path, want] of files) {
+    it(`${path} is current (run node scripts/chart.ts --write)`, () => {
       expect(readFileSync(join(REPO_ROOT, path), 'utf8')).toBe(want);
     });
   }
 
+  it("the chart's config schema is src/config.schema.json, the daemon's", () => {
+    const values = JSON.parse(readFileSync(join(REPO_ROOT, 'helm/bpfready/values.schema.json'), 'utf8'));
+    const daemon = JSON.parse(readFileSync(join(REPO_ROOT, 'src/config.schema.json'), 'utf8'));
+    expect(values.definitions.config.properties).toEqual(JSON.parse(JSON.stringify(daemon.properties).replaceAll('"#/', '"#/definitions/config/')));
+    expect(values.properties.config.allOf[0]).toEqual({ $ref: '#/definitions/config' });
+  });
+});
+
+describe('deploy/', () => {
+  for (const file of ['deploy/bpfready.yaml', 'deploy/prune.yaml', 'deploy/monitoring.yaml', 'deploy/namespace.yaml']) {
+    it(`${file}: every document is one the API server would take`, () => {
+      const docs = parseManifests(readFileSync(join(REPO_ROOT, file), 'utf8'));
+      expect(docs.length).toBeGreaterThan(0);
+      expect(docs.flatMap(({ doc }) => [...schemaProblems(doc), ...nameProblems(doc)].map((p) => `${doc['kind']} ${doc['metadata']?.['name']}: ${p}`))).toEqual([]);
+    });
+  }
+
+  it('deploy/bpfready.yaml applies the admission policies before anything else, and holds no hook', () => {
+    const kinds = parseManifests(readFileSync(join(REPO_ROOT, 'deploy/bpfready.yaml'), 'utf8')).map((d) => d.doc['kind']);
+    expect(kinds.slice(0, 2)).toEqual(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    expect(kinds.filter((k) => k === 'DaemonSet')).toHaveLength(1);
+    expect(kinds).not.toContain('Job');
+    expect(kinds).not.toContain('Pod');
+  });
+
   it('the Grafana dashboard in deploy/grafana is the one the chart ships', () => {
     const a = readFileSync(join(REPO_ROOT, 'deploy/grafana/bpfready-dashboard.json'), 'utf8');
-    const b = readFileSync(join(REPO_ROOT, 'helm/bpfready/dashboards/bpfready-dashboard.json'), 'utf8');
-    expect(a).toBe(b);
+    expect(a).toBe(readFileSync(join(REPO_ROOT, 'helm/bpfready/dashboards/bpfready-dashboard.json'), 'utf8'));
     expect(() => JSON.parse(a)).not.toThrow();
   });
 
@@ -50,5 +85,28 @@ describe('deploy/', () => {
     const rule = docs[0]!.toJS() as { kind: string; spec: { conditions: { type: string; requiredStatus: string }[] } };
     expect(rule.kind).toBe('NodeReadinessRule');
     expect(rule.spec.conditions).toContainEqual({ type: summaryConditionType('bpfready.io'), requiredStatus: 'True' });
+  });
+});
+
+describe('the offline API-server checks are not vacuous', () => {
+  const ds = parseManifests(readFileSync(join(REPO_ROOT, 'deploy/bpfready.yaml'), 'utf8')).find((d) => d.doc['kind'] === 'DaemonSet')!.doc;
+
+  it('catch a wrong type, an unknown field, a label YAML 1.1 reads as a boolean, and a name too long', () => {
+    const bad = structuredClone(ds);
+    bad['spec']['template']['spec']['containers'][0]['ports'][0]['containerPort'] = 'http';
+    expect(schemaProblems(bad).join('\n')).toMatch(/containerPort must be integer/);
+    const unknown = structuredClone(ds);
+    unknown['spec']['template']['spec']['containers'][0]['imagePullPolicyy'] = 'Always';
+    unknown['spec']['template']['spec']['tolerations'][0]['effects'] = 'NoSchedule';
+    expect(schemaProblems(unknown).sort()).toEqual(['unknown field spec.template.spec.containers[0].imagePullPolicyy', 'unknown field spec.template.spec.tolerations[0].effects']);
+    const yaml11 = parseManifests('apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns\n  labels: {a: on, b: 1:20, c: 2001-01-01}\n')[0]!.doc;
+    expect(nameProblems(yaml11)).toEqual([
+      'Namespace ns .metadata.labels: label a: value true is not a string',
+      'Namespace ns .metadata.labels: label b: value 80 is not a string',
+      expect.stringMatching(/label c: value "2001-01-01T00:00:00.000Z" is not a string/),
+    ]);
+    const long = structuredClone(ds);
+    long['metadata']['labels']['app.kubernetes.io/name'] = 'n'.repeat(64);
+    expect(nameProblems(long)).toEqual([`DaemonSet bpfready .metadata.labels: label app.kubernetes.io/name: value "${'n'.repeat(64)}" must be at most 63 alphanumerics, '-', '_' or '.'`]);
   });
 });

@@ -1,8 +1,12 @@
 // node-feature-discovery interop: our facts as a NodeFeature object (nfd.k8s-sigs.io/v1alpha1), so a
 // cluster running NFD can match them in NodeFeatureRules and let nfd-master do all Node writes.
 // The object is namespaced and carries nfd.node.kubernetes.io/node-name, which is how nfd-master
-// finds third-party NodeFeatures for a node (mission-anchors §1).
-import { ApiException, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+// finds third-party NodeFeatures for a node (docs/kubernetes.md). It is owned by its Node (an
+// ownerReference with the Node's uid), as node-feature-discovery 0.19 makes its own: the garbage
+// collector removes it with the Node, and nothing else does — an object owned by the pod or the
+// DaemonSet vanished, with the labels nfd-master derived from it, whenever the DaemonSet was
+// re-created.
+import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1OwnerReference } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { ProbeReport } from '../report.ts';
 import { toKubeApiError } from './client.ts';
@@ -54,9 +58,16 @@ export interface NodeFeatureWriterOptions {
 interface NodeFeatureObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Record<string, string>; ownerReferences?: V1OwnerReference[] };
   spec: NodeFeatureSpec;
 }
+
+/** The reference that makes a NodeFeature the Node's: no blockOwnerDeletion (that needs nodes/finalizers update). */
+export function nodeOwnerReference(name: string, uid: string): V1OwnerReference {
+  return { apiVersion: 'v1', kind: 'Node', name, uid };
+}
+
+const isNodeRef = (r: V1OwnerReference): boolean => r.apiVersion === 'v1' && r.kind === 'Node';
 
 /**
  * Keeps one NodeFeature in the desired state: written only when its spec differs from what we last
@@ -64,6 +75,9 @@ interface NodeFeatureObject {
  */
 export class NodeFeatureWriter {
   private readonly api: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+  /** The Node's uid, read once; again when our object is gone (the Node may have been re-created). */
+  private nodeUid: string | undefined;
   private readonly name: string;
   private readonly namespace: string;
   private desired: NodeFeatureSpec | undefined;
@@ -77,6 +91,7 @@ export class NodeFeatureWriter {
     this.o = opts;
     this.runner = new SerialRunner(() => this.sync(), opts.clock);
     this.api = kc.makeApiClient(CustomObjectsApi);
+    this.core = kc.makeApiClient(CoreV1Api);
     this.name = `bpfready-${opts.nodeName}`;
     this.namespace = opts.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
   }
@@ -107,16 +122,33 @@ export class NodeFeatureWriter {
       } catch (e) {
         if (!(e instanceof ApiException && e.code === 404)) throw e;
       }
-      // Everything else in the object's metadata (annotations, ownerReferences, finalizers others set)
-      // goes back as it is: a PUT replaces the whole object.
+      if (!current || !this.nodeUid) this.nodeUid = (await this.core.readNode({ name: this.o.nodeName })).metadata?.uid;
+      if (!this.nodeUid) throw new Error(`node ${this.o.nodeName} has no uid`);
+      const owner = nodeOwnerReference(this.o.nodeName, this.nodeUid);
+      // Everything else in the object's metadata (annotations, others' ownerReferences, finalizers)
+      // goes back as it is: a PUT replaces the whole object. A reference to another Node (an object
+      // left from a re-created Node of the same name) is replaced by ours.
+      const others = (current?.metadata.ownerReferences ?? []).filter((r) => !isNodeRef(r));
       const body: NodeFeatureObject = {
         apiVersion: `${NFD_GROUP}/${NFD_VERSION}`,
         kind: 'NodeFeature',
-        metadata: { ...current?.metadata, name: this.name, namespace: this.namespace, labels: { ...current?.metadata.labels, [NFD_NODE_NAME_LABEL]: this.o.nodeName } },
+        metadata: {
+          ...current?.metadata,
+          name: this.name,
+          namespace: this.namespace,
+          labels: { ...current?.metadata.labels, [NFD_NODE_NAME_LABEL]: this.o.nodeName },
+          ownerReferences: [...others, owner],
+        },
         spec,
       };
       // The API server hands the spec back with its keys sorted (Go maps): compare in one key order.
-      const same = current && canonicalJson(current.spec) === canonicalJson(spec) && current.metadata.labels?.[NFD_NODE_NAME_LABEL] === this.o.nodeName;
+      const owned = (current?.metadata.ownerReferences ?? []).filter(isNodeRef);
+      const same =
+        current &&
+        canonicalJson(current.spec) === canonicalJson(spec) &&
+        current.metadata.labels?.[NFD_NODE_NAME_LABEL] === this.o.nodeName &&
+        owned.length === 1 &&
+        canonicalJson(owned[0]) === canonicalJson(owner);
       if (!same) {
         this.writes++;
         if (!current) await this.api.createNamespacedCustomObject({ ...ref, body });

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { render } from '../../scripts/chart.ts';
 import { desiredState } from '../../src/publish/index.ts';
+import { nodeOwnerReference } from '../../src/publish/nodefeature.ts';
 import { planPrune, planWrites } from '../../src/publish/plan.ts';
 import type { NodeView, TaintSpec } from '../../src/publish/types.ts';
 import { checksBad, checksOk, foreignNode, report } from '../kube/fixtures.ts';
@@ -187,10 +188,11 @@ describe.skipIf(skip)('ValidatingAdmissionPolicy', () => {
 
 describe.skipIf(skip)('ValidatingAdmissionPolicy for NodeFeatures (kubernetes.nfd)', () => {
   const policy = policyFor({ config: { kubernetes: { nfd: true } } }, 'bpfready-nodefeatures');
-  const nf = (nodeName: string, labelNode = nodeName): Obj => ({
+  const owner = (name: string) => nodeOwnerReference(name, '6b1a2f0e-0000-4000-8000-000000000001');
+  const nf = (nodeName: string, labelNode = nodeName, owners = [owner(nodeName)]): Obj => ({
     apiVersion: 'nfd.k8s-sigs.io/v1alpha1',
     kind: 'NodeFeature',
-    metadata: { name: `bpfready-${nodeName}`, namespace: 'bpfready', labels: { 'nfd.node.kubernetes.io/node-name': labelNode } },
+    metadata: { name: `bpfready-${nodeName}`, namespace: 'bpfready', labels: { 'nfd.node.kubernetes.io/node-name': labelNode }, ownerReferences: owners },
     spec: { features: {} },
   });
 
@@ -202,7 +204,15 @@ describe.skipIf(skip)('ValidatingAdmissionPolicy for NodeFeatures (kubernetes.nf
     ['another node’s object', nf('node-b')],
     ['its own name labelled for another node', nf('node-a', 'node-b')],
   ])('refuses %s', (_w, object) => {
-    expect(admit(policy, { oldObject: null, object }).failures).toEqual(['bpfready on node node-a may only write NodeFeature bpfready-node-a for its own node']);
+    expect(admit(policy, { oldObject: null, object }).failures).toContain('bpfready on node node-a may only write NodeFeature bpfready-node-a for its own node');
+  });
+
+  it.each([
+    ['no owner', nf('node-a', 'node-a', [])],
+    ['another Node as owner', nf('node-a', 'node-a', [owner('node-b')])],
+    ['a second Node as owner', nf('node-a', 'node-a', [owner('node-a'), owner('node-b')])],
+  ])('refuses its own object with %s', (_w, object) => {
+    expect(admit(policy, { oldObject: null, object }).failures).toEqual(['bpfready on node node-a must make NodeFeature bpfready-node-a owned by Node node-a alone']);
   });
 });
 

@@ -4,6 +4,7 @@
 // end to end. What it models and what it does not is listed in docs/kubernetes.md.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { jsonMergePatch, PatchError, strategicMergePatch } from './patch.ts';
@@ -111,17 +112,28 @@ export class ApiServerDouble {
     n.apiVersion = 'v1';
     n.kind = 'Node';
     n.metadata.resourceVersion = String(++this.rv);
+    // Every object the real server stores has a uid, new for each creation (ownerReferences name it).
+    n.metadata.uid = randomUUID();
     this.nodes.set(n.metadata.name, n);
     this.emit('ADDED', n);
     return structuredClone(n);
   }
 
-  /** The node is deleted (a cloud instance replaced, `kubectl delete node`): DELETED, then 404 on GET. */
+  /**
+   * The node is deleted (a cloud instance replaced, `kubectl delete node`): DELETED, then 404 on GET.
+   * The garbage collector then deletes every custom object all of whose owners are gone (background
+   * propagation, the default); done here at once, where the real one takes a moment.
+   */
   deleteNode(name: string): void {
     const n = this.node(name);
     this.nodes.delete(name);
     n.metadata.resourceVersion = String(++this.rv);
     this.emit('DELETED', n);
+    const live = new Set([...this.nodes.values()].map((x) => x.metadata['uid']));
+    for (const [key, o] of this.customs) {
+      const refs = ((o.metadata as Obj)['ownerReferences'] ?? []) as { uid: string }[];
+      if (refs.length > 0 && refs.every((r) => !live.has(r.uid))) this.customs.delete(key);
+    }
   }
 
   node(name: string): NodeObject {
@@ -235,6 +247,12 @@ export class ApiServerDouble {
       }
     };
 
+    // dryRun=All: admission and validation run, nothing is stored (the only value the API has).
+    const dryRun = url.searchParams.getAll('dryRun');
+    if (dryRun.some((v) => v !== 'All')) {
+      record(400);
+      return sendStatus(res, 400, 'BadRequest', `Invalid dry run value: ${dryRun.join(',')} (supported: All)`);
+    }
     const fault = this.takeFault(method, url.pathname, watch);
     if (fault?.kind === 'reset') {
       record(0);
@@ -320,6 +338,7 @@ export class ApiServerDouble {
       return sendJson(res, 200, current);
     }
     record(200);
+    if (dryRun.length > 0) return sendJson(res, 200, next);
     sendJson(res, 200, this.commit(name, next));
   }
 
@@ -359,6 +378,11 @@ export class ApiServerDouble {
         record(400);
         return sendStatus(res, 400, 'BadRequest', 'the body of the request was in an unknown format');
       }
+    }
+    const badOwner = obj ? ownerReferencesProblem(obj.metadata) : undefined;
+    if (badOwner) {
+      record(422);
+      return sendStatus(res, 422, 'Invalid', `${plural}.${group} "${obj?.metadata?.name ?? name}" is invalid: ${badOwner}`);
     }
     if (method === 'GET' && name) {
       const o = this.customs.get(`${base}/${name}`);
@@ -468,6 +492,20 @@ export class ApiServerDouble {
       this.watchers.delete(w);
     });
   }
+}
+
+/** apimachinery's ValidateOwnerReferences: apiVersion, kind, name and uid set; at most one controller. */
+function ownerReferencesProblem(meta: Obj | undefined): string | undefined {
+  const refs = meta?.['ownerReferences'];
+  if (refs === undefined) return undefined;
+  if (!Array.isArray(refs)) return 'metadata.ownerReferences: Invalid value: must be a list';
+  for (const [i, r] of (refs as Obj[]).entries()) {
+    for (const f of ['apiVersion', 'kind', 'name', 'uid']) {
+      if (typeof r?.[f] !== 'string' || r[f] === '') return `metadata.ownerReferences[${i}].${f}: Invalid value: "": ${f} must not be empty`;
+    }
+  }
+  if ((refs as Obj[]).filter((r) => r['controller'] === true).length > 1) return 'metadata.ownerReferences: Invalid value: Only one reference can have Controller set to true';
+  return undefined;
 }
 
 function validateNode(n: NodeObject): string | undefined {

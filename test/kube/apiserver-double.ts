@@ -27,6 +27,8 @@ export interface Fault {
   watch?: boolean;
   kind: 'status' | 'reset' | 'gone';
   status?: number;
+  /** The Status message (default "injected fault <status>"), e.g. an admission policy's refusal. */
+  message?: string;
   retryAfterSeconds?: number;
   times?: number;
 }
@@ -264,7 +266,8 @@ export class ApiServerDouble {
       const headers: Record<string, string> = {};
       if (fault.retryAfterSeconds !== undefined) headers['Retry-After'] = String(fault.retryAfterSeconds);
       record(code);
-      return sendStatus(res, code, code === 429 ? 'TooManyRequests' : code === 409 ? 'Conflict' : 'InternalError', `injected fault ${code}`, headers);
+      const reason = code === 429 ? 'TooManyRequests' : code === 409 ? 'Conflict' : code === 403 ? 'Forbidden' : 'InternalError';
+      return sendStatus(res, code, reason, fault.message ?? `injected fault ${code}`, headers);
     }
 
     if (method === 'GET' && url.pathname === '/api/v1/nodes' && watch) {

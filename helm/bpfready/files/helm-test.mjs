@@ -2,7 +2,7 @@
 // Passes when /readyz answers 200 through the Service, and at least one node carries bpfready's
 // summary condition with (unless the facts go to NodeFeatures instead) every label its ownership
 // annotation lists. Both are retried until TIMEOUT_SECONDS, as a rollout may still be under way.
-// One line on stderr says what is missing; test/deploy/helm-test.test.ts runs it against the
+// One line on stderr says what is missing; test/deploy/chart-scripts.test.ts runs it against the
 // API-server double.
 import { readFileSync } from 'node:fs';
 

@@ -5,7 +5,7 @@
 // any node. So this asks the API server itself: a dry-run PATCH of our node that the policy must
 // refuse (a label outside bpfready's prefix). Refused by the policy: exit 0. Admitted, or refused by
 // something else (RBAC not bound yet): wait and ask again, saying so every 30 s. Nothing is written,
-// dry-run or not, once the policy is there. test/deploy/wait-for-policy.test.ts runs it against the
+// dry-run or not, once the policy is there. test/deploy/chart-scripts.test.ts runs it against the
 // API-server double.
 import { readFileSync } from 'node:fs';
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Environment } from '@marcbachmann/cel-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { CHART_DIR, dryRunInstall, helm, HelmError, isHook, MONITORING_APIS, render, type Rendered, template, type TemplateOptions } from '../../scripts/chart.ts';
+import { CHART_DIR, dryRunInstall, helm, HelmError, isHook, KUBECTL, MONITORING_APIS, render, type Rendered, template, type TemplateOptions } from '../../scripts/chart.ts';
 import { loadConfig } from '../../src/config.ts';
 import { helmSkip, nameProblems, schemaProblems } from './k8s.ts';
 
@@ -53,8 +53,10 @@ afterAll(() => {
 });
 
 describe.skipIf(skip)('Helm', () => {
-  it('is the Helm 4 that scripts/test-setup.sh pins', () => {
+  it('is the Helm 4 that scripts/test-setup.sh pins, with kubectl v1.35.2 beside it', () => {
     expect(helm(['version', '--short'])).toMatch(/^v4\.1\.4\+g[0-9a-f]+/);
+    // kubectl validates only against a server (both --dry-run=client forms ask one), hence test/deploy/k8s.ts.
+    expect(execFileSync(KUBECTL, ['version', '--client', '--output=json'], { encoding: 'utf8' })).toMatch(/"gitVersion": "v1\.35\.2"/);
   });
 });
 

@@ -68,7 +68,7 @@ export function nodePath(local: string, hostRoot: string): string | undefined {
  */
 export function discoverBpffs(
   mountinfoText: string,
-  { input = MOUNTINFO_PATH, create = createToken, hostRoot = '/' }: { input?: string; create?: (path: string) => TokenCreateOutcome; hostRoot?: string } = {},
+  { input = MOUNTINFO_PATH, create = createToken, hostRoot = '/' }: { input?: string; create?: (path: string, named: string) => TokenCreateOutcome; hostRoot?: string } = {},
 ): BpffsState {
   const { entries, errors } = parseMountinfoLenient(mountinfoText, input);
   const state: BpffsState = { bpffs: [], delegations: [], errors };
@@ -85,7 +85,7 @@ export function discoverBpffs(
       state.bpffs.push({ path, ...local, delegate: { cmds: [], maps: [], progs: [], attachs: [] }, token: probeError(undefined, error.message) });
       continue;
     }
-    const outcome = create(m.mountPoint);
+    const outcome = create(m.mountPoint, path);
     let result = outcome.result;
     // mountinfo tells what the kernel's EINVAL does not: this mount shows a subdirectory of a bpffs.
     if (result.errno === 'EINVAL' && m.root !== '/') {
@@ -154,7 +154,7 @@ export interface TokenManagerOptions {
   families?: readonly TableFamily[];
   readMountinfo?: () => string;
   readPrivileges?: () => string;
-  create?: (path: string) => TokenCreateOutcome;
+  create?: (path: string, named: string) => TokenCreateOutcome;
 }
 
 /**

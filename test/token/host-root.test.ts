@@ -24,12 +24,12 @@ describe('bpffs under a host root', () => {
 
   it('reports the node path, creates the token through the pod path', () => {
     const calls: string[] = [];
-    const create = (path: string): TokenCreateOutcome => {
-      calls.push(path);
+    const create = (path: string, named: string): TokenCreateOutcome => {
+      calls.push(`${path} as ${named}`);
       return { ok: false, result: { status: 'not-permitted', errno: 'EPERM' } };
     };
     const s = discoverBpffs(POD_MOUNTINFO, { create, hostRoot: '/host' });
-    expect(calls).toEqual(['/host/sys/fs/bpf']);
+    expect(calls).toEqual(['/host/sys/fs/bpf as /sys/fs/bpf']);
     expect(s.bpffs).toEqual([
       { path: '/sys/fs/bpf', localPath: '/host/sys/fs/bpf', delegate: { cmds: ['map_create'], maps: [], progs: [], attachs: [] }, token: { status: 'not-permitted', errno: 'EPERM' } },
     ]);

@@ -51,7 +51,7 @@ trap 'rm -rf "$work"' EXIT
 fetch() { # package version integrity -> unpacked under $work/<package>
   (cd "$work" && npm pack --silent "$1@$2" >/dev/null)
   local tgz="$work/$1-$2.tgz" got
-  got="sha512-$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)"
+  got=$(node -e 'process.stdout.write("sha512-" + require("crypto").createHash("sha512").update(require("fs").readFileSync(process.argv[1])).digest("base64"))' "$tgz")
   [ "$got" = "$3" ] || { echo "base.sh: $1@$2: integrity $got, expected $3" >&2; exit 1; }
   mkdir "$work/$1" && tar -xzf "$tgz" -C "$work/$1" --strip-components=1
 }

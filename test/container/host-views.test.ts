@@ -34,3 +34,19 @@ describe.skipIf(skip)('the JIT sysctls from a network namespace of our own', () 
     }
   });
 });
+
+// The chart sets BPFREADY_HOST_ROOT; `kubectl exec … bpfready probe|check` in the pod must use it, as
+// serve and daemon do (the in-pod test shows the positive side: the node's distro and namespaces).
+describe('probe and check read BPFREADY_HOST_ROOT', () => {
+  it.each([['probe'], ['check', '--profile', 'cilium']])('%s: a bad BPFREADY_HOST_ROOT is refused naming the variable', (...args) => {
+    const r = spawnSync(BIN, args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, BPFREADY_HOST_ROOT: '/nonexistent/host' } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/BPFREADY_HOST_ROOT=\/nonexistent\/host: \/nonexistent\/host: ENOENT/);
+  });
+
+  it('--host-root wins over the variable', () => {
+    const r = spawnSync(BIN, ['probe', '--host-root', '/nonexistent/flag'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, BPFREADY_HOST_ROOT: '/' } });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--host-root \/nonexistent\/flag: /);
+  });
+});

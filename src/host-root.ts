@@ -23,3 +23,16 @@ export function hostRootProblem(dir: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The host root a one-shot command (`probe`, `check`) uses: --host-root, else BPFREADY_HOST_ROOT (as
+ * for serve and daemon, docs/config.md), else '/'. `source` names where it came from, for the error
+ * line. A pod's `kubectl exec … bpfready probe` thereby describes the node, as the daemon does.
+ * Read here rather than through src/config.ts, so that these commands do not load the config schema.
+ */
+export function hostRootSetting(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): { hostRoot: string; source: string } {
+  if (flag !== undefined) return { hostRoot: flag, source: '--host-root' };
+  const fromEnv = env['BPFREADY_HOST_ROOT'];
+  if (fromEnv) return { hostRoot: fromEnv, source: 'BPFREADY_HOST_ROOT' };
+  return { hostRoot: '/', source: 'default' };
+}

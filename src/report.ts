@@ -30,7 +30,10 @@ export interface PrivilegeContext {
 }
 
 export interface BpffsMount {
+  /** The node's path of the mount. */
   path: string;
+  /** Where this process reaches it, when that is not `path` (under the host root, in a pod). */
+  localPath?: string;
   delegate: { cmds: string[]; maps: string[]; progs: string[]; attachs: string[] };
   token: ProbeResult;
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { configState, kernelConfig, pmuRetprobeBit, pmuType } from './env.ts';
+import { configState, kernelConfig, pmuDirProblem, pmuRetprobeBit, pmuType } from './env.ts';
 
 const roots: string[] = [];
 function hostRoot(files: Record<string, string | Uint8Array>): string {
@@ -50,5 +50,8 @@ describe('PMU files', () => {
     expect(pmuRetprobeBit(root, 'kprobe')).toBe(0);
     expect(pmuRetprobeBit(root, 'uprobe')).toBeUndefined();
     expect(pmuType(root, 'nope')).toBeUndefined();
+    expect(pmuDirProblem(root)).toBeUndefined();
+    // A pod without the host's /sys/bus/event_source mounted: named, not read as "no PMU".
+    expect(pmuDirProblem(hostRoot({}))).toMatch(/sys\/bus\/event_source\/devices: ENOENT \(the host's \/sys\/bus\/event_source and \/sys\/devices must be mounted/);
   });
 });

@@ -3,7 +3,7 @@
 // parsers live in src/kernel/; this module adds the attach-specific reads: PMU files, and reading
 // tracefs or securityfs through a private mount when the node has not mounted them.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readKernelConfig as readKconfig } from '../kernel/kconfig.ts';
@@ -51,6 +51,21 @@ export function pmuType(hostRoot: string, pmu: string): number | undefined {
     return Number.isInteger(n) ? n : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Why the PMU directory itself cannot be listed, if it cannot: then "no PMU" is not a fact of the
+ * kernel. In a pod it means the host's /sys/bus/event_source (and /sys/devices, where its entries
+ * link to) are not mounted under the host root (docs/deploy.md).
+ */
+export function pmuDirProblem(hostRoot: string): string | undefined {
+  const dir = join(hostRoot, 'sys/bus/event_source/devices');
+  try {
+    readdirSync(dir);
+    return undefined;
+  } catch (e) {
+    return `${dir}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}${hostRoot === '/' ? '' : ' (the host\'s /sys/bus/event_source and /sys/devices must be mounted under the host root)'}`;
   }
 }
 

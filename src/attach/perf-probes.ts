@@ -11,7 +11,7 @@ import { RETURN_ZERO } from '../native/insn.ts';
 import { addressOf, errnoName } from '../native/libc.ts';
 import { probeError, supported, unsupported } from '../probes/result.ts';
 import { config, missingOption, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
-import { pmuRetprobeBit, pmuType, tracepointId } from './env.ts';
+import { pmuDirProblem, pmuRetprobeBit, pmuType, tracepointId } from './env.ts';
 import { attachFailure, EBADF } from './outcome.ts';
 import { attachToPerfEvent, BPF_PERF_EVENT, perfEventOpen, PERF_TYPE_TRACEPOINT } from './perf.ts';
 import { attachType, progType } from '../native/uapi.ts';
@@ -55,6 +55,8 @@ export function probeKprobe(ctx: AttachContext, ret: boolean): Fact {
   if (pmu === undefined) {
     // Kernels before 4.17 have kprobes only through tracefs kprobe_events; creating an event there
     // changes the node's tracing state, which this probe never does.
+    const dir = pmuDirProblem(ctx.hostRoot);
+    if (dir) return probeError(undefined, `the perf PMUs cannot be read: ${dir}`);
     return probeError(undefined, `no kprobe PMU (/sys/bus/event_source/devices/kprobe); CONFIG_KPROBES is ${config(ctx, 'CONFIG_KPROBES')}; the tracefs kprobe_events fallback is not probed`);
   }
   let cfg = 0n;
@@ -120,6 +122,8 @@ export function probeUprobe(ctx: AttachContext): Fact {
   if (pmu === undefined) {
     const why = unsetOption(ctx, 'CONFIG_UPROBE_EVENTS') ?? unsetOption(ctx, 'CONFIG_UPROBES');
     if (why) return unsupported(undefined, `${why}: no uprobe PMU`);
+    const dir = pmuDirProblem(ctx.hostRoot);
+    if (dir) return probeError(undefined, `the perf PMUs cannot be read: ${dir}`);
     return probeError(undefined, 'no uprobe PMU (/sys/bus/event_source/devices/uprobe); the tracefs uprobe_events fallback is not probed');
   }
   return withProbeFile((path) => {

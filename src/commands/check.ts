@@ -5,7 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stderr, stdout } from 'node:process';
 import { BpfreadyError, ParseError, UsageError } from '../errors.ts';
-import { hostRootProblem } from '../host-root.ts';
+import { hostRootProblem, hostRootSetting } from '../host-root.ts';
 import { parseBpfObject, type BpfObject } from '../kernel/elf-bpf.ts';
 import { readSysctlInt } from '../kernel/sysctl.ts';
 import type { ProbeReport } from '../report.ts';
@@ -66,10 +66,12 @@ function options(argv: string[]): Options | 'help' {
     json: v.json ?? false,
     advise: (v.advise ?? false) || (v.verify ?? false),
     verify: v.verify ?? false,
-    hostRoot: v['host-root'] ?? '/',
+    hostRoot: '/',
   };
+  const root = hostRootSetting(v['host-root'], process.env);
+  o.hostRoot = root.hostRoot;
   const hostRoot = hostRootProblem(o.hostRoot);
-  if (hostRoot) throw new UsageError(`--host-root ${o.hostRoot}: ${hostRoot}`);
+  if (hostRoot) throw new UsageError(`${root.source === '--host-root' ? '--host-root ' : `${root.source}=`}${o.hostRoot}: ${hostRoot}`);
   if (v.elf !== undefined) o.elf = v.elf;
   if (!o.elf && !o.profiles.length && !o.require.length) throw new UsageError('nothing to check: give --elf, --profile or --require');
   if (o.advise && !o.elf) throw new UsageError('--advise and --verify need --elf');

@@ -2,7 +2,7 @@
 // Prints what the running kernel can do for eBPF, for this process's privileges. The JSON document
 // is a public interface (docs/json.md).
 import { parseArgs } from 'node:util';
-import { hostRootProblem } from '../host-root.ts';
+import { hostRootProblem, hostRootSetting } from '../host-root.ts';
 import { discardPrewarmedPool, prewarmHelperPool } from '../probes/pool.ts';
 import type { ProbeResult, ResultMap, Status } from '../probes/result.ts';
 import type { ProbeReport } from '../report.ts';
@@ -17,7 +17,8 @@ availability unknown) and error (the probe could not decide).
   --verbose       list every entry in the text report, not only the ones that are not supported
   --tables-only   only the bpf() tables: program/map types, helpers, attach types, misc
   --no-attach     leave out the attach section (it creates and removes a cgroup and a netns)
-  --host-root DIR read /proc, /sys, /boot and /lib/modules under DIR (in a DaemonSet: /host)
+  --host-root DIR read /proc, /sys, /boot and /lib/modules under DIR (in a DaemonSet: /host);
+                  default: $BPFREADY_HOST_ROOT (the chart sets it), else /
   --workers N     worker threads for the helper matrix (default: CPUs - 1, at most 3)
 `;
 
@@ -63,17 +64,17 @@ async function probeCommand(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  const hostRoot = values['host-root'];
-  const hostRootBad = hostRoot === undefined ? undefined : hostRootProblem(hostRoot);
+  const { hostRoot, source } = hostRootSetting(values['host-root'], process.env);
+  const hostRootBad = hostRootProblem(hostRoot);
   if (hostRootBad) {
-    process.stderr.write(`bpfready probe: --host-root ${hostRoot}: ${hostRootBad}\n`);
+    process.stderr.write(`bpfready probe: ${source === '--host-root' ? '--host-root ' : `${source}=`}${hostRoot}: ${hostRootBad}\n`);
     return 2;
   }
   // Start the helper threads before the engine is even imported: they are ready when it needs them.
   prewarmHelperPool(workers);
   const { probe } = await import('../probes/index.ts');
   const report = await probe({
-    ...(values['host-root'] ? { hostRoot: values['host-root'] } : {}),
+    hostRoot,
     ...(workers !== undefined ? { workers } : {}),
     ...(values['tables-only'] ? { tablesOnly: true } : {}),
     ...(values['no-attach'] ? { skipAttach: true } : {}),

@@ -27,6 +27,14 @@ function guarded(name: string, collect: () => FactSection): FactSection {
   }
 }
 
+async function guardedAsync(name: string, collect: () => Promise<FactSection>): Promise<FactSection> {
+  try {
+    return await collect();
+  } catch (e) {
+    return { collector: fact('error', undefined, `${name} collector failed: ${(e as Error).message}`) };
+  }
+}
+
 export async function collectSystemFacts(opts: { hostRoot?: string } = {}): Promise<SystemFacts> {
   const hostRoot = opts.hostRoot ?? DEFAULT_HOST_ROOT;
   const id = readKernelIdentity(hostRoot);
@@ -50,7 +58,7 @@ export async function collectSystemFacts(opts: { hostRoot?: string } = {}): Prom
     kfuncs,
     security: guarded('security', () => securityFacts(hostRoot, values)),
     capabilities: guarded('capabilities', () => capabilityFacts()),
-    sysctl: guarded('sysctl', () => sysctlFacts(hostRoot)),
+    sysctl: await guardedAsync('sysctl', () => sysctlFacts(hostRoot, values)),
     mounts: guarded('mounts', () => mountFacts(hostRoot)),
     namespaces: guarded('namespaces', () => namespaceFacts(hostRoot)),
     cpu: guarded('cpu', () => cpuFacts(hostRoot, values, id.version)),

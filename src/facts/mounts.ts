@@ -1,8 +1,20 @@
 import { readMounts, type WatchedFs } from '../kernel/mounts.ts';
+import { hasCap, readEffectiveCapabilities } from '../kernel/procstatus.ts';
 import type { FactSection, Json } from '../report.ts';
 import { fact } from './types.ts';
 
 const DELEGATE = /^delegate_/;
+
+/** include/uapi/linux/capability.h */
+const CAP_SYS_PTRACE = 19;
+
+function ptraceHeld(): boolean {
+  try {
+    return hasCap(readEffectiveCapabilities(), CAP_SYS_PTRACE);
+  } catch {
+    return false;
+  }
+}
 
 export function mountFacts(hostRoot: string): FactSection {
   const view = readMounts(hostRoot);
@@ -18,7 +30,13 @@ export function mountFacts(hostRoot: string): FactSection {
     if (view.byFs[fs].length) section[key] = fact('supported', list(fs, options));
     else if (denied.length) {
       const where = denied.map((d) => `${d.path} (${d.errno})`).join(', ');
-      section[key] = fact('not-permitted', [], `mountinfo lists ${where} but checking its filesystem magic was refused (reaching host paths through /proc/1/root needs CAP_SYS_PTRACE): availability unknown${note}`, denied[0]!.errno);
+      const local = denied.map((d) => d.local).filter(Boolean);
+      // With CAP_SYS_PTRACE held, the refusal is pid 1's (an LSM, or a pid 1 in another user namespace).
+      const why = ptraceHeld()
+        ? 'refused although CAP_SYS_PTRACE is held: the host\'s pid 1 refuses ptrace reads of its root'
+        : 'refused: reaching host paths through /proc/1/root needs CAP_SYS_PTRACE';
+      const alsoLocal = local.length ? `; nor could the host root's own view confirm it (${local.join(', ')}: not under a host directory mounted into the pod, docs/deploy.md)` : '';
+      section[key] = fact('not-permitted', [], `mountinfo lists ${where} but checking its filesystem magic was ${why}${alsoLocal}: availability unknown${note}`, denied[0]!.errno);
     } else section[key] = fact('unsupported', [], `${absent}${note}`);
   };
   one('bpffs', 'bpf', 'no bpffs mounted: objects cannot be pinned and tokens cannot be created', (o) => {

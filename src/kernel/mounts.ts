@@ -37,13 +37,19 @@ export interface MountsView {
   source: string;
   problems: string[];
   byFs: Record<WatchedFs, VerifiedMount[]>;
-  /** Mounts mountinfo lists but whose magic we were not allowed to check (statfs EACCES/EPERM). */
-  denied: Record<WatchedFs, { path: string; errno: string }[]>;
+  /**
+   * Mounts mountinfo lists but whose magic we were not allowed to check (statfs EACCES/EPERM), with
+   * why the host root's own view of the path could not confirm it either (`local`).
+   */
+  denied: Record<WatchedFs, { path: string; errno: string; local?: string }[]>;
 }
 
 /**
  * Mounts as the host sees them: with hostRoot '/', our own mount namespace; otherwise the host's pid 1
- * (<hostRoot>/proc/1/mountinfo), whose paths we reach through <hostRoot>/proc/1/root.
+ * (<hostRoot>/proc/1/mountinfo), whose paths we reach through <hostRoot>/proc/1/root. Where pid 1
+ * refuses that (ptrace access, which an LSM can deny even with CAP_SYS_PTRACE), a path under a host
+ * directory mounted into the pod (/sys/fs, /sys/kernel: docs/deploy.md) is checked at
+ * <hostRoot>/<path>, the same mount seen through the pod's bind of the host's directory.
  */
 export function readMounts(hostRoot: string): MountsView {
   const onHost = hostPath(hostRoot, '/') === '/';
@@ -66,9 +72,17 @@ export function readMounts(hostRoot: string): MountsView {
     if (seen.has(key)) return;
     seen.add(key);
     const r = statfsMagic(resolve(path));
-    if (r.ok && r.value === FS_MAGIC[fs]) byFs[fs].push(options ? { path, options } : { path });
+    const found = (): void => void byFs[fs].push(options ? { path, options } : { path });
+    if (r.ok && r.value === FS_MAGIC[fs]) found();
     // Refused (through <hostRoot>/proc/1/root without CAP_SYS_PTRACE, say): unknown, not absent.
-    else if (!r.ok && options && (r.errno === 1 || r.errno === 13)) denied[fs].push({ path, errno: errnoName(r.errno) });
+    else if (!r.ok && (r.errno === 1 || r.errno === 13)) {
+      const local = onHost ? undefined : statfsMagic(hostPath(hostRoot, path));
+      if (local?.ok && local.value === FS_MAGIC[fs]) found();
+      else if (options) {
+        const why = !local ? undefined : local.ok ? `${hostPath(hostRoot, path)} is another filesystem` : `${hostPath(hostRoot, path)}: ${errnoName(local.errno)}`;
+        denied[fs].push({ path, errno: errnoName(r.errno), ...(why ? { local: why } : {}) });
+      }
+    }
   };
   for (const e of entries) {
     const fs = e.fsType as WatchedFs;

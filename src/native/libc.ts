@@ -22,9 +22,9 @@ const cStatfs = libc.func('int statfs(const char *path, _Out_ uint8_t *buf)');
 const cGetpagesize = libc.func('int getpagesize(void)');
 
 /** Syscall numbers of the architectures we run on (arch/<arch>/entry/syscalls). */
-const SYSCALLS: Record<string, { bpf: number; perfEventOpen: number; capget: number; capset: number; unshare: number }> = {
-  x64: { bpf: 321, perfEventOpen: 298, capget: 125, capset: 126, unshare: 272 },
-  arm64: { bpf: 280, perfEventOpen: 241, capget: 90, capset: 91, unshare: 97 },
+const SYSCALLS: Record<string, { bpf: number; perfEventOpen: number; capget: number; capset: number; unshare: number; setns: number }> = {
+  x64: { bpf: 321, perfEventOpen: 298, capget: 125, capset: 126, unshare: 272, setns: 308 },
+  arm64: { bpf: 280, perfEventOpen: 241, capget: 90, capset: 91, unshare: 97, setns: 268 },
 };
 
 const nrs = SYSCALLS[arch];
@@ -33,6 +33,8 @@ export const SYS_bpf = nrs.bpf;
 export const SYS_perf_event_open = nrs.perfEventOpen;
 /** unshare(2) acts on the calling thread: the network attach probes call it from a worker thread. */
 export const SYS_unshare = nrs.unshare;
+/** setns(2), like unshare, moves only the calling thread: the host network namespace is entered from a worker. */
+export const SYS_setns = nrs.setns;
 const SYS_capget = nrs.capget;
 const SYS_capset = nrs.capset;
 

@@ -420,7 +420,7 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
   opts.signal?.throwIfAborted();
   const attach = await attachPromise;
   opts.signal?.throwIfAborted();
-  tokens ??= new (await tokenModule!).TokenManager({ tables: (o) => probeTables({ ...o, hostRoot, workers: 0 }) });
+  tokens ??= new (await tokenModule!).TokenManager({ hostRoot, tables: (o) => probeTables({ ...o, hostRoot, workers: 0 }) });
   tokens.refresh();
   // A failing token probe costs the token section, not the report.
   const tokenResult = await section('token', () => tokens!.tokenProbe());

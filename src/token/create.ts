@@ -72,14 +72,18 @@ export function kernelHasTokens(): boolean {
 
 export type TokenCreateOutcome = { ok: true; fd: OwnedFd; result: ProbeResult } | { ok: false; result: ProbeResult };
 
-/** Open the mount root (O_DIRECTORY|O_RDONLY) and create a token from it. The caller owns the fd. */
-export function createToken(path: string): TokenCreateOutcome {
+/**
+ * Open the mount root (O_DIRECTORY|O_RDONLY) and create a token from it. The caller owns the fd.
+ * `named` is how results name the mount: the node's path where this process reaches it elsewhere
+ * (under a host root, src/token/manager.ts).
+ */
+export function createToken(path: string, named = path): TokenCreateOutcome {
   const dir = openPath(path, O_DIRECTORY | O_RDONLY);
-  if (!dir.ok) return { ok: false, result: openFailureResult(dir.errno, path) };
+  if (!dir.ok) return { ok: false, result: openFailureResult(dir.errno, named) };
   using dirFd = new OwnedFd(dir.value);
   const r = tokenCreate(dirFd.fd);
   if (r.ok) return { ok: true, fd: r.fd, result: supported() };
-  const ctx: TokenCreateContext = { path };
+  const ctx: TokenCreateContext = { path: named };
   if (r.errno === EINVAL) ctx.kernelHasTokens = kernelHasTokens();
   return { ok: false, result: tokenCreateResult(r.errno, ctx) };
 }

@@ -49,33 +49,50 @@ export function delegationKey(d: TokenDelegation): string {
 }
 
 /**
- * Every visible bpffs mount, its decoded delegation and whether this process gets a token from it.
- * Only the first token is kept open (returned in `token`); the others are closed at once.
+ * The node's path of a mount this process sees at `local`: with a host root other than '/', a mount
+ * under it is the host's mount at the rest of the path (the pod's bind of a host directory, e.g.
+ * /host/sys/fs/bpf is the node's /sys/fs/bpf); one outside it is the pod's own, not the node's.
+ */
+export function nodePath(local: string, hostRoot: string): string | undefined {
+  const root = hostRoot.replace(/\/+$/, '');
+  if (!root) return local;
+  if (local === root) return '/';
+  return local.startsWith(`${root}/`) ? local.slice(root.length) : undefined;
+}
+
+/**
+ * Every visible bpffs mount of the node, its decoded delegation and whether this process gets a token
+ * from it. Paths are the node's (what `tokenExpectedMounts` and requirements name); the token is
+ * created through the path this process reaches it at (`localPath`, when that differs). Only the
+ * first token is kept open (returned in `token`); the others are closed at once.
  */
 export function discoverBpffs(
   mountinfoText: string,
-  { input = MOUNTINFO_PATH, create = createToken }: { input?: string; create?: (path: string) => TokenCreateOutcome } = {},
+  { input = MOUNTINFO_PATH, create = createToken, hostRoot = '/' }: { input?: string; create?: (path: string, named: string) => TokenCreateOutcome; hostRoot?: string } = {},
 ): BpffsState {
   const { entries, errors } = parseMountinfoLenient(mountinfoText, input);
   const state: BpffsState = { bpffs: [], delegations: [], errors };
   for (const m of visibleMounts(entries).filter((e) => e.fsType === 'bpf')) {
+    const path = nodePath(m.mountPoint, hostRoot);
+    if (path === undefined) continue;
+    const local = path === m.mountPoint ? {} : { localPath: m.mountPoint };
     let delegation: TokenDelegation;
     try {
-      delegation = delegationOf(m);
+      delegation = { ...delegationOf(m), path };
     } catch (error) {
       if (!(error instanceof ParseError)) throw error;
       state.errors.push(error);
-      state.bpffs.push({ path: m.mountPoint, delegate: { cmds: [], maps: [], progs: [], attachs: [] }, token: probeError(undefined, error.message) });
+      state.bpffs.push({ path, ...local, delegate: { cmds: [], maps: [], progs: [], attachs: [] }, token: probeError(undefined, error.message) });
       continue;
     }
-    const outcome = create(m.mountPoint);
+    const outcome = create(m.mountPoint, path);
     let result = outcome.result;
     // mountinfo tells what the kernel's EINVAL does not: this mount shows a subdirectory of a bpffs.
     if (result.errno === 'EINVAL' && m.root !== '/') {
-      result = { ...result, detail: `${m.mountPoint}: a bind mount of ${m.root} inside a bpffs; tokens come only from the root of a bpffs mount` };
+      result = { ...result, detail: `${path}: a bind mount of ${m.root} inside a bpffs; tokens come only from the root of a bpffs mount` };
     }
     state.delegations.push(delegation);
-    state.bpffs.push({ path: m.mountPoint, delegate: delegateJson(delegation), token: result });
+    state.bpffs.push({ path, ...local, delegate: delegateJson(delegation), token: result });
     if (!outcome.ok) continue;
     if (state.token) outcome.fd.close();
     else state.token = { fd: outcome.fd, delegation };
@@ -131,11 +148,13 @@ export function readPrivilegeKey(): string {
 }
 
 export interface TokenManagerOptions {
+  /** Where the host's / is mounted: bpffs mounts are reported by their node paths (discoverBpffs). */
+  hostRoot?: string;
   tables?: TableRunner;
   families?: readonly TableFamily[];
   readMountinfo?: () => string;
   readPrivileges?: () => string;
-  create?: (path: string) => TokenCreateOutcome;
+  create?: (path: string, named: string) => TokenCreateOutcome;
 }
 
 /**
@@ -165,7 +184,7 @@ export class TokenManager implements Disposable {
     const key = `${(this.#opts.readPrivileges ?? readPrivilegeKey)()}\n--\n${mountinfo}`;
     if (this.#state && key === this.#key) return false;
     this.#release();
-    this.#state = discoverBpffs(mountinfo, this.#opts.create ? { create: this.#opts.create } : {});
+    this.#state = discoverBpffs(mountinfo, { ...(this.#opts.create ? { create: this.#opts.create } : {}), hostRoot: this.#opts.hostRoot ?? '/' });
     this.#key = key;
     this.#generation++;
     return true;

@@ -132,7 +132,7 @@ describe.skipIf(!isRoot)('attach probes on the running kernel', () => {
     expect(fdsAfter).toBe(fdsBefore);
   });
 
-  it('leaves no program or link of ours behind', (testCtx) => {
+  it('leaves no program or link of ours behind', async (testCtx) => {
     const progs = bpftool<BpftoolProg>('prog');
     const links = bpftool<BpftoolLink>('link');
     if (!progs || !links || !linksBefore) {
@@ -141,12 +141,19 @@ describe.skipIf(!isRoot)('attach probes on the running kernel', () => {
       return;
     }
     // The check is not vacuous: a live program of ours is visible by its name.
+    const before = new Set(bpftool<BpftoolProg>('prog')?.filter((p) => p.name === PROG_NAME).map((p) => p.id));
     const probe = progLoad({ progType: 2, insns: RETURN_ZERO, name: PROG_NAME });
     expect(probe.ok).toBe(true);
-    const seen = bpftool<BpftoolProg>('prog')?.filter((p) => p.name === PROG_NAME) ?? [];
+    const seen = bpftool<BpftoolProg>('prog')?.filter((p) => p.name === PROG_NAME && !before.has(p.id)) ?? [];
     if (probe.ok) probe.fd.close();
-    expect(seen).toHaveLength(1);
-    const ours = new Set(progs.filter((p) => p.name === PROG_NAME).map((p) => p.id));
+    expect(seen.length).toBeGreaterThanOrEqual(1);
+    // Other processes probe the same kernel meanwhile (the e2e and in-pod tests, under the same
+    // name): their programs go within moments, a leaked one stays. A deadline, not a timed assertion.
+    let ours = new Set(progs.filter((p) => p.name === PROG_NAME).map((p) => p.id));
+    for (const end = Date.now() + 30_000; ours.size && Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+      const live = new Set(bpftool<BpftoolProg>('prog')?.map((p) => p.id));
+      ours = new Set([...ours].filter((id) => live.has(id)));
+    }
     expect([...ours]).toEqual([]);
     const known = new Set(linksBefore.map((l) => l.id));
     const newLinksOfOurs = links.filter((l) => !known.has(l.id) && l.prog_id !== undefined && ours.has(l.prog_id));

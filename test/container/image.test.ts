@@ -7,10 +7,11 @@
 //   - `check` with every built-in profile: the same verdict and the same result per requirement;
 //   - `daemon`, pointed at the API-server double, publishes the labels and conditions a host daemon
 //     publishes; /readyz and /metrics answer through the published port; SIGTERM exits 0.
+// The init containers run first, to completion, as the kubelet runs them.
 // The one thing not from the chart: the pod reaches the double with a kubeconfig (KUBECONFIG, bound
-// read-only), standing in for the service-account token and KUBERNETES_SERVICE_HOST a kubelet gives
-// it; the double speaks HTTP on the host's loopback, which the pod's slirp4netns network reaches as
-// 10.0.2.2.
+// read-only; the init container: its script's API_SERVER and TOKEN_FILE), standing in for the
+// service-account token and KUBERNETES_SERVICE_HOST a kubelet gives it; the double speaks HTTP on the
+// host's loopback, which the pod's slirp4netns network reaches as 10.0.2.2.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,7 @@ import { ApiServerDouble, type NodeObject } from '../kube/apiserver-double.ts';
 import { foreignNode } from '../kube/fixtures.ts';
 import { BIN, start, until, type Running } from '../e2e/process.ts';
 import { differences } from './compare.ts';
-import { containerPid, containerSkipReason, ensureImage, memoryMiB, podman, REPO, removeContainer } from './image.ts';
+import { containerPid, containerSkipReason, ensureImage, memoryMiB, podman, podmanRun, REPO, removeContainer } from './image.ts';
 import { podRun, type PodRun } from './pod.ts';
 
 const skip = containerSkipReason();
@@ -130,6 +131,31 @@ describe.skipIf(skip !== undefined)('the image, run as the chart runs it', () =>
       // The host daemon reads the chart's ConfigMap too.
       const cm = /config\.yaml: \|\n((?: {4}.*\n|\n)*)/.exec(MANIFEST)?.[1]?.replace(/^ {4}/gm, '') ?? '';
       writeFileSync(join(dir, 'config.yaml'), cm);
+      // The init containers first, as the kubelet runs them: wait-for-policy asks the API server for
+      // the refusal of the node-writes admission policy. The double evaluates no policy, so that
+      // refusal is injected, worded as the API server words it; the API address and token are
+      // given as the script's own overrides (the kubelet would give KUBERNETES_SERVICE_HOST and the
+      // service-account token).
+      writeFileSync(join(dir, 'token'), 'double-token\n');
+      for (const ic of pod.init) {
+        const policy = ic.env['POLICY_NAME'];
+        expect(policy).toBeTruthy();
+        podApi.inject({
+          kind: 'status', status: 403, method: 'PATCH', path: `/api/v1/nodes/${NODE}`,
+          message: `nodes "${NODE}" is forbidden: ValidatingAdmissionPolicy '${policy}' with binding '${policy}' denied request: bpfready may only add, change or remove labels under ${PREFIX}`,
+        });
+        const icName = `${name}-init-${ic.name}`;
+        removeContainer(icName);
+        // Not podman() (spawnSync): the double answers from this process's event loop.
+        const r = await podmanRun([
+          'run', '--rm', '--name', icName, ...ic.options, `--volume=${dir}/token:/var/run/bpfready-test/token:ro`,
+          `--env=API_SERVER=${podApiUrl.replace('127.0.0.1', '10.0.2.2')}`, '--env=TOKEN_FILE=/var/run/bpfready-test/token', image, ...ic.args,
+        ]);
+        removeContainer(icName);
+        expect(r.stdout).toContain(`${policy} is enforced on node ${NODE}'s writes`);
+        expect(r.status).toBe(0);
+      }
+      expect(podApi.node(NODE).metadata.labels?.['policy-check.bpfready.invalid/probe']).toBeUndefined();
       removeContainer(name);
       const run = podman([
         'run', '--detach', '--name', name, ...pod.options,

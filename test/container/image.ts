@@ -42,6 +42,19 @@ export function podmanStart(args: string[]): ChildProcess {
   return spawn('podman', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+/** podman run to its end without blocking this process (an API-server double in it keeps answering). */
+export function podmanRun(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = podmanStart(args);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
 /** Remove a container of ours, whatever state it is in. */
 export function removeContainer(name: string): void {
   spawnSync('podman', ['rm', '--force', '--time', '0', name], { env, stdio: 'ignore' });

@@ -19,6 +19,8 @@
 //   hostNetwork false -> a network namespace of the pod's own (slirp4netns here; a CNI plugin in a
 //                     cluster: either way not the host's); hostPID/hostIPC false -> their own namespaces
 //   resources.limits  -> --memory/--cpus; terminationGracePeriodSeconds -> --stop-timeout
+//   command           -> --entrypoint; initContainers -> containers of their own, with the pod's
+//                     namespaces and volumes, run to completion in order before the pod's container
 // What is not the chart's: the pod's service-account token (the test points the daemon at the
 // API-server double with a kubeconfig instead, test/container/image.test.ts says how).
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -36,7 +38,9 @@ export interface PodRun {
   /** Ports the container declares, by name. */
   ports: Record<string, number>;
   env: Record<string, string>;
-  /** Host paths the pod mounts, with where and how. */
+  /** The init containers, in the order the kubelet runs them. */
+  init: ContainerRun[];
+  /** Host paths the pod's container mounts, with where and how. */
   hostMounts: { hostPath: string; mountPath: string; readOnly: boolean; propagation: string }[];
   hostRoot: string;
   /** Removes the files made for configMap volumes and missing host paths. */
@@ -66,6 +70,18 @@ export function manifests(text: string): Obj[] {
     .filter((d): d is Obj => d !== null && typeof d === 'object');
 }
 
+/** One container of the pod as podman run options; `podOptions` are the pod's own (namespaces). */
+export interface ContainerRun {
+  name: string;
+  /** podman run options (before the image name). */
+  options: string[];
+  /** The container's command (replacing the image's entrypoint), if the chart sets one. */
+  command: string[] | undefined;
+  /** The container's args from the chart (e.g. ["daemon"]). */
+  args: string[];
+  env: Record<string, string>;
+}
+
 export function podRun(manifestText: string, opts: { nodeName: string; containerName?: string }): PodRun {
   const docs = manifests(manifestText);
   const ds = docs.find((d) => d['kind'] === 'DaemonSet');
@@ -74,28 +90,66 @@ export function podRun(manifestText: string, opts: { nodeName: string; container
   const where = 'DaemonSet.spec.template.spec';
   only(where, pod, [
     'serviceAccountName', 'priorityClassName', 'hostNetwork', 'hostPID', 'hostIPC', 'terminationGracePeriodSeconds',
-    'tolerations', 'nodeSelector', 'affinity', 'imagePullSecrets', 'containers', 'volumes', 'automountServiceAccountToken',
+    'tolerations', 'nodeSelector', 'affinity', 'imagePullSecrets', 'initContainers', 'containers', 'volumes', 'automountServiceAccountToken',
   ]);
-  const options: string[] = [];
+  const podOptions: string[] = [];
   // Scheduling fields decide where the pod runs, not what it sees: nothing to translate.
   for (const ns of ['hostNetwork', 'hostPID', 'hostIPC'] as const) {
     if (pod[ns] === true) {
-      options.push({ hostNetwork: '--network=host', hostPID: '--pid=host', hostIPC: '--ipc=host' }[ns]);
+      podOptions.push({ hostNetwork: '--network=host', hostPID: '--pid=host', hostIPC: '--ipc=host' }[ns]);
     }
   }
   // A pod network namespace of its own that can reach the host's loopback (where the API-server
   // double listens) as 10.0.2.2, and whose ports are published to the host's loopback.
-  if (pod['hostNetwork'] !== true) options.push('--network=slirp4netns:allow_host_loopback=true');
-  if (pod['hostPID'] !== true) options.push('--pid=private');
-  if (pod['hostIPC'] !== true) options.push('--ipc=private');
-  if (typeof pod['terminationGracePeriodSeconds'] === 'number') options.push(`--stop-timeout=${pod['terminationGracePeriodSeconds']}`);
+  if (pod['hostNetwork'] !== true) podOptions.push('--network=slirp4netns:allow_host_loopback=true');
+  if (pod['hostPID'] !== true) podOptions.push('--pid=private');
+  if (pod['hostIPC'] !== true) podOptions.push('--ipc=private');
 
   const containers = list(pod['containers']);
   const c = containers.find((x) => x['name'] === (opts.containerName ?? 'bpfready'));
   if (!c) throw new Error(`no container ${opts.containerName ?? 'bpfready'} in the DaemonSet`);
   if (containers.length !== 1) throw new UnknownFieldError(`${where}.containers`, containers.map((x) => x['name']));
-  const cw = `${where}.containers[${c['name']}]`;
-  only(cw, c, ['name', 'image', 'imagePullPolicy', 'args', 'env', 'ports', 'startupProbe', 'livenessProbe', 'readinessProbe', 'resources', 'securityContext', 'volumeMounts']);
+
+  const volumes = new Map(list(pod['volumes']).map((v) => [String(v['name']), v]));
+  const configMaps = new Map(docs.filter((d) => d['kind'] === 'ConfigMap').map((d) => [String(obj(d['metadata'])['name']), obj(d['data'])]));
+  const made: string[] = [];
+  const hostMounts: TranslateContext['hostMounts'] = [];
+  const ctx: TranslateContext = { where, volumes, configMaps, made, hostMounts, nodeName: opts.nodeName };
+  // Init containers run to completion, in order, before the pod's container starts (the kubelet's
+  // order); they get the pod's namespaces and volumes, and securityContext of their own.
+  const init = list(pod['initContainers']).map((ic) => translateContainer(ic, `${where}.initContainers[${ic['name']}]`, podOptions, ctx));
+  const main = translateContainer(c, `${where}.containers[${c['name']}]`, podOptions, ctx);
+  if (typeof pod['terminationGracePeriodSeconds'] === 'number') main.options.push(`--stop-timeout=${pod['terminationGracePeriodSeconds']}`);
+  const ports: Record<string, number> = {};
+  for (const p of list(c['ports'])) ports[String(p['name'] ?? p['containerPort'])] = Number(p['containerPort']);
+  const hostRoot = main.env['BPFREADY_HOST_ROOT'] ?? '/';
+  return {
+    options: main.options,
+    args: main.args,
+    ports,
+    env: main.env,
+    init,
+    hostMounts: hostMounts.filter((m) => m.container === main.name).map(({ container: _c, ...m }) => m),
+    hostRoot,
+    cleanup: () => {
+      for (const d of made) rmSync(d, { recursive: true, force: true });
+    },
+  };
+}
+
+interface TranslateContext {
+  where: string;
+  volumes: Map<string, Obj>;
+  configMaps: Map<string, Obj>;
+  made: string[];
+  hostMounts: (PodRun['hostMounts'][number] & { container: string })[];
+  nodeName: string;
+}
+
+function translateContainer(c: Obj, cw: string, podOptions: readonly string[], ctx: TranslateContext): ContainerRun {
+  only(cw, c, ['name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'ports', 'startupProbe', 'livenessProbe', 'readinessProbe', 'resources', 'securityContext', 'volumeMounts']);
+  const options = [...podOptions];
+  const name = String(c['name']);
 
   const sc = obj(c['securityContext']);
   only(`${cw}.securityContext`, sc, ['runAsUser', 'runAsGroup', 'runAsNonRoot', 'privileged', 'readOnlyRootFilesystem', 'capabilities', 'seccompProfile', 'appArmorProfile', 'allowPrivilegeEscalation']);
@@ -125,32 +179,25 @@ export function podRun(manifestText: string, opts: { nodeName: string; container
   const env: Record<string, string> = {};
   for (const e of list(c['env'])) {
     only(`${cw}.env[${e['name']}]`, e, ['name', 'value', 'valueFrom']);
-    const name = String(e['name']);
-    if ('value' in e) env[name] = String(e['value']);
+    const key = String(e['name']);
+    if ('value' in e) env[key] = String(e['value']);
     else {
       const path = obj(obj(e['valueFrom'])['fieldRef'])['fieldPath'];
-      if (path !== 'spec.nodeName') throw new UnknownFieldError(`${cw}.env[${name}].valueFrom`, e['valueFrom']);
-      env[name] = opts.nodeName;
+      if (path !== 'spec.nodeName') throw new UnknownFieldError(`${cw}.env[${key}].valueFrom`, e['valueFrom']);
+      env[key] = ctx.nodeName;
     }
   }
   for (const [k, v] of Object.entries(env)) options.push(`--env=${k}=${v}`);
 
-  const ports: Record<string, number> = {};
-  for (const p of list(c['ports'])) ports[String(p['name'] ?? p['containerPort'])] = Number(p['containerPort']);
-
-  const volumes = new Map(list(pod['volumes']).map((v) => [String(v['name']), v]));
-  const configMaps = new Map(docs.filter((d) => d['kind'] === 'ConfigMap').map((d) => [String(obj(d['metadata'])['name']), obj(d['data'])]));
-  const made: string[] = [];
-  const hostMounts: PodRun['hostMounts'] = [];
   for (const m of list(c['volumeMounts'])) {
     only(`${cw}.volumeMounts[${m['name']}]`, m, ['name', 'mountPath', 'readOnly', 'mountPropagation']);
-    const v = volumes.get(String(m['name']));
+    const v = ctx.volumes.get(String(m['name']));
     if (!v) throw new Error(`volumeMount ${m['name']} names no volume`);
     const mountPath = String(m['mountPath']);
     const ro = m['readOnly'] === true;
     const propagation = PROPAGATION[String(m['mountPropagation'] ?? 'None')];
     if (!propagation) throw new UnknownFieldError(`${cw}.volumeMounts[${m['name']}].mountPropagation`, m['mountPropagation']);
-    const vw = `${where}.volumes[${v['name']}]`;
+    const vw = `${ctx.where}.volumes[${v['name']}]`;
     if (v['hostPath']) {
       const hp = obj(v['hostPath']);
       only(`${vw}.hostPath`, hp, ['path', 'type']);
@@ -161,10 +208,10 @@ export function podRun(manifestText: string, opts: { nodeName: string; container
       let source = path;
       if (!existsSync(path)) {
         source = mkdtempSync(join(tmpdir(), 'bpfready-pod-missing-'));
-        made.push(source);
+        ctx.made.push(source);
       }
       options.push(`--volume=${source}:${mountPath}:${ro ? 'ro' : 'rw'},rbind,${propagation}`);
-      hostMounts.push({ hostPath: path, mountPath, readOnly: ro, propagation: String(m['mountPropagation'] ?? 'None') });
+      ctx.hostMounts.push({ container: name, hostPath: path, mountPath, readOnly: ro, propagation: String(m['mountPropagation'] ?? 'None') });
     } else if (v['emptyDir']) {
       const ed = obj(v['emptyDir']);
       only(`${vw}.emptyDir`, ed, ['medium', 'sizeLimit']);
@@ -175,26 +222,18 @@ export function podRun(manifestText: string, opts: { nodeName: string; container
     } else if (v['configMap']) {
       const cm = obj(v['configMap']);
       only(`${vw}.configMap`, cm, ['name']);
-      const data = configMaps.get(String(cm['name']));
+      const data = ctx.configMaps.get(String(cm['name']));
       if (!data) throw new Error(`configMap ${cm['name']} is not in the manifest`);
       const dir = mkdtempSync(join(tmpdir(), 'bpfready-pod-configmap-'));
-      made.push(dir);
+      ctx.made.push(dir);
       for (const [k, text] of Object.entries(data)) writeFileSync(join(dir, k), String(text));
       options.push(`--volume=${dir}:${mountPath}:ro`);
     } else throw new UnknownFieldError(vw, v);
   }
-  const hostRoot = env['BPFREADY_HOST_ROOT'] ?? '/';
-  return {
-    options,
-    args: ((c['args'] as unknown[] | undefined) ?? []).map(String),
-    ports,
-    env,
-    hostMounts,
-    hostRoot,
-    cleanup: () => {
-      for (const d of made) rmSync(d, { recursive: true, force: true });
-    },
-  };
+  const command = c['command'] === undefined ? undefined : (c['command'] as unknown[]).map(String);
+  // podman's --entrypoint takes the whole command as a JSON array.
+  if (command) options.push(`--entrypoint=${JSON.stringify(command)}`);
+  return { name, options, command, args: ((c['args'] as unknown[] | undefined) ?? []).map(String), env };
 }
 
 /** The kubelet refuses to start a pod whose `type: Directory` hostPath is not a directory. */

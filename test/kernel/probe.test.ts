@@ -2,7 +2,9 @@
 // `bpftool feature probe full -j` except where bpftool is wrong (each exception with its reason and
 // a proof made here), unprivileged behaviour, caching across capability changes, fd hygiene.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { liveFdCount, progLoad } from '../../src/native/bpf.ts';
 import { RETURN_ZERO } from '../../src/native/insn.ts';
@@ -10,6 +12,7 @@ import { capget, capset, errnoName } from '../../src/native/libc.ts';
 import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../../src/native/uapi-names.ts';
 import { BtfKind, loadVmlinuxBtf } from '../../src/kernel/btf.ts';
 import { clearProbeCache, probe, probeTables, resetProbeState } from '../../src/probes/index.ts';
+import { MAP_TYPES } from '../../src/probes/maps.ts';
 import { STATUSES, type ResultMap } from '../../src/probes/result.ts';
 import type { ProbeReport } from '../../src/report.ts';
 import { rootOnly } from '../helpers/root.ts';
@@ -157,9 +160,39 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
     expect(report.helpers.tracing!.bpf_get_current_task_btf!.status).toBe('supported');
     expect(report.helpers.kprobe!.bpf_get_func_ip!.status).toBe('supported');
     expect(report.helpers.tracepoint!.bpf_get_func_ip!).toMatchObject({ status: 'unsupported', errno: 'ENOTSUPP' });
-    expect(report.mapTypes.arena!.status).toBe('supported');
     expect(report.misc.v4_isa_extension!.status).toBe('supported');
     expect(report.misc.token_create!.status).toBe('supported');
+  });
+
+  it('says of each map type what an independent BPF_MAP_CREATE (C, the system <linux/bpf.h>) gets from the kernel', () => {
+    // The kernel, not this test, decides: arena, say, is refused with EPERM here even as root with
+    // every capability (measured with this program too), where another kernel creates it.
+    const dir = mkdtempSync(join(tmpdir(), 'bpfready-mapcreate-'));
+    try {
+      const bin = join(dir, 'map-create');
+      const cc = spawnSync('cc', ['-O2', '-Wall', '-o', bin, 'test/kernel/c/map-create.c']);
+      expect(cc.status, `cc: ${cc.error?.message ?? cc.stderr.toString()}`).toBe(0);
+      const meaning = (errno: number): string =>
+        errno === 0 ? 'supported' : errno === 1 || errno === 13 ? 'not-permitted' : [7, 22, 95, 524].includes(errno) ? 'unsupported' : `errno ${errno}`;
+      let compared = 0;
+      for (const [name, recipe] of Object.entries(MAP_TYPES)) {
+        // Rows that need an inner map, BTF or a vmlinux value type are the engine's own recipes.
+        if (recipe.innerMap || recipe.intBtf || recipe.structOps) continue;
+        const args = [MAP_TYPE_NAMES.indexOf(name), recipe.key ?? 4, recipe.value ?? 4, recipe.maxEntries ?? 1, recipe.flags ?? 0].map(String);
+        const errno = Number(execFileSync(bin, args).toString().trim());
+        const ours = report.mapTypes[name]!;
+        expect({ name, status: ours.status }).toEqual({ name, status: meaning(errno) });
+        if (ours.status === 'not-permitted') {
+          // As root with every capability: the detail must not blame a capability.
+          expect(ours.detail, name).toMatch(/denied although the required capabilities .* are present/);
+          expect(ours.errno).toBe(errnoName(errno));
+        }
+        compared++;
+      }
+      expect(compared).toBeGreaterThan(25);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('without capabilities, nothing supported when privileged is reported unsupported', () => {

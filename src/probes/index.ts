@@ -200,7 +200,8 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
   const { btf, missing, errno: btfErrno } = vmlinuxBtf(hostRoot);
   const unpriv = readSysctlInt(hostRoot, 'kernel/unprivileged_bpf_disabled');
   const lockdown = readLockdown(hostRoot);
-  const childUserNs = opts.tokenFd === undefined && inInitUserNamespace() === false;
+  const inInitNs = inInitUserNamespace();
+  const childUserNs = opts.tokenFd === undefined && inInitNs === false;
   const thread = readThreadStatus();
   return {
     ...(lockdown !== undefined ? { lockdown } : {}),
@@ -209,6 +210,7 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
     heldCaps: thread.caps,
     seccomp: thread.seccomp,
     ...(childUserNs ? { childUserNs } : {}),
+    ...(inInitNs === false ? { initUserNs: false } : {}),
     kernVersion: kernelVersionCode(),
     statsLog: kernelTakesStatsLog(),
     ...(unpriv !== undefined ? { unprivDisabled: unpriv } : {}),

@@ -9,7 +9,7 @@ import { explainDenied, outcome, progTypeId, type ProbeEnv } from './env.ts';
 import { helperAbsence, interpretHelper } from './interpret.ts';
 import { helperLookupBlind, hiddenHelper } from './privilege.ts';
 import type { ProgLoadSpec } from '../native/bpf.ts';
-import { notPermitted, type ProbeResult, type ResultMap } from './result.ts';
+import { notPermitted, notProbed, type ProbeResult, type ResultMap } from './result.ts';
 
 
 // Hidden by kernel lockdown (security_locked_down() in the helpers' proto lookup): writing user
@@ -39,6 +39,28 @@ function lockedDownBy(helper: string, progType: string, env: ProbeEnv): string |
   return undefined;
 }
 
+// Helpers whose successful lookup leaves a mark on the node (issue 20, docs/probes.md): probed only
+// when the operator asks (`bpfready probe --full`, `fullProbe: true`), as bpftool's `full` does.
+const MARKS = 'bpfready probe --full (daemon: fullProbe: true) probes it';
+const PRINTK = 'the kernel enables the bpf_trace/bpf_trace_printk trace event (and so expands the trace ring buffer) for every program that may call it';
+export const SIDE_EFFECT_HELPERS: Readonly<Record<string, string>> = {
+  trace_printk: PRINTK,
+  trace_vprintk: PRINTK,
+  probe_write_user: 'the kernel logs "... is installing a program with bpf_probe_write_user helper that may corrupt user memory!" for every program that may call it',
+};
+const SIDE_EFFECT_IDS = new Set(Object.keys(SIDE_EFFECT_HELPERS).map((h) => HELPER_NAMES.indexOf(h)));
+
+/** Whether the default probe leaves this helper id alone (it would mark the node). */
+export function leavesMark(id: number): boolean {
+  return SIDE_EFFECT_IDS.has(id);
+}
+
+/** The result for a helper the default probe does not try. */
+export function sideEffectResult(id: number): ProbeResult {
+  const helper = HELPER_NAMES[id]!;
+  return notProbed('side-effect', `a load that may call bpf_${helper} marks the node: ${SIDE_EFFECT_HELPERS[helper]}; ${MARKS}`);
+}
+
 const helperPrograms = HELPER_NAMES.map((_, id) => encode([callHelper(id), mov64Imm(0, 0), exit()]));
 
 /** The full helper row for one loadable program type: a `call <id>` program per helper. */
@@ -53,6 +75,10 @@ export function probeHelpers(progType: string, prepared: { spec: ProgLoadSpec },
   const blind = helperLookupBlind(env);
   for (const id of list) {
     const helper = HELPER_NAMES[id]!;
+    if (!env.full && leavesMark(id)) {
+      out[`bpf_${helper}`] = sideEffectResult(id);
+      continue;
+    }
     const r = loader.load(helperPrograms[id]);
     if (r.ok) r.fd.close();
     let res = interpretHelper(outcome(r), id);

@@ -55,6 +55,8 @@ export interface TableOptions {
   workers?: number;
   /** Probe only these families (default all). */
   families?: readonly (keyof Tables)[];
+  /** Also the probes that leave marks on the node (off by default; docs/probes.md). */
+  full?: boolean;
 }
 
 /** LINUX_VERSION_CODE as libbpf derives it (Debian and Ubuntu put the upstream version elsewhere). */
@@ -216,6 +218,7 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
     ...(unpriv !== undefined ? { unprivDisabled: unpriv } : {}),
     ...(btf ? { btf } : { btfMissing: missing ?? 'no vmlinux BTF', ...(btfErrno ? { btfErrno } : {}) }),
     ...(opts.tokenFd !== undefined ? { tokenFd: opts.tokenFd } : {}),
+    ...(opts.full ? { full: true } : {}),
     ...(opts.explainTokenEperm ? { explainTokenEperm: opts.explainTokenEperm } : {}),
   };
 }
@@ -257,7 +260,8 @@ function contextKey(env: ProbeEnv, opts: TableOptions): string {
   // Besides capabilities, token and mounts: lockdown (hides helpers), the JIT switch (tracing and
   // extension programs need the JIT) and our seccomp mode (a filter can refuse bpf() itself).
   const jit = readSysctlInt(opts.hostRoot ?? '/', 'net/core/bpf_jit_enable');
-  return `${env.caps.toString(16)}|${opts.tokenKey ?? (env.tokenFd !== undefined ? `fd${env.tokenFd}` : '-')}|${env.unprivDisabled ?? '?'}|${hash(mounts)}|${env.lockdown ?? '?'}|${jit ?? '?'}|${env.seccomp ?? '?'}`;
+  // `full` too: a row probed without the marking helpers lists them as not probed, not pending.
+  return `${env.full ? 'full|' : ''}${env.caps.toString(16)}|${opts.tokenKey ?? (env.tokenFd !== undefined ? `fd${env.tokenFd}` : '-')}|${env.unprivDisabled ?? '?'}|${hash(mounts)}|${env.lockdown ?? '?'}|${jit ?? '?'}|${env.seccomp ?? '?'}`;
 }
 
 function hash(s: string): string {
@@ -356,7 +360,8 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
       ids.forEach((id, i) => {
         const r = results[i]!;
         f.row[HELPER_KEYS[id]!] = r;
-        if (!isConclusive(r)) f.pending.push(id);
+        // A helper left alone for its marks stays so in this (not full) context: not pending.
+        if (!isConclusive(r) && !r.notProbed) f.pending.push(id);
       });
     }
     for (const [progType, { row, pending }] of fresh) {

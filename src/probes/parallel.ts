@@ -66,7 +66,7 @@ export class HelperMatrix {
     const next = new Int32Array(new SharedArrayBuffer(4));
     const env = this.#env;
     const req: WorkerRequest = {
-      env: { caps: env.caps, kernVersion: env.kernVersion, statsLog: env.statsLog ?? false, ...(env.unprivDisabled !== undefined ? { unprivDisabled: env.unprivDisabled } : {}), ...(env.lockdown !== undefined ? { lockdown: env.lockdown } : {}), ...(env.childUserNs ? { childUserNs: true } : {}), ...(env.initUserNs === false ? { initUserNs: false } : {}) },
+      env: { caps: env.caps, kernVersion: env.kernVersion, statsLog: env.statsLog ?? false, ...(env.unprivDisabled !== undefined ? { unprivDisabled: env.unprivDisabled } : {}), ...(env.lockdown !== undefined ? { lockdown: env.lockdown } : {}), ...(env.childUserNs ? { childUserNs: true } : {}), ...(env.initUserNs === false ? { initUserNs: false } : {}), ...(env.full ? { full: true } : {}) },
       jobs: queue.map(({ job, prepared }) => ({ progType: job.progType, spec: prepared.spec, ids: job.ids })),
       next,
     };

@@ -197,6 +197,19 @@ function loadFirst(progType: string, recipes: readonly ProgRecipe[], env: ProbeE
   return { ...merged, detail };
 }
 
+/**
+ * Whether a program of this type loads with this expected attach type (its ATTACH_TYPES recipes),
+ * and the recipe that did: the load of a `<type>/<attach>` helper row (programs.ts HELPER_VARIANTS).
+ */
+export function probeAttachVariant(progType: string, attach: string, env: ProbeEnv): ProgTypeOutcome {
+  const row = ATTACH_TYPES[attach];
+  if (!row || row[0] !== progType) return { result: probeError(undefined, `no load recipe for ${progType} programs with expected attach type ${attach}`) };
+  const list = (Array.isArray(row[1]) ? row[1] : [row[1]]) as ProgRecipe[];
+  const r = loadFirst(progType, list, env, `${progType} programs with expected attach type ${attach}`);
+  if (!('recipe' in r)) return { result: r };
+  return { result: supported(list.length > 1 && r.recipe.btf ? `loads on ${r.recipe.btf[1]}` : undefined), recipe: r.recipe };
+}
+
 export function probeProgramType(name: string, env: ProbeEnv): ProgTypeOutcome {
   const variants = PROGRAM_TYPES[name];
   if (!variants) return { result: probeError(undefined, `no probe for program type ${name}`) };

@@ -63,8 +63,12 @@ export function sideEffectResult(id: number): ProbeResult {
 
 const helperPrograms = HELPER_NAMES.map((_, id) => encode([callHelper(id), mov64Imm(0, 0), exit()]));
 
-/** The full helper row for one loadable program type: a `call <id>` program per helper. */
-export function probeHelpers(progType: string, prepared: { spec: ProgLoadSpec }, env: ProbeEnv, ids?: readonly number[]): ResultMap {
+/** The program type of a helper row's key: "tracing" for "tracing/trace_iter" (programs.ts HELPER_VARIANTS). */
+export const rowType = (key: string): string => key.split('/')[0]!;
+
+/** The full helper row for one loadable program type (or `<type>/<attach>` row): a `call <id>` program per helper. */
+export function probeHelpers(row: string, prepared: { spec: ProgLoadSpec }, env: ProbeEnv, ids?: readonly number[]): ResultMap {
+  const progType = rowType(row);
   const out: ResultMap = {};
   const list = ids ?? HELPER_NAMES.map((_, i) => i).slice(1);
   // One attr for the whole row; only the instructions change. Always with a log: about half the
@@ -94,10 +98,10 @@ export function probeHelpers(progType: string, prepared: { spec: ProgLoadSpec },
   return out;
 }
 
-/** Every helper of a program type that did not load shares the type's result. */
-export function inheritHelpers(progType: string, typeResult: ProbeResult): ResultMap {
+/** Every helper of a program type (or attach type, `what`) that did not load shares its result. */
+export function inheritHelpers(progType: string, typeResult: ProbeResult, what = `program type ${progType}`): ResultMap {
   const out: ResultMap = {};
-  const detail = `program type ${progType} is ${typeResult.status}${typeResult.detail ? `: ${typeResult.detail}` : ''}`;
+  const detail = `${what} is ${typeResult.status}${typeResult.detail ? `: ${typeResult.detail}` : ''}`;
   for (const helper of HELPER_NAMES.slice(1)) {
     out[`bpf_${helper}`] = { status: typeResult.status, ...(typeResult.errno ? { errno: typeResult.errno } : {}), detail };
   }

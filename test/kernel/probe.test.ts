@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { liveFdCount, progLoad } from '../../src/native/bpf.ts';
-import { RETURN_ZERO } from '../../src/native/insn.ts';
+import { add64Imm, callHelper, exit, mov64Imm, mov64Reg, RETURN_ZERO, stMem64, type Insn } from '../../src/native/insn.ts';
 import { capget, capset, errnoName } from '../../src/native/libc.ts';
-import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../../src/native/uapi-names.ts';
+import { ATTACH_TYPE_NAMES, HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../../src/native/uapi-names.ts';
 import { BtfKind, loadVmlinuxBtf } from '../../src/kernel/btf.ts';
 import { clearProbeCache, probe, probeTables, resetProbeState } from '../../src/probes/index.ts';
 import { MAP_TYPES } from '../../src/probes/maps.ts';
@@ -167,6 +167,27 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
     expect(report.helpers.tracepoint!.bpf_get_func_ip!).toMatchObject({ status: 'unsupported', errno: 'ENOTSUPP' });
     expect(report.misc.v4_isa_extension!.status).toBe('supported');
     expect(report.misc.token_create!.status).toBe('supported');
+  });
+
+  it('has a tracing/trace_iter helper row: an iter/task program calling bpf_seq_write loads, as the row says', () => {
+    // The tracing row is probed with the attach type that made tracing load (tp_btf here); the
+    // seq_* helpers exist only for iterators (issue 15), hence the extra row.
+    const btf = loadVmlinuxBtf();
+    const seqWrite = HELPER_NAMES.indexOf('seq_write');
+    // r6 = ctx->meta; r1 = meta->seq; *(u64 *)(fp - 8) = 0; bpf_seq_write(seq, fp - 8, 8); return 0
+    const body: Insn[] = [[0x79, 6, 1, 0, 0], [0x79, 1, 6, 0, 0], stMem64(10, -8, 0), mov64Reg(2, 10), add64Imm(2, -8), mov64Imm(3, 8), callHelper(seqWrite), mov64Imm(0, 0), exit()];
+    const iter = progLoad({ progType: PROG_TYPE_NAMES.indexOf('tracing'), insns: body, expectedAttachType: ATTACH_TYPE_NAMES.indexOf('trace_iter'), attachBtfId: btf.findId(BtfKind.FUNC, 'bpf_iter_task')!, logLevel: 1 });
+    if (iter.ok) iter.fd.close();
+    expect(iter.ok, iter.ok ? '' : iter.log).toBe(true);
+    expect(report.helpers['tracing/trace_iter']!.bpf_seq_write!.status).toBe('supported');
+    expect(report.helpers['tracing/trace_iter']!.bpf_seq_printf!.status).toBe('supported');
+    // The tracing row's own attach type is not an iterator: the kernel does not offer it there.
+    expect(report.programTypes.tracing!.detail).not.toMatch(/trace_iter/);
+    expect(report.helpers.tracing!.bpf_seq_write).toMatchObject({ status: 'unsupported', detail: expect.stringMatching(/cannot use helper bpf_seq_write#/) });
+    // Rows for the trampoline kinds exist whatever loads: here they share fentry's refusal.
+    for (const k of ['tracing/trace_fentry', 'tracing/trace_fexit', 'tracing/modify_return']) {
+      expect(report.helpers[k]!.bpf_get_func_arg!.status, k).toBe(report.attachTypes[k.slice('tracing/'.length)]!.status === 'supported' ? 'supported' : report.attachTypes[k.slice('tracing/'.length)]!.status);
+    }
   });
 
   it('says of each map type what an independent BPF_MAP_CREATE (C, the system <linux/bpf.h>) gets from the kernel', () => {

@@ -42,7 +42,7 @@ function lockedDownBy(helper: string, progType: string, env: ProbeEnv): string |
 // Helpers whose successful lookup leaves a mark on the node (issue 20, docs/probes.md): probed only
 // when the operator asks (`bpfready probe --full`, `fullProbe: true`), as bpftool's `full` does.
 const MARKS = 'bpfready probe --full (daemon: fullProbe: true) probes it';
-const PRINTK = 'the kernel enables the bpf_trace/bpf_trace_printk trace event (and so expands the trace ring buffer) for every program that may call it';
+const PRINTK = 'the kernel enables the bpf_trace/bpf_trace_printk trace event for every program that may call it';
 export const SIDE_EFFECT_HELPERS: Readonly<Record<string, string>> = {
   trace_printk: PRINTK,
   trace_vprintk: PRINTK,

@@ -214,6 +214,24 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
     expect(full.helpers.kprobe!.bpf_trace_printk).toMatchObject({ status: 'error', notProbed: 'side-effect' });
   });
 
+  it('with --full, probes the marking helpers too, and finds bpf_trace_printk where bpftool full does', () => {
+    // bpftool's "full" in beforeAll has already switched the bpf_trace_printk event on: this adds no
+    // mark that was not there. bpf_probe_write_user stays hidden here by lockdown (integrity).
+    const run = spawnSync('./bin/bpfready', ['probe', '--json', '--tables-only', '--full'], { maxBuffer: 64 << 20 });
+    expect(run.status, run.stderr.toString()).toBe(0);
+    const full = JSON.parse(run.stdout.toString()) as ProbeReport;
+    let found = 0;
+    for (const [row, helpers] of Object.entries(full.helpers)) {
+      for (const h of ['bpf_trace_printk', 'bpf_trace_vprintk', 'bpf_probe_write_user']) expect(helpers[h]!.notProbed, `${row}.${h}`).toBeUndefined();
+      if (helpers.bpf_trace_printk!.status !== 'supported') continue;
+      found++;
+      const listed = bpftool.helpers[`${row}_available_helpers`];
+      // bpftool lists nothing for the types it cannot probe (tracing, ext, lsm, struct_ops).
+      if (listed?.length) expect(listed, row).toContain('bpf_trace_printk');
+    }
+    expect(found).toBeGreaterThan(20);
+  });
+
   it('says of each map type what an independent BPF_MAP_CREATE (C, the system <linux/bpf.h>) gets from the kernel', () => {
     // The kernel, not this test, decides: arena, say, is refused with EPERM here even as root with
     // every capability (measured with this program too), where another kernel creates it.

@@ -52,6 +52,8 @@ export interface Config {
   mountCheckSeconds: number;
   hostRoot: string;
   logLevel: LogLevel;
+  /** Also make the probes that leave marks on the node (`bpfready probe --full`; docs/probes.md). */
+  fullProbe: boolean;
   /** The profiles to check, by name: the selected built-in and user-defined ones (parsed). */
   profiles: Record<string, Requirement[]>;
   kubernetes: KubernetesConfig;
@@ -298,6 +300,7 @@ function normalise(raw: Record<string, unknown>, origins: Map<string, string>, f
     mountCheckSeconds: mountCheck,
     hostRoot: (raw['hostRoot'] as string | undefined) ?? '/',
     logLevel: (raw['logLevel'] as LogLevel | undefined) ?? 'info',
+    fullProbe: (raw['fullProbe'] as boolean | undefined) ?? false,
     profiles: selectProfiles(raw, src),
     kubernetes: {
       nodeName: kube['nodeName'] as string | undefined,

@@ -20,7 +20,7 @@ import { probe } from './probes/index.ts';
 import { checkProfiles } from './server/checks.ts';
 import pkg from '../package.json' with { type: 'json' };
 
-export type ProbeFn = (opts: { hostRoot?: string; signal?: AbortSignal }) => Promise<ProbeReport>;
+export type ProbeFn = (opts: { hostRoot?: string; signal?: AbortSignal; full?: boolean }) => Promise<ProbeReport>;
 export type CheckFn = (report: ProbeReport) => ProfileCheck[];
 
 /** What `daemon` attaches; `serve` runs without one. Shape agreed with src/publish/index.ts. */
@@ -74,7 +74,7 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
     let ok = false;
     state.cycleStartedAt = new Date();
     try {
-      const report = await deps.probe({ hostRoot: config.hostRoot, signal });
+      const report = await deps.probe({ hostRoot: config.hostRoot, signal, ...(config.fullProbe ? { full: true } : {}) });
       const checks = deps.check ? deps.check(report) : [];
       const changed = state.report === null || factsChanged(state.report, report);
       state.report = report;

@@ -1,4 +1,4 @@
-// `bpfready probe [--json] [--verbose] [--host-root DIR] [--workers N]`
+// `bpfready probe [--json] [--verbose] [--full] [--host-root DIR] [--workers N]`
 // Prints what the running kernel can do for eBPF, for this process's privileges. The JSON document
 // is a public interface (docs/json.md).
 import { parseArgs } from 'node:util';
@@ -7,7 +7,7 @@ import { discardPrewarmedPool, prewarmHelperPool } from '../probes/pool.ts';
 import type { ProbeResult, ResultMap, Status } from '../probes/result.ts';
 import type { ProbeReport } from '../report.ts';
 
-const HELP = `usage: bpfready probe [--json] [--verbose] [--tables-only] [--no-attach] [--host-root DIR] [--workers N]
+const HELP = `usage: bpfready probe [--json] [--verbose] [--tables-only] [--no-attach] [--full] [--host-root DIR] [--workers N]
 
 Probe the running kernel through bpf(2) and print what eBPF can do here, for this process's
 privileges. Results: supported, unsupported (the kernel lacks it), not-permitted (denied:
@@ -17,6 +17,9 @@ availability unknown) and error (the probe could not decide).
   --verbose       list every entry in the text report, not only the ones that are not supported
   --tables-only   only the bpf() tables: program/map types, helpers, attach types, misc
   --no-attach     leave out the attach section (it creates and removes a cgroup and a netns)
+  --full          also the probes that leave marks on the node (bpf_trace_printk, bpf_trace_vprintk:
+                  the kernel turns its trace_printk event on; bpf_probe_write_user: a kernel log
+                  warning); without it they are reported as not probed
   --host-root DIR read /proc, /sys, /boot and /lib/modules under DIR (in a DaemonSet: /host);
                   default: $BPFREADY_HOST_ROOT (the chart sets it), else /
   --workers N     worker threads for the helper matrix (default: CPUs - 1, at most 3)
@@ -44,6 +47,7 @@ async function probeCommand(argv: string[]): Promise<number> {
         workers: { type: 'string' },
         'tables-only': { type: 'boolean' },
         'no-attach': { type: 'boolean' },
+        full: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -78,6 +82,7 @@ async function probeCommand(argv: string[]): Promise<number> {
     ...(workers !== undefined ? { workers } : {}),
     ...(values['tables-only'] ? { tablesOnly: true } : {}),
     ...(values['no-attach'] ? { skipAttach: true } : {}),
+    ...(values.full ? { full: true } : {}),
   });
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report, Boolean(values.verbose)));
   return 0;

@@ -30,6 +30,7 @@ import { EBADF, EINVAL, ENOTSUPP, EPERM, interpretCreate, interpretFdTrick, logE
 import { MAP_TYPES, type MapRecipe } from './maps.ts';
 import { ATTACH_TYPES, PROGRAM_TYPES, type ProgRecipe } from './programs.ts';
 import { explainDenied, outcome, progTypeId, viaToken, type ProbeEnv, type TokenOp } from './env.ts';
+import { refusedForPrivilege } from './privilege.ts';
 export { progTypeId } from './env.ts';
 export { inheritHelpers, probeHelpers } from './helpers.ts';
 export type { EngineBtf, ProbeEnv, TokenOp } from './env.ts';
@@ -177,7 +178,7 @@ function loadFirst(progType: string, recipes: readonly ProgRecipe[], env: ProbeE
     if (recipe.expectErrno !== undefined && r.errno === recipe.expectErrno) {
       return { recipe, label: `a program without a target (the kernel answered ${errnoName(r.errno)}, as only a kernel with the type does)` };
     }
-    const res = interpretCreate(outcome(r), what);
+    const res = refusedForPrivilege(interpretCreate(outcome(r), what), outcome(r), env, prepared.label);
     const op: TokenOp = { cmd: 'prog_load', progType: progTypeId(progType), ...(prepared.spec.expectedAttachType !== undefined ? { attachType: prepared.spec.expectedAttachType } : {}) };
     const explained = explainDenied(res, env, op, 'program type', progType, progTypeCaps(progType));
     failures.push(explained);
@@ -194,6 +195,19 @@ function loadFirst(progType: string, recipes: readonly ProgRecipe[], env: ProbeE
   const merged = combine(labelled);
   const detail = [...byWhy].map(([why, ls]) => `${ls.filter(Boolean).join(', ')}${ls.some(Boolean) ? ': ' : ''}${why}`).join('; ');
   return { ...merged, detail };
+}
+
+/**
+ * Whether a program of this type loads with this expected attach type (its ATTACH_TYPES recipes),
+ * and the recipe that did: the load of a `<type>/<attach>` helper row (programs.ts HELPER_VARIANTS).
+ */
+export function probeAttachVariant(progType: string, attach: string, env: ProbeEnv): ProgTypeOutcome {
+  const row = ATTACH_TYPES[attach];
+  if (!row || row[0] !== progType) return { result: probeError(undefined, `no load recipe for ${progType} programs with expected attach type ${attach}`) };
+  const list = (Array.isArray(row[1]) ? row[1] : [row[1]]) as ProgRecipe[];
+  const r = loadFirst(progType, list, env, `${progType} programs with expected attach type ${attach}`);
+  if (!('recipe' in r)) return { result: r };
+  return { result: supported(list.length > 1 && r.recipe.btf ? `loads on ${r.recipe.btf[1]}` : undefined), recipe: r.recipe };
 }
 
 export function probeProgramType(name: string, env: ProbeEnv): ProgTypeOutcome {
@@ -332,7 +346,7 @@ export function probeAttachTypes(env: ProbeEnv, progResults: ResultMap, cachedRe
         continue;
       }
     } else if (row && typeResult && typeResult.status !== 'supported') {
-      out[attach] = { status: typeResult.status, ...(typeResult.errno ? { errno: typeResult.errno } : {}), detail: `program type ${row[0]} is ${typeResult.status}` };
+      out[attach] = { status: typeResult.status, ...(typeResult.errno ? { errno: typeResult.errno } : {}), detail: `program type ${row[0]} is ${typeResult.status}${typeResult.detail ? `: ${typeResult.detail}` : ''}` };
       continue;
     }
     // The load cannot tell: ask the kernel's own enum bpf_attach_type in vmlinux BTF.
@@ -357,25 +371,17 @@ function socketFilterLoad(insns: readonly Insn[] | Uint8Array, env: ProbeEnv, ex
 }
 
 /**
- * Verifier features only a CAP_BPF caller gets (bounded loops, large programs, bpf2bpf calls,
- * kfuncs): without it the verifier refuses them with EINVAL/E2BIG, which is not a kernel fact.
+ * A misc-feature load (a socket filter: no capability needed to load one). Whether a refusal is a
+ * fact depends on what the caller held (src/probes/privilege.ts), not on which feature it is.
+ * `capBpf` only names CAP_BPF in the explanation of an EPERM: bpf2bpf and kfunc calls answer EPERM
+ * without it even in a socket filter.
  */
-function needsCapBpf(res: ProbeResult, env: ProbeEnv, feature: string): ProbeResult {
-  if (res.status === 'unsupported' && env.tokenFd === undefined && !hasCap(env.caps, CAP.BPF)) {
-    return notPermitted(res.errno ?? 'EINVAL', `the verifier allows ${feature} only with cap_bpf; availability unknown`);
-  }
-  return res;
-}
-
 function loadProbe(insns: readonly Insn[] | Uint8Array, env: ProbeEnv, feature: string, extra: Partial<ProgLoadSpec> = {}, capBpf = false): ProbeResult {
   const r = socketFilterLoad(insns, env, extra);
   if (r.ok) r.fd.close();
   // The JIT of some arches reports an instruction it cannot encode as ENOTSUPP (cilium).
-  const res = interpretCreate(outcome(r), feature);
-  // Verifier features gated on CAP_BPF (bpf2bpf calls answer EACCES without it) need it even in a
-  // socket filter, which otherwise needs no capability.
-  const explained = res.status === 'not-permitted' ? explainDenied(res, env, { cmd: 'prog_load', progType: SOCKET_FILTER }, 'program type', capBpf ? `socket_filter with ${feature}` : 'socket_filter', capBpf ? [CAP.BPF] : []) : res;
-  return capBpf ? needsCapBpf(explained, env, feature) : explained;
+  const res = refusedForPrivilege(interpretCreate(outcome(r), feature), outcome(r), env, feature);
+  return res.status === 'not-permitted' ? explainDenied(res, env, { cmd: 'prog_load', progType: SOCKET_FILTER }, 'program type', capBpf ? `socket_filter with ${feature}` : 'socket_filter', capBpf ? [CAP.BPF] : []) : res;
 }
 
 const LARGE_PROGRAM = encode([...Array.from({ length: 4096 }, () => mov64Imm(0, 1)), exit()]);
@@ -395,7 +401,7 @@ export const MISC_PROBES: Readonly<Record<string, (env: ProbeEnv) => ProbeResult
   xdp_frags: (env) => {
     const r = progLoad({ progType: progTypeId('xdp'), insns: RETURN_ZERO, progFlags: BPF_F_XDP_HAS_FRAGS, logLevel: 1, ...viaToken(env) });
     if (r.ok) r.fd.close();
-    const res = interpretCreate(outcome(r), 'XDP multi-buffer (BPF_F_XDP_HAS_FRAGS)');
+    const res = refusedForPrivilege(interpretCreate(outcome(r), 'XDP multi-buffer (BPF_F_XDP_HAS_FRAGS)'), outcome(r), env, 'XDP multi-buffer');
     return explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId('xdp') }, 'program type', 'xdp', progTypeCaps('xdp'));
   },
   sleepable: (env) => sleepable(env),
@@ -453,7 +459,7 @@ function sleepable(env: ProbeEnv): ProbeResult {
         r.fd.close();
         return supported(`a sleepable ${prepared.label} program loads`);
       }
-      const res = interpretCreate(outcome(r), `sleepable ${prepared.label} programs (BPF_F_SLEEPABLE)`);
+      const res = refusedForPrivilege(interpretCreate(outcome(r), `sleepable ${prepared.label} programs (BPF_F_SLEEPABLE)`), outcome(r), env, `sleepable ${prepared.label}`);
       failures.push(explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType)));
     } finally {
       for (const fd of prepared.deps) fd.close();
@@ -486,7 +492,7 @@ function kfuncCalls(env: ProbeEnv): ProbeResult {
       r.fd.close();
       return supported(`${progType} program calling ${names.join(', ')} loads`);
     }
-    const res = interpretCreate(outcome(r), 'kfunc calls');
+    const res = refusedForPrivilege(interpretCreate(outcome(r), 'kfunc calls'), outcome(r), env, `kfunc calls from ${progType}`);
     // The verifier's words first: its EACCES ("calling kernel function X is not allowed") is a
     // rejection of this candidate, not a permission answer; only a load refused without a word is.
     const said = r.errno !== EPERM && logExcerpt(r.log) !== undefined;
@@ -503,7 +509,7 @@ function kfuncCalls(env: ProbeEnv): ProbeResult {
     return supported(`${names[0]} resolved by the verifier (${logExcerpt(r.log) ?? res.errno})`);
   }
   if (!failures.length) return unsupported(undefined, `none of the probe kfuncs (${KFUNC_CANDIDATES.flatMap(([, n]) => n).join(', ')}) is in vmlinux BTF`);
-  return needsCapBpf(combine(failures), env, 'kfunc calls');
+  return combine(failures);
 }
 
 export { ENOTSUPP };

@@ -52,6 +52,13 @@ export interface ProbeEnv {
   seccomp?: string;
   /** Set when we run in a child user namespace: `caps` is then empty for bpf() (no token). */
   childUserNs?: boolean;
+  /**
+   * false when this process runs in a child user namespace, token or not: the kernel's capable()
+   * checks (CAP_SYS_ADMIN for bpf_probe_write_user) then find nothing even under a token.
+   */
+  initUserNs?: boolean;
+  /** Also make the probes that leave marks on the node (helpers.ts SIDE_EFFECT_HELPERS): `--full`. */
+  full?: boolean;
   /** The kernel accepts log_level BPF_LOG_STATS (4) on its own (5.2+): helper probes use it. */
   statsLog?: boolean;
   /** Names the missing delegation when a call under the token fails with EPERM (src/token). */
@@ -60,7 +67,9 @@ export interface ProbeEnv {
 
 /** A not-permitted result gets the reason: the token's missing delegation, or the missing caps. */
 export function explainDenied(r: ProbeResult, env: ProbeEnv, op: TokenOp, kind: 'program type' | 'map type', name: string, required: number[]): ProbeResult {
-  if (r.status !== 'not-permitted') return r;
+  // A refusal the kernel did not answer with EPERM/EACCES (a verifier refusal read as
+  // not-permitted for the caller, src/probes/privilege.ts) already says why.
+  if (r.status !== 'not-permitted' || (r.errno !== 'EPERM' && r.errno !== 'EACCES')) return r;
   const viaToken = env.tokenFd !== undefined ? env.explainTokenEperm?.(op) : undefined;
   const base = viaToken ?? explainEperm(kind, name, required, env.caps, env.unprivDisabled);
   const detail = env.childUserNs && !viaToken ? `${base} (we run in a child user namespace, whose capabilities bpf() does not count without a BPF token)` : base;

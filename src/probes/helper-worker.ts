@@ -13,7 +13,7 @@ export interface WorkerJob {
   ids: number[];
 }
 export interface WorkerRequest {
-  env: Pick<ProbeEnv, 'caps' | 'kernVersion' | 'unprivDisabled' | 'statsLog' | 'lockdown' | 'childUserNs'>;
+  env: Pick<ProbeEnv, 'caps' | 'kernVersion' | 'unprivDisabled' | 'statsLog' | 'lockdown' | 'childUserNs' | 'initUserNs' | 'full'>;
   jobs: WorkerJob[];
   /** Int32Array over a SharedArrayBuffer: [0] is the index of the next unclaimed job. */
   next: Int32Array;

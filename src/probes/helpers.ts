@@ -4,39 +4,14 @@
 import { ProgLoader } from '../native/bpf.ts';
 import { callHelper, encode, exit, mov64Imm } from '../native/insn.ts';
 import { HELPER_NAMES } from '../native/uapi-names.ts';
-import { CAP, hasCap, progTypeCaps } from './capabilities.ts';
+import { progTypeCaps } from './capabilities.ts';
 import { explainDenied, outcome, progTypeId, type ProbeEnv } from './env.ts';
-import { interpretHelper } from './interpret.ts';
+import { helperAbsence, interpretHelper } from './interpret.ts';
+import { helperLookupBlind, hiddenHelper } from './privilege.ts';
 import type { ProgLoadSpec } from '../native/bpf.ts';
-import { notPermitted, type ProbeResult, type ResultMap } from './result.ts';
+import { notPermitted, notProbed, type ProbeResult, type ResultMap } from './result.ts';
 
 
-// bpf_base_func_proto() hides these helpers from callers without CAP_BPF (first list) or
-// CAP_PERFMON (second): the verifier then says "cannot use helper", which is not a kernel fact.
-// kernel/bpf/helpers.c, ~6.13; bpf-probe-facts.md §4 #8.
-const CAP_BPF_HELPERS = new Set([
-  'spin_lock', 'spin_unlock', 'jiffies64', 'per_cpu_ptr', 'this_cpu_ptr', 'timer_init', 'timer_set_callback',
-  'timer_start', 'timer_cancel', 'kptr_xchg', 'for_each_map_elem', 'loop', 'user_ringbuf_drain',
-  'ringbuf_reserve_dynptr', 'ringbuf_submit_dynptr', 'ringbuf_discard_dynptr', 'dynptr_from_mem', 'dynptr_read',
-  'dynptr_write', 'dynptr_data', 'cgrp_storage_get', 'cgrp_storage_delete', 'get_current_cgroup_id',
-  'get_current_ancestor_cgroup_id', 'strncmp', 'task_storage_get', 'task_storage_delete', 'map_lookup_percpu_elem',
-  'get_cgroup_classid', 'current_task_under_cgroup', 'strtol', 'strtoul',
-]);
-// bpf_sk_base_func_proto() (net/core/filter.c) hides the skc_to_* casts from callers without
-// CAP_PERFMON too: seen on Debian's 6.1 with unprivileged_bpf_disabled=0 (docs/kernels.md).
-const CAP_PERFMON_HELPERS = new Set([
-  'skc_to_tcp6_sock', 'skc_to_tcp_sock', 'skc_to_tcp_timewait_sock', 'skc_to_tcp_request_sock', 'skc_to_udp6_sock',
-  'skc_to_unix_sock', 'skc_to_mptcp_sock',
-  'trace_printk', 'get_current_task', 'get_current_task_btf', 'probe_read_user', 'probe_read_user_str',
-  'probe_read_kernel', 'probe_read_kernel_str', 'snprintf_btf', 'snprintf', 'task_pt_regs', 'trace_vprintk',
-  'perf_event_read_value', 'copy_from_user', 'copy_from_user_task',
-  // Measured on 6.18 with CAP_BPF and CAP_NET_ADMIN but not CAP_PERFMON (each "cannot use helper"
-  // in 22 program types that offer it with CAP_PERFMON); sys_bpf in syscall programs likewise.
-  'get_current_comm', 'perf_event_read', 'send_signal', 'send_signal_thread', 'get_task_stack',
-  'get_branch_snapshot', 'find_vma', 'sys_bpf',
-]);
-// Hidden without CAP_SYS_ADMIN itself (bpf_get_probe_write_proto()).
-const CAP_SYS_ADMIN_HELPERS = new Set(['probe_write_user']);
 // Hidden by kernel lockdown (security_locked_down() in the helpers' proto lookup): writing user
 // memory from integrity on, reading kernel memory from confidentiality on. `types`: the program
 // types whose helper table has the helper at all (the tracing family's, bpf_tracing_func_proto());
@@ -53,28 +28,47 @@ const LOCKDOWN_HELPERS: Readonly<Record<string, { level: 'integrity' | 'confiden
 };
 
 /**
- * Why an "absent helper" answer may be policy rather than the kernel: the verifier hides some
- * helpers from callers without a capability, and some under lockdown. undefined: it is a fact.
+ * Why an "absent helper" answer may be lockdown rather than the kernel; undefined: it is not.
+ * (Capabilities are decided without a list, src/probes/privilege.ts.)
  */
-function hiddenBy(helper: string, progType: string, env: ProbeEnv): string | undefined {
+function lockedDownBy(helper: string, progType: string, env: ProbeEnv): string | undefined {
   const lock = LOCKDOWN_HELPERS[helper];
-  if (lock && (!lock.types || lock.types.includes(progType))) {
-    if (env.lockdown === undefined) return `kernel lockdown, which could not be read (securityfs), may hide bpf_${helper}`;
-    if (env.lockdown === 'confidentiality' || env.lockdown === lock.level) return `kernel lockdown (${env.lockdown}) hides bpf_${helper}`;
-  }
-  // Under a token the kernel checks the token's user namespace, where the shim grants all three.
-  if (env.tokenFd !== undefined) return undefined;
-  const without = (cap: string) => `the verifier hides bpf_${helper} from programs loaded without ${cap}`;
-  if (CAP_BPF_HELPERS.has(helper) && !hasCap(env.caps, CAP.BPF)) return without('cap_bpf');
-  if (CAP_PERFMON_HELPERS.has(helper) && !hasCap(env.caps, CAP.PERFMON)) return without('cap_perfmon');
-  if (CAP_SYS_ADMIN_HELPERS.has(helper) && !hasCap(env.caps, CAP.SYS_ADMIN)) return without('cap_sys_admin');
+  if (!lock || (lock.types && !lock.types.includes(progType))) return undefined;
+  if (env.lockdown === undefined) return `kernel lockdown, which could not be read (securityfs), may hide bpf_${helper}`;
+  if (env.lockdown === 'confidentiality' || env.lockdown === lock.level) return `kernel lockdown (${env.lockdown}) hides bpf_${helper}`;
   return undefined;
+}
+
+// Helpers whose successful lookup leaves a mark on the node (issue 20, docs/probes.md): probed only
+// when the operator asks (`bpfready probe --full`, `fullProbe: true`), as bpftool's `full` does.
+const MARKS = 'bpfready probe --full (daemon: fullProbe: true) probes it';
+const PRINTK = 'the kernel enables the bpf_trace/bpf_trace_printk trace event for every program that may call it';
+export const SIDE_EFFECT_HELPERS: Readonly<Record<string, string>> = {
+  trace_printk: PRINTK,
+  trace_vprintk: PRINTK,
+  probe_write_user: 'the kernel logs "... is installing a program with bpf_probe_write_user helper that may corrupt user memory!" for every program that may call it',
+};
+const SIDE_EFFECT_IDS = new Set(Object.keys(SIDE_EFFECT_HELPERS).map((h) => HELPER_NAMES.indexOf(h)));
+
+/** Whether the default probe leaves this helper id alone (it would mark the node). */
+export function leavesMark(id: number): boolean {
+  return SIDE_EFFECT_IDS.has(id);
+}
+
+/** The result for a helper the default probe does not try. */
+export function sideEffectResult(id: number): ProbeResult {
+  const helper = HELPER_NAMES[id]!;
+  return notProbed('side-effect', `a load that may call bpf_${helper} marks the node: ${SIDE_EFFECT_HELPERS[helper]}; ${MARKS}`);
 }
 
 const helperPrograms = HELPER_NAMES.map((_, id) => encode([callHelper(id), mov64Imm(0, 0), exit()]));
 
-/** The full helper row for one loadable program type: a `call <id>` program per helper. */
-export function probeHelpers(progType: string, prepared: { spec: ProgLoadSpec }, env: ProbeEnv, ids?: readonly number[]): ResultMap {
+/** The program type of a helper row's key: "tracing" for "tracing/trace_iter" (programs.ts HELPER_VARIANTS). */
+export const rowType = (key: string): string => key.split('/')[0]!;
+
+/** The full helper row for one loadable program type (or `<type>/<attach>` row): a `call <id>` program per helper. */
+export function probeHelpers(row: string, prepared: { spec: ProgLoadSpec }, env: ProbeEnv, ids?: readonly number[]): ResultMap {
+  const progType = rowType(row);
   const out: ResultMap = {};
   const list = ids ?? HELPER_NAMES.map((_, i) => i).slice(1);
   // One attr for the whole row; only the instructions change. Always with a log: about half the
@@ -82,14 +76,20 @@ export function probeHelpers(progType: string, prepared: { spec: ProgLoadSpec },
   // BPF_LOG_STATS (4) alone: the verifier's error messages without its per-instruction trace, a
   // third cheaper for the loads that succeed (5.2+; older kernels get level 1, see env.ts).
   const loader = new ProgLoader({ ...prepared.spec, logLevel: env.statsLog ? 4 : 1 });
+  const blind = helperLookupBlind(env);
   for (const id of list) {
     const helper = HELPER_NAMES[id]!;
+    if (!env.full && leavesMark(id)) {
+      out[`bpf_${helper}`] = sideEffectResult(id);
+      continue;
+    }
     const r = loader.load(helperPrograms[id]);
     if (r.ok) r.fd.close();
     let res = interpretHelper(outcome(r), id);
-    if (res.status === 'unsupported') {
-      const why = hiddenBy(helper, progType, env);
-      if (why) res = notPermitted(res.errno ?? 'EINVAL', `${why}; availability unknown${res.detail ? ` (kernel: ${res.detail})` : ''}`);
+    if (res.status === 'unsupported' && helperAbsence(outcome(r), id) === 'not-offered') {
+      const locked = lockedDownBy(helper, progType, env);
+      if (blind.length) res = hiddenHelper(res, helper, blind, locked);
+      else if (locked) res = notPermitted(res.errno ?? 'EINVAL', `${locked}; availability unknown${res.detail ? ` (kernel: ${res.detail})` : ''}`);
     } else if (res.status === 'not-permitted') {
       res = explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType));
     }
@@ -98,10 +98,10 @@ export function probeHelpers(progType: string, prepared: { spec: ProgLoadSpec },
   return out;
 }
 
-/** Every helper of a program type that did not load shares the type's result. */
-export function inheritHelpers(progType: string, typeResult: ProbeResult): ResultMap {
+/** Every helper of a program type (or attach type, `what`) that did not load shares its result. */
+export function inheritHelpers(progType: string, typeResult: ProbeResult, what = `program type ${progType}`): ResultMap {
   const out: ResultMap = {};
-  const detail = `program type ${progType} is ${typeResult.status}${typeResult.detail ? `: ${typeResult.detail}` : ''}`;
+  const detail = `${what} is ${typeResult.status}${typeResult.detail ? `: ${typeResult.detail}` : ''}`;
   for (const helper of HELPER_NAMES.slice(1)) {
     out[`bpf_${helper}`] = { status: typeResult.status, ...(typeResult.errno ? { errno: typeResult.errno } : {}), detail };
   }

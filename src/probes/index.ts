@@ -25,6 +25,7 @@ import {
   MISC_PROBES,
   prepareLoad,
   probeAttachTypes,
+  probeAttachVariant,
   probeHelpers,
   probeMapType,
   probeProgramType,
@@ -35,7 +36,7 @@ import {
 import type { ProgRecipe } from './programs.ts';
 import { isConclusive, probeError, type ProbeResult, type ResultMap } from './result.ts';
 import { defaultWorkers, HelperMatrix, HelperPool, takePrewarmedPool, type HelperJob } from './parallel.ts';
-import { PROGRAM_TYPES } from './programs.ts';
+import { HELPER_VARIANTS, PROGRAM_TYPES } from './programs.ts';
 
 export interface Tables {
   programTypes: ResultMap;
@@ -55,6 +56,8 @@ export interface TableOptions {
   workers?: number;
   /** Probe only these families (default all). */
   families?: readonly (keyof Tables)[];
+  /** Also the probes that leave marks on the node (off by default; docs/probes.md). */
+  full?: boolean;
 }
 
 /** LINUX_VERSION_CODE as libbpf derives it (Debian and Ubuntu put the upstream version elsewhere). */
@@ -200,7 +203,8 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
   const { btf, missing, errno: btfErrno } = vmlinuxBtf(hostRoot);
   const unpriv = readSysctlInt(hostRoot, 'kernel/unprivileged_bpf_disabled');
   const lockdown = readLockdown(hostRoot);
-  const childUserNs = opts.tokenFd === undefined && inInitUserNamespace() === false;
+  const inInitNs = inInitUserNamespace();
+  const childUserNs = opts.tokenFd === undefined && inInitNs === false;
   const thread = readThreadStatus();
   return {
     ...(lockdown !== undefined ? { lockdown } : {}),
@@ -209,11 +213,13 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
     heldCaps: thread.caps,
     seccomp: thread.seccomp,
     ...(childUserNs ? { childUserNs } : {}),
+    ...(inInitNs === false ? { initUserNs: false } : {}),
     kernVersion: kernelVersionCode(),
     statsLog: kernelTakesStatsLog(),
     ...(unpriv !== undefined ? { unprivDisabled: unpriv } : {}),
     ...(btf ? { btf } : { btfMissing: missing ?? 'no vmlinux BTF', ...(btfErrno ? { btfErrno } : {}) }),
     ...(opts.tokenFd !== undefined ? { tokenFd: opts.tokenFd } : {}),
+    ...(opts.full ? { full: true } : {}),
     ...(opts.explainTokenEperm ? { explainTokenEperm: opts.explainTokenEperm } : {}),
   };
 }
@@ -255,7 +261,8 @@ function contextKey(env: ProbeEnv, opts: TableOptions): string {
   // Besides capabilities, token and mounts: lockdown (hides helpers), the JIT switch (tracing and
   // extension programs need the JIT) and our seccomp mode (a filter can refuse bpf() itself).
   const jit = readSysctlInt(opts.hostRoot ?? '/', 'net/core/bpf_jit_enable');
-  return `${env.caps.toString(16)}|${opts.tokenKey ?? (env.tokenFd !== undefined ? `fd${env.tokenFd}` : '-')}|${env.unprivDisabled ?? '?'}|${hash(mounts)}|${env.lockdown ?? '?'}|${jit ?? '?'}|${env.seccomp ?? '?'}`;
+  // `full` too: a row probed without the marking helpers lists them as not probed, not pending.
+  return `${env.full ? 'full|' : ''}${env.caps.toString(16)}|${opts.tokenKey ?? (env.tokenFd !== undefined ? `fd${env.tokenFd}` : '-')}|${env.unprivDisabled ?? '?'}|${hash(mounts)}|${env.lockdown ?? '?'}|${jit ?? '?'}|${env.seccomp ?? '?'}`;
 }
 
 function hash(s: string): string {
@@ -296,6 +303,48 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
   // Program types that need no BTF first: their helper rows go to the workers at once, while this
   // thread parses BTF for the rest (tracing, lsm, struct_ops, ext).
   const needsBtf = (name: string) => (PROGRAM_TYPES[name] ?? []).some((r) => r.btf || r.extTarget || r.member);
+  // A row whose every entry was conclusive is reused whole; otherwise only its inconclusive ids are
+  // probed again.
+  const queueRow = (rowKey: string, jobs: HelperJob[]): void => {
+    const row = rows.get(rowKey);
+    const ids = row ? row.pending : HELPER_IDS;
+    if (ids.length) jobs.push({ progType: rowKey, ids });
+    helpers[rowKey] = row?.results ?? {};
+  };
+  // The "<type>/<attach>" rows of a program type (programs.ts HELPER_VARIANTS), after its own in
+  // the report; [from, to]: a row that is the same as another of its class.
+  const variantKeys = new Map<string, string[]>();
+  const copies: [from: string, to: string][] = [];
+  const variantRows = (name: string, typeResult: ProbeResult, jobs: HelperJob[]): void => {
+    const keys: string[] = [];
+    variantKeys.set(name, keys);
+    const own = typeResult.status === 'supported' ? ctxRecipes.get(name)?.attach : undefined;
+    for (const cls of HELPER_VARIANTS[name] ?? []) {
+      if (own && cls.includes(own)) continue;
+      let probedKey: string | undefined;
+      for (const attach of cls) {
+        const rowKey = `${name}/${attach}`;
+        keys.push(rowKey);
+        if (typeResult.status !== 'supported') {
+          helpers[rowKey] = inheritHelpers(name, typeResult);
+          continue;
+        }
+        const r = cached(ctx, `prog:${rowKey}`, () => {
+          const o = probeAttachVariant(name, attach, env);
+          if (o.recipe) ctxRecipes.set(rowKey, o.recipe);
+          return o.result;
+        });
+        if (r.status !== 'supported' || !ctxRecipes.has(rowKey)) {
+          helpers[rowKey] = inheritHelpers(name, r, `${name} with expected attach type ${attach}`);
+        } else if (probedKey) {
+          copies.push([probedKey, rowKey]);
+        } else {
+          probedKey = rowKey;
+          queueRow(rowKey, jobs);
+        }
+      }
+    }
+  };
   const names = PROG_TYPE_NAMES.filter((n): n is string => Boolean(n));
   for (const group of [names.filter((n) => !needsBtf(n)), names.filter(needsBtf)]) {
     const jobs: HelperJob[] = [];
@@ -307,6 +356,7 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
       });
       probed[name] = result;
       if (!want.has('helpers')) continue;
+      variantRows(name, result, jobs);
       if (result.status !== 'supported') {
         helpers[name] = inheritHelpers(name, result);
         continue;
@@ -315,12 +365,7 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
         helpers[name] = inheritHelpers(name, probeError(undefined, `supported, but no program of this type loaded here to probe its helpers with (${result.detail ?? 'proven without a target'})`));
         continue;
       }
-      // A row whose every entry was conclusive is reused whole; otherwise only its inconclusive ids
-      // are probed again.
-      const row = rows.get(name);
-      const ids = row ? row.pending : HELPER_IDS;
-      if (ids.length) jobs.push({ progType: name, ids });
-      helpers[name] = row?.results ?? {};
+      queueRow(name, jobs);
     }
     matrix.add(jobs);
   }
@@ -354,7 +399,8 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
       ids.forEach((id, i) => {
         const r = results[i]!;
         f.row[HELPER_KEYS[id]!] = r;
-        if (!isConclusive(r)) f.pending.push(id);
+        // A helper left alone for its marks stays so in this (not full) context: not pending.
+        if (!isConclusive(r) && !r.notProbed) f.pending.push(id);
       });
     }
     for (const [progType, { row, pending }] of fresh) {
@@ -364,7 +410,8 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
       helpers[progType] = ordered;
     }
   }
-  const orderedHelpers: Record<string, ResultMap> = want.has('helpers') ? Object.fromEntries(names.map((n) => [n, helpers[n]!])) : {};
+  for (const [from, to] of copies) helpers[to] = helpers[from]!;
+  const orderedHelpers: Record<string, ResultMap> = want.has('helpers') ? Object.fromEntries(names.flatMap((n) => [n, ...(variantKeys.get(n) ?? [])]).map((k) => [k, helpers[k]!])) : {};
 
   return { programTypes, mapTypes, helpers: orderedHelpers, attachTypes, misc };
   } finally {

@@ -14,6 +14,7 @@ export const EACCES = 13;
 export const EINVAL = 22;
 export const ENODEV = 19;
 export const ENOSYS = 38;
+export const ENOSPC = 28;
 export const EOPNOTSUPP = 95;
 export const EBADFD = 77;
 /** Kernel-internal ENOTSUPP: leaks from bpf() for "this kernel build cannot" (no trampoline, no JIT). */
@@ -96,6 +97,18 @@ export function interpretFdTrick(o: RawOutcome, expected: readonly number[], wha
 // might_sleep helpers in a non-sleepable program (5.10+ wording, then 6.x's).
 const HELPER_CONDITIONAL = /helper call is not allowed in probe|helper call might sleep in a non-sleepable prog|sleepable helper \S+ within a non-sleepable prog/;
 const HELPER_ABSENT = /(invalid func|unknown func|program of this type cannot use helper) (?:\S*#)?(\d+)\b/;
+
+/**
+ * Which absent-helper message the verifier gave for this very id: `unknown-id` ("invalid func": past
+ * the kernel's last helper, whoever asks) or `not-offered` (no prototype for this program and caller:
+ * also what a helper hidden by policy gets, src/probes/privilege.ts); undefined for anything else.
+ */
+export function helperAbsence(o: RawOutcome, helperId: number): 'unknown-id' | 'not-offered' | undefined {
+  if (o.ok) return undefined;
+  const m = HELPER_ABSENT.exec(o.log ?? '');
+  if (!m || Number(m[2]) !== helperId) return undefined;
+  return m[1] === 'invalid func' ? 'unknown-id' : 'not-offered';
+}
 
 /**
  * A `call <id>` program of a type that itself loads. Success and any verifier complaint about the

@@ -9,6 +9,7 @@
 // the rest; then it joins them.
 import type { ProbeEnv, PreparedLoad } from './engine.ts';
 import { prepareLoad, probeHelpers } from './engine.ts';
+import { rowType } from './helpers.ts';
 import type { ProgRecipe } from './programs.ts';
 import { probeError, type ProbeResult } from './result.ts';
 import type { WorkerReply, WorkerRequest } from './helper-worker.ts';
@@ -52,7 +53,8 @@ export class HelperMatrix {
     if (!jobs.length) return;
     const queue: Batch['queue'] = [];
     for (const job of jobs) {
-      const prepared = prepareLoad(job.progType, this.#recipes.get(job.progType) ?? {}, this.#env);
+      // job.progType is the row's key: a program type, or "<type>/<attach>" with its own recipe.
+      const prepared = prepareLoad(rowType(job.progType), this.#recipes.get(job.progType) ?? {}, this.#env);
       if (!('spec' in prepared)) {
         this.#results.push({ ...job, results: job.ids.map(() => prepared) });
         continue;
@@ -66,7 +68,7 @@ export class HelperMatrix {
     const next = new Int32Array(new SharedArrayBuffer(4));
     const env = this.#env;
     const req: WorkerRequest = {
-      env: { caps: env.caps, kernVersion: env.kernVersion, statsLog: env.statsLog ?? false, ...(env.unprivDisabled !== undefined ? { unprivDisabled: env.unprivDisabled } : {}), ...(env.lockdown !== undefined ? { lockdown: env.lockdown } : {}), ...(env.childUserNs ? { childUserNs: true } : {}) },
+      env: { caps: env.caps, kernVersion: env.kernVersion, statsLog: env.statsLog ?? false, ...(env.unprivDisabled !== undefined ? { unprivDisabled: env.unprivDisabled } : {}), ...(env.lockdown !== undefined ? { lockdown: env.lockdown } : {}), ...(env.childUserNs ? { childUserNs: true } : {}), ...(env.initUserNs === false ? { initUserNs: false } : {}), ...(env.full ? { full: true } : {}) },
       jobs: queue.map(({ job, prepared }) => ({ progType: job.progType, spec: prepared.spec, ids: job.ids })),
       next,
     };

@@ -81,6 +81,22 @@ export const PROGRAM_TYPES: Readonly<Record<string, readonly ProgRecipe[]>> = {
 };
 
 /**
+ * Expected attach types whose programs the kernel offers another helper set than the first variant
+ * of their program type that loads: each gets a row of its own, `helpers["<type>/<attach>"]`
+ * (docs/json.md), unless it shares the class of the type's own row. A class is attach types that
+ * share one branch of the kernel's helper table: tracing_prog_func_proto() gives the trampoline
+ * kinds (fentry, fexit, fmod_ret) the function-argument helpers, iterators the seq_* helpers and
+ * raw tracepoints neither; bpf_lsm_func_proto() gives lsm_cgroup the cgroup helpers. One attach type
+ * of a class is probed (each tracing row is ~211 loads of ~100 µs) and the others that load get its
+ * row: test/kernels records each one's own row on Debian's 6.1, where they all load, and checks that
+ * they are the same.
+ */
+export const HELPER_VARIANTS: Readonly<Record<string, readonly (readonly string[])[]>> = {
+  tracing: [['trace_fentry', 'trace_fexit', 'modify_return'], ['trace_raw_tp'], ['trace_iter']],
+  lsm: [['lsm_mac'], ['lsm_cgroup']],
+};
+
+/**
  * Load recipes per expected attach type, for the attachTypes section: whether a program with this
  * expected_attach_type loads. Attach types that only exist on links (tcx, netkit, perf_event,
  * struct_ops) are probed by the link probes instead (links.ts).

@@ -19,6 +19,11 @@ export interface ProbeResult {
   errno?: string;
   /** Why: a verifier log excerpt, the missing config, the capability or delegation that is missing. */
   detail?: string;
+  /**
+   * Set when the engine deliberately did not probe it (status `error`, detail "not probed: …"); the
+   * reason: `side-effect`, the probe would leave a mark on the node (docs/json.md).
+   */
+  notProbed?: 'side-effect';
 }
 
 export const supported = (detail?: string): ProbeResult => (detail ? { status: 'supported', detail } : { status: 'supported' });
@@ -29,6 +34,11 @@ export function unsupported(errno: string | undefined, detail?: string): ProbeRe
 
 export function notPermitted(errno: string, detail?: string): ProbeResult {
   return withOptional({ status: 'not-permitted' }, errno, detail);
+}
+
+/** A probe we did not make, and why (availability unknown: never cached, never a verdict). */
+export function notProbed(reason: 'side-effect', why: string): ProbeResult {
+  return { status: 'error', detail: `not probed: ${why}`, notProbed: reason };
 }
 
 export function probeError(errno: string | undefined, detail?: string): ProbeResult {

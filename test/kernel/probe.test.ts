@@ -2,17 +2,21 @@
 // `bpftool feature probe full -j` except where bpftool is wrong (each exception with its reason and
 // a proof made here), unprivileged behaviour, caching across capability changes, fd hygiene.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { liveFdCount, progLoad } from '../../src/native/bpf.ts';
-import { RETURN_ZERO } from '../../src/native/insn.ts';
+import { add64Imm, callHelper, exit, mov64Imm, mov64Reg, RETURN_ZERO, stMem64, type Insn } from '../../src/native/insn.ts';
 import { capget, capset, errnoName } from '../../src/native/libc.ts';
-import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../../src/native/uapi-names.ts';
+import { ATTACH_TYPE_NAMES, HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../../src/native/uapi-names.ts';
 import { BtfKind, loadVmlinuxBtf } from '../../src/kernel/btf.ts';
 import { clearProbeCache, probe, probeTables, resetProbeState } from '../../src/probes/index.ts';
+import { MAP_TYPES } from '../../src/probes/maps.ts';
 import { STATUSES, type ResultMap } from '../../src/probes/result.ts';
 import type { ProbeReport } from '../../src/report.ts';
 import { rootOnly } from '../helpers/root.ts';
+import { newMarks, parseSnapshot, snapshotCommand, type Snapshot } from '../kernels/marks.ts';
 
 const skip = rootOnly('probe engine against the kernel');
 const CAP_BPF = 39n;
@@ -128,6 +132,11 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
       if (unprobed || report.programTypes[pt]!.status !== 'supported' || !bpftool.program_types[`have_${pt}_prog_type`]) continue;
       for (const [helper, r] of Object.entries(ours!)) {
         if (!known.has(helper)) continue;
+        // bpftool's "full" probes these; our default leaves them alone (they mark the node).
+        if (r.notProbed) {
+          expect({ helper, notProbed: r.notProbed }).toEqual({ helper: expect.stringMatching(/^bpf_(trace_printk|trace_vprintk|probe_write_user)$/), notProbed: 'side-effect' });
+          continue;
+        }
         const bt = theirs.has(helper);
         if ((r.status === 'supported') === bt) {
           agree++;
@@ -157,9 +166,101 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
     expect(report.helpers.tracing!.bpf_get_current_task_btf!.status).toBe('supported');
     expect(report.helpers.kprobe!.bpf_get_func_ip!.status).toBe('supported');
     expect(report.helpers.tracepoint!.bpf_get_func_ip!).toMatchObject({ status: 'unsupported', errno: 'ENOTSUPP' });
-    expect(report.mapTypes.arena!.status).toBe('supported');
     expect(report.misc.v4_isa_extension!.status).toBe('supported');
     expect(report.misc.token_create!.status).toBe('supported');
+  });
+
+  it('has a tracing/trace_iter helper row: an iter/task program calling bpf_seq_write loads, as the row says', () => {
+    // The tracing row is probed with the attach type that made tracing load (tp_btf here); the
+    // seq_* helpers exist only for iterators (issue 15), hence the extra row.
+    const btf = loadVmlinuxBtf();
+    const seqWrite = HELPER_NAMES.indexOf('seq_write');
+    // r6 = ctx->meta; r1 = meta->seq; *(u64 *)(fp - 8) = 0; bpf_seq_write(seq, fp - 8, 8); return 0
+    const body: Insn[] = [[0x79, 6, 1, 0, 0], [0x79, 1, 6, 0, 0], stMem64(10, -8, 0), mov64Reg(2, 10), add64Imm(2, -8), mov64Imm(3, 8), callHelper(seqWrite), mov64Imm(0, 0), exit()];
+    const iter = progLoad({ progType: PROG_TYPE_NAMES.indexOf('tracing'), insns: body, expectedAttachType: ATTACH_TYPE_NAMES.indexOf('trace_iter'), attachBtfId: btf.findId(BtfKind.FUNC, 'bpf_iter_task')!, logLevel: 1 });
+    if (iter.ok) iter.fd.close();
+    expect(iter.ok, iter.ok ? '' : iter.log).toBe(true);
+    expect(report.helpers['tracing/trace_iter']!.bpf_seq_write!.status).toBe('supported');
+    expect(report.helpers['tracing/trace_iter']!.bpf_seq_printf!.status).toBe('supported');
+    // The tracing row's own attach type is not an iterator: the kernel does not offer it there.
+    expect(report.programTypes.tracing!.detail).not.toMatch(/trace_iter/);
+    expect(report.helpers.tracing!.bpf_seq_write).toMatchObject({ status: 'unsupported', detail: expect.stringMatching(/cannot use helper bpf_seq_write#/) });
+    // Rows for the trampoline kinds exist whatever loads: here they share fentry's refusal.
+    for (const k of ['tracing/trace_fentry', 'tracing/trace_fexit', 'tracing/modify_return']) {
+      expect(report.helpers[k]!.bpf_get_func_arg!.status, k).toBe(report.attachTypes[k.slice('tracing/'.length)]!.status === 'supported' ? 'supported' : report.attachTypes[k.slice('tracing/'.length)]!.status);
+    }
+  });
+
+  it('leaves no mark on the node: the kernel log and the trace state are the same after a default probe', () => {
+    // The strong form is in the fresh qemu guests (docs/kernels.md), where nothing else runs and a
+    // bpftool "full" probe shows the same check catching the marks. Here other processes share the
+    // kernel: only log lines naming our probe (one thread: --workers 0) or no task at all count, and
+    // bpftool in beforeAll has already switched bpf_trace_printk on if anything could.
+    const snapshot = (): Snapshot => {
+      const cmd = snapshotCommand();
+      const out = existsSync('/sys/kernel/tracing/trace')
+        ? execFileSync('sh', ['-c', cmd])
+        : execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -t tracefs tracefs /sys/kernel/tracing && ${cmd}`]);
+      return parseSnapshot(out.toString());
+    };
+    const before = snapshot();
+    expect(before.buffer_size_kb?.length, 'tracefs must be readable, or the test proves nothing').toBeGreaterThan(0);
+    expect(before.dmesg?.length, 'the kernel log must be readable').toBeGreaterThan(0);
+    const run = spawnSync('./bin/bpfready', ['probe', '--json', '--workers', '0'], { maxBuffer: 64 << 20 });
+    expect(run.status, run.stderr.toString()).toBe(0);
+    const after = snapshot();
+    expect(newMarks(before, after, { pid: run.pid })).toEqual([]);
+    const full = JSON.parse(run.stdout.toString()) as ProbeReport;
+    expect(full.helpers.kprobe!.bpf_trace_printk).toMatchObject({ status: 'error', notProbed: 'side-effect' });
+  });
+
+  it('with --full, probes the marking helpers too, and finds bpf_trace_printk where bpftool full does', () => {
+    // bpftool's "full" in beforeAll has already switched the bpf_trace_printk event on: this adds no
+    // mark that was not there. bpf_probe_write_user stays hidden here by lockdown (integrity).
+    const run = spawnSync('./bin/bpfready', ['probe', '--json', '--tables-only', '--full'], { maxBuffer: 64 << 20 });
+    expect(run.status, run.stderr.toString()).toBe(0);
+    const full = JSON.parse(run.stdout.toString()) as ProbeReport;
+    let found = 0;
+    for (const [row, helpers] of Object.entries(full.helpers)) {
+      for (const h of ['bpf_trace_printk', 'bpf_trace_vprintk', 'bpf_probe_write_user']) expect(helpers[h]!.notProbed, `${row}.${h}`).toBeUndefined();
+      if (helpers.bpf_trace_printk!.status !== 'supported') continue;
+      found++;
+      const listed = bpftool.helpers[`${row}_available_helpers`];
+      // bpftool lists nothing for the types it cannot probe (tracing, ext, lsm, struct_ops).
+      if (listed?.length) expect(listed, row).toContain('bpf_trace_printk');
+    }
+    expect(found).toBeGreaterThan(20);
+  });
+
+  it('says of each map type what an independent BPF_MAP_CREATE (C, the system <linux/bpf.h>) gets from the kernel', () => {
+    // The kernel, not this test, decides: arena, say, is refused with EPERM here even as root with
+    // every capability (measured with this program too), where another kernel creates it.
+    const dir = mkdtempSync(join(tmpdir(), 'bpfready-mapcreate-'));
+    try {
+      const bin = join(dir, 'map-create');
+      const cc = spawnSync('cc', ['-O2', '-Wall', '-o', bin, 'test/kernel/c/map-create.c']);
+      expect(cc.status, `cc: ${cc.error?.message ?? cc.stderr.toString()}`).toBe(0);
+      const meaning = (errno: number): string =>
+        errno === 0 ? 'supported' : errno === 1 || errno === 13 ? 'not-permitted' : [7, 22, 95, 524].includes(errno) ? 'unsupported' : `errno ${errno}`;
+      let compared = 0;
+      for (const [name, recipe] of Object.entries(MAP_TYPES)) {
+        // Rows that need an inner map, BTF or a vmlinux value type are the engine's own recipes.
+        if (recipe.innerMap || recipe.intBtf || recipe.structOps) continue;
+        const args = [MAP_TYPE_NAMES.indexOf(name), recipe.key ?? 4, recipe.value ?? 4, recipe.maxEntries ?? 1, recipe.flags ?? 0].map(String);
+        const errno = Number(execFileSync(bin, args).toString().trim());
+        const ours = report.mapTypes[name]!;
+        expect({ name, status: ours.status }).toEqual({ name, status: meaning(errno) });
+        if (ours.status === 'not-permitted') {
+          // As root with every capability: the detail must not blame a capability.
+          expect(ours.detail, name).toMatch(/denied although the required capabilities .* are present/);
+          expect(ours.errno).toBe(errnoName(errno));
+        }
+        compared++;
+      }
+      expect(compared).toBeGreaterThan(25);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('without capabilities, nothing supported when privileged is reported unsupported', () => {
@@ -190,26 +291,62 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
     expect(unpriv.programTypes.xdp!.detail).toMatch(/needs cap_bpf \+ cap_net_admin; missing: cap_bpf, cap_net_admin/);
   });
 
-  it('with CAP_BPF and CAP_NET_ADMIN only, helpers hidden for want of CAP_PERFMON are not-permitted, never unsupported', () => {
-    // The programs load now, so the verifier itself answers for each helper: the ones it hides from
-    // callers without CAP_PERFMON (bpf_base_func_proto) must not read as missing from the kernel.
-    // native-shim drops every other capability from all sets (capsh --caps would be undone by root's exec).
-    const run = spawnSync('native-shim/build/bpfready-shim', ['caps', '--keep', 'cap_bpf,cap_net_admin', '--', './bin/bpfready', 'probe', '--json', '--tables-only'], { maxBuffer: 64 << 20 });
+  // The least-privilege sets an operator may grant, each a superset of the one before: whatever the
+  // kernel hides from such a caller must read not-permitted, never unsupported (issue 15). Decided
+  // from what the probe held, not from a list of gated helpers: bpf_per_cpu_ptr/bpf_this_cpu_ptr,
+  // CAP_BPF-only in ~6.13, are hidden without CAP_PERFMON here.
+  const SUBSETS = ['cap_bpf', 'cap_bpf,cap_net_admin', 'cap_bpf,cap_net_admin,cap_perfmon', 'cap_bpf,cap_net_admin,cap_perfmon,cap_sys_admin'];
+  it.each(SUBSETS)('with exactly %s, nothing supported with every capability reads unsupported', (keep) => {
+    // native-shim sets every capability set to exactly these (capsh --caps would be undone by root's exec).
+    const run = spawnSync('native-shim/build/bpfready-shim', ['caps', '--keep', keep, '--', './bin/bpfready', 'probe', '--json', '--tables-only'], { maxBuffer: 64 << 20 });
     expect(run.status, run.stderr.toString()).toBe(0);
     const part = JSON.parse(run.stdout.toString()) as ProbeReport;
-    expect(part.context.effective).toEqual(['cap_net_admin', 'cap_bpf']);
-    let hidden = 0;
-    for (const [pt, row] of Object.entries(report.helpers)) {
+    expect([...part.context.effective].sort()).toEqual(keep.split(',').sort());
+    const tables = (r: ProbeReport): [string, ResultMap][] => [
+      ['programTypes', r.programTypes], ['mapTypes', r.mapTypes], ['attachTypes', r.attachTypes], ['misc', r.misc],
+      ...Object.entries(r.helpers).map(([pt, row]) => [`helpers.${pt}`, row] as [string, ResultMap]),
+    ];
+    // A "<type>/<attach>" row one report leaves out is its type's row (docs/json.md).
+    const rows = new Map(tables(part));
+    const theirs = { get: (section: string) => rows.get(section) ?? rows.get(section.split('/')[0]!) };
+    const counts = { compared: 0, supported: 0, notPermitted: 0, unsupported: 0, other: 0 };
+    const contradictions: string[] = [];
+    for (const [section, row] of tables(report)) {
       for (const [name, r] of Object.entries(row)) {
-        const p = part.helpers[pt]![name]!;
         if (r.status !== 'supported') continue;
-        expect({ at: `${pt}.${name}`, status: p.status }).toEqual({ at: `${pt}.${name}`, status: expect.stringMatching(/^(supported|not-permitted)$/) });
-        if (p.status === 'not-permitted' && /without cap_perfmon/.test(p.detail ?? '')) hidden++;
+        const p = theirs.get(section)?.[name];
+        expect(p, `${section}.${name} missing under ${keep}`).toBeDefined();
+        counts.compared++;
+        if (p!.status === 'supported') counts.supported++;
+        else if (p!.status === 'not-permitted') {
+          counts.notPermitted++;
+          // Each names what it lacks: a capability the kernel checks, or one the verifier relaxes for.
+          expect(p!.detail, `${section}.${name}`).toMatch(/(missing: |lacks |without )cap_/);
+        } else if (p!.status === 'unsupported') {
+          counts.unsupported++;
+          contradictions.push(`${section}.${name}: ${p!.errno ?? ''} ${p!.detail ?? ''}`);
+        } else counts.other++;
       }
     }
-    // get_current_comm, send_signal, find_vma ... in every program type that loads without CAP_PERFMON.
-    expect(hidden).toBeGreaterThan(100);
-    expect(part.helpers.socket_filter!.bpf_get_current_comm).toMatchObject({ status: 'not-permitted', detail: expect.stringContaining('cannot use helper') });
+    console.info(`${keep}: of ${counts.compared} results supported with every capability, ${counts.supported} supported, ${counts.notPermitted} not-permitted, ${counts.unsupported} unsupported, ${counts.other} error`);
+    expect(contradictions).toEqual([]);
+    if (keep.includes('cap_sys_admin')) {
+      // CAP_SYS_ADMIN passes every capability check the helper lookups and the verifier make: the
+      // same facts as with every capability, unsupported ones included.
+      for (const [section, row] of tables(report)) {
+        for (const [name, r] of Object.entries(row)) expect({ at: `${section}.${name}`, status: theirs.get(section)![name]!.status }).toEqual({ at: `${section}.${name}`, status: r.status });
+      }
+    } else {
+      // Without it an absent helper cannot be told from a hidden one: never a fact then.
+      const absent = Object.values(part.helpers).flatMap((row) => Object.values(row)).filter((r) => r.status === 'unsupported' && /cannot use helper|unknown func/.test(r.detail ?? ''));
+      expect(absent).toEqual([]);
+    }
+    if (keep === 'cap_bpf,cap_net_admin') {
+      // The drift issue 15 found: hidden without CAP_PERFMON on this kernel.
+      for (const h of ['bpf_per_cpu_ptr', 'bpf_this_cpu_ptr']) {
+        expect(part.helpers.xdp![h]).toMatchObject({ status: 'not-permitted', detail: expect.stringContaining('cap_perfmon') });
+      }
+    }
   });
 
   it('in a child user namespace (a rootless container), its capabilities count for nothing and the report says so', () => {

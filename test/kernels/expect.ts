@@ -3,6 +3,7 @@
 import { interpretHelper } from '../../src/probes/interpret.ts';
 import { STATUSES, type ProbeResult, type ResultMap } from '../../src/probes/result.ts';
 import { helperLog, type RawHelpers } from './record-raw.ts';
+import { newMarks, type Snapshot } from './marks.ts';
 
 /** `bpftool feature probe full -j` (bpftool 7.1 / libbpf 1.1 in Debian 12). */
 export interface BpftoolFeatures {
@@ -24,6 +25,25 @@ export interface KernelRun {
   bpftool: BpftoolFeatures;
   /** The helper matrix's raw kernel answers (record-raw.ts), for re-interpretation without qemu. */
   raw: RawHelpers;
+  /**
+   * Kernel log and trace state (marks.ts) before and after the probe, and after bpftool's "full"
+   * probe; the last two keep only the kernel log lines that `before` does not have.
+   */
+  marks?: { before: Snapshot; after: Snapshot; bpftool: Snapshot };
+  /** `probe --json --tables-only` under exactly these capabilities, by subset label (encodeSubset). */
+  subsets?: Record<string, SubsetRun>;
+}
+
+/**
+ * One capability subset's run, compact: for every table of the root report (and every helper row),
+ * one letter per result in the root report's key order (s, u, n, e: supported, unsupported,
+ * not-permitted, error). A helper row the subset's report leaves out is its program type's row, as a
+ * consumer reads it (docs/json.md).
+ */
+export interface SubsetRun {
+  keep: string;
+  effective: string[];
+  statuses: Record<string, string>;
 }
 
 export interface Check {
@@ -96,6 +116,12 @@ export interface Explained {
 }
 
 export const EXPLAINED_BPFTOOL_DIFFERENCES: readonly Explained[] = [
+  {
+    // bpftool's "full" probes them; our default does not (they mark the node, docs/probes.md).
+    key: /^helpers\.[\w/]+\.bpf_(trace_printk|trace_vprintk|probe_write_user)$/,
+    ours: 'error',
+    reason: 'not probed by default: a load that may call it marks the node (bpfready probe --full probes it)',
+  },
   {
     // libbpf 1.1 libbpf_probe_bpf_helper() returns -EOPNOTSUPP for these types (they need a BTF
     // attach target), so bpftool lists no helpers for them; we load them against a real target.
@@ -179,13 +205,19 @@ function wellFormed(all: Found[]): Check {
 function conclusive(all: Found[]): Check {
   const problems: string[] = [];
   const info: string[] = [];
+  let notProbed = 0;
   for (const [path, r] of all) {
     if (r.status !== 'not-permitted' && r.status !== 'error') continue;
+    if (r.notProbed === 'side-effect' && /^helpers\.[\w/]+\.bpf_(trace_printk|trace_vprintk|probe_write_user)$/.test(path)) {
+      notProbed++;
+      continue;
+    }
     const why = explain(path, EXPLAINED_INCONCLUSIVE, r.status);
     const line = `${path}: ${r.status} ${r.errno ?? ''} ${r.detail ?? ''}`.trim();
     if (why) info.push(`explained ${line} — ${why}`);
     else problems.push(line);
   }
+  if (notProbed) info.push(`explained ${notProbed} helper result(s) not probed by default: they mark the node (bpfready probe --full probes them)`);
   return check('as root every engine result is conclusive', problems, info);
 }
 
@@ -319,20 +351,108 @@ export function reinterpretHelpers(raw: RawHelpers): Record<string, ResultMap> {
   return out;
 }
 
-/** The recorder must ask what the engine asked: same statuses from the same kernel. */
+/**
+ * The recorder must ask what the engine asked: same statuses from the same kernel. Its rows of
+ * "<type>/<attach>" are every attach type of a helper class that loads, each probed on its own; the
+ * report's row for it is its own or, left out, the type's (docs/json.md): so this also proves that
+ * the attach types of one class, which the engine probes once, get the same answers.
+ */
 function recorderAgrees(run: KernelRun): Check {
   const helpers = section(run, 'helpers') as Record<string, ResultMap>;
   const problems: string[] = [];
   let compared = 0;
-  for (const [progType, row] of Object.entries(reinterpretHelpers(run.raw))) {
+  const variants: string[] = [];
+  for (const [key, row] of Object.entries(reinterpretHelpers(run.raw))) {
+    const reportRow = helpers[key] ?? helpers[key.split('/')[0]!];
+    if (key.includes('/')) variants.push(`${key} (${helpers[key] ? 'own row' : 'the type\'s row'})`);
     for (const [name, r] of Object.entries(row)) {
-      const ours = helpers[progType]?.[name];
+      const ours = reportRow?.[name];
+      if (ours?.notProbed) continue;
       compared++;
-      if (ours?.status !== r.status) problems.push(`helpers.${progType}.${name}: report ${ours?.status ?? 'missing'}, recorded answer means ${r.status}`);
+      if (ours?.status !== r.status) problems.push(`helpers.${key}.${name}: report ${ours?.status ?? 'missing'}, recorded answer means ${r.status}`);
     }
   }
   if (compared === 0) problems.push('no raw helper answers recorded');
-  return check('recorded raw helper answers reproduce the report', problems, [`${compared} compared`]);
+  return check('recorded raw helper answers reproduce the report', problems, [`${compared} compared`, `attach-type rows recorded on their own: ${variants.join(', ') || 'none'}`]);
+}
+
+const LETTER: Record<string, string> = { supported: 's', unsupported: 'u', 'not-permitted': 'n', error: 'e' };
+const STATUS_OF: Record<string, string> = Object.fromEntries(Object.entries(LETTER).map(([k, v]) => [v, k]));
+
+/** The tables of a report, each a key → result map, by path ("misc", "helpers.xdp", "helpers.tracing/trace_iter"). */
+function tables(report: Record<string, unknown>): [string, ResultMap][] {
+  const out: [string, ResultMap][] = ['programTypes', 'mapTypes', 'attachTypes', 'misc'].map((s) => [s, (report[s] ?? {}) as ResultMap]);
+  for (const [row, map] of Object.entries((report.helpers ?? {}) as Record<string, ResultMap>)) out.push([`helpers.${row}`, map]);
+  return out;
+}
+
+/** A subset's report in the compact form of SubsetRun, against the root report's keys. */
+export function encodeSubset(keep: string, root: Record<string, unknown>, sub: Record<string, unknown>): SubsetRun {
+  const theirs = new Map(tables(sub));
+  const statuses: Record<string, string> = {};
+  for (const [path, map] of tables(root)) {
+    const other = theirs.get(path) ?? theirs.get(path.split('/')[0]!);
+    statuses[path] = Object.keys(map).map((k) => LETTER[other?.[k]?.status ?? ''] ?? '?').join('');
+  }
+  return { keep, effective: ((sub.context as { effective?: string[] } | undefined)?.effective ?? []).slice(), statuses };
+}
+
+/**
+ * Under each capability subset, nothing the root probe found supported may read unsupported (issue
+ * 15): a helper the kernel hides from the caller, a load the verifier refuses it, must be
+ * not-permitted. With CAP_SYS_ADMIN, which passes every check the lookups and the verifier make, the
+ * answers must be root's.
+ */
+export function checkSubsets(run: KernelRun): Check[] {
+  const out: Check[] = [];
+  for (const [label, sub] of Object.entries(run.subsets ?? {})) {
+    const problems: string[] = [];
+    const counts = { compared: 0, supported: 0, 'not-permitted': 0, unsupported: 0, error: 0, '?': 0 };
+    const contradictions = new Map<string, string[]>();
+    let differ = 0;
+    if ([...sub.effective].sort().join(',') !== sub.keep.split(',').sort().join(',')) problems.push(`context.effective is ${sub.effective.join(',')}, asked for ${sub.keep}`);
+    for (const [path, map] of tables(run.probe)) {
+      const letters = sub.statuses[path];
+      if (letters === undefined) {
+        problems.push(`${path}: not in the ${label} run`);
+        continue;
+      }
+      Object.entries(map).forEach(([k, r], i) => {
+        const theirs = STATUS_OF[letters[i] ?? ''] ?? '?';
+        if (theirs !== r.status) differ++;
+        if (r.status !== 'supported') return;
+        counts.compared++;
+        counts[theirs as keyof typeof counts]++;
+        if (theirs === 'unsupported') contradictions.set(path, [...(contradictions.get(path) ?? []), k]);
+      });
+    }
+    for (const [path, keys] of contradictions) problems.push(`${path}: ${keys.join(', ')} supported as root, unsupported with ${sub.keep}`);
+    if (sub.keep.includes('cap_sys_admin') && differ) problems.push(`${differ} result(s) differ from root although cap_sys_admin passes every capability check the probes meet`);
+    if (counts['?']) problems.push(`${counts['?']} result(s) missing from the ${label} run`);
+    out.push(check(`with exactly ${sub.keep}: nothing supported as root reads unsupported`, problems, [
+      `of ${counts.compared} results supported as root: ${counts.supported} supported, ${counts['not-permitted']} not-permitted, ${counts.unsupported} unsupported, ${counts.error} error; ${differ} of all results differ from root`,
+    ]));
+  }
+  return out;
+}
+
+/**
+ * The default probe leaves no mark (issue 20): nothing new in the kernel log or the trace state.
+ * The guest is fresh and runs nothing else, so every difference is the probe's. bpftool's "full"
+ * probe right after is the control: the same comparison must see its marks.
+ */
+export function checkMarks(run: KernelRun): Check[] {
+  if (!run.marks) return [check('the default probe leaves no mark on the node', ['no marks snapshots recorded'])];
+  const { before, after, bpftool } = run.marks;
+  const problems: string[] = [];
+  if (!(before.buffer_size_kb ?? []).length) problems.push('tracefs was not readable in the guest: the comparison would prove nothing');
+  const ours = newMarks(before, after);
+  const control = newMarks(after, bpftool);
+  const sawControl = control.some((m) => m.startsWith('events/bpf_trace/bpf_trace_printk/enable'));
+  return [
+    check('the default probe leaves no mark on the node (kernel log, trace state)', [...problems, ...ours], [`${(before.dmesg ?? []).length} kernel log lines before, ${(after.dmesg ?? []).length} new after, ${Object.keys(after).length - 1} trace state entries compared`]),
+    check('the marks check sees the marks of bpftool feature probe full', sawControl ? [] : ['bpftool full left no bpf_trace_printk event switched on: the check could not see a real mark', ...control], control),
+  ];
 }
 
 export function checkKernel(run: KernelRun): Check[] {
@@ -356,6 +476,8 @@ export function checkKernel(run: KernelRun): Check[] {
     agreeWithBpftool('misc', section(run, 'misc'), run.bpftool.misc, (k) => (k.startsWith('have_') ? k.slice(5) : undefined)),
     helpersAgree(run),
     recorderAgrees(run),
+    ...checkSubsets(run),
+    ...checkMarks(run),
   ];
 }
 
@@ -384,12 +506,15 @@ export function checkUnprivileged(label: string, root: Record<string, unknown>, 
   const euid = (user.context as { euid?: unknown } | undefined)?.euid;
   if (euid !== expectedEuid) problems.push(`context.euid is ${JSON.stringify(euid)}, expected ${expectedEuid}`);
   const rootFacts = new Map(CORE_SECTIONS.flatMap((s) => facts(root[s], s)));
+  // A "<type>/<attach>" helper row one report has and the other leaves out is that report's type
+  // row (docs/json.md): which rows are left out depends on which attach type loaded.
+  const rootFact = (path: string): ProbeResult | undefined => rootFacts.get(path) ?? rootFacts.get(path.replace(/^(helpers\.[\w]+)\/\w+\./, '$1.'));
   const userFacts = CORE_SECTIONS.flatMap((s) => facts(user[s], s));
   const counts: Record<string, number> = {};
   const contradictions = new Map<string, string[]>();
   for (const [path, u] of userFacts) {
     counts[u.status] = (counts[u.status] ?? 0) + 1;
-    const r = rootFacts.get(path);
+    const r = rootFact(path);
     if (!r) {
       problems.push(`${path}: in the unprivileged report only`);
       continue;

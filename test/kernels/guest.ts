@@ -1,5 +1,6 @@
 // The guest: one initramfs holding busybox, the pinned Node runtime, the project (src/ and the
-// production node_modules), Debian's bpftool and setpriv, with the shared libraries ldd says they need.
+// production node_modules), Debian's bpftool and setpriv, our native-shim (exact capability sets),
+// with the shared libraries ldd says they need.
 // The 6.1 images have no 9p (CONFIG_NET_9P unset in cloud) and virtio is modular, so sharing the host
 // tree would need modules per flavour; an initramfs needs none and boots the same on every flavour.
 import { execFileSync } from 'node:child_process';
@@ -22,6 +23,8 @@ const NODE = 'node_modules/node/bin/node';
 const BPFTOOL = '/usr/sbin/bpftool';
 // util-linux's: busybox's setpriv cannot change uid/gid.
 const SETPRIV = '/usr/bin/setpriv';
+// Built by `npm ci` (docs/native-shim.md); the guest runs probes under capability subsets with it.
+const SHIM = 'native-shim/build/bpfready-shim';
 
 /** The project as the guest sees it: the launcher, the sources, and production dependencies only. */
 function productionPackages(project: string): string[] {
@@ -98,12 +101,14 @@ export function buildInitramfs(project: string, out: string, steps: GuestStep[],
   mkdirSync(staging, { recursive: true });
   link(staging, 'bin/busybox', '/bin/busybox');
   const nodeBin = join(project, NODE);
-  for (const lib of sharedLibraries([nodeBin, BPFTOOL, SETPRIV])) link(staging, lib.slice(1), lib);
+  const shim = join(project, SHIM);
+  if (!existsSync(shim)) throw new Error(`${shim} is missing: build it with make -C native-shim (npm ci does)`);
+  for (const lib of sharedLibraries([nodeBin, BPFTOOL, SETPRIV, shim])) link(staging, lib.slice(1), lib);
   for (const bin of [BPFTOOL, SETPRIV]) link(staging, bin.slice(1), bin);
   const root = GUEST_ROOT.slice(1);
   // The matrix's own guest-side scripts (record-raw.ts and any --step script), not its cache.
   const scripts = readdirSync(join(project, 'test/kernels')).filter((f) => f.endsWith('.ts')).map((f) => `test/kernels/${f}`);
-  for (const p of ['bin', 'src', 'package.json', ...scripts]) link(staging, join(root, p), join(project, p));
+  for (const p of ['bin', 'src', 'package.json', SHIM, ...scripts]) link(staging, join(root, p), join(project, p));
   for (const p of productionPackages(project)) link(staging, join(root, p), join(project, p));
   link(staging, join(root, NODE), nodeBin);
   for (const [release, config] of Object.entries(configs)) link(staging, `boot/config-${release}`, config);

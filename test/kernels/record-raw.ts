@@ -1,11 +1,14 @@
 // Runs inside the guest, after `bpfready probe`: the helper matrix's raw kernel answers (errno and
 // the tail of the verifier log), so test/unit/kernel-fixtures.test.ts can run today's interpreter
 // (src/probes/interpret.ts) over a 6.1 kernel's words without booting it. Same requests as the
-// engine: its recipe per program type, a `call <id>; r0 = 0; exit` program per helper.
+// engine: its recipe per program type, a `call <id>; r0 = 0; exit` program per helper. Also each
+// attach type of src/probes/programs.ts HELPER_VARIANTS that loads, under "<type>/<attach>", whether
+// the report has a row of its own for it or not: what proves the engine's classes (expect.ts).
 import { ProgLoader } from '../../src/native/bpf.ts';
 import { callHelper, encode, exit, mov64Imm } from '../../src/native/insn.ts';
 import { HELPER_NAMES, PROG_TYPE_NAMES } from '../../src/native/uapi-names.ts';
-import { probeProgramType } from '../../src/probes/engine.ts';
+import { probeAttachVariant, probeProgramType, type ProbeEnv } from '../../src/probes/engine.ts';
+import { HELPER_VARIANTS, type ProgRecipe } from '../../src/probes/programs.ts';
 import { buildEnv, prepareLoad } from '../../src/probes/index.ts';
 
 /**
@@ -49,34 +52,45 @@ export function recordHelpers(): RawHelpers {
   const env = buildEnv();
   const raw: RawHelpers = { helperNames: [...HELPER_NAMES], logs: [], rows: {} };
   const logIndex = new Map<string, number>();
+  const rows: [key: string, progType: string, recipe: ProgRecipe][] = [];
   for (const progType of PROG_TYPE_NAMES) {
     if (!progType) continue;
     const { result, recipe } = probeProgramType(progType, env);
     if (result.status !== 'supported' || !recipe) continue;
-    const prepared = prepareLoad(progType, recipe, env);
-    if (!('spec' in prepared)) continue;
-    const loader = new ProgLoader({ ...prepared.spec, logLevel: 1 });
-    const row: RawHelpers['rows'][string] = [0];
-    for (const [id, helper] of HELPER_NAMES.entries()) {
-      if (id === 0) continue;
-      const r = loader.load(encode([callHelper(id), mov64Imm(0, 0), exit()]));
-      if (r.ok) {
-        r.fd.close();
-        row.push(0);
-        continue;
-      }
-      const log = logTail(r.log).replaceAll(token(helper, id), HELPER_MARK);
-      let i = logIndex.get(log);
-      if (i === undefined) {
-        i = raw.logs.push(log) - 1;
-        logIndex.set(log, i);
-      }
-      row.push([r.errno, i]);
+    rows.push([progType, progType, recipe]);
+    for (const attach of (HELPER_VARIANTS[progType] ?? []).flat()) {
+      if (attach === recipe.attach) continue; // the type's own row
+      const v = probeAttachVariant(progType, attach, env);
+      if (v.recipe) rows.push([`${progType}/${attach}`, progType, v.recipe]);
     }
-    for (const fd of prepared.deps) fd.close();
-    raw.rows[progType] = row;
   }
+  for (const [key, progType, recipe] of rows) record(raw, logIndex, key, progType, recipe, env);
   return raw;
+}
+
+function record(raw: RawHelpers, logIndex: Map<string, number>, key: string, progType: string, recipe: ProgRecipe, env: ProbeEnv): void {
+  const prepared = prepareLoad(progType, recipe, env);
+  if (!('spec' in prepared)) return;
+  const loader = new ProgLoader({ ...prepared.spec, logLevel: 1 });
+  const row: RawHelpers['rows'][string] = [0];
+  for (const [id, helper] of HELPER_NAMES.entries()) {
+    if (id === 0) continue;
+    const r = loader.load(encode([callHelper(id), mov64Imm(0, 0), exit()]));
+    if (r.ok) {
+      r.fd.close();
+      row.push(0);
+      continue;
+    }
+    const log = logTail(r.log).replaceAll(token(helper, id), HELPER_MARK);
+    let i = logIndex.get(log);
+    if (i === undefined) {
+      i = raw.logs.push(log) - 1;
+      logIndex.set(log, i);
+    }
+    row.push([r.errno, i]);
+  }
+  for (const fd of prepared.deps) fd.close();
+  raw.rows[key] = row;
 }
 
 if (import.meta.main) process.stdout.write(`${JSON.stringify(recordHelpers())}\n`);

@@ -12,7 +12,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { checkKernel, checkUnprivileged, facts, formatFixture, type BpftoolFeatures, type Check, type KernelRun } from './expect.ts';
+import { checkKernel, checkUnprivileged, encodeSubset, facts, formatFixture, type BpftoolFeatures, type Check, type KernelRun } from './expect.ts';
+import { parseSnapshot, snapshotCommand } from './marks.ts';
 import { buildInitramfs, type GuestStep } from './guest.ts';
 import { fetchKernel, FLAVOURS, type KernelImage } from './kernels.ts';
 import { boot, type BootResult } from './qemu.ts';
@@ -25,12 +26,29 @@ const fixtures = join(here, 'fixtures');
 
 const USER_ID = 1000;
 
+// The least-privilege sets of issue 15, each a superset of the one before: `probe --tables-only`
+// under exactly these capabilities (native-shim, docs/native-shim.md), as root otherwise.
+const SUBSETS: readonly [name: string, keep: string][] = [
+  ['caps-bpf', 'cap_bpf'],
+  ['caps-net-admin', 'cap_bpf,cap_net_admin'],
+  ['caps-perfmon', 'cap_bpf,cap_net_admin,cap_perfmon'],
+  ['caps-sys-admin', 'cap_bpf,cap_net_admin,cap_perfmon,cap_sys_admin'],
+];
+
+// The kernel log and trace state (marks.ts), read around the default probe and again after
+// bpftool's "full" probe, which leaves marks: the control that the comparison can see them.
+const SNAPSHOT = snapshotCommand();
+
 const STEPS: GuestStep[] = [
   { name: 'uname', command: 'uname -r' },
+  { name: 'marks-before', command: SNAPSHOT },
   { name: 'probe', command: './bin/bpfready probe --json' },
-  // "full": without it bpftool hides bpf_trace_printk and bpf_probe_write_user, which we report.
+  { name: 'marks-after', command: SNAPSHOT },
+  // "full": bpftool then probes bpf_trace_printk and bpf_probe_write_user too, leaving their marks.
   { name: 'bpftool', command: 'bpftool feature probe full -j' },
+  { name: 'marks-bpftool', command: SNAPSHOT },
   { name: 'raw', command: 'node_modules/node/bin/node --disable-warning=ExperimentalWarning test/kernels/record-raw.ts' },
+  ...SUBSETS.map(([name, keep]): GuestStep => ({ name, command: `native-shim/build/bpfready-shim caps --keep ${keep} -- ./bin/bpfready probe --json --tables-only` })),
   // The same probe as a user without capabilities: under Debian's default
   // kernel.unprivileged_bpf_disabled=2, then with 0, where socket filters load without any.
   { name: 'user', command: `/usr/bin/setpriv --reuid ${USER_ID} --regid ${USER_ID} --clear-groups ./bin/bpfready probe --json` },
@@ -105,7 +123,17 @@ async function runKernel(kernel: KernelImage, initramfs: string, timeoutMs: numb
     probe = stepJson(b, 'probe') as Record<string, unknown>;
     const bpftool = stepJson(b, 'bpftool') as BpftoolFeatures;
     const raw = stepJson(b, 'raw') as RawHelpers;
-    run = { release, flavour: kernel.flavour, pkg: kernel.pkg, version: kernel.version, probe, bpftool, raw };
+    const snap = (name: string) => {
+      const s = b.steps[name];
+      if (!s || s.rc !== 0) throw new Error(`step "${name}" ${s ? `exited ${s.rc}: ${s.stderr.trim().slice(-300)}` : 'left no output'}`);
+      return parseSnapshot(s.stdout);
+    };
+    const marks = { before: snap('marks-before'), after: snap('marks-after'), bpftool: snap('marks-bpftool') };
+    // The fixture keeps only the kernel log lines the later snapshots add: the boot's are in `before`.
+    const boot = new Set(marks.before.dmesg ?? []);
+    for (const s of [marks.after, marks.bpftool]) s.dmesg = (s.dmesg ?? []).filter((l) => !boot.has(l));
+    const subsets = Object.fromEntries(SUBSETS.map(([name, keep]) => [name, encodeSubset(keep, probe, stepJson(b, name) as Record<string, unknown>)]));
+    run = { release, flavour: kernel.flavour, pkg: kernel.pkg, version: kernel.version, probe, bpftool, raw, marks, subsets };
   } catch (err) {
     return fail((err as Error).message);
   }

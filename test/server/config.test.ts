@@ -36,6 +36,12 @@ describe('loadConfig', () => {
     expect(Object.keys(c.profiles).sort()).toEqual(Object.keys(BUILTIN_PROFILES).sort());
   });
 
+  it('fullProbe: off unless the file turns it on; anything but a boolean is refused, naming the key', () => {
+    expect(load([]).fullProbe).toBe(false);
+    expect(load(['--config', 'f.yaml'], {}, 'fullProbe: true\n').fullProbe).toBe(true);
+    expect(() => load(['--config', 'f.yaml'], {}, 'fullProbe: yes please\n')).toThrow(/f\.yaml: fullProbe: must be boolean/);
+  });
+
   it('is deeply frozen', () => {
     const c = load([], {}, undefined);
     expect(Object.isFrozen(c)).toBe(true);

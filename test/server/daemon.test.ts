@@ -57,6 +57,19 @@ describe('startDaemon', () => {
     expect(daemon.state().cycles).toBe(2);
   });
 
+  it('asks the probe for the marking helpers only with fullProbe: true (docs/probes.md)', async () => {
+    const asked: (boolean | undefined)[] = [];
+    for (const file of ['', 'fullProbe: true\n']) {
+      const r = loadConfig({ argv: ['--probe-interval', '1h', '--config', 'f.yaml'], env: {}, readFile: () => file });
+      if (r.help) throw new Error('help');
+      daemon = await startDaemon(r.config, { logger: pino({ level: 'silent' }), probe: async (o) => (asked.push(o.full), fakeReport()) });
+      await daemon.firstProbe;
+      await daemon.stop();
+      daemon = undefined;
+    }
+    expect(asked).toEqual([undefined, true]);
+  });
+
   it('checks profiles and hands every successful report to the publisher; publisher trouble is not a probe failure', async () => {
     const published: [ProbeReport, ProfileCheck[]][] = [];
     let closed = false;

@@ -12,9 +12,10 @@ import { readKernelConfig } from '../../src/kernel/kconfig.ts';
 import { liveFdCount } from '../../src/native/bpf.ts';
 import type { ProbeResult, Status } from '../../src/probes/result.ts';
 import type { ProbeReport } from '../../src/report.ts';
-import { check, vmlinuxBtfFor } from '../../src/requirements/check.ts';
+import { check, hostKernelOptions } from '../../src/requirements/check.ts';
 import { worst } from '../../src/requirements/facts.ts';
-import { requirementsFromObject } from '../../src/requirements/from-elf.ts';
+import { objectRequirements, requirementsFromObject } from '../../src/requirements/from-elf.ts';
+import { makeGplProbe, tracepointsPresent } from '../../src/requirements/kernel-view.ts';
 import { loadObject } from '../../src/requirements/load.ts';
 import type { Requirement, Verdict } from '../../src/requirements/model.ts';
 import { rootOnly } from '../helpers/root.ts';
@@ -43,8 +44,10 @@ beforeAll(async () => {
 // Requirements about loading (what the loader exercises); attach features are checked separately.
 const LOAD_FEATURES = new Set(['bpf-syscall', 'sleepable', 'global-data', 'xdp-frags']);
 function isLoadRequirement(r: Requirement): boolean {
-  return r.kind === 'program-type' || r.kind === 'map-type' || r.kind === 'helper' || r.kind === 'kfunc' || r.kind === 'btf-type' || (r.kind === 'feature' && LOAD_FEATURES.has(r.name));
+  return r.kind === 'program-type' || r.kind === 'map-type' || r.kind === 'helper' || r.kind === 'kfunc' || r.kind === 'btf-type' ||
+    r.kind === 'core' || r.kind === 'license' || (r.kind === 'feature' && LOAD_FEATURES.has(r.name));
 }
+const opts = () => hostKernelOptions('/', { tracepoints: (n) => tracepointsPresent('/', n), gplOnly: makeGplProbe() });
 const statusOf = (results: ProbeResult[]): Status => worst(results).status;
 
 describe.skipIf(skip)('verdict = actual load, per object', () => {
@@ -53,22 +56,15 @@ describe.skipIf(skip)('verdict = actual load, per object', () => {
     const fds = liveFdCount();
     const truth = loadObject(obj);
     expect(liveFdCount()).toBe(fds);
-    const verdicts = check(requirementsFromObject(obj).filter(isLoadRequirement), report, { btf: vmlinuxBtfFor('/') }).results;
-    const byId = new Map<string, Verdict>(verdicts.map((v) => [v.id, v]));
-    // Per program: its own requirements' worst status is what its load did.
+    const derived = objectRequirements(obj);
+    // Per program: the worst status of its own load requirements and of its maps' types is what its load did.
     for (const p of obj.programs) {
-      const ids = [
-        `program-type:${p.progType}${p.attachType ? `/${p.attachType}` : ''}`,
-        ...p.helpers.map((h) => `helper:${p.progType}/${h}`),
-        ...p.kfuncs.map((k) => `kfunc:${k}`),
-        ...(p.attachBtf ? [`btf-type:${p.attachBtf.kind}/${p.attachBtf.name}`] : []),
-        ...p.maps.map((m) => `map-type:${obj.maps.find((x) => x.name === m)!.type}`),
-        ...(p.sleepable ? ['feature:sleepable'] : []),
-        ...(p.xdpFrags ? ['feature:xdp-frags'] : []),
-      ];
-      const predicted = statusOf(ids.map((id) => byId.get(id)!));
+      const own = derived.programs.find((x) => x.name === p.name)!.requirements.filter(isLoadRequirement);
+      const maps: Requirement[] = p.maps.map((m) => ({ kind: 'map-type', mapType: obj.maps.find((x) => x.name === m)!.type }));
+      const predicted = statusOf(check([...own, ...maps], report, opts()).results);
       expect({ program: p.name, status: predicted }).toEqual({ program: p.name, status: truth.programs[p.name]!.status });
     }
+    const byId = new Map<string, Verdict>(check(derived.object, report, opts()).results.map((v) => [v.id, v]));
     for (const m of obj.maps) expect({ map: m.name, status: byId.get(`map-type:${m.type}`)!.status }).toEqual({ map: m.name, status: truth.maps[m.name]!.status });
   });
 
@@ -88,7 +84,8 @@ describe.skipIf(skip)('verdict = actual load, per object', () => {
   it('kprobe programs load; attaching them needs CONFIG_KPROBES, and the verdict says so when it is unset', () => {
     const obj = objects.get('trace')!;
     expect(loadObject(obj).programs.kp_unlinkat!.status).toBe('supported');
-    const v = check(requirementsFromObject(obj), report).results.find((x) => x.id === 'feature:kprobe-attach')!;
+    // do_unlinkat is a function of the kernel: the kprobe target's verdict is the kprobe attach's.
+    const v = check(requirementsFromObject(obj), report, opts()).results.find((x) => x.id === 'kprobe-target:do_unlinkat')!;
     const cfg = readKernelConfig('/', release());
     const kprobes = cfg.ok ? cfg.config.values.get('CONFIG_KPROBES') : undefined;
     if (cfg.ok && kprobes === undefined) {

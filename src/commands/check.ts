@@ -168,7 +168,9 @@ export async function run(argv: string[]): Promise<number> {
     doc.object = { ...obj, programs: obj.programs.map(({ insns: _i, relocs: _r, linked: _l, core: _c, ...rest }) => rest) };
     if (o.advise) {
       const sysctl = readSysctlInt(o.hostRoot, 'kernel.unprivileged_bpf_disabled');
-      doc.leastPrivilege = adviseObject(obj, sysctl.ok ? sysctl.value : 2);
+      // With --program, the advice is for what the workload loads.
+      const loaded = o.programs.length ? { ...obj, programs: obj.programs.filter((p) => o.programs.includes(p.name)) } : obj;
+      doc.leastPrivilege = adviseObject(loaded, sysctl.ok ? sysctl.value : 2);
       if (o.verify && o.elf) doc.leastPrivilege.verification = await verify(o.elf, doc.leastPrivilege, { token: true });
     }
   }

@@ -2,7 +2,7 @@
 // class the kernel's answers give each object and program, and what counts as a right verdict. Pure;
 // shared by the truth generator (scripts/corpus-truth.ts) and the test that holds our verdicts to the
 // truth (test/requirements/corpus.test.ts).
-import type { ObjectCheckResult, Verdict } from '../../src/requirements/model.ts';
+import type { ObjectCheckResult } from '../../src/requirements/model.ts';
 import type { Status } from '../../src/probes/result.ts';
 
 /** A kernel answer, in the result contract. */
@@ -108,15 +108,15 @@ export function isRight(truth: TruthClass, verdict: TruthClass): boolean {
 }
 
 /**
- * Does an unmet verdict name a cause the kernel showed? Each program whose own verdict is unmet must
- * have failed in the truth in the same way (permission for not-permitted, refusal for unsupported),
- * and an object-wide unmet requirement (a map type) needs a failed map in the truth's loads.
+ * Does a program's unmet verdict name a cause the kernel showed? The program must have failed in the
+ * truth in the same way: permission for not-permitted, a refusal for unsupported, anything but
+ * running for error.
  */
-export function causeShown(v: Verdict, program: ProgramTruth | undefined, node: { tracefs: boolean }, tracepoint: boolean): boolean {
+export function causeShown(status: Status, program: ProgramTruth | undefined, node: { tracefs: boolean }, tracepoint: boolean): boolean {
   if (!program) return false;
   const c = programClass(program, node, tracepoint);
-  if (v.status === 'supported') return true;
-  if (v.status === 'not-permitted') return c === 'not-permitted';
-  if (v.status === 'unsupported') return c === 'refused';
+  if (status === 'supported') return true;
+  if (status === 'not-permitted') return c === 'not-permitted';
+  if (status === 'unsupported') return c === 'refused';
   return c !== 'runs';
 }

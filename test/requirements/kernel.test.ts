@@ -3,8 +3,9 @@
 // bpftool/libbpf where Debian's libbpf 1.1 understands the object). Expectations come from the
 // machine (its kernel config, the loads themselves), never from a per-host list.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { release } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadVmlinuxBtf } from '../../src/kernel/btf.ts';
 import { parseBpfObject, type BpfObject } from '../../src/kernel/elf-bpf.ts';
@@ -12,14 +13,14 @@ import { readKernelConfig } from '../../src/kernel/kconfig.ts';
 import { liveFdCount } from '../../src/native/bpf.ts';
 import type { ProbeResult, Status } from '../../src/probes/result.ts';
 import type { ProbeReport } from '../../src/report.ts';
-import { check, hostKernelOptions } from '../../src/requirements/check.ts';
+import { check, checkObject, hostKernelOptions } from '../../src/requirements/check.ts';
 import { worst } from '../../src/requirements/facts.ts';
 import { objectRequirements, requirementsFromObject } from '../../src/requirements/from-elf.ts';
 import { makeGplProbe, tracepointsPresent } from '../../src/requirements/kernel-view.ts';
 import { loadObject } from '../../src/requirements/load.ts';
 import type { Requirement, Verdict } from '../../src/requirements/model.ts';
 import { rootOnly } from '../helpers/root.ts';
-import { clangAvailable, fixtures } from './fixtures.ts';
+import { clangAvailable, compile, fixtures } from './fixtures.ts';
 
 const skip = rootOnly('test/requirements/kernel.test.ts (loads eBPF objects)') || !clangAvailable();
 if (!clangAvailable()) console.warn('test/requirements/kernel.test.ts: SKIP: clang is not installed');
@@ -129,5 +130,73 @@ describe.skipIf(skip || !haveBpftool)('verdict = bpftool prog loadall', () => {
     const got = bpftoolLoad(fixtures().get(name)!);
     const verdict = statusOf(check(requirementsFromObject(obj).filter(isLoadRequirement), report).results);
     expect(got).toBe(verdict);
+  });
+});
+
+// The verifier as the judge of CO-RE and licenses: objects whose verdicts hinge on them, loaded here.
+describe.skipIf(skip)('CO-RE and license verdicts = what the verifier does', () => {
+  const HEAD = '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_core_read.h>\n';
+  const build = (name: string, src: string): BpfObject => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfready-verifier-'));
+    writeFileSync(join(dir, `${name}.c`), HEAD + src);
+    const path = compile(join(dir, `${name}.c`), dir);
+    return parseBpfObject(readFileSync(path), path);
+  };
+  const verdicts = (obj: BpfObject) => checkObject(objectRequirements(obj), [], report, opts());
+
+  it('a field this kernel lacks: unmet, and the load is refused; guarded by bpf_core_field_exists: met, and it loads', () => {
+    const obj = build('core_gone', `
+struct task_struct { int pid; int bpfready_gone; } __attribute__((preserve_access_index));
+struct task_struct___g { int bpfready_gone; } __attribute__((preserve_access_index));
+SEC("kprobe/do_unlinkat") int unguarded(void *ctx) {
+  struct task_struct *t = (void *)bpf_get_current_task();
+  return BPF_CORE_READ(t, bpfready_gone);
+}
+SEC("kprobe/do_unlinkat") int guarded(void *ctx) {
+  struct task_struct___g *t = (void *)bpf_get_current_task();
+  if (bpf_core_field_exists(t->bpfready_gone)) return BPF_CORE_READ(t, bpfready_gone);
+  return BPF_CORE_READ((struct task_struct *)t, pid);
+}
+char L[] SEC("license") = "GPL";
+`);
+    const truth = loadObject(obj);
+    expect(truth.programs.unguarded).toMatchObject({ status: 'unsupported', detail: expect.stringContaining('invalid func unknown#195896080') });
+    expect(truth.programs.guarded!.status).toBe('supported');
+    const v = verdicts(obj);
+    const prog = (n: string) => v.programs.find((p) => p.name === n)!;
+    // Loading is what is compared here; attaching a kprobe is another question on this kernel.
+    expect(prog('unguarded').unmet).toContain('core:field/task_struct.bpfready_gone');
+    expect(prog('guarded').unmet.filter((id) => id.startsWith('core:'))).toEqual([]);
+    expect(v.results.find((x) => x.id === 'core:field/task_struct___g.bpfready_gone')!.detail).toContain('not reached on this kernel');
+  });
+
+  it('a non-GPL object: bpf_trace_printk is GPL-only and the load is refused; bpf_ktime_get_ns is not; a kfunc call is refused', () => {
+    const helpers = build('license_helpers', `
+SEC("kprobe/do_unlinkat") int printk(void *ctx) { bpf_printk("x"); return 0; }
+SEC("kprobe/do_unlinkat") int ktime(void *ctx) { return bpf_ktime_get_ns() > 0; }
+char L[] SEC("license") = "Proprietary";
+`);
+    const truth = loadObject(helpers);
+    expect(truth.programs.printk).toMatchObject({ status: 'unsupported', detail: expect.stringContaining('GPL') });
+    expect(truth.programs.ktime!.status).toBe('supported');
+    const probe = makeGplProbe();
+    expect(probe('trace_printk', 'kprobe')).toMatchObject({ status: 'supported', value: true });
+    expect(probe('ktime_get_ns', 'kprobe')).toMatchObject({ status: 'supported', value: false });
+    const v = verdicts(helpers).results;
+    expect(v.find((x) => x.id === 'license:helper/trace_printk')!.status).toBe('unsupported');
+    expect(v.find((x) => x.id === 'license:helper/ktime_get_ns')!.status).toBe('supported');
+    const kfunc = build('license_kfunc', `
+extern void bpf_rcu_read_lock(void) __ksym;
+extern void bpf_rcu_read_unlock(void) __ksym;
+SEC("tp_btf/sched_switch") int rcu(void *ctx) { bpf_rcu_read_lock(); bpf_rcu_read_unlock(); return 0; }
+char L[] SEC("license") = "Proprietary";
+`);
+    expect(loadObject(kfunc).programs.rcu).toMatchObject({ status: 'unsupported', detail: expect.stringContaining('GPL') });
+    expect(verdicts(kfunc).programs[0]!.unmet).toContain('license:kfunc/bpf_rcu_read_lock');
+  });
+
+  it('tracepoints are read from tracefs, mounted privately when the node has none mounted', () => {
+    const got = tracepointsPresent('/', ['sched/sched_switch', 'bpfready/no_such_event']);
+    expect(got).toEqual(new Set(['sched/sched_switch']));
   });
 });

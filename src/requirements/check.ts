@@ -337,9 +337,11 @@ function verdict(req: Requirement, report: ProbeReport): Verdict {
   if (result.errno) v.errno = result.errno;
   if (result.detail) v.detail = result.detail;
   if (result.status !== 'supported') {
-    v.remediation = result.status === 'error' && result.detail?.startsWith('not probed')
-      ? [`run the probe that fills this fact (bpfready probe --json) with enough privilege; ${result.detail}`]
-      : remediation(result);
+    v.remediation = result.status === 'error' && result.detail?.startsWith('not probed for this attach type') && req.kind === 'helper'
+      ? [`a probe report with a helper row for ${req.progType}/${req.attachType} (helpers["${req.progType}/${req.attachType}"]); until the probe makes one, this helper's availability is unknown`]
+      : result.status === 'error' && result.detail?.startsWith('not probed')
+        ? [`run the probe that fills this fact (bpfready probe --json) with enough privilege; ${result.detail}`]
+        : remediation(result);
   }
   return v;
 }

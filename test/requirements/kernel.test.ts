@@ -195,6 +195,26 @@ char L[] SEC("license") = "Proprietary";
     expect(verdicts(kfunc).programs[0]!.unmet).toContain('license:kfunc/bpf_rcu_read_lock');
   });
 
+  it('an iter/task program calling bpf_seq_printf loads; check never calls it unsupported, and it is ready where the report has the iterator\'s row', () => {
+    const obj = build('iter_seq', `
+struct seq_file;
+struct bpf_iter_meta { struct seq_file *seq; } __attribute__((preserve_access_index));
+struct bpf_iter__task { struct bpf_iter_meta *meta; void *task; } __attribute__((preserve_access_index));
+SEC("iter/task") int dump(struct bpf_iter__task *ctx) {
+  static const char fmt[] = "task\\n";
+  bpf_seq_printf(ctx->meta->seq, fmt, sizeof(fmt), 0, 0);
+  return 0;
+}
+char L[] SEC("license") = "GPL";
+`);
+    expect(loadObject(obj).programs.dump!.status).toBe('supported');
+    const id = 'helper:tracing/trace_iter/seq_printf';
+    const v = checkObject(objectRequirements(obj), [], report, opts()).results.find((x) => x.id === id)!;
+    expect(v.status).not.toBe('unsupported');
+    const rows = { ...report.helpers, 'tracing/trace_iter': { ...report.helpers['tracing'], bpf_seq_printf: { status: 'supported' as const } } };
+    expect(checkObject(objectRequirements(obj), [], { ...report, helpers: rows }, opts()).results.find((x) => x.id === id)!.status).toBe('supported');
+  });
+
   it('tracepoints are read from tracefs, mounted privately when the node has none mounted', () => {
     const got = tracepointsPresent('/', ['sched/sched_switch', 'bpfready/no_such_event']);
     expect(got).toEqual(new Set(['sched/sched_switch']));

@@ -2,7 +2,7 @@
 // targets and alternatives, from objects clang compiles here. The "kernel" BTF for the pure tests is
 // the BTF of another object clang compiles (types as a kernel would declare them), so the matching
 // rules are tested without root; kernel.test.ts and corpus.test.ts hold them to real loads.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -29,11 +29,15 @@ const HEAD = `#include <linux/bpf.h>
 #include <bpf/bpf_core_read.h>
 `;
 
-function build(name: string, src: string): { obj: BpfObject; path: string } {
+function build(name: string, src: string): { obj: BpfObject; bytes: Uint8Array } {
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-core-'));
-  writeFileSync(join(dir, `${name}.c`), src);
-  const path = compile(join(dir, `${name}.c`), dir);
-  return { obj: parseBpfObject(readFileSync(path), path), path };
+  try {
+    writeFileSync(join(dir, `${name}.c`), src);
+    const bytes = readFileSync(compile(join(dir, `${name}.c`), dir));
+    return { obj: parseBpfObject(bytes, `${name}.o`), bytes };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A stand-in kernel: types as a kernel declares them, in the BTF clang writes for this object. */
@@ -84,7 +88,7 @@ describe.skipIf(!haveClang)('CO-RE against a kernel BTF', () => {
   let consumer: BpfObject;
   beforeAll(() => {
     const k = build('kernel', KERNEL);
-    const elf = parseElf(readFileSync(k.path), k.path);
+    const elf = parseElf(k.bytes, 'kernel.o');
     kernel = new ObjectBtf(elf.sections.find((s) => s.name === '.BTF')!.data, 'kernel .BTF').btf;
     consumer = build('consumer', CONSUMER).obj;
   });
@@ -184,8 +188,8 @@ char L[] SEC("license") = "GPL";
 
 describe.skipIf(!haveClang)('maps as libbpf finds them', () => {
   it('two BTF maps: clang writes every DATASEC offset as 0; each map is found by its symbol', () => {
-    const { obj, path } = build('two_maps', TWO_MAPS);
-    const elf = parseElf(readFileSync(path), path);
+    const { obj, bytes } = build('two_maps', TWO_MAPS);
+    const elf = parseElf(bytes, 'two_maps.o');
     const vars = new ObjectBtf(elf.sections.find((s) => s.name === '.BTF')!.data, 'x').datasec('.maps')!;
     // What Debian 12's clang 14 writes (libbpf fixes the offsets up from the symbol table).
     if (vars.every((v) => v.offset === 0)) expect(vars).toHaveLength(2);

@@ -1,6 +1,6 @@
 // ELF reading and requirement derivation from real clang output (both byte orders), and the ways a
 // malformed or unknown object is refused.
-import { readFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -151,6 +151,7 @@ SEC("socket") int prog_sock(void *c) { return 1; }
 char L[] SEC("license") = "GPL";
 `);
     const obj = parseBpfObject(readFileSync(compile(src, dir)), 'odd.o');
+    rmSync(dir, { recursive: true, force: true });
     expect(obj.programs.map((p) => [p.name, p.progType, p.unknownSection ?? false])).toEqual([
       ['prog_other', 'unknown', true], ['prog_sock', 'socket_filter', false], ['prog_tail', 'unknown', true], ['prog_static', 'unknown', true],
     ]);

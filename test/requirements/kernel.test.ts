@@ -138,9 +138,12 @@ describe.skipIf(skip)('CO-RE and license verdicts = what the verifier does', () 
   const HEAD = '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_core_read.h>\n';
   const build = (name: string, src: string): BpfObject => {
     const dir = mkdtempSync(join(tmpdir(), 'bpfready-verifier-'));
-    writeFileSync(join(dir, `${name}.c`), HEAD + src);
-    const path = compile(join(dir, `${name}.c`), dir);
-    return parseBpfObject(readFileSync(path), path);
+    try {
+      writeFileSync(join(dir, `${name}.c`), HEAD + src);
+      return parseBpfObject(readFileSync(compile(join(dir, `${name}.c`), dir)), `${name}.o`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   };
   const verdicts = (obj: BpfObject) => checkObject(objectRequirements(obj), [], report, opts());
 

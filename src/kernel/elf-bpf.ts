@@ -136,7 +136,7 @@ export interface BpfObject {
   programs: BpfProgramSpec[];
   maps: BpfMapSpec[];
   externs: BpfExtern[];
-  /** Initial contents of the global-data maps (.data, .rodata, ...), by map name. */
+  /** Initial contents of the global-data maps (.data, .rodata, ...), by map name; the rest are zeros. */
   data: Record<string, Uint8Array>;
 }
 
@@ -664,12 +664,13 @@ function readLegacyMaps(elf: ElfFile, s: ElfSection, out: BpfMapSpec[], index: M
   }
 }
 
-/** A global-data map's initial value: its section's bytes (zeros for .bss and .kconfig). */
+/**
+ * A global-data map's initial bytes: its section's contents in the file (none for .bss and .kconfig,
+ * which start as zeros). Never more than the file holds, whatever size the header claims.
+ */
 function initialData(elf: ElfFile, m: BpfMapSpec): Uint8Array {
   const s = elf.sections.find((x) => x.name === m.section);
-  const out = new Uint8Array(m.valueSize);
-  if (s && s.type === SHT_PROGBITS) out.set(s.data.subarray(0, m.valueSize));
-  return out;
+  return s && s.type === SHT_PROGBITS ? new Uint8Array(s.data.subarray(0, m.valueSize)) : new Uint8Array(0);
 }
 
 function readLicense(elf: ElfFile): string {

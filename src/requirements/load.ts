@@ -89,8 +89,10 @@ function kconfigValue(name: string): bigint | undefined {
   return undefined;
 }
 
-function fillGlobalData(obj: BpfObject, name: string, fd: OwnedFd): number | undefined {
-  const value = new Uint8Array(obj.data[name] ?? new Uint8Array(0));
+function fillGlobalData(obj: BpfObject, name: string, size: number, fd: OwnedFd): number | undefined {
+  // map_create already accepted this size, so it is one the kernel can hold.
+  const value = new Uint8Array(size);
+  value.set((obj.data[name] ?? new Uint8Array(0)).subarray(0, size));
   if (name === '.kconfig') {
     const v = new DataView(value.buffer);
     for (const e of obj.externs) {
@@ -145,7 +147,7 @@ export function loadObject(obj: BpfObject, opts: LoadOptions = {}): LoadOutcome 
       if (r.ok) fds.set(m.name, r.fd);
       out.maps[m.name] = r.ok ? supported() : interpretCreate({ ok: false, errno: r.errno }, `map ${m.name} (${m.type})`);
       if (r.ok && m.source === 'global-data') {
-        const errno = fillGlobalData(obj, m.name, r.fd);
+        const errno = fillGlobalData(obj, m.name, m.valueSize, r.fd);
         if (errno !== undefined) out.maps[m.name] = interpretCreate({ ok: false, errno }, `filling global data ${m.name}`);
       }
     }

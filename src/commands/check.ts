@@ -1,4 +1,4 @@
-// bpfready check [--elf FILE] [--profile NAME]... [--require ID]... [--json] [--advise] [--verify]
+// bpfready check [--elf FILE [--program NAME]...] [--profile NAME]... [--require ID]... [--json] [--advise] [--verify]
 // Probes this node and checks the requirements of an eBPF object, named profiles and/or single
 // requirements against it. Exit 0 when all hold, 1 when any does not, 2 for bad input or usage.
 import { readFileSync, statSync } from 'node:fs';
@@ -9,17 +9,21 @@ import { hostRootProblem, hostRootSetting } from '../host-root.ts';
 import { parseBpfObject, type BpfObject } from '../kernel/elf-bpf.ts';
 import { readSysctlInt } from '../kernel/sysctl.ts';
 import type { ProbeReport } from '../report.ts';
-import { check, vmlinuxBtfFor } from '../requirements/check.ts';
+import { check, checkObject, hostKernelOptions } from '../requirements/check.ts';
 import { withKernelConfig } from '../requirements/enrich.ts';
-import { requirementsFromObject } from '../requirements/from-elf.ts';
-import type { CheckResult, Requirement } from '../requirements/model.ts';
+import { objectRequirements, type ObjectRequirements } from '../requirements/from-elf.ts';
+import { makeGplProbe, tracepointsPresent } from '../requirements/kernel-view.ts';
+import type { CheckResult, GroupVerdict, ProgramVerdict, Requirement } from '../requirements/model.ts';
+import type { Status } from '../probes/result.ts';
 import { adviseObject, verify, type PrivilegeAdvice, type Verification } from '../requirements/privilege.ts';
 import { BUILTIN_PROFILES, parseRequirement } from '../requirements/profiles.ts';
 
-const USAGE = `usage: bpfready check [--elf FILE] [--profile NAME]... [--require KIND:WHAT]... [--json]
-                      [--advise] [--verify] [--host-root DIR]
+const USAGE = `usage: bpfready check [--elf FILE [--program NAME]...] [--profile NAME]... [--require KIND:WHAT]...
+                      [--json] [--advise] [--verify] [--host-root DIR]
 
   --elf FILE        derive requirements from an eBPF object (clang -target bpf output)
+  --program NAME    with --elf: the workload loads this program (repeatable); default: every program,
+                    alternatives (fentry or kprobe, tp_btf or raw_tp of one hook) counted once
   --profile NAME    a built-in profile (${Object.keys(BUILTIN_PROFILES).join(', ')})
   --require ID      one requirement, e.g. map-type:ringbuf, feature:bpf-lsm, kconfig:CONFIG_BPF_LSM=y
   --advise          with --elf: the least capabilities and bpffs delegation the object needs
@@ -30,6 +34,7 @@ exit status: 0 all requirements hold, 1 some do not, 2 bad input or usage
 
 interface Options {
   elf?: string;
+  programs: string[];
   profiles: string[];
   require: string[];
   json: boolean;
@@ -45,6 +50,7 @@ function options(argv: string[]): Options | 'help' {
       args: argv,
       options: {
         elf: { type: 'string' },
+        program: { type: 'string', multiple: true },
         profile: { type: 'string', multiple: true },
         require: { type: 'string', multiple: true },
         json: { type: 'boolean' },
@@ -61,6 +67,7 @@ function options(argv: string[]): Options | 'help' {
   }
   if (v.help) return 'help';
   const o: Options = {
+    programs: v.program ?? [],
     profiles: v.profile ?? [],
     require: v.require ?? [],
     json: v.json ?? false,
@@ -75,6 +82,7 @@ function options(argv: string[]): Options | 'help' {
   if (v.elf !== undefined) o.elf = v.elf;
   if (!o.elf && !o.profiles.length && !o.require.length) throw new UsageError('nothing to check: give --elf, --profile or --require');
   if (o.advise && !o.elf) throw new UsageError('--advise and --verify need --elf');
+  if (o.programs.length && !o.elf) throw new UsageError('--program needs --elf');
   return o;
 }
 
@@ -91,8 +99,12 @@ function readObjectFile(path: string): Buffer {
 export interface CheckDocument extends CheckResult {
   kernel: ProbeReport['kernel'];
   context: ProbeReport['context'];
-  sources: { elf?: string; profiles: string[]; require: string[] };
-  object?: Omit<BpfObject, 'programs'> & { programs: Omit<BpfObject['programs'][number], 'insns' | 'relocs'>[] };
+  sources: { elf?: string; programs?: string[]; profiles: string[]; require: string[] };
+  object?: Omit<BpfObject, 'programs'> & { programs: Omit<BpfObject['programs'][number], 'insns' | 'relocs' | 'linked' | 'core'>[] };
+  /** With --elf: the object's verdict, one per program, and the groups of alternatives. */
+  status?: Status;
+  programs?: ProgramVerdict[];
+  groups?: GroupVerdict[];
   leastPrivilege?: PrivilegeAdvice & { verification?: Verification };
 }
 
@@ -100,6 +112,7 @@ export async function run(argv: string[]): Promise<number> {
   let o: Options | 'help';
   let reqs: Requirement[] = [];
   let obj: BpfObject | undefined;
+  let objReqs: ObjectRequirements | undefined;
   try {
     o = options(argv);
     if (o === 'help') {
@@ -120,7 +133,10 @@ export async function run(argv: string[]): Promise<number> {
         throw new ParseError(o.elf, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
       obj = parseBpfObject(bytes, o.elf);
-      reqs.push(...requirementsFromObject(obj));
+      objReqs = objectRequirements(obj);
+      const names = new Set(obj.programs.map((p) => p.name));
+      const unknown = o.programs.filter((p) => !names.has(p));
+      if (unknown.length) throw new UsageError(`--program ${unknown.join(', ')}: not a program of ${o.elf} (it has ${[...names].join(', ') || 'none'})`);
     }
   } catch (e) {
     if (e instanceof BpfreadyError) {
@@ -131,21 +147,32 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const { probe } = await import('../probes/index.ts');
-  const report = withKernelConfig(await probe({ hostRoot: o.hostRoot }), reqs, o.hostRoot);
-  const result = check(reqs, report, { btf: vmlinuxBtfFor(o.hostRoot) });
+  const all = objReqs ? [...reqs, ...objReqs.object, ...objReqs.programs.flatMap((p) => p.requirements)] : reqs;
+  const report = withKernelConfig(await probe({ hostRoot: o.hostRoot }), all, o.hostRoot);
+  const hostRoot = o.hostRoot;
+  const opts = hostKernelOptions(hostRoot, { tracepoints: (names) => tracepointsPresent(hostRoot, names), gplOnly: makeGplProbe() });
+  const objectResult = objReqs ? checkObject(objReqs, reqs, report, opts, o.programs.length ? o.programs : undefined) : undefined;
+  const result: CheckResult = objectResult ?? check(reqs, report, opts);
   const doc: CheckDocument = {
     ok: result.ok,
     kernel: report.kernel,
     context: report.context,
-    sources: { ...(o.elf ? { elf: o.elf } : {}), profiles: o.profiles, require: o.require },
+    sources: { ...(o.elf ? { elf: o.elf } : {}), ...(o.programs.length ? { programs: o.programs } : {}), profiles: o.profiles, require: o.require },
     results: result.results,
     unmet: result.unmet,
   };
+  if (objectResult) {
+    doc.status = objectResult.status;
+    doc.programs = objectResult.programs;
+    doc.groups = objectResult.groups;
+  }
   if (obj) {
-    doc.object = { ...obj, programs: obj.programs.map(({ insns: _i, relocs: _r, ...rest }) => rest) };
+    doc.object = { ...obj, programs: obj.programs.map(({ insns: _i, relocs: _r, linked: _l, core: _c, ...rest }) => rest) };
     if (o.advise) {
       const sysctl = readSysctlInt(o.hostRoot, 'kernel.unprivileged_bpf_disabled');
-      doc.leastPrivilege = adviseObject(obj, sysctl.ok ? sysctl.value : 2);
+      // With --program, the advice is for what the workload loads.
+      const loaded = o.programs.length ? { ...obj, programs: obj.programs.filter((p) => o.programs.includes(p.name)) } : obj;
+      doc.leastPrivilege = adviseObject(loaded, sysctl.ok ? sysctl.value : 2);
       if (o.verify && o.elf) doc.leastPrivilege.verification = await verify(o.elf, doc.leastPrivilege, { token: true });
     }
   }
@@ -157,10 +184,23 @@ function text(d: CheckDocument): string {
   const out: string[] = [];
   const what = [d.sources.elf && `object ${d.sources.elf}`, ...d.sources.profiles.map((p) => `profile ${p}`), d.sources.require.length && `${d.sources.require.length} requirement(s)`].filter(Boolean);
   out.push(`bpfready check: ${what.join(', ')} on ${d.kernel.release}`);
-  out.push(d.ok ? `all ${d.results.length} requirements hold` : `${d.unmet.length} of ${d.results.length} requirements unmet:`);
+  const unchosen = d.results.filter((v) => v.status !== 'supported').length;
+  out.push(d.ok
+    ? `all requirements hold (${d.results.length} checked${unchosen ? `; ${unchosen} not met only by alternatives another one replaces` : ''})`
+    : `${d.unmet.length} of ${d.results.length} requirements unmet:`);
   for (const v of d.unmet) {
     out.push(`  ✗ ${v.id}: ${v.status}${v.errno ? ` (${v.errno})` : ''}${v.detail ? ` — ${v.detail}` : ''}`);
     for (const r of v.remediation) out.push(`      → ${r}`);
+  }
+  if (d.programs?.length) {
+    out.push(`programs (object: ${d.status}):`);
+    for (const p of d.programs) {
+      const mark = p.status === 'supported' ? '✓' : '✗';
+      out.push(`  ${mark} ${p.name} (${p.section})${p.loaded ? '' : ' [not loaded]'}${p.group ? ` [alternative in ${p.group}]` : ''}: ${p.status}${p.unmet.length ? ` — ${p.unmet.join(', ')}` : ''}`);
+    }
+    for (const g of d.groups ?? []) {
+      out.push(`  any of ${g.id}: ${g.status} (${g.alternatives.map((a) => `${a.programs.join('+')}: ${a.status}`).join('; ')})`);
+    }
   }
   const lp = d.leastPrivilege;
   if (lp) {

@@ -53,7 +53,22 @@ export interface BtfMember {
   type: number;
   /** Bit offset within the struct (the bitfield's offset when the struct's kind_flag is set). */
   bitOffset: number;
+  /** Bitfield width when the struct's kind_flag is set and the member is a bitfield; 0 otherwise. */
+  bitfieldSize?: number;
 }
+
+/**
+ * A type name without its `___flavour` suffix (libbpf's CO-RE naming rule: `task_struct___old` is a local
+ * variant of `task_struct`). The suffix starts at the last "___" that has a non-underscore on each side.
+ */
+export function essentialName(name: string): string {
+  for (let i = name.length - 5; i >= 0; i--) {
+    if (name[i] !== '_' && name[i + 1] === '_' && name[i + 2] === '_' && name[i + 3] === '_' && name[i + 4] !== '_') return name.slice(0, i + 1);
+  }
+  return name;
+}
+
+const MODIFIERS = new Set<number>([8, 9, 10, 11, 18]); // typedef, volatile, const, restrict, type_tag
 
 export interface BtfParseOptions {
   /** Names the blob in errors: a path, or "prog.o .BTF". */
@@ -80,6 +95,7 @@ export class Btf {
   readonly #kinds: Uint8Array;
   readonly #declTags: number[];
   #index: Map<string, number>[] | undefined;
+  #essential: Map<string, number[]> | undefined;
   #ascii: string | undefined;
   #decoded = 0;
 
@@ -327,7 +343,9 @@ export class Btf {
     const out: BtfMember[] = [];
     for (let i = 0, q = b.#offsets[id - b.firstId]! + TYPE_HDR; i < vlen; i++, q += 12) {
       const off = v.getUint32(q + 8, le);
-      out.push({ name: this.#string(v.getUint32(q, le)), type: v.getUint32(q + 4, le), bitOffset: bitfields ? off & 0xffffff : off });
+      const m: BtfMember = { name: this.#string(v.getUint32(q, le)), type: v.getUint32(q + 4, le), bitOffset: bitfields ? off & 0xffffff : off };
+      if (bitfields && off >>> 24) m.bitfieldSize = off >>> 24;
+      out.push(m);
     }
     return out;
   }
@@ -343,6 +361,83 @@ export class Btf {
       out.push({ name: this.#string(b.#view.getUint32(q, b.littleEndian)), type: b.#view.getUint32(q + 4, b.littleEndian) });
     }
     return out;
+  }
+
+  /** A string of this blob (or its base) by offset; undefined when the offset is outside the strings. */
+  stringAt(off: number): string | undefined {
+    if (!Number.isInteger(off) || off < 0 || off >= this.#strBase + this.#strLen) return undefined;
+    return this.#string(off);
+  }
+
+  /** ARRAY: element type, index type and element count. */
+  arrayInfo(id: number): { type: number; indexType: number; nelems: number } | undefined {
+    const b = this.#owner(id);
+    if (!b || b.#kinds[id - b.firstId] !== BtfKind.ARRAY) return undefined;
+    return { type: b.#u32(id, 12), indexType: b.#u32(id, 16), nelems: b.#u32(id, 20) };
+  }
+
+  /** INT: encoding bits (1 signed, 2 char, 4 bool), bit offset and bit width. */
+  intInfo(id: number): { encoding: number; offset: number; bits: number } | undefined {
+    const b = this.#owner(id);
+    if (!b || b.#kinds[id - b.firstId] !== BtfKind.INT) return undefined;
+    const w = b.#u32(id, 12);
+    return { encoding: (w >>> 24) & 0x0f, offset: (w >>> 16) & 0xff, bits: w & 0xff };
+  }
+
+  /** kind_flag of the type's info word (signed enums, bitfield structs, ...). */
+  kindFlag(id: number): boolean {
+    const b = this.#owner(id);
+    return b ? b.#u32(id, 4) >>> 31 === 1 : false;
+  }
+
+  /** Skip typedef/const/volatile/restrict/type_tag (libbpf's skip_mods_and_typedefs); 0 for void or a loop. */
+  skipModsAndTypedefs(id: number): number {
+    for (let hops = 0; hops < 64; hops++) {
+      if (!MODIFIERS.has(this.kind(id))) return id;
+      id = this.typeRef(id);
+    }
+    return 0;
+  }
+
+  /** Byte size of a type as the kernel computes it; undefined for kinds without one (func, void, fwd). */
+  sizeOf(id: number, depth = 0): number | undefined {
+    if (depth > 32) return undefined;
+    const r = this.skipModsAndTypedefs(id);
+    switch (this.kind(r)) {
+      case BtfKind.INT: case BtfKind.ENUM: case BtfKind.ENUM64: case BtfKind.STRUCT: case BtfKind.UNION:
+      case BtfKind.FLOAT: case BtfKind.DATASEC:
+        return this.typeRef(r);
+      case BtfKind.PTR:
+        return 8;
+      case BtfKind.ARRAY: {
+        const a = this.arrayInfo(r)!;
+        const e = this.sizeOf(a.type, depth + 1);
+        return e === undefined ? undefined : a.nelems * e;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  /**
+   * Types defined in this blob (not its base) of one of `kinds` whose name, without a `___flavour`
+   * suffix, is `name`: libbpf's CO-RE candidates. The index is built on first use.
+   */
+  ownIdsByEssentialName(kinds: readonly number[], name: string): number[] {
+    if (!this.#essential) {
+      const index = new Map<string, number[]>();
+      const le = this.littleEndian;
+      for (let i = 0; i < this.#offsets.length; i++) {
+        const nameOff = this.#view.getUint32(this.#offsets[i]!, le);
+        if (nameOff === 0) continue;
+        const key = `${this.#kinds[i]}:${essentialName(this.#string(nameOff))}`;
+        const list = index.get(key);
+        if (list) list.push(this.firstId + i);
+        else index.set(key, [this.firstId + i]);
+      }
+      this.#essential = index;
+    }
+    return kinds.flatMap((k) => this.#essential!.get(`${k}:${name}`) ?? []).sort((a, b) => a - b);
   }
 
   #u32(id: number, at: number): number {

@@ -1,12 +1,15 @@
 // What an eBPF object asks of the kernel, read from the ELF alone: its programs (type, expected attach
 // type, flags, BTF attach target), maps (BTF-defined `.maps`, legacy `maps`, global data), the helpers
-// and kfuncs each program calls, and the license. Pure and deterministic (everything sorted). Anything we
-// cannot classify fails closed with a ParseError: a requirement we silently dropped would turn into a
-// "ready" verdict that is wrong.
+// and kfuncs each program calls, its CO-RE relocations, and the license. Pure and deterministic
+// (everything sorted). A valid object always reads (docs/requirements.md): what we do not know about a
+// program — a section name outside libbpf's SEC() table, a target chosen at run time — is recorded on
+// that program for the requirements to say so. Only a malformed object fails, with a ParseError: a
+// requirement we silently dropped would turn into a "ready" verdict that is wrong.
 import { ParseError } from '../errors.ts';
 import { HELPER_NAMES, MAP_TYPE_NAMES } from '../native/uapi-names.ts';
 import { BtfKind } from './btf.ts';
-import { ObjectBtf } from './elf-btf.ts';
+import { ObjectBtf, parseBtfExt, type BtfExt } from './elf-btf.ts';
+import { CORE_KIND_NAMES, coreSpec, coreValue, type CoreKind, type CoreSpec } from './elf-core.ts';
 import {
   parseElf,
   SHF_EXECINSTR,
@@ -35,6 +38,8 @@ export interface BpfMapSpec {
   source: 'btf' | 'legacy' | 'global-data';
   /** Global data: the section whose bytes are the map's single value. */
   section?: string;
+  /** Map-in-map: the inner map's type, from the `values` member's definition. */
+  innerType?: string;
 }
 
 /** A relocated instruction, for loaders: which symbol the instruction at `insn` refers to. */
@@ -44,6 +49,39 @@ export interface BpfReloc {
   /** Map name (map, map-value), kfunc/ksym name, or subprogram symbol. */
   target: string;
   /** map-value: byte offset into the value (symbol value + the instruction's own addend). */
+  offset?: number;
+  /** subprog: the byte offset in .text the call or function pointer lands on. */
+  textOffset?: number;
+}
+
+/** A CO-RE relocation of a program's linked code. */
+export interface ProgramCoreRelo {
+  /** Instruction index in `linked.insns`. */
+  insn: number;
+  kind: CoreKind;
+  spec: CoreSpec;
+  /** The local (object) value: what the instruction holds before relocation. */
+  local?: number;
+  /** Field relocations: the local field's byte size (a load is resized when the kernel's differs). */
+  localSize?: number;
+}
+
+/** A program as libbpf hands it to the kernel: its own code, then each .text function it reaches. */
+export interface LinkedCode {
+  insns: Uint8Array;
+  /** Map, global-data and kfunc relocations, and the calls (already pointing at the appended copies). */
+  relocs: BpfReloc[];
+  /** Where each appended .text function starts, by its .text offset. */
+  functions: { textOffset: number; insn: number }[];
+}
+
+/** An `extern` the object leaves to the loader: a __kconfig value or a __ksym variable. */
+export interface BpfExtern {
+  name: string;
+  section: '.kconfig' | '.ksyms';
+  weak: boolean;
+  /** Byte size (from BTF; 0 when unknown) and, for .kconfig, the offset in the .kconfig map. */
+  size: number;
   offset?: number;
 }
 
@@ -66,6 +104,21 @@ export interface BpfProgramSpec {
   /** Instructions in the object's byte order, and their relocations. */
   insns: Uint8Array;
   relocs: BpfReloc[];
+  /**
+   * The section is not a libbpf SEC() name (cilium/ebpf's `socket/tail`, `static`, `other`): the
+   * program type is the loader's choice at run time. progType is then "unknown".
+   */
+  unknownSection?: true;
+  /** What follows the first '/' of the section name (the attach target as written), if anything. */
+  target?: string;
+  /**
+   * The attach target is given at load or attach time, not by the section: a BTF-attached section
+   * without one, freplace (a function of another BPF program), a `dummy_*` placeholder.
+   */
+  runtimeTarget?: 'btf' | 'freplace' | 'placeholder';
+  linked: LinkedCode;
+  /** CO-RE relocations of the linked code, in instruction order. */
+  core: ProgramCoreRelo[];
 }
 
 export interface BpfObject {
@@ -82,11 +135,15 @@ export interface BpfObject {
   structOps: { name: string; section: string }[];
   programs: BpfProgramSpec[];
   maps: BpfMapSpec[];
+  externs: BpfExtern[];
+  /** Initial contents of the global-data maps (.data, .rodata, ...), by map name; the rest are zeros. */
+  data: Record<string, Uint8Array>;
 }
 
 const BPF_F_RDONLY_PROG = 1 << 7;
 const BPF_F_MMAPABLE = 1 << 10;
 const BPF_PSEUDO_CALL = 1;
+const BPF_PSEUDO_FUNC = 4;
 const STB_WEAK = 2;
 
 /**
@@ -119,16 +176,27 @@ function isGlobalData(name: string): boolean {
   return ['.data', '.rodata', '.bss', '.kconfig'].includes(name) || name.startsWith('.data.') || name.startsWith('.rodata.');
 }
 
+/** What the readers share: maps by the symbol naming them, and by (section, offset). */
+interface MapIndex {
+  bySymbol: Map<number, BpfMapSpec>;
+  byOffset: Map<string, BpfMapSpec>;
+  /** __kconfig externs by symbol name (their values live in the .kconfig map). */
+  kconfig: Map<string, BpfExtern>;
+}
+const offsetKey = (shndx: number, off: number): string => `${shndx}:${off}`;
+
 export function parseBpfObject(bytes: Uint8Array, input: string): BpfObject {
   const elf = parseElf(bytes, input);
   const btfSec = elf.sections.find((s) => s.name === '.BTF');
   const btf = btfSec ? new ObjectBtf(btfSec.data, `${input} .BTF`) : undefined;
+  const extSec = elf.sections.find((s) => s.name === '.BTF.ext');
+  const ext = btf && extSec ? parseBtfExt(extSec.data, elf.littleEndian, btf, `${input} .BTF.ext`) : undefined;
 
   const maps: BpfMapSpec[] = [];
-  const mapBySymbol = new Map<number, BpfMapSpec>();
+  const index: MapIndex = { bySymbol: new Map(), byOffset: new Map(), kconfig: new Map() };
   for (const s of elf.sections) {
-    if (s.name === '.maps') readBtfMaps(elf, s, btf, maps, mapBySymbol);
-    else if (s.name === 'maps') readLegacyMaps(elf, s, maps, mapBySymbol);
+    if (s.name === '.maps') readBtfMaps(elf, s, btf, maps, index);
+    else if (s.name === 'maps') readLegacyMaps(elf, s, maps, index);
     else if (isGlobalData(s.name) && s.size > 0 && (s.type === SHT_PROGBITS || s.type === SHT_NOBITS)) {
       maps.push({
         name: s.name,
@@ -142,27 +210,32 @@ export function parseBpfObject(bytes: Uint8Array, input: string): BpfObject {
       });
     }
   }
+  const externs = readExterns(elf, btf, index);
+  const kconfigSize = externs.filter((e) => e.section === '.kconfig').reduce((n, e) => Math.max(n, (e.offset ?? 0) + e.size), 0);
+  // libbpf keeps __kconfig externs in a read-only .kconfig map it fills from the kernel's config.
+  if (kconfigSize > 0 && !maps.some((m) => m.name === '.kconfig')) {
+    maps.push({ name: '.kconfig', type: 'array', keySize: 4, valueSize: kconfigSize, maxEntries: 1, flags: BPF_F_RDONLY_PROG | BPF_F_MMAPABLE, source: 'global-data', section: '.kconfig' });
+  }
 
   const programs: BpfProgramSpec[] = [];
   const text = elf.sections.find((s) => s.name === '.text');
-  const subprogs = text && text.size > 0 ? textFunctions(elf, text, mapBySymbol) : undefined;
+  const subprogs = text && text.size > 0 ? textFunctions(elf, text, index) : [];
   for (const s of elf.sections) {
     if (s.type !== SHT_PROGBITS || (s.flags & SHF_EXECINSTR) === 0 || s.name === '.text' || s.size === 0) continue;
     const kind = classifySection(s.name);
-    if (!kind) throw new ParseError(input, `section "${s.name}" holds code but is not a libbpf SEC() name bpfready knows`);
     for (const fn of functionsIn(elf, s)) {
-      const scan = scanRange(elf, s, fn.start, fn.end, mapBySymbol);
+      const scan = scanRange(elf, s, fn.start, fn.end, index);
+      const linked = link(scan, subprogs, elf.littleEndian, input, fn.name);
       const helpers = new Set(scan.helpers);
       const kfuncs = new Set(scan.kfuncs);
       // Only the subprograms this program reaches: another program's subprogram may use helpers
       // this type does not have (libbpf links each program with what it calls, nothing else).
-      if (scan.callsSubprograms && subprogs) {
-        for (const f of reachable(scan.textCalls, subprogs)) {
-          for (const h of f.scan.helpers) helpers.add(h);
-          for (const k of f.scan.kfuncs) kfuncs.add(k);
-        }
+      for (const f of linked.reached) {
+        for (const h of f.scan.helpers) helpers.add(h);
+        for (const k of f.scan.kfuncs) kfuncs.add(k);
       }
-      programs.push(programSpec(fn.name, s, kind.def, kind.target, scan, helpers, kfuncs, input));
+      const core = ext && btf ? coreRelocations(elf, ext, btf, s.name, fn, text?.name, linked, input) : [];
+      programs.push(programSpec(fn.name, s, kind?.def, kind?.target ?? targetOf(s.name), scan, helpers, kfuncs, linked.code, core));
     }
   }
   programs.sort((a, b) => cmp(a.section, b.section) || cmp(a.name, b.name));
@@ -171,40 +244,71 @@ export function parseBpfObject(bytes: Uint8Array, input: string): BpfObject {
     .filter((s) => s.name === '.struct_ops' || s.name === '.struct_ops.link')
     .flatMap((s) => elf.symbols.filter((y) => y.shndx === s.index && y.type === STT_OBJECT && y.name !== '').map((y) => ({ name: y.name, section: s.name })))
     .sort((a, b) => cmp(a.name, b.name));
-  return { input, littleEndian: elf.littleEndian, license: readLicense(elf), hasBtf: btf !== undefined, coreRelocations: hasCoreRelocations(elf), structOps, programs, maps };
+  return {
+    input, littleEndian: elf.littleEndian, license: readLicense(elf), hasBtf: btf !== undefined,
+    coreRelocations: hasCoreRelocations(elf), structOps, programs, maps, externs,
+    data: Object.fromEntries(maps.filter((m) => m.source === 'global-data').map((m) => [m.name, initialData(elf, m)])),
+  };
 }
 
 const latin1 = new TextDecoder('latin1');
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
+const targetOf = (section: string): string | undefined => {
+  const slash = section.indexOf('/');
+  return slash < 0 ? undefined : section.slice(slash + 1);
+};
+
 function programSpec(
-  name: string, s: ElfSection, def: SecDef, target: string | undefined, scan: Scan,
-  helpers: Set<string>, kfuncs: Set<string>, input: string,
+  name: string, s: ElfSection, def: SecDef | undefined, target: string | undefined, scan: Scan,
+  helpers: Set<string>, kfuncs: Set<string>, linked: LinkedCode, core: ProgramCoreRelo[],
 ): BpfProgramSpec {
   const p: BpfProgramSpec = {
     name,
     section: s.name,
-    progType: def.progType,
-    sleepable: def.sleepable === true,
-    xdpFrags: def.xdpFrags === true,
+    progType: def?.progType ?? 'unknown',
+    sleepable: def?.sleepable === true,
+    xdpFrags: def?.xdpFrags === true,
     insnCount: scan.insns.length / 8,
     helpers: [...helpers].sort(),
     kfuncs: [...kfuncs].sort(),
-    maps: [...new Set(scan.relocs.filter((r) => r.kind === 'map' || r.kind === 'map-value').map((r) => r.target))].sort(),
+    maps: [...new Set(linked.relocs.filter((r) => r.kind === 'map' || r.kind === 'map-value').map((r) => r.target))].sort(),
     callsSubprograms: scan.callsSubprograms,
     insns: scan.insns,
     relocs: scan.relocs,
+    linked,
+    core,
   };
-  if (def.attachType) p.attachType = def.attachType;
-  if (def.btf) {
-    // libbpf: a BTF-attached program without a target cannot be loaded as written (the target is set at
-    // runtime with bpf_program__set_attach_target), so we cannot say what it needs either.
-    if (!target) throw new ParseError(input, `program ${name} in section "${s.name}" has no BTF attach target after '/'`);
+  if (!def) p.unknownSection = true;
+  if (target !== undefined) p.target = target;
+  if (def?.attachType) p.attachType = def.attachType;
+  if (def?.btf) {
     // "module:func" targets a module's BTF; the function name is what the kernel resolves.
-    const fn = target.includes(':') ? target.slice(target.indexOf(':') + 1) : target;
-    p.attachBtf = { name: def.btf.prefix + fn, kind: def.btf.kind };
+    const fn = target?.includes(':') ? target.slice(target.indexOf(':') + 1) : target;
+    if (def.progType === 'ext') {
+      // freplace/<f> replaces function f of a BPF program the loader names at load time: nothing the
+      // kernel's own BTF has to hold.
+      p.runtimeTarget = 'freplace';
+    } else if (!fn) {
+      // libbpf loads such a program only after bpf_program__set_attach_target() names the target.
+      p.runtimeTarget = 'btf';
+    } else if (isPlaceholder(fn)) {
+      p.runtimeTarget = 'placeholder';
+    } else {
+      p.attachBtf = { name: def.btf.prefix + fn, kind: def.btf.kind };
+    }
+  } else if (target !== undefined && isPlaceholder(target)) {
+    p.runtimeTarget = 'placeholder';
   }
   return p;
+}
+
+/**
+ * libbpf-tools name a program's hook `dummy_*` (fentry/dummy_file_read, kprobe/dummy_kprobe) when the
+ * tool picks the real one at run time (bpf_program__set_attach_target, or an explicit attach call).
+ */
+export function isPlaceholder(target: string): boolean {
+  return /^dummy_/.test(target);
 }
 
 interface Fn {
@@ -213,38 +317,104 @@ interface Fn {
   end: number;
 }
 
+interface TextFn {
+  start: number;
+  end: number;
+  scan: Scan;
+}
+
 /** The functions of .text (static ones included), each scanned on its own. */
-function textFunctions(elf: ElfFile, text: ElfSection, mapBySymbol: Map<number, BpfMapSpec>): { start: number; end: number; scan: Scan }[] {
+function textFunctions(elf: ElfFile, text: ElfSection, index: MapIndex): TextFn[] {
   const starts = [...new Set(elf.symbols.filter((y) => y.shndx === text.index && y.type === STT_FUNC && y.value % 8 === 0 && y.value < text.size).map((y) => y.value))].sort((a, b) => a - b);
   // Code before the first symbol (none in clang's output) still counts: as a function of its own.
   if (starts[0] !== 0) starts.unshift(0);
   return starts.map((start, i) => {
     const end = starts[i + 1] ?? text.size;
-    return { start, end, scan: scanRange(elf, text, start, end, mapBySymbol) };
+    return { start, end, scan: scanRange(elf, text, start, end, index) };
   });
 }
 
-/** The .text functions reached from these call targets, transitively. */
-function reachable(targets: readonly number[], fns: readonly { start: number; end: number; scan: Scan }[]): { scan: Scan }[] {
-  const seen = new Set<number>();
-  const out: { scan: Scan }[] = [];
-  const queue = [...targets];
-  while (queue.length) {
-    const at = queue.pop()!;
-    const i = fns.findIndex((f) => at >= f.start && at < f.end);
-    if (i < 0 || seen.has(i)) continue;
-    seen.add(i);
-    out.push(fns[i]!);
-    queue.push(...fns[i]!.scan.textCalls);
+/**
+ * libbpf's linking: the program's code, then each .text function it reaches (transitively) appended
+ * once, every call and function pointer re-aimed at the appended copy.
+ */
+function link(main: Scan, fns: readonly TextFn[], le: boolean, input: string, name: string): { code: LinkedCode; reached: TextFn[]; starts: Map<TextFn, number> } {
+  const parts: { fn: TextFn | undefined; scan: Scan; at: number }[] = [{ fn: undefined, scan: main, at: 0 }];
+  const starts = new Map<TextFn, number>();
+  let total = main.insns.length / 8;
+  const place = (textOffset: number): number => {
+    const fn = fns.find((f) => textOffset >= f.start && textOffset < f.end);
+    if (!fn) throw new ParseError(input, `program ${name} calls .text offset ${textOffset}, where no function is`);
+    let at = starts.get(fn);
+    if (at === undefined) {
+      at = total;
+      starts.set(fn, at);
+      parts.push({ fn, scan: fn.scan, at });
+      total += fn.scan.insns.length / 8;
+    }
+    return at + (textOffset - fn.start) / 8;
+  };
+  // Appending may add parts; walk them all.
+  const calls: { at: number; target: number; func: boolean }[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    for (const r of part.scan.relocs) {
+      if (r.kind === 'subprog' && r.textOffset !== undefined) calls.push({ at: part.at + r.insn, target: place(r.textOffset), func: part.scan.funcRefs.has(r.insn) });
+    }
   }
-  return out;
+  const insns = new Uint8Array(total * 8);
+  const relocs: BpfReloc[] = [];
+  for (const part of parts) {
+    insns.set(part.scan.insns, part.at * 8);
+    for (const r of part.scan.relocs) relocs.push({ ...r, insn: r.insn + part.at });
+  }
+  const view = new DataView(insns.buffer);
+  for (const c of calls) {
+    const regs = insns[c.at * 8 + 1]!;
+    const pseudo = c.func ? BPF_PSEUDO_FUNC : BPF_PSEUDO_CALL;
+    insns[c.at * 8 + 1] = le ? (regs & 0x0f) | (pseudo << 4) : (regs & 0xf0) | pseudo;
+    view.setInt32(c.at * 8 + 4, c.target - c.at - 1, le);
+  }
+  const functions = [...starts].map(([fn, insn]) => ({ textOffset: fn.start, insn })).sort((a, b) => a.insn - b.insn);
+  return { code: { insns, relocs: relocs.sort((a, b) => a.insn - b.insn), functions }, reached: [...starts.keys()], starts };
+}
+
+/** The CO-RE relocations that land in a program's linked code: its own, then its .text functions'. */
+function coreRelocations(elf: ElfFile, ext: BtfExt, btf: ObjectBtf, section: string, fn: Fn, textName: string | undefined, linked: ReturnType<typeof link>, input: string): ProgramCoreRelo[] {
+  const out: ProgramCoreRelo[] = [];
+  const add = (r: { insnOff: number; typeId: number; access: string; kind: number }, insn: number): void => {
+    const kind = CORE_KIND_NAMES[r.kind];
+    if (!kind) throw new ParseError(input, `CO-RE relocation kind ${r.kind} at instruction ${insn} is not one bpfready knows`);
+    const spec = coreSpec(btf.btf, r.typeId, r.access, kind, `${input} .BTF.ext`);
+    const local = coreValue(kind, spec, btf.btf, r.typeId, !elf.littleEndian);
+    const rel: ProgramCoreRelo = { insn, kind, spec };
+    if (local !== undefined && local <= BigInt(Number.MAX_SAFE_INTEGER) && local >= -BigInt(Number.MAX_SAFE_INTEGER)) rel.local = Number(local);
+    if (spec.class === 'field' && kind !== 'field_exists') {
+      const size = coreValue('field_byte_size', spec, btf.btf, r.typeId, !elf.littleEndian);
+      if (size !== undefined) rel.localSize = Number(size);
+    }
+    out.push(rel);
+  };
+  for (const r of ext.coreRelos.get(section) ?? []) {
+    if (r.insnOff >= fn.start && r.insnOff < fn.end) add(r, (r.insnOff - fn.start) / 8);
+  }
+  if (textName) {
+    for (const r of ext.coreRelos.get(textName) ?? []) {
+      for (const [tf, at] of linked.starts) if (r.insnOff >= tf.start && r.insnOff < tf.end) add(r, at + (r.insnOff - tf.start) / 8);
+    }
+  }
+  for (const r of out) {
+    if (r.insn >= linked.code.insns.length / 8) throw new ParseError(input, `CO-RE relocation at instruction ${r.insn} lies outside program ${fn.name}`);
+  }
+  return out.sort((a, b) => a.insn - b.insn);
 }
 
 function functionsIn(elf: ElfFile, s: ElfSection): Fn[] {
-  const syms = elf.symbols
-    .filter((y) => y.shndx === s.index && y.type === STT_FUNC && y.bind !== STB_LOCAL)
-    .sort((a, b) => a.value - b.value);
-  if (syms.length === 0) throw new ParseError(elf.input, `section "${s.name}" has code but no global function symbol`);
+  const funcs = elf.symbols.filter((y) => y.shndx === s.index && y.type === STT_FUNC);
+  // libbpf's programs are the section's global functions; cilium/ebpf also loads static ones.
+  const global = funcs.filter((y) => y.bind !== STB_LOCAL);
+  const syms = (global.length ? global : funcs).sort((a, b) => a.value - b.value);
+  if (syms.length === 0) throw new ParseError(elf.input, `section "${s.name}" has code but no function symbol`);
   return syms.map((y, i) => {
     const next = syms[i + 1]?.value ?? s.size;
     const end = y.size > 0 ? y.value + y.size : next;
@@ -259,13 +429,14 @@ interface Scan {
   insns: Uint8Array;
   helpers: string[];
   kfuncs: string[];
+  /** Instruction indexes are relative to the start of the scanned range. */
   relocs: BpfReloc[];
   callsSubprograms: boolean;
-  /** Byte offsets in .text of the subprograms called (libbpf: sym_off / 8 + imm + 1 instructions). */
-  textCalls: number[];
+  /** Instructions (relative) that are ld_imm64 function pointers rather than calls. */
+  funcRefs: Set<number>;
 }
 
-function scanRange(elf: ElfFile, s: ElfSection, start: number, end: number, mapBySymbol: Map<number, BpfMapSpec>): Scan {
+function scanRange(elf: ElfFile, s: ElfSection, start: number, end: number, index: MapIndex): Scan {
   const input = elf.input;
   if (s.size % 8 !== 0) throw new ParseError(input, `code section "${s.name}" is ${s.size} bytes, not whole 8-byte instructions`);
   // A copy, and a plain Uint8Array: Buffer#slice would alias the file bytes.
@@ -281,7 +452,7 @@ function scanRange(elf: ElfFile, s: ElfSection, start: number, end: number, mapB
   const helpers = new Set<string>();
   const kfuncs = new Set<string>();
   const relocs: BpfReloc[] = [];
-  const textCalls: number[] = [];
+  const funcRefs = new Set<number>();
   const textIndex = elf.sections.find((x) => x.name === '.text')?.index;
   let callsSubprograms = false;
   for (let off = 0; off < insns.length; off += 8) {
@@ -301,11 +472,12 @@ function scanRange(elf: ElfFile, s: ElfSection, start: number, end: number, mapB
         relocs.push({ insn: at, kind: 'kfunc', target: sym.name });
       } else if (sym || src === BPF_PSEUDO_CALL) {
         callsSubprograms = true;
-        relocs.push({ insn: at, kind: 'subprog', target: sym?.name ?? `+${imm}` });
         // Where the call lands, as libbpf resolves it: relocated against a .text symbol (a function,
         // or the section with the offset in imm), or relative within this section.
-        if (sym && sym.shndx === textIndex) textCalls.push(sym.value + (imm + 1) * 8);
-        else if (!sym && s.index === textIndex) textCalls.push(start + (at + imm + 1) * 8);
+        const r: BpfReloc = { insn: at, kind: 'subprog', target: sym?.name ?? `+${imm}` };
+        if (sym && sym.shndx === textIndex) r.textOffset = sym.value + (imm + 1) * 8;
+        else if (!sym && s.index === textIndex) r.textOffset = start + (at + imm + 1) * 8;
+        relocs.push(r);
       } else if (src === BPF_PSEUDO_KFUNC_CALL) {
         throw new ParseError(input, `instruction ${at} in "${s.name}" is a kfunc call by BTF id ${imm} with no symbol to name it`);
       } else if (src === 0) {
@@ -317,25 +489,68 @@ function scanRange(elf: ElfFile, s: ElfSection, start: number, end: number, mapB
       }
     } else if (code === INSN_LD_IMM64) {
       if (off + 16 > insns.length) throw new ParseError(input, `instruction ${at} in "${s.name}" is a truncated 16-byte ld_imm64`);
-      if (sym) relocs.push(ldReloc(elf, sym, at, imm, mapBySymbol, s.name));
+      if (sym) {
+        const r = ldReloc(elf, sym, at, imm, index, s.name);
+        if (r.kind === 'subprog') {
+          callsSubprograms = true;
+          if (sym.shndx === textIndex) r.textOffset = (sym.type === STT_SECTION ? 0 : sym.value) + imm;
+          funcRefs.add(at);
+        }
+        relocs.push(r);
+      }
       off += 8;
     } else if (sym) {
       throw new ParseError(input, `relocation on instruction ${at} (opcode 0x${code.toString(16)}) in "${s.name}" is neither a call nor ld_imm64`);
     }
   }
-  return { insns, helpers: [...helpers], kfuncs: [...kfuncs], relocs, callsSubprograms, textCalls };
+  return { insns, helpers: [...helpers], kfuncs: [...kfuncs], relocs, callsSubprograms, funcRefs };
 }
 
-function ldReloc(elf: ElfFile, sym: ElfSymbol, at: number, imm: number, mapBySymbol: Map<number, BpfMapSpec>, sec: string): BpfReloc {
-  const map = mapBySymbol.get(sym.index);
+function ldReloc(elf: ElfFile, sym: ElfSymbol, at: number, imm: number, index: MapIndex, sec: string): BpfReloc {
+  const map = index.bySymbol.get(sym.index) ?? (sym.type === STT_SECTION ? index.byOffset.get(offsetKey(sym.shndx, imm)) : undefined);
   if (map) return { insn: at, kind: 'map', target: map.name };
-  if (sym.shndx === SHN_UNDEF) return { insn: at, kind: 'ksym', target: sym.name };
+  if (sym.shndx === SHN_UNDEF) {
+    const k = index.kconfig.get(sym.name);
+    if (k) return { insn: at, kind: 'map-value', target: '.kconfig', offset: (k.offset ?? 0) + imm };
+    return { insn: at, kind: 'ksym', target: sym.name };
+  }
   const target = elf.sections[sym.shndx];
   if (target && isGlobalData(target.name)) {
     return { insn: at, kind: 'map-value', target: target.name, offset: (sym.type === STT_SECTION ? 0 : sym.value) + imm };
   }
   if (target && (target.flags & SHF_EXECINSTR) !== 0) return { insn: at, kind: 'subprog', target: sym.name };
   throw new ParseError(elf.input, `ld_imm64 at instruction ${at} in "${sec}" refers to ${sym.name || 'a symbol'} in section "${target?.name ?? sym.shndx}", which is not a map`);
+}
+
+/**
+ * The object's externs, from the BTF DATASECs libbpf reads them from (.kconfig, .ksyms) and the
+ * undefined ELF symbols naming them. .kconfig values get offsets in the .kconfig map, each aligned to
+ * its own size (at most 8).
+ */
+function readExterns(elf: ElfFile, btf: ObjectBtf | undefined, index: MapIndex): BpfExtern[] {
+  if (!btf) return [];
+  const undef = new Map(elf.symbols.filter((y) => y.shndx === SHN_UNDEF && y.name !== '').map((y) => [y.name, y]));
+  const out: BpfExtern[] = [];
+  let at = 0;
+  for (const section of ['.kconfig', '.ksyms'] as const) {
+    for (const v of btf.datasec(section) ?? []) {
+      if (btf.btf.kind(v.type) !== BtfKind.VAR) continue;
+      const name = btf.btf.name(v.type);
+      const sym = undef.get(name);
+      if (!sym) continue;
+      const size = btf.btf.sizeOf(btf.btf.typeRef(v.type)) ?? 0;
+      const e: BpfExtern = { name, section, weak: sym.bind === STB_WEAK, size };
+      if (section === '.kconfig') {
+        const align = Math.min(8, Math.max(1, size & -size));
+        at = Math.ceil(at / align) * align;
+        e.offset = at;
+        at += size;
+        index.kconfig.set(name, e);
+      }
+      out.push(e);
+    }
+  }
+  return out.sort((a, b) => cmp(a.name, b.name));
 }
 
 function mapType(input: string, n: number, where: string): string {
@@ -349,57 +564,82 @@ function mapSymbols(elf: ElfFile, s: ElfSection): ElfSymbol[] {
 }
 
 // libbpf parse_btf_map_def: every member is an int encoded as `int (*name)[N]`, except key/value (a
-// pointer to the type), values (inner maps) and the pinning enum.
-function readBtfMaps(elf: ElfFile, s: ElfSection, btf: ObjectBtf | undefined, out: BpfMapSpec[], bySym: Map<number, BpfMapSpec>): void {
+// pointer to the type), values (inner maps or programs) and the pinning enum. Each DATASEC variable is
+// one map; its place in the section is its ELF symbol's value. clang 14 (Debian 12's) writes every
+// DATASEC offset as 0 and leaves the offsets to the loader, which takes them from the symbol table by
+// name, as libbpf does (docs/requirements.md).
+function readBtfMaps(elf: ElfFile, s: ElfSection, btf: ObjectBtf | undefined, out: BpfMapSpec[], index: MapIndex): void {
   const input = elf.input;
   if (!btf) throw new ParseError(input, 'has a .maps section but no .BTF to describe it');
   const vars = btf.datasec('.maps');
   if (!vars) throw new ParseError(input, '.BTF has no DATASEC for .maps');
-  const syms = mapSymbols(elf, s);
+  const byName = new Map(mapSymbols(elf, s).map((y) => [y.name, y]));
   for (const v of vars) {
     if (btf.btf.kind(v.type) !== BtfKind.VAR) throw new ParseError(input, `.maps entry at ${v.offset} is not a variable`);
     const name = btf.btf.name(v.type);
-    const def = btf.resolve(btf.btf.typeRef(v.type));
-    if (btf.btf.kind(def) !== BtfKind.STRUCT) throw new ParseError(input, `map ${name}: definition is not a struct`);
-    const m: BpfMapSpec = { name, type: '', keySize: 0, valueSize: 0, maxEntries: 0, flags: 0, source: 'btf' };
-    let typeNum = -1;
-    for (const mem of btf.btf.structMembers(def)) {
-      const where = `map ${name} field ${mem.name}`;
-      const ptr = btf.resolve(mem.type);
-      const int = (): number => {
-        const arr = btf.btf.kind(ptr) === BtfKind.PTR ? btf.array(btf.resolve(btf.btf.typeRef(ptr))) : undefined;
-        if (!arr) throw new ParseError(input, `${where} is not __uint()-encoded (pointer to array)`);
-        return arr.nelems;
-      };
-      const pointee = (): number => {
-        if (btf.btf.kind(ptr) !== BtfKind.PTR) throw new ParseError(input, `${where} is not __type()-encoded (pointer)`);
-        return btf.sizeOf(btf.btf.typeRef(ptr));
-      };
-      switch (mem.name) {
-        case 'type': typeNum = int(); break;
-        case 'max_entries': m.maxEntries = int(); break;
-        case 'map_flags': m.flags = int(); break;
-        case 'key_size': m.keySize = int(); break;
-        case 'value_size': m.valueSize = int(); break;
-        case 'key': m.keySize = pointee(); break;
-        case 'value': m.valueSize = pointee(); break;
-        case 'numa_node': case 'map_extra': case 'pinning': case 'values': break;
-        default: throw new ParseError(input, `${where}: unknown map definition field`);
-      }
-    }
-    if (typeNum < 0) throw new ParseError(input, `map ${name} has no type`);
-    m.type = mapType(input, typeNum, `map ${name}`);
-    // Map-in-map `values` leave value_size implicit: the kernel wants an fd-sized (4-byte) value.
-    if ((m.type === 'array_of_maps' || m.type === 'hash_of_maps' || m.type === 'prog_array') && m.valueSize === 0) m.valueSize = 4;
+    const m = btfMapDef(btf, btf.btf.typeRef(v.type), name, input, 0);
     out.push(m);
-    const sym = syms.find((y) => y.value === v.offset && y.name === name);
-    if (sym) bySym.set(sym.index, m);
+    const sym = byName.get(name);
+    if (sym) {
+      index.bySymbol.set(sym.index, m);
+      index.byOffset.set(offsetKey(s.index, sym.value), m);
+    } else {
+      index.byOffset.set(offsetKey(s.index, v.offset), m);
+    }
   }
+}
+
+function btfMapDef(btf: ObjectBtf, typeId: number, name: string, input: string, depth: number): BpfMapSpec {
+  const def = btf.resolve(typeId);
+  if (btf.btf.kind(def) !== BtfKind.STRUCT) throw new ParseError(input, `map ${name}: definition is not a struct`);
+  const m: BpfMapSpec = { name, type: '', keySize: 0, valueSize: 0, maxEntries: 0, flags: 0, source: 'btf' };
+  let typeNum = -1;
+  let inner: number | undefined;
+  for (const mem of btf.btf.structMembers(def)) {
+    const where = `map ${name} field ${mem.name}`;
+    const ptr = btf.resolve(mem.type);
+    const int = (): number => {
+      const arr = btf.btf.kind(ptr) === BtfKind.PTR ? btf.array(btf.resolve(btf.btf.typeRef(ptr))) : undefined;
+      if (!arr) throw new ParseError(input, `${where} is not __uint()-encoded (pointer to array)`);
+      return arr.nelems;
+    };
+    const pointee = (): number => {
+      if (btf.btf.kind(ptr) !== BtfKind.PTR) throw new ParseError(input, `${where} is not __type()-encoded (pointer)`);
+      return btf.sizeOf(btf.btf.typeRef(ptr));
+    };
+    switch (mem.name) {
+      case 'type': typeNum = int(); break;
+      case 'max_entries': m.maxEntries = int(); break;
+      case 'map_flags': m.flags = int(); break;
+      case 'key_size': m.keySize = int(); break;
+      case 'value_size': m.valueSize = int(); break;
+      case 'key': m.keySize = pointee(); break;
+      case 'value': m.valueSize = pointee(); break;
+      case 'values': {
+        // __array(values, struct inner_def): an array of pointers to the inner map's definition
+        // (for prog_array, to a function prototype).
+        const a = btf.array(ptr);
+        const to = a ? btf.resolve(a.type) : 0;
+        if (to && btf.btf.kind(to) === BtfKind.PTR && btf.btf.kind(btf.resolve(btf.btf.typeRef(to))) === BtfKind.STRUCT) inner = btf.btf.typeRef(to);
+        break;
+      }
+      case 'numa_node': case 'map_extra': case 'pinning': break;
+      default: throw new ParseError(input, `${where}: unknown map definition field`);
+    }
+  }
+  if (typeNum < 0) throw new ParseError(input, `map ${name} has no type`);
+  m.type = mapType(input, typeNum, `map ${name}`);
+  if (inner !== undefined && depth === 0 && (m.type === 'array_of_maps' || m.type === 'hash_of_maps')) {
+    m.innerType = btfMapDef(btf, inner, `${name}.inner`, input, depth + 1).type;
+  }
+  // Map-in-map `values` leave value_size implicit: the kernel wants an fd-sized (4-byte) value.
+  if ((m.type === 'array_of_maps' || m.type === 'hash_of_maps' || m.type === 'prog_array') && m.valueSize === 0) m.valueSize = 4;
+  return m;
 }
 
 // struct bpf_map_def { type, key_size, value_size, max_entries, map_flags } (u32 each); iproute2's
 // longer variants add fields we do not need. Each symbol in `maps` is one definition.
-function readLegacyMaps(elf: ElfFile, s: ElfSection, out: BpfMapSpec[], bySym: Map<number, BpfMapSpec>): void {
+function readLegacyMaps(elf: ElfFile, s: ElfSection, out: BpfMapSpec[], index: MapIndex): void {
   const input = elf.input;
   const syms = mapSymbols(elf, s);
   if (syms.length === 0 && s.size > 0) throw new ParseError(input, 'legacy maps section has no symbols naming its definitions');
@@ -419,8 +659,18 @@ function readLegacyMaps(elf: ElfFile, s: ElfSection, out: BpfMapSpec[], bySym: M
       source: 'legacy',
     };
     out.push(m);
-    bySym.set(y.index, m);
+    index.bySymbol.set(y.index, m);
+    index.byOffset.set(offsetKey(s.index, y.value), m);
   }
+}
+
+/**
+ * A global-data map's initial bytes: its section's contents in the file (none for .bss and .kconfig,
+ * which start as zeros). Never more than the file holds, whatever size the header claims.
+ */
+function initialData(elf: ElfFile, m: BpfMapSpec): Uint8Array {
+  const s = elf.sections.find((x) => x.name === m.section);
+  return s && s.type === SHT_PROGBITS ? new Uint8Array(s.data.subarray(0, m.valueSize)) : new Uint8Array(0);
 }
 
 function readLicense(elf: ElfFile): string {

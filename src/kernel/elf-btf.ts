@@ -90,3 +90,69 @@ function tailSize(kind: number, vlen: number): number {
     default: return 0;
   }
 }
+
+/** One CO-RE relocation record of .BTF.ext (struct bpf_core_relo). */
+export interface BtfExtCoreRelo {
+  /** Byte offset of the instruction inside its ELF section. */
+  insnOff: number;
+  /** The local type the access starts from, an id in the object's .BTF. */
+  typeId: number;
+  /** "0:1:2": the array index on the root, then member or element indexes. */
+  access: string;
+  /** enum bpf_core_relo_kind. */
+  kind: number;
+}
+
+export interface BtfExt {
+  /** CO-RE relocations by the name of the ELF section holding the instructions. */
+  coreRelos: Map<string, BtfExtCoreRelo[]>;
+}
+
+// struct btf_ext_header: magic (u16), version (u8), flags (u8), hdr_len, func_info off/len, line_info
+// off/len, and from hdr_len 32 on core_relo off/len; offsets count from the end of the header. Each
+// info block starts with its record size, then per ELF section: the section's name (a .BTF string
+// offset), the record count and the records.
+const BTF_EXT_MAGIC = 0xeb9f;
+const CORE_RELO_MIN = 16;
+
+/** The CO-RE relocations of a .BTF.ext; a malformed one is a ParseError naming it. */
+export function parseBtfExt(bytes: Uint8Array, le: boolean, btf: ObjectBtf, input: string): BtfExt {
+  const fail = (why: string): never => {
+    throw new ParseError(input, why);
+  };
+  const out: BtfExt = { coreRelos: new Map() };
+  if (bytes.length < 24) fail(`${bytes.length} bytes is shorter than a .BTF.ext header`);
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (v.getUint16(0, le) !== BTF_EXT_MAGIC) fail(`bad magic 0x${v.getUint16(0, le).toString(16)}`);
+  const hdrLen = v.getUint32(4, le);
+  if (hdrLen < 24 || hdrLen > bytes.length) fail(`header length ${hdrLen} does not fit the ${bytes.length}-byte section`);
+  if (hdrLen < 32) return out;
+  const off = v.getUint32(24, le);
+  const len = v.getUint32(28, le);
+  if (len === 0) return out;
+  const start = hdrLen + off;
+  const end = start + len;
+  if (end > bytes.length || off % 4 !== 0) fail(`CO-RE relocation block [${off}, +${len}) lies outside the section`);
+  if (len < 4) fail('CO-RE relocation block has no record size');
+  const recSize = v.getUint32(start, le);
+  // libbpf accepts larger records from newer compilers and reads the fields it knows.
+  if (recSize < CORE_RELO_MIN || recSize % 4 !== 0) fail(`CO-RE relocation record size ${recSize} (want >= ${CORE_RELO_MIN})`);
+  for (let p = start + 4; p < end;) {
+    if (p + 8 > end) fail(`CO-RE relocation block is truncated at ${p - start}`);
+    const sec = btf.btf.stringAt(v.getUint32(p, le));
+    const n = v.getUint32(p + 4, le);
+    p += 8;
+    if (sec === undefined || sec === '') fail(`CO-RE relocations at ${p - 8 - start} name no section`);
+    if (n * recSize > end - p) fail(`${n} CO-RE relocations for "${sec}" run past the block`);
+    const list = out.coreRelos.get(sec!) ?? [];
+    for (let i = 0; i < n; i++, p += recSize) {
+      const typeId = v.getUint32(p + 4, le);
+      const access = btf.btf.stringAt(v.getUint32(p + 8, le));
+      if (access === undefined) fail(`CO-RE relocation ${i} of "${sec}" has an access string outside .BTF`);
+      if (typeId > btf.btf.typeCount) fail(`CO-RE relocation ${i} of "${sec}" names type ${typeId} of ${btf.btf.typeCount}`);
+      list.push({ insnOff: v.getUint32(p, le), typeId, access: access!, kind: v.getUint32(p + 12, le) });
+    }
+    out.coreRelos.set(sec!, list);
+  }
+  return out;
+}

@@ -40,7 +40,10 @@ export function adviseObject(obj: BpfObject, unprivilegedBpfDisabled: number): P
   };
   // kernel.unprivileged_bpf_disabled != 0: map_create and prog_load need CAP_BPF for every type.
   if (unprivilegedBpfDisabled !== 0 && (obj.programs.length || obj.maps.length)) need(CAP.BPF, `kernel.unprivileged_bpf_disabled=${unprivilegedBpfDisabled}`);
-  for (const p of obj.programs) {
+  // A program in a section libbpf does not know has no type until its loader picks one: nothing to
+  // advise for it (its requirement says so).
+  const typed = obj.programs.filter((p) => !p.unknownSection);
+  for (const p of typed) {
     for (const c of progTypeCaps(p.progType)) need(c, `${p.progType} program ${p.name}`);
     if (p.kfuncs.length) need(CAP.BPF, `kfunc calls in ${p.name}`);
     if (p.callsSubprograms) need(CAP.BPF, `bpf-to-bpf calls in ${p.name}`);
@@ -52,20 +55,21 @@ export function adviseObject(obj: BpfObject, unprivilegedBpfDisabled: number): P
   const attachs = new Set<string>();
   // libbpf loads a struct_ops program with the index of the struct member it fills as its expected
   // attach type: which numbers those are depends on the kernel's struct, so only `any` covers them.
-  const structOpsProgs = obj.programs.some((p) => p.progType === 'struct_ops');
-  for (const p of obj.programs) attachs.add(p.progType === 'struct_ops' ? 'any' : (p.attachType ?? 'cgroup_inet_ingress'));
+  const structOpsProgs = typed.some((p) => p.progType === 'struct_ops');
+  for (const p of typed) attachs.add(p.progType === 'struct_ops' ? 'any' : (p.attachType ?? 'cgroup_inet_ingress'));
   const mapTypes = [...obj.maps.map((m) => m.type), ...(obj.structOps.length ? ['struct_ops'] : [])];
   const delegation: Delegation = {
-    cmds: [...(mapTypes.length ? ['map_create'] : []), ...(obj.programs.length ? ['prog_load'] : []), ...(obj.hasBtf ? ['btf_load'] : [])].sort(),
+    cmds: [...(mapTypes.length ? ['map_create'] : []), ...(typed.length ? ['prog_load'] : []), ...(obj.hasBtf ? ['btf_load'] : [])].sort(),
     maps: [...new Set(mapTypes)].sort(),
-    progs: [...new Set(obj.programs.map((p) => p.progType))].sort(),
+    progs: [...new Set(typed.map((p) => p.progType))].sort(),
     attachs: attachs.has('any') ? ['any'] : [...attachs].sort(),
   };
   const notes = [
     'capabilities cover loading; attaching adds its own checks (cgroup and tc/xdp attach: cap_net_admin; perf_event_open for kprobes/tracepoints: cap_perfmon)',
     'with a token, the loader needs cap_bpf (and the other capabilities above) in the user namespace that owns the bpffs, not in the initial one',
   ];
-  if (obj.programs.some((p) => !p.attachType)) {
+  if (typed.length < obj.programs.length) notes.push(`no advice for ${obj.programs.filter((p) => p.unknownSection).map((p) => p.name).join(', ')}: the section names no program type (the loader chooses it)`);
+  if (typed.some((p) => !p.attachType)) {
     notes.push('programs loaded with expected_attach_type 0 are checked against attach type 0, cgroup_inet_ingress, in delegate_attachs');
   }
   if (structOpsProgs) notes.push('struct_ops programs are loaded with the member index as expected_attach_type: delegate_attachs=any');

@@ -6,7 +6,8 @@ import { ParseError } from '../errors.ts';
 import { ATTACH_TYPE_NAMES, HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { FEATURES, FS_MAGIC, normalize, type Delegation, type FeatureName, type FsName, type Requirement } from './model.ts';
 
-const KINDS = ['feature', 'program-type', 'map-type', 'helper', 'kfunc', 'btf-type', 'mount', 'capability', 'delegation', 'kconfig'] as const;
+const KINDS = ['feature', 'program-type', 'map-type', 'helper', 'kfunc', 'btf-type', 'mount', 'capability', 'delegation', 'kconfig', 'core', 'attach-target', 'kprobe-target'] as const;
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const NAME = /^[a-z0-9_]+$/;
 const CAPS = /^cap_[a-z_]+$/;
 
@@ -47,12 +48,41 @@ export function parseRequirement(value: unknown, input: string, where: string): 
       if (!known(MAP_TYPE_NAMES, spec)) throw bad('unknown map type (kernel names: hash, ringbuf, lru_hash, ...)');
       return { kind, mapType: spec };
     case 'helper': {
-      const [pt, h, extra] = spec.split('/');
+      // <type>/<helper>, or for tracing programs <type>/<attach type>/<helper> (the id's own form).
+      const parts = spec.split('/');
+      const [pt, at, h] = parts.length === 3 ? parts : [parts[0], undefined, parts[1]];
       const helper = h?.replace(/^bpf_/, '');
-      if (extra !== undefined || !pt || !helper || !known(PROG_TYPE_NAMES, pt)) throw bad('want <program type>/<helper>, e.g. kprobe/ringbuf_output');
+      if (parts.length > 3 || !pt || !helper || !known(PROG_TYPE_NAMES, pt)) throw bad('want <program type>/<helper>, e.g. kprobe/ringbuf_output (tracing/<attach type>/<helper> for tracing)');
+      if (at !== undefined && !known(ATTACH_TYPE_NAMES, at)) throw bad(`unknown attach type "${at}"`);
       if (!HELPER_NAMES.includes(helper) || helper === 'unspec') throw bad(`unknown helper "${h}"`);
-      return { kind, progType: pt, helper };
+      return at === undefined ? { kind, progType: pt, helper } : { kind, progType: pt, helper, attachType: at };
     }
+    case 'core': {
+      // core:field/<struct>.<member>[.<member>...], core:type/<struct>, core:enumval/<enum>::<enumerator>.
+      const m = /^(field|type|enumval)\/(.+)$/.exec(spec);
+      if (!m) throw bad('want field/<struct>.<member>..., type/<struct> or enumval/<enum>::<name>');
+      const what = m[2]!;
+      if (m[1] === 'enumval') {
+        const [e, n, extra] = what.split('::');
+        if (extra !== undefined || !e || !n || !IDENT.test(e) || !IDENT.test(n)) throw bad('want enumval/<enum>::<enumerator>');
+        return { kind, relo: 'enumval', kinds: ['enumval_value'], spec: { class: 'enumval', rootKind: 'enum', root: e, steps: [], enumerator: n } };
+      }
+      const path = what.split('.');
+      if (!path.every((x) => IDENT.test(x)) || (m[1] === 'field' ? path.length < 2 : path.length !== 1)) throw bad(m[1] === 'field' ? 'want field/<struct>.<member>[.<member>...]' : 'want type/<struct>');
+      if (m[1] === 'type') return { kind, relo: 'type', kinds: ['type_size'], spec: { class: 'type', rootKind: 'struct', root: path[0]!, steps: [], shape: { k: 'any' } } };
+      return {
+        kind, relo: 'field', kinds: ['field_byte_offset'],
+        spec: { class: 'field', rootKind: 'struct', root: path[0]!, steps: [{ index: 0 }, ...path.slice(1).map((member) => ({ member, shape: { k: 'any' as const } }))] },
+      };
+    }
+    case 'attach-target': {
+      const m = /^(tracepoint)\/([\w.-]+\/[\w.-]+)$|^(raw_tracepoint)\/([\w.-]+)$/.exec(spec);
+      if (!m) throw bad('want tracepoint/<category>/<name> or raw_tracepoint/<name>');
+      return m[1] ? { kind, mechanism: 'tracepoint', name: m[2]! } : { kind, mechanism: 'raw_tracepoint', name: m[4]! };
+    }
+    case 'kprobe-target':
+      if (!/^[A-Za-z_][\w.]*$/.test(spec)) throw bad('want a function name');
+      return { kind, name: spec, kernelOnly: true };
     case 'kfunc':
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec)) throw bad('not a C identifier');
       return { kind, name: spec };

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { ProbeReport } from '../../src/report.ts';
 import { check } from '../../src/requirements/check.ts';
 import { withKernelConfig } from '../../src/requirements/enrich.ts';
+import { requirementId, type Requirement } from '../../src/requirements/model.ts';
 import { parseRequirement } from '../../src/requirements/profiles.ts';
 
 function report(extra: Record<string, unknown> = {}): ProbeReport {
@@ -165,5 +166,75 @@ describe('check()', () => {
     const b = check(reqs('program-type:xdp', 'map-type:ringbuf'), report());
     expect(a).toEqual(b);
     expect(a.results.map((v) => v.id)).toEqual(['map-type:ringbuf', 'program-type:xdp']);
+  });
+});
+
+describe('check(): attach types, targets, sections and licenses', () => {
+  const iterReport = (rows: Record<string, Record<string, { status: 'supported' | 'unsupported'; errno?: string }>>) => report({ helpers: rows });
+  const seq: Requirement = { kind: 'helper', progType: 'tracing', helper: 'seq_printf', attachType: 'trace_iter' };
+
+  it('a helper of a program with an expected attach type is judged by that attach type\'s row when the report has one', () => {
+    const r = check([seq], iterReport({ tracing: { bpf_seq_printf: { status: 'unsupported', errno: 'EINVAL' } }, 'tracing/trace_iter': { bpf_seq_printf: { status: 'supported' } } }));
+    expect(r).toMatchObject({ ok: true, results: [{ id: 'helper:tracing/trace_iter/seq_printf', status: 'supported' }] });
+    // The row says no: that is an answer.
+    const no = check([seq], iterReport({ tracing: { bpf_seq_printf: { status: 'supported' } }, 'tracing/trace_iter': { bpf_seq_printf: { status: 'unsupported', errno: 'EINVAL' } } }));
+    expect(no.unmet[0]).toMatchObject({ status: 'unsupported' });
+  });
+
+  it('without that row, an iterator-only helper the base row (another attach type) lacks is not probed, never unsupported or ready', () => {
+    const r = check([seq], iterReport({ tracing: { bpf_seq_printf: { status: 'unsupported', errno: 'EINVAL' } } }));
+    expect(r.unmet[0]).toMatchObject({ status: 'error', detail: expect.stringContaining('not probed for this attach type') });
+    // A helper every tracing attach type has: the base row is the answer.
+    const other = check([{ kind: 'helper', progType: 'tracing', helper: 'ktime_get_ns', attachType: 'trace_iter' }], iterReport({ tracing: { bpf_ktime_get_ns: { status: 'supported' } } }));
+    expect(other.ok).toBe(true);
+    const base = check([{ kind: 'helper', progType: 'tracing', helper: 'probe_write_user', attachType: 'trace_iter' }], iterReport({ tracing: { bpf_probe_write_user: { status: 'unsupported', errno: 'EINVAL' } } }));
+    expect(base.unmet[0]!.status).toBe('unsupported');
+  });
+
+  it('kprobe-target: a kprobe on a kernel function; a label is a kprobe or a uprobe; a placeholder for a kernel function is a kprobe', () => {
+    const rep = report({ attach: { kprobe: { status: 'unsupported', detail: 'no kprobes' }, uprobe: { status: 'supported' } } });
+    const opts = { kernel: { functions: () => new Set(['vfs_read']) } };
+    const by = (rs: Requirement[]) => Object.fromEntries(check(rs, rep, opts).results.map((v) => [v.id, v.status]));
+    expect(by([
+      { kind: 'kprobe-target', name: 'vfs_read' },
+      { kind: 'kprobe-target', name: 'handle_entry' },
+      { kind: 'kprobe-target', name: 'dummy_file_read', kernelOnly: true },
+    ])).toEqual({ 'kprobe-target:vfs_read': 'unsupported', 'kprobe-target:handle_entry': 'supported', 'kprobe-target:dummy_file_read': 'unsupported' });
+    // kprobes work, but the kernel has no such function, and nothing says the loader picks another.
+    const withKprobes = report({ attach: { kprobe: { status: 'supported' }, uprobe: { status: 'supported' } } });
+    expect(check([{ kind: 'kprobe-target', name: 'gone_function', kernelOnly: true }], withKprobes, opts).unmet[0]).toMatchObject({ status: 'error', detail: expect.stringContaining('not a function of this kernel') });
+    expect(check([{ kind: 'kprobe-target', name: 'dummy_x', kernelOnly: true }], withKprobes, opts).ok).toBe(true);
+  });
+
+  it('attach-target: tracepoints from the tracefs list, raw tracepoints from BTF; unknown is an error', () => {
+    const opts = { btf: () => ({ findId: (k: number, n: string) => (k === 8 && n === 'btf_trace_sched_switch' ? 1 : undefined) }), kernel: { tracepoints: () => new Set(['sched/sched_switch']) } };
+    const r = check(reqs('attach-target:tracepoint/sched/sched_switch', 'attach-target:tracepoint/syscalls/sys_enter_nope', 'attach-target:raw_tracepoint/sched_switch', 'attach-target:raw_tracepoint/nope'), report(), opts);
+    expect(Object.fromEntries(r.results.map((v) => [v.id, v.status]))).toEqual({
+      'attach-target:raw_tracepoint/nope': 'unsupported', 'attach-target:raw_tracepoint/sched_switch': 'supported',
+      'attach-target:tracepoint/sched/sched_switch': 'supported', 'attach-target:tracepoint/syscalls/sys_enter_nope': 'unsupported',
+    });
+    expect(r.unmet.find((v) => v.id.includes('syscalls'))!.remediation.join(' ')).toContain('CONFIG_FTRACE_SYSCALLS');
+    expect(check(reqs('attach-target:tracepoint/sched/sched_switch'), report(), { kernel: { tracepoints: () => 'tracefs is not mounted' } }).unmet[0]).toMatchObject({ status: 'error', detail: 'not probed: tracefs is not mounted' });
+  });
+
+  it('a program in an unknown section is an error with a way out; license: kfuncs unmet, helpers as the verifier said', () => {
+    const [s] = check([{ kind: 'section', section: 'socket/tail' }], report()).unmet;
+    expect(s).toMatchObject({ id: 'section:unknown/socket/tail', status: 'error', remediation: [expect.stringContaining('--program')] });
+    const lic = (name: string): Requirement => ({ kind: 'license', what: 'helper', name, license: 'Proprietary' });
+    const notProbed = check([lic('trace_printk')], report());
+    expect(notProbed.unmet[0]).toMatchObject({ status: 'error' });
+    const denied = check([lic('trace_printk')], report(), { kernel: { gplOnly: () => ({ status: 'not-permitted', errno: 'EPERM' }) } });
+    expect(denied.unmet[0]).toMatchObject({ status: 'not-permitted', errno: 'EPERM' });
+    const k = check([{ kind: 'license', what: 'kfunc', name: 'bpf_rcu_read_lock', license: '' }], report());
+    expect(k.unmet[0]).toMatchObject({ status: 'unsupported', detail: expect.stringContaining('no license section') });
+  });
+
+  it('the new kinds parse from their ids, and print back the same', () => {
+    for (const id of ['core:field/task_struct.se.cfs_rq', 'core:type/task_struct', 'core:enumval/bpf_func_id::BPF_FUNC_map_lookup_elem', 'attach-target:tracepoint/syscalls/sys_enter_execve',
+      'attach-target:raw_tracepoint/sched_switch', 'kprobe-target:vfs_read', 'helper:tracing/trace_iter/seq_printf']) {
+      expect(requirementId(parseRequirement(id, 'test', '#1'))).toBe(id);
+    }
+    expect(() => parseRequirement('core:field/task_struct', 'test', '#1')).toThrow(/want field/);
+    expect(() => parseRequirement('attach-target:tracepoint/x', 'test', '#1')).toThrow(/want tracepoint/);
   });
 });

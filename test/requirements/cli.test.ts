@@ -8,11 +8,15 @@ import { rootOnly } from '../helpers/root.ts';
 import { clangAvailable, fixtures } from './fixtures.ts';
 
 const BIN = resolve(import.meta.dirname, '../../bin/bpfready');
+const CORPUS = (name: string): string => resolve(import.meta.dirname, '../corpus/libbpf-tools', `${name}.bpf.o`);
 const run = (...args: string[]) => {
   const r = spawnSync(BIN, ['check', ...args], { encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 };
 const noStack = (s: string): void => expect(s).not.toMatch(/\n\s+at /);
+const RANK = { supported: 0, 'not-permitted': 1, error: 2, unsupported: 3 } as const;
+/** The object's status is the worst of its groups here (fsslower has no program outside one). */
+const worstGroup = (d: CheckDocument): string => d.groups!.map((g) => g.status).reduce((w, s) => (RANK[s] > RANK[w] ? s : w), 'supported' as keyof typeof RANK);
 
 describe('bpfready check: bad input and usage → 2', () => {
   it.each([
@@ -26,6 +30,8 @@ describe('bpfready check: bad input and usage → 2', () => {
     [['--frobnicate'], /Unknown option '--frobnicate'/],
     [['--profile', 'cilium', '--host-root', '/nonexistent'], /--host-root \/nonexistent: \/nonexistent: ENOENT/],
     [['--advise', '--profile', 'cilium'], /--advise and --verify need --elf/],
+    [['--program', 'x', '--profile', 'cilium'], /--program needs --elf/],
+    [['--elf', CORPUS('fsslower'), '--program', 'no_such'], /--program no_such: not a program of .*fsslower\.bpf\.o \(it has .*file_read_fentry/],
   ])('%j', (args, msg) => {
     const r = run(...args);
     expect(r.code).toBe(2);
@@ -43,6 +49,8 @@ describe.skipIf(skip)('bpfready check on this node', () => {
       noStack(r.stderr);
       const doc = JSON.parse(r.stdout) as CheckDocument;
       expect(r.code).toBe(doc.ok ? 0 : 1);
+      // These objects have no alternatives: every requirement not met stands in the way.
+      expect(doc.groups).toEqual([]);
       expect(doc.unmet).toEqual(doc.results.filter((v) => v.status !== 'supported'));
       for (const v of doc.unmet) expect(v.remediation.length).toBeGreaterThan(0);
       expect(doc.object!.programs.length).toBeGreaterThan(0);
@@ -55,6 +63,20 @@ describe.skipIf(skip)('bpfready check on this node', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/✗ program-type:lsm\/lsm_mac: not-permitted \(EPERM\)/);
     expect(r.stdout).toMatch(/→ /);
+  });
+
+  it('an object of others (libbpf-tools fsslower: fentry and kprobe variants) gets per-program and group verdicts; --program picks what loads', () => {
+    const all = JSON.parse(run('--elf', CORPUS('fsslower'), '--json').stdout) as CheckDocument;
+    expect(all.programs!.length).toBe(16);
+    expect(all.groups!.map((g) => g.id)).toContain('function:dummy_file_read');
+    expect(all.groups!.find((g) => g.id === 'function:dummy_file_read')!.alternatives.map((a) => a.programs)).toEqual([['file_read_fentry', 'file_read_fexit'], ['file_read_entry', 'file_read_exit']]);
+    expect(all.status).toBe(worstGroup(all));
+    const one = run('--elf', CORPUS('fsslower'), '--program', 'file_read_entry', '--json');
+    const doc = JSON.parse(one.stdout) as CheckDocument;
+    expect(one.code).toBe(doc.ok ? 0 : 1);
+    expect(doc.groups).toEqual([]);
+    expect(doc.programs!.filter((p) => p.loaded).map((p) => p.name)).toEqual(['file_read_entry']);
+    expect(doc.sources.programs).toEqual(['file_read_entry']);
   });
 
   it('--advise prints the least capabilities and the bpffs delegation', () => {

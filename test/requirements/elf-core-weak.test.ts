@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { parseBpfObject, type BpfObject } from '../../src/kernel/elf-bpf.ts';
 import { adviseObject } from '../../src/requirements/privilege.ts';
 import { requirementsFromObject } from '../../src/requirements/from-elf.ts';
+import { requirementId } from '../../src/requirements/model.ts';
 import { clangAvailable, compile } from './fixtures.ts';
 
 const haveClang = clangAvailable();
@@ -68,11 +69,11 @@ describe.skipIf(!haveClang)('requirements from CO-RE, subprograms, struct_ops an
     expect(requirements('plain')).not.toContain(JSON.stringify({ kind: 'feature', name: 'btf' }));
   });
   it('each program takes the helpers of the subprograms it reaches (transitively), not of every subprogram', () => {
-    const reqs = requirements('subprogs');
-    expect(reqs).toContain(JSON.stringify({ kind: 'helper', progType: 'xdp', helper: 'xdp_adjust_head' }));
-    expect(reqs).toContain(JSON.stringify({ kind: 'helper', progType: 'socket_filter', helper: 'get_socket_cookie' }));
-    expect(reqs).not.toContain(JSON.stringify({ kind: 'helper', progType: 'socket_filter', helper: 'xdp_adjust_head' }));
-    expect(reqs).not.toContain(JSON.stringify({ kind: 'helper', progType: 'xdp', helper: 'get_socket_cookie' }));
+    const reqs = requirementsFromObject(object('subprogs')).map(requirementId);
+    expect(reqs).toContain('helper:xdp/xdp_adjust_head');
+    expect(reqs).toContain('helper:socket_filter/get_socket_cookie');
+    expect(reqs).not.toContain('helper:socket_filter/xdp_adjust_head');
+    expect(reqs).not.toContain('helper:xdp/get_socket_cookie');
   });
   it('a .struct_ops variable is a struct_ops map; its programs need any attach type under a token (libbpf uses the member index)', () => {
     const obj = object('structops');

@@ -4,6 +4,7 @@
 // from its seed.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ParseError } from '../../src/errors.ts';
 import { parseBpfObject } from '../../src/kernel/elf-bpf.ts';
@@ -17,8 +18,12 @@ const HANG_MS = 5_000;
 const haveClang = clangAvailable();
 if (!haveClang) console.warn('test/requirements/fuzz-elf.test.ts: SKIP: clang is not installed; there are no seed objects');
 
+// Objects built by others add what our fixtures lack: CO-RE relocations (.BTF.ext), .text functions
+// called from several programs, clang 14's .maps layout.
+const CORPUS_SEEDS = ['biopattern', 'capable', 'hardirqs'].map((n) => resolve(import.meta.dirname, '../corpus/libbpf-tools', `${n}.bpf.o`));
+
 function seeds(): Uint8Array[] {
-  const out: Uint8Array[] = [];
+  const out: Uint8Array[] = CORPUS_SEEDS.map((p) => readFileSync(p));
   for (const path of fixtures().values()) {
     out.push(readFileSync(path));
     // Without DWARF the same object is a third of the size, so mutations land in the parts we read.

@@ -3,8 +3,9 @@
 // bpftool/libbpf where Debian's libbpf 1.1 understands the object). Expectations come from the
 // machine (its kernel config, the loads themselves), never from a per-host list.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { release } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadVmlinuxBtf } from '../../src/kernel/btf.ts';
 import { parseBpfObject, type BpfObject } from '../../src/kernel/elf-bpf.ts';
@@ -12,13 +13,14 @@ import { readKernelConfig } from '../../src/kernel/kconfig.ts';
 import { liveFdCount } from '../../src/native/bpf.ts';
 import type { ProbeResult, Status } from '../../src/probes/result.ts';
 import type { ProbeReport } from '../../src/report.ts';
-import { check, vmlinuxBtfFor } from '../../src/requirements/check.ts';
+import { check, checkObject, hostKernelOptions } from '../../src/requirements/check.ts';
 import { worst } from '../../src/requirements/facts.ts';
-import { requirementsFromObject } from '../../src/requirements/from-elf.ts';
+import { objectRequirements, requirementsFromObject } from '../../src/requirements/from-elf.ts';
+import { makeGplProbe, tracepointsPresent } from '../../src/requirements/kernel-view.ts';
 import { loadObject } from '../../src/requirements/load.ts';
 import type { Requirement, Verdict } from '../../src/requirements/model.ts';
 import { rootOnly } from '../helpers/root.ts';
-import { clangAvailable, fixtures } from './fixtures.ts';
+import { clangAvailable, compile, fixtures } from './fixtures.ts';
 
 const skip = rootOnly('test/requirements/kernel.test.ts (loads eBPF objects)') || !clangAvailable();
 if (!clangAvailable()) console.warn('test/requirements/kernel.test.ts: SKIP: clang is not installed');
@@ -43,8 +45,10 @@ beforeAll(async () => {
 // Requirements about loading (what the loader exercises); attach features are checked separately.
 const LOAD_FEATURES = new Set(['bpf-syscall', 'sleepable', 'global-data', 'xdp-frags']);
 function isLoadRequirement(r: Requirement): boolean {
-  return r.kind === 'program-type' || r.kind === 'map-type' || r.kind === 'helper' || r.kind === 'kfunc' || r.kind === 'btf-type' || (r.kind === 'feature' && LOAD_FEATURES.has(r.name));
+  return r.kind === 'program-type' || r.kind === 'map-type' || r.kind === 'helper' || r.kind === 'kfunc' || r.kind === 'btf-type' ||
+    r.kind === 'core' || r.kind === 'license' || (r.kind === 'feature' && LOAD_FEATURES.has(r.name));
 }
+const opts = () => hostKernelOptions('/', { tracepoints: (n) => tracepointsPresent('/', n), gplOnly: makeGplProbe() });
 const statusOf = (results: ProbeResult[]): Status => worst(results).status;
 
 describe.skipIf(skip)('verdict = actual load, per object', () => {
@@ -53,22 +57,15 @@ describe.skipIf(skip)('verdict = actual load, per object', () => {
     const fds = liveFdCount();
     const truth = loadObject(obj);
     expect(liveFdCount()).toBe(fds);
-    const verdicts = check(requirementsFromObject(obj).filter(isLoadRequirement), report, { btf: vmlinuxBtfFor('/') }).results;
-    const byId = new Map<string, Verdict>(verdicts.map((v) => [v.id, v]));
-    // Per program: its own requirements' worst status is what its load did.
+    const derived = objectRequirements(obj);
+    // Per program: the worst status of its own load requirements and of its maps' types is what its load did.
     for (const p of obj.programs) {
-      const ids = [
-        `program-type:${p.progType}${p.attachType ? `/${p.attachType}` : ''}`,
-        ...p.helpers.map((h) => `helper:${p.progType}/${h}`),
-        ...p.kfuncs.map((k) => `kfunc:${k}`),
-        ...(p.attachBtf ? [`btf-type:${p.attachBtf.kind}/${p.attachBtf.name}`] : []),
-        ...p.maps.map((m) => `map-type:${obj.maps.find((x) => x.name === m)!.type}`),
-        ...(p.sleepable ? ['feature:sleepable'] : []),
-        ...(p.xdpFrags ? ['feature:xdp-frags'] : []),
-      ];
-      const predicted = statusOf(ids.map((id) => byId.get(id)!));
+      const own = derived.programs.find((x) => x.name === p.name)!.requirements.filter(isLoadRequirement);
+      const maps: Requirement[] = p.maps.map((m) => ({ kind: 'map-type', mapType: obj.maps.find((x) => x.name === m)!.type }));
+      const predicted = statusOf(check([...own, ...maps], report, opts()).results);
       expect({ program: p.name, status: predicted }).toEqual({ program: p.name, status: truth.programs[p.name]!.status });
     }
+    const byId = new Map<string, Verdict>(check(derived.object, report, opts()).results.map((v) => [v.id, v]));
     for (const m of obj.maps) expect({ map: m.name, status: byId.get(`map-type:${m.type}`)!.status }).toEqual({ map: m.name, status: truth.maps[m.name]!.status });
   });
 
@@ -88,7 +85,8 @@ describe.skipIf(skip)('verdict = actual load, per object', () => {
   it('kprobe programs load; attaching them needs CONFIG_KPROBES, and the verdict says so when it is unset', () => {
     const obj = objects.get('trace')!;
     expect(loadObject(obj).programs.kp_unlinkat!.status).toBe('supported');
-    const v = check(requirementsFromObject(obj), report).results.find((x) => x.id === 'feature:kprobe-attach')!;
+    // do_unlinkat is a function of the kernel: the kprobe target's verdict is the kprobe attach's.
+    const v = check(requirementsFromObject(obj), report, opts()).results.find((x) => x.id === 'kprobe-target:do_unlinkat')!;
     const cfg = readKernelConfig('/', release());
     const kprobes = cfg.ok ? cfg.config.values.get('CONFIG_KPROBES') : undefined;
     if (cfg.ok && kprobes === undefined) {
@@ -132,5 +130,96 @@ describe.skipIf(skip || !haveBpftool)('verdict = bpftool prog loadall', () => {
     const got = bpftoolLoad(fixtures().get(name)!);
     const verdict = statusOf(check(requirementsFromObject(obj).filter(isLoadRequirement), report).results);
     expect(got).toBe(verdict);
+  });
+});
+
+// The verifier as the judge of CO-RE and licenses: objects whose verdicts hinge on them, loaded here.
+describe.skipIf(skip)('CO-RE and license verdicts = what the verifier does', () => {
+  const HEAD = '#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n#include <bpf/bpf_core_read.h>\n';
+  const build = (name: string, src: string): BpfObject => {
+    const dir = mkdtempSync(join(tmpdir(), 'bpfready-verifier-'));
+    try {
+      writeFileSync(join(dir, `${name}.c`), HEAD + src);
+      return parseBpfObject(readFileSync(compile(join(dir, `${name}.c`), dir)), `${name}.o`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  const verdicts = (obj: BpfObject) => checkObject(objectRequirements(obj), [], report, opts());
+
+  it('a field this kernel lacks: unmet, and the load is refused; guarded by bpf_core_field_exists: met, and it loads', () => {
+    const obj = build('core_gone', `
+struct task_struct { int pid; int bpfready_gone; } __attribute__((preserve_access_index));
+struct task_struct___g { int bpfready_gone; } __attribute__((preserve_access_index));
+SEC("kprobe/do_unlinkat") int unguarded(void *ctx) {
+  struct task_struct *t = (void *)bpf_get_current_task();
+  return BPF_CORE_READ(t, bpfready_gone);
+}
+SEC("kprobe/do_unlinkat") int guarded(void *ctx) {
+  struct task_struct___g *t = (void *)bpf_get_current_task();
+  if (bpf_core_field_exists(t->bpfready_gone)) return BPF_CORE_READ(t, bpfready_gone);
+  return BPF_CORE_READ((struct task_struct *)t, pid);
+}
+char L[] SEC("license") = "GPL";
+`);
+    const truth = loadObject(obj);
+    expect(truth.programs.unguarded).toMatchObject({ status: 'unsupported', detail: expect.stringContaining('invalid func unknown#195896080') });
+    expect(truth.programs.guarded!.status).toBe('supported');
+    const v = verdicts(obj);
+    const prog = (n: string) => v.programs.find((p) => p.name === n)!;
+    // Loading is what is compared here; attaching a kprobe is another question on this kernel.
+    expect(prog('unguarded').unmet).toContain('core:field/task_struct.bpfready_gone');
+    expect(prog('guarded').unmet.filter((id) => id.startsWith('core:'))).toEqual([]);
+    expect(v.results.find((x) => x.id === 'core:field/task_struct___g.bpfready_gone')!.detail).toContain('not reached on this kernel');
+  });
+
+  it('a non-GPL object: bpf_trace_printk is GPL-only and the load is refused; bpf_ktime_get_ns is not; a kfunc call is refused', () => {
+    const helpers = build('license_helpers', `
+SEC("kprobe/do_unlinkat") int printk(void *ctx) { bpf_printk("x"); return 0; }
+SEC("kprobe/do_unlinkat") int ktime(void *ctx) { return bpf_ktime_get_ns() > 0; }
+char L[] SEC("license") = "Proprietary";
+`);
+    const truth = loadObject(helpers);
+    expect(truth.programs.printk).toMatchObject({ status: 'unsupported', detail: expect.stringContaining('GPL') });
+    expect(truth.programs.ktime!.status).toBe('supported');
+    const probe = makeGplProbe();
+    expect(probe('trace_printk', 'kprobe')).toMatchObject({ status: 'supported', value: true });
+    expect(probe('ktime_get_ns', 'kprobe')).toMatchObject({ status: 'supported', value: false });
+    const v = verdicts(helpers).results;
+    expect(v.find((x) => x.id === 'license:helper/trace_printk')!.status).toBe('unsupported');
+    expect(v.find((x) => x.id === 'license:helper/ktime_get_ns')!.status).toBe('supported');
+    const kfunc = build('license_kfunc', `
+extern void bpf_rcu_read_lock(void) __ksym;
+extern void bpf_rcu_read_unlock(void) __ksym;
+SEC("tp_btf/sched_switch") int rcu(void *ctx) { bpf_rcu_read_lock(); bpf_rcu_read_unlock(); return 0; }
+char L[] SEC("license") = "Proprietary";
+`);
+    expect(loadObject(kfunc).programs.rcu).toMatchObject({ status: 'unsupported', detail: expect.stringContaining('GPL') });
+    expect(verdicts(kfunc).programs[0]!.unmet).toContain('license:kfunc/bpf_rcu_read_lock');
+  });
+
+  it('an iter/task program calling bpf_seq_printf loads; check never calls it unsupported, and it is ready where the report has the iterator\'s row', () => {
+    const obj = build('iter_seq', `
+struct seq_file;
+struct bpf_iter_meta { struct seq_file *seq; } __attribute__((preserve_access_index));
+struct bpf_iter__task { struct bpf_iter_meta *meta; void *task; } __attribute__((preserve_access_index));
+SEC("iter/task") int dump(struct bpf_iter__task *ctx) {
+  static const char fmt[] = "task\\n";
+  bpf_seq_printf(ctx->meta->seq, fmt, sizeof(fmt), 0, 0);
+  return 0;
+}
+char L[] SEC("license") = "GPL";
+`);
+    expect(loadObject(obj).programs.dump!.status).toBe('supported');
+    const id = 'helper:tracing/trace_iter/seq_printf';
+    const v = checkObject(objectRequirements(obj), [], report, opts()).results.find((x) => x.id === id)!;
+    expect(v.status).not.toBe('unsupported');
+    const rows = { ...report.helpers, 'tracing/trace_iter': { ...report.helpers['tracing'], bpf_seq_printf: { status: 'supported' as const } } };
+    expect(checkObject(objectRequirements(obj), [], { ...report, helpers: rows }, opts()).results.find((x) => x.id === id)!.status).toBe('supported');
+  });
+
+  it('tracepoints are read from tracefs, mounted privately when the node has none mounted', () => {
+    const got = tracepointsPresent('/', ['sched/sched_switch', 'bpfready/no_such_event']);
+    expect(got).toEqual(new Set(['sched/sched_switch']));
   });
 });

@@ -17,7 +17,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { release, tmpdir, version } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { argv, exit, stderr } from 'node:process';
 import { parseArgs } from 'node:util';
 import { pmuRetprobeBit, pmuType, tracepointId } from '../src/attach/env.ts';
@@ -173,7 +173,11 @@ function bpftool(path: string): ObjectTruth['bpftool'] | undefined {
       const m = /prog '([^']+)': relo #\d+: (?:patched insn #(\d+) \([^)]*\) (?:imm|off) -?\d+ -> (-?\d+)|substituting insn #(\d+) w\/ invalid insn)/.exec(line);
       if (m) core.push({ fn: m[1]!, insn: Number(m[2] ?? m[4]), value: m[3] ?? 'poison' });
     }
-    const error = log.filter((l) => /failed|error|Error|invalid|unknown/.test(l) && !/relo #|: found target candidate|matching candidate/.test(l)).slice(-6).map((l) => l.trim());
+    // The object's path is this machine's, not part of the answer: its file name stands for it.
+    const error = log
+      .filter((l) => /failed|error|Error|invalid|unknown/.test(l) && !/relo #|: found target candidate|matching candidate/.test(l))
+      .slice(-6)
+      .map((l) => l.trim().replaceAll(path, basename(path)));
     return { exit: r.status ?? -1, error, core };
   } finally {
     rmSync(dir, { recursive: true, force: true });

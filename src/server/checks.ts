@@ -1,8 +1,9 @@
 // The configured profiles checked against a report (src/requirements does the checking), as the
 // ProfileCheck view that /status, the metrics and the publisher (src/publish) all read.
 import type { ProbeReport } from '../report.ts';
-import { check, vmlinuxBtfFor } from '../requirements/check.ts';
+import { check, hostKernelOptions } from '../requirements/check.ts';
 import { withKernelConfig } from '../requirements/enrich.ts';
+import { makeGplProbe, tracepointsPresent } from '../requirements/kernel-view.ts';
 import { requirementId, type Requirement } from '../requirements/model.ts';
 import type { ProfileCheck } from './state.ts';
 
@@ -10,7 +11,10 @@ export function checkProfiles(profiles: Readonly<Record<string, readonly Require
   return Object.entries(profiles).map(([profile, reqs]) => {
     // The report's config section lists the BPF-relevant options; a profile may name any other
     // (cilium: CRYPTO_SHA1 …), read from the same kernel config file.
-    const result = check(reqs, withKernelConfig(report, reqs, hostRoot), { btf: vmlinuxBtfFor(hostRoot) });
+    // The kernel itself for what no report holds (BTF types and CO-RE fields, tracepoints, GPL-only
+    // helpers), as `bpfready check` reads it: a profile may name those too.
+    const opts = hostKernelOptions(hostRoot, { tracepoints: (names) => tracepointsPresent(hostRoot, names), gplOnly: makeGplProbe() });
+    const result = check(reqs, withKernelConfig(report, reqs, hostRoot), opts);
     return {
       profile,
       satisfied: result.ok,

@@ -136,6 +136,8 @@ export function emitYaml(kind: EmitKind, input: EmitInput): string {
         spec: {
           conditions: [{ type: condition, requiredStatus: 'True' }],
           enforcementMode: 'continuous',
+          // Required by the CRD; empty selects every node. Narrow it to the nodes the workload may use.
+          nodeSelector: {},
           taint: { key: `readiness.k8s.io/bpfready-${labelSafe(e.name)}`.slice(0, 'readiness.k8s.io/'.length + 63).replace(/[^a-z0-9]+$/, ''), effect: 'NoSchedule' },
         },
       })}`;

@@ -73,7 +73,8 @@ function readReportFile(path: string, name: string): SavedReport {
   return { name, path, report: parseReport(bytes, path) };
 }
 
-const isReportFile = (f: string): boolean => /\.json(\.gz)?$/.test(f);
+// index.json names the reports of fixtures/reports/; it is not one.
+const isReportFile = (f: string): boolean => /\.json(\.gz)?$/.test(f) && f !== 'index.json';
 
 /** The reports one --against names: a file, a directory of report files, or a named report. */
 export function loadReports(arg: string): SavedReport[] {

@@ -12,7 +12,7 @@ import { loadReports } from '../../../src/requirements/reports.ts';
 import { savedKernelOptions } from '../../../src/requirements/saved-view.ts';
 
 const CORPUS = resolve(import.meta.dirname, '../../corpus/libbpf-tools');
-const objects = readdirSync(CORPUS).filter((f) => f.endsWith('.bpf.o')).map((f) => parseBpfObject(readFileSync(join(CORPUS, f)), f));
+const objects = readdirSync(CORPUS).filter((f) => f.endsWith('.bpf.o')).map((f) => ({ name: f, ...parseBpfObject(readFileSync(join(CORPUS, f)), f) }));
 const answers = (btf: Btf): string[] => objects.flatMap((o) => o.programs.flatMap((p) => p.core.map((r) => {
   const x = resolveCore(r.kind, r.spec, btf);
   return `${o.name}/${p.name}#${r.insn}: ${x.ok ? String(x.value) : `fail ${x.reason ?? ''}`}`;

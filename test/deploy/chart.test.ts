@@ -6,7 +6,7 @@
 // what the API server cannot check: the DaemonSet's invariants, RBAC exactly, the uninstall hook's
 // and helm test's objects, and the daemon really accepting the config the chart gives it.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Environment } from '@marcbachmann/cel-js';
@@ -448,21 +448,48 @@ describe.skipIf(skip)('as a subchart, on old clusters, packaged', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-chart-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('renders inside an umbrella chart that sets global values, with global.imagePullSecrets', () => {
-    const umbrella = join(dir, 'umbrella');
-    mkdirSync(join(umbrella, 'charts'), { recursive: true });
-    cpSync(CHART_DIR, join(umbrella, 'charts/bpfready'), { recursive: true });
-    mkdirSync(join(umbrella, 'templates'));
-    writeFileSync(join(umbrella, 'templates/configmap.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform\ndata:\n  team: {{ .Values.global.team | quote }}\n');
-    writeFileSync(join(umbrella, 'Chart.yaml'), 'apiVersion: v2\nname: platform\nversion: 1.0.0\nicon: https://example.com/icon.svg\ndependencies:\n  - name: bpfready\n    version: 0.1.0\n');
-    writeFileSync(join(umbrella, 'values.yaml'), 'global:\n  imagePullSecrets: [{name: global-regcred}]\n  team: platform\nbpfready:\n  namespaceOverride: ebpf\n  imagePullSecrets: [{name: own-regcred}]\n');
-    expect(helm(['lint', '--strict', umbrella])).toMatch(/0 chart\(s\) failed/);
-    const r = render({ chart: umbrella, release: 'platform', namespace: 'platform' });
+  // A parent chart as users write one: the dependency fetched by `helm dependency build` from a
+  // repository (file://), switched by the conventional `condition: bpfready.enabled`, with global values.
+  const parent = (enabled: boolean | undefined): string => {
+    const root = join(dir, `parent-${String(enabled)}`);
+    mkdirSync(join(root, 'templates'), { recursive: true });
+    writeFileSync(join(root, 'templates/configmap.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform\ndata:\n  team: {{ .Values.global.team | quote }}\n');
+    const chartVersion = (parseYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as Obj)['version'];
+    writeFileSync(
+      join(root, 'Chart.yaml'),
+      `apiVersion: v2\nname: platform\nversion: 1.0.0\nicon: https://example.com/icon.svg\ndependencies:\n  - name: bpfready\n    version: ${chartVersion}\n    repository: file://${CHART_DIR}\n    condition: bpfready.enabled\n`,
+    );
+    const own = { ...(enabled === undefined ? {} : { enabled }), namespaceOverride: 'ebpf', imagePullSecrets: [{ name: 'own-regcred' }] };
+    writeFileSync(join(root, 'values.yaml'), JSON.stringify({ global: { imagePullSecrets: [{ name: 'global-regcred' }], team: 'platform' }, bpfready: own }));
+    helm(['dependency', 'build', root]);
+    return root;
+  };
+
+  it.each([true, undefined])('renders as a dependency of a parent chart with condition bpfready.enabled=%s and global values', (enabled) => {
+    const root = parent(enabled);
+    expect(readdirSync(join(root, 'charts'))).toEqual([expect.stringMatching(/^bpfready-[0-9.]+\.tgz$/)]);
+    expect(helm(['lint', '--strict', root])).toMatch(/0 chart\(s\) failed/);
+    const r = render({ chart: root, release: 'platform', namespace: 'platform' });
     const ds = one(r, 'DaemonSet');
     expect(ds['spec']['template']['spec']['imagePullSecrets']).toEqual([{ name: 'own-regcred' }, { name: 'global-regcred' }]);
     expect(ds['metadata']['namespace']).toBe('ebpf');
+    expect(docsOf(r, 'ConfigMap').find((d) => d['metadata']['name'] === 'platform')?.['data']).toEqual({ team: 'platform' });
     expect(r.flatMap(({ doc }) => [...schemaProblems(doc), ...nameProblems(doc)])).toEqual([]);
     documentsValidated += r.length;
+  });
+
+  it('is left out by a parent chart with bpfready.enabled=false, the parent still rendering', () => {
+    const root = parent(false);
+    const r = render({ chart: root, release: 'platform', namespace: 'platform' });
+    expect(r.map((d) => `${d.doc['kind']}/${d.doc['metadata']['name']}`)).toEqual(['ConfigMap/platform']);
+    // Switched on from the command line, as `--set bpfready.enabled=true` does it.
+    expect(docsOf(render({ chart: root, release: 'platform', namespace: 'platform', values: [{ bpfready: { enabled: true } }] }), 'DaemonSet')).toHaveLength(1);
+  });
+
+  it('still refuses a non-boolean enabled and unknown keys under the dependency', () => {
+    const root = parent(true);
+    expect(() => template({ chart: root, values: [{ bpfready: { enabled: 'yes' } }] })).toThrow(/bpfready:[\s\S]*enabled/);
+    expect(() => template({ chart: root, values: [{ bpfready: { privileged: true } }] })).toThrow(/bpfready:[\s\S]*privileged/);
   });
 
   it('refuses a Kubernetes version below 1.30 and takes 1.30', () => {

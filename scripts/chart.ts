@@ -5,10 +5,13 @@
 //
 //   node scripts/chart.ts --write   regenerate them
 //   node scripts/chart.ts           print what would be written
+//   node scripts/chart.ts --record-version [--amend]
+//                                   record Chart.yaml's version and its files' digest in helm/chart-versions.json
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isScalar, isSeq, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
 
@@ -147,6 +150,45 @@ export const render = (o: TemplateOptions = {}): Rendered[] => parseManifests(te
 
 export const isHook = (doc: Obj): boolean => doc['metadata']?.['annotations']?.['helm.sh/hook'] !== undefined;
 const isTestHook = (doc: Obj): boolean => /(^|,)test(,|$)/.test(doc['metadata']?.['annotations']?.['helm.sh/hook'] ?? '');
+
+// ------------------------------------------------------------------------ version ledger
+
+/** helm/chart-versions.json: every chart version, and the digest of the files it was released with. */
+export const LEDGER = join(REPO_ROOT, 'helm/chart-versions.json');
+
+/** The chart's version, from Chart.yaml. */
+export const chartVersion = (): string => String((parseDocument(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')).toJS() as Obj)['version']);
+
+/**
+ * The files `helm package` puts in the chart (its .helmignore: ci/ and editor leftovers), relative
+ * to the chart directory, sorted. test/deploy/chart.test.ts checks this list against a real package.
+ */
+export function chartFiles(dir = CHART_DIR): string[] {
+  const ignored = (rel: string): boolean => rel.startsWith('ci/') || /(^|\/)\.DS_Store$|\.(swp|bak|tmp)$|~$/.test(rel);
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const full = join(d, e.name);
+      const rel = relative(dir, full);
+      if (ignored(e.isDirectory() ? `${rel}/` : rel)) continue;
+      if (e.isDirectory()) walk(full);
+      else out.push(rel);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/** sha256 over each packaged file's path and sha256: what a chart version stands for. */
+export function chartDigest(files: ReadonlyMap<string, Buffer | string>): string {
+  const h = createHash('sha256');
+  for (const path of [...files.keys()].sort()) h.update(`${path}\0${createHash('sha256').update(files.get(path)!).digest('hex')}\n`);
+  return `sha256:${h.digest('hex')}`;
+}
+
+export const currentChartDigest = (): string => chartDigest(new Map(chartFiles().map((f) => [f, readFileSync(join(CHART_DIR, f))])));
+
+export const readLedger = (): Record<string, string> => JSON.parse(readFileSync(LEDGER, 'utf8')) as Record<string, string>;
 
 // ------------------------------------------------------------------------------------- deploy/
 
@@ -329,7 +371,19 @@ export function generatedFiles(): Map<string, string> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  if (process.argv.includes('--write')) {
+  if (process.argv.includes('--record-version')) {
+    // A released version's files never change: a different digest for a recorded version is refused
+    // unless --amend says this version has not been released yet.
+    const ledger = readLedger();
+    const version = chartVersion();
+    const digest = currentChartDigest();
+    if (ledger[version] !== undefined && ledger[version] !== digest && !process.argv.includes('--amend')) {
+      process.stderr.write(`chart version ${version} is already recorded with other files (${ledger[version]}): bump version in helm/bpfready/Chart.yaml\n`);
+      process.exit(2);
+    }
+    ledger[version] = digest;
+    writeFileSync(LEDGER, `${JSON.stringify(ledger, null, 2)}\n`);
+  } else if (process.argv.includes('--write')) {
     // The schema first: Helm validates the values that deploy/ is rendered with against it.
     writeFileSync(join(CHART_DIR, 'values.schema.json'), valuesSchemaText());
     for (const [path, text] of generatedFiles()) writeFileSync(join(REPO_ROOT, path), text);

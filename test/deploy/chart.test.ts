@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Environment } from '@marcbachmann/cel-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { CHART_DIR, dryRunInstall, helm, HelmError, isHook, KUBECTL, MONITORING_APIS, render, type Rendered, template, type TemplateOptions } from '../../scripts/chart.ts';
+import { CHART_DIR, chartDigest, chartFiles, chartVersion, currentChartDigest, dryRunInstall, helm, HelmError, isHook, KUBECTL, MONITORING_APIS, render, type Rendered, template, type TemplateOptions, readLedger } from '../../scripts/chart.ts';
 import { loadConfig } from '../../src/config.ts';
 import { helmSkip, nameProblems, schemaProblems } from './k8s.ts';
 
@@ -499,11 +499,55 @@ describe.skipIf(skip)('as a subchart, on old clusters, packaged', () => {
 
   it('packages, with the schema, README, helm test and scripts but not the ci/ value sets, and the package renders as the directory does', () => {
     const out = helm(['package', CHART_DIR, '--destination', dir]);
-    const tgz = join(dir, 'bpfready-0.1.0.tgz');
+    const tgz = join(dir, `bpfready-${chartVersion()}.tgz`);
     expect(out).toContain(tgz);
     const files = execFileSync('tar', ['-tzf', tgz], { encoding: 'utf8' }).split('\n');
     for (const f of ['Chart.yaml', 'values.yaml', 'values.schema.json', 'README.md', 'files/helm-test.mjs', 'files/wait-for-policy.mjs', 'templates/tests/readyz.yaml', 'dashboards/bpfready-dashboard.json']) expect(files).toContain(`bpfready/${f}`);
     expect(files.filter((f) => f.includes('/ci/'))).toEqual([]);
+    // The files the version ledger digests are exactly those helm package takes.
+    expect(files.filter((f) => f !== '' && !f.endsWith('/')).map((f) => f.replace(/^bpfready\//, '')).sort()).toEqual(chartFiles());
     expect(template({ chart: tgz })).toBe(template());
+  });
+});
+
+// helm/chart-versions.json: a version stands for one set of files. Changing the chart without
+// bumping Chart.yaml's version (and recording it: node scripts/chart.ts --record-version) fails here.
+describe('chart version ledger', () => {
+  const ledger = readLedger();
+  const semver = (v: string): number[] => v.split(/[.-]/).slice(0, 3).map(Number);
+  const newer = (a: string, b: string): boolean => {
+    const [x, y] = [semver(a), semver(b)];
+    for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i]! > y[i]!;
+    return false;
+  };
+
+  it("records Chart.yaml's version with the digest of the chart's files as they are", () => {
+    const version = chartVersion();
+    expect(ledger[version], `chart ${version} is not in helm/chart-versions.json`).toBeDefined();
+    expect(currentChartDigest(), `the chart's files changed but version ${version} did not: bump it and run node scripts/chart.ts --record-version`).toBe(ledger[version]);
+  });
+
+  it('lists versions in increasing order, the current one last, each with its own digest', () => {
+    const versions = Object.keys(ledger);
+    for (let i = 1; i < versions.length; i++) expect(newer(versions[i]!, versions[i - 1]!), `${versions[i]} after ${versions[i - 1]}`).toBe(true);
+    expect(versions.at(-1)).toBe(chartVersion());
+    expect(new Set(Object.values(ledger)).size).toBe(versions.length);
+    for (const d of Object.values(ledger)) expect(d).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it('has a digest that any one changed byte, renamed or added file moves', () => {
+    const files = new Map(chartFiles().map((f) => [f, readFileSync(join(CHART_DIR, f))]));
+    const base = chartDigest(files);
+    const edited = new Map(files);
+    edited.set('values.yaml', Buffer.concat([files.get('values.yaml')!, Buffer.from(' ')]));
+    expect(chartDigest(edited)).not.toBe(base);
+    const renamed = new Map([...files].map(([k, v]) => [k === 'icon.svg' ? 'icon2.svg' : k, v]));
+    expect(chartDigest(renamed)).not.toBe(base);
+    expect(chartDigest(new Map([...files, ['templates/extra.yaml', Buffer.from('')]]))).not.toBe(base);
+  });
+
+  it('has a changelog entry in the chart README for every version', () => {
+    const readme = readFileSync(join(CHART_DIR, 'README.md'), 'utf8');
+    for (const v of Object.keys(ledger)) expect(readme, v).toMatch(new RegExp(`^### ${v.replaceAll('.', '\\.')}\\b`, 'm'));
   });
 });

@@ -113,7 +113,8 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     const taint = valueAt(set, 'config', 'kubernetes', 'taint');
     if (taint) expect(pod['tolerations']).toContainEqual({ key: typeof taint === 'object' && taint['key'] ? taint['key'] : `${valueAt(set, 'config', 'kubernetes', 'labelPrefix')}/not-ready`, operator: 'Exists' });
     expect(pod['priorityClassName']).toBe(valueAt(set, 'priorityClassName') || undefined);
-    expect(ds['spec']['updateStrategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } });
+    // maxSurge 0: a surge pod beside the old one would make two writers of the node's labels and conditions.
+    expect(ds['spec']['updateStrategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%', maxSurge: 0 } });
     expect(ds['spec']['revisionHistoryLimit']).toBe(valueAt(set, 'revisionHistoryLimit'));
     expect(pod['hostNetwork']).toBe(false);
     expect(pod['hostPID']).toBe(false);
@@ -409,6 +410,8 @@ const REFUSALS: [string, Obj, RegExp][] = [
   ['extraArgs that are not strings', { extraArgs: [1] }, /extraArgs/],
   ['an env var without a name', { extraEnv: [{ value: 'x' }] }, /extraEnv/],
   ['a negative revisionHistoryLimit', { revisionHistoryLimit: -1 }, /revisionHistoryLimit/],
+  ['a surge pod (two daemons on one node)', { updateStrategy: { rollingUpdate: { maxSurge: 1 } } }, /maxSurge/],
+  ['a surge percentage', { updateStrategy: { rollingUpdate: { maxSurge: '10%' } } }, /maxSurge/],
 ];
 
 describe.skipIf(skip)('values.schema.json refuses, and helm template fails naming the key', () => {

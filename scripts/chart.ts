@@ -19,6 +19,8 @@ export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const CHART_DIR = join(REPO_ROOT, 'helm/bpfready');
 export const HELM = join(REPO_ROOT, '.tools/helm');
 export const KUBECTL = join(REPO_ROOT, '.tools/kubectl');
+/** Helm 3.18.0, older than the chart's minimum (Chart.yaml bpfready.io/helm-version): only to see it refused. */
+export const OLD_HELM = join(REPO_ROOT, '.tools/helm-3.18');
 
 /** The Prometheus Operator kinds the chart renders only where the cluster serves them. */
 export const MONITORING_APIS = ['monitoring.coreos.com/v1/ServiceMonitor', 'monitoring.coreos.com/v1/PodMonitor', 'monitoring.coreos.com/v1/PrometheusRule'];
@@ -38,13 +40,13 @@ export function helmMissing(): string | undefined {
 }
 
 /** `helm ARGS`; its stdout, or a HelmError carrying stderr when it exits non-zero. */
-export function helm(args: readonly string[]): string {
-  const missing = helmMissing();
+export function helm(args: readonly string[], bin = HELM): string {
+  const missing = bin === HELM ? helmMissing() : existsSync(bin) ? undefined : `${bin} is missing: run sh scripts/test-setup.sh`;
   if (missing) throw new HelmError(missing, '');
   // HOME and the XDG dirs in a throw-away place: no user's repositories or plugins take part.
   const home = mkdtempSync(join(tmpdir(), 'bpfready-helm-'));
   try {
-    const r = spawnSync(HELM, args, {
+    const r = spawnSync(bin, args, {
       encoding: 'utf8',
       maxBuffer: 64 << 20,
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home, XDG_CACHE_HOME: join(home, 'cache'), XDG_CONFIG_HOME: join(home, 'config'), XDG_DATA_HOME: join(home, 'data') },

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { Environment } from '@marcbachmann/cel-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { CHART_DIR, chartDigest, chartFiles, chartVersion, currentChartDigest, dryRunInstall, helm, HelmError, isHook, KUBECTL, MONITORING_APIS, render, type Rendered, template, type TemplateOptions, readLedger } from '../../scripts/chart.ts';
+import { CHART_DIR, OLD_HELM, chartDigest, chartFiles, chartVersion, currentChartDigest, dryRunInstall, helm, HelmError, isHook, KUBECTL, MONITORING_APIS, render, type Rendered, template, type TemplateOptions, readLedger } from '../../scripts/chart.ts';
 import { loadConfig } from '../../src/config.ts';
 import { helmSkip, nameProblems, schemaProblems } from './k8s.ts';
 
@@ -425,6 +425,14 @@ describe.skipIf(skip)('values.schema.json refuses, and helm template fails namin
     expect(err).toBeInstanceOf(HelmError);
     expect((err as HelmError).stderr).toMatch(/values don't meet the specifications of the schema/);
     expect((err as HelmError).stderr).toMatch(key);
+    // Helm 3.18.0's validator (gojsonschema, draft-07) refuses it too: the schema needs no newer Helm.
+    const dir = mkdtempSync(join(tmpdir(), 'bpfready-values-'));
+    try {
+      writeFileSync(join(dir, 'v.json'), JSON.stringify(values));
+      expect(() => helm(['template', 'bpfready', CHART_DIR, '-f', join(dir, 'v.json')], OLD_HELM)).toThrow(/values don't meet the specifications of the schema/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('and the daemon gives the same verdict as the chart on its config (one schema)', () => {
@@ -493,6 +501,20 @@ describe.skipIf(skip)('as a subchart, on old clusters, packaged', () => {
     const root = parent(true);
     expect(() => template({ chart: root, values: [{ bpfready: { enabled: 'yes' } }] })).toThrow(/bpfready:[\s\S]*enabled/);
     expect(() => template({ chart: root, values: [{ bpfready: { privileged: true } }] })).toThrow(/bpfready:[\s\S]*privileged/);
+  });
+
+  it("refuses a Helm older than Chart.yaml's bpfready.io/helm-version (real Helm 3.18.0) while prune is on, saying why; renders alike without the hook", () => {
+    const need = (parseYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as Obj)['annotations']['bpfready.io/helm-version'];
+    expect(need).toBe('>=3.19.0-0');
+    expect(helm(['version', '--short'], OLD_HELM)).toMatch(/^v3\.18\.0\+/);
+    const args = ['template', 'bpfready', CHART_DIR, '--namespace', 'bpfready', '--skip-tests'];
+    expect(() => helm(args, OLD_HELM)).toThrow(/bpfready needs Helm 3\.19\.0 or newer for its uninstall hook \(prune\.enabled\) and this is Helm v3\.18\.0: .*Upgrade Helm, or set prune\.enabled=false/);
+    // What the minimum rests on is the hook alone: the rest of the chart renders byte for byte as on Helm 4.
+    const off = [...args, '--set', 'prune.enabled=false'];
+    expect(helm(off, OLD_HELM)).toBe(helm(off));
+    expect(helm(args)).toContain('kind: Job');
+    const readme = readFileSync(join(CHART_DIR, 'README.md'), 'utf8');
+    expect(readme).toMatch(/Helm 3\.19\.0 or newer/);
   });
 
   it('refuses a Kubernetes version below 1.30 and takes 1.30', () => {

@@ -218,6 +218,14 @@ function schemaError(errors: ErrorObject[], raw: Record<string, unknown>, origin
   // anyOf reports every branch; the most specific error (deepest path) is the one worth reading.
   const e = [...errors].sort((a, b) => b.instancePath.length - a.instancePath.length)[0];
   if (!e) return new ConfigError(file ?? 'config', 'invalid');
+  // The schema refuses a profile's shape; the requirements parser says what is wrong in its own words.
+  if (e.instancePath === '/profiles' || e.instancePath.startsWith('/profiles/')) {
+    try {
+      parseProfiles(raw['profiles'], originOf('/profiles', origins, file));
+    } catch (err) {
+      if (err instanceof ParseError) return new ConfigError(err.input, err.message.slice(err.input.length + 2), { cause: err });
+    }
+  }
   let pointer = e.instancePath;
   const value = valueAt(raw, pointer);
   let what: string;
@@ -236,7 +244,7 @@ function schemaError(errors: ErrorObject[], raw: Record<string, unknown>, origin
     what = ANY_OF_MESSAGES[pointer] ?? '';
   } else if (e.keyword === 'pattern' && pointer === '/hostRoot') {
     what = 'must be an absolute path';
-  } else if (e.keyword === 'pattern' && pointer === '/kubernetes/labelPrefix') {
+  } else if ((e.keyword === 'pattern' || e.keyword === 'not') && pointer === '/kubernetes/labelPrefix') {
     // The same sentence as for a prefix the schema lets through but Kubernetes reserves (normalise).
     what = `"${String(value)}" ${prefixProblem(String(value)) ?? 'must be a lowercase DNS subdomain'}`;
   } else {

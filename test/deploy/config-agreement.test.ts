@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CHART_DIR, CONFIG_CHECKS, helm, parseManifests } from '../../scripts/chart.ts';
+import SCHEMA from '../../src/config.schema.json' with { type: 'json' };
 import { loadConfig } from '../../src/config.ts';
+import { KINDS } from '../../src/requirements/profiles.ts';
 import { helmSkip } from './k8s.ts';
 
 const skip = helmSkip();
@@ -160,5 +162,13 @@ describe.skipIf(skip)('one config verdict: the chart (helm template) and the dae
     expect(chartSays('checkProfiles: [nosuch]')).toMatch(/config\.checkProfiles: unknown profile "nosuch" \(known: cilium, falco-modern-ebpf\)/);
     expect(chartSays('kubernetes.labelPrefix: x.k8s.io')).toMatch(/labelPrefix/);
     expect(chartSays('profiles: {Mine: [feature:btf]}')).toMatch(/invalid propertyName 'Mine'/);
+  });
+});
+
+describe('the schema and the requirements module', () => {
+  it('know the same requirement kinds', () => {
+    const items = (SCHEMA as Obj)['properties']['profiles']['additionalProperties']['items']['anyOf'] as Obj[];
+    expect(items[1]!['propertyNames']['enum']).toEqual([...KINDS]);
+    expect(items[0]!['pattern']).toBe(`^(${KINDS.join('|')}):`);
   });
 });

@@ -200,7 +200,7 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     expect(`${mount?.['mountPath']}/config.yaml`).toBe(env['BPFREADY_CONFIG']);
   });
 
-  it('grants nodes get/list/watch/patch and nodes/status patch to its own account, nothing else', () => {
+  it('grants nodes get/watch/patch and nodes/status patch to its own account, nothing else', () => {
     if (!valueAt(set, 'rbac', 'create')) {
       expect(docsOf(r, 'ClusterRole')).toEqual([]);
       expect(pod['serviceAccountName']).toBe(valueAt(set, 'serviceAccount', 'name'));
@@ -208,7 +208,7 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     }
     const role = one(r, 'ClusterRole');
     expect(role['rules']).toEqual([
-      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'watch', 'patch'] },
       { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
     ]);
     const sa = one(r, 'ServiceAccount');

@@ -6,7 +6,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import SCHEMA from './config.schema.json' with { type: 'json' };
-import { ParseError } from './errors.ts';
+import { ParseError } from './base/errors.ts';
 import type { Requirement } from './requirements/model.ts';
 import { prefixProblem, profileProjectionProblem } from './publish/labels.ts';
 import { BUILTIN_PROFILES, parseProfiles } from './requirements/profiles.ts';

@@ -1,12 +1,12 @@
 // The one place where the kernel's answer to an attach attempt becomes a fact. Attach probes differ
 // from load probes: the program already loaded, so the kernel knows the program type, and the
 // errno describes the hook (the PMU, the trampoline, the device, the link type).
-import type { Fact } from '../report.ts';
+import type { Fact } from '../contract/report.ts';
 import { errnoName } from '../native/libc.ts';
-import { notPermitted, probeError, unsupported } from '../probes/result.ts';
-import { E2BIG, EACCES, EINVAL, ENODEV, ENOENT, ENOTSUPP, EOPNOTSUPP, EPERM } from '../probes/interpret.ts';
+import { notPermitted, probeError, unsupported } from '../contract/result.ts';
+import { E2BIG, EACCES, EINVAL, ENODEV, ENOENT, ENOTSUPP, EOPNOTSUPP, EPERM } from '../contract/interpret.ts';
 
-export { E2BIG, EACCES, EBADF, EINVAL, ENODEV, ENOENT, ENOTSUPP, EOPNOTSUPP, EPERM } from '../probes/interpret.ts';
+export { E2BIG, EACCES, EBADF, EINVAL, ENODEV, ENOENT, ENOTSUPP, EOPNOTSUPP, EPERM } from '../contract/interpret.ts';
 
 export interface AttachFailure {
   /** What was attempted, in the kernel's words: "LINK_CREATE(BPF_TCX_INGRESS) on lo". */

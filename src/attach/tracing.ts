@@ -2,13 +2,13 @@
 // and raw tracepoints, iterators, and the struct_ops map. Loading proves the verifier knows the
 // attach type; only attaching proves the kernel can patch the hook (facts §4 rows 3 and 4).
 import { readSync } from 'node:fs';
-import type { Fact } from '../report.ts';
+import type { Fact } from '../contract/report.ts';
 import { BtfKind } from '../kernel/btf.ts';
 import { ITER_CREATE } from '../native/attr.ts';
 import { bpf, BpfCmd, bpfRaw, btfLoad, linkCreate, mapCreate, objGetInfo, OwnedFd, progLoad, rawTracepointOpen, type FdResult } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
-import { logExcerpt } from '../probes/interpret.ts';
-import { probeError, supported, unsupported } from '../probes/result.ts';
+import { logExcerpt } from '../contract/interpret.ts';
+import { probeError, supported, unsupported } from '../contract/result.ts';
 import { missingOption, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { activeLsms, CAP, hasCap, lockdownMode } from './env.ts';
 import { attachFailure, EINVAL, ENOENT, ENOTSUPP, EPERM } from './outcome.ts';

@@ -1,6 +1,6 @@
 import { CAP, capabilityNames, hasCap, inInitUserNamespace, parseProcStatus, readThreadCapabilities, type CapabilitySets } from '../kernel/procstatus.ts';
 import { readHostText } from '../kernel/hostroot.ts';
-import type { FactSection } from '../report.ts';
+import type { FactSection } from '../contract/report.ts';
 import { fact } from './types.ts';
 
 /** What a missing capability blocks (bpf-probe-facts §9; kernel ~6.13 checks). */

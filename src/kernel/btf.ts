@@ -5,7 +5,7 @@
 // handful.
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { readFileMapped } from '../native/libc.ts';
 
 export const BtfKind = {

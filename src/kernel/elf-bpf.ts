@@ -5,7 +5,7 @@
 // program — a section name outside libbpf's SEC() table, a target chosen at run time — is recorded on
 // that program for the requirements to say so. Only a malformed object fails, with a ParseError: a
 // requirement we silently dropped would turn into a "ready" verdict that is wrong.
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { HELPER_NAMES, MAP_TYPE_NAMES } from '../native/uapi-names.ts';
 import { BtfKind } from './btf.ts';
 import { ObjectBtf, parseBtfExt, type BtfExt } from './elf-btf.ts';

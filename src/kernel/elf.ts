@@ -1,7 +1,7 @@
 // A strict reader for ELF64 eBPF relocatable objects (what `clang -target bpf -c` writes). Pure: bytes in,
 // sections/symbols/relocations out. Every offset, size and index is bounds-checked, so a truncated or
 // hostile object becomes a ParseError naming the input, never an exception from a DataView.
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 
 /** e_machine for eBPF (include/uapi/linux/elf-em.h). */
 export const EM_BPF = 247;

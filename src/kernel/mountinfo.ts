@@ -7,7 +7,7 @@
 // (seq_escape / mangle), and escapes ',' too in option values it prints with seq_show_option, so
 // options are split on ',' before decoding. Pure parser here; the one reader at the bottom.
 import { readFileSync } from 'node:fs';
-import { BpfreadyError, ParseError } from '../errors.ts';
+import { BpfreadyError, ParseError } from '../base/errors.ts';
 
 export const MOUNTINFO_PATH = '/proc/self/mountinfo';
 

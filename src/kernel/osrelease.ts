@@ -1,7 +1,7 @@
 // The distribution (os-release(5): shell-style KEY=value lines) and the kernel's own identity
 // (/proc/sys/kernel/{osrelease,version}, the same strings uname(2) gives, read under the host root).
 import { machine } from 'node:os';
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { readHostText } from './hostroot.ts';
 
 const LINE = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/;

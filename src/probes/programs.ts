@@ -4,7 +4,7 @@
 // Most types need nothing but their number (`mov r0, 0; exit` is valid for all of them); the rows
 // with more say why in a comment. Kernel versions are for the reader only: we never gate on them.
 import { BPF_F_SLEEPABLE } from '../native/bpf.ts';
-import { ENOTSUPP } from './interpret.ts';
+import { ENOTSUPP } from '../contract/interpret.ts';
 
 /** A BTF type the kernel must resolve for the load: attach_btf_id = id of (kind, name) in vmlinux. */
 export type BtfTarget = readonly [kind: 'func' | 'typedef' | 'struct', name: string];

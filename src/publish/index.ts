@@ -2,8 +2,8 @@
 // Side effects start only when main.ts calls createPublisher (nothing at import time).
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { UsageError } from '../errors.ts';
-import type { ProbeReport } from '../report.ts';
+import { UsageError } from '../base/errors.ts';
+import type { ProbeReport } from '../contract/report.ts';
 import { createNodeApi, type NodeApi } from './client.ts';
 import { projectConditions, summaryConditionType, verdict } from './conditions.ts';
 import { labelNameProblem, labelValueProblem, prefixProblem, projectLabels, validatePrefix } from './labels.ts';

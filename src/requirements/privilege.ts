@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BpfObject } from '../kernel/elf-bpf.ts';
-import { capName, mapTypeCaps, progTypeCaps, CAP } from '../probes/capabilities.ts';
+import { capName, mapTypeCaps, progTypeCaps, CAP } from '../contract/capabilities.ts';
 import type { Delegation } from './model.ts';
 import type { LoadOutcome } from './load.ts';
 

@@ -1,7 +1,7 @@
 // What the daemon knows right now: the latest report, the profile checks made against it, and how
 // the probe loop is doing. Written by the probe loop only; read by the routes and the metrics.
-import type { Status } from '../probes/result.ts';
-import type { ProbeReport } from '../report.ts';
+import type { Status } from '../contract/result.ts';
+import type { ProbeReport } from '../contract/report.ts';
 
 export interface UnmetRequirement {
   /** The requirement as a person would name it (e.g. "program type lsm", "CONFIG_BPF_LSM"). */

@@ -1,7 +1,7 @@
 // /status: one self-contained HTML page a person reads at a glance (no external assets, no script).
 // Status is shown by colour AND by a symbol and a word, so it survives a grey-scale printout.
-import { STATUSES, type ProbeResult, type Status } from '../probes/result.ts';
-import type { ProbeReport } from '../report.ts';
+import { STATUSES, type ProbeResult, type Status } from '../contract/result.ts';
+import type { ProbeReport } from '../contract/report.ts';
 import { bpffsMounts } from './metrics.ts';
 import type { DaemonState, ProfileCheck } from './state.ts';
 

@@ -2,8 +2,8 @@
 // 6.9+; order of the checks in bpf-probe-facts.md §7.2). The errno → result mapping is pure.
 import { errnoName, O_DIRECTORY, O_RDONLY, openPath } from '../native/libc.ts';
 import { OwnedFd, tokenCreate } from '../native/bpf.ts';
-import { notPermitted, probeError, supported, unsupported, type ProbeResult } from '../probes/result.ts';
-import { EACCES, EBADF, EINVAL, ENOENT, EOPNOTSUPP, EPERM } from '../probes/interpret.ts';
+import { notPermitted, probeError, supported, unsupported, type ProbeResult } from '../contract/result.ts';
+import { EACCES, EBADF, EINVAL, ENOENT, EOPNOTSUPP, EPERM } from '../contract/interpret.ts';
 
 const ENOTDIR = 20;
 

@@ -1,7 +1,7 @@
 // A probe report and profile checks to publish. Built by hand because the publisher's contract is
-// the report's shape (src/report.ts), not this kernel: the kernel-facing tests live in test/kernel/.
+// the report's shape (src/contract/report.ts), not this kernel: the kernel-facing tests live in test/kernel/.
 import pino from 'pino';
-import type { ProbeReport } from '../../src/report.ts';
+import type { ProbeReport } from '../../src/contract/report.ts';
 import type { CheckedProfile } from '../../src/publish/types.ts';
 import type { NodeObject } from './apiserver-double.ts';
 

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { runDaemon, startDaemon, type Daemon, type Publisher } from '../../src/main.ts';
-import type { StopSignals } from '../../src/server/signals.ts';
-import type { ProbeReport } from '../../src/report.ts';
+import { runDaemon, startDaemon, type Daemon, type Publisher } from '../../src/daemon/wiring.ts';
+import type { StopSignals } from '../../src/daemon/signals.ts';
+import type { ProbeReport } from '../../src/contract/report.ts';
 import type { ProfileCheck } from '../../src/server/state.ts';
 import { fakeChecks, fakeReport } from './fake-report.ts';
 

@@ -1,11 +1,11 @@
 // The configured profiles checked against a report (src/requirements does the checking), as the
 // ProfileCheck view that /status, the metrics and the publisher (src/publish) all read.
-import type { ProbeReport } from '../report.ts';
-import { check, hostKernelOptions } from '../requirements/check.ts';
-import { withKernelConfig } from '../requirements/enrich.ts';
-import { makeGplProbe, tracepointsPresent } from '../requirements/kernel-view.ts';
-import { requirementId, type Requirement } from '../requirements/model.ts';
-import type { ProfileCheck } from './state.ts';
+import type { ProbeReport } from '../contract/report.ts';
+import { check, hostKernelOptions } from './check.ts';
+import { withKernelConfig } from './enrich.ts';
+import { makeGplProbe, tracepointsPresent } from './kernel-view.ts';
+import { requirementId, type Requirement } from './model.ts';
+import type { ProfileCheck } from '../server/state.ts';
 
 export function checkProfiles(profiles: Readonly<Record<string, readonly Requirement[]>>, report: ProbeReport, hostRoot = '/'): ProfileCheck[] {
   return Object.entries(profiles).map(([profile, reqs]) => {

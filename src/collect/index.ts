@@ -15,7 +15,7 @@ import { raiseMemlockLimit } from '../native/libc.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { btfFileKey, BtfKind, loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
 import { inInitUserNamespace } from '../kernel/procstatus.ts';
-import type { Fact, FactSection, ProbeReport } from '../report.ts';
+import type { Fact, FactSection, ProbeReport } from '../contract/report.ts';
 // The system-facts, attach and token modules are imported when a full report needs them, not at
 // start-up: `probe --tables-only` and the helper workers never load them.
 import type { TokenManager } from '../token/manager.ts';
@@ -32,11 +32,11 @@ import {
   type EngineBtf,
   type ProbeEnv,
   type TokenOp,
-} from './engine.ts';
-import type { ProgRecipe } from './programs.ts';
-import { isConclusive, probeError, type ProbeResult, type ResultMap } from './result.ts';
-import { defaultWorkers, HelperMatrix, HelperPool, takePrewarmedPool, type HelperJob } from './parallel.ts';
-import { HELPER_VARIANTS, PROGRAM_TYPES } from './programs.ts';
+} from '../probes/engine.ts';
+import type { ProgRecipe } from '../probes/programs.ts';
+import { isConclusive, probeError, type ProbeResult, type ResultMap } from '../contract/result.ts';
+import { defaultWorkers, HelperMatrix, HelperPool, takePrewarmedPool, type HelperJob } from './helper-matrix.ts';
+import { HELPER_VARIANTS, PROGRAM_TYPES } from '../probes/programs.ts';
 
 export interface Tables {
   programTypes: ResultMap;

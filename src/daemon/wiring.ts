@@ -15,7 +15,9 @@ import { releaseMemory } from './memory.ts';
 import { hostRootProblem } from '../host-root.ts';
 import { catchSignals, type StopSignals } from './signals.ts';
 import { createProbeLoop, type ProbeLoop } from './probe-loop.ts';
-import { initialState, type DaemonState, type ProfileCheck, type ProbeTrigger } from '../server/state.ts';
+import { initialState, type DaemonState, type ProbeTrigger } from '../server/state.ts';
+import type { Publisher } from '../publish/types.ts';
+import type { ProfileCheck } from '../requirements/profile-checks.ts';
 import { probe } from '../collect/index.ts';
 import { checkProfiles } from '../requirements/profile-checks.ts';
 import pkg from '../../package.json' with { type: 'json' };
@@ -23,11 +25,6 @@ import pkg from '../../package.json' with { type: 'json' };
 export type ProbeFn = (opts: { hostRoot?: string; signal?: AbortSignal; full?: boolean }) => Promise<ProbeReport>;
 export type CheckFn = (report: ProbeReport) => ProfileCheck[];
 
-/** What `daemon` attaches; `serve` runs without one. Shape agreed with src/publish/index.ts. */
-export interface Publisher {
-  publish(report: ProbeReport, checks: ProfileCheck[]): void;
-  close(): Promise<void>;
-}
 
 export interface DaemonDeps {
   probe: ProbeFn;

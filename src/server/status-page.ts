@@ -3,7 +3,8 @@
 import { STATUSES, type ProbeResult, type Status } from '../contract/result.ts';
 import type { ProbeReport } from '../contract/report.ts';
 import { bpffsMounts } from './metrics.ts';
-import type { DaemonState, ProfileCheck } from './state.ts';
+import type { ProfileCheck } from '../requirements/profile-checks.ts';
+import type { DaemonState } from './state.ts';
 
 export interface PageMeta {
   version: string;

@@ -22,9 +22,9 @@ export interface AttachFailure {
 /**
  * Interpret a failed attach step.
  * - EPERM/EACCES: a capability, LSM or lockdown check said no before the kernel looked at the hook;
- *   availability is unknown (facts §8), never "unsupported".
+ *   availability is unknown (docs/kernel-notes.md#eperm-first), never "unsupported".
  * - ENOTSUPP/EOPNOTSUPP: the kernel knows the request but this build cannot do it: no BPF trampoline
- *   (facts §4 row 3), kprobe_multi without CONFIG_FPROBE, uprobe on a trap instruction.
+ *   (docs/kernel-notes.md#trampoline), kprobe_multi without CONFIG_FPROBE, uprobe on a trap instruction.
  * - EINVAL/E2BIG: a well-formed request for an attach type or attr field this kernel does not know.
  * - ENOENT/ENODEV on a target we know exists: the hook's subsystem is compiled out (no kprobe PMU,
  *   no netkit); callers that use ENODEV as a positive signal handle it before calling this.

@@ -208,7 +208,7 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
   const thread = readThreadStatus();
   return {
     ...(lockdown !== undefined ? { lockdown } : {}),
-    // In a child user namespace the kernel sees none of our capabilities (facts §8).
+    // In a child user namespace the kernel sees none of our capabilities (docs/kernel-notes.md#eperm-first).
     caps: childUserNs ? 0n : thread.caps,
     heldCaps: thread.caps,
     seccomp: thread.seccomp,
@@ -475,7 +475,7 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
   const tokenError = tokenResult !== null && 'error' in tokenResult ? tokenResult.error : undefined;
   const { kernel: factsKernel, ...factSections } = 'error' in facts ? { kernel: undefined } : facts;
   if ('security' in factSections && factSections.security?.bpf_lsm) {
-    // The BPF LSM is usable only if the lsm program type also loads (facts §4 #4).
+    // The BPF LSM is usable only if the lsm program type also loads (docs/kernel-notes.md#bpf-lsm).
     const lsm = tables.programTypes.lsm!;
     factSections.security.bpf_lsm_program_type = { ...lsm, detail: `lsm program type: ${lsm.status}${lsm.detail ? ` (${lsm.detail})` : ''}` };
   }

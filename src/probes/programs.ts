@@ -23,7 +23,7 @@ export interface ProgRecipe {
   /** Program extension: needs a loaded target program with BTF (built by the engine). */
   extTarget?: boolean;
   /**
-   * The errno that proves the type exists when no valid program can be built (facts §3.1):
+   * The errno that proves the type exists when no valid program can be built (docs/kernel-notes.md#type-errno):
    * used only as a last-resort variant.
    */
   expectErrno?: number;

@@ -1,6 +1,6 @@
 // Profile checks → node conditions (pure), and our Condition → the NodeCondition API shape.
 // Positive polarity (True = ready), so node-readiness-controller can gate on requiredStatus True with
-// its default-deny of an absent condition (mission-anchors §3).
+// its default-deny of an absent condition (docs/kubernetes.md, conditions).
 import type { ApiCondition, ProfileCheck, Condition, ProfileVerdict } from './types.ts';
 
 export const SUMMARY_CONDITION = 'EBPFReady';

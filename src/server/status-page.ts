@@ -167,7 +167,7 @@ ${rows}
 }
 
 function privileges(r: ProbeReport): string {
-  // The capabilities the kernel checks for bpf() (bpf-probe-facts.md §9), shown held or not; the
+  // The capabilities the kernel checks for bpf() (docs/kernel-notes.md#capabilities), shown held or not; the
   // rest of the effective set is one click away.
   const eff = new Set(r.context.effective);
   const key = BPF_CAPABILITIES.map((c) => `<code class="cap ${eff.has(c) ? 's-supported' : 's-unsupported'}">${eff.has(c) ? '✔' : '✘'} ${c}</code>`).join(' ');

@@ -271,7 +271,7 @@ function hash(s: string): string {
   return (h >>> 0).toString(16);
 }
 
-/** Forget every cached result (tests; SIGHUP in the daemon). */
+/** Forget every cached result (tests only: SIGHUP re-probes through the cache, which re-keys itself). */
 export function clearProbeCache(): void {
   contexts.clear();
   btfCache = undefined;
@@ -535,7 +535,7 @@ function attachInWorker(hostRoot: string): Promise<FactSection> {
   });
 }
 
-/** Close the token and forget every cache (daemon shutdown, tests). */
+/** Close the token and forget every cache (tests only; the daemon keeps its token until exit). */
 export function resetProbeState(): void {
   tokens?.close();
   tokens = undefined;

@@ -512,8 +512,3 @@ export function btfFileKey(path: string): string {
 export function loadVmlinuxBtf(hostRoot = '/'): Btf {
   return loadBtfFile(join(hostRoot, 'sys/kernel/btf/vmlinux'));
 }
-
-/** A module's split BTF, <hostRoot>/sys/kernel/btf/<module> (CONFIG_DEBUG_INFO_BTF_MODULES). */
-export function loadModuleBtf(module: string, hostRoot = '/'): Btf {
-  return loadBtfFile(join(hostRoot, 'sys/kernel/btf', module), loadVmlinuxBtf(hostRoot));
-}

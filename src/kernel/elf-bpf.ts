@@ -679,10 +679,3 @@ function readLicense(elf: ElfFile): string {
   const end = s.data.indexOf(0);
   return latin1.decode(s.data.subarray(0, end < 0 ? s.data.length : end));
 }
-
-/** The object's sections that are neither code, data we model, nor metadata (for diagnostics). */
-export function unknownSections(elf: ElfFile): string[] {
-  return elf.sections
-    .filter((s) => !isMetadata(s) && (s.flags & SHF_EXECINSTR) === 0 && !isGlobalData(s.name) && !['.maps', 'maps', 'license', 'version', '.ksyms'].includes(s.name))
-    .map((s) => s.name);
-}

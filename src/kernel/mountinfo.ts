@@ -143,12 +143,6 @@ export function readMountinfo(path: string = MOUNTINFO_PATH): MountEntry[] {
   return parseMountinfo(readMountinfoText(path), path);
 }
 
-/** Read and parse leniently; the raw text is returned too, so callers can detect a changed mount table. */
-export function readMountinfoLenient(path: string = MOUNTINFO_PATH): MountinfoParse & { text: string } {
-  const text = readMountinfoText(path);
-  return { text, ...parseMountinfoLenient(text, path) };
-}
-
 /**
  * Mounts whose mount point is visible. When several are stacked on one mount point, each is mounted
  * on the one below, so the top one is the one no other mount there names as its parent (mountinfo

@@ -46,8 +46,6 @@ export interface NodePublisher extends Publisher {
   whenInSync(): Promise<void>;
 }
 
-export const DEFAULT_TAINT_KEY_NAME = 'not-ready';
-
 export function validateTaint(t: TaintSpec): TaintSpec {
   const slash = t.key.lastIndexOf('/');
   const prefix = slash >= 0 ? t.key.slice(0, slash) : undefined;

@@ -5,7 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stderr, stdout } from 'node:process';
 import { BpfreadyError, ParseError, UsageError } from '../base/errors.ts';
-import { hostRootProblem, hostRootSetting } from '../host-root.ts';
+import { hostRootProblem, hostRootSetting } from '../kernel/hostroot.ts';
 import { parseBpfObject, type BpfObject } from '../kernel/elf-bpf.ts';
 import { readSysctlInt } from '../kernel/sysctl.ts';
 import type { ProbeReport } from '../contract/report.ts';

@@ -2,7 +2,7 @@
 // Prints what the running kernel can do for eBPF, for this process's privileges. The JSON document
 // is a public interface (docs/json.md).
 import { parseArgs } from 'node:util';
-import { hostRootProblem, hostRootSetting } from '../host-root.ts';
+import { hostRootProblem, hostRootSetting } from '../kernel/hostroot.ts';
 import { discardPrewarmedPool, prewarmHelperPool } from '../collect/helper-pool.ts';
 import type { ProbeResult, ResultMap, Status } from '../contract/result.ts';
 import type { ProbeReport } from '../contract/report.ts';

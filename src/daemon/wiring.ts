@@ -12,7 +12,7 @@ import type { ProbeReport } from '../contract/report.ts';
 import { buildApp, type App } from '../server/app.ts';
 import { createMetrics } from '../server/metrics.ts';
 import { releaseMemory } from './memory.ts';
-import { hostRootProblem } from '../host-root.ts';
+import { hostRootProblem } from '../kernel/hostroot.ts';
 import { catchSignals, type StopSignals } from './signals.ts';
 import { createProbeLoop, type ProbeLoop } from './probe-loop.ts';
 import { initialState, type DaemonState, type ProbeTrigger } from '../server/state.ts';

@@ -312,7 +312,7 @@ function licenseVerdict(req: Extract<Requirement, { kind: 'license' }>, ctx: Con
     : { id, requirement: req, status: 'supported', remediation: [] };
 }
 
-const BTF_KINDS = { func: 12, typedef: 8, struct: 4 } as const;
+const BTF_KINDS = { func: BtfKind.FUNC, typedef: BtfKind.TYPEDEF, struct: BtfKind.STRUCT } as const;
 
 function btfTypeVerdict(req: Extract<Requirement, { kind: 'btf-type' }>, lookup: () => { findId(kind: number, name: string): number | undefined } | null | undefined): Verdict {
   const id = requirementId(req);

@@ -1,4 +1,6 @@
-// The only reader of flags, environment and the optional YAML config file (docs/config.md).
+// Reads the environment, the optional YAML config file (docs/config.md) and the flags of the commands
+// that take a config (serve, daemon, prune; prune takes --all-nodes first). probe and check parse
+// their own flags in src/commands/.
 // Precedence: defaults < file < environment < flags. The merged object is validated once, against
 // one JSON schema, and frozen; an invalid value is reported with where it came from (the flag, the
 // variable, or the file and key), so the operator knows what to fix. Exit code 2 for all of them.
@@ -6,7 +8,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import SCHEMA from './config.schema.json' with { type: 'json' };
-import { ParseError } from './errors.ts';
+import { ParseError } from './base/errors.ts';
 import type { Requirement } from './requirements/model.ts';
 import { prefixProblem, profileProjectionProblem } from './publish/labels.ts';
 import { BUILTIN_PROFILES, parseProfiles } from './requirements/profiles.ts';

@@ -2,7 +2,7 @@
 // written either as its one-line id ("map-type:ringbuf", "helper:kprobe/ringbuf_output",
 // "kconfig:CONFIG_BPF_LSM=y") or as a one-key mapping ({ map-type: ringbuf }). Built-in profiles exist
 // only for workloads whose kernel requirements are published; each cites its source.
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { ATTACH_TYPE_NAMES, HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { FEATURES, FS_MAGIC, normalize, type Delegation, type FeatureName, type FsName, type Requirement } from './model.ts';
 

@@ -1,7 +1,7 @@
 // `bpfready check … --against REPORT`: the verdicts for saved reports instead of this node
 // (docs/cli.md, docs/json.md "check --against"). Reading the reports is all the I/O: nothing is probed.
 import type { BpfObject } from '../kernel/elf-bpf.ts';
-import type { ProbeReport } from '../report.ts';
+import type { ProbeReport } from '../contract/report.ts';
 import { evaluateReport, type ReportVerdict } from '../requirements/against.ts';
 import type { ObjectRequirements } from '../requirements/from-elf.ts';
 import type { Requirement } from '../requirements/model.ts';

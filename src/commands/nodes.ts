@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stderr, stdout } from 'node:process';
-import { BpfreadyError, ParseError, UsageError } from '../errors.ts';
+import { BpfreadyError, ParseError, UsageError } from '../base/errors.ts';
 import { parseBpfObject } from '../kernel/elf-bpf.ts';
 import { evaluateReport, type ReportVerdict } from '../requirements/against.ts';
 import { objectRequirements, type ObjectRequirements } from '../requirements/from-elf.ts';

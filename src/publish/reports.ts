@@ -9,7 +9,7 @@
 // Pure: objects in, objects out. The writer is publishReports().
 import { createHash } from 'node:crypto';
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
-import type { KernelViewSection, ProbeReport } from '../report.ts';
+import type { KernelViewSection, ProbeReport } from '../contract/report.ts';
 
 export const MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const OBJECT_LABEL = 'bpfready.io/object';

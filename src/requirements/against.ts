@@ -1,11 +1,11 @@
 // One verdict per saved report (`check --against`, `bpfready nodes`): the same check() and
 // checkObject() as on the node, over the report and its kernel view (saved-view.ts) instead of the
 // running kernel. Pure: the report is the only input.
-import type { ProbeReport } from '../report.ts';
+import type { ProbeReport } from '../contract/report.ts';
 import { check, checkObject } from './check.ts';
 import type { ObjectRequirements } from './from-elf.ts';
 import type { CheckResult, GroupVerdict, ProgramVerdict, Requirement, Verdict } from './model.ts';
-import type { Status } from '../probes/result.ts';
+import type { Status } from '../contract/result.ts';
 import { kernelViewOf, LACKS_VIEW, savedKernelOptions, withSavedConfig } from './saved-view.ts';
 
 /** What the workload brings: its requirements and, when known, the capabilities it runs with. */

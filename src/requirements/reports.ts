@@ -4,8 +4,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { ParseError } from '../errors.ts';
-import type { ProbeReport } from '../report.ts';
+import { ParseError } from '../base/errors.ts';
+import type { ProbeReport } from '../contract/report.ts';
 import { kernelViewOf } from './saved-view.ts';
 
 export const REPORT_SCHEMA_VERSION = 1;

@@ -12,7 +12,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodesDocument } from '../../src/commands/nodes.ts';
 import { publishReports, reportObjects } from '../../src/publish/reports.ts';
-import type { ProbeReport } from '../../src/report.ts';
+import type { ProbeReport } from '../../src/contract/report.ts';
 import { NAMED_REPORTS_DIR } from '../../src/requirements/reports.ts';
 import { ApiServerDouble } from './apiserver-double.ts';
 

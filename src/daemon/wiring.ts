@@ -159,7 +159,7 @@ async function listenAny(app: Awaited<ReturnType<typeof buildApp>>, listen: Conf
 }
 
 /** Whether two reports differ in their facts (not in their timestamps). */
-function factsChanged(a: ProbeReport, b: ProbeReport): boolean {
+export function factsChanged(a: ProbeReport, b: ProbeReport): boolean {
   for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
     if (k === 'generatedAt' || k === 'durationMs') continue;
     if (!jsonEqual(a[k], b[k])) return true;

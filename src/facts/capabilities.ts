@@ -55,11 +55,13 @@ export function capabilityFacts(statusText?: string): FactSection {
   for (const set of SETS) section[set] = fact('supported', capabilityNames(caps[set]));
 
   if (statusText === undefined) {
-    const threads = readThreadCapabilities();
-    const differing = threads.filter((t) => SETS.some((s) => t.caps[s] !== caps[s]));
+    // Only the threads whose sets differ: how many threads we run is a fact of our process (the
+    // helper and attach workers come and go), not of the node, and it made every daemon re-probe
+    // read as a change (issue 20, docs/facts.md).
+    const differing = readThreadCapabilities().filter((t) => SETS.some((s) => t.caps[s] !== caps[s]));
     section.threads = fact(
       'supported',
-      { count: threads.length, differing: differing.map((t) => ({ tid: t.tid, effective: capabilityNames(t.caps.effective) })) },
+      { differing: differing.map((t) => ({ tid: t.tid, effective: capabilityNames(t.caps.effective) })) },
       differing.length ? `${differing.length} thread(s) hold capability sets that differ from the process's` : undefined,
     );
   }

@@ -17,6 +17,7 @@ import { STATUSES, type ResultMap } from '../../src/contract/result.ts';
 import type { ProbeReport } from '../../src/contract/report.ts';
 import { rootOnly } from '../helpers/root.ts';
 import { newMarks, parseSnapshot, snapshotCommand, type Snapshot } from '../kernels/marks.ts';
+import { factsChanged } from '../../src/daemon/wiring.ts';
 
 const skip = rootOnly('probe engine against the kernel');
 const CAP_BPF = 39n;
@@ -388,6 +389,20 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
     }
     const again = await probeTables({ workers: 0, families: ['programTypes'] });
     expect(again.programTypes.xdp!.status).toBe('supported');
+  });
+
+  it('finds no change between two probes of an unchanged node, as the daemon compares them', async () => {
+    // The daemon logs "changed" when a re-probe differs from the last report (issue 20: it did on
+    // every re-probe). The first probe of a process runs its helper and attach workers, the second
+    // reuses their results: what differs between the two is our process, not the node.
+    resetProbeState();
+    const first = await probe();
+    const second = await probe();
+    const diff = Object.keys(first).filter((k) => k !== 'generatedAt' && k !== 'durationMs' && JSON.stringify(first[k]) !== JSON.stringify(second[k]));
+    expect(diff).toEqual([]);
+    expect(factsChanged(first, second)).toBe(false);
+    // The comparison does see a changed fact.
+    expect(factsChanged(first, { ...second, misc: { ...second.misc, bounded_loops: { status: 'unsupported', detail: 'test' } } })).toBe(true);
   });
 
   it('leaks no fd however often it probes: tables, and the whole report with its workers and token', async () => {

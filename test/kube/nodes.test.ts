@@ -31,7 +31,7 @@ function kubeconfig(server: ApiServerDouble): string {
   const file = join(dir, `kubeconfig-${server.url.split(':').at(-1)}`);
   writeFileSync(file, JSON.stringify({
     apiVersion: 'v1', kind: 'Config', 'current-context': 'double',
-    clusters: [{ name: 'double', cluster: { server: server.url } }],
+    clusters: [{ name: 'double', cluster: { server: server.url, 'insecure-skip-tls-verify': true } }],
     users: [{ name: 'u', user: { token: 't' } }],
     contexts: [{ name: 'double', context: { cluster: 'double', user: 'u', namespace: NS } }],
   }));
@@ -114,20 +114,22 @@ describe('bpfready nodes', () => {
     }
   });
 
-  // NODES = 5000 measures the issue's 5,000-node figure; CI runs a fleet
-  // that still spans several pages, at a cost two shared vCPUs can bear.
-  const NODES = 1500;
-  it(`${NODES} nodes: one paginated LIST (pages of 500), every node judged as its kernel is`, async () => {
+  const N = Number(process.env.BPFREADY_SIM_NODES ?? 5000);
+  it(`${N} simulated nodes: one paginated LIST (pages of 500), every node judged as its kernel is`, async () => {
     const big = new ApiServerDouble();
     await big.start();
     big.recordRequests = true;
     try {
       const names = Object.keys(REPORTS);
       const kernels = new Set<string>();
-      for (let i = 0; i < NODES; i++) {
+      // Compressing a report is the daemon's work, once per node; here once per source report, then
+      // renamed per node (the published bytes are the same).
+      const built = Object.fromEntries(names.map((n) => [n, reportObjects(REPORTS[n]!, { name: n, uid: 'u' })]));
+      for (let i = 0; i < N; i++) {
         const src = names[i % names.length]!;
-        const o = reportObjects(REPORTS[src]!, { name: `node-${String(i).padStart(4, '0')}-${src}`, uid: `u${i}` });
-        big.seed(`/v1/${NS}/configmaps`, o.node as never);
+        const o = built[src]!;
+        const name = `node-${String(i).padStart(4, '0')}-${src}`;
+        big.seed(`/v1/${NS}/configmaps`, { ...o.node, metadata: { ...o.node.metadata, name: `bpfready-node-${name}`, annotations: { ...o.node.metadata.annotations, 'bpfready.io/node-name': name }, ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name, uid: `u${i}` }] } } as never);
         for (const k of o.kernel) if (!kernels.has(k.metadata.name)) {
           kernels.add(k.metadata.name);
           big.seed(`/v1/${NS}/configmaps`, k as never);
@@ -138,14 +140,13 @@ describe('bpfready nodes', () => {
       const lists = big.requests.slice(before).filter((q) => q.method === 'GET' && q.path.endsWith('/configmaps'));
       expect(r.code).toBe(1);
       const d = JSON.parse(r.stdout) as NodesDocument;
-      expect(d.nodes).toHaveLength(NODES);
-      expect(d.nodes.filter((n) => n.ready)).toHaveLength(Math.floor(NODES / 3) * 2 + (NODES % 3 >= 2 ? 1 : 0));
+      expect(d.nodes).toHaveLength(N);
       expect(d.nodes.every((n) => n.ready === !n.node.endsWith('-node-vm'))).toBe(true);
-      expect(lists.length).toBe(Math.ceil((NODES + kernels.size) / 500));
+      expect(lists.length).toBe(Math.ceil((N + kernels.size) / 500));
       expect(d.requests).toBe(lists.length);
-      console.info(`bpfready nodes, ${NODES} simulated nodes (${kernels.size} kernel-view objects): ${lists.length} LIST requests, ${(r.ms / 1000).toFixed(1)} s wall for the whole command`);
+      console.info(`bpfready nodes, ${N} simulated nodes (${kernels.size} kernel-view objects): ${lists.length} LIST requests, ${(r.ms / 1000).toFixed(1)} s wall for the whole command`);
     } finally {
       await big.close();
     }
-  }, 300_000);
+  }, 900_000);
 });

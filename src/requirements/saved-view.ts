@@ -53,6 +53,25 @@ export function listTracepoints(hostRoot: string): string[] | string {
   }
 }
 
+/**
+ * The build's identity: the sha256 of its vmlinux BTF, which every change of the kernel's types or
+ * functions changes; without BTF, of its release, version and machine.
+ */
+export function kernelBuildDigest(report: ProbeReport, btf: Buffer | undefined): string {
+  return `sha256:${createHash('sha256').update(btf ?? `${report.kernel.release}\n${report.kernel.version}\n${report.kernel.machine}`).digest('hex')}`;
+}
+
+/** kernelBuildDigest() of the kernel under `hostRoot` (the daemon's, read once: a hash of a few MB). */
+export function runningBuildDigest(hostRoot: string, report: ProbeReport): string {
+  let btf: Buffer | undefined;
+  try {
+    btf = readFileSync(join(hostRoot, 'sys/kernel/btf/vmlinux'));
+  } catch {
+    btf = undefined;
+  }
+  return kernelBuildDigest(report, btf);
+}
+
 /** The kernel view of the kernel under `hostRoot` (docs/json.md "kernelView"); parts that cannot be read say why. */
 export function collectKernelView(hostRoot: string, report: ProbeReport): KernelViewSection {
   const problems: Record<string, string> = {};
@@ -69,9 +88,7 @@ export function collectKernelView(hostRoot: string, report: ProbeReport): Kernel
   } catch (e) {
     problems.btf = `vmlinux BTF is unreadable (${why(e)})`;
   }
-  // The build's identity: its BTF, which every change of the kernel's types or functions changes;
-  // without BTF, the release and build string.
-  view.build.digest = `sha256:${createHash('sha256').update(btfBytes ?? `${report.kernel.release}\n${report.kernel.version}\n${report.kernel.machine}`).digest('hex')}`;
+  view.build.digest = kernelBuildDigest(report, btfBytes);
   const btfFuncs = new Set<string>();
   if (btfBytes) {
     const vmlinux = loadVmlinuxBtf(hostRoot);

@@ -426,6 +426,15 @@ export class ApiServerDouble {
     this.customs.set(`${collection}/${o.metadata.name}`, o);
   }
 
+  /** Every stored object of one collection (e.g. "/v1/bpfready/configmaps"), by name. */
+  objects(collection: string): Obj[] {
+    const prefix = `${collection}/`;
+    return [...this.customs.entries()]
+      .filter(([k]) => k.startsWith(prefix) && !k.slice(prefix.length).includes('/'))
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([, o]) => structuredClone(o));
+  }
+
   customObject(path: string): Obj | undefined {
     const o = this.customs.get(path);
     return o ? structuredClone(o) : undefined;

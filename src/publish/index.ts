@@ -48,7 +48,7 @@ export interface PublisherOptions {
 /** The Kubernetes publisher: the daemon's Publisher, plus what tests and the status page read. */
 export interface NodePublisher extends Publisher {
   stats(): WriterStats;
-  /** Resolves once the node shows the latest published state. */
+  /** Resolves once the node shows the latest published state (and the report writer is idle). */
   whenInSync(): Promise<void>;
 }
 
@@ -136,7 +136,10 @@ export function createPublisher(opts: PublisherOptions): NodePublisher {
       await writer.close();
     },
     stats: () => ({ ...writer.stats }),
-    whenInSync: () => writer.whenInSync(),
+    whenInSync: async () => {
+      await writer.whenInSync();
+      await reports?.idle();
+    },
   };
 }
 

@@ -88,22 +88,21 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const { CoreV1Api } = await import('@kubernetes/client-node');
+  const { createConfigMapApi } = await import('../publish/client.ts');
   const { readPublished, REPORTS_SELECTOR } = await import('../publish/reports.ts');
-  const api = kc.makeApiClient(CoreV1Api);
+  const api = createConfigMapApi(kc, namespace);
   const items: Parameters<typeof readPublished>[0][number][] = [];
   let cont: string | undefined;
   let requests = 0;
   try {
     do {
-      const page = await api.listNamespacedConfigMap({ namespace, labelSelector: REPORTS_SELECTOR, limit, ...(cont ? { _continue: cont } : {}) });
+      const page = await api.list({ labelSelector: REPORTS_SELECTOR, limit, ...(cont ? { continueToken: cont } : {}) });
       requests++;
       items.push(...(page.items as unknown as typeof items));
-      cont = page.metadata?._continue || undefined;
+      cont = page.continueToken;
     } while (cont);
   } catch (e) {
-    const code = (e as { code?: number }).code;
-    stderr.write(`bpfready nodes: listing ConfigMaps in namespace ${namespace} failed${code ? ` (HTTP ${code})` : ''}: ${(e as Error).message.split('\n')[0]}\n`);
+    stderr.write(`bpfready nodes: listing ConfigMaps in namespace ${namespace} failed: ${(e as Error).message.split('\n')[0]}\n`);
     return 2;
   }
   const published = readPublished(items);

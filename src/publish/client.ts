@@ -137,6 +137,8 @@ export interface ConfigMapApi {
   replace(name: string, body: object): Promise<void>;
   /** Gone already (404) is success. */
   delete(name: string): Promise<void>;
+  /** One page of the namespace's ConfigMaps matching `labelSelector`; pass `continueToken` on until it is absent. */
+  list(page: { labelSelector: string; limit?: number; continueToken?: string }): Promise<{ items: ConfigMapView[]; continueToken?: string }>;
 }
 
 export function createConfigMapApi(kc: KubeConfig, namespace: string): ConfigMapApi {
@@ -161,6 +163,13 @@ export function createConfigMapApi(kc: KubeConfig, namespace: string): ConfigMap
       }),
     create: (body) => call(`CREATE configmap in ${namespace}`, async () => void (await core.createNamespacedConfigMap({ namespace, body }))),
     replace: (name, body) => call(`PUT configmap ${namespace}/${name}`, async () => void (await core.replaceNamespacedConfigMap({ namespace, name, body }))),
+    list: (page) =>
+      call(`LIST configmaps in ${namespace}`, async () => {
+        const l = await core.listNamespacedConfigMap({ namespace, labelSelector: page.labelSelector, ...(page.limit ? { limit: page.limit } : {}), ...(page.continueToken ? { _continue: page.continueToken } : {}) });
+        const out: { items: ConfigMapView[]; continueToken?: string } = { items: (l.items ?? []) as ConfigMapView[] };
+        if (l.metadata?._continue) out.continueToken = l.metadata._continue;
+        return out;
+      }),
     delete: (name) =>
       call(`DELETE configmap ${namespace}/${name}`, async () => {
         try {

@@ -114,6 +114,19 @@ describe('bpfready nodes', () => {
     }
   });
 
+  it('a refused LIST (no RBAC to read the reports): one line naming the namespace and the refusal, exit 2', async () => {
+    const locked = new ApiServerDouble();
+    await locked.start();
+    locked.rbac = { user: 'jane', clusterRules: [], namespaceRules: { [NS]: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }] } };
+    try {
+      const r = await nodes(locked, '--elf', OPENSNOOP);
+      expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
+      expect(r.stderr).toMatch(/^bpfready nodes: listing ConfigMaps in namespace bpfready failed: LIST configmaps in bpfready: HTTP 403: configmaps is forbidden: User "jane" cannot list resource "configmaps" in API group "" in the namespace "bpfready"\n$/);
+    } finally {
+      await locked.close();
+    }
+  });
+
   const NODES = 5000;
   it(`${NODES} nodes: one paginated LIST (pages of 500), every node judged as its kernel is`, async () => {
     const big = new ApiServerDouble();

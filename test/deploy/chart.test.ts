@@ -231,7 +231,10 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     if (!valueAt(set, 'prune', 'enabled')) return expect(hooks).toEqual([]);
     const policy = valueAt(set, 'admissionPolicy', 'enabled');
     expect(hooks.map((d) => d['kind']).sort()).toEqual(
-      (policy ? ['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'] : []).concat(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Job', 'ServiceAccount']).sort(),
+      (policy ? ['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'] : [])
+        .concat(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Job', 'ServiceAccount'])
+        .concat((valueAt(set, 'config', 'kubernetes', 'reports') ?? true) ? ['Role', 'RoleBinding'] : [])
+        .sort(),
     );
     const job = hooksOf(r, 'Job')[0]!;
     const weight = (d: Obj): number => Number(d['metadata']['annotations']['helm.sh/hook-weight']);

@@ -8,6 +8,7 @@ import { render } from '../../scripts/chart.ts';
 import type { KernelViewSection, ProbeReport } from '../../src/contract/report.ts';
 import { createConfigMapApi, createNodeApi } from '../../src/publish/client.ts';
 import { kernelIndexName, nodeObjectName, readPublished, ReportWriter, SET_LABEL, type ConfigMapObject } from '../../src/publish/reports.ts';
+import { pruneReports } from '../../src/publish/prune.ts';
 import { loadReports } from '../../src/requirements/reports.ts';
 import { helmSkip } from '../deploy/k8s.ts';
 import { ApiServerDouble, type PolicyRule } from './apiserver-double.ts';
@@ -236,4 +237,52 @@ describe.skipIf(skip)("the chart's Role for node reports, enforced by the API-se
     const s = await scenario(rules);
     expect(s.requests.filter((r) => r.status === 403).length).toBeGreaterThan(0);
   });
+});
+
+describe.skipIf(skip)('prune: the report ConfigMaps, with the uninstall hook’s Role', () => {
+  const PRUNE = role('bpfready-prune');
+  /** Two nodes' reports and their build's view published, beside a ConfigMap that is not ours. */
+  async function published(): Promise<ApiServerDouble> {
+    const s = await double('node-a', 'node-b');
+    for (const n of ['node-a', 'node-b']) {
+      const { writer: w } = writer(s, n);
+      w.start(0);
+      w.set(DEBIAN);
+      await w.idle();
+      w.close();
+    }
+    s.seed(CM, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bpfready', labels: { 'app.kubernetes.io/managed-by': 'Helm' } }, data: { 'config.yaml': '' } } as never);
+    s.rbac = { user: 'system:serviceaccount:bpfready:bpfready-prune', clusterRules: [], namespaceRules: { [NS]: PRUNE } };
+    s.requests.length = 0;
+    return s;
+  }
+  const api = (s: ApiServerDouble) => createConfigMapApi(s.kubeConfig(), NS);
+
+  it('--all-nodes removes every report and kernel view, pages and all, and nothing else; a second run removes nothing', async () => {
+    const s = await published();
+    const before = stored(s).map((o) => o.metadata.name);
+    const gone = await pruneReports(api(s), { pageSize: 2, sleep: async () => {} });
+    expect(s.requests.filter((r) => r.status === 403)).toEqual([]);
+    expect(gone.sort()).toEqual(before.filter((n) => n !== 'bpfready').sort());
+    expect(stored(s).map((o) => o.metadata.name)).toEqual(['bpfready']);
+    expect(await pruneReports(api(s), { sleep: async () => {} })).toEqual([]);
+  });
+
+  it('one node: only its own report', async () => {
+    const s = await published();
+    s.rbac = undefined;
+    const before = stored(s).length;
+    expect(await pruneReports(api(s), { node: 'node-a', sleep: async () => {} })).toEqual([nodeObjectName('node-a')]);
+    expect(stored(s).length).toBe(before - 1);
+    expect(reportOf(s, 'node-b')).toBeDefined();
+  });
+
+  it.each(PRUNE.flatMap((r, i) => r.verbs.map((v) => ({ what: v, rules: PRUNE.map((x, j) => (j === i ? { ...x, verbs: x.verbs.filter((y) => y !== v) } : x)) }))))(
+    'without $what on configmaps it is refused',
+    async ({ rules }) => {
+      const s = await published();
+      s.rbac = { user: 'system:serviceaccount:bpfready:bpfready-prune', clusterRules: [], namespaceRules: { [NS]: rules } };
+      await expect(pruneReports(api(s), { attempts: 1, sleep: async () => {} })).rejects.toThrow(/HTTP 403/);
+    },
+  );
 });

@@ -43,6 +43,8 @@ export interface KubernetesConfig {
   taint: TaintConfig | null;
   /** Also publish a NodeFeature object, so node-feature-discovery rules can use our facts. */
   nfd: boolean;
+  /** Publish the node's report (and its kernel build's view) as ConfigMaps for `bpfready nodes`. */
+  reports: boolean;
 }
 
 export interface Config {
@@ -319,6 +321,7 @@ function normalise(raw: Record<string, unknown>, origins: Map<string, string>, f
       startJitterSeconds: (kube['startJitterSeconds'] as number | undefined) ?? 10,
       taint,
       nfd: (kube['nfd'] as boolean | undefined) ?? false,
+      reports: (kube['reports'] as boolean | undefined) ?? true,
     },
     file,
   };

@@ -8,6 +8,7 @@ const COMMANDS: Record<string, string> = {
   check: 'check requirements (--profile NAME, --elf FILE) against this node',
   serve: 'probe, then serve /metrics, /healthz, /readyz and /status without a cluster',
   daemon: 'serve, and publish node labels and conditions to Kubernetes',
+  nodes: 'which nodes of the cluster can run this (--elf FILE, --profile NAME): from what the daemons published',
   prune: 'remove everything bpfready published on this node, and nothing else',
 };
 

@@ -1,5 +1,6 @@
 // bpfready check [--elf FILE [--program NAME]...] [--profile NAME]... [--require ID]... [--json] [--advise] [--verify]
-// Probes this node and checks the requirements of an eBPF object, named profiles and/or single
+//                [--against REPORT]... [--emit KIND]
+// Probes this node (or reads saved reports, --against) and checks the requirements of an eBPF object, named profiles and/or single
 // requirements against it. Exit 0 when all hold, 1 when any does not, 2 for bad input or usage.
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -17,9 +18,16 @@ import type { CheckResult, GroupVerdict, ProgramVerdict, Requirement } from '../
 import type { Status } from '../contract/result.ts';
 import { adviseObject, verify, type PrivilegeAdvice, type Verification } from '../requirements/privilege.ts';
 import { BUILTIN_PROFILES, parseRequirement } from '../requirements/profiles.ts';
+import { namedReports, type SavedReport } from '../requirements/reports.ts';
+import { againstDocument, againstText, readAgainst } from './check-against.ts';
+
+const EMIT_KINDS = ['profile', 'node-affinity', 'node-feature-rule', 'node-readiness-rule'] as const;
+type EmitKind = (typeof EMIT_KINDS)[number];
+const NAMED = namedReports().map((n) => n.name).join(', ') || 'none shipped';
 
 const USAGE = `usage: bpfready check [--elf FILE [--program NAME]...] [--profile NAME]... [--require KIND:WHAT]...
                       [--json] [--advise] [--verify] [--host-root DIR]
+                      [--against REPORT]... [--emit profile|node-affinity|node-feature-rule|node-readiness-rule]
 
   --elf FILE        derive requirements from an eBPF object (clang -target bpf output)
   --program NAME    with --elf: the workload loads this program (repeatable); default: every program,
@@ -28,6 +36,11 @@ const USAGE = `usage: bpfready check [--elf FILE [--program NAME]...] [--profile
   --require ID      one requirement, e.g. map-type:ringbuf, feature:bpf-lsm, kconfig:CONFIG_BPF_LSM=y
   --advise          with --elf: the least capabilities and bpffs delegation the object needs
   --verify          with --elf: prove that advice by loading the object under exactly it (root)
+  --against REPORT  check saved reports instead of this node (repeatable): a file of bpfready probe --json
+                    (gzip too), a directory of them, or a named report (${NAMED}); one verdict each
+  --emit KIND       print YAML to paste instead of checking: a profile entry for the chart's values, a
+                    pod nodeAffinity on its label, an NFD NodeFeatureRule or a NodeReadinessRule
+  --name NAME       with --emit: the profile's name (default: from the object's file name)
   --json            one JSON document on stdout
 exit status: 0 all requirements hold, 1 some do not, 2 bad input or usage
 `;
@@ -41,6 +54,9 @@ interface Options {
   advise: boolean;
   verify: boolean;
   hostRoot: string;
+  against: string[];
+  emit?: string;
+  name?: string;
 }
 
 function options(argv: string[]): Options | 'help' {
@@ -57,6 +73,9 @@ function options(argv: string[]): Options | 'help' {
         advise: { type: 'boolean' },
         verify: { type: 'boolean' },
         'host-root': { type: 'string' },
+        against: { type: 'string', multiple: true },
+        emit: { type: 'string' },
+        name: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -74,13 +93,22 @@ function options(argv: string[]): Options | 'help' {
     advise: (v.advise ?? false) || (v.verify ?? false),
     verify: v.verify ?? false,
     hostRoot: '/',
+    against: v.against ?? [],
   };
+  if (v.emit !== undefined) {
+    if (!(EMIT_KINDS as readonly string[]).includes(v.emit)) throw new UsageError(`--emit ${v.emit}: not one of ${EMIT_KINDS.join(', ')}`);
+    o.emit = v.emit;
+  }
+  if (v.name !== undefined) o.name = v.name;
+  if (o.name !== undefined && !o.emit) throw new UsageError('--name needs --emit');
+  if (o.emit && o.against.length) throw new UsageError('--emit and --against do not go together: --emit prints YAML, --against checks');
   const root = hostRootSetting(v['host-root'], process.env);
   o.hostRoot = root.hostRoot;
   const hostRoot = hostRootProblem(o.hostRoot);
   if (hostRoot) throw new UsageError(`${root.source === '--host-root' ? '--host-root ' : `${root.source}=`}${o.hostRoot}: ${hostRoot}`);
   if (v.elf !== undefined) o.elf = v.elf;
   if (!o.elf && !o.profiles.length && !o.require.length) throw new UsageError('nothing to check: give --elf, --profile or --require');
+  if (o.verify && o.against.length) throw new UsageError('--verify loads the object on this node: it does not go with --against');
   if (o.advise && !o.elf) throw new UsageError('--advise and --verify need --elf');
   if (o.programs.length && !o.elf) throw new UsageError('--program needs --elf');
   return o;
@@ -113,6 +141,7 @@ export async function run(argv: string[]): Promise<number> {
   let reqs: Requirement[] = [];
   let obj: BpfObject | undefined;
   let objReqs: ObjectRequirements | undefined;
+  let saved: SavedReport[] = [];
   try {
     o = options(argv);
     if (o === 'help') {
@@ -138,12 +167,25 @@ export async function run(argv: string[]): Promise<number> {
       const unknown = o.programs.filter((p) => !names.has(p));
       if (unknown.length) throw new UsageError(`--program ${unknown.join(', ')}: not a program of ${o.elf} (it has ${[...names].join(', ') || 'none'})`);
     }
+    saved = readAgainst(o.against);
   } catch (e) {
     if (e instanceof BpfreadyError) {
       stderr.write(`bpfready check: ${e.message}\n${e instanceof UsageError ? `\n${USAGE}` : ''}`);
       return 2;
     }
     throw e;
+  }
+  const sources = { ...(o.elf ? { elf: o.elf } : {}), ...(o.programs.length ? { programs: o.programs } : {}), profiles: o.profiles, require: o.require };
+  if (o.emit) {
+    // Loaded only here: the publish layer brings the Kubernetes client with it.
+    const { emitYaml } = await import('../publish/emit.ts');
+    stdout.write(emitYaml(o.emit as EmitKind, { requirements: reqs, ...(objReqs ? { object: objReqs } : {}), programs: o.programs, ...(o.name ? { name: o.name } : {}), sources }));
+    return 0;
+  }
+  if (saved.length) {
+    const d = againstDocument({ against: o.against, requirements: reqs, ...(obj ? { obj } : {}), ...(objReqs ? { objReqs } : {}), programs: o.programs, sources }, saved);
+    stdout.write(o.json ? `${JSON.stringify(d, null, 2)}\n` : againstText(d));
+    return d.ok ? 0 : 1;
   }
 
   const { probe } = await import('../collect/index.ts');
@@ -161,7 +203,7 @@ export async function run(argv: string[]): Promise<number> {
     ok: result.ok,
     kernel: report.kernel,
     context: report.context,
-    sources: { ...(o.elf ? { elf: o.elf } : {}), ...(o.programs.length ? { programs: o.programs } : {}), profiles: o.profiles, require: o.require },
+    sources,
     results: result.results,
     unmet: result.unmet,
   };

@@ -7,13 +7,16 @@ import { discardPrewarmedPool, prewarmHelperPool } from '../collect/helper-pool.
 import type { ProbeResult, ResultMap, Status } from '../contract/result.ts';
 import type { ProbeReport } from '../contract/report.ts';
 
-const HELP = `usage: bpfready probe [--json] [--verbose] [--tables-only] [--no-attach] [--full] [--host-root DIR] [--workers N]
+const HELP = `usage: bpfready probe [--json] [--kernel-view] [--verbose] [--tables-only] [--no-attach] [--full] [--host-root DIR] [--workers N]
 
 Probe the running kernel through bpf(2) and print what eBPF can do here, for this process's
 privileges. Results: supported, unsupported (the kernel lacks it), not-permitted (denied:
 availability unknown) and error (the probe could not decide).
 
   --json          print the report as one JSON document (docs/json.md)
+  --kernel-view   with --json: add the "kernelView" section (minimized BTF, function and tracepoint
+                  names, kernel config, GPL-only helpers) so the report can be checked elsewhere:
+                  bpfready check --elf FILE --against REPORT (docs/json.md)
   --verbose       list every entry in the text report, not only the ones that are not supported
   --tables-only   only the bpf() tables: program/map types, helpers, attach types, misc
   --no-attach     leave out the attach section (it creates and removes a cgroup and a netns)
@@ -48,6 +51,7 @@ async function probeCommand(argv: string[]): Promise<number> {
         'tables-only': { type: 'boolean' },
         'no-attach': { type: 'boolean' },
         full: { type: 'boolean' },
+        'kernel-view': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -68,6 +72,10 @@ async function probeCommand(argv: string[]): Promise<number> {
       return 2;
     }
   }
+  if (values['kernel-view'] && !values.json) {
+    process.stderr.write('bpfready probe: --kernel-view needs --json (it adds a section to the JSON document)\n');
+    return 2;
+  }
   const { hostRoot, source } = hostRootSetting(values['host-root'], process.env);
   const hostRootBad = hostRootProblem(hostRoot);
   if (hostRootBad) {
@@ -84,6 +92,7 @@ async function probeCommand(argv: string[]): Promise<number> {
     ...(values['no-attach'] ? { skipAttach: true } : {}),
     ...(values.full ? { full: true } : {}),
   });
+  if (values['kernel-view']) report.kernelView = (await import('../requirements/saved-view.ts')).collectKernelView(hostRoot, report);
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report, Boolean(values.verbose)));
   return 0;
 }

@@ -5,10 +5,10 @@ import { stderr, stdout } from 'node:process';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { configHelp, loadConfig } from '../config.ts';
 import { BpfreadyError, UsageError } from '../base/errors.ts';
-import { createNodeApi } from '../publish/client.ts';
+import { createConfigMapApi, createNodeApi } from '../publish/client.ts';
 import { defaultKubeConfig } from '../publish/index.ts';
 import { validatePrefix } from '../publish/labels.ts';
-import { pruneAllNodes, pruneNode, type NodePruneOutcome, type PruneResult } from '../publish/prune.ts';
+import { pruneAllNodes, pruneNode, pruneReports, type NodePruneOutcome, type PruneResult } from '../publish/prune.ts';
 
 const ALL_NODES_HELP = `  ${'--all-nodes'.padEnd(20)} prune every Node in the cluster (the uninstall hook); excludes --node-name\n`;
 // Of the shared flags, the ones prune uses; the others (--listen, --probe-interval ...) would be
@@ -23,6 +23,7 @@ export async function run(argv: string[]): Promise<number> {
   let prefix: string;
   let taintKeys: string[];
   let kc: KubeConfig;
+  let reports: boolean;
   try {
     for (const a of rest) {
       const flag = a.split('=')[0]!;
@@ -43,6 +44,7 @@ export async function run(argv: string[]): Promise<number> {
     nodeName = allNodes ? undefined : k.nodeName;
     prefix = validatePrefix(k.labelPrefix);
     taintKeys = k.taint ? [k.taint.key] : [];
+    reports = k.reports;
     kc = defaultKubeConfig();
   } catch (e) {
     if (e instanceof BpfreadyError) {
@@ -52,21 +54,35 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   }
   const api = createNodeApi(kc);
+  // kubernetes.reports: the report ConfigMaps in our namespace (the context's: in-cluster, the pod's).
+  const sweepReports = async (node: string | undefined): Promise<boolean> => {
+    if (!reports) return true;
+    const namespace = kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+    try {
+      const gone = await pruneReports(createConfigMapApi(kc, namespace), node === undefined ? {} : { node });
+      stdout.write(`reports: removed ${gone.length} ConfigMap(s) in namespace ${namespace}\n`);
+      return true;
+    } catch (e) {
+      stderr.write(`bpfready prune: reports in namespace ${namespace}: ${e instanceof Error ? e.message : String(e)}\n`);
+      return false;
+    }
+  };
   if (nodeName !== undefined) {
     try {
       stdout.write(`${summary(nodeName, await pruneNode(api, nodeName, { prefix, taintKeys }))}\n`);
-      return 0;
     } catch (e) {
       stderr.write(`bpfready prune: ${e instanceof Error ? e.message : String(e)}\n`);
       return 1;
     }
+    return (await sweepReports(nodeName)) ? 0 : 1;
   }
   const r = await pruneAllNodes(api, { prefix, taintKeys, concurrency: 8, onNode: (o) => stdout.write(`${line(o)}\n`) });
   const failed = r.nodes.filter((o) => o.error !== undefined).length;
   const changed = r.nodes.filter((o) => o.result && !isClean(o.result)).length;
   stdout.write(`total: ${r.nodes.length} node(s), ${changed} pruned, ${r.nodes.length - changed - failed} already clean, ${failed} failed\n`);
   if (r.listError) stderr.write(`bpfready prune: listing nodes: ${r.listError}\n`);
-  return failed > 0 || r.listError ? 1 : 0;
+  const swept = await sweepReports(undefined);
+  return failed > 0 || r.listError || !swept ? 1 : 0;
 }
 
 const isClean = (r: PruneResult): boolean => r.labels.length === 0 && !r.annotation && r.conditions.length === 0 && r.taints.length === 0;

@@ -46,6 +46,35 @@ export interface TokenProbe {
   misc?: ResultMap;
 }
 
+/**
+ * `probe --json --kernel-view` (docs/json.md "kernelView"): what check() needs of the kernel beyond
+ * the probe tables, so a saved report can be checked without the node. Blobs are brotli, base64.
+ */
+export interface KernelViewSection {
+  version: 1;
+  /** The kernel build; digest: sha256 of its vmlinux BTF (of release, version and machine without BTF). */
+  build: { release: string; version: string; machine: string; digest: string };
+  encoding: 'brotli+base64';
+  /** Raw BTF: vmlinux minimized for CO-RE (src/kernel/btf-minimize.ts), FUNCs left out. */
+  btf?: string;
+  /** Every module's BTF as one split blob on `btf`. */
+  moduleBtf?: string;
+  modules?: string[];
+  /** Sorted, newline-separated names of the kernel's functions: kallsyms text symbols and BTF FUNCs. */
+  functions?: string;
+  /** A bitmap over `functions`: bit i set when function i is a FUNC of the kernel's BTF (fentry, LSM targets). */
+  btfFunctions?: string;
+  /** Sorted, newline-separated tracefs events, "category/name". */
+  tracepoints?: string;
+  /** Sorted lines NAME=value (without CONFIG_) of every option set in the kernel's config. */
+  kconfig?: string;
+  kconfigSource?: string;
+  /** The verifier's answer to a one-call load licensed "Proprietary", per helper. */
+  helpers: { gplOnly: string[]; notGplOnly: string[]; unknown: Record<string, string> };
+  /** Parts that could not be collected, and why. */
+  problems?: Record<string, string>;
+}
+
 export interface ProbeReport {
   schemaVersion: 1;
   generatedAt: string;
@@ -59,6 +88,8 @@ export interface ProbeReport {
   /** Per expected attach type (the kernel's name, e.g. cgroup_inet4_connect): does a program with it load (docs/json.md). */
   attachTypes: ResultMap;
   misc: ResultMap;
+  /** With `probe --kernel-view` only. */
+  kernelView?: KernelViewSection;
   /** Sections filled by the system-facts, token and attach collectors (docs/json.md). */
   [section: string]: unknown;
 }

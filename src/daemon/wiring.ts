@@ -270,6 +270,8 @@ async function startAndRun(command: 'serve' | 'daemon', argv: readonly string[],
     const k = config.kubernetes;
     // @kubernetes/client-node takes seconds to import on a busy node; `serve` never pays for it.
     const { createPublisher } = await import('../publish/index.ts');
+    // The kernel view's collector (BTF minimizer, kallsyms, tracefs) loads when a publish pass needs it.
+    const view = () => import('../requirements/saved-view.ts');
     try {
       publisher = createPublisher({
         nodeName: k.nodeName ?? '',
@@ -277,6 +279,14 @@ async function startAndRun(command: 'serve' | 'daemon', argv: readonly string[],
         heartbeatSeconds: k.heartbeatSeconds,
         startJitterSeconds: k.startJitterSeconds,
         nfd: k.nfd,
+        ...(k.reports
+          ? {
+              reports: {
+                buildDigest: async (r: ProbeReport) => (await view()).runningBuildDigest(config.hostRoot, r),
+                kernelView: async (r: ProbeReport) => (await view()).collectKernelView(config.hostRoot, r),
+              },
+            }
+          : {}),
         logger,
         ...(k.taint ? { taint: { key: k.taint.key, effect: k.taint.effect, ...(k.taint.value ? { value: k.taint.value } : {}) } } : {}),
       });

@@ -363,6 +363,22 @@ export class Btf {
     return out;
   }
 
+  /**
+   * The type's record as 32-bit words in host order: name_off, info, size_or_type, then its tail
+   * (members, params, enumerators, array info). For code that rewrites BTF (btf-minimize.ts).
+   */
+  rawWords(id: number): number[] {
+    const b = this.#owner(id);
+    if (!b) return [];
+    const kind = b.#kinds[id - b.firstId]!;
+    const vlen = b.#u32(id, 4) & 0xffffff;
+    const n = (TYPE_HDR + KIND_TAIL_FIXED[kind]! + KIND_TAIL_PER_MEMBER[kind]! * vlen) / 4;
+    const at = b.#offsets[id - b.firstId]!;
+    const out: number[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = b.#view.getUint32(at + 4 * i, b.littleEndian);
+    return out;
+  }
+
   /** A string of this blob (or its base) by offset; undefined when the offset is outside the strings. */
   stringAt(off: number): string | undefined {
     if (!Number.isInteger(off) || off < 0 || off >= this.#strBase + this.#strLen) return undefined;

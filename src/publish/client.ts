@@ -120,3 +120,63 @@ export function createNodeApi(kc: KubeConfig, opts: NodeApiOptions = {}): NodeAp
     },
   };
 }
+
+/** A ConfigMap as the report writer reads it back: what it needs to tell ours from another's. */
+export interface ConfigMapView {
+  metadata?: { name?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  binaryData?: Record<string, string>;
+}
+
+/** The ConfigMaps of one namespace, for the node reports `bpfready nodes` reads (src/publish/reports.ts). */
+export interface ConfigMapApi {
+  readonly namespace: string;
+  /** undefined when there is no such object (404). */
+  get(name: string): Promise<ConfigMapView | undefined>;
+  create(body: object): Promise<void>;
+  /** An unconditional replace (no resourceVersion): for objects only we write. */
+  replace(name: string, body: object): Promise<void>;
+  /** Gone already (404) is success. */
+  delete(name: string): Promise<void>;
+  /** One page of the namespace's ConfigMaps matching `labelSelector`; pass `continueToken` on until it is absent. */
+  list(page: { labelSelector: string; limit?: number; continueToken?: string }): Promise<{ items: ConfigMapView[]; continueToken?: string }>;
+}
+
+export function createConfigMapApi(kc: KubeConfig, namespace: string): ConfigMapApi {
+  const core = kc.makeApiClient(CoreV1Api);
+  const call = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+    try {
+      return await f();
+    } catch (e) {
+      throw toKubeApiError(what, e);
+    }
+  };
+  return {
+    namespace,
+    get: (name) =>
+      call(`GET configmap ${namespace}/${name}`, async () => {
+        try {
+          return JSON.parse(JSON.stringify(await core.readNamespacedConfigMap({ namespace, name }))) as ConfigMapView;
+        } catch (e) {
+          if (e instanceof ApiException && e.code === 404) return undefined;
+          throw e;
+        }
+      }),
+    create: (body) => call(`CREATE configmap in ${namespace}`, async () => void (await core.createNamespacedConfigMap({ namespace, body }))),
+    replace: (name, body) => call(`PUT configmap ${namespace}/${name}`, async () => void (await core.replaceNamespacedConfigMap({ namespace, name, body }))),
+    list: (page) =>
+      call(`LIST configmaps in ${namespace}`, async () => {
+        const l = await core.listNamespacedConfigMap({ namespace, labelSelector: page.labelSelector, ...(page.limit ? { limit: page.limit } : {}), ...(page.continueToken ? { _continue: page.continueToken } : {}) });
+        const out: { items: ConfigMapView[]; continueToken?: string } = { items: (l.items ?? []) as ConfigMapView[] };
+        if (l.metadata?._continue) out.continueToken = l.metadata._continue;
+        return out;
+      }),
+    delete: (name) =>
+      call(`DELETE configmap ${namespace}/${name}`, async () => {
+        try {
+          await core.deleteNamespacedConfigMap({ namespace, name });
+        } catch (e) {
+          if (!(e instanceof ApiException && e.code === 404)) throw e;
+        }
+      }),
+  };
+}

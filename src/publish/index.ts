@@ -4,11 +4,12 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { UsageError } from '../base/errors.ts';
 import type { ProbeReport } from '../contract/report.ts';
-import { createNodeApi, type NodeApi } from './client.ts';
+import { createConfigMapApi, createNodeApi, type ConfigMapApi, type NodeApi } from './client.ts';
 import { projectConditions, summaryConditionType, verdict } from './conditions.ts';
 import { labelNameProblem, labelValueProblem, prefixProblem, projectLabels, validatePrefix } from './labels.ts';
 import { systemClock, type Clock, type DesiredState, type ProfileCheck, type Publisher, type TaintSpec } from './types.ts';
 import { featureDomain, NodeFeatureWriter, projectNodeFeature } from './nodefeature.ts';
+import { ReportWriter, type ReportWriterOptions } from './reports.ts';
 import { NodeWriter, type WriterStats } from './writer.ts';
 
 export type { ProfileCheck, Publisher, TaintSpec, UnmetRequirement } from './types.ts';
@@ -27,6 +28,11 @@ export interface PublisherOptions {
   nfd?: boolean;
   /** Namespace of the NodeFeature; default: the kubeconfig context's (in-cluster: the pod's). */
   nfdNamespace?: string;
+  /**
+   * The node's report for `bpfready nodes` (ConfigMaps in the kubeconfig context's namespace, or
+   * `namespace`; docs/kubernetes.md): how to name the running kernel's build and collect its view.
+   */
+  reports?: Pick<ReportWriterOptions, 'buildDigest' | 'kernelView'> & { namespace?: string; api?: ConfigMapApi };
   logger: Logger;
   /** Default: KubeConfig.loadFromDefault() (KUBECONFIG, ~/.kube/config, then in-cluster). */
   kubeConfig?: KubeConfig;
@@ -42,7 +48,7 @@ export interface PublisherOptions {
 /** The Kubernetes publisher: the daemon's Publisher, plus what tests and the status page read. */
 export interface NodePublisher extends Publisher {
   stats(): WriterStats;
-  /** Resolves once the node shows the latest published state. */
+  /** Resolves once the node shows the latest published state (and the report writer is idle). */
   whenInSync(): Promise<void>;
 }
 
@@ -73,7 +79,8 @@ export function createPublisher(opts: PublisherOptions): NodePublisher {
   const prefix = validatePrefix(opts.labelPrefix);
   if (!opts.nodeName) throw new UsageError('kubernetes.nodeName is empty: set NODE_NAME (downward API) or --node-name');
   const taint = opts.taint ? validateTaint(opts.taint) : undefined;
-  const kc = opts.api && !opts.nfd ? undefined : (opts.kubeConfig ?? defaultKubeConfig());
+  const needsConfig = !opts.api || opts.nfd || (opts.reports && !opts.reports.api);
+  const kc = needsConfig ? (opts.kubeConfig ?? defaultKubeConfig()) : undefined;
   const api = opts.api ?? createNodeApi(kc!);
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? Math.random;
@@ -91,8 +98,27 @@ export function createPublisher(opts: PublisherOptions): NodePublisher {
     ...(taint ? { taint } : {}),
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
   });
+  const r = opts.reports;
+  const reports = r
+    ? new ReportWriter({
+        api: r.api ?? createConfigMapApi(kc!, r.namespace ?? kc!.getContextObject(kc!.getCurrentContext())?.namespace ?? 'default'),
+        nodeName: opts.nodeName,
+        nodeUid: async () => {
+          const uid = (await api.read(opts.nodeName)).metadata?.uid;
+          if (!uid) throw new Error(`node ${opts.nodeName} has no uid`);
+          return uid;
+        },
+        buildDigest: r.buildDigest,
+        kernelView: r.kernelView,
+        logger,
+        clock,
+        random,
+        ...(opts.backoff ? { backoff: opts.backoff } : {}),
+      })
+    : undefined;
   writer.start();
   nfd?.start(Math.floor(random() * (opts.startJitterSeconds ?? 10) * 1000));
+  reports?.start(Math.floor(random() * (opts.startJitterSeconds ?? 10) * 1000));
   return {
     publish: (report, checks) => {
       const d = desiredState(prefix, report, checks, taint);
@@ -102,13 +128,18 @@ export function createPublisher(opts: PublisherOptions): NodePublisher {
         d.labels = {};
       }
       writer.setDesired(d);
+      reports?.set(report);
     },
     close: async () => {
       nfd?.close();
+      reports?.close();
       await writer.close();
     },
     stats: () => ({ ...writer.stats }),
-    whenInSync: () => writer.whenInSync(),
+    whenInSync: async () => {
+      await writer.whenInSync();
+      await reports?.idle();
+    },
   };
 }
 

@@ -1,7 +1,8 @@
 // `bpfready prune`: take off the node everything we published — the labels recorded as ours, the
 // ownership annotation, conditions under our prefix, our taint — and nothing else.
-import { KubeApiError, type NodeApi } from './client.ts';
+import { KubeApiError, type ConfigMapApi, type NodeApi } from './client.ts';
 import { planPrune } from './plan.ts';
+import { MANAGED_BY, nodeObjectName, OBJECT_LABEL, REPORTS_SELECTOR } from './reports.ts';
 
 export interface PruneResult {
   labels: string[];
@@ -32,7 +33,7 @@ export async function pruneNode(api: NodeApi, nodeName: string, opts: PruneOptio
 }
 
 /** Retries transport errors, 429 (honouring Retry-After) and 5xx with exponential backoff. */
-async function withRetry<T>(f: () => Promise<T>, opts: PruneOptions, alsoRetry: (status: number) => boolean = () => false): Promise<T> {
+async function withRetry<T>(f: () => Promise<T>, opts: Pick<PruneOptions, 'attempts' | 'sleep'>, alsoRetry: (status: number) => boolean = () => false): Promise<T> {
   const attempts = opts.attempts ?? 8;
   const sleep = opts.sleep ?? sleepReal;
   for (let i = 0; ; i++) {
@@ -119,4 +120,35 @@ export async function pruneAllNodes(api: NodeApi, opts: PruneAllOptions): Promis
   }
   await Promise.all(running);
   return { nodes };
+}
+
+/**
+ * The report ConfigMaps (src/publish/reports.ts) in `api`'s namespace: of one node, or with `node`
+ * absent every one — node reports and kernel views (the uninstall hook). Only objects labelled as
+ * bpfready's are deleted. Returns the names deleted.
+ */
+export async function pruneReports(api: ConfigMapApi, opts: Pick<PruneOptions, 'attempts' | 'sleep'> & { node?: string; pageSize?: number }): Promise<string[]> {
+  const ours = (o: { metadata?: { labels?: Record<string, string> } } | undefined): boolean =>
+    o?.metadata?.labels?.[MANAGED_BY] === 'bpfready' && o.metadata.labels[OBJECT_LABEL] !== undefined;
+  const gone: string[] = [];
+  const remove = async (name: string): Promise<void> => {
+    await withRetry(() => api.delete(name), opts);
+    gone.push(name);
+  };
+  if (opts.node !== undefined) {
+    const name = nodeObjectName(opts.node);
+    if (ours(await withRetry(() => api.get(name), opts))) await remove(name);
+    return gone;
+  }
+  // Collect first, then delete: deleting while paging would shift the pages under the continue token.
+  const names: string[] = [];
+  let continueToken: string | undefined;
+  do {
+    const page = { labelSelector: REPORTS_SELECTOR, limit: opts.pageSize ?? 500, ...(continueToken ? { continueToken } : {}) };
+    const { items, continueToken: next } = await withRetry(() => api.list(page), opts);
+    continueToken = next;
+    for (const o of items) if (ours(o) && o.metadata?.name) names.push(o.metadata.name);
+  } while (continueToken);
+  for (const n of names) await remove(n);
+  return gone;
 }

@@ -9,6 +9,7 @@ export class SerialRunner {
   private again = false;
   private timer: unknown;
   private closed = false;
+  private waiting: (() => void)[] = [];
 
   constructor(pass: () => Promise<void>, clock: Clock) {
     this.pass = pass;
@@ -28,7 +29,21 @@ export class SerialRunner {
     void this.pass().finally(() => {
       this.running = false;
       if (this.again) this.kick();
+      this.settle();
     });
+  }
+
+  /** Resolves once no pass is running, queued or waiting on a timer (or the runner is closed). */
+  idle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.settle();
+    });
+  }
+
+  private settle(): void {
+    if (!this.closed && (this.running || this.timer !== undefined)) return;
+    for (const w of this.waiting.splice(0)) w();
   }
 
   /** Hold all kicks for `ms`, then run a pass (backoff, jittered start). */
@@ -53,5 +68,6 @@ export class SerialRunner {
     this.closed = true;
     this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    this.settle();
   }
 }

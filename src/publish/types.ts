@@ -56,6 +56,7 @@ export interface DesiredState {
 export interface NodeView {
   metadata?: {
     name?: string;
+    uid?: string;
     resourceVersion?: string;
     labels?: Record<string, string>;
     annotations?: Record<string, string>;

@@ -8,6 +8,8 @@ import { render } from '../../scripts/chart.ts';
 import { desiredState } from '../../src/publish/index.ts';
 import { nodeOwnerReference } from '../../src/publish/nodefeature.ts';
 import { planPrune, planWrites } from '../../src/publish/plan.ts';
+import { kernelViewObjects, nodeReportObject } from '../../src/publish/reports.ts';
+import { loadReports } from '../../src/requirements/reports.ts';
 import type { NodeView, TaintSpec } from '../../src/publish/types.ts';
 import { checksBad, checksOk, foreignNode, report } from '../kube/fixtures.ts';
 import { strategicMergePatch } from '../kube/patch.ts';
@@ -37,10 +39,10 @@ interface Verdict {
 }
 
 /** The API server's order: matchConditions, then variables (in order), then every validation. */
-function admit(policy: Obj, r: { user?: string; node?: string | null; oldObject: unknown; object: unknown }): Verdict {
+function admit(policy: Obj, r: { user?: string; node?: string | null; oldObject: unknown; object: unknown; operation?: 'CREATE' | 'UPDATE' | 'DELETE' }): Verdict {
   const evaluate = cel.evaluate;
   const extra = r.node === null ? undefined : { [NODE_CLAIM]: [r.node ?? 'node-a'], 'authentication.kubernetes.io/pod-name': ['bpfready-x'] };
-  const request = { operation: 'UPDATE', userInfo: { username: r.user ?? SA, groups: ['system:serviceaccounts'], ...(extra ? { extra } : {}) } };
+  const request = { operation: r.operation ?? 'UPDATE', userInfo: { username: r.user ?? SA, groups: ['system:serviceaccounts'], ...(extra ? { extra } : {}) } };
   const ctx: Obj = { request, object: r.object, oldObject: r.oldObject, variables: {} };
   for (const mc of policy['spec']['matchConditions'] as Obj[]) if (evaluate(mc['expression'], ctx) !== true) return { matched: false, failures: [] };
   for (const v of policy['spec']['variables'] as Obj[]) ctx['variables'][v['name']] = evaluate(v['expression'], ctx);
@@ -213,6 +215,49 @@ describe.skipIf(skip)('ValidatingAdmissionPolicy for NodeFeatures (kubernetes.nf
     ['a second Node as owner', nf('node-a', 'node-a', [owner('node-a'), owner('node-b')])],
   ])('refuses its own object with %s', (_w, object) => {
     expect(admit(policy, { oldObject: null, object }).failures).toEqual(['bpfready on node node-a must make NodeFeature bpfready-node-a owned by Node node-a alone']);
+  });
+});
+
+describe.skipIf(skip)('ValidatingAdmissionPolicy for node reports (kubernetes.reports)', () => {
+  const policy = policyFor({}, 'bpfready-reports');
+  // The objects the daemon's writer makes (src/publish/reports.ts), from a real saved report.
+  const saved = loadReports('debian-6.1.0-57-amd64')[0]!.report;
+  const mine = (node: string, owner = node): Obj => {
+    const o = nodeReportObject(saved, { name: node, uid: 'u-1' }) as Obj;
+    o['metadata']['ownerReferences'] = [{ apiVersion: 'v1', kind: 'Node', name: owner, uid: 'u-1' }];
+    return o;
+  };
+  const view = kernelViewObjects(saved.kernelView!) as Obj[];
+  const part = view[0]!;
+  const index = view.at(-1)!;
+  const OWN = 'bpfready on node node-a may only write the report of its own node, owned by Node node-a alone';
+
+  it('admits every write the writer makes: its own report created and replaced, a view created, a beaten part deleted', () => {
+    expect(admit(policy, { operation: 'CREATE', oldObject: null, object: mine('node-a') }).failures).toEqual([]);
+    expect(admit(policy, { operation: 'UPDATE', oldObject: mine('node-a'), object: mine('node-a') }).failures).toEqual([]);
+    for (const o of view) expect(admit(policy, { operation: 'CREATE', oldObject: null, object: o }).failures).toEqual([]);
+    expect(admit(policy, { operation: 'DELETE', oldObject: part, object: null }).failures).toEqual([]);
+  });
+
+  it.each([
+    ['another node’s report', 'CREATE', null, mine('node-b')],
+    ['its own report owned by another Node', 'CREATE', null, mine('node-a', 'node-b')],
+    ['another node’s report rewritten as its own', 'UPDATE', mine('node-b'), mine('node-a')],
+  ] as const)('refuses %s', (_w, operation, oldObject, object) => {
+    expect(admit(policy, { operation, oldObject, object }).failures).toEqual([OWN]);
+  });
+
+  it('refuses a token not bound to a node, changing a kernel view, deleting a report or an index, and any other ConfigMap', () => {
+    expect(admit(policy, { node: null, operation: 'CREATE', oldObject: null, object: mine('node-a') }).failures).toEqual(['bpfready on node  may only write the report of its own node, owned by Node  alone']);
+    expect(admit(policy, { operation: 'UPDATE', oldObject: part, object: part }).failures).toHaveLength(1);
+    expect(admit(policy, { operation: 'DELETE', oldObject: mine('node-a'), object: null }).failures).toEqual([OWN]);
+    expect(admit(policy, { operation: 'DELETE', oldObject: index, object: null }).failures[0]).toMatch(/^bpfready may only write its node reports and kernel views/);
+    const config = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bpfready', namespace: 'bpfready', labels: { 'app.kubernetes.io/managed-by': 'Helm' } }, data: { 'config.yaml': '' } };
+    expect(admit(policy, { operation: 'UPDATE', oldObject: config, object: config }).failures).toEqual(['bpfready may only write its node reports and kernel views, and only create kernel views (or delete their parts); not UPDATE of ConfigMap bpfready']);
+  });
+
+  it('does not apply to other users (kubectl, the prune hook)', () => {
+    expect(admit(policy, { user: 'system:serviceaccount:bpfready:bpfready-prune', operation: 'DELETE', oldObject: mine('node-b'), object: null }).matched).toBe(false);
   });
 });
 

@@ -215,7 +215,15 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     expect(one(r, 'ClusterRoleBinding')['subjects']).toEqual([{ kind: 'ServiceAccount', name: sa['metadata']['name'], namespace: ns }]);
     expect(pod['serviceAccountName']).toBe(sa['metadata']['name']);
     const nfd = valueAt(set, 'config', 'kubernetes', 'nfd');
-    expect(docsOf(r, 'Role').map((x) => x['rules'])).toEqual(nfd ? [[{ apiGroups: ['nfd.k8s-sigs.io'], resources: ['nodefeatures'], verbs: ['get', 'create', 'update'] }]] : []);
+    const reports = valueAt(set, 'config', 'kubernetes', 'reports') ?? true;
+    expect(docsOf(r, 'Role').map((x) => x['rules'])).toEqual([
+      ...(nfd ? [[{ apiGroups: ['nfd.k8s-sigs.io'], resources: ['nodefeatures'], verbs: ['get', 'create', 'update'] }]] : []),
+      // The daemon's, for its node reports; and the read-only one `bpfready nodes` users bind to.
+      ...(reports ? [[{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update', 'delete'] }], [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }]] : []),
+    ]);
+    const bound = docsOf(r, 'RoleBinding').map((x) => x['roleRef']['name']);
+    expect(bound.length).toBe((nfd ? 1 : 0) + (reports ? 1 : 0));
+    expect(bound.some((n: string) => n.endsWith('-reader'))).toBe(false);
   });
 
   it('has an uninstall hook: every object hook-annotated, deleted on success and on failure, created before the Job', () => {
@@ -223,7 +231,10 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     if (!valueAt(set, 'prune', 'enabled')) return expect(hooks).toEqual([]);
     const policy = valueAt(set, 'admissionPolicy', 'enabled');
     expect(hooks.map((d) => d['kind']).sort()).toEqual(
-      (policy ? ['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'] : []).concat(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Job', 'ServiceAccount']).sort(),
+      (policy ? ['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding'] : [])
+        .concat(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Job', 'ServiceAccount'])
+        .concat((valueAt(set, 'config', 'kubernetes', 'reports') ?? true) ? ['Role', 'RoleBinding'] : [])
+        .sort(),
     );
     const job = hooksOf(r, 'Job')[0]!;
     const weight = (d: Obj): number => Number(d['metadata']['annotations']['helm.sh/hook-weight']);

@@ -58,6 +58,7 @@ const samples: Sample[] = [
     at('kubernetes.taint', t),
   ),
   ...['true', 'false', '"true"', 'yes', 'off', 'null', '1'].map((t) => at('kubernetes.nfd', t)),
+  ...['true', 'false', '"false"', 'off', '0'].map((t) => at('kubernetes.reports', t)),
   // Unknown and misspelt keys, at each level.
   ...['probeIntervl', 'ProbeInterval', 'fullprobe', 'extra', 'constructor', 'toString'].map((k) => at(k, '1', `unknown key ${k}`)),
   ...['labelprefix', 'taints', 'node', 'nodename'].map((k) => at(`kubernetes.${k}`, 'x', `unknown key kubernetes.${k}`)),

@@ -46,7 +46,10 @@ describe('deploy/', () => {
 
   it('deploy/bpfready.yaml applies the admission policies before anything else, and holds no hook', () => {
     const kinds = parseManifests(readFileSync(join(REPO_ROOT, 'deploy/bpfready.yaml'), 'utf8')).map((d) => d.doc['kind']);
-    expect(kinds.slice(0, 2)).toEqual(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding']);
+    // Every policy and its binding (node writes, node reports) come before the first other object.
+    const first = kinds.findIndex((k) => !k.startsWith('ValidatingAdmissionPolicy'));
+    expect(kinds.slice(0, first).sort()).toEqual(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding']);
+    expect(kinds.slice(first).filter((k) => k.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
     expect(kinds.filter((k) => k === 'DaemonSet')).toHaveLength(1);
     expect(kinds).not.toContain('Job');
     expect(kinds).not.toContain('Pod');

@@ -51,6 +51,8 @@ interface Watcher {
 const NODE_PATH = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/;
 // Namespaced custom resources (NodeFeature): /apis/{group}/{version}/namespaces/{ns}/{plural}[/{name}]
 const CUSTOM_PATH = /^\/apis\/([^/]+)\/([^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/;
+// Namespaced core objects bpfready stores as the custom ones: /api/v1/namespaces/{ns}/configmaps[/{name}]
+const CONFIGMAP_PATH = /^\/api\/(v1)\/namespaces\/([^/]+)\/(configmaps)(?:\/([^/]+))?$/;
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
 /** An RBAC PolicyRule as a ClusterRole or Role carries it (rbac.authorization.k8s.io/v1). */
@@ -343,7 +345,9 @@ export class ApiServerDouble {
     }
     if (method === 'GET' && url.pathname === '/api/v1/nodes') return this.list(url, record, res);
     const cm = CUSTOM_PATH.exec(url.pathname);
-    if (cm) return this.custom(method, cm, body, record, res);
+    if (cm) return this.custom(method, cm, body, record, res, url);
+    const core = CONFIGMAP_PATH.exec(url.pathname);
+    if (core) return this.custom(method, ['', '', core[1]!, core[2]!, core[3]!, core[4]!] as unknown as RegExpExecArray, body, record, res, url);
     if (!m) {
       record(404);
       return sendStatus(res, 404, 'NotFound', `the server could not find the requested resource`);
@@ -415,6 +419,22 @@ export class ApiServerDouble {
   /** Stored custom objects by "group/version/ns/plural/name". */
   private readonly customs = new Map<string, Obj & { metadata: { name: string; resourceVersion?: string } }>();
 
+  /** Stores an object as if created through the API (large simulations); `collection` as in customs' keys, e.g. "/v1/bpfready/configmaps". */
+  seed(collection: string, obj: Obj & { metadata: { name: string } }): void {
+    const o = sortKeys(structuredClone(obj)) as Obj & { metadata: { name: string; resourceVersion?: string } };
+    o.metadata.resourceVersion = String(++this.rv);
+    this.customs.set(`${collection}/${o.metadata.name}`, o);
+  }
+
+  /** Every stored object of one collection (e.g. "/v1/bpfready/configmaps"), by name. */
+  objects(collection: string): Obj[] {
+    const prefix = `${collection}/`;
+    return [...this.customs.entries()]
+      .filter(([k]) => k.startsWith(prefix) && !k.slice(prefix.length).includes('/'))
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([, o]) => structuredClone(o));
+  }
+
   customObject(path: string): Obj | undefined {
     const o = this.customs.get(path);
     return o ? structuredClone(o) : undefined;
@@ -435,8 +455,10 @@ export class ApiServerDouble {
   // GET, POST (create: 409 AlreadyExists) and PUT (replace: resourceVersion precondition, 409 on a
   // stale one, 404 when absent) — the verbs of a CRD's REST endpoint that bpfready uses; no schema
   // validation, no status subresource, no watch.
-  private custom(method: string, cm: RegExpExecArray, body: string, record: (s: number) => void, res: ServerResponse): void {
+  private custom(method: string, cm: RegExpExecArray, body: string, record: (s: number) => void, res: ServerResponse, url: URL): void {
     const [, group, version, ns, plural, name] = cm;
+    // Core objects (group ""): unconditional PUT is allowed, unlike a custom resource's.
+    const coreKind = group === '';
     const base = `${group}/${version}/${ns}/${plural}`;
     let obj: (Obj & { metadata: { name: string; resourceVersion?: string; namespace?: string } }) | undefined;
     if (method === 'POST' || method === 'PUT') {
@@ -449,10 +471,27 @@ export class ApiServerDouble {
         return sendStatus(res, 400, 'BadRequest', 'the body of the request was in an unknown format');
       }
     }
+    // A ConfigMap holds at most 1 MiB of data and binaryData together (k8s.io/api core validation).
+    if (obj && plural === 'configmaps') {
+      const o = obj as Obj;
+      const size = Object.values((o['data'] as Record<string, string>) ?? {}).reduce((n, v) => n + Buffer.byteLength(v), 0) +
+        Object.values((o['binaryData'] as Record<string, string>) ?? {}).reduce((n, v) => n + Buffer.from(v, 'base64').length, 0);
+      if (size > 1 << 20) {
+        record(422);
+        return sendStatus(res, 422, 'Invalid', `ConfigMap "${obj.metadata?.name}" is invalid: []: Too long: must have at most 1048576 bytes`);
+      }
+    }
     const badOwner = obj ? ownerReferencesProblem(obj.metadata) : undefined;
     if (badOwner) {
       record(422);
       return sendStatus(res, 422, 'Invalid', `${plural}.${group} "${obj?.metadata?.name ?? name}" is invalid: ${badOwner}`);
+    }
+    if (method === 'GET' && !name) return this.listCustom(base, url, record, res);
+    if (method === 'DELETE' && name) {
+      const had = this.customs.delete(`${base}/${name}`);
+      if (had) this.writes++;
+      record(had ? 200 : 404);
+      return had ? sendJson(res, 200, { kind: 'Status', apiVersion: 'v1', status: 'Success' }) : sendStatus(res, 404, 'NotFound', `${plural}${group ? `.${group}` : ''} "${name}" not found`);
     }
     if (method === 'GET' && name) {
       const o = this.customs.get(`${base}/${name}`);
@@ -479,11 +518,11 @@ export class ApiServerDouble {
         return sendStatus(res, 404, 'NotFound', `${plural}.${group} "${name}" not found`);
       }
       // A custom resource's update must carry metadata.resourceVersion (CRDs have no unconditional update).
-      if (obj.metadata?.resourceVersion === undefined) {
+      if (obj.metadata?.resourceVersion === undefined && !coreKind) {
         record(422);
         return sendStatus(res, 422, 'Invalid', `${plural}.${group} "${name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`);
       }
-      if (obj.metadata.resourceVersion !== cur.metadata.resourceVersion) {
+      if (obj.metadata.resourceVersion !== undefined && obj.metadata.resourceVersion !== cur.metadata.resourceVersion) {
         record(409);
         return sendStatus(res, 409, 'Conflict', `Operation cannot be fulfilled on ${plural}.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
       }
@@ -495,6 +534,52 @@ export class ApiServerDouble {
     }
     record(405);
     return sendStatus(res, 405, 'MethodNotAllowed', `${method} ${base} is not supported by the double`);
+  }
+
+  /**
+   * LIST of stored objects under one collection, with equality-based label selectors
+   * (`k=v`, `k==v`, `k!=v`, `k`, `!k`, comma = and) and limit/continue as list() pages nodes.
+   */
+  private listCustom(base: string, url: URL, record: (s: number) => void, res: ServerResponse): void {
+    const limit = Number(url.searchParams.get('limit') ?? 0);
+    const token = url.searchParams.get('continue');
+    let start = '';
+    let rv = String(this.rv);
+    if (token) {
+      try {
+        const t = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { v?: unknown; rv?: unknown; start?: unknown };
+        if (t.v !== 'meta.k8s.io/v1' || typeof t.rv !== 'number' || typeof t.start !== 'string') throw new Error('bad token');
+        start = t.start;
+        rv = String(t.rv);
+      } catch {
+        record(400);
+        return sendStatus(res, 400, 'BadRequest', 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+      }
+    }
+    const tests: ((l: Record<string, string>) => boolean)[] = [];
+    for (const term of (url.searchParams.get('labelSelector') ?? '').split(',').filter(Boolean)) {
+      const m = /^\s*(!?)([A-Za-z0-9./_-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9._-]*))?\s*$/.exec(term);
+      if (!m || (m[1] && m[3])) {
+        record(400);
+        return sendStatus(res, 400, 'BadRequest', `unable to parse requirement: ${term}`);
+      }
+      const [, not, key, op, value] = m;
+      tests.push(op === '!=' ? (l) => l[key!] !== value : op ? (l) => l[key!] === value : not ? (l) => !(key! in l) : (l) => key! in l);
+    }
+    const prefix = `${base}/`;
+    const all = [...this.customs.entries()]
+      .filter(([k, o]) => k.startsWith(prefix) && !k.slice(prefix.length).includes('/') && o.metadata.name > start && tests.every((t) => t(((o.metadata as Obj)['labels'] as Record<string, string>) ?? {})))
+      .map(([, o]) => o)
+      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+    const items = limit > 0 ? all.slice(0, limit) : all;
+    const metadata: Obj = { resourceVersion: rv };
+    if (items.length < all.length) {
+      metadata['continue'] = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(rv), start: items.at(-1)!.metadata.name })).toString('base64');
+      metadata['remainingItemCount'] = all.length - items.length;
+    }
+    record(200);
+    const kind = base.split('/').at(-1) === 'configmaps' ? 'ConfigMapList' : 'List';
+    sendJson(res, 200, { kind, apiVersion: 'v1', metadata, items });
   }
 
   // A chunked LIST as the real server answers it: items in key order (etcd's, i.e. by name), a

@@ -31,7 +31,7 @@ describe('loadConfig', () => {
     expect(c.probeIntervalSeconds).toBe(60);
     expect(c.hostRoot).toBe('/');
     expect(c.logLevel).toBe('info');
-    expect(c.kubernetes).toEqual({ nodeName: undefined, labelPrefix: 'bpfready.io', heartbeatSeconds: 300, startJitterSeconds: 10, taint: null, nfd: false });
+    expect(c.kubernetes).toEqual({ nodeName: undefined, labelPrefix: 'bpfready.io', heartbeatSeconds: 300, startJitterSeconds: 10, taint: null, nfd: false, reports: true });
     // Every built-in profile is checked unless checkProfiles narrows it.
     expect(Object.keys(c.profiles).sort()).toEqual(Object.keys(BUILTIN_PROFILES).sort());
   });

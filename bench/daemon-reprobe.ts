@@ -3,9 +3,9 @@
 // Run: node_modules/.bin/node bench/daemon-reprobe.ts [cycles]
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.ts';
-import { startDaemon } from '../src/main.ts';
-import { probe } from '../src/probes/index.ts';
-import { checkProfiles } from '../src/server/checks.ts';
+import { startDaemon } from '../src/daemon/wiring.ts';
+import { probe } from '../src/collect/index.ts';
+import { checkProfiles } from '../src/requirements/profile-checks.ts';
 import { median, percentile, reexecWithDaemonFlags, requireRoot } from './daemon-common.ts';
 
 requireRoot();

@@ -25,7 +25,7 @@ const STEPS: [string, string[]][] = [
   ['+ koffi', ['koffi']],
   ['+ pino', ['pino']],
   ['+ ajv, yaml', ['ajv', 'yaml']],
-  ["+ bpfready's serve code (src/main.ts)", [mod('src/main.ts')]],
+  ["+ bpfready's serve code (src/daemon/wiring.ts)", [mod('src/daemon/wiring.ts')]],
 ];
 
 function measureStep(imports: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): { rss: number; anon: number } {

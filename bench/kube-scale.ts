@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createNodeApi } from '../src/publish/client.ts';
-import { createPublisher, type Publisher } from '../src/publish/index.ts';
+import { createPublisher, type NodePublisher } from '../src/publish/index.ts';
 import { ApiServerDouble } from '../test/kube/apiserver-double.ts';
 import { checksBad, checksOk, foreignNode, report } from '../test/kube/fixtures.ts';
 
@@ -52,7 +52,7 @@ async function scenario(jitterSeconds: number): Promise<Record<string, number | 
   await server.start();
   for (let i = 0; i < N; i++) server.addNode(foreignNode(`node-${i}`));
   const kc = server.kubeConfig();
-  const pubs: Publisher[] = [];
+  const pubs: NodePublisher[] = [];
   const r = report();
 
   // 1. Start storm: every node starts at once (a DaemonSet created on a running cluster).

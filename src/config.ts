@@ -1,4 +1,6 @@
-// The only reader of flags, environment and the optional YAML config file (docs/config.md).
+// Reads the environment, the optional YAML config file (docs/config.md) and the flags of the commands
+// that take a config (serve, daemon, prune; prune takes --all-nodes first). probe and check parse
+// their own flags in src/commands/.
 // Precedence: defaults < file < environment < flags. The merged object is validated once, against
 // one JSON schema, and frozen; an invalid value is reported with where it came from (the flag, the
 // variable, or the file and key), so the operator knows what to fix. Exit code 2 for all of them.
@@ -6,7 +8,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import SCHEMA from './config.schema.json' with { type: 'json' };
-import { ParseError } from './errors.ts';
+import { ParseError } from './base/errors.ts';
 import type { Requirement } from './requirements/model.ts';
 import { prefixProblem, profileProjectionProblem } from './publish/labels.ts';
 import { BUILTIN_PROFILES, parseProfiles } from './requirements/profiles.ts';
@@ -218,6 +220,14 @@ function schemaError(errors: ErrorObject[], raw: Record<string, unknown>, origin
   // anyOf reports every branch; the most specific error (deepest path) is the one worth reading.
   const e = [...errors].sort((a, b) => b.instancePath.length - a.instancePath.length)[0];
   if (!e) return new ConfigError(file ?? 'config', 'invalid');
+  // The schema refuses a profile's shape; the requirements parser says what is wrong in its own words.
+  if (e.instancePath === '/profiles' || e.instancePath.startsWith('/profiles/')) {
+    try {
+      parseProfiles(raw['profiles'], originOf('/profiles', origins, file));
+    } catch (err) {
+      if (err instanceof ParseError) return new ConfigError(err.input, err.message.slice(err.input.length + 2), { cause: err });
+    }
+  }
   let pointer = e.instancePath;
   const value = valueAt(raw, pointer);
   let what: string;
@@ -236,7 +246,7 @@ function schemaError(errors: ErrorObject[], raw: Record<string, unknown>, origin
     what = ANY_OF_MESSAGES[pointer] ?? '';
   } else if (e.keyword === 'pattern' && pointer === '/hostRoot') {
     what = 'must be an absolute path';
-  } else if (e.keyword === 'pattern' && pointer === '/kubernetes/labelPrefix') {
+  } else if ((e.keyword === 'pattern' || e.keyword === 'not') && pointer === '/kubernetes/labelPrefix') {
     // The same sentence as for a prefix the schema lets through but Kubernetes reserves (normalise).
     what = `"${String(value)}" ${prefixProblem(String(value)) ?? 'must be a lowercase DNS subdomain'}`;
   } else {

@@ -5,11 +5,11 @@
 // the moment of the probe. Nothing outside our own process sees it.
 import { mkdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Fact } from '../report.ts';
+import type { Fact } from '../contract/report.ts';
 import { linkCreate, OwnedFd, progLoad } from '../native/bpf.ts';
 import { exit, mov64Imm } from '../native/insn.ts';
 import { errnoName, O_DIRECTORY, O_RDONLY, openPath } from '../native/libc.ts';
-import { probeError, supported } from '../probes/result.ts';
+import { probeError, supported } from '../contract/result.ts';
 import { missingOption, PROG_NAME, type AttachContext } from './context.ts';
 import { cgroup2Mount } from './env.ts';
 import { attachFailure } from './outcome.ts';

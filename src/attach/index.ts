@@ -2,7 +2,7 @@
 // attaches a `return 0` (or `return 1` = pass) program to a hook nobody uses, or in a private network
 // namespace, and detaches at once; nothing the node does changes. See docs/attach.md.
 import { release } from 'node:os';
-import type { FactSection } from '../report.ts';
+import type { FactSection } from '../contract/report.ts';
 import { loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
 import { probeCgroup } from './cgroup.ts';
 import type { AttachContext } from './context.ts';

@@ -3,11 +3,11 @@
 // fresh namespace whose only device is a down `lo`, ifindex 1. The thread exits after one message,
 // and the namespace, with anything attached in it, dies with it.
 import { parentPort, workerData } from 'node:worker_threads';
-import type { Fact, FactSection } from '../report.ts';
+import type { Fact, FactSection } from '../contract/report.ts';
 import { linkCreate, progLoad } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { SYS_unshare, syscallLongs } from '../native/libc.ts';
-import { probeError, supported } from '../probes/result.ts';
+import { probeError, supported } from '../contract/result.ts';
 import { PROG_NAME } from './context.ts';
 import { attachFailure, ENODEV } from './outcome.ts';
 import { attachType, progType } from '../native/uapi.ts';

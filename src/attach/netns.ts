@@ -2,8 +2,8 @@
 // namespace, created by a worker thread (netns-worker.ts) so that the process's own threads, and
 // the node's interfaces, are never touched.
 import { Worker } from 'node:worker_threads';
-import type { FactSection } from '../report.ts';
-import { probeError } from '../probes/result.ts';
+import type { FactSection } from '../contract/report.ts';
+import { probeError } from '../contract/result.ts';
 import { unsetOption, type AttachContext } from './context.ts';
 import type { NetnsWorkerData } from './netns-worker.ts';
 

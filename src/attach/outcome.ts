@@ -1,12 +1,12 @@
 // The one place where the kernel's answer to an attach attempt becomes a fact. Attach probes differ
 // from load probes: the program already loaded, so the kernel knows the program type, and the
 // errno describes the hook (the PMU, the trampoline, the device, the link type).
-import type { Fact } from '../report.ts';
+import type { Fact } from '../contract/report.ts';
 import { errnoName } from '../native/libc.ts';
-import { notPermitted, probeError, unsupported } from '../probes/result.ts';
-import { E2BIG, EACCES, EINVAL, ENODEV, ENOENT, ENOTSUPP, EOPNOTSUPP, EPERM } from '../probes/interpret.ts';
+import { notPermitted, probeError, unsupported } from '../contract/result.ts';
+import { E2BIG, EACCES, EINVAL, ENODEV, ENOENT, ENOTSUPP, EOPNOTSUPP, EPERM } from '../contract/interpret.ts';
 
-export { E2BIG, EACCES, EBADF, EINVAL, ENODEV, ENOENT, ENOTSUPP, EOPNOTSUPP, EPERM } from '../probes/interpret.ts';
+export { E2BIG, EACCES, EBADF, EINVAL, ENODEV, ENOENT, ENOTSUPP, EOPNOTSUPP, EPERM } from '../contract/interpret.ts';
 
 export interface AttachFailure {
   /** What was attempted, in the kernel's words: "LINK_CREATE(BPF_TCX_INGRESS) on lo". */
@@ -22,9 +22,9 @@ export interface AttachFailure {
 /**
  * Interpret a failed attach step.
  * - EPERM/EACCES: a capability, LSM or lockdown check said no before the kernel looked at the hook;
- *   availability is unknown (facts §8), never "unsupported".
+ *   availability is unknown (docs/kernel-notes.md#eperm-first), never "unsupported".
  * - ENOTSUPP/EOPNOTSUPP: the kernel knows the request but this build cannot do it: no BPF trampoline
- *   (facts §4 row 3), kprobe_multi without CONFIG_FPROBE, uprobe on a trap instruction.
+ *   (docs/kernel-notes.md#trampoline), kprobe_multi without CONFIG_FPROBE, uprobe on a trap instruction.
  * - EINVAL/E2BIG: a well-formed request for an attach type or attr field this kernel does not know.
  * - ENOENT/ENODEV on a target we know exists: the hook's subsystem is compiled out (no kprobe PMU,
  *   no netkit); callers that use ENODEV as a positive signal handle it before calling this.

@@ -4,12 +4,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Fact } from '../report.ts';
+import type { Fact } from '../contract/report.ts';
 import { BtfKind } from '../kernel/btf.ts';
 import { linkCreate, progLoad } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { addressOf, errnoName } from '../native/libc.ts';
-import { probeError, supported, unsupported } from '../probes/result.ts';
+import { probeError, supported, unsupported } from '../contract/result.ts';
 import { config, missingOption, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { pmuDirProblem, pmuRetprobeBit, pmuType, tracepointId } from './env.ts';
 import { attachFailure, EBADF } from './outcome.ts';

@@ -1,4 +1,4 @@
-// perf_event_open(2) for the kprobe/uprobe PMUs and tracepoints (facts §6.2), and the two ways to
+// perf_event_open(2) for the kprobe/uprobe PMUs and tracepoints (docs/kernel-notes.md#perf-pmu), and the two ways to
 // hang a BPF program on a perf event: a BPF_PERF_EVENT link (5.15+) or PERF_EVENT_IOC_SET_BPF.
 import { linkCreate, OwnedFd, type FdResult } from '../native/bpf.ts';
 import { addressOf, ioctl, syscallBufFirst, SYS_perf_event_open, type SysResult } from '../native/libc.ts';

@@ -1,14 +1,14 @@
 // Attach probes for BTF-based tracing: fentry/fexit/fmod_ret and BPF LSM (BPF trampolines), tp_btf
 // and raw tracepoints, iterators, and the struct_ops map. Loading proves the verifier knows the
-// attach type; only attaching proves the kernel can patch the hook (facts §4 rows 3 and 4).
+// attach type; only attaching proves the kernel can patch the hook (docs/kernel-notes.md#trampoline, #bpf-lsm).
 import { readSync } from 'node:fs';
-import type { Fact } from '../report.ts';
+import type { Fact } from '../contract/report.ts';
 import { BtfKind } from '../kernel/btf.ts';
 import { ITER_CREATE } from '../native/attr.ts';
 import { bpf, BpfCmd, bpfRaw, btfLoad, linkCreate, mapCreate, objGetInfo, OwnedFd, progLoad, rawTracepointOpen, type FdResult } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
-import { logExcerpt } from '../probes/interpret.ts';
-import { probeError, supported, unsupported } from '../probes/result.ts';
+import { logExcerpt } from '../contract/interpret.ts';
+import { probeError, supported, unsupported } from '../contract/result.ts';
 import { missingOption, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { activeLsms, CAP, hasCap, lockdownMode } from './env.ts';
 import { attachFailure, EINVAL, ENOENT, ENOTSUPP, EPERM } from './outcome.ts';
@@ -179,7 +179,7 @@ export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
     const link = attachTracing(prog.fd, t.attachType);
     if (!link.ok) {
       // ENOTSUPP: the verifier knows the attach type but the arch cannot build a trampoline
-      // (arm64 before 6.0, builds without DYNAMIC_FTRACE_WITH_DIRECT_CALLS; facts §4 row 3).
+      // (arm64 before 6.0, builds without DYNAMIC_FTRACE_WITH_DIRECT_CALLS; docs/kernel-notes.md#trampoline).
       const missing = link.errno === ENOTSUPP
         ? `no BPF trampoline on this kernel (${unsetOption(ctx, 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS') ?? 'arch or ftrace support missing'})`
         : undefined;

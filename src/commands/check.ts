@@ -4,17 +4,17 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stderr, stdout } from 'node:process';
-import { BpfreadyError, ParseError, UsageError } from '../errors.ts';
-import { hostRootProblem, hostRootSetting } from '../host-root.ts';
+import { BpfreadyError, ParseError, UsageError } from '../base/errors.ts';
+import { hostRootProblem, hostRootSetting } from '../kernel/hostroot.ts';
 import { parseBpfObject, type BpfObject } from '../kernel/elf-bpf.ts';
 import { readSysctlInt } from '../kernel/sysctl.ts';
-import type { ProbeReport } from '../report.ts';
+import type { ProbeReport } from '../contract/report.ts';
 import { check, checkObject, hostKernelOptions } from '../requirements/check.ts';
 import { withKernelConfig } from '../requirements/enrich.ts';
 import { objectRequirements, type ObjectRequirements } from '../requirements/from-elf.ts';
 import { makeGplProbe, tracepointsPresent } from '../requirements/kernel-view.ts';
 import type { CheckResult, GroupVerdict, ProgramVerdict, Requirement } from '../requirements/model.ts';
-import type { Status } from '../probes/result.ts';
+import type { Status } from '../contract/result.ts';
 import { adviseObject, verify, type PrivilegeAdvice, type Verification } from '../requirements/privilege.ts';
 import { BUILTIN_PROFILES, parseRequirement } from '../requirements/profiles.ts';
 
@@ -146,7 +146,7 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   }
 
-  const { probe } = await import('../probes/index.ts');
+  const { probe } = await import('../collect/index.ts');
   const { SIDE_EFFECT_HELPERS } = await import('../probes/helpers.ts');
   const all = objReqs ? [...reqs, ...objReqs.object, ...objReqs.programs.flatMap((p) => p.requirements)] : reqs;
   // A requirement on a helper the default probe leaves alone for the marks it makes (docs/probes.md):

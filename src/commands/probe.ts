@@ -2,10 +2,10 @@
 // Prints what the running kernel can do for eBPF, for this process's privileges. The JSON document
 // is a public interface (docs/json.md).
 import { parseArgs } from 'node:util';
-import { hostRootProblem, hostRootSetting } from '../host-root.ts';
-import { discardPrewarmedPool, prewarmHelperPool } from '../probes/pool.ts';
-import type { ProbeResult, ResultMap, Status } from '../probes/result.ts';
-import type { ProbeReport } from '../report.ts';
+import { hostRootProblem, hostRootSetting } from '../kernel/hostroot.ts';
+import { discardPrewarmedPool, prewarmHelperPool } from '../collect/helper-pool.ts';
+import type { ProbeResult, ResultMap, Status } from '../contract/result.ts';
+import type { ProbeReport } from '../contract/report.ts';
 
 const HELP = `usage: bpfready probe [--json] [--verbose] [--tables-only] [--no-attach] [--full] [--host-root DIR] [--workers N]
 
@@ -76,7 +76,7 @@ async function probeCommand(argv: string[]): Promise<number> {
   }
   // Start the helper threads before the engine is even imported: they are ready when it needs them.
   prewarmHelperPool(workers);
-  const { probe } = await import('../probes/index.ts');
+  const { probe } = await import('../collect/index.ts');
   const report = await probe({
     hostRoot,
     ...(workers !== undefined ? { workers } : {}),

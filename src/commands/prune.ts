@@ -4,7 +4,7 @@
 import { stderr, stdout } from 'node:process';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { configHelp, loadConfig } from '../config.ts';
-import { BpfreadyError, UsageError } from '../errors.ts';
+import { BpfreadyError, UsageError } from '../base/errors.ts';
 import { createNodeApi } from '../publish/client.ts';
 import { defaultKubeConfig } from '../publish/index.ts';
 import { validatePrefix } from '../publish/labels.ts';

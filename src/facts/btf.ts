@@ -1,8 +1,8 @@
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { hostPath } from '../kernel/hostroot.ts';
 import { btfFileKey, loadBtfFile, type Btf } from '../kernel/btf.ts';
 import { listBtfModules } from '../kernel/modules.ts';
-import type { FactSection, Json } from '../report.ts';
+import type { FactSection, Json } from '../contract/report.ts';
 import { fact, unreadable } from './types.ts';
 
 export interface BtfFacts {

@@ -1,9 +1,9 @@
 import { CAP, capabilityNames, hasCap, inInitUserNamespace, parseProcStatus, readThreadCapabilities, type CapabilitySets } from '../kernel/procstatus.ts';
 import { readHostText } from '../kernel/hostroot.ts';
-import type { FactSection } from '../report.ts';
+import type { FactSection } from '../contract/report.ts';
 import { fact } from './types.ts';
 
-/** What a missing capability blocks (bpf-probe-facts §9; kernel ~6.13 checks). */
+/** What a missing capability blocks (docs/kernel-notes.md#capabilities; kernel ~6.13 checks). */
 export const CAPABILITY_BLOCKS: Record<string, { bit: number; coveredBySysAdmin: boolean; blocks: string }> = {
   cap_bpf: {
     bit: CAP.BPF,

@@ -1,5 +1,5 @@
 import { readKernelConfig, type KernelConfig } from '../kernel/kconfig.ts';
-import type { FactSection } from '../report.ts';
+import type { FactSection } from '../contract/report.ts';
 import { fact } from './types.ts';
 
 /**

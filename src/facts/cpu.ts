@@ -1,5 +1,5 @@
 import { MITIGATIONS, readPreempt, readVulnerability } from '../kernel/cpu.ts';
-import type { FactSection } from '../report.ts';
+import type { FactSection } from '../contract/report.ts';
 import { fact, unreadable } from './types.ts';
 
 export function cpuFacts(hostRoot: string, config: Map<string, string> | undefined, unameVersion: string): FactSection {

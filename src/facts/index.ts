@@ -1,10 +1,10 @@
 // System facts for `bpfready probe`: what the kernel was built with and how this node is set up,
-// each fact in the result contract (src/probes/result.ts) with a reason when it is not supported.
+// each fact in the result contract (src/contract/result.ts) with a reason when it is not supported.
 // Every reader resolves paths under `hostRoot` (the node's / mounted into the pod); capabilities
 // and namespaces are those of this process. See docs/facts.md.
 import { DEFAULT_HOST_ROOT } from '../kernel/hostroot.ts';
 import { readKernelIdentity } from '../kernel/osrelease.ts';
-import type { FactSection } from '../report.ts';
+import type { FactSection } from '../contract/report.ts';
 import { btfFacts } from './btf.ts';
 import { capabilityFacts } from './capabilities.ts';
 import { configFacts } from './config.ts';

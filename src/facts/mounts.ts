@@ -1,6 +1,6 @@
 import { readMounts, type WatchedFs } from '../kernel/mounts.ts';
 import { hasCap, readEffectiveCapabilities } from '../kernel/procstatus.ts';
-import type { FactSection, Json } from '../report.ts';
+import type { FactSection, Json } from '../contract/report.ts';
 import { fact } from './types.ts';
 
 const DELEGATE = /^delegate_/;

@@ -1,5 +1,5 @@
 import { readNamespaces } from '../kernel/namespaces.ts';
-import type { FactSection } from '../report.ts';
+import type { FactSection } from '../contract/report.ts';
 import { fact } from './types.ts';
 
 /** Whether each namespace is the initial one: most bpf() permissions are checked against init_user_ns. */

@@ -1,6 +1,6 @@
 import { LOCKDOWN_BLOCKS, parseLockdown, parseLsmList, readIma, securityfsState, SECURITYFS_PATH } from '../kernel/security.ts';
 import { readHostText } from '../kernel/hostroot.ts';
-import type { Fact, FactSection } from '../report.ts';
+import type { Fact, FactSection } from '../contract/report.ts';
 import { fact, unreadable } from './types.ts';
 
 export function securityFacts(hostRoot: string, config: Map<string, string> | undefined): FactSection {

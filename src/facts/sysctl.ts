@@ -1,6 +1,6 @@
 import { hostPath } from '../kernel/hostroot.ts';
 import { BPF_SYSCTLS, parseSysctlInt, readSysctlInt, sysctlPath, SYSCTL_MEANINGS, type SysctlRead } from '../kernel/sysctl.ts';
-import type { FactSection } from '../report.ts';
+import type { FactSection } from '../contract/report.ts';
 import { readInInitNetns } from './init-netns.ts';
 import { fact, unreadable } from './types.ts';
 

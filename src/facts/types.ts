@@ -1,5 +1,5 @@
-import type { Fact, FactSection, Json } from '../report.ts';
-import type { Status } from '../probes/result.ts';
+import type { Fact, FactSection, Json } from '../contract/report.ts';
+import type { Status } from '../contract/result.ts';
 import type { KernelIdentity } from '../kernel/osrelease.ts';
 
 /** The kernel section: plain values, not facts; `problems` lists files that could not be read. */

@@ -5,7 +5,7 @@
 // handful.
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { readFileMapped } from '../native/libc.ts';
 
 export const BtfKind = {
@@ -511,9 +511,4 @@ export function btfFileKey(path: string): string {
 /** The running kernel's BTF, <hostRoot>/sys/kernel/btf/vmlinux (5.4+ with CONFIG_DEBUG_INFO_BTF). */
 export function loadVmlinuxBtf(hostRoot = '/'): Btf {
   return loadBtfFile(join(hostRoot, 'sys/kernel/btf/vmlinux'));
-}
-
-/** A module's split BTF, <hostRoot>/sys/kernel/btf/<module> (CONFIG_DEBUG_INFO_BTF_MODULES). */
-export function loadModuleBtf(module: string, hostRoot = '/'): Btf {
-  return loadBtfFile(join(hostRoot, 'sys/kernel/btf', module), loadVmlinuxBtf(hostRoot));
 }

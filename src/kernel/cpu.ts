@@ -1,7 +1,7 @@
 // CPU-side facts that change what BPF costs or allows: spectre mitigations (the verifier adds
 // speculation barriers and rejects some pointer arithmetic for unprivileged programs) and the
 // preemption model (sleepable programs and some kfuncs behave differently under PREEMPT_RT/full).
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { readHostText } from './hostroot.ts';
 
 export const PREEMPT_MODELS = ['none', 'voluntary', 'full', 'lazy', 'rt'] as const;

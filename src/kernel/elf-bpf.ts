@@ -5,7 +5,7 @@
 // program — a section name outside libbpf's SEC() table, a target chosen at run time — is recorded on
 // that program for the requirements to say so. Only a malformed object fails, with a ParseError: a
 // requirement we silently dropped would turn into a "ready" verdict that is wrong.
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { HELPER_NAMES, MAP_TYPE_NAMES } from '../native/uapi-names.ts';
 import { BtfKind } from './btf.ts';
 import { ObjectBtf, parseBtfExt, type BtfExt } from './elf-btf.ts';
@@ -678,11 +678,4 @@ function readLicense(elf: ElfFile): string {
   if (!s || s.data.length === 0) return '';
   const end = s.data.indexOf(0);
   return latin1.decode(s.data.subarray(0, end < 0 ? s.data.length : end));
-}
-
-/** The object's sections that are neither code, data we model, nor metadata (for diagnostics). */
-export function unknownSections(elf: ElfFile): string[] {
-  return elf.sections
-    .filter((s) => !isMetadata(s) && (s.flags & SHF_EXECINSTR) === 0 && !isGlobalData(s.name) && !['.maps', 'maps', 'license', 'version', '.ksyms'].includes(s.name))
-    .map((s) => s.name);
 }

@@ -2,7 +2,7 @@
 // ARRAY element counts (libbpf's `__uint(name, N)` encodes N as `int (*name)[N]`) and DATASEC entries.
 // Btf.parse validates the blob first, so this walk only re-reads records it knows are in bounds.
 import { Btf, BtfKind } from './btf.ts';
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 
 export interface DatasecVar {
   type: number;

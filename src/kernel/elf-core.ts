@@ -7,7 +7,7 @@
 // The local side of a relocation is turned into a `CoreSpec` once, when the object is read. A spec is
 // plain data (names, indexes and the kinds of the types at each step), so a requirement can carry it and
 // be checked later against any kernel's BTF without the object at hand.
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { Btf, BtfKind, essentialName } from './btf.ts';
 
 /** enum bpf_core_relo_kind, by value. */

@@ -1,7 +1,7 @@
 // A strict reader for ELF64 eBPF relocatable objects (what `clang -target bpf -c` writes). Pure: bytes in,
 // sections/symbols/relocations out. Every offset, size and index is bounds-checked, so a truncated or
 // hostile object becomes a ParseError naming the input, never an exception from a DataView.
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 
 /** e_machine for eBPF (include/uapi/linux/elf-em.h). */
 export const EM_BPF = 247;
@@ -12,15 +12,12 @@ export const SHT_STRTAB = 3;
 export const SHT_RELA = 4;
 export const SHT_NOBITS = 8;
 export const SHT_REL = 9;
-export const SHF_WRITE = 0x1;
-export const SHF_ALLOC = 0x2;
 export const SHF_EXECINSTR = 0x4;
 export const SHN_UNDEF = 0;
 export const STT_OBJECT = 1;
 export const STT_FUNC = 2;
 export const STT_SECTION = 3;
 export const STB_LOCAL = 0;
-export const STB_GLOBAL = 1;
 export const STB_WEAK = 2;
 
 // Objects with more sections, symbols or relocations than this are not compiler output we expect; the
@@ -221,8 +218,4 @@ export function cString(table: Uint8Array, off: number, input: string, what: str
   const end = table.indexOf(0, off);
   if (end < 0) throw new ParseError(input, `${what}: string at ${off} is not NUL-terminated`);
   return latin1.decode(table.subarray(off, end));
-}
-
-export function sectionByName(elf: ElfFile, name: string): ElfSection | undefined {
-  return elf.sections.find((s) => s.name === name);
 }

@@ -3,7 +3,7 @@
 // trusted, in the order /proc/config.gz (CONFIG_IKCONFIG_PROC), /boot/config-<release>,
 // /lib/modules/<release>/config; never a neighbouring release's file.
 import { gunzipSync } from 'node:zlib';
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { readHostFile } from './hostroot.ts';
 
 /** 'y' built in, 'm' module, 'n' explicitly not set; anything else is the literal value (strings keep no quotes). */

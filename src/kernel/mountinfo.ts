@@ -7,7 +7,7 @@
 // (seq_escape / mangle), and escapes ',' too in option values it prints with seq_show_option, so
 // options are split on ',' before decoding. Pure parser here; the one reader at the bottom.
 import { readFileSync } from 'node:fs';
-import { BpfreadyError, ParseError } from '../errors.ts';
+import { BpfreadyError, ParseError } from '../base/errors.ts';
 
 export const MOUNTINFO_PATH = '/proc/self/mountinfo';
 
@@ -141,12 +141,6 @@ export function readMountinfoText(path: string = MOUNTINFO_PATH): string {
 /** Read and parse strictly. */
 export function readMountinfo(path: string = MOUNTINFO_PATH): MountEntry[] {
   return parseMountinfo(readMountinfoText(path), path);
-}
-
-/** Read and parse leniently; the raw text is returned too, so callers can detect a changed mount table. */
-export function readMountinfoLenient(path: string = MOUNTINFO_PATH): MountinfoParse & { text: string } {
-  const text = readMountinfoText(path);
-  return { text, ...parseMountinfoLenient(text, path) };
 }
 
 /**

@@ -1,7 +1,8 @@
 // The distribution (os-release(5): shell-style KEY=value lines) and the kernel's own identity
 // (/proc/sys/kernel/{osrelease,version}, the same strings uname(2) gives, read under the host root).
-import { machine } from 'node:os';
-import { ParseError } from '../errors.ts';
+import { readFileSync } from 'node:fs';
+import { machine, release as osRelease, version as osVersion } from 'node:os';
+import { ParseError } from '../base/errors.ts';
 import { readHostText } from './hostroot.ts';
 
 const LINE = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/;
@@ -70,4 +71,24 @@ export function readKernelIdentity(hostRoot: string): KernelIdentity {
   }
   problems.push(...osProblems);
   return id;
+}
+
+/** LINUX_VERSION_CODE as libbpf derives it (Debian and Ubuntu put the upstream version elsewhere). */
+export function kernelVersionCode(release = osRelease(), version = osVersion(), ubuntuSignature: string | null = readVersionSignature() ?? null): number {
+  // Ubuntu: /proc/version_signature ends with the upstream version ("Ubuntu 4.15.0-213.224-generic
+  // 4.15.18"); its release string carries Ubuntu's ABI number instead. Debian: in uname -v.
+  const ubuntu = ubuntuSignature ? /(\d+)\.(\d+)\.(\d+)\s*$/.exec(ubuntuSignature) : null;
+  const debian = /Debian (\d+)\.(\d+)\.(\d+)/.exec(version);
+  const m = ubuntu ?? debian ?? /^(\d+)\.(\d+)\.(\d+)/.exec(release) ?? /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return 0;
+  const [a, b, c] = [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+  return (a << 16) + (b << 8) + Math.min(c, 255);
+}
+
+function readVersionSignature(): string | undefined {
+  try {
+    return readFileSync('/proc/version_signature', 'utf8').trim();
+  } catch {
+    return undefined; // not Ubuntu
+  }
 }

@@ -3,7 +3,7 @@
 // identity fields. Capabilities are per *thread*: a Node process has several threads and a library
 // may drop capabilities in one of them only, so callers can read every task.
 import { readFileSync, readlinkSync } from 'node:fs';
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { listHostDir, readHostText } from './hostroot.ts';
 
 /** include/uapi/linux/capability.h, by bit number. */

@@ -2,7 +2,7 @@
 // the lockdown mode (`lockdown`, 5.4+, only while the lockdown LSM is active) and IMA (`ima/`).
 // Whether securityfs is there is decided by its superblock magic, not by the directory: sysfs
 // always has an empty /sys/kernel/security mount point.
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { errnoName, statfsMagic } from '../native/libc.ts';
 import { hostPath, listHostDir, readHostText } from './hostroot.ts';
 

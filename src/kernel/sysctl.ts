@@ -1,6 +1,6 @@
 // The sysctls that decide who may use bpf() and how programs are compiled, read from
 // <hostRoot>/proc/sys. Values are single integers (bpf_jit_limit is a byte count that can exceed 2^31).
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { readHostText } from './hostroot.ts';
 
 const INT = /^-?\d{1,20}$/;

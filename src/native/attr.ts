@@ -1,6 +1,6 @@
 // union bpf_attr layouts, per command, as byte offsets on 64-bit Linux.
 // Offsets were computed by compiling include/uapi/linux/bpf.h with gcc (see
-// ../shared/research/bpf-probe-facts.md §2); test/unit/attr.test.ts checks them against the C
+// docs/kernel-notes.md#attr-size); test/unit/attr.test.ts checks them against the C
 // compiler on the machine (offsetof() over the installed linux/bpf.h) so a drift shows as a failure.
 // All integers are native little-endian (x86_64, aarch64).
 

@@ -22,7 +22,6 @@ export const jlt32Imm = (dst: number, imm: number, off: number): Insn => [0xa6, 
 export const jeqImm = (dst: number, imm: number, off: number): Insn => [0x15, dst, 0, off, imm];
 /** JMP32|JA: `gotol`, ISA v4; the 32-bit offset lives in imm. */
 export const gotol = (imm: number): Insn => [0x06, 0, 0, 0, imm];
-export const stxMem64 = (dst: number, src: number, off: number): Insn => [0x7b, dst, src, off, 0];
 export const stMem64 = (dst: number, off: number, imm: number): Insn => [0x7a, dst, 0, off, imm];
 
 /** ld_imm64: two instruction slots. src selects the pseudo kind (map fd, map value, ...). */

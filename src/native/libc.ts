@@ -41,7 +41,6 @@ const SYS_capset = nrs.capset;
 export const O_RDONLY = 0;
 export const O_DIRECTORY = 0o200000;
 export const O_CLOEXEC = 0o2000000;
-export const O_PATH = 0o10000000;
 
 /** Outcome of one system call: a non-negative return value, or the errno it failed with. */
 export type SysResult = { ok: true; value: number } | { ok: false; errno: number };

@@ -1,5 +1,5 @@
-// uapi enum names (include/uapi/linux/bpf.h, newest bpf-next sync; see ../shared/research/bpf-probe-facts.md
-// §1). Generated from that table: index = enum value, name = the kernel's enumerator lowercased without
+// uapi enum names (include/uapi/linux/bpf.h, newest bpf-next sync; see
+// docs/kernel-notes.md#uapi-enums). Generated from that table: index = enum value, name = the kernel's enumerator lowercased without
 // its prefix, which is also how the kernel prints them in bpffs delegate_* options. DO NOT EDIT by hand.
 
 /** enum bpf_prog_type, 0 (unspec) left out. */

@@ -25,16 +25,16 @@ import { errnoName } from '../native/libc.ts';
 import { ATTACH_TYPE_NAMES, MAP_TYPE_NAMES } from '../native/uapi-names.ts';
 import { BtfKind } from '../kernel/btf.ts';
 import { BTF_KIND_BLOBS, intBtf, xdpFuncBtf } from './btf-blobs.ts';
-import { CAP, hasCap, mapTypeCaps, progTypeCaps } from './capabilities.ts';
-import { EBADF, EINVAL, ENOTSUPP, EPERM, interpretCreate, interpretFdTrick, logExcerpt } from './interpret.ts';
+import { CAP, hasCap, mapTypeCaps, progTypeCaps } from '../contract/capabilities.ts';
+import { EBADF, EINVAL, ENOTSUPP, EPERM, interpretCreate, interpretFdTrick, logExcerpt } from '../contract/interpret.ts';
 import { MAP_TYPES, type MapRecipe } from './maps.ts';
 import { ATTACH_TYPES, PROGRAM_TYPES, type ProgRecipe } from './programs.ts';
-import { explainDenied, outcome, progTypeId, viaToken, type ProbeEnv, type TokenOp } from './env.ts';
+import { explainDenied, outcome, progTypeId, viaToken, type ProbeEnv, type TokenOp } from '../contract/probe-env.ts';
 import { refusedForPrivilege } from './privilege.ts';
-export { progTypeId } from './env.ts';
+export { progTypeId } from '../contract/probe-env.ts';
 export { inheritHelpers, probeHelpers } from './helpers.ts';
-export type { EngineBtf, ProbeEnv, TokenOp } from './env.ts';
-import { notPermitted, probeError, supported, unsupported, type ProbeResult, type ResultMap } from './result.ts';
+export type { EngineBtf, ProbeEnv, TokenOp } from '../contract/probe-env.ts';
+import { notPermitted, probeError, supported, unsupported, type ProbeResult, type ResultMap } from '../contract/result.ts';
 
 /** Every vmlinux BTF name the tables can ask for, so the answers come from one pass over BTF. */
 export function btfQueries(): [kind: number, name: string][] {

@@ -4,12 +4,12 @@
 import { ProgLoader } from '../native/bpf.ts';
 import { callHelper, encode, exit, mov64Imm } from '../native/insn.ts';
 import { HELPER_NAMES } from '../native/uapi-names.ts';
-import { progTypeCaps } from './capabilities.ts';
-import { explainDenied, outcome, progTypeId, type ProbeEnv } from './env.ts';
-import { helperAbsence, interpretHelper } from './interpret.ts';
+import { progTypeCaps } from '../contract/capabilities.ts';
+import { explainDenied, outcome, progTypeId, type ProbeEnv } from '../contract/probe-env.ts';
+import { helperAbsence, interpretHelper } from '../contract/interpret.ts';
 import { helperLookupBlind, hiddenHelper } from './privilege.ts';
 import type { ProgLoadSpec } from '../native/bpf.ts';
-import { notPermitted, notProbed, type ProbeResult, type ResultMap } from './result.ts';
+import { notPermitted, notProbed, type ProbeResult, type ResultMap } from '../contract/result.ts';
 
 
 // Hidden by kernel lockdown (security_locked_down() in the helpers' proto lookup): writing user

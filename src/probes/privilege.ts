@@ -14,10 +14,10 @@
 //   CAP_PERFMON (pointer leaks, speculation checks): a program the verifier refused, or refused as too
 //   large, may load for a caller with them. An EINVAL before the verifier ran (an empty log: unknown
 //   type, attach type, flag or attr) comes from checks that precede every capability test.
-import type { ProbeEnv } from './env.ts';
-import { CAP, capName, hasCap } from './capabilities.ts';
-import { E2BIG, ENOSPC, logExcerpt, type RawOutcome } from './interpret.ts';
-import { notPermitted, type ProbeResult } from './result.ts';
+import type { ProbeEnv } from '../contract/probe-env.ts';
+import { CAP, capName, hasCap } from '../contract/capabilities.ts';
+import { E2BIG, ENOSPC, logExcerpt, type RawOutcome } from '../contract/interpret.ts';
+import { notPermitted, type ProbeResult } from '../contract/result.ts';
 
 const LOOKUP_CAPS = [CAP.BPF, CAP.PERFMON, CAP.SYS_ADMIN] as const;
 const VERIFIER_CAPS = [CAP.BPF, CAP.PERFMON] as const;

@@ -4,7 +4,7 @@
 // Most types need nothing but their number (`mov r0, 0; exit` is valid for all of them); the rows
 // with more say why in a comment. Kernel versions are for the reader only: we never gate on them.
 import { BPF_F_SLEEPABLE } from '../native/bpf.ts';
-import { ENOTSUPP } from './interpret.ts';
+import { ENOTSUPP } from '../contract/interpret.ts';
 
 /** A BTF type the kernel must resolve for the load: attach_btf_id = id of (kind, name) in vmlinux. */
 export type BtfTarget = readonly [kind: 'func' | 'typedef' | 'struct', name: string];
@@ -23,7 +23,7 @@ export interface ProgRecipe {
   /** Program extension: needs a loaded target program with BTF (built by the engine). */
   extTarget?: boolean;
   /**
-   * The errno that proves the type exists when no valid program can be built (facts §3.1):
+   * The errno that proves the type exists when no valid program can be built (docs/kernel-notes.md#type-errno):
    * used only as a last-resort variant.
    */
   expectErrno?: number;

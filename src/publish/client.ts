@@ -1,7 +1,7 @@
 // The only module that talks to the API server. Everything else gets a NodeApi, so tests can hand in
 // a client pointed at the API-server double and the writer stays free of client-library types.
 import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions, Watch, type KubeConfig } from '@kubernetes/client-node';
-import { BpfreadyError } from '../errors.ts';
+import { BpfreadyError } from '../base/errors.ts';
 import type { NodeView } from './types.ts';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';

@@ -1,7 +1,7 @@
 // Profile checks → node conditions (pure), and our Condition → the NodeCondition API shape.
 // Positive polarity (True = ready), so node-readiness-controller can gate on requiredStatus True with
-// its default-deny of an absent condition (mission-anchors §3).
-import type { ApiCondition, CheckedProfile, Condition, ProfileVerdict } from './types.ts';
+// its default-deny of an absent condition (docs/kubernetes.md, conditions).
+import type { ApiCondition, ProfileCheck, Condition, ProfileVerdict } from './types.ts';
 
 export const SUMMARY_CONDITION = 'EBPFReady';
 
@@ -59,7 +59,7 @@ const MAX_MESSAGE = 32_768;
  * A checked profile in condition terms. Unsupported anywhere makes it False (the kernel lacks
  * something); otherwise not-permitted or error makes it Unknown (we could not tell) — never False.
  */
-export function verdict(c: CheckedProfile): ProfileVerdict {
+export function verdict(c: ProfileCheck): ProfileVerdict {
   if (c.satisfied) return { profile: c.profile, status: 'True', reason: 'RequirementsMet', message: `Profile ${c.profile}: every requirement holds.` };
   const unsupported = c.unmet.some((u) => u.status === 'unsupported');
   const notPermitted = c.unmet.some((u) => u.status === 'not-permitted');

@@ -1,17 +1,17 @@
 // The Kubernetes publisher: report + profile checks → desired Node state → NodeWriter.
-// Side effects start only when main.ts calls createPublisher (nothing at import time).
+// Side effects start only when src/daemon/wiring.ts calls createPublisher (nothing at import time).
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { UsageError } from '../errors.ts';
-import type { ProbeReport } from '../report.ts';
+import { UsageError } from '../base/errors.ts';
+import type { ProbeReport } from '../contract/report.ts';
 import { createNodeApi, type NodeApi } from './client.ts';
 import { projectConditions, summaryConditionType, verdict } from './conditions.ts';
 import { labelNameProblem, labelValueProblem, prefixProblem, projectLabels, validatePrefix } from './labels.ts';
-import { systemClock, type CheckedProfile, type Clock, type DesiredState, type TaintSpec } from './types.ts';
+import { systemClock, type Clock, type DesiredState, type ProfileCheck, type Publisher, type TaintSpec } from './types.ts';
 import { featureDomain, NodeFeatureWriter, projectNodeFeature } from './nodefeature.ts';
 import { NodeWriter, type WriterStats } from './writer.ts';
 
-export type { CheckedProfile, TaintSpec, UnmetRequirement } from './types.ts';
+export type { ProfileCheck, Publisher, TaintSpec, UnmetRequirement } from './types.ts';
 
 export interface PublisherOptions {
   nodeName: string;
@@ -39,15 +39,12 @@ export interface PublisherOptions {
   backoff?: { baseMs: number; maxMs: number };
 }
 
-export interface Publisher {
-  publish(report: ProbeReport, checks: readonly CheckedProfile[]): void;
-  close(): Promise<void>;
+/** The Kubernetes publisher: the daemon's Publisher, plus what tests and the status page read. */
+export interface NodePublisher extends Publisher {
   stats(): WriterStats;
   /** Resolves once the node shows the latest published state. */
   whenInSync(): Promise<void>;
 }
-
-export const DEFAULT_TAINT_KEY_NAME = 'not-ready';
 
 export function validateTaint(t: TaintSpec): TaintSpec {
   const slash = t.key.lastIndexOf('/');
@@ -63,7 +60,7 @@ export function validateTaint(t: TaintSpec): TaintSpec {
   return t;
 }
 
-export function desiredState(prefix: string, report: ProbeReport, checked: readonly CheckedProfile[], taint: TaintSpec | undefined): DesiredState {
+export function desiredState(prefix: string, report: ProbeReport, checked: readonly ProfileCheck[], taint: TaintSpec | undefined): DesiredState {
   const checks = checked.map(verdict);
   const conditions = projectConditions(prefix, checks);
   const summary = conditions.find((c) => c.type === summaryConditionType(prefix));
@@ -72,7 +69,7 @@ export function desiredState(prefix: string, report: ProbeReport, checked: reado
   return d;
 }
 
-export function createPublisher(opts: PublisherOptions): Publisher {
+export function createPublisher(opts: PublisherOptions): NodePublisher {
   const prefix = validatePrefix(opts.labelPrefix);
   if (!opts.nodeName) throw new UsageError('kubernetes.nodeName is empty: set NODE_NAME (downward API) or --node-name');
   const taint = opts.taint ? validateTaint(opts.taint) : undefined;

@@ -2,10 +2,10 @@
 // Bounded on purpose: program and map types come from the uapi tables, not from whatever keys a
 // report carries, and helpers are never labels (hundreds per program type would bloat every Node
 // object that every node watcher receives; NFD #2022 is that lesson).
-import { UsageError } from '../errors.ts';
+import { UsageError } from '../base/errors.ts';
 import { MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
-import type { ProbeResult } from '../probes/result.ts';
-import type { BpffsMount, ProbeReport } from '../report.ts';
+import type { ProbeResult } from '../contract/result.ts';
+import type { BpffsMount, ProbeReport } from '../contract/report.ts';
 import { profileConditionType } from './conditions.ts';
 import type { ProfileVerdict } from './types.ts';
 

@@ -8,7 +8,7 @@
 // re-created.
 import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1OwnerReference } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import type { ProbeReport } from '../report.ts';
+import type { ProbeReport } from '../contract/report.ts';
 import { toKubeApiError } from './client.ts';
 import { projectLabelNames } from './labels.ts';
 import { SerialRunner } from './serial.ts';

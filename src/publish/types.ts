@@ -1,11 +1,23 @@
 // Plain data shared by the publish stages. Kubernetes API types appear only in client.ts and the
 // writer; everything before them works on these.
 
-// The publisher's input is the daemon's own ProfileCheck (src/server/state.ts), passed through
-// unchanged: one definition, so a change there is a compile error here rather than a silent mismatch.
-export type { ProfileCheck as CheckedProfile, UnmetRequirement } from '../server/state.ts';
+import type { ProbeReport } from '../contract/report.ts';
+import type { ProfileCheck } from '../requirements/profile-checks.ts';
 
-/** A profile's verdict in condition terms (conditions.ts `verdict()` derives it from a CheckedProfile). */
+// The publisher's input is the profile checks as src/requirements/profile-checks.ts makes them,
+// passed through unchanged.
+export type { ProfileCheck, UnmetRequirement } from '../requirements/profile-checks.ts';
+
+/**
+ * What the daemon hands each probe cycle's report to (src/daemon/wiring.ts); `serve` runs without
+ * one. The Kubernetes publisher (src/publish/index.ts) is the one implementation.
+ */
+export interface Publisher {
+  publish(report: ProbeReport, checks: readonly ProfileCheck[]): void;
+  close(): Promise<void>;
+}
+
+/** A profile's verdict in condition terms (conditions.ts `verdict()` derives it from a ProfileCheck). */
 export interface ProfileVerdict {
   profile: string;
   /** True: every requirement holds. False: one is unsupported. Unknown: not-permitted or a probe error. */

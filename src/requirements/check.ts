@@ -7,9 +7,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BtfKind, loadBtfFile, loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
 import { coreSpecName, resolveCore } from '../kernel/elf-core.ts';
-import type { ProbeReport } from '../report.ts';
-import { probeError, type ProbeResult, type Status } from '../probes/result.ts';
-import { bpffsMounts, currentConfig, fact, kconfig, mountFact, worst } from './facts.ts';
+import type { ProbeReport } from '../contract/report.ts';
+import { probeError, type ProbeResult, type Status } from '../contract/result.ts';
+import { bpffsMounts, currentConfig, fact, kconfig, mountFact, worst } from './report-facts.ts';
 import { guardName, type ObjectRequirements } from './from-elf.ts';
 import {
   FS_MAGIC, normalize, requirementId,
@@ -312,7 +312,7 @@ function licenseVerdict(req: Extract<Requirement, { kind: 'license' }>, ctx: Con
     : { id, requirement: req, status: 'supported', remediation: [] };
 }
 
-const BTF_KINDS = { func: 12, typedef: 8, struct: 4 } as const;
+const BTF_KINDS = { func: BtfKind.FUNC, typedef: BtfKind.TYPEDEF, struct: BtfKind.STRUCT } as const;
 
 function btfTypeVerdict(req: Extract<Requirement, { kind: 'btf-type' }>, lookup: () => { findId(kind: number, name: string): number | undefined } | null | undefined): Verdict {
   const id = requirementId(req);

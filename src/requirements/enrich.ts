@@ -3,7 +3,7 @@
 // running kernel's own config — the same file, found the same way — and added to a copy of the report.
 import { release as osRelease } from 'node:os';
 import { readKernelConfig } from '../kernel/kconfig.ts';
-import type { Fact, ProbeReport } from '../report.ts';
+import type { Fact, ProbeReport } from '../contract/report.ts';
 import type { Requirement } from './model.ts';
 
 export function withKernelConfig(report: ProbeReport, reqs: readonly Requirement[], hostRoot = '/'): ProbeReport {

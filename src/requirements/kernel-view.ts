@@ -12,7 +12,7 @@ import { progLoad } from '../native/bpf.ts';
 import { callHelper, encode, exit, mov64Imm } from '../native/insn.ts';
 import { errnoName } from '../native/libc.ts';
 import { HELPER_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
-import { notPermitted, probeError, type ProbeResult } from '../probes/result.ts';
+import { notPermitted, probeError, type ProbeResult } from '../contract/result.ts';
 
 /** Which of `names` ("category/name") are tracefs events of the running kernel, or why unknown. */
 export function tracepointsPresent(hostRoot: string, names: readonly string[]): ReadonlySet<string> | string {

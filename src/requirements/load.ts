@@ -15,8 +15,8 @@ import { resolveCore } from '../kernel/elf-core.ts';
 import { BPF_F_SLEEPABLE, BPF_F_TOKEN_FD, BPF_F_XDP_HAS_FRAGS, bpfRaw, mapCreate, progLoad, type OwnedFd, type ProgLoadSpec } from '../native/bpf.ts';
 import { addressOf, errnoName } from '../native/libc.ts';
 import { ATTACH_TYPE_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
-import { interpretCreate, EACCES, EINVAL } from '../probes/interpret.ts';
-import { notPermitted, probeError, supported, unsupported, type ProbeResult, type ResultMap } from '../probes/result.ts';
+import { interpretCreate, EACCES, EINVAL } from '../contract/interpret.ts';
+import { notPermitted, probeError, supported, unsupported, type ProbeResult, type ResultMap } from '../contract/result.ts';
 
 /** Program types whose run-time target is a kernel BTF function (fentry/fexit/fmod_ret, lsm). */
 const BTF_PREFIX: Record<string, true> = { tracing: true, lsm: true };

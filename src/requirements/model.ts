@@ -4,7 +4,7 @@
 // backport features and configs remove them, so a version says little about a given node.
 import type { CoreClass, CoreKind, CoreSpec } from '../kernel/elf-core.ts';
 import { coreSpecName } from '../kernel/elf-core.ts';
-import type { Status } from '../probes/result.ts';
+import type { Status } from '../contract/result.ts';
 
 /** Named features: each maps to one or more probe facts (facts.ts) and a remediation (remediation.ts). */
 export const FEATURES = [

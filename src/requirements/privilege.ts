@@ -1,6 +1,6 @@
 // Least privilege for an eBPF object: the smallest capability set the kernel checks for what the
 // object loads, and the bpffs delegate_* options that let a BPF token do the same from a user
-// namespace. Advice is derived from the kernel's checks (bpf-probe-facts.md §7, §9); verify() then
+// namespace. Advice is derived from the kernel's checks (docs/kernel-notes.md#token-create, #capabilities); verify() then
 // proves it on this node by loading the object with exactly that set (native-shim `caps --keep`) and
 // exactly that delegation (`userns --delegate-*`), and by removing each item once to show it is needed.
 import { execFile } from 'node:child_process';
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BpfObject } from '../kernel/elf-bpf.ts';
-import { capName, mapTypeCaps, progTypeCaps, CAP } from '../probes/capabilities.ts';
+import { capName, mapTypeCaps, progTypeCaps, CAP } from '../contract/capabilities.ts';
 import type { Delegation } from './model.ts';
 import type { LoadOutcome } from './load.ts';
 

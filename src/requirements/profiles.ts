@@ -2,11 +2,11 @@
 // written either as its one-line id ("map-type:ringbuf", "helper:kprobe/ringbuf_output",
 // "kconfig:CONFIG_BPF_LSM=y") or as a one-key mapping ({ map-type: ringbuf }). Built-in profiles exist
 // only for workloads whose kernel requirements are published; each cites its source.
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { ATTACH_TYPE_NAMES, HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { FEATURES, FS_MAGIC, normalize, type Delegation, type FeatureName, type FsName, type Requirement } from './model.ts';
 
-const KINDS = ['feature', 'program-type', 'map-type', 'helper', 'kfunc', 'btf-type', 'mount', 'capability', 'delegation', 'kconfig', 'core', 'attach-target', 'kprobe-target'] as const;
+export const KINDS = ['feature', 'program-type', 'map-type', 'helper', 'kfunc', 'btf-type', 'mount', 'capability', 'delegation', 'kconfig', 'core', 'attach-target', 'kprobe-target'] as const;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const NAME = /^[a-z0-9_]+$/;
 const CAPS = /^cap_[a-z_]+$/;

@@ -1,7 +1,7 @@
 // What an operator can change to turn an unmet requirement into a met one. Kernel options come from
 // the Kconfig symbols that build each program/map type (kernel/bpf/Makefile, net/Kconfig, ...); the
-// capability lists from the kernel's own checks (src/probes/capabilities.ts, bpf-probe-facts.md §9).
-import { capName, mapTypeCaps, progTypeCaps } from '../probes/capabilities.ts';
+// capability lists from the kernel's own checks (src/contract/capabilities.ts, docs/kernel-notes.md#capabilities).
+import { capName, mapTypeCaps, progTypeCaps } from '../contract/capabilities.ts';
 
 /** Kernel options a program type is built under (besides CONFIG_BPF_SYSCALL). */
 export const PROG_TYPE_CONFIG: Readonly<Record<string, readonly string[]>> = {

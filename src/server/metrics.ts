@@ -7,8 +7,8 @@
 // `profile` from the configured profiles. Helpers are exported as counts per program type and status
 // (tens of series), not one series per (program type, helper) pair (thousands).
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
-import { STATUSES, type ResultMap, type Status } from '../probes/result.ts';
-import type { ProbeReport } from '../report.ts';
+import { STATUSES, type ResultMap, type Status } from '../contract/result.ts';
+import type { ProbeReport } from '../contract/report.ts';
 import { PROBE_TRIGGERS, type DaemonState, type ProbeTrigger } from './state.ts';
 
 /** Report sections exported as feature families: section key → `family` label value. */

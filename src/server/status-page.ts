@@ -1,9 +1,10 @@
 // /status: one self-contained HTML page a person reads at a glance (no external assets, no script).
 // Status is shown by colour AND by a symbol and a word, so it survives a grey-scale printout.
-import { STATUSES, type ProbeResult, type Status } from '../probes/result.ts';
-import type { ProbeReport } from '../report.ts';
+import { STATUSES, type ProbeResult, type Status } from '../contract/result.ts';
+import type { ProbeReport } from '../contract/report.ts';
 import { bpffsMounts } from './metrics.ts';
-import type { DaemonState, ProfileCheck } from './state.ts';
+import type { ProfileCheck } from '../requirements/profile-checks.ts';
+import type { DaemonState } from './state.ts';
 
 export interface PageMeta {
   version: string;
@@ -166,7 +167,7 @@ ${rows}
 }
 
 function privileges(r: ProbeReport): string {
-  // The capabilities the kernel checks for bpf() (bpf-probe-facts.md §9), shown held or not; the
+  // The capabilities the kernel checks for bpf() (docs/kernel-notes.md#capabilities), shown held or not; the
   // rest of the effective set is one click away.
   const eff = new Set(r.context.effective);
   const key = BPF_CAPABILITIES.map((c) => `<code class="cap ${eff.has(c) ? 's-supported' : 's-unsupported'}">${eff.has(c) ? '✔' : '✘'} ${c}</code>`).join(' ');

@@ -1,9 +1,9 @@
 // BPF_TOKEN_CREATE on a bpffs mount, and what its errno means (kernel/bpf/token.c bpf_token_create(),
-// 6.9+; order of the checks in bpf-probe-facts.md §7.2). The errno → result mapping is pure.
+// 6.9+; order of the checks in docs/kernel-notes.md#token-create). The errno → result mapping is pure.
 import { errnoName, O_DIRECTORY, O_RDONLY, openPath } from '../native/libc.ts';
 import { OwnedFd, tokenCreate } from '../native/bpf.ts';
-import { notPermitted, probeError, supported, unsupported, type ProbeResult } from '../probes/result.ts';
-import { EACCES, EBADF, EINVAL, ENOENT, EOPNOTSUPP, EPERM } from '../probes/interpret.ts';
+import { notPermitted, probeError, supported, unsupported, type ProbeResult } from '../contract/result.ts';
+import { EACCES, EBADF, EINVAL, ENOENT, EOPNOTSUPP, EPERM } from '../contract/interpret.ts';
 
 const ENOTDIR = 20;
 

@@ -9,7 +9,7 @@
 // It prints the mask back (bpf_show_options) as "any" when every bit it knows is set, else the
 // lower-case names joined by ':' plus the leftover bits as ":0x..", where the number ADDS to the
 // names. So the two forms differ only in what a number means; decodeDelegate() takes which one.
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import type { MountEntry } from '../kernel/mountinfo.ts';
 import { ATTACH_TYPE_NAMES, CMD_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 

@@ -2,19 +2,19 @@
 // mount table or the capabilities change. The `bpffs` and `token` sections of `bpfready probe --json`
 // come from here (docs/tokens.md).
 import { readFileSync } from 'node:fs';
-import { ParseError } from '../errors.ts';
+import { ParseError } from '../base/errors.ts';
 import { MOUNTINFO_PATH, parseMountinfoLenient, readMountinfoText, visibleMounts } from '../kernel/mountinfo.ts';
 import type { OwnedFd } from '../native/bpf.ts';
 import { MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
-import { probeError, type ResultMap } from '../probes/result.ts';
-import type { BpffsMount, TokenProbe } from '../report.ts';
+import { probeError, type ResultMap } from '../contract/result.ts';
+import type { BpffsMount, TokenProbe } from '../contract/report.ts';
 import { createToken, type TokenCreateOutcome } from './create.ts';
 import { delegateJson, delegationOf, type TokenDelegation } from './delegation.ts';
 import { explainTokenEperm, type TokenOp } from './diagnose.ts';
 
 export type TableFamily = 'programTypes' | 'mapTypes' | 'helpers' | 'attachTypes' | 'misc';
 
-/** What the probe engine's probeTables() takes for a token run (src/probes/index.ts). */
+/** What the probe engine's probeTables() takes for a token run (src/collect/index.ts). */
 export interface TokenTableOptions {
   tokenFd: number;
   /** Identifies the delegation in the engine's result cache (an fd number is reused after close). */

@@ -3,7 +3,7 @@
 // shared by the truth generator (scripts/corpus-truth.ts) and the test that holds our verdicts to the
 // truth (test/requirements/corpus.test.ts).
 import type { ObjectCheckResult } from '../../src/requirements/model.ts';
-import type { Status } from '../../src/probes/result.ts';
+import type { Status } from '../../src/contract/result.ts';
 
 /** A kernel answer, in the result contract. */
 export interface Outcome {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isHook, render } from '../../scripts/chart.ts';
-import { createPublisher, type Publisher } from '../../src/publish/index.ts';
+import { createPublisher, type NodePublisher } from '../../src/publish/index.ts';
 import { ApiServerDouble } from '../kube/apiserver-double.ts';
 import { RecordingClock } from '../kube/clock.ts';
 import { checksOk, foreignNode, quietLogger, report } from '../kube/fixtures.ts';
@@ -58,7 +58,7 @@ describe.skipIf(skip)('helm test (files/helm-test.mjs)', () => {
   let readyz: Server;
   let status = 200;
   let url = '';
-  let p: Publisher | undefined;
+  let p: NodePublisher | undefined;
   beforeAll(async () => {
     readyz = createServer((req, res) => res.writeHead(req.url === '/readyz' ? status : 404).end());
     await new Promise<void>((r) => readyz.listen(0, '127.0.0.1', r));

@@ -6,13 +6,13 @@
 // what the API server cannot check: the DaemonSet's invariants, RBAC exactly, the uninstall hook's
 // and helm test's objects, and the daemon really accepting the config the chart gives it.
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Environment } from '@marcbachmann/cel-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { CHART_DIR, dryRunInstall, helm, HelmError, isHook, KUBECTL, MONITORING_APIS, render, type Rendered, template, type TemplateOptions } from '../../scripts/chart.ts';
+import { CHART_DIR, OLD_HELM, chartDigest, chartFiles, chartVersion, currentChartDigest, dryRunInstall, helm, HelmError, isHook, KUBECTL, MONITORING_APIS, render, type Rendered, template, type TemplateOptions, readLedger } from '../../scripts/chart.ts';
 import { loadConfig } from '../../src/config.ts';
 import { helmSkip, nameProblems, schemaProblems } from './k8s.ts';
 
@@ -113,7 +113,8 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     const taint = valueAt(set, 'config', 'kubernetes', 'taint');
     if (taint) expect(pod['tolerations']).toContainEqual({ key: typeof taint === 'object' && taint['key'] ? taint['key'] : `${valueAt(set, 'config', 'kubernetes', 'labelPrefix')}/not-ready`, operator: 'Exists' });
     expect(pod['priorityClassName']).toBe(valueAt(set, 'priorityClassName') || undefined);
-    expect(ds['spec']['updateStrategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%' } });
+    // maxSurge 0: a surge pod beside the old one would make two writers of the node's labels and conditions.
+    expect(ds['spec']['updateStrategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%', maxSurge: 0 } });
     expect(ds['spec']['revisionHistoryLimit']).toBe(valueAt(set, 'revisionHistoryLimit'));
     expect(pod['hostNetwork']).toBe(false);
     expect(pod['hostPID']).toBe(false);
@@ -199,7 +200,7 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     expect(`${mount?.['mountPath']}/config.yaml`).toBe(env['BPFREADY_CONFIG']);
   });
 
-  it('grants nodes get/list/watch/patch and nodes/status patch to its own account, nothing else', () => {
+  it('grants nodes get/watch/patch and nodes/status patch to its own account, nothing else', () => {
     if (!valueAt(set, 'rbac', 'create')) {
       expect(docsOf(r, 'ClusterRole')).toEqual([]);
       expect(pod['serviceAccountName']).toBe(valueAt(set, 'serviceAccount', 'name'));
@@ -207,7 +208,7 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     }
     const role = one(r, 'ClusterRole');
     expect(role['rules']).toEqual([
-      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'watch', 'patch'] },
       { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
     ]);
     const sa = one(r, 'ServiceAccount');
@@ -409,6 +410,8 @@ const REFUSALS: [string, Obj, RegExp][] = [
   ['extraArgs that are not strings', { extraArgs: [1] }, /extraArgs/],
   ['an env var without a name', { extraEnv: [{ value: 'x' }] }, /extraEnv/],
   ['a negative revisionHistoryLimit', { revisionHistoryLimit: -1 }, /revisionHistoryLimit/],
+  ['a surge pod (two daemons on one node)', { updateStrategy: { rollingUpdate: { maxSurge: 1 } } }, /maxSurge/],
+  ['a surge percentage', { updateStrategy: { rollingUpdate: { maxSurge: '10%' } } }, /maxSurge/],
 ];
 
 describe.skipIf(skip)('values.schema.json refuses, and helm template fails naming the key', () => {
@@ -422,6 +425,14 @@ describe.skipIf(skip)('values.schema.json refuses, and helm template fails namin
     expect(err).toBeInstanceOf(HelmError);
     expect((err as HelmError).stderr).toMatch(/values don't meet the specifications of the schema/);
     expect((err as HelmError).stderr).toMatch(key);
+    // Helm 3.18.0's validator (gojsonschema, draft-07) refuses it too: the schema needs no newer Helm.
+    const dir = mkdtempSync(join(tmpdir(), 'bpfready-values-'));
+    try {
+      writeFileSync(join(dir, 'v.json'), JSON.stringify(values));
+      expect(() => helm(['template', 'bpfready', CHART_DIR, '-f', join(dir, 'v.json')], OLD_HELM)).toThrow(/values don't meet the specifications of the schema/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('and the daemon gives the same verdict as the chart on its config (one schema)', () => {
@@ -448,21 +459,62 @@ describe.skipIf(skip)('as a subchart, on old clusters, packaged', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-chart-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('renders inside an umbrella chart that sets global values, with global.imagePullSecrets', () => {
-    const umbrella = join(dir, 'umbrella');
-    mkdirSync(join(umbrella, 'charts'), { recursive: true });
-    cpSync(CHART_DIR, join(umbrella, 'charts/bpfready'), { recursive: true });
-    mkdirSync(join(umbrella, 'templates'));
-    writeFileSync(join(umbrella, 'templates/configmap.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform\ndata:\n  team: {{ .Values.global.team | quote }}\n');
-    writeFileSync(join(umbrella, 'Chart.yaml'), 'apiVersion: v2\nname: platform\nversion: 1.0.0\nicon: https://example.com/icon.svg\ndependencies:\n  - name: bpfready\n    version: 0.1.0\n');
-    writeFileSync(join(umbrella, 'values.yaml'), 'global:\n  imagePullSecrets: [{name: global-regcred}]\n  team: platform\nbpfready:\n  namespaceOverride: ebpf\n  imagePullSecrets: [{name: own-regcred}]\n');
-    expect(helm(['lint', '--strict', umbrella])).toMatch(/0 chart\(s\) failed/);
-    const r = render({ chart: umbrella, release: 'platform', namespace: 'platform' });
+  // A parent chart as users write one: the dependency fetched by `helm dependency build` from a
+  // repository (file://), switched by the conventional `condition: bpfready.enabled`, with global values.
+  const parent = (enabled: boolean | undefined): string => {
+    const root = join(dir, `parent-${String(enabled)}`);
+    mkdirSync(join(root, 'templates'), { recursive: true });
+    writeFileSync(join(root, 'templates/configmap.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform\ndata:\n  team: {{ .Values.global.team | quote }}\n');
+    const chartVersion = (parseYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as Obj)['version'];
+    writeFileSync(
+      join(root, 'Chart.yaml'),
+      `apiVersion: v2\nname: platform\nversion: 1.0.0\nicon: https://example.com/icon.svg\ndependencies:\n  - name: bpfready\n    version: ${chartVersion}\n    repository: file://${CHART_DIR}\n    condition: bpfready.enabled\n`,
+    );
+    const own = { ...(enabled === undefined ? {} : { enabled }), namespaceOverride: 'ebpf', imagePullSecrets: [{ name: 'own-regcred' }] };
+    writeFileSync(join(root, 'values.yaml'), JSON.stringify({ global: { imagePullSecrets: [{ name: 'global-regcred' }], team: 'platform' }, bpfready: own }));
+    helm(['dependency', 'build', root]);
+    return root;
+  };
+
+  it.each([true, undefined])('renders as a dependency of a parent chart with condition bpfready.enabled=%s and global values', (enabled) => {
+    const root = parent(enabled);
+    expect(readdirSync(join(root, 'charts'))).toEqual([expect.stringMatching(/^bpfready-[0-9.]+\.tgz$/)]);
+    expect(helm(['lint', '--strict', root])).toMatch(/0 chart\(s\) failed/);
+    const r = render({ chart: root, release: 'platform', namespace: 'platform' });
     const ds = one(r, 'DaemonSet');
     expect(ds['spec']['template']['spec']['imagePullSecrets']).toEqual([{ name: 'own-regcred' }, { name: 'global-regcred' }]);
     expect(ds['metadata']['namespace']).toBe('ebpf');
+    expect(docsOf(r, 'ConfigMap').find((d) => d['metadata']['name'] === 'platform')?.['data']).toEqual({ team: 'platform' });
     expect(r.flatMap(({ doc }) => [...schemaProblems(doc), ...nameProblems(doc)])).toEqual([]);
     documentsValidated += r.length;
+  });
+
+  it('is left out by a parent chart with bpfready.enabled=false, the parent still rendering', () => {
+    const root = parent(false);
+    const r = render({ chart: root, release: 'platform', namespace: 'platform' });
+    expect(r.map((d) => `${d.doc['kind']}/${d.doc['metadata']['name']}`)).toEqual(['ConfigMap/platform']);
+    // Switched on from the command line, as `--set bpfready.enabled=true` does it.
+    expect(docsOf(render({ chart: root, release: 'platform', namespace: 'platform', values: [{ bpfready: { enabled: true } }] }), 'DaemonSet')).toHaveLength(1);
+  });
+
+  it('still refuses a non-boolean enabled and unknown keys under the dependency', () => {
+    const root = parent(true);
+    expect(() => template({ chart: root, values: [{ bpfready: { enabled: 'yes' } }] })).toThrow(/bpfready:[\s\S]*enabled/);
+    expect(() => template({ chart: root, values: [{ bpfready: { privileged: true } }] })).toThrow(/bpfready:[\s\S]*privileged/);
+  });
+
+  it("refuses a Helm older than Chart.yaml's bpfready.io/helm-version (real Helm 3.18.0) while prune is on, saying why; renders alike without the hook", () => {
+    const need = (parseYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as Obj)['annotations']['bpfready.io/helm-version'];
+    expect(need).toBe('>=3.19.0-0');
+    expect(helm(['version', '--short'], OLD_HELM)).toMatch(/^v3\.18\.0\+/);
+    const args = ['template', 'bpfready', CHART_DIR, '--namespace', 'bpfready', '--skip-tests'];
+    expect(() => helm(args, OLD_HELM)).toThrow(/bpfready needs Helm 3\.19\.0 or newer for its uninstall hook \(prune\.enabled\) and this is Helm v3\.18\.0: .*Upgrade Helm, or set prune\.enabled=false/);
+    // What the minimum rests on is the hook alone: the rest of the chart renders byte for byte as on Helm 4.
+    const off = [...args, '--set', 'prune.enabled=false'];
+    expect(helm(off, OLD_HELM)).toBe(helm(off));
+    expect(helm(args)).toContain('kind: Job');
+    const readme = readFileSync(join(CHART_DIR, 'README.md'), 'utf8');
+    expect(readme).toMatch(/Helm 3\.19\.0 or newer/);
   });
 
   it('refuses a Kubernetes version below 1.30 and takes 1.30', () => {
@@ -472,11 +524,55 @@ describe.skipIf(skip)('as a subchart, on old clusters, packaged', () => {
 
   it('packages, with the schema, README, helm test and scripts but not the ci/ value sets, and the package renders as the directory does', () => {
     const out = helm(['package', CHART_DIR, '--destination', dir]);
-    const tgz = join(dir, 'bpfready-0.1.0.tgz');
+    const tgz = join(dir, `bpfready-${chartVersion()}.tgz`);
     expect(out).toContain(tgz);
     const files = execFileSync('tar', ['-tzf', tgz], { encoding: 'utf8' }).split('\n');
     for (const f of ['Chart.yaml', 'values.yaml', 'values.schema.json', 'README.md', 'files/helm-test.mjs', 'files/wait-for-policy.mjs', 'templates/tests/readyz.yaml', 'dashboards/bpfready-dashboard.json']) expect(files).toContain(`bpfready/${f}`);
     expect(files.filter((f) => f.includes('/ci/'))).toEqual([]);
+    // The files the version ledger digests are exactly those helm package takes.
+    expect(files.filter((f) => f !== '' && !f.endsWith('/')).map((f) => f.replace(/^bpfready\//, '')).sort()).toEqual(chartFiles());
     expect(template({ chart: tgz })).toBe(template());
+  });
+});
+
+// helm/chart-versions.json: a version stands for one set of files. Changing the chart without
+// bumping Chart.yaml's version (and recording it: node scripts/chart.ts --record-version) fails here.
+describe('chart version ledger', () => {
+  const ledger = readLedger();
+  const semver = (v: string): number[] => v.split(/[.-]/).slice(0, 3).map(Number);
+  const newer = (a: string, b: string): boolean => {
+    const [x, y] = [semver(a), semver(b)];
+    for (let i = 0; i < 3; i++) if (x[i] !== y[i]) return x[i]! > y[i]!;
+    return false;
+  };
+
+  it("records Chart.yaml's version with the digest of the chart's files as they are", () => {
+    const version = chartVersion();
+    expect(ledger[version], `chart ${version} is not in helm/chart-versions.json`).toBeDefined();
+    expect(currentChartDigest(), `the chart's files changed but version ${version} did not: bump it and run node scripts/chart.ts --record-version`).toBe(ledger[version]);
+  });
+
+  it('lists versions in increasing order, the current one last, each with its own digest', () => {
+    const versions = Object.keys(ledger);
+    for (let i = 1; i < versions.length; i++) expect(newer(versions[i]!, versions[i - 1]!), `${versions[i]} after ${versions[i - 1]}`).toBe(true);
+    expect(versions.at(-1)).toBe(chartVersion());
+    expect(new Set(Object.values(ledger)).size).toBe(versions.length);
+    for (const d of Object.values(ledger)) expect(d).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it('has a digest that any one changed byte, renamed or added file moves', () => {
+    const files = new Map(chartFiles().map((f) => [f, readFileSync(join(CHART_DIR, f))]));
+    const base = chartDigest(files);
+    const edited = new Map(files);
+    edited.set('values.yaml', Buffer.concat([files.get('values.yaml')!, Buffer.from(' ')]));
+    expect(chartDigest(edited)).not.toBe(base);
+    const renamed = new Map([...files].map(([k, v]) => [k === 'icon.svg' ? 'icon2.svg' : k, v]));
+    expect(chartDigest(renamed)).not.toBe(base);
+    expect(chartDigest(new Map([...files, ['templates/extra.yaml', Buffer.from('')]]))).not.toBe(base);
+  });
+
+  it('has a changelog entry in the chart README for every version', () => {
+    const readme = readFileSync(join(CHART_DIR, 'README.md'), 'utf8');
+    for (const v of Object.keys(ledger)) expect(readme, v).toMatch(new RegExp(`^### ${v.replaceAll('.', '\\.')}\\b`, 'm'));
   });
 });

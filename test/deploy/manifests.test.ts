@@ -12,12 +12,13 @@ import { summaryConditionType } from '../../src/publish/conditions.ts';
 import { helmSkip, nameProblems, schemaProblems } from './k8s.ts';
 
 const skip = helmSkip();
+const generated = skip ? new Map<string, string>() : await generatedFiles();
 
 describe.skipIf(skip)('generated files', () => {
-  const files = skip ? new Map<string, string>() : generatedFiles();
+  const files = generated;
 
   it('are deploy/, the chart README and its values schema', () => {
-    expect([...files.keys()].sort()).toEqual(['deploy/bpfready.yaml', 'deploy/grafana/bpfready-dashboard.json', 'deploy/monitoring.yaml', 'deploy/prune.yaml', 'helm/bpfready/README.md', 'helm/bpfready/values.schema.json']);
+    expect([...files.keys()].sort()).toEqual(['deploy/bpfready.yaml', 'deploy/grafana/bpfready-dashboard.json', 'deploy/monitoring.yaml', 'deploy/prune.yaml', 'helm/bpfready/README.md', 'helm/bpfready/templates/config-checks.yaml', 'helm/bpfready/values.schema.json']);
   });
 
   for (const [path, want] of files) {

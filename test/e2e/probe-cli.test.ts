@@ -1,5 +1,5 @@
 // `bpfready probe` usage: bad flags and arguments exit 2 at once, with the problem named and no
-// stack. The command starts its helper threads before it parses its arguments (src/cli.ts), so
+// stack. The command starts its helper threads before it parses its arguments (src/main.ts), so
 // these also prove that threads nobody took do not keep the process alive.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';

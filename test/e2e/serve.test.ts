@@ -134,7 +134,7 @@ describe('bpfready serve: bad input', () => {
 describe('bpfready serve: signals during start-up', () => {
   // No clock in these tests (on two busy cores node alone can take over 100 ms to reach our first
   // line, and a SIGTERM before that is node's default action, not ours): each signal is sent at a
-  // point the process shows it has reached. The first is the moment src/server/signals.ts has run,
+  // point the process shows it has reached. The first is the moment src/daemon/signals.ts has run,
   // the first thing `serve` and `daemon` do: it registers SIGTERM, SIGINT and then SIGHUP in one
   // synchronous call, and node itself catches no SIGHUP, so SIGHUP's bit in /proc/<pid>/status
   // SigCgt means our SIGTERM handler is in place, with every import of the daemon still to come.

@@ -1,7 +1,7 @@
 // A small deterministic fuzzer for our pure parsers: random inputs and mutations of valid seeds.
 // A parser passes when every input either parses or throws ParseError (a clear error that names the
 // input); any other exception is a crash. Hangs are caught by timing each input.
-import { ParseError } from '../../src/errors.ts';
+import { ParseError } from '../../src/base/errors.ts';
 
 /** xorshift32: deterministic, so a failure reproduces from its seed. */
 export function rng(seed: number): () => number {

@@ -12,8 +12,8 @@ import { loadedProgramsOfType, TRAMPOLINES } from '../../src/attach/tracing.ts';
 import { BtfKind } from '../../src/kernel/btf.ts';
 import { liveFdCount, progLoad } from '../../src/native/bpf.ts';
 import { RETURN_ZERO } from '../../src/native/insn.ts';
-import type { FactSection } from '../../src/report.ts';
-import { STATUSES } from '../../src/probes/result.ts';
+import type { FactSection } from '../../src/contract/report.ts';
+import { STATUSES } from '../../src/contract/result.ts';
 
 const isRoot = process.getuid?.() === 0;
 if (!isRoot) console.warn('test/kernel/attach.test.ts: skipped: attach probes need root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)');

@@ -1,12 +1,12 @@
-// The helper matrix split over threads (src/probes/parallel.ts) against the real kernel: the rows
+// The helper matrix split over threads (src/collect/helper-matrix.ts) against the real kernel: the rows
 // are claimed in chunks by this thread and the worker threads, and whatever a thread answers, the
 // matrix is the one a single thread finds; chunks a dying worker had claimed are probed here.
 import { describe, expect, it } from 'vitest';
 import { HELPER_NAMES } from '../../src/native/uapi-names.ts';
 import { probeProgramType, type ProbeEnv } from '../../src/probes/engine.ts';
-import { buildEnv, clearProbeCache, probeTables } from '../../src/probes/index.ts';
-import { HelperMatrix, HelperPool } from '../../src/probes/parallel.ts';
-import type { WorkerRequest } from '../../src/probes/helper-worker.ts';
+import { buildEnv, clearProbeCache, probeTables } from '../../src/collect/index.ts';
+import { HelperMatrix, HelperPool } from '../../src/collect/helper-matrix.ts';
+import type { WorkerRequest } from '../../src/collect/helper-worker.ts';
 import type { ProgRecipe } from '../../src/probes/programs.ts';
 import { rootOnly } from '../helpers/root.ts';
 

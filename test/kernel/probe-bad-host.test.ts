@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ProbeReport } from '../../src/report.ts';
+import type { ProbeReport } from '../../src/contract/report.ts';
 import { rootOnly } from '../helpers/root.ts';
 import { rng } from '../fuzz/harness.ts';
 

@@ -11,13 +11,13 @@ import { add64Imm, callHelper, exit, mov64Imm, mov64Reg, RETURN_ZERO, stMem64, t
 import { capget, capset, errnoName } from '../../src/native/libc.ts';
 import { ATTACH_TYPE_NAMES, HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../../src/native/uapi-names.ts';
 import { BtfKind, loadVmlinuxBtf } from '../../src/kernel/btf.ts';
-import { clearProbeCache, probe, probeTables, resetProbeState } from '../../src/probes/index.ts';
+import { clearProbeCache, probe, probeTables, resetProbeState } from '../../src/collect/index.ts';
 import { MAP_TYPES } from '../../src/probes/maps.ts';
-import { STATUSES, type ResultMap } from '../../src/probes/result.ts';
-import type { ProbeReport } from '../../src/report.ts';
+import { STATUSES, type ResultMap } from '../../src/contract/result.ts';
+import type { ProbeReport } from '../../src/contract/report.ts';
 import { rootOnly } from '../helpers/root.ts';
 import { newMarks, parseSnapshot, snapshotCommand, type Snapshot } from '../kernels/marks.ts';
-import { factsChanged } from '../../src/main.ts';
+import { factsChanged } from '../../src/daemon/wiring.ts';
 
 const skip = rootOnly('probe engine against the kernel');
 const CAP_BPF = 39n;

@@ -1,7 +1,7 @@
 // What a Debian 6.1 kernel must say, as checks over one guest run. Pure: run.ts applies them to a
 // fresh qemu boot, test/unit/kernel-fixtures.test.ts to the recorded fixtures.
-import { interpretHelper } from '../../src/probes/interpret.ts';
-import { STATUSES, type ProbeResult, type ResultMap } from '../../src/probes/result.ts';
+import { interpretHelper } from '../../src/contract/interpret.ts';
+import { STATUSES, type ProbeResult, type ResultMap } from '../../src/contract/result.ts';
 import { helperLog, type RawHelpers } from './record-raw.ts';
 import { newMarks, type Snapshot } from './marks.ts';
 
@@ -53,10 +53,10 @@ export interface Check {
   lines: string[];
 }
 
-/** The report sections the engine itself fills (src/report.ts); a missing one fails every check. */
+/** The report sections the engine itself fills (src/contract/report.ts); a missing one fails every check. */
 const CORE_SECTIONS = ['programTypes', 'mapTypes', 'helpers', 'attachTypes', 'misc'] as const;
 
-/** Errnos the result contract maps to unsupported (src/probes/interpret.ts). */
+/** Errnos the result contract maps to unsupported (src/contract/interpret.ts). */
 const UNSUPPORTED_ERRNOS = new Set(['EINVAL', 'E2BIG', 'ENOTSUPP', 'EOPNOTSUPP', 'ENOSYS']);
 
 /**

@@ -1,6 +1,6 @@
 // Runs inside the guest, after `bpfready probe`: the helper matrix's raw kernel answers (errno and
 // the tail of the verifier log), so test/unit/kernel-fixtures.test.ts can run today's interpreter
-// (src/probes/interpret.ts) over a 6.1 kernel's words without booting it. Same requests as the
+// (src/contract/interpret.ts) over a 6.1 kernel's words without booting it. Same requests as the
 // engine: its recipe per program type, a `call <id>; r0 = 0; exit` program per helper. Also each
 // attach type of src/probes/programs.ts HELPER_VARIANTS that loads, under "<type>/<attach>", whether
 // the report has a row of its own for it or not: what proves the engine's classes (expect.ts).
@@ -9,7 +9,7 @@ import { callHelper, encode, exit, mov64Imm } from '../../src/native/insn.ts';
 import { HELPER_NAMES, PROG_TYPE_NAMES } from '../../src/native/uapi-names.ts';
 import { probeAttachVariant, probeProgramType, type ProbeEnv } from '../../src/probes/engine.ts';
 import { HELPER_VARIANTS, type ProgRecipe } from '../../src/probes/programs.ts';
-import { buildEnv, prepareLoad } from '../../src/probes/index.ts';
+import { buildEnv, prepareLoad } from '../../src/collect/index.ts';
 
 /**
  * Per program type, one entry per helper id (HELPER_NAMES order; index 0 unused): 0 when the program

@@ -53,7 +53,68 @@ const NODE_PATH = /^\/api\/v1\/nodes\/([^/]+)(\/status)?$/;
 const CUSTOM_PATH = /^\/apis\/([^/]+)\/([^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?$/;
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
 
+/** An RBAC PolicyRule as a ClusterRole or Role carries it (rbac.authorization.k8s.io/v1). */
+export interface PolicyRule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+/**
+ * What RBAC grants the client: the rules of the ClusterRoles bound to it, and of the Roles bound
+ * to it per namespace. A request none of them grants is answered 403 Forbidden with the Status
+ * the API server sends (its message and details), as the real authorizer does.
+ */
+export interface Rbac {
+  user: string;
+  clusterRules: PolicyRule[];
+  namespaceRules?: Record<string, PolicyRule[]>;
+}
+
+/** The RBAC attributes of a request, as the API server's request-info resolver derives them. */
+export interface RequestAttributes {
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  subresource: string;
+  name: string;
+  namespace: string;
+}
+
+export function requestAttributes(method: string, path: string, watch: boolean): RequestAttributes | undefined {
+  const core = /^\/api\/v1(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(path);
+  const group = /^\/apis\/([^/]+)\/[^/]+(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(path);
+  const [apiGroup, namespace, resource, name, subresource] = core ? ['', core[1], core[2], core[3], core[4]] : group ? [group[1], group[2], group[3], group[4], group[5]] : [];
+  if (resource === undefined) return undefined;
+  const verbs: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: name ? 'delete' : 'deletecollection' };
+  const verb = method === 'GET' ? (watch ? 'watch' : name ? 'get' : 'list') : verbs[method] ?? method.toLowerCase();
+  return { verb, apiGroup: apiGroup!, resource, subresource: subresource ?? '', name: decodeURIComponent(name ?? ''), namespace: namespace ?? '' };
+}
+
+const grants = (r: PolicyRule, a: RequestAttributes): boolean => {
+  const res = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
+  const has = (list: string[] | undefined, v: string): boolean => (list ?? []).some((x) => x === '*' || x === v);
+  return has(r.verbs, a.verb) && has(r.apiGroups, a.apiGroup) && has(r.resources, res) && (!r.resourceNames?.length || (a.name !== '' && r.resourceNames.includes(a.name)));
+};
+
+export function authorized(rbac: Rbac, a: RequestAttributes): boolean {
+  return rbac.clusterRules.some((r) => grants(r, a)) || (a.namespace !== '' && (rbac.namespaceRules?.[a.namespace] ?? []).some((r) => grants(r, a)));
+}
+
+/** The API server's 403 message, word for word (k8s.io/apiserver's forbidden responder). */
+export function forbiddenMessage(user: string, a: RequestAttributes): string {
+  const res = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
+  // errors.NewForbidden names the group-qualified resource, without the subresource.
+  const qualified = a.apiGroup ? `${a.resource}.${a.apiGroup}` : a.resource;
+  const what = a.name ? `${qualified} "${a.name}"` : qualified;
+  const scope = a.namespace ? `in the namespace "${a.namespace}"` : 'at the cluster scope';
+  return `${what} is forbidden: User "${user}" cannot ${a.verb} resource "${res}" in API group "${a.apiGroup}" ${scope}`;
+}
+
 export class ApiServerDouble {
+  /** Enforce RBAC (undefined: every request is allowed, as for a cluster admin). */
+  rbac: Rbac | undefined;
   private server: Server;
   private sockets = new Set<Socket>();
   private nodes = new Map<string, NodeObject>();
@@ -254,6 +315,12 @@ export class ApiServerDouble {
     if (dryRun.some((v) => v !== 'All')) {
       record(400);
       return sendStatus(res, 400, 'BadRequest', `Invalid dry run value: ${dryRun.join(',')} (supported: All)`);
+    }
+    const attrs = this.rbac ? requestAttributes(method, url.pathname, watch) : undefined;
+    if (this.rbac && attrs && !authorized(this.rbac, attrs)) {
+      record(403);
+      const details = { ...(attrs.name ? { name: attrs.name } : {}), ...(attrs.apiGroup ? { group: attrs.apiGroup } : {}), kind: attrs.resource };
+      return sendJson(res, 403, { ...statusBody(403, 'Forbidden', forbiddenMessage(this.rbac.user, attrs)), details });
     }
     const fault = this.takeFault(method, url.pathname, watch);
     if (fault?.kind === 'reset') {

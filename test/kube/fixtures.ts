@@ -1,8 +1,8 @@
 // A probe report and profile checks to publish. Built by hand because the publisher's contract is
-// the report's shape (src/report.ts), not this kernel: the kernel-facing tests live in test/kernel/.
+// the report's shape (src/contract/report.ts), not this kernel: the kernel-facing tests live in test/kernel/.
 import pino from 'pino';
-import type { ProbeReport } from '../../src/report.ts';
-import type { CheckedProfile } from '../../src/publish/types.ts';
+import type { ProbeReport } from '../../src/contract/report.ts';
+import type { ProfileCheck } from '../../src/publish/types.ts';
 import type { NodeObject } from './apiserver-double.ts';
 
 export function report(over: Partial<ProbeReport> = {}): ProbeReport {
@@ -28,11 +28,11 @@ export function report(over: Partial<ProbeReport> = {}): ProbeReport {
   };
 }
 
-export const checksOk: CheckedProfile[] = [{ profile: 'cilium', satisfied: true, unmet: [] }];
-export const checksBad: CheckedProfile[] = [
+export const checksOk: ProfileCheck[] = [{ profile: 'cilium', satisfied: true, unmet: [] }];
+export const checksBad: ProfileCheck[] = [
   { profile: 'cilium', satisfied: false, unmet: [{ requirement: 'map type ringbuf', status: 'unsupported', errno: 'EINVAL', remediation: ['set CONFIG_BPF_SYSCALL=y'] }] },
 ];
-export const checksUnknown: CheckedProfile[] = [
+export const checksUnknown: ProfileCheck[] = [
   { profile: 'tetragon', satisfied: false, unmet: [{ requirement: 'fentry attach', status: 'not-permitted', errno: 'EPERM', detail: 'lockdown', remediation: ['grant CAP_BPF'] }] },
 ];
 

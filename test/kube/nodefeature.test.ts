@@ -2,16 +2,16 @@
 // conflicts retried, Node labels left to nfd-master, and the object owned by its Node (an
 // ownerReference with the Node's uid): kept across a DaemonSet restart, gone with the Node.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createPublisher, type Publisher } from '../../src/publish/index.ts';
+import { createPublisher, type NodePublisher } from '../../src/publish/index.ts';
 import { ApiServerDouble } from './apiserver-double.ts';
 import { RecordingClock } from './clock.ts';
 import { checksBad, checksOk, foreignNode, quietLogger, report } from './fixtures.ts';
 
 const PATH = 'nfd.k8s-sigs.io/v1alpha1/bpfready/nodefeatures/bpfready-n1';
 let server: ApiServerDouble;
-let p: Publisher;
+let p: NodePublisher;
 
-const nfdPublisher = (): Publisher =>
+const nfdPublisher = (): NodePublisher =>
   createPublisher({
     nodeName: 'n1',
     labelPrefix: 'bpfready.io',

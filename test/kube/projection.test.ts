@@ -1,6 +1,6 @@
 // Pure stages: facts → labels, checks → conditions, (desired, observed) → patches.
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/errors.ts';
+import { UsageError } from '../../src/base/errors.ts';
 import { fuzz } from '../fuzz/harness.ts';
 import { clampMessage, profileConditionType, projectConditions, verdict } from '../../src/publish/conditions.ts';
 import { desiredState, validateTaint } from '../../src/publish/index.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createNodeApi, type NodeApi } from '../../src/publish/client.ts';
-import { createPublisher, type Publisher } from '../../src/publish/index.ts';
+import { createPublisher, type NodePublisher } from '../../src/publish/index.ts';
 import { pruneAllNodes, pruneNode } from '../../src/publish/prune.ts';
 import { ApiServerDouble } from './apiserver-double.ts';
 import { RecordingClock } from './clock.ts';
@@ -20,7 +20,7 @@ const CLEAN = 'n0-clean';
 const TAINT = { key: 'bpfready.io/not-ready', effect: 'NoSchedule' } as const;
 let server: ApiServerDouble;
 
-function publisher(node: string): Publisher {
+function publisher(node: string): NodePublisher {
   return createPublisher({
     nodeName: node,
     labelPrefix: 'bpfready.io',

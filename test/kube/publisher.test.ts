@@ -1,7 +1,7 @@
 // The publisher against the API-server double, through the real @kubernetes/client-node HTTP stack.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createNodeApi } from '../../src/publish/client.ts';
-import { createPublisher, type Publisher, type PublisherOptions } from '../../src/publish/index.ts';
+import { createPublisher, type NodePublisher, type PublisherOptions } from '../../src/publish/index.ts';
 import { ApiServerDouble, type NodeObject } from './apiserver-double.ts';
 import { RecordingClock } from './clock.ts';
 import { checksBad, checksOk, foreignNode, quietLogger, report } from './fixtures.ts';
@@ -9,7 +9,7 @@ import { checksBad, checksOk, foreignNode, quietLogger, report } from './fixture
 const NODE = 'node-a';
 let server: ApiServerDouble;
 let clock: RecordingClock;
-const publishers: Publisher[] = [];
+const publishers: NodePublisher[] = [];
 
 beforeEach(async () => {
   server = new ApiServerDouble();
@@ -23,7 +23,7 @@ afterEach(async () => {
   await server.close();
 });
 
-function publisher(over: Partial<PublisherOptions> = {}): Publisher {
+function publisher(over: Partial<PublisherOptions> = {}): NodePublisher {
   const p = createPublisher({
     nodeName: NODE,
     labelPrefix: 'bpfready.io',
@@ -47,7 +47,7 @@ const foreign = (n: NodeObject) => ({
   conditions: n.status?.conditions?.filter((c) => !String(c.type).startsWith('bpfready.io/')),
 });
 
-async function settle(p: Publisher): Promise<void> {
+async function settle(p: NodePublisher): Promise<void> {
   await p.whenInSync();
   // Let the watch deliver the events of our own writes, which must not cause further writes.
   await new Promise((r) => setTimeout(r, 100));

@@ -1,7 +1,7 @@
 // The real probe report of this kernel, projected and published to the double: every label the real
 // facts produce must pass the API server's validation, and only conclusive facts become labels.
 import { describe, expect, it } from 'vitest';
-import { probe } from '../../src/probes/index.ts';
+import { probe } from '../../src/collect/index.ts';
 import { createNodeApi } from '../../src/publish/client.ts';
 import { createPublisher } from '../../src/publish/index.ts';
 import { projectLabels } from '../../src/publish/labels.ts';

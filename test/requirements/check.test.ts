@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ProbeReport } from '../../src/report.ts';
+import type { ProbeReport } from '../../src/contract/report.ts';
 import { check } from '../../src/requirements/check.ts';
 import { withKernelConfig } from '../../src/requirements/enrich.ts';
 import { requirementId, type Requirement } from '../../src/requirements/model.ts';

@@ -11,7 +11,7 @@ import { parseBpfObject, type BpfObject } from '../../src/kernel/elf-bpf.ts';
 import { ObjectBtf } from '../../src/kernel/elf-btf.ts';
 import { resolveCore, coreSpecName, type CoreKind } from '../../src/kernel/elf-core.ts';
 import { parseElf } from '../../src/kernel/elf.ts';
-import type { ProbeReport } from '../../src/report.ts';
+import type { ProbeReport } from '../../src/contract/report.ts';
 import { checkObject, type CheckOptions } from '../../src/requirements/check.ts';
 import { objectRequirements, requirementsFromObject } from '../../src/requirements/from-elf.ts';
 import { requirementId, type Requirement } from '../../src/requirements/model.ts';

@@ -8,13 +8,13 @@ import { createHash } from 'node:crypto';
 import { release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ParseError } from '../../src/errors.ts';
+import { ParseError } from '../../src/base/errors.ts';
 import { loadVmlinuxBtf } from '../../src/kernel/btf.ts';
 import { parseBpfObject, type BpfObject } from '../../src/kernel/elf-bpf.ts';
 import { parseElf, STT_FUNC } from '../../src/kernel/elf.ts';
 import { resolveCore } from '../../src/kernel/elf-core.ts';
 import { classifySection } from '../../src/kernel/elf-sections.ts';
-import type { ProbeReport } from '../../src/report.ts';
+import type { ProbeReport } from '../../src/contract/report.ts';
 import { checkObject, hostKernelOptions, type CheckOptions } from '../../src/requirements/check.ts';
 import { withKernelConfig } from '../../src/requirements/enrich.ts';
 import { objectRequirements, type ObjectRequirements } from '../../src/requirements/from-elf.ts';
@@ -89,7 +89,7 @@ describe.skipIf(skip)(`verdicts on kernel ${release()} = what the kernel did`, (
   const judged: Judged[] = [];
   beforeAll(async () => {
     truth = JSON.parse(readFileSync(truthFile(), 'utf8')) as TruthFile;
-    const { probe } = await import('../../src/probes/index.ts');
+    const { probe } = await import('../../src/collect/index.ts');
     const raw: ProbeReport = await probe();
     const opts: CheckOptions = hostKernelOptions('/', { tracepoints: (n) => tracepointsPresent('/', n), gplOnly: makeGplProbe() });
     for (const name of names) {

@@ -4,7 +4,7 @@ import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ParseError } from '../../src/errors.ts';
+import { ParseError } from '../../src/base/errors.ts';
 import { parseBpfObject, type BpfObject } from '../../src/kernel/elf-bpf.ts';
 import { classifySection } from '../../src/kernel/elf-sections.ts';
 import { objectRequirements, requirementsFromObject } from '../../src/requirements/from-elf.ts';

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ParseError } from '../../src/errors.ts';
+import { ParseError } from '../../src/base/errors.ts';
 import { parseBpfObject } from '../../src/kernel/elf-bpf.ts';
 import { requirementsFromObject } from '../../src/requirements/from-elf.ts';
 import { fuzz, mutateBytes, rng } from '../fuzz/harness.ts';

@@ -11,10 +11,10 @@ import { loadVmlinuxBtf } from '../../src/kernel/btf.ts';
 import { parseBpfObject, type BpfObject } from '../../src/kernel/elf-bpf.ts';
 import { readKernelConfig } from '../../src/kernel/kconfig.ts';
 import { liveFdCount } from '../../src/native/bpf.ts';
-import type { ProbeResult, Status } from '../../src/probes/result.ts';
-import type { ProbeReport } from '../../src/report.ts';
+import type { ProbeResult, Status } from '../../src/contract/result.ts';
+import type { ProbeReport } from '../../src/contract/report.ts';
 import { check, checkObject, hostKernelOptions } from '../../src/requirements/check.ts';
-import { worst } from '../../src/requirements/facts.ts';
+import { worst } from '../../src/requirements/report-facts.ts';
 import { objectRequirements, requirementsFromObject } from '../../src/requirements/from-elf.ts';
 import { makeGplProbe, tracepointsPresent } from '../../src/requirements/kernel-view.ts';
 import { loadObject } from '../../src/requirements/load.ts';
@@ -30,7 +30,7 @@ const objects = new Map<string, BpfObject>();
 
 beforeAll(async () => {
   if (skip) return;
-  const { probe } = await import('../../src/probes/index.ts');
+  const { probe } = await import('../../src/collect/index.ts');
   report = await probe();
   if (!report.attach) {
     const { probeAttach } = await import('../../src/attach/index.ts');

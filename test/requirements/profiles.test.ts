@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ParseError } from '../../src/errors.ts';
+import { ParseError } from '../../src/base/errors.ts';
 import { requirementId } from '../../src/requirements/model.ts';
 import { BUILTIN_PROFILES, parseProfiles } from '../../src/requirements/profiles.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Requirement } from '../../src/requirements/model.ts';
-import { checkProfiles } from '../../src/server/checks.ts';
+import { checkProfiles } from '../../src/requirements/profile-checks.ts';
 import { fakeReport } from './fake-report.ts';
 
 describe('checkProfiles', () => {

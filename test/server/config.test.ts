@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_LISTEN, loadConfig, parseListen, type Config } from '../../src/config.ts';
-import { ParseError } from '../../src/errors.ts';
+import { ParseError } from '../../src/base/errors.ts';
 import { BUILTIN_PROFILES } from '../../src/requirements/profiles.ts';
 
 function load(argv: string[], env: Record<string, string> = {}, file?: string): Config {

@@ -7,10 +7,11 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { runDaemon, startDaemon, type Daemon, type Publisher } from '../../src/main.ts';
-import type { StopSignals } from '../../src/server/signals.ts';
-import type { ProbeReport } from '../../src/report.ts';
-import type { ProfileCheck } from '../../src/server/state.ts';
+import { runDaemon, startDaemon, type Daemon } from '../../src/daemon/wiring.ts';
+import type { Publisher } from '../../src/publish/types.ts';
+import type { StopSignals } from '../../src/daemon/signals.ts';
+import type { ProbeReport } from '../../src/contract/report.ts';
+import type { ProfileCheck } from '../../src/requirements/profile-checks.ts';
 import { fakeChecks, fakeReport } from './fake-report.ts';
 
 const STATIC_MOUNTINFO = join(mkdtempSync(join(tmpdir(), 'bpfready-mountinfo-')), 'mountinfo');
@@ -71,7 +72,7 @@ describe('startDaemon', () => {
   });
 
   it('checks profiles and hands every successful report to the publisher; publisher trouble is not a probe failure', async () => {
-    const published: [ProbeReport, ProfileCheck[]][] = [];
+    const published: [ProbeReport, readonly ProfileCheck[]][] = [];
     let closed = false;
     const publisher: Publisher = {
       publish: (r, c) => {

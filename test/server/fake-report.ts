@@ -1,7 +1,7 @@
 // A small hand-written ProbeReport for route and rendering tests only (the e2e tests and benchmarks
-// use the real engine). Field names follow src/report.ts.
-import type { ProbeReport } from '../../src/report.ts';
-import type { ProfileCheck } from '../../src/server/state.ts';
+// use the real engine). Field names follow src/contract/report.ts.
+import type { ProbeReport } from '../../src/contract/report.ts';
+import type { ProfileCheck } from '../../src/requirements/profile-checks.ts';
 
 export function fakeReport(): ProbeReport {
   return {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const NODE = join(import.meta.dirname, '../../node_modules/node/bin/node');
-const MEMORY = join(import.meta.dirname, '../../src/server/memory.ts');
+const MEMORY = join(import.meta.dirname, '../../src/daemon/memory.ts');
 
 describe('releaseMemory', () => {
   it('gives freed malloc memory back: resident anonymous memory falls after a collection alone does not', () => {

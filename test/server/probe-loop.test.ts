@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createProbeLoop, type ProbeLoop, type ProbeLoopOptions } from '../../src/server/probe-loop.ts';
+import { createProbeLoop, type ProbeLoop, type ProbeLoopOptions } from '../../src/daemon/probe-loop.ts';
 import type { ProbeTrigger } from '../../src/server/state.ts';
 
 interface Harness {

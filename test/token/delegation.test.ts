@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ParseError } from '../../src/errors.ts';
+import { ParseError } from '../../src/base/errors.ts';
 import { parseMountinfo } from '../../src/kernel/mountinfo.ts';
 import { errnoName } from '../../src/native/libc.ts';
 import { openFailureResult, tokenCreateResult } from '../../src/token/create.ts';

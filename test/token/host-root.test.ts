@@ -2,7 +2,7 @@
 // `mount` label and mount: requirements name), the token is created through the pod's own path, and
 // a bpffs outside the host root is the pod's, not the node's (issue 16: the pod reported /host/...).
 import { describe, expect, it } from 'vitest';
-import { supported } from '../../src/probes/result.ts';
+import { supported } from '../../src/contract/result.ts';
 import type { TokenCreateOutcome } from '../../src/token/create.ts';
 import { discoverBpffs, nodePath } from '../../src/token/manager.ts';
 

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProbeResult, ResultMap } from '../../src/probes/result.ts';
-import type { BpffsMount, TokenProbe } from '../../src/report.ts';
+import type { ProbeResult, ResultMap } from '../../src/contract/result.ts';
+import type { BpffsMount, TokenProbe } from '../../src/contract/report.ts';
 import { kernelHasTokens } from '../../src/token/create.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { liveFdCount, OwnedFd } from '../../src/native/bpf.ts';
 import { O_RDONLY, openPath } from '../../src/native/libc.ts';
-import { notPermitted, supported, unsupported } from '../../src/probes/result.ts';
+import { notPermitted, supported, unsupported } from '../../src/contract/result.ts';
 import type { TokenCreateOutcome } from '../../src/token/create.ts';
 import { discoverBpffs, TokenManager, type TableRunner } from '../../src/token/manager.ts';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { readMountinfoText } from '../../src/kernel/mountinfo.ts';
 import { liveFdCount } from '../../src/native/bpf.ts';
 import { syscallLongs } from '../../src/native/libc.ts';
-import { probeTables } from '../../src/probes/index.ts';
+import { probeTables } from '../../src/collect/index.ts';
 import { createToken } from '../../src/token/create.ts';
 import { discoverBpffs, probeWithToken, TokenManager, type TableRunner } from '../../src/token/manager.ts';
 

@@ -1,8 +1,8 @@
 // The errno / verifier-log interpreter: every rule of the result contract, on the kernel's own
 // wording (log lines recorded from 6.18 and the older wordings the facts file documents).
 import { describe, expect, it } from 'vitest';
-import { interpretCreate, interpretFdTrick, interpretHelper, logExcerpt } from '../../src/probes/interpret.ts';
-import { isConclusive } from '../../src/probes/result.ts';
+import { interpretCreate, interpretFdTrick, interpretHelper, logExcerpt } from '../../src/contract/interpret.ts';
+import { isConclusive } from '../../src/contract/result.ts';
 
 const log = (...lines: string[]) => `0: R1=ctx() R10=fp0\n${lines.join('\n')}\nprocessed 1 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n`;
 

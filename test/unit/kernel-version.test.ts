@@ -1,7 +1,7 @@
 // LINUX_VERSION_CODE for kprobe loads before 5.0, found the way libbpf finds it: Ubuntu's upstream
 // version is in /proc/version_signature, Debian's in uname -v, everyone else's in uname -r.
 import { describe, expect, it } from 'vitest';
-import { kernelVersionCode } from '../../src/probes/index.ts';
+import { kernelVersionCode } from '../../src/kernel/osrelease.ts';
 
 const code = (a: number, b: number, c: number) => (a << 16) + (b << 8) + c;
 

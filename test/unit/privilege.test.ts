@@ -2,8 +2,8 @@
 // capabilities the probe held, never from which helper or feature it was. The kernel's words are the
 // 6.18 and 6.1 wordings (test/kernel, test/kernels prove the whole on those kernels).
 import { describe, expect, it } from 'vitest';
-import { helperAbsence, interpretCreate, interpretHelper } from '../../src/probes/interpret.ts';
-import type { ProbeEnv } from '../../src/probes/env.ts';
+import { helperAbsence, interpretCreate, interpretHelper } from '../../src/contract/interpret.ts';
+import type { ProbeEnv } from '../../src/contract/probe-env.ts';
 import { helperLookupBlind, hiddenHelper, refusedForPrivilege } from '../../src/probes/privilege.ts';
 
 const bit = (...caps: number[]) => caps.reduce((m, c) => m | (1n << BigInt(c)), 0n);

@@ -112,7 +112,10 @@ and the uninstall hook's Job must run on a cluster where every node still carrie
 {{- define "bpfready.pruneHook" -}}
 helm.sh/hook: post-delete
 helm.sh/hook-weight: {{ . | quote }}
-{{- /* hook-failed too: a failed prune must not leave behind a ClusterRole that can patch nodes. */}}
+{{- /* A failed prune must not leave behind a ClusterRole that can patch nodes. hook-failed deletes the
+failed Job; the account, ClusterRole, binding, ConfigMap and policy created before it (weight -10)
+succeeded, and Helm >= 3.19 deletes earlier hooks by their hook-succeeded policy when a later one
+fails (Helm 3.18 and older leave them: see the chart README, Helm versions). */}}
 helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded,hook-failed
 {{- end -}}
 

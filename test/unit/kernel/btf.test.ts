@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ParseError } from '../../../src/errors.ts';
+import { ParseError } from '../../../src/base/errors.ts';
 import { Btf, BtfKind, BTF_KIND_NAMES, loadVmlinuxBtf } from '../../../src/kernel/btf.ts';
 import { fuzz } from '../../fuzz/harness.ts';
 import { buildBtf, type RawType } from './btf-builder.ts';

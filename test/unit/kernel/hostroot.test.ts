@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { collectSystemFacts } from '../../../src/facts/index.ts';
 import { readKernelConfig } from '../../../src/kernel/kconfig.ts';
-import { ParseError } from '../../../src/errors.ts';
+import { ParseError } from '../../../src/base/errors.ts';
 
 const RELEASE = '6.6.0-test';
 let roots: string[] = [];

@@ -1,7 +1,7 @@
 // Pure parsers of system facts: fixtures, malformed input, and 100k-input fuzzing each.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ParseError } from '../../../src/errors.ts';
+import { ParseError } from '../../../src/base/errors.ts';
 import { parseKconfig } from '../../../src/kernel/kconfig.ts';
 import { parseOsRelease } from '../../../src/kernel/osrelease.ts';
 import { capabilityNames, CAP, hasCap, parseProcStatus } from '../../../src/kernel/procstatus.ts';

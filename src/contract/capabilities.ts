@@ -1,5 +1,5 @@
 // Which capabilities the kernel checks before it creates a map or loads a program, per type
-// (kernel/bpf/syscall.c map_create() and bpf_prog_load(), ~6.13; bpf-probe-facts.md §9). Used to
+// (kernel/bpf/syscall.c map_create() and bpf_prog_load(), ~6.13; docs/kernel-notes.md#capabilities). Used to
 // say, for a not-permitted result, what the caller lacks. CAP_SYS_ADMIN satisfies CAP_BPF,
 // CAP_PERFMON and CAP_NET_ADMIN checks in these paths (bpf_capable(), perfmon_capable(),
 // bpf_net_capable()); with a token the same checks run against the token's user namespace.

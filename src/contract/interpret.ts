@@ -1,6 +1,6 @@
 // The one place where kernel answers become results. Every probe hands its raw outcome (errno and,
 // for loads, the verifier log) to one of these functions; nothing else maps errnos to statuses.
-// The reasoning behind each rule is in ../shared/research/bpf-probe-facts.md §8 and §10.
+// The reasoning behind each rule: docs/kernel-notes.md#eperm-first and #classification.
 import { errnoName } from '../native/libc.ts';
 import { notPermitted, probeError, supported, unsupported, type ProbeResult } from './result.ts';
 
@@ -41,7 +41,7 @@ export function logExcerpt(log: string | undefined, max = 200): string | undefin
 
 /**
  * Errors that say "not allowed" rather than "not known". EPERM comes from capability checks that
- * precede the program-type lookup on every kernel (facts §8.3), so it never proves absence. EACCES
+ * precede the program-type lookup on every kernel (docs/kernel-notes.md#eperm-first), so it never proves absence. EACCES
  * is the LSM/path-permission and token answer; before the verifier ran it means the same.
  */
 function isPermissionErrno(errno: number): boolean {

@@ -1,11 +1,29 @@
 // The configured profiles checked against a report (src/requirements does the checking), as the
-// ProfileCheck view that /status, the metrics and the publisher (src/publish) all read.
-import type { ProbeReport } from '../report.ts';
-import { check, hostKernelOptions } from '../requirements/check.ts';
-import { withKernelConfig } from '../requirements/enrich.ts';
-import { makeGplProbe, tracepointsPresent } from '../requirements/kernel-view.ts';
-import { requirementId, type Requirement } from '../requirements/model.ts';
-import type { ProfileCheck } from './state.ts';
+// ProfileCheck view that /status, the metrics and the publisher (src/publish) all read: one
+// definition, so a change here is a compile error there rather than a silent mismatch.
+import type { ProbeReport } from '../contract/report.ts';
+import { check, hostKernelOptions } from './check.ts';
+import { withKernelConfig } from './enrich.ts';
+import { makeGplProbe, tracepointsPresent } from './kernel-view.ts';
+import { requirementId, type Requirement } from './model.ts';
+import type { Status } from '../contract/result.ts';
+
+export interface UnmetRequirement {
+  /** The requirement as a person would name it (e.g. "program type lsm", "CONFIG_BPF_LSM"). */
+  requirement: string;
+  status: Status;
+  errno?: string;
+  detail?: string;
+  /** What an operator can do about it, one action per entry. */
+  remediation: string[];
+}
+
+/** One profile checked against the latest report; the view the status page and metrics use. */
+export interface ProfileCheck {
+  profile: string;
+  satisfied: boolean;
+  unmet: UnmetRequirement[];
+}
 
 export function checkProfiles(profiles: Readonly<Record<string, readonly Requirement[]>>, report: ProbeReport, hostRoot = '/'): ProfileCheck[] {
   return Object.entries(profiles).map(([profile, reqs]) => {

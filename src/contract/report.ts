@@ -1,5 +1,5 @@
 // The shape of `bpfready probe --json` (docs/json.md). Public interface: add, never rename or repurpose.
-import type { ProbeResult, ResultMap } from './probes/result.ts';
+import type { ProbeResult, ResultMap } from './result.ts';
 
 export type Json = string | number | boolean | null | Json[] | { [k: string]: Json };
 

@@ -20,7 +20,7 @@ export interface TokenOp {
   attachType?: number;
 }
 
-/** What the engine asks of vmlinux BTF (src/kernel/btf.ts answers; src/probes/index.ts remembers). */
+/** What the engine asks of vmlinux BTF (src/kernel/btf.ts answers; src/collect/index.ts remembers). */
 export type EngineBtf = Pick<Btf, 'findId' | 'structMembers' | 'typeRef' | 'enumValues'> & {
   /** Set when the BTF file exists but could not be parsed: every answer is then "not found". */
   readonly parseError?: string | undefined;

@@ -2,7 +2,7 @@
 // demand (SIGHUP). Cycles never overlap; triggers that arrive during a cycle collapse into one more.
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { ProbeTrigger } from './state.ts';
+import type { ProbeTrigger } from '../server/state.ts';
 
 export interface ProbeLoopOptions {
   /** One probe cycle. Resolves true when it succeeded; must not throw. */

@@ -3,9 +3,9 @@
 // claims program types from the counter, as the parent does, until none is left.
 import { parentPort } from 'node:worker_threads';
 import type { ProgLoadSpec } from '../native/bpf.ts';
-import type { ProbeEnv } from './env.ts';
-import { probeHelpers } from './helpers.ts';
-import type { ProbeResult } from './result.ts';
+import type { ProbeEnv } from '../contract/probe-env.ts';
+import { probeHelpers } from '../probes/helpers.ts';
+import type { ProbeResult } from '../contract/result.ts';
 
 export interface WorkerJob {
   progType: string;

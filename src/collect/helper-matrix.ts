@@ -7,14 +7,14 @@
 // from which every thread claims the next chunk of a row when it is free. The workers start on the
 // first batch while this thread still probes the program types that need BTF, the map types and
 // the rest; then it joins them.
-import type { ProbeEnv, PreparedLoad } from './engine.ts';
-import { prepareLoad, probeHelpers } from './engine.ts';
-import { rowType } from './helpers.ts';
-import type { ProgRecipe } from './programs.ts';
-import { probeError, type ProbeResult } from './result.ts';
+import type { ProbeEnv, PreparedLoad } from '../probes/engine.ts';
+import { prepareLoad, probeHelpers } from '../probes/engine.ts';
+import { rowType } from '../probes/helpers.ts';
+import type { ProgRecipe } from '../probes/programs.ts';
+import { probeError, type ProbeResult } from '../contract/result.ts';
 import type { WorkerReply, WorkerRequest } from './helper-worker.ts';
-import type { HelperPool } from './pool.ts';
-export { defaultWorkers, HelperPool, takePrewarmedPool, prewarmHelperPool } from './pool.ts';
+import type { HelperPool } from './helper-pool.ts';
+export { defaultWorkers, HelperPool, takePrewarmedPool, prewarmHelperPool } from './helper-pool.ts';
 
 export interface HelperJob {
   progType: string;

@@ -2,8 +2,8 @@
 // engine's own are filled by other collectors; a section that is absent or holds no entry for what we
 // need is `error: not probed` — never satisfied, because "we did not look" is not "it is there".
 // The keys read here are listed in docs/requirements.md.
-import type { BpffsMount, Fact, ProbeReport } from '../report.ts';
-import { probeError, STATUSES, type ProbeResult, type Status } from '../probes/result.ts';
+import type { BpffsMount, Fact, ProbeReport } from '../contract/report.ts';
+import { probeError, STATUSES, type ProbeResult, type Status } from '../contract/result.ts';
 
 function isResult(v: unknown): v is Fact {
   return typeof v === 'object' && v !== null && STATUSES.includes((v as { status?: unknown }).status as Status);

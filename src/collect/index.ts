@@ -14,8 +14,9 @@ import { progLoad } from '../native/bpf.ts';
 import { raiseMemlockLimit } from '../native/libc.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { btfFileKey, BtfKind, loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
-import { inInitUserNamespace } from '../kernel/procstatus.ts';
-import type { Fact, FactSection, ProbeReport } from '../report.ts';
+import { kernelVersionCode } from '../kernel/osrelease.ts';
+import { capabilityNames, inInitUserNamespace } from '../kernel/procstatus.ts';
+import type { Fact, FactSection, ProbeReport } from '../contract/report.ts';
 // The system-facts, attach and token modules are imported when a full report needs them, not at
 // start-up: `probe --tables-only` and the helper workers never load them.
 import type { TokenManager } from '../token/manager.ts';
@@ -32,11 +33,11 @@ import {
   type EngineBtf,
   type ProbeEnv,
   type TokenOp,
-} from './engine.ts';
-import type { ProgRecipe } from './programs.ts';
-import { isConclusive, probeError, type ProbeResult, type ResultMap } from './result.ts';
-import { defaultWorkers, HelperMatrix, HelperPool, takePrewarmedPool, type HelperJob } from './parallel.ts';
-import { HELPER_VARIANTS, PROGRAM_TYPES } from './programs.ts';
+} from '../probes/engine.ts';
+import type { ProgRecipe } from '../probes/programs.ts';
+import { isConclusive, probeError, type ProbeResult, type ResultMap } from '../contract/result.ts';
+import { defaultWorkers, HelperMatrix, HelperPool, takePrewarmedPool, type HelperJob } from './helper-matrix.ts';
+import { HELPER_VARIANTS, PROGRAM_TYPES } from '../probes/programs.ts';
 
 export interface Tables {
   programTypes: ResultMap;
@@ -58,26 +59,6 @@ export interface TableOptions {
   families?: readonly (keyof Tables)[];
   /** Also the probes that leave marks on the node (off by default; docs/probes.md). */
   full?: boolean;
-}
-
-/** LINUX_VERSION_CODE as libbpf derives it (Debian and Ubuntu put the upstream version elsewhere). */
-export function kernelVersionCode(release = osRelease(), version = osVersion(), ubuntuSignature: string | null = readVersionSignature() ?? null): number {
-  // Ubuntu: /proc/version_signature ends with the upstream version ("Ubuntu 4.15.0-213.224-generic
-  // 4.15.18"); its release string carries Ubuntu's ABI number instead. Debian: in uname -v.
-  const ubuntu = ubuntuSignature ? /(\d+)\.(\d+)\.(\d+)\s*$/.exec(ubuntuSignature) : null;
-  const debian = /Debian (\d+)\.(\d+)\.(\d+)/.exec(version);
-  const m = ubuntu ?? debian ?? /^(\d+)\.(\d+)\.(\d+)/.exec(release) ?? /^(\d+)\.(\d+)/.exec(release);
-  if (!m) return 0;
-  const [a, b, c] = [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
-  return (a << 16) + (b << 8) + Math.min(c, 255);
-}
-
-function readVersionSignature(): string | undefined {
-  try {
-    return readFileSync('/proc/version_signature', 'utf8').trim();
-  } catch {
-    return undefined; // not Ubuntu
-  }
 }
 
 /** Our own thread's effective capabilities and seccomp mode: /proc/thread-self, whatever the host root. */
@@ -208,7 +189,7 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
   const thread = readThreadStatus();
   return {
     ...(lockdown !== undefined ? { lockdown } : {}),
-    // In a child user namespace the kernel sees none of our capabilities (facts §8).
+    // In a child user namespace the kernel sees none of our capabilities (docs/kernel-notes.md#eperm-first).
     caps: childUserNs ? 0n : thread.caps,
     heldCaps: thread.caps,
     seccomp: thread.seccomp,
@@ -271,7 +252,7 @@ function hash(s: string): string {
   return (h >>> 0).toString(16);
 }
 
-/** Forget every cached result (tests; SIGHUP in the daemon). */
+/** Forget every cached result (tests only: SIGHUP re-probes through the cache, which re-keys itself). */
 export function clearProbeCache(): void {
   contexts.clear();
   btfCache = undefined;
@@ -459,7 +440,7 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
       generatedAt: new Date().toISOString(),
       durationMs: Math.round(performance.now() - started),
       kernel: { release: osRelease(), version: osVersion(), machine: osMachine() },
-      context: { euid: process.geteuid?.() ?? -1, effective: capNames(env.heldCaps ?? env.caps), ...(env.childUserNs ? { initUserNamespace: false } : {}) },
+      context: { euid: process.geteuid?.() ?? -1, effective: capabilityNames(env.heldCaps ?? env.caps), ...(env.childUserNs ? { initUserNamespace: false } : {}) },
       ...tables,
     };
   }
@@ -475,7 +456,7 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
   const tokenError = tokenResult !== null && 'error' in tokenResult ? tokenResult.error : undefined;
   const { kernel: factsKernel, ...factSections } = 'error' in facts ? { kernel: undefined } : facts;
   if ('security' in factSections && factSections.security?.bpf_lsm) {
-    // The BPF LSM is usable only if the lsm program type also loads (facts §4 #4).
+    // The BPF LSM is usable only if the lsm program type also loads (docs/kernel-notes.md#bpf-lsm).
     const lsm = tables.programTypes.lsm!;
     factSections.security.bpf_lsm_program_type = { ...lsm, detail: `lsm program type: ${lsm.status}${lsm.detail ? ` (${lsm.detail})` : ''}` };
   }
@@ -485,7 +466,7 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
     durationMs: Math.round(performance.now() - started),
     // uname(2) of the running kernel; the host's files may add the distro but never blank these.
     kernel: { ...(factsKernel ?? {}), release: factsKernel?.release || osRelease(), version: factsKernel?.version || osVersion(), machine: factsKernel?.machine || osMachine() },
-    context: { euid: process.geteuid?.() ?? -1, effective: capNames(env.heldCaps ?? env.caps), ...(env.childUserNs ? { initUserNamespace: false } : {}), ...(token ? { tokenMount: token.mount } : {}) },
+    context: { euid: process.geteuid?.() ?? -1, effective: capabilityNames(env.heldCaps ?? env.caps), ...(env.childUserNs ? { initUserNamespace: false } : {}), ...(token ? { tokenMount: token.mount } : {}) },
     ...tables,
     ...('error' in facts ? { facts: { collector: facts.error } } : factSections),
     ...(attach ? { attach } : {}),
@@ -535,24 +516,12 @@ function attachInWorker(hostRoot: string): Promise<FactSection> {
   });
 }
 
-/** Close the token and forget every cache (daemon shutdown, tests). */
+/** Close the token and forget every cache (tests only; the daemon keeps its token until exit). */
 export function resetProbeState(): void {
   tokens?.close();
   tokens = undefined;
   attachCache = undefined;
   clearProbeCache();
-}
-
-const CAP_NAMES = [
-  'chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setpcap',
-  'linux_immutable', 'net_bind_service', 'net_broadcast', 'net_admin', 'net_raw', 'ipc_lock', 'ipc_owner',
-  'sys_module', 'sys_rawio', 'sys_chroot', 'sys_ptrace', 'sys_pacct', 'sys_admin', 'sys_boot', 'sys_nice',
-  'sys_resource', 'sys_time', 'sys_tty_config', 'mknod', 'lease', 'audit_write', 'audit_control', 'setfcap',
-  'mac_override', 'mac_admin', 'syslog', 'wake_alarm', 'block_suspend', 'audit_read', 'perfmon', 'bpf',
-  'checkpoint_restore',
-];
-function capNames(mask: bigint): string[] {
-  return CAP_NAMES.filter((_, i) => (mask >> BigInt(i)) & 1n).map((n) => `cap_${n}`);
 }
 
 export { prepareLoad, probeHelpers };

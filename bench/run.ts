@@ -80,6 +80,7 @@ if (process.geteuid?.() !== 0) {
 }
 
 const scripts: [string, string[]][] = [
+  ['attach-breakdown.ts', []],
   ['btf-parse.ts', []],
   ['daemon-ready.ts', []],
   ['kube-scale.ts', []],

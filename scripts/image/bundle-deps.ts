@@ -101,7 +101,7 @@ const result = await build({
   metafile: true,
   legalComments: 'eof',
   // Minified: V8 keeps every module's source text for its whole life (lazy compilation), and the
-  // generated Kubernetes client's is most of it (docs/adr/0006-daemon-memory.md). Class and function
+  // generated Kubernetes client's is most of it (docs/daemon.md, "Issue 20: footprint before and after"). Class and function
   // names are kept: error messages and the client's own serializer name types by them.
   minify: true,
   keepNames: true,

@@ -1,65 +1,108 @@
-// Steady state of `bpfready serve` after the first probe: resident memory and idle CPU while
-// Prometheus-style scrapes arrive, with the default re-probe interval and mount-table checks.
-// Targets: RSS ≤ 80 MiB.
-// Run: node_modules/.bin/node bench/daemon-steady.ts [seconds] [scrape-seconds] [--daemon]
+// Steady state of `bpfready serve` (or `daemon`) after the first probe: resident memory and idle CPU
+// while Prometheus-style scrapes arrive, with re-probes and mount-table checks running.
+// Targets: serve RSS ≤ 80 MiB; daemon RSS ≤ 90 MiB and peak (VmHWM) ≤ 130 MiB (issue 20).
+// Run: node_modules/.bin/node bench/daemon-steady.ts [seconds] [scrape-seconds] [--daemon] [--image-deps]
 // --daemon measures `bpfready daemon` instead, publishing to the API-server double of test/kube (a
 // real HTTP server; the Kubernetes client library and the watch on our Node are then in the process).
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// --image-deps runs it from a tree whose node_modules is bundled as the image's is (bench/image-tree.ts).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiServerDouble } from '../test/kube/apiserver-double.ts';
 import { foreignNode } from '../test/kube/fixtures.ts';
-import { start } from '../test/e2e/process.ts';
-import { cpuSeconds, fdCount, median, mib, requireRoot, rssAnonBytes, rssBytes, serve, sleep, stop, waitReady } from './daemon-common.ts';
+import { BIN, start, type Running } from '../test/e2e/process.ts';
+import { cpuSeconds, fdCount, median, mib, requireRoot, rssAnonBytes, rssBytes, sleep, stop, waitReady } from './daemon-common.ts';
 
-requireRoot();
-const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-const asDaemon = process.argv.includes('--daemon');
-const seconds = Number(positional[0] ?? 60);
-const scrapeEvery = Number(positional[1] ?? 15);
-let api: ApiServerDouble | undefined;
-let s;
-if (asDaemon) {
-  api = new ApiServerDouble();
-  await api.start();
-  api.addNode(foreignNode('bench-node'));
-  const kubeconfig = join(mkdtempSync(join(tmpdir(), 'bpfready-bench-')), 'kubeconfig');
-  writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
-  s = await start('daemon', ['--log-level', 'info'], { ...process.env, KUBECONFIG: kubeconfig, NODE_NAME: 'bench-node' });
-  s.child.stderr?.pipe(process.stderr);
-} else {
-  s = await serve();
+export interface Steady {
+  command: 'serve' | 'daemon';
+  seconds: number;
+  scrapes: number;
+  rss: number[];
+  anon: number[];
+  /** VmHWM at the end: the most resident at any time (the first probe, or the first API call). */
+  hwm: number;
+  cpu: number;
+  fds: number;
+  exitCode: number | null;
+  /** Whether the daemon's first writes reached the API-server double before the window. */
+  published?: boolean;
 }
-await waitReady(s.url);
-const pid = s.child.pid;
-if (!pid) throw new Error('no pid');
-// Let start-up garbage be collected and the first scrape's lazy work happen before measuring.
-await fetch(`${s.url}/metrics`).then((r) => r.text());
-await sleep(5000);
-const rss: number[] = [];
-const anon: number[] = [];
-const cpu0 = cpuSeconds(pid);
-const t0 = performance.now();
-let scrapes = 0;
-for (let elapsed = 0; elapsed < seconds; elapsed += 1) {
-  if (elapsed % scrapeEvery === 0) {
-    await fetch(`${s.url}/metrics`).then((r) => r.text());
-    scrapes++;
+
+export interface SteadyOptions {
+  command: 'serve' | 'daemon';
+  seconds: number;
+  scrapeEvery?: number;
+  /** Launcher of another tree (the image-like one); default this checkout's bin/bpfready. */
+  bin?: string;
+  /** Extra flags, e.g. a shorter --probe-interval so that the window holds re-probes. */
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function measureSteady(o: SteadyOptions): Promise<Steady> {
+  const scrapeEvery = o.scrapeEvery ?? 15;
+  let api: ApiServerDouble | undefined;
+  let dir: string | undefined;
+  let s: Running;
+  const env = { ...process.env, ...o.env };
+  if (o.command === 'daemon') {
+    api = new ApiServerDouble();
+    await api.start();
+    api.addNode(foreignNode('bench-node'));
+    dir = mkdtempSync(join(tmpdir(), 'bpfready-bench-'));
+    const kubeconfig = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
+    s = await start('daemon', ['--log-level', 'info', ...(o.args ?? [])], { ...env, KUBECONFIG: kubeconfig, NODE_NAME: 'bench-node' }, o.bin ?? BIN);
+  } else {
+    s = await start('serve', ['--log-level', 'info', ...(o.args ?? [])], env, o.bin ?? BIN);
   }
-  rss.push(rssBytes(pid));
-  anon.push(rssAnonBytes(pid));
-  await sleep(1000);
+  s.child.stderr?.pipe(process.stderr);
+  try {
+    await waitReady(s.url);
+    const pid = s.child.pid!;
+    // Let start-up garbage be collected, the publisher's first writes (after its 0–10 s start
+    // jitter) and the first scrape's lazy work happen before measuring.
+    await fetch(`${s.url}/metrics`).then((r) => r.text());
+    await sleep(o.command === 'daemon' ? 12_000 : 5000);
+    const published = api ? Object.keys(api.node('bench-node').metadata.labels ?? {}).some((k) => k.startsWith('bpfready.io/')) : undefined;
+    const rss: number[] = [];
+    const anon: number[] = [];
+    const cpu0 = cpuSeconds(pid);
+    let scrapes = 0;
+    for (let elapsed = 0; elapsed < o.seconds; elapsed += 1) {
+      if (elapsed % scrapeEvery === 0) {
+        await fetch(`${s.url}/metrics`).then((r) => r.text());
+        scrapes++;
+      }
+      rss.push(rssBytes(pid));
+      anon.push(rssAnonBytes(pid));
+      await sleep(1000);
+    }
+    const cpu = cpuSeconds(pid) - cpu0;
+    const fds = fdCount(pid);
+    const hwm = Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
+    const exitCode = await stop(s.child);
+    return { command: o.command, seconds: o.seconds, scrapes, rss, anon, hwm, cpu, fds, exitCode, ...(published !== undefined ? { published } : {}) };
+  } finally {
+    if (s.child.exitCode === null) s.child.kill('SIGKILL');
+    await api?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
 }
-const wall = (performance.now() - t0) / 1000;
-const cpu = cpuSeconds(pid) - cpu0;
-const fds = fdCount(pid);
-const hwm = Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
-const code = await stop(s.child);
-console.log(`bpfready ${asDaemon ? 'daemon (publishing to the API-server double)' : 'serve'}, ${wall.toFixed(0)} s after ready, ${scrapes} scrapes of /metrics, default probe interval 60 s ± 10%`);
-console.log(`  RSS    median ${mib(median(rss))}, min ${mib(Math.min(...rss))}, max ${mib(Math.max(...rss))}   (target ≤ 80 MiB)`);
-console.log(`  peak   ${mib(hwm)} (VmHWM: the most resident at any time, i.e. during the first probe)`);
-console.log(`  anon   median ${mib(median(anon))} (RSS without the file-backed pages of node and its libraries)`);
-console.log(`  CPU    ${cpu.toFixed(2)} s in ${wall.toFixed(0)} s = ${((100 * cpu) / wall).toFixed(2)} % of one core`);
-console.log(`  fds    ${fds} open at the end`);
-console.log(`  SIGTERM → exit code ${code}`);
-await api?.close();
+
+if (import.meta.main) {
+  requireRoot();
+  const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  const command = process.argv.includes('--daemon') ? 'daemon' : 'serve';
+  let bin: string | undefined;
+  if (process.argv.includes('--image-deps')) bin = (await import('./image-tree.ts')).imageTree().bin;
+  const r = await measureSteady({ command, seconds: Number(positional[0] ?? 60), scrapeEvery: Number(positional[1] ?? 15), ...(bin ? { bin } : {}) });
+  console.log(`bpfready ${command === 'daemon' ? 'daemon (publishing to the API-server double)' : 'serve'}${bin ? ', dependencies bundled as in the image' : ''}, ${r.seconds} s after ready, ${r.scrapes} scrapes of /metrics`);
+  console.log(`  RSS    median ${mib(median(r.rss))}, min ${mib(Math.min(...r.rss))}, max ${mib(Math.max(...r.rss))}`);
+  console.log(`  peak   ${mib(r.hwm)} (VmHWM)`);
+  console.log(`  anon   median ${mib(median(r.anon))} (RSS without the file-backed pages of node and its libraries)`);
+  console.log(`  CPU    ${r.cpu.toFixed(2)} s in ${r.seconds} s = ${((100 * r.cpu) / r.seconds).toFixed(2)} % of one core`);
+  console.log(`  fds    ${r.fds} open at the end`);
+  if (r.published !== undefined) console.log(`  published to the double before the window: ${r.published}`);
+  console.log(`  SIGTERM → exit code ${r.exitCode}`);
+}

@@ -1,45 +1,92 @@
-// `bpfready probe` against `bpftool feature probe full` on this machine: whole commands, wall time,
-// alternating runs so that background load hits both alike; median of N runs each.
+// `bpfready probe` against `bpftool feature probe full` on this machine: whole commands, alternating
+// runs so that background load hits both alike; median of N runs each. Wall time is measured here,
+// CPU (user + sys) and peak RSS by GNU time (`/usr/bin/time`, Debian's `time` package) from the
+// kernel's own accounting of each finished run.
 // Usage: node bench/probe-vs-bpftool.ts [runs=7]
-// The last line is a floor, not a product command: bench/floor/rows.ts.
+// The floor lines are not product commands: bench/floor/.
 import { spawnSync } from 'node:child_process';
-import { release } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { median } from './daemon-common.ts';
 
-const runs = Number(process.argv[2] ?? 7);
 const root = new URL('..', import.meta.url).pathname;
+const node = `${root}node_modules/node/bin/node`;
+const GNU_TIME = '/usr/bin/time';
 
-const commands: Record<string, [string, string[]]> = {
-  'bpftool feature probe full -j': ['bpftool', ['feature', 'probe', 'full', '-j']],
-  'bpfready probe --json --tables-only': [`${root}bin/bpfready`, ['probe', '--json', '--tables-only']],
-  'bpfready probe --json (everything)': [`${root}bin/bpfready`, ['probe', '--json']],
-  // Not a product command: the least a Node process of ours takes for bpftool's own helper loads
-  // (bench/floor/rows.ts), so the ratio above can be read against what the runtime allows.
-  'floor: bpftool\'s helper loads from Node': [`${root}node_modules/node/bin/node`, ['--disable-warning=ExperimentalWarning', `${root}bench/floor/rows.ts`]],
+export const BPFTOOL = 'bpftool feature probe full -j';
+export const TABLES = 'bpfready probe --json --tables-only';
+export const FULL = 'bpfready probe --json';
+export const FLOOR_ROWS = "floor: bpftool's helper loads from Node";
+export const FLOOR_NODE = 'floor: node start, nothing run';
+export const FLOOR_WORKER = 'floor: node + one worker thread with koffi';
+
+export const COMMANDS: Record<string, [string, string[]]> = {
+  [BPFTOOL]: ['bpftool', ['feature', 'probe', 'full', '-j']],
+  [TABLES]: [`${root}bin/bpfready`, ['probe', '--json', '--tables-only']],
+  [FULL]: [`${root}bin/bpfready`, ['probe', '--json']],
+  // Not product commands: the least a Node process of ours takes for bpftool's own helper loads
+  // (bench/floor/rows.ts), for starting at all, and for starting the one worker thread the helper
+  // matrix uses on two CPUs (bench/floor/worker.ts), so that the ratios above can be read against
+  // what the runtime allows.
+  [FLOOR_ROWS]: [node, ['--disable-warning=ExperimentalWarning', `${root}bench/floor/rows.ts`]],
+  [FLOOR_NODE]: [node, ['-e', '0']],
+  [FLOOR_WORKER]: [node, ['--disable-warning=ExperimentalWarning', `${root}bench/floor/worker.ts`]],
 };
-// The floor runs with the compile cache the launcher gives the product (bin/bpfready).
-process.env.NODE_COMPILE_CACHE ??= `${process.env.TMPDIR ?? '/tmp'}/bpfready-node-compile-cache`;
 
-function time(cmd: string, args: string[]): number {
+export interface Samples {
+  wall: number[];
+  cpu: number[];
+  peakKiB: number[];
+}
+
+function run(cmd: string, args: string[], out: string): { wall: number; cpu: number; peakKiB: number } {
   const t0 = performance.now();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
-  const ms = performance.now() - t0;
+  const r = spawnSync(GNU_TIME, ['-o', out, '-f', '%U %S %M', cmd, ...args], { stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
+  const wall = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return ms;
+  const [user, sys, kib] = readFileSync(out, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
+  return { wall, cpu: user! + sys!, peakKiB: kib! };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-if (process.geteuid?.() !== 0) {
-  console.log('probe-vs-bpftool: needs root (both tools load programs); skipped');
-  process.exit(0);
+/** Every command in turn, `runs` times (after one warm-up round), so a drift of the machine hits all alike. */
+export function measure(runs: number, names = Object.keys(COMMANDS)): Record<string, Samples> {
+  if (!existsSync(GNU_TIME)) throw new Error(`${GNU_TIME} is missing (Debian package time; scripts/test-setup.sh installs it)`);
+  // The floors run with the compile cache the launcher gives the product (bin/bpfready).
+  process.env.NODE_COMPILE_CACHE ??= `${process.env.TMPDIR ?? '/tmp'}/bpfready-node-compile-cache`;
+  const dir = mkdtempSync(join(tmpdir(), 'bpfready-bench-'));
+  const out = join(dir, 'time');
+  try {
+    const samples: Record<string, Samples> = Object.fromEntries(names.map((k) => [k, { wall: [], cpu: [], peakKiB: [] }]));
+    for (const name of names) run(...COMMANDS[name]!, out); // warm the page cache once
+    for (let i = 0; i < runs; i++) {
+      for (const name of names) {
+        const s = run(...COMMANDS[name]!, out);
+        samples[name]!.wall.push(s.wall);
+        samples[name]!.cpu.push(s.cpu);
+        samples[name]!.peakKiB.push(s.peakKiB);
+      }
+    }
+    return samples;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
-const samples: Record<string, number[]> = Object.fromEntries(Object.keys(commands).map((k) => [k, []]));
-for (const [cmd, args] of Object.values(commands)) time(cmd, args); // warm the page cache once
-for (let i = 0; i < runs; i++) for (const [name, [cmd, args]] of Object.entries(commands)) samples[name]!.push(time(cmd, args));
 
-const base = median(samples['bpftool feature probe full -j']!);
-console.log(`probe vs bpftool on Linux ${release()}, ${runs} alternating runs each, wall time of the whole command`);
-for (const [name, xs] of Object.entries(samples)) {
-  const m = median(xs);
-  console.log(`  ${name.padEnd(42)} median ${m.toFixed(0).padStart(5)} ms  (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})  ratio ${(m / base).toFixed(2)}x`);
+if (import.meta.main) {
+  if (process.geteuid?.() !== 0) {
+    console.log('probe-vs-bpftool: needs root (both tools load programs); skipped');
+    process.exit(0);
+  }
+  const runs = Number(process.argv[2] ?? 7);
+  const samples = measure(runs);
+  const base = samples[BPFTOOL]!;
+  console.log(`probe vs bpftool on Linux ${release()}, ${runs} alternating runs each, whole commands, medians`);
+  for (const [name, s] of Object.entries(samples)) {
+    const w = median(s.wall);
+    const c = median(s.cpu);
+    console.log(
+      `  ${name.padEnd(44)} wall ${(w * 1000).toFixed(0).padStart(5)} ms (${(w / median(base.wall)).toFixed(2)}x)  cpu ${(c * 1000).toFixed(0).padStart(5)} ms (${(c / median(base.cpu)).toFixed(2)}x)  peak ${(median(s.peakKiB) / 1024).toFixed(1)} MiB`,
+    );
+  }
 }

@@ -2,7 +2,7 @@
 // with this thread and one worker thread sharing a counter, exactly the programs bpftool's helper
 // probes load (a `call <id>; r0 = 0; exit` program per helper for the 26 program types Debian's
 // bpftool 7.1 probes helpers of), through our bpf() gateway (src/native/libc.ts), and nothing else:
-// no interpretation, no BTF, no other table, no output. Run by bench/probe-floor.ts.
+// no interpretation, no BTF, no other table, no output. Run by bench/probe-vs-bpftool.ts.
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
 // Program types bpftool probes helpers for here, with the expected_attach_type (or prog_flags) its

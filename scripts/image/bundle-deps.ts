@@ -100,6 +100,11 @@ const result = await build({
   external: [...NATIVE],
   metafile: true,
   legalComments: 'eof',
+  // Minified: V8 keeps every module's source text for its whole life (lazy compilation), and the
+  // generated Kubernetes client's is most of it (docs/daemon.md, "Issue 20: footprint before and after"). Class and function
+  // names are kept: error messages and the client's own serializer name types by them.
+  minify: true,
+  keepNames: true,
   logLevel: 'warning',
   // CommonJS code inside an ES module bundle still calls require() for Node's built-ins.
   banner: { js: "import { createRequire as __bpfreadyRequire } from 'node:module'; const require = __bpfreadyRequire(import.meta.url);" },

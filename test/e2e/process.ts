@@ -16,10 +16,10 @@ export interface Running {
   startedAt: number;
 }
 
-/** Spawn `bpfready <command> --listen 127.0.0.1:0 ...args` and resolve once it listens. */
-export function start(command: 'serve' | 'daemon', args: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<Running> {
+/** Spawn `bpfready <command> --listen 127.0.0.1:0 ...args` (another tree's launcher: `bin`) and resolve once it listens. */
+export function start(command: 'serve' | 'daemon', args: string[] = [], env: NodeJS.ProcessEnv = process.env, bin = BIN): Promise<Running> {
   const startedAt = performance.now();
-  const child = spawn(BIN, [command, '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(bin, [command, '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const logs: Record<string, unknown>[] = [];
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let stderr = '';

@@ -4,7 +4,6 @@
 //
 // Caching: what a probe may reuse is in the ProbeCache its caller passes (src/collect/cache.ts):
 // conclusive results only, keyed by the privilege context. Without one, nothing is reused.
-import { readFileSync } from 'node:fs';
 import { release as osRelease, version as osVersion, machine as osMachine } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -13,8 +12,11 @@ import { progLoad } from '../native/bpf.ts';
 import { raiseMemlockLimit } from '../native/libc.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { btfFileKey, BtfKind, loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
+import { readMountinfoText } from '../kernel/mountinfo.ts';
 import { kernelVersionCode } from '../kernel/osrelease.ts';
-import { capabilityNames, inInitUserNamespace } from '../kernel/procstatus.ts';
+import { capabilityNames, inInitUserNamespace, readOwnStatus } from '../kernel/procstatus.ts';
+import { readLockdownMode } from '../kernel/security.ts';
+import { readSysctlInt } from '../kernel/sysctl.ts';
 import type { Fact, FactSection, ProbeReport } from '../contract/report.ts';
 import {
   btfQueries,
@@ -60,29 +62,10 @@ export interface TableOptions {
   cache?: ProbeCache;
 }
 
-/** Our own thread's effective capabilities and seccomp mode: /proc/thread-self, whatever the host root. */
-function readThreadStatus(): { caps: bigint; seccomp: string } {
-  const status = readFileSync('/proc/thread-self/status', 'utf8');
-  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
-  return { caps: m ? BigInt(`0x${m[1]}`) : 0n, seccomp: /^Seccomp:\s*(\d+)$/m.exec(status)?.[1] ?? '?' };
-}
-
-/** The bracketed mode of <hostRoot>/sys/kernel/security/lockdown ("[none] integrity confidentiality"). */
-function readLockdown(hostRoot: string): string | undefined {
-  try {
-    return /\[(\w+)\]/.exec(readFileSync(join(hostRoot, 'sys/kernel/security/lockdown'), 'utf8'))?.[1];
-  } catch {
-    // securityfs not mounted, or no lockdown LSM: unknown here (the facts section says which).
-    return undefined;
-  }
-}
-
-function readSysctlInt(hostRoot: string, path: string): number | undefined {
-  try {
-    return Number.parseInt(readFileSync(join(hostRoot, 'proc/sys', path), 'utf8').trim(), 10);
-  } catch {
-    return undefined;
-  }
+/** A sysctl's value under the host root, or undefined when it cannot be read (src/kernel/sysctl.ts). */
+function sysctl(hostRoot: string, name: string): number | undefined {
+  const r = readSysctlInt(hostRoot, name);
+  return r.ok ? r.value : undefined;
 }
 
 /**
@@ -175,11 +158,13 @@ export function buildEnv(opts: TableOptions = {}, cache: ProbeCache = opts.cache
   raiseMemlockLimit();
   const hostRoot = opts.hostRoot ?? '/';
   const { btf, missing, errno: btfErrno } = vmlinuxBtf(hostRoot, cache);
-  const unpriv = readSysctlInt(hostRoot, 'kernel/unprivileged_bpf_disabled');
-  const lockdown = readLockdown(hostRoot);
+  const unpriv = sysctl(hostRoot, 'kernel.unprivileged_bpf_disabled');
+  const lockdown = readLockdownMode(hostRoot);
   const inInitNs = inInitUserNamespace();
   const childUserNs = opts.tokenFd === undefined && inInitNs === false;
-  const thread = readThreadStatus();
+  // Our own thread, whatever the host root: its effective capabilities and seccomp mode.
+  const status = readOwnStatus('thread');
+  const thread = { caps: status.caps.effective, seccomp: status.fields['Seccomp'] ?? '?' };
   return {
     ...(lockdown !== undefined ? { lockdown } : {}),
     // In a child user namespace the kernel sees none of our capabilities (docs/kernel-notes.md#eperm-first).
@@ -206,7 +191,7 @@ function contextKey(env: ProbeEnv, opts: TableOptions): string {
   // containers coming and going on the host must not throw the cache away.
   let mounts = '';
   try {
-    mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    mounts = readMountinfoText()
       .split('\n')
       .filter((l) => / - bpf /.test(l))
       .join('\n');
@@ -215,7 +200,7 @@ function contextKey(env: ProbeEnv, opts: TableOptions): string {
   }
   // Besides capabilities, token and mounts: lockdown (hides helpers), the JIT switch (tracing and
   // extension programs need the JIT) and our seccomp mode (a filter can refuse bpf() itself).
-  const jit = readSysctlInt(opts.hostRoot ?? '/', 'net/core/bpf_jit_enable');
+  const jit = sysctl(opts.hostRoot ?? '/', 'net.core.bpf_jit_enable');
   // `full` too: a row probed without the marking helpers lists them as not probed, not pending.
   return `${env.full ? 'full|' : ''}${env.caps.toString(16)}|${opts.tokenKey ?? (env.tokenFd !== undefined ? `fd${env.tokenFd}` : '-')}|${env.unprivDisabled ?? '?'}|${hash(mounts)}|${env.lockdown ?? '?'}|${jit ?? '?'}|${env.seccomp ?? '?'}`;
 }

@@ -5,6 +5,7 @@ import { ParseError } from '../../../src/base/errors.ts';
 import { Btf, BtfKind, BTF_KIND_NAMES, loadVmlinuxBtf } from '../../../src/kernel/btf.ts';
 import { buildBtf, type RawType } from './btf-builder.ts';
 import { BASE_TYPES, MINIMAL } from './btf-samples.ts';
+import { skipUnless } from '../../helpers/skip.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../../fixtures/kernel/${name}`, import.meta.url));
 
@@ -95,7 +96,7 @@ describe('Btf.parse', () => {
 });
 
 const VMLINUX = '/sys/kernel/btf/vmlinux';
-describe.skipIf(!existsSync(VMLINUX))('vmlinux BTF of the running kernel', () => {
+describe.skipIf(skipUnless(existsSync(VMLINUX), 'test/unit/kernel/btf.test.ts vmlinux BTF', `no ${VMLINUX} (a kernel without CONFIG_DEBUG_INFO_BTF)`))('vmlinux BTF of the running kernel', () => {
   it('agrees with bpftool on every type id, kind and name', () => {
     let dump: string;
     try {

@@ -40,6 +40,8 @@ export interface WriterStats {
   failures: number;
   conflicts: number;
   lastError?: string;
+  /** resourceVersion of the last event our watch delivered: how current our view of the node is. */
+  watchedResourceVersion?: string;
   /** True once the node matches the latest desired state. */
   inSync: boolean;
 }
@@ -254,6 +256,7 @@ export class NodeWriter {
         return;
       }
       this.watchBackoff.reset();
+      if (obj.metadata?.resourceVersion) this.stats.watchedResourceVersion = obj.metadata.resourceVersion;
       if (type === 'BOOKMARK') {
         if (obj.metadata?.resourceVersion) this.watchRv = obj.metadata.resourceVersion;
         return;

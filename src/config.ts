@@ -173,7 +173,12 @@ interface ParsedFlags {
  * use it too). `only` limits the shared flags to a command's; `switches` are its own flags without a
  * value (prune's --all-nodes). Anything else is one ConfigError naming it (exit 2).
  */
-function parseFlags(argv: readonly string[], command: string, only?: readonly string[], switches: readonly string[] = []): ParsedFlags | 'help' {
+function parseFlags(
+  argv: readonly string[],
+  command: string,
+  only?: readonly string[],
+  switches: readonly string[] = [],
+): ParsedFlags | 'help' {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
   for (const f of Object.keys(FLAGS)) options[f.slice(2)] = { type: 'string' };
   for (const f of switches) options[f.slice(2)] = { type: 'boolean' };

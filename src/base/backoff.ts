@@ -45,7 +45,8 @@ export class Backoff {
    * is expected and cheap to resolve, such as a conflict), while still counting it.
    */
   next(atLeastMs = 0, opts: { asFirst?: boolean } = {}): number {
-    const delay = opts.asFirst ? backoffDelay({ ...this.policy, jitter: 'full' }, 0, this.#random) : backoffDelay(this.policy, this.#attempt, this.#random);
+    const policy: BackoffPolicy = opts.asFirst ? { ...this.policy, jitter: 'full' } : this.policy;
+    const delay = backoffDelay(policy, opts.asFirst ? 0 : this.#attempt, this.#random);
     this.#attempt++;
     return Math.max(delay, atLeastMs);
   }

@@ -397,7 +397,8 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
   opts.signal?.throwIfAborted();
   // Owns the token fd across probes: rediscovers bpffs mounts and re-creates the token only when the
   // mount table or our capabilities change (src/token/manager.ts).
-  const tokens = (cache.tokens ??= new (await tokenModule!).TokenManager({ hostRoot, tables: (o) => probeTables({ ...o, hostRoot, workers: 0, cache }) }));
+  const { TokenManager } = await tokenModule!;
+  const tokens = (cache.tokens ??= new TokenManager({ hostRoot, tables: (o) => probeTables({ ...o, hostRoot, workers: 0, cache }) }));
   tokens.refresh();
   // A failing token probe costs the token section, not the report.
   const tokenResult = await section('token', () => tokens.tokenProbe());

@@ -290,5 +290,7 @@ async function startAndRun(command: 'serve' | 'daemon', argv: readonly string[],
   }
   // The daemon's one cache of conclusive results, for its lifetime (src/collect/cache.ts).
   using cache = new ProbeCache();
-  return await runDaemon(config, { probe: (o) => probe({ ...o, cache }), check, logger, releaseMemory, ...(publisher ? { publisher } : {}) }, signals);
+  const cached: ProbeFn = (o) => probe({ ...o, cache });
+  const deps = { probe: cached, check, logger, releaseMemory, ...(publisher ? { publisher } : {}) };
+  return await runDaemon(config, deps, signals);
 }

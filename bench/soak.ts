@@ -7,7 +7,7 @@ import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { loadConfig } from '../src/config.ts';
 import { startDaemon } from '../src/daemon/wiring.ts';
-import { probe } from '../src/collect/index.ts';
+import { probe, ProbeCache } from '../src/collect/index.ts';
 import { checkProfiles } from '../src/requirements/profile-checks.ts';
 import { fdCount, mib, reexecWithDaemonFlags, requireRoot, rssBytes } from './daemon-common.ts';
 
@@ -28,9 +28,11 @@ const gc = runInNewContext('gc') as () => void;
 const loaded = loadConfig({ argv: ['--probe-interval', '1h'], env: {} });
 if (loaded.help) process.exit(2);
 const config = loaded.config;
+// The daemon's cache of conclusive results, as src/daemon/wiring.ts holds one.
+const cache = new ProbeCache();
 const daemon = await startDaemon(config, {
   logger: pino({ level: 'warn' }),
-  probe: workers === undefined ? probe : (o) => probe({ ...o, workers }),
+  probe: (o) => probe({ ...o, cache, ...(workers === undefined ? {} : { workers }) }),
   check: (report) => checkProfiles(config.profiles, report),
 });
 if (!(await daemon.firstProbe)) throw new Error('first probe failed');

@@ -5,6 +5,7 @@
 // one JSON schema, and frozen; an invalid value is reported with where it came from (the flag, the
 // variable, or the file and key), so the operator knows what to fix. Exit code 2 for all of them.
 import { closeSync, openSync, readSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parseDocument } from 'yaml';
 import SCHEMA from './config.schema.json' with { type: 'json' };
@@ -108,17 +109,24 @@ const KUBE_KEYS = new Set(['nodeName', 'labelPrefix']);
 
 export interface LoadOptions {
   argv: readonly string[];
+  /** The command, for messages (default: serve or daemon, whose flags are all of them). */
+  command?: string;
+  /** The shared flags this command takes (default all); another is refused, not ignored. */
+  only?: readonly string[];
+  /** The command's own flags without a value (prune's --all-nodes), reported in `given`. */
+  switches?: readonly string[];
   env: Readonly<Record<string, string | undefined>>;
   /** Injected for tests; defaults to reading the file from disk. */
   readFile?: (path: string) => string;
 }
 
-export type LoadResult = { help: true } | { help: false; config: Config };
+export type LoadResult = { help: true } | { help: false; config: Config; given: ReadonlySet<string> };
 
 /** Parse flags, env and file into a frozen Config. Throws ConfigError (exit code 2) on any bad input. */
 export function loadConfig(opts: LoadOptions): LoadResult {
-  const flags = parseFlags(opts.argv);
-  if (flags === 'help') return { help: true };
+  const parsed = parseFlags(opts.argv, opts.command ?? 'serve/daemon', opts.only, opts.switches);
+  if (parsed === 'help') return { help: true };
+  const flags = parsed.values;
 
   const fileFromFlag = flags.get('config');
   // The last --config wins, as for every other flag.
@@ -152,23 +160,48 @@ export function loadConfig(opts: LoadOptions): LoadResult {
   }
 
   if (!validate(raw)) throw schemaError(validate.errors ?? [], raw, origins, file);
-  return { help: false, config: deepFreeze(normalise(raw, origins, file)) };
+  return { help: false, config: deepFreeze(normalise(raw, origins, file)), given: parsed.given };
 }
 
-function parseFlags(argv: readonly string[]): Map<string, string[]> | 'help' {
-  const out = new Map<string, string[]>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (arg === '--help' || arg === '-h') return 'help';
-    const eq = arg.indexOf('=');
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    const def = FLAGS[name];
-    if (!def) throw new ConfigError(arg, `unknown option (bpfready <command> --help lists them)`);
-    let value: string | undefined;
-    if (eq > 0) value = arg.slice(eq + 1);
-    else if (i + 1 < argv.length) value = argv[++i];
+interface ParsedFlags {
+  /** Values by config key, in the order given (the last wins; --profile keeps them all). */
+  values: Map<string, string[]>;
+  /** Every flag given, by its name (--node-name), switches included. */
+  given: Set<string>;
+}
+
+/**
+ * The flags of argv, read with node:util parseArgs (the one flag parser of the CLI: probe and check
+ * use it too). `only` limits the shared flags to a command's; `switches` are its own flags without a
+ * value (prune's --all-nodes). Anything else is one ConfigError naming it (exit 2).
+ */
+function parseFlags(
+  argv: readonly string[],
+  command: string,
+  only?: readonly string[],
+  switches: readonly string[] = [],
+): ParsedFlags | 'help' {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const f of Object.keys(FLAGS)) options[f.slice(2)] = { type: 'string' };
+  for (const f of switches) options[f.slice(2)] = { type: 'boolean' };
+  // strict: false, so that what is wrong is said our way, naming the argument as it was given.
+  const { tokens } = parseArgs({ args: [...argv], options, strict: false, allowPositionals: true, tokens: true });
+  const out: ParsedFlags = { values: new Map(), given: new Set() };
+  for (const t of tokens) {
+    const arg = argv[t.index] ?? '';
+    if (t.kind === 'option' && t.name === 'help') return 'help';
+    const def = t.kind === 'option' ? FLAGS[`--${t.name}`] : undefined;
+    const isSwitch = t.kind === 'option' && switches.includes(`--${t.name}`) && t.value === undefined;
+    if (!def && !isSwitch) throw new ConfigError(arg, `unknown option (bpfready <command> --help lists them)`);
+    const name = (t as { rawName: string }).rawName;
+    if (def && only && !only.includes(name)) {
+      throw new ConfigError(name, `not an option of ${command} (it takes ${[...only, ...switches].join(', ')})`);
+    }
+    out.given.add(name);
+    if (!def) continue;
+    const value = (t as { value?: string }).value;
     if (value === undefined || value === '') throw new ConfigError(name, 'needs a value');
-    out.set(def.key, [...(out.get(def.key) ?? []), value]);
+    out.values.set(def.key, [...(out.values.get(def.key) ?? []), value]);
   }
   return out;
 }

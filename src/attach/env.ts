@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readKernelConfig as readKconfig } from '../kernel/kconfig.ts';
-import { readMounts } from '../kernel/mounts.ts';
+import { readMounts } from '../kernel/statfs-mounts.ts';
 import { readEffectiveCapabilities } from '../kernel/procstatus.ts';
 import { parseLockdown, parseLsmList, securityfsState } from '../kernel/security.ts';
 

@@ -2,10 +2,8 @@
 // misc tables for one privilege context; `probe()` adds the kernel identity and whatever system
 // sections are available, and is what the CLI, the daemon and `check` call.
 //
-// Caching: only conclusive results (supported/unsupported) are cached, and the cache is keyed by
-// the privilege context (effective capabilities, token, mount table), so a result that depends on
-// who asks is re-probed whenever that changes. Not-permitted and error results are never cached.
-import { readFileSync } from 'node:fs';
+// Caching: what a probe may reuse is in the ProbeCache its caller passes (src/collect/cache.ts):
+// conclusive results only, keyed by the privilege context. Without one, nothing is reused.
 import { release as osRelease, version as osVersion, machine as osMachine } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -14,12 +12,12 @@ import { progLoad } from '../native/bpf.ts';
 import { raiseMemlockLimit } from '../native/libc.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { btfFileKey, BtfKind, loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
+import { readMountinfoText } from '../kernel/mountinfo.ts';
 import { kernelVersionCode } from '../kernel/osrelease.ts';
-import { capabilityNames, inInitUserNamespace } from '../kernel/procstatus.ts';
+import { capabilityNames, inInitUserNamespace, readOwnStatus } from '../kernel/procstatus.ts';
+import { readLockdownMode } from '../kernel/security.ts';
+import { readSysctlInt } from '../kernel/sysctl.ts';
 import type { Fact, FactSection, ProbeReport } from '../contract/report.ts';
-// The system-facts, attach and token modules are imported when a full report needs them, not at
-// start-up: `probe --tables-only` and the helper workers never load them.
-import type { TokenManager } from '../token/manager.ts';
 import {
   btfQueries,
   inheritHelpers,
@@ -36,6 +34,7 @@ import {
 } from '../probes/engine.ts';
 import type { ProgRecipe } from '../probes/programs.ts';
 import { isConclusive, probeError, type ProbeResult, type ResultMap } from '../contract/result.ts';
+import { cached, ProbeCache, type ReleasableBtf } from './cache.ts';
 import { defaultWorkers, HelperMatrix, HelperPool, takePrewarmedPool, type HelperJob } from './helper-matrix.ts';
 import { HELPER_VARIANTS, PROGRAM_TYPES } from '../probes/programs.ts';
 
@@ -59,31 +58,14 @@ export interface TableOptions {
   families?: readonly (keyof Tables)[];
   /** Also the probes that leave marks on the node (off by default; docs/probes.md). */
   full?: boolean;
+  /** What earlier probes found that this one may reuse; default: a fresh cache, nothing reused. */
+  cache?: ProbeCache;
 }
 
-/** Our own thread's effective capabilities and seccomp mode: /proc/thread-self, whatever the host root. */
-function readThreadStatus(): { caps: bigint; seccomp: string } {
-  const status = readFileSync('/proc/thread-self/status', 'utf8');
-  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
-  return { caps: m ? BigInt(`0x${m[1]}`) : 0n, seccomp: /^Seccomp:\s*(\d+)$/m.exec(status)?.[1] ?? '?' };
-}
-
-/** The bracketed mode of <hostRoot>/sys/kernel/security/lockdown ("[none] integrity confidentiality"). */
-function readLockdown(hostRoot: string): string | undefined {
-  try {
-    return /\[(\w+)\]/.exec(readFileSync(join(hostRoot, 'sys/kernel/security/lockdown'), 'utf8'))?.[1];
-  } catch {
-    // securityfs not mounted, or no lockdown LSM: unknown here (the facts section says which).
-    return undefined;
-  }
-}
-
-function readSysctlInt(hostRoot: string, path: string): number | undefined {
-  try {
-    return Number.parseInt(readFileSync(join(hostRoot, 'proc/sys', path), 'utf8').trim(), 10);
-  } catch {
-    return undefined;
-  }
+/** A sysctl's value under the host root, or undefined when it cannot be read (src/kernel/sysctl.ts). */
+function sysctl(hostRoot: string, name: string): number | undefined {
+  const r = readSysctlInt(hostRoot, name);
+  return r.ok ? r.value : undefined;
 }
 
 /**
@@ -91,7 +73,7 @@ function readSysctlInt(hostRoot: string, path: string): number | undefined {
  * and remembered. The parsed BTF itself is only weakly held (src/kernel/btf.ts): a daemon re-probe
  * asks the same questions and gets the remembered answers without 20 MB of BTF in memory.
  */
-class BtfAnswers implements EngineBtf {
+class BtfAnswers implements ReleasableBtf {
   readonly #hostRoot: string;
   readonly #memo = new Map<string, unknown>();
   #btf: Btf | undefined;
@@ -146,8 +128,7 @@ class BtfAnswers implements EngineBtf {
   }
 }
 
-let btfCache: { key: string; btf: BtfAnswers } | undefined;
-function vmlinuxBtf(hostRoot: string): { btf?: BtfAnswers; missing?: string; errno?: string } {
+function vmlinuxBtf(hostRoot: string, cache: ProbeCache): { btf?: ReleasableBtf; missing?: string; errno?: string } {
   let key: string;
   try {
     key = btfFileKey(join(hostRoot, 'sys/kernel/btf/vmlinux'));
@@ -156,37 +137,34 @@ function vmlinuxBtf(hostRoot: string): { btf?: BtfAnswers; missing?: string; err
     return { missing: err instanceof Error ? err.message : String(err), ...(code ? { errno: code } : {}) };
   }
   // Parsed on the first question, not here: the helper workers start meanwhile.
-  if (btfCache?.key !== key) btfCache = { key, btf: new BtfAnswers(hostRoot) };
-  return btfCache;
+  if (cache.btf?.key !== key) cache.btf = { key, btf: new BtfAnswers(hostRoot) };
+  return cache.btf;
 }
 
-// Whether a verifier log at level BPF_LOG_STATS alone is accepted (5.2+): one load, once.
-let statsLog: boolean | undefined;
-function kernelTakesStatsLog(): boolean {
-  if (statsLog === undefined) {
+// Whether a verifier log at level BPF_LOG_STATS alone is accepted (5.2+): one load per cache.
+function kernelTakesStatsLog(cache: ProbeCache): boolean {
+  if (cache.statsLog === undefined) {
     const r = progLoad({ progType: 1, insns: RETURN_ZERO, logLevel: 4 });
     if (r.ok) r.fd.close();
     // EPERM says nothing either way: keep level 1, which every kernel takes, and ask again later.
-    if (r.ok || r.errno !== 1) statsLog = r.ok;
+    if (r.ok || r.errno !== 1) cache.statsLog = r.ok;
     return r.ok;
   }
-  return statsLog;
+  return cache.statsLog;
 }
 
-let memlockRaised = false;
-
-export function buildEnv(opts: TableOptions = {}): ProbeEnv {
-  if (!memlockRaised) {
-    memlockRaised = true;
-    raiseMemlockLimit();
-  }
+export function buildEnv(opts: TableOptions = {}, cache: ProbeCache = opts.cache ?? new ProbeCache()): ProbeEnv {
+  // Idempotent (a getrlimit when it is raised already): pre-5.11 kernels charge maps to it.
+  raiseMemlockLimit();
   const hostRoot = opts.hostRoot ?? '/';
-  const { btf, missing, errno: btfErrno } = vmlinuxBtf(hostRoot);
-  const unpriv = readSysctlInt(hostRoot, 'kernel/unprivileged_bpf_disabled');
-  const lockdown = readLockdown(hostRoot);
+  const { btf, missing, errno: btfErrno } = vmlinuxBtf(hostRoot, cache);
+  const unpriv = sysctl(hostRoot, 'kernel.unprivileged_bpf_disabled');
+  const lockdown = readLockdownMode(hostRoot);
   const inInitNs = inInitUserNamespace();
   const childUserNs = opts.tokenFd === undefined && inInitNs === false;
-  const thread = readThreadStatus();
+  // Our own thread, whatever the host root: its effective capabilities and seccomp mode.
+  const status = readOwnStatus('thread');
+  const thread = { caps: status.caps.effective, seccomp: status.fields['Seccomp'] ?? '?' };
   return {
     ...(lockdown !== undefined ? { lockdown } : {}),
     // In a child user namespace the kernel sees none of our capabilities (docs/kernel-notes.md#eperm-first).
@@ -196,7 +174,7 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
     ...(childUserNs ? { childUserNs } : {}),
     ...(inInitNs === false ? { initUserNs: false } : {}),
     kernVersion: kernelVersionCode(),
-    statsLog: kernelTakesStatsLog(),
+    statsLog: kernelTakesStatsLog(cache),
     ...(unpriv !== undefined ? { unprivDisabled: unpriv } : {}),
     ...(btf ? { btf } : { btfMissing: missing ?? 'no vmlinux BTF', ...(btfErrno ? { btfErrno } : {}) }),
     ...(opts.tokenFd !== undefined ? { tokenFd: opts.tokenFd } : {}),
@@ -205,25 +183,6 @@ export function buildEnv(opts: TableOptions = {}): ProbeEnv {
   };
 }
 
-// Conclusive results per privilege context, for the few contexts a process alternates between (its
-// own, and its token's): a changed context starts afresh and the oldest is forgotten.
-interface ContextCache {
-  results: Map<string, ProbeResult>;
-  /** The recipe that made each program type load, reused for its helper row. */
-  recipes: Map<string, ProgRecipe>;
-  /** Helper rows per program type: the results, and the ids still inconclusive. */
-  rows: Map<string, { results: ResultMap; pending: number[] }>;
-}
-const MAX_CONTEXTS = 4;
-const contexts = new Map<string, ContextCache>();
-function contextCache(key: string): ContextCache {
-  let c = contexts.get(key);
-  if (c) contexts.delete(key);
-  else c = { results: new Map(), recipes: new Map(), rows: new Map() };
-  contexts.set(key, c);
-  while (contexts.size > MAX_CONTEXTS) contexts.delete(contexts.keys().next().value!);
-  return c;
-}
 const HELPER_IDS = HELPER_NAMES.map((_, id) => id).slice(1);
 const HELPER_KEYS = HELPER_NAMES.map((h) => `bpf_${h}`);
 
@@ -232,7 +191,7 @@ function contextKey(env: ProbeEnv, opts: TableOptions): string {
   // containers coming and going on the host must not throw the cache away.
   let mounts = '';
   try {
-    mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    mounts = readMountinfoText()
       .split('\n')
       .filter((l) => / - bpf /.test(l))
       .join('\n');
@@ -241,7 +200,7 @@ function contextKey(env: ProbeEnv, opts: TableOptions): string {
   }
   // Besides capabilities, token and mounts: lockdown (hides helpers), the JIT switch (tracing and
   // extension programs need the JIT) and our seccomp mode (a filter can refuse bpf() itself).
-  const jit = readSysctlInt(opts.hostRoot ?? '/', 'net/core/bpf_jit_enable');
+  const jit = sysctl(opts.hostRoot ?? '/', 'net.core.bpf_jit_enable');
   // `full` too: a row probed without the marking helpers lists them as not probed, not pending.
   return `${env.full ? 'full|' : ''}${env.caps.toString(16)}|${opts.tokenKey ?? (env.tokenFd !== undefined ? `fd${env.tokenFd}` : '-')}|${env.unprivDisabled ?? '?'}|${hash(mounts)}|${env.lockdown ?? '?'}|${jit ?? '?'}|${env.seccomp ?? '?'}`;
 }
@@ -252,24 +211,11 @@ function hash(s: string): string {
   return (h >>> 0).toString(16);
 }
 
-/** Forget every cached result (tests only: SIGHUP re-probes through the cache, which re-keys itself). */
-export function clearProbeCache(): void {
-  contexts.clear();
-  btfCache = undefined;
-}
-
-function cached(ctx: Map<string, ProbeResult>, key: string, run: () => ProbeResult): ProbeResult {
-  const hit = ctx.get(key);
-  if (hit) return hit;
-  const r = run();
-  if (isConclusive(r)) ctx.set(key, r);
-  return r;
-}
-
 export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
-  const env = buildEnv(opts);
+  const cache = opts.cache ?? new ProbeCache();
+  const env = buildEnv(opts, cache);
   const key = contextKey(env, opts);
-  const { results: ctx, recipes: ctxRecipes, rows } = contextCache(key);
+  const { results: ctx, recipes: ctxRecipes, rows } = cache.context(key);
   const want = new Set(opts.families ?? ['programTypes', 'mapTypes', 'helpers', 'attachTypes', 'misc']);
   // Start workers only when there is a helper matrix to share; they warm up while we probe types.
   const uncachedHelpers = want.has('helpers') && rows.size === 0;
@@ -398,7 +344,7 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
   } finally {
     // A table that threw between add() and drain() must not leave the prepared loads' fds open.
     matrix?.close();
-    (env.btf as BtfAnswers | undefined)?.release();
+    (env.btf as ReleasableBtf | undefined)?.release();
     await pool?.close();
   }
 }
@@ -411,22 +357,23 @@ export interface ProbeOptions extends TableOptions {
   tablesOnly?: boolean;
 }
 
-// Owns the token fd across probes: rediscovers bpffs mounts and re-creates the token only when the
-// mount table or our capabilities change (src/token/manager.ts).
-let tokens: TokenManager | undefined;
-let attachCache: { key: string; section: FactSection; at: number } | undefined;
-
 /**
  * The whole report: the tables, the system facts, attachability, bpffs mounts and the token view.
  * A section whose collector fails becomes an error fact; the rest of the report stands.
  */
 export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
+  // Without the caller's cache, this probe's own: its token is closed when the report is made.
+  if (!opts.cache) {
+    using cache = new ProbeCache();
+    return await probe({ ...opts, cache });
+  }
+  const cache = opts.cache;
   const started = performance.now();
   const hostRoot = opts.hostRoot ?? '/';
-  const env = buildEnv(opts);
+  const env = buildEnv(opts, cache);
   // Attaching waits on the kernel more than it computes: when it must run, it runs in a worker
   // thread while this thread and the helper workers probe the tables.
-  const attachPromise = opts.tablesOnly || opts.skipAttach ? undefined : cachedAttach(env, opts);
+  const attachPromise = opts.tablesOnly || opts.skipAttach ? undefined : cachedAttach(env, opts, cache);
   // Load the other collectors while the tables are probed (they are awaited below).
   const factsModule = opts.tablesOnly ? undefined : import('../facts/index.ts');
   const tokenModule = opts.tablesOnly ? undefined : import('../token/manager.ts');
@@ -448,10 +395,13 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
   opts.signal?.throwIfAborted();
   const attach = await attachPromise;
   opts.signal?.throwIfAborted();
-  tokens ??= new (await tokenModule!).TokenManager({ hostRoot, tables: (o) => probeTables({ ...o, hostRoot, workers: 0 }) });
+  // Owns the token fd across probes: rediscovers bpffs mounts and re-creates the token only when the
+  // mount table or our capabilities change (src/token/manager.ts).
+  const { TokenManager } = await tokenModule!;
+  const tokens = (cache.tokens ??= new TokenManager({ hostRoot, tables: (o) => probeTables({ ...o, hostRoot, workers: 0, cache }) }));
   tokens.refresh();
   // A failing token probe costs the token section, not the report.
-  const tokenResult = await section('token', () => tokens!.tokenProbe());
+  const tokenResult = await section('token', () => tokens.tokenProbe());
   const token = tokenResult !== null && 'error' in tokenResult ? null : tokenResult;
   const tokenError = tokenResult !== null && 'error' in tokenResult ? tokenResult.error : undefined;
   const { kernel: factsKernel, ...factSections } = 'error' in facts ? { kernel: undefined } : facts;
@@ -484,21 +434,18 @@ async function section<T>(name: string, run: () => Promise<T>): Promise<T | { er
   }
 }
 
-// Attaching creates and removes a cgroup and a network namespace and takes most of a second: the
-// section is reused while the privilege context (capabilities, mount table, token, sysctl) is the
-// same — its permission-dependent answers are never reused across a change of context — and
-// probed again after ATTACH_MAX_AGE_MS so that a transient error does not stick.
-const ATTACH_MAX_AGE_MS = 10 * 60_000;
-
-async function cachedAttach(env: ProbeEnv, opts: ProbeOptions): Promise<FactSection> {
+// Attaching takes most of a second: the section is reused while the privilege context is the same —
+// its permission-dependent answers are never reused across a change of context (src/collect/cache.ts).
+async function cachedAttach(env: ProbeEnv, opts: ProbeOptions, cache: ProbeCache): Promise<FactSection> {
   const key = contextKey(env, opts);
-  if (attachCache?.key === key && performance.now() - attachCache.at < ATTACH_MAX_AGE_MS) return attachCache.section;
+  const hit = cache.attach(key, performance.now());
+  if (hit) return hit;
   const hostRoot = opts.hostRoot ?? '/';
   const result = await section('attach', () =>
     (opts.workers ?? defaultWorkers()) > 0 ? attachInWorker(hostRoot) : import('../attach/index.ts').then((m) => m.probeAttach({ hostRoot })),
   );
   const sectionValue: FactSection = 'error' in result ? { collector: result.error } : result;
-  attachCache = { key, section: sectionValue, at: performance.now() };
+  cache.setAttach(key, sectionValue, performance.now());
   return sectionValue;
 }
 
@@ -516,12 +463,4 @@ function attachInWorker(hostRoot: string): Promise<FactSection> {
   });
 }
 
-/** Close the token and forget every cache (tests only; the daemon keeps its token until exit). */
-export function resetProbeState(): void {
-  tokens?.close();
-  tokens = undefined;
-  attachCache = undefined;
-  clearProbeCache();
-}
-
-export { prepareLoad, probeHelpers };
+export { prepareLoad, probeHelpers, ProbeCache };

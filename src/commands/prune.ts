@@ -16,28 +16,21 @@ const ALL_NODES_HELP = `  ${'--all-nodes'.padEnd(20)} prune every Node in the cl
 const PRUNE_FLAGS = ['--config', '--node-name', '--label-prefix'];
 
 export async function run(argv: string[]): Promise<number> {
-  // --all-nodes is prune's own flag; the shared config parser never sees it.
-  const allNodes = argv.includes('--all-nodes');
-  const rest = argv.filter((a) => a !== '--all-nodes');
   let nodeName: string | undefined;
   let prefix: string;
   let taintKeys: string[];
   let kc: KubeConfig;
   let reports: boolean;
   try {
-    for (const a of rest) {
-      const flag = a.split('=')[0]!;
-      if (flag.startsWith('--') && flag !== '--help' && !PRUNE_FLAGS.includes(flag)) {
-        throw new UsageError(`${flag}: not an option of prune (it takes ${[...PRUNE_FLAGS, '--all-nodes'].join(', ')})`);
-      }
-    }
-    const loaded = loadConfig({ argv: rest, env: process.env });
+    // --all-nodes is prune's own flag; the shared flags it would only ignore are refused.
+    const loaded = loadConfig({ argv, env: process.env, command: 'prune', only: PRUNE_FLAGS, switches: ['--all-nodes'] });
     if (loaded.help) {
       stdout.write(configHelp('prune', PRUNE_FLAGS).replace('  --help', `${ALL_NODES_HELP}  --help`));
       return 0;
     }
+    const allNodes = loaded.given.has('--all-nodes');
     const k = loaded.config.kubernetes;
-    if (allNodes && rest.some((a) => a === '--node-name' || a.startsWith('--node-name='))) {
+    if (allNodes && loaded.given.has('--node-name')) {
       throw new UsageError('--all-nodes and --node-name: name one node or ask for all of them, not both');
     }
     if (!allNodes && !k.nodeName) throw new UsageError('--node-name / NODE_NAME: bpfready prune needs the name of the Node to clean (or --all-nodes)');

@@ -2,6 +2,7 @@
 // demand (SIGHUP). Cycles never overlap; triggers that arrive during a cycle collapse into one more.
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { backoffDelay } from '../base/backoff.ts';
 import type { ProbeTrigger } from '../server/state.ts';
 
 export interface ProbeLoopOptions {
@@ -50,7 +51,7 @@ export function createProbeLoop(opts: ProbeLoopOptions): ProbeLoop {
 
   const nextDelayMs = (): number => {
     const base = opts.intervalSeconds * 1000;
-    if (failures > 0) return Math.min(base, RETRY_BASE_MS * 2 ** Math.min(failures - 1, 16));
+    if (failures > 0) return backoffDelay({ baseMs: RETRY_BASE_MS, maxMs: base, jitter: 'none' }, failures - 1);
     // The jitter may stretch the longest allowed interval past what setTimeout can wait.
     return Math.min(base * (1 + opts.jitter * (2 * random() - 1)), MAX_TIMER_MS);
   };

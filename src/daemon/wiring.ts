@@ -18,7 +18,7 @@ import { createProbeLoop, type ProbeLoop } from './probe-loop.ts';
 import { initialState, type DaemonState, type ProbeTrigger } from '../server/state.ts';
 import type { Publisher } from '../publish/types.ts';
 import type { ProfileCheck } from '../requirements/profile-checks.ts';
-import { probe } from '../collect/index.ts';
+import { probe, ProbeCache } from '../collect/index.ts';
 import { checkProfiles } from '../requirements/profile-checks.ts';
 import pkg from '../../package.json' with { type: 'json' };
 
@@ -300,5 +300,9 @@ async function startAndRun(command: 'serve' | 'daemon', argv: readonly string[],
       throw err;
     }
   }
-  return runDaemon(config, { probe, check, logger, releaseMemory, ...(publisher ? { publisher } : {}) }, signals);
+  // The daemon's one cache of conclusive results, for its lifetime (src/collect/cache.ts).
+  using cache = new ProbeCache();
+  const cached: ProbeFn = (o) => probe({ ...o, cache });
+  const deps = { probe: cached, check, logger, releaseMemory, ...(publisher ? { publisher } : {}) };
+  return await runDaemon(config, deps, signals);
 }

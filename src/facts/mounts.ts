@@ -1,4 +1,4 @@
-import { readMounts, type WatchedFs } from '../kernel/mounts.ts';
+import { readMounts, type WatchedFs } from '../kernel/statfs-mounts.ts';
 import { hasCap, readEffectiveCapabilities } from '../kernel/procstatus.ts';
 import type { FactSection, Json } from '../contract/report.ts';
 import { fact } from './types.ts';

@@ -70,9 +70,19 @@ export function parseProcStatus(text: string, input = '/proc/self/status'): Proc
   return { fields, caps };
 }
 
+/**
+ * Our own status, never the host root's: the thread group's (/proc/self/status) or the calling
+ * thread's (/proc/thread-self/status). Credentials are per thread and bpf() checks the caller's, so
+ * what a probe on this thread may do is the thread's.
+ */
+export function readOwnStatus(of: 'process' | 'thread' = 'process'): ProcStatus {
+  const path = of === 'thread' ? '/proc/thread-self/status' : '/proc/self/status';
+  return parseProcStatus(readFileSync(path, 'utf8'), path);
+}
+
 /** The calling thread group's effective capabilities (CapEff of /proc/self/status). */
 export function readEffectiveCapabilities(): bigint {
-  return parseProcStatus(readFileSync('/proc/self/status', 'utf8')).caps.effective;
+  return readOwnStatus().caps.effective;
 }
 
 export interface TaskCaps {

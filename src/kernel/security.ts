@@ -43,6 +43,21 @@ export function parseLockdown(text: string, input = 'lockdown'): { mode: Lockdow
 }
 
 /**
+ * The current lockdown mode from <hostRoot>/sys/kernel/security/lockdown; undefined when it cannot be
+ * told (securityfs not mounted, no lockdown LSM, unreadable or malformed): src/attach/env.ts adds a
+ * private securityfs mount for the attach facts.
+ */
+export function readLockdownMode(hostRoot: string): LockdownMode | undefined {
+  const r = readHostText(hostRoot, `${SECURITYFS_PATH}/lockdown`);
+  if (!r.ok) return undefined;
+  try {
+    return parseLockdown(r.value, r.path).mode;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * What each lockdown level takes away from BPF (include/linux/security.h enum lockdown_reason:
  * reasons below LOCKDOWN_INTEGRITY_MAX apply from `integrity`, the rest only at `confidentiality`).
  */

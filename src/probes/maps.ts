@@ -3,6 +3,7 @@
 // Rows that need more say why. Every create is real; the map is closed at once.
 import { BPF_F_MMAPABLE, BPF_F_NO_PREALLOC } from '../native/bpf.ts';
 import { PAGE_SIZE } from '../native/libc.ts';
+import type { KernelSince } from './programs.ts';
 
 export interface MapRecipe {
   key?: number;
@@ -56,4 +57,43 @@ export const MAP_TYPES: Readonly<Record<string, MapRecipe>> = {
   arena: { key: 0, value: 0, maxEntries: 1, flags: BPF_F_MMAPABLE }, // max_entries counts pages
   insn_array: { key: 4, value: 16 }, // value is struct bpf_insn_array_value
   rhash: { flags: BPF_F_NO_PREALLOC },
+};
+
+/** The first mainline kernel with each map type (programs.ts KernelSince), held to Debian's 6.1 by a test. */
+export const MAP_TYPE_SINCE: Readonly<Record<string, KernelSince>> = {
+  hash: { since: '3.19' },
+  array: { since: '3.19' },
+  prog_array: { since: '4.2' },
+  perf_event_array: { since: '4.3' },
+  percpu_hash: { since: '4.6' },
+  percpu_array: { since: '4.6' },
+  stack_trace: { since: '4.6' },
+  cgroup_array: { since: '4.8' },
+  lru_hash: { since: '4.10' },
+  lru_percpu_hash: { since: '4.10' },
+  lpm_trie: { since: '4.11' },
+  array_of_maps: { since: '4.12' },
+  hash_of_maps: { since: '4.12' },
+  devmap: { since: '4.14' },
+  sockmap: { since: '4.14' },
+  cpumap: { since: '4.15' },
+  xskmap: { since: '4.18' },
+  sockhash: { since: '4.18' },
+  cgroup_storage: { since: '4.19' },
+  reuseport_sockarray: { since: '4.19' },
+  percpu_cgroup_storage: { since: '4.20' },
+  queue: { since: '4.20' },
+  stack: { since: '4.20' },
+  sk_storage: { since: '5.2' },
+  devmap_hash: { since: '5.4' },
+  struct_ops: { since: '5.6' },
+  ringbuf: { since: '5.8' },
+  inode_storage: { since: '5.10' },
+  task_storage: { since: '5.11' },
+  bloom_filter: { since: '5.16' },
+  user_ringbuf: { since: '6.1' },
+  cgrp_storage: { since: '6.2' },
+  arena: { since: '6.9' },
+  insn_array: { since: null },
+  rhash: { since: null },
 };

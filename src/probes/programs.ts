@@ -2,12 +2,27 @@
 // of that type loads with ANY valid expected attach type, so rows list the variants to try in
 // order; the first that loads decides, and its recipe is the one the helper matrix reuses.
 // Most types need nothing but their number (`mov r0, 0; exit` is valid for all of them); the rows
-// with more say why in a comment. Kernel versions are for the reader only: we never gate on them.
+// with more say why in a comment. The kernel that brought each type is data (PROGRAM_TYPE_SINCE),
+// checked against Debian's 6.1 kernels (test/unit/kernel-versions.test.ts); we never gate on it.
 import { BPF_F_SLEEPABLE } from '../native/bpf.ts';
 import { ENOTSUPP } from '../contract/interpret.ts';
 
 /** A BTF type the kernel must resolve for the load: attach_btf_id = id of (kind, name) in vmlinux. */
 export type BtfTarget = readonly [kind: 'func' | 'typedef' | 'struct', name: string];
+
+/** The first mainline kernel with a row ("major.minor"); null: none released that we have run (6.18 refuses it). */
+export interface KernelSince {
+  since: `${number}.${number}` | null;
+  /** A kernel option (without CONFIG_) the row also needs. */
+  needs?: string;
+}
+
+/** "6.1" < "6.10": compared as numbers, major then minor. */
+export function versionAtMost(v: `${number}.${number}`, limit: `${number}.${number}`): boolean {
+  const [a, b] = v.split('.').map(Number) as [number, number];
+  const [c, d] = limit.split('.').map(Number) as [number, number];
+  return a < c || (a === c && b <= d);
+}
 
 export interface ProgRecipe {
   /** expected_attach_type, by the kernel's name (src/native/uapi-names.ts). */
@@ -31,26 +46,26 @@ export interface ProgRecipe {
 
 
 export const PROGRAM_TYPES: Readonly<Record<string, readonly ProgRecipe[]>> = {
-  socket_filter: [{}], // 3.19
-  kprobe: [{ kernVersion: true }], // 4.1
-  sched_cls: [{}], // 4.1
-  sched_act: [{}], // 4.1
-  tracepoint: [{}], // 4.7
-  xdp: [{}], // 4.8
-  perf_event: [{}], // 4.9
-  cgroup_skb: [{}], // 4.10
-  cgroup_sock: [{ attach: 'cgroup_inet_sock_create' }], // 4.10
+  socket_filter: [{}],
+  kprobe: [{ kernVersion: true }],
+  sched_cls: [{}],
+  sched_act: [{}],
+  tracepoint: [{}],
+  xdp: [{}],
+  perf_event: [{}],
+  cgroup_skb: [{}],
+  cgroup_sock: [{ attach: 'cgroup_inet_sock_create' }],
   lwt_in: [{}],
   lwt_out: [{}],
   lwt_xmit: [{}],
-  sock_ops: [{}], // 4.13
-  sk_skb: [{}], // 4.14
-  cgroup_device: [{}], // 4.15
-  sk_msg: [{}], // 4.17
-  raw_tracepoint: [{}], // 4.17
+  sock_ops: [{}],
+  sk_skb: [{}],
+  cgroup_device: [{}],
+  sk_msg: [{}],
+  raw_tracepoint: [{}],
   cgroup_sock_addr: [{ attach: 'cgroup_inet4_connect' }], // expected_attach_type is mandatory
   lwt_seg6local: [{}],
-  lirc_mode2: [{ attach: 'lirc_mode2' }], // needs CONFIG_BPF_LIRC_MODE2
+  lirc_mode2: [{ attach: 'lirc_mode2' }], // a kernel option too (PROGRAM_TYPE_SINCE)
   sk_reuseport: [{}],
   flow_dissector: [{}],
   cgroup_sysctl: [{}],
@@ -78,6 +93,46 @@ export const PROGRAM_TYPES: Readonly<Record<string, readonly ProgRecipe[]>> = {
   sk_lookup: [{ attach: 'sk_lookup' }],
   syscall: [{ flags: BPF_F_SLEEPABLE }], // the kernel refuses non-sleepable syscall programs
   netfilter: [{ attach: 'netfilter' }],
+};
+
+/**
+ * The first mainline kernel with each program type: for the reader and for the test that holds the
+ * table to a real 6.1 kernel. `needs`: a kernel option the type also depends on (a kernel without it
+ * says unsupported, whatever its version).
+ */
+export const PROGRAM_TYPE_SINCE: Readonly<Record<string, KernelSince>> = {
+  socket_filter: { since: '3.19' },
+  kprobe: { since: '4.1' },
+  sched_cls: { since: '4.1' },
+  sched_act: { since: '4.1' },
+  tracepoint: { since: '4.7' },
+  xdp: { since: '4.8' },
+  perf_event: { since: '4.9' },
+  cgroup_skb: { since: '4.10' },
+  cgroup_sock: { since: '4.10' },
+  lwt_in: { since: '4.10' },
+  lwt_out: { since: '4.10' },
+  lwt_xmit: { since: '4.10' },
+  sock_ops: { since: '4.13' },
+  sk_skb: { since: '4.14' },
+  cgroup_device: { since: '4.15' },
+  sk_msg: { since: '4.17' },
+  raw_tracepoint: { since: '4.17' },
+  cgroup_sock_addr: { since: '4.17' },
+  lwt_seg6local: { since: '4.18' },
+  lirc_mode2: { since: '4.18', needs: 'BPF_LIRC_MODE2' },
+  sk_reuseport: { since: '4.19' },
+  flow_dissector: { since: '4.20' },
+  cgroup_sysctl: { since: '5.2' },
+  raw_tracepoint_writable: { since: '5.2' },
+  cgroup_sockopt: { since: '5.3' },
+  tracing: { since: '5.5' },
+  struct_ops: { since: '5.6' },
+  ext: { since: '5.6' },
+  lsm: { since: '5.7' },
+  sk_lookup: { since: '5.9' },
+  syscall: { since: '5.14' },
+  netfilter: { since: '6.4' },
 };
 
 /**

@@ -8,6 +8,7 @@
 // re-created.
 import { ApiException, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1OwnerReference } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { Backoff } from '../base/backoff.ts';
 import type { ProbeReport } from '../contract/report.ts';
 import { toKubeApiError } from './client.ts';
 import { projectLabelNames } from './labels.ts';
@@ -82,7 +83,7 @@ export class NodeFeatureWriter {
   private readonly namespace: string;
   private desired: NodeFeatureSpec | undefined;
   private written: string | undefined;
-  private attempt = 0;
+  private readonly backoff: Backoff;
   private readonly runner: SerialRunner;
   private readonly o: NodeFeatureWriterOptions;
   writes = 0;
@@ -90,6 +91,7 @@ export class NodeFeatureWriter {
   constructor(kc: KubeConfig, opts: NodeFeatureWriterOptions) {
     this.o = opts;
     this.runner = new SerialRunner(() => this.sync(), opts.clock);
+    this.backoff = new Backoff({ baseMs: 500, maxMs: 60_000, jitter: 'equal' }, opts.random);
     this.api = kc.makeApiClient(CustomObjectsApi);
     this.core = kc.makeApiClient(CoreV1Api);
     this.name = `bpfready-${opts.nodeName}`;
@@ -159,10 +161,10 @@ export class NodeFeatureWriter {
         }
       }
       this.written = JSON.stringify(spec);
-      this.attempt = 0;
+      this.backoff.reset();
     } catch (e) {
       const err = toKubeApiError(`NodeFeature ${this.namespace}/${this.name}`, e);
-      const delay = Math.max(err.retryAfterMs ?? 0, Math.min(60_000, 500 * 2 ** this.attempt++) * (0.5 + this.o.random() / 2));
+      const delay = this.backoff.next(err.retryAfterMs);
       this.o.logger.warn({ err: err.message, retryInMs: Math.round(delay) }, 'NodeFeature update failed; will retry');
       this.runner.retryIn(delay);
     }

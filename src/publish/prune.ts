@@ -1,5 +1,6 @@
 // `bpfready prune`: take off the node everything we published — the labels recorded as ours, the
 // ownership annotation, conditions under our prefix, our taint — and nothing else.
+import { retry } from '../base/backoff.ts';
 import { KubeApiError, type ConfigMapApi, type NodeApi } from './client.ts';
 import { planPrune } from './plan.ts';
 import { MANAGED_BY, nodeObjectName, OBJECT_LABEL, REPORTS_SELECTOR } from './reports.ts';
@@ -19,8 +20,6 @@ export interface PruneOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-const sleepReal = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 export async function pruneNode(api: NodeApi, nodeName: string, opts: PruneOptions): Promise<PruneResult> {
   // 409: the node changed between our read and our taint write; read again and recompute.
   try {
@@ -32,20 +31,19 @@ export async function pruneNode(api: NodeApi, nodeName: string, opts: PruneOptio
   }
 }
 
-/** Retries transport errors, 429 (honouring Retry-After) and 5xx with exponential backoff. */
-async function withRetry<T>(f: () => Promise<T>, opts: Pick<PruneOptions, 'attempts' | 'sleep'>, alsoRetry: (status: number) => boolean = () => false): Promise<T> {
-  const attempts = opts.attempts ?? 8;
-  const sleep = opts.sleep ?? sleepReal;
-  for (let i = 0; ; i++) {
-    try {
-      return await f();
-    } catch (e) {
-      const err = e instanceof KubeApiError ? e : undefined;
-      const retryable = err !== undefined && (err.status === undefined || err.status === 429 || err.status >= 500 || alsoRetry(err.status));
-      if (!retryable || i + 1 >= attempts) throw e;
-      await sleep(Math.max(err.retryAfterMs ?? 0, Math.min(10_000, 200 * 2 ** i)));
-    }
-  }
+/** Retries transport errors, 429 (honouring Retry-After) and 5xx with exponential backoff (src/base/backoff.ts). */
+function withRetry<T>(f: () => Promise<T>, opts: Pick<PruneOptions, 'attempts' | 'sleep'>, alsoRetry: (status: number) => boolean = () => false): Promise<T> {
+  const status = (e: unknown) => (e instanceof KubeApiError ? { status: e.status } : undefined);
+  return retry(f, {
+    policy: { baseMs: 200, maxMs: 10_000, jitter: 'none' },
+    attempts: opts.attempts ?? 8,
+    retryable: (e) => {
+      const s = status(e);
+      return s !== undefined && (s.status === undefined || s.status === 429 || s.status >= 500 || alsoRetry(s.status));
+    },
+    retryAfterMs: (e) => (e instanceof KubeApiError ? e.retryAfterMs : undefined),
+    ...(opts.sleep ? { sleep: opts.sleep } : {}),
+  });
 }
 
 async function pruneOnce(api: NodeApi, nodeName: string, opts: PruneOptions): Promise<PruneResult> {

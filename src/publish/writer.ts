@@ -8,6 +8,7 @@
 //     it up on its next pass, so a desired state is never dropped and bursts coalesce;
 //   - failures back off exponentially with jitter; 429 honours Retry-After; 409 re-reads the node.
 import type { Logger } from 'pino';
+import { Backoff } from '../base/backoff.ts';
 import { KubeApiError, type NodeApi, type WatchEventType } from './client.ts';
 import { planWrites, type Plan } from './plan.ts';
 import { SerialRunner } from './serial.ts';
@@ -39,6 +40,8 @@ export interface WriterStats {
   failures: number;
   conflicts: number;
   lastError?: string;
+  /** resourceVersion of the last event our watch delivered: how current our view of the node is. */
+  watchedResourceVersion?: string;
   /** True once the node matches the latest desired state. */
   inSync: boolean;
 }
@@ -50,7 +53,7 @@ export class NodeWriter {
   private needRead = false;
   private heartbeatDue = false;
   private closed = false;
-  private attempt = 0;
+  private readonly backoff: Backoff;
   /** HTTP status of the last failed pass, until a pass succeeds. */
   private lastFailure: number | undefined;
   private writesFor: DesiredState | undefined;
@@ -58,7 +61,7 @@ export class NodeWriter {
   private writes = 0;
   private heartbeatTimer: unknown;
   private watchTimer: unknown;
-  private watchAttempt = 0;
+  private readonly watchBackoff: Backoff;
   private watchAbort: { abort(): void } | undefined;
   private watchGen = 0;
   private watchRv = '0';
@@ -72,6 +75,9 @@ export class NodeWriter {
   constructor(o: WriterOptions) {
     this.o = o;
     this.runner = new SerialRunner(() => this.loop(), o.clock);
+    this.backoff = new Backoff({ ...(o.backoff ?? { baseMs: 500, maxMs: 60_000 }), jitter: 'equal' }, o.random);
+    // A dropped watch is dropped for every node at once (an API server restart): the widest spread.
+    this.watchBackoff = new Backoff({ baseMs: 5000, maxMs: 60_000, jitter: 'full' }, o.random);
   }
 
   /** Start after a random delay in [0, startJitterMs): a DaemonSet rollout must not arrive as one burst. */
@@ -122,7 +128,7 @@ export class NodeWriter {
         // One pass (a node and a status patch) settles a plan; writing the same desired state again
         // and again means the server keeps answering with something other than what we wrote (or
         // another writer fights us). Back off, further each time, instead of hot-looping writes at
-        // 5,000 nodes: `attempt` grows until the node matches.
+        // 5,000 nodes: the backoff grows until the node matches.
         if (this.writes >= 3) throw new KubeApiError(`node ${this.o.nodeName} does not converge: the server keeps differing from our writes`, undefined, undefined, undefined);
         // Another writer undoing ours (a second bpfready during a rollout, a controller) makes
         // each pass converge and the next event undo it: a ceiling on writes per minute, whatever
@@ -145,7 +151,7 @@ export class NodeWriter {
           // heartbeat then, so arm it here when none is pending.
           if (this.heartbeatTimer === undefined) this.armHeartbeat();
           this.writes = 0;
-          this.attempt = 0;
+          this.backoff.reset();
           this.lastFailure = undefined;
           this.markInSync();
           return;
@@ -199,12 +205,8 @@ export class NodeWriter {
       // Our view may be stale after a failed write whose outcome we do not know.
       this.needRead = true;
     }
-    const { baseMs, maxMs } = this.o.backoff ?? { baseMs: 500, maxMs: 60_000 };
-    const exp = Math.min(maxMs, baseMs * 2 ** this.attempt);
-    // Conflicts are expected and cheap to resolve; retry them at the base delay.
-    let delay = err.status === 409 && this.attempt < 3 ? baseMs * this.o.random() : exp / 2 + (exp / 2) * this.o.random();
-    if (err.retryAfterMs !== undefined) delay = Math.max(delay, err.retryAfterMs);
-    this.attempt++;
+    // Conflicts are expected and cheap to resolve; retry the first few within the base delay.
+    const delay = this.backoff.next(err.retryAfterMs, { asFirst: err.status === 409 && this.backoff.attempt < 3 });
     const level = err.status === 409 || err.status === 429 ? 'info' : 'warn';
     this.o.logger[level]({ err: err.message, status: err.status, retryInMs: Math.round(delay) }, 'node update failed; will retry');
     this.runner.retryIn(delay);
@@ -253,7 +255,8 @@ export class NodeWriter {
         gone = true;
         return;
       }
-      this.watchAttempt = 0;
+      this.watchBackoff.reset();
+      if (obj.metadata?.resourceVersion) this.stats.watchedResourceVersion = obj.metadata.resourceVersion;
       if (type === 'BOOKMARK') {
         if (obj.metadata?.resourceVersion) this.watchRv = obj.metadata.resourceVersion;
         return;
@@ -307,9 +310,9 @@ export class NodeWriter {
       // API server restarting drops every watch in the cluster at once) or a repeated 410 waits a
       // random 0-5 s first and backs off from there, so 5,000 nodes come back spread out.
       const trouble = Boolean(err) || expired;
-      const wait = trouble && !(expired && this.watchAttempt === 0);
-      const delay = wait ? Math.min(60_000, 5000 * 2 ** this.watchAttempt) * this.o.random() : 0;
-      if (trouble) this.watchAttempt++;
+      const wait = trouble && !(expired && this.watchBackoff.attempt === 0);
+      const backoff = trouble ? this.watchBackoff.next() : 0;
+      const delay = wait ? backoff : 0;
       this.watchTimer = this.o.clock.setTimeout(() => {
         this.watchTimer = undefined;
         this.startWatch();

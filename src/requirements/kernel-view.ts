@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmdirSync } from 'node:fs';
 import { release } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readMounts } from '../kernel/mounts.ts';
+import { readMounts } from '../kernel/statfs-mounts.ts';
 import { progLoad } from '../native/bpf.ts';
 import { callHelper, encode, exit, mov64Imm } from '../native/insn.ts';
 import { errnoName } from '../native/libc.ts';

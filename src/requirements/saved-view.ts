@@ -14,7 +14,7 @@ import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import { Btf, BtfKind, loadBtfFile, loadVmlinuxBtf } from '../kernel/btf.ts';
 import { minimizeBtf } from '../kernel/btf-minimize.ts';
 import { readKernelConfig } from '../kernel/kconfig.ts';
-import { readMounts } from '../kernel/mounts.ts';
+import { readMounts } from '../kernel/statfs-mounts.ts';
 import { HELPER_NAMES } from '../native/uapi-names.ts';
 import { probeError } from '../contract/result.ts';
 import type { Fact, KernelViewSection, ProbeReport } from '../contract/report.ts';

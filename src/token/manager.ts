@@ -1,8 +1,8 @@
 // Discovery of bpffs mounts, token creation on each, and probing through the token, cached until the
 // mount table or the capabilities change. The `bpffs` and `token` sections of `bpfready probe --json`
 // come from here (docs/tokens.md).
-import { readFileSync } from 'node:fs';
 import { ParseError } from '../base/errors.ts';
+import { readOwnStatus } from '../kernel/procstatus.ts';
 import { MOUNTINFO_PATH, parseMountinfoLenient, readMountinfoText, visibleMounts } from '../kernel/mountinfo.ts';
 import type { OwnedFd } from '../native/bpf.ts';
 import { MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
@@ -140,11 +140,8 @@ function explainDenied(results: ResultMap, d: TokenDelegation, op: (name: string
 
 /** The privilege context a token and its results depend on: our thread's capabilities and ids. */
 export function readPrivilegeKey(): string {
-  const status = readFileSync('/proc/thread-self/status', 'utf8');
-  return status
-    .split('\n')
-    .filter((l) => /^(Cap(Eff|Prm|Bnd)|Uid|Gid):/.test(l))
-    .join('\n');
+  const { fields } = readOwnStatus('thread');
+  return ['CapEff', 'CapPrm', 'CapBnd', 'Uid', 'Gid'].map((k) => `${k}: ${fields[k] ?? '?'}`).join('\n');
 }
 
 export interface TokenManagerOptions {

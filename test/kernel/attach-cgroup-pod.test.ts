@@ -6,7 +6,7 @@ import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { rootOnly } from '../helpers/root.ts';
-import { readMounts } from '../../src/kernel/mounts.ts';
+import { readMounts } from '../../src/kernel/statfs-mounts.ts';
 
 const skip = rootOnly('cgroup attach probe in a read-only cgroupfs');
 const NODE = join(process.cwd(), 'node_modules/node/bin/node');

@@ -14,9 +14,10 @@ import { liveFdCount, progLoad } from '../../src/native/bpf.ts';
 import { RETURN_ZERO } from '../../src/native/insn.ts';
 import type { FactSection } from '../../src/contract/report.ts';
 import { STATUSES } from '../../src/contract/result.ts';
+import { skipUnless } from '../helpers/skip.ts';
+import { rootOnly } from '../helpers/root.ts';
 
-const isRoot = process.getuid?.() === 0;
-if (!isRoot) console.warn('test/kernel/attach.test.ts: skipped: attach probes need root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)');
+const isRoot = !rootOnly('test/kernel/attach.test.ts (attach probes: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)');
 
 interface BpftoolProg { id: number; name?: string }
 interface BpftoolLink { id: number; prog_id?: number }
@@ -136,7 +137,7 @@ describe.skipIf(!isRoot)('attach probes on the running kernel', () => {
     const progs = bpftool<BpftoolProg>('prog');
     const links = bpftool<BpftoolLink>('link');
     if (!progs || !links || !linksBefore) {
-      console.warn('test/kernel/attach.test.ts: bpftool not usable; leftover check skipped');
+      skipUnless(false, 'test/kernel/attach.test.ts leftover check', 'bpftool not usable');
       testCtx.skip();
       return;
     }

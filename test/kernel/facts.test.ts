@@ -6,11 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { collectSystemFacts } from '../../src/facts/index.ts';
 import { capabilityNames, parseProcStatus, readEffectiveCapabilities } from '../../src/kernel/procstatus.ts';
+import { rootOnly } from '../helpers/root.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NODE = `${ROOT}node_modules/.bin/node`;
-const isRoot = process.geteuid?.() === 0;
-if (!isRoot) console.warn('test/kernel/facts.test.ts: skipping kernel fact tests: they need root (mount namespaces, capsh)');
+const isRoot = !rootOnly('test/kernel/facts.test.ts (kernel facts: mount namespaces, capsh)');
 
 /**
  * Run collectSystemFacts in a child process started by `wrapper` (unshare, capsh), which Node cannot do

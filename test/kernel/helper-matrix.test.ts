@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { HELPER_NAMES } from '../../src/native/uapi-names.ts';
 import { probeProgramType, type ProbeEnv } from '../../src/probes/engine.ts';
-import { buildEnv, clearProbeCache, probeTables } from '../../src/collect/index.ts';
+import { buildEnv, probeTables } from '../../src/collect/index.ts';
 import { HelperMatrix, HelperPool } from '../../src/collect/helper-matrix.ts';
 import type { WorkerRequest } from '../../src/collect/helper-worker.ts';
 import type { ProgRecipe } from '../../src/probes/programs.ts';
@@ -15,11 +15,9 @@ const ALL = HELPER_NAMES.map((_, id) => id).slice(1);
 
 describe.skipIf(skip)('helper matrix over threads', () => {
   it('gives the same matrix, in the same order, with one thread and with a worker', async () => {
-    clearProbeCache();
+    // No cache passed: each call probes afresh.
     const alone = await probeTables({ workers: 0, families: ['programTypes', 'helpers'] });
-    clearProbeCache();
     const shared = await probeTables({ workers: 1, families: ['programTypes', 'helpers'] });
-    clearProbeCache();
     expect(JSON.stringify(shared.helpers)).toBe(JSON.stringify(alone.helpers));
     expect(Object.values(alone.helpers.xdp ?? {}).filter((r) => r.status === 'supported').length).toBeGreaterThan(50);
   });

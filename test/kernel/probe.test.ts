@@ -11,7 +11,7 @@ import { add64Imm, callHelper, exit, mov64Imm, mov64Reg, RETURN_ZERO, stMem64, t
 import { capget, capset, errnoName } from '../../src/native/libc.ts';
 import { ATTACH_TYPE_NAMES, HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../../src/native/uapi-names.ts';
 import { BtfKind, loadVmlinuxBtf } from '../../src/kernel/btf.ts';
-import { clearProbeCache, probe, probeTables, resetProbeState } from '../../src/collect/index.ts';
+import { probe, ProbeCache, probeTables } from '../../src/collect/index.ts';
 import { MAP_TYPES } from '../../src/probes/maps.ts';
 import { STATUSES, type ResultMap } from '../../src/contract/result.ts';
 import type { ProbeReport } from '../../src/contract/report.ts';
@@ -34,7 +34,6 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
   let bpftoolVersion: string;
 
   beforeAll(async () => {
-    clearProbeCache();
     report = await probe();
     bpftool = JSON.parse(execFileSync('bpftool', ['feature', 'probe', 'full', '-j'], { maxBuffer: 16 << 20, stdio: ['ignore', 'pipe', 'ignore'] }).toString()) as Bpftool;
     bpftoolVersion = execFileSync('bpftool', ['version']).toString();
@@ -372,32 +371,39 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
   });
 
   it('re-probes permission-dependent results when the capabilities change, and caches the rest', async () => {
-    clearProbeCache();
-    const before = await probeTables({ workers: 0, families: ['programTypes'] });
+    using cache = new ProbeCache();
+    const before = await probeTables({ workers: 0, families: ['programTypes'], cache });
     expect(before.programTypes.xdp!.status).toBe('supported');
+    // Asked again in the same context: the very result kept, not a new probe.
+    expect((await probeTables({ workers: 0, families: ['programTypes'], cache })).programTypes.xdp).toBe(before.programTypes.xdp);
     const caps = capget();
     if ('errno' in caps) throw new Error(`capget: ${caps.errno}`);
     // Credentials are per thread: drop CAP_BPF and CAP_SYS_ADMIN from this thread's effective set.
     const dropped = caps.effective & ~((1n << CAP_BPF) | (1n << 21n));
     expect(capset({ ...caps, effective: dropped }).ok).toBe(true);
     try {
-      const after = await probeTables({ workers: 0, families: ['programTypes'] });
+      const after = await probeTables({ workers: 0, families: ['programTypes'], cache });
       expect(after.programTypes.xdp!.status).toBe('not-permitted');
       expect(after.programTypes.xdp!.detail).toMatch(/missing: cap_bpf/);
+      expect(cache.contexts).toBe(2);
+      // A second look without the capabilities probes again: a not-permitted answer is never kept.
+      const twice = await probeTables({ workers: 0, families: ['programTypes'], cache });
+      expect(twice.programTypes.xdp).not.toBe(after.programTypes.xdp);
+      expect(twice.programTypes.xdp!.status).toBe('not-permitted');
     } finally {
       expect(capset(caps).ok).toBe(true);
     }
-    const again = await probeTables({ workers: 0, families: ['programTypes'] });
-    expect(again.programTypes.xdp!.status).toBe('supported');
+    const again = await probeTables({ workers: 0, families: ['programTypes'], cache });
+    expect(again.programTypes.xdp).toBe(before.programTypes.xdp);
   });
 
   it('finds no change between two probes of an unchanged node, as the daemon compares them', async () => {
     // The daemon logs "changed" when a re-probe differs from the last report (issue 20: it did on
     // every re-probe). The first probe of a process runs its helper and attach workers, the second
     // reuses their results: what differs between the two is our process, not the node.
-    resetProbeState();
-    const first = await probe();
-    const second = await probe();
+    using cache = new ProbeCache();
+    const first = await probe({ cache });
+    const second = await probe({ cache });
     const diff = Object.keys(first).filter((k) => k !== 'generatedAt' && k !== 'durationMs' && JSON.stringify(first[k]) !== JSON.stringify(second[k]));
     expect(diff).toEqual([]);
     expect(factsChanged(first, second)).toBe(false);
@@ -409,10 +415,7 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
     const fds = () => readdirSync('/proc/self/fd').length;
     const live0 = liveFdCount();
     const fd0 = fds();
-    for (let i = 0; i < 5; i++) {
-      clearProbeCache();
-      await probeTables({ workers: i % 2 });
-    }
+    for (let i = 0; i < 5; i++) await probeTables({ workers: i % 2 });
     expect(liveFdCount()).toBe(live0);
     expect(fds()).toBe(fd0);
     // probe(): helper and attach worker threads, the token manager, facts. Worker threads' own fds
@@ -430,14 +433,10 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
       }
       return last;
     };
-    resetProbeState();
+    // Each probe() without a cache of its own closes its token when the report is made.
     await probe();
-    resetProbeState();
     const fd1 = await settled();
-    for (let i = 0; i < 3; i++) {
-      await probe();
-      resetProbeState();
-    }
+    for (let i = 0; i < 3; i++) await probe();
     expect(await settled()).toBe(fd1);
     expect(liveFdCount()).toBe(live0);
   });

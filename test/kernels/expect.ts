@@ -4,6 +4,8 @@ import { interpretHelper } from '../../src/contract/interpret.ts';
 import { STATUSES, type ProbeResult, type ResultMap } from '../../src/contract/result.ts';
 import { helperLog, type RawHelpers } from './record-raw.ts';
 import { newMarks, type Snapshot } from './marks.ts';
+import { MAP_TYPES, MAP_TYPE_SINCE } from '../../src/probes/maps.ts';
+import { PROGRAM_TYPES, PROGRAM_TYPE_SINCE, versionAtMost, type KernelSince } from '../../src/probes/programs.ts';
 
 /** `bpftool feature probe full -j` (bpftool 7.1 / libbpf 1.1 in Debian 12). */
 export interface BpftoolFeatures {
@@ -257,6 +259,42 @@ function presentOn61(run: KernelRun): Check {
   return check('features every 6.1 kernel has are supported', problems, [`${PRESENT_ON_6_1.length} features`]);
 }
 
+/**
+ * The probe tables' first kernels (src/probes/programs.ts PROGRAM_TYPE_SINCE, maps.ts MAP_TYPE_SINCE)
+ * against this kernel: a row from this version or before is supported (unless the kernel option it
+ * also needs is not set), a later one is unsupported. Every row of a table has a version.
+ */
+function tableVersions(run: KernelRun): Check {
+  const m = /^(\d+)\.(\d+)/.exec(run.release);
+  const release = `${m?.[1]}.${m?.[2]}` as `${number}.${number}`;
+  const config = (run.probe['config'] ?? {}) as Record<string, { value?: unknown } | undefined>;
+  const problems: string[] = m ? [] : [`release ${run.release}: no major.minor`];
+  const info: string[] = [];
+  const tables: [string, Readonly<Record<string, unknown>>, Readonly<Record<string, KernelSince>>][] = [
+    ['programTypes', PROGRAM_TYPES, PROGRAM_TYPE_SINCE],
+    ['mapTypes', MAP_TYPES, MAP_TYPE_SINCE],
+  ];
+  for (const [name, rows, since] of tables) {
+    for (const k of Object.keys(rows)) if (!(k in since)) problems.push(`${name}.${k}: no first kernel in the table`);
+    for (const k of Object.keys(since)) if (!(k in rows)) problems.push(`${name}.${k}: a first kernel for a row the table does not have`);
+    const results = section(run, name);
+    for (const [k, { since: v, needs }] of Object.entries(since)) {
+      const r = results[k];
+      if (!isResult(r)) {
+        problems.push(`${name}.${k}: missing from the report`);
+        continue;
+      }
+      const option = needs ? config[needs]?.value : undefined;
+      const built = !needs || option === 'y' || option === 'm';
+      const want = v !== null && versionAtMost(v, release) && built ? 'supported' : 'unsupported';
+      const why = `${v === null ? 'in no kernel yet' : `since ${v}`}${needs ? `, CONFIG_${needs}=${String(option ?? 'unset')}` : ''}`;
+      if (r.status !== want) problems.push(`${name}.${k}: ${r.status}${r.errno ? ` ${r.errno}` : ''}, expected ${want} on ${release} (${why})`);
+      else if (want === 'unsupported') info.push(`${name}.${k}: unsupported (${why})`);
+    }
+  }
+  return check('the probe tables\' first kernels hold on this kernel', problems, info);
+}
+
 /** Our verdicts against bpftool's booleans for the names both know. */
 function agreeWithBpftool(label: string, ours: Record<string, unknown>, theirs: Record<string, boolean>, nameOf: (key: string) => string | undefined): Check {
   const problems: string[] = [];
@@ -471,6 +509,7 @@ export function checkKernel(run: KernelRun): Check[] {
     ...absentFeatures(all),
     presentFeatures(run),
     presentOn61(run),
+    tableVersions(run),
     agreeWithBpftool('programTypes', section(run, 'programTypes'), run.bpftool.program_types, fromBpftool('_prog_type')),
     agreeWithBpftool('mapTypes', section(run, 'mapTypes'), run.bpftool.map_types, fromBpftool('_map_type')),
     agreeWithBpftool('misc', section(run, 'misc'), run.bpftool.misc, (k) => (k.startsWith('have_') ? k.slice(5) : undefined)),

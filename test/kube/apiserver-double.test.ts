@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ApiServerDouble } from './apiserver-double.ts';
 import { foreignNode } from './fixtures.ts';
 import { jsonMergePatch, strategicMergePatch } from './patch.ts';
+import { until } from '../e2e/process.ts';
 
 let server: ApiServerDouble;
 let core: CoreV1Api;
@@ -120,7 +121,8 @@ describe('API-server double over HTTP', () => {
     const ctl = await w.watch('/api/v1/nodes', { fieldSelector: 'metadata.name=n1', resourceVersion: rv }, (t, o: { metadata?: { name?: string } }) => seen.push([t, o.metadata?.name]), (e) => (ended = e));
     server.edit('n2', (n) => (n.metadata.labels!['a'] = '1'));
     server.edit('n1', (n) => (n.metadata.labels!['a'] = '1'));
-    await new Promise((r) => setTimeout(r, 100));
+    // One stream, in order: once n1's event is here, n2's would have come before it.
+    await until('the n1 event', () => (seen.length > 0 ? true : undefined));
     expect(seen).toEqual([['MODIFIED', 'n1']]);
     expect(ended).toBe('open');
     ctl.abort();

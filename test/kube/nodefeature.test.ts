@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createPublisher, type NodePublisher } from '../../src/publish/index.ts';
 import { ApiServerDouble } from './apiserver-double.ts';
 import { RecordingClock } from './clock.ts';
+import { until as waitFor } from '../e2e/process.ts';
 import { checksBad, checksOk, foreignNode, quietLogger, report } from './fixtures.ts';
 
 const PATH = 'nfd.k8s-sigs.io/v1alpha1/bpfready/nodefeatures/bpfready-n1';
@@ -36,10 +37,8 @@ afterEach(async () => {
   await server.close();
 });
 
-const until = async (f: () => boolean): Promise<void> => {
-  for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(f()).toBe(true);
-};
+/** The shared wait of test/e2e/process.ts, on a condition (what the writer does comes over HTTP). */
+const until = (f: () => boolean): Promise<true> => waitFor(f.toString(), () => (f() ? true : undefined));
 type NF = { metadata: { labels: Record<string, string>; ownerReferences?: Record<string, unknown>[] }; spec: { features: { attributes: Record<string, { elements: Record<string, string> }> }; labels: Record<string, string> } };
 
 describe('NodeFeature publishing', () => {

@@ -1,7 +1,6 @@
 // Pure stages: facts → labels, checks → conditions, (desired, observed) → patches.
 import { describe, expect, it } from 'vitest';
 import { UsageError } from '../../src/base/errors.ts';
-import { fuzz } from '../fuzz/harness.ts';
 import { clampMessage, profileConditionType, projectConditions, verdict } from '../../src/publish/conditions.ts';
 import { desiredState, validateTaint } from '../../src/publish/index.ts';
 import { decodeOwned, labelSafe, prefixProblem, projectLabels, validatePrefix } from '../../src/publish/labels.ts';
@@ -44,19 +43,6 @@ describe('labels', () => {
     expect(projectLabels('p.io', yes, [])['p.io/feature.token-delegation']).toBe('true');
     const no = report({ bpffs: [mount([], { status: 'unsupported', errno: 'EOPNOTSUPP' })] });
     expect(projectLabels('p.io', no, [])['p.io/feature.token-delegation']).toBe('false');
-  });
-
-  it('the ownership annotation read back from the cluster never throws and yields only valid keys', () => {
-    // It is input someone else can edit: a broken value must not stop us, nor make us remove labels
-    // outside our prefix.
-    const seeds = ['program-type.xdp,map-type.hash', 'a,,b', ' x ,y'].map((t) => new TextEncoder().encode(t));
-    const stats = fuzz((b) => {
-      for (const k of decodeOwned('bpfready.io', new TextDecoder().decode(b))) {
-        if (!k.startsWith('bpfready.io/') || k.includes(',')) throw new Error(`bad key ${k}`);
-      }
-    }, seeds, { iterations: 100_000 });
-    expect(stats.crashes).toEqual([]);
-    expect(stats.parsed).toBe(100_000);
   });
 
   it('folds profile names into label names; ignores invalid ownership entries', () => {

@@ -13,6 +13,7 @@ import { pruneAllNodes, pruneNode } from '../../src/publish/prune.ts';
 import { ApiServerDouble } from './apiserver-double.ts';
 import { RecordingClock } from './clock.ts';
 import { checksBad, foreignNode, quietLogger, report } from './fixtures.ts';
+import { until } from '../e2e/process.ts';
 
 const run = promisify(execFile);
 const OURS = ['n1', 'n2', 'n3', 'n4', 'n5'];
@@ -129,7 +130,7 @@ describe('pruneAllNodes', () => {
       p.publish(report(), checksBad);
       await p.whenInSync();
       await pruneNode(createNodeApi(server.kubeConfig()), 'n1', { prefix: 'bpfready.io', taintKeys: [TAINT.key] });
-      for (let i = 0; i < 200 && !server.node('n1').spec?.taints?.some((t) => t.key === TAINT.key); i++) await new Promise((r) => setTimeout(r, 10));
+      await until('the taint on n1', () => (server.node('n1').spec?.taints?.some((t) => t.key === TAINT.key) ? true : undefined));
       expect(server.node('n1').spec?.taints?.some((t) => t.key === TAINT.key)).toBe(true);
     } finally {
       await p.close();

@@ -4,6 +4,7 @@ import { createNodeApi } from '../../src/publish/client.ts';
 import { createPublisher, type NodePublisher, type PublisherOptions } from '../../src/publish/index.ts';
 import { ApiServerDouble, type NodeObject } from './apiserver-double.ts';
 import { RecordingClock } from './clock.ts';
+import { until } from '../e2e/process.ts';
 import { checksBad, checksOk, foreignNode, quietLogger, report } from './fixtures.ts';
 
 const NODE = 'node-a';
@@ -47,12 +48,27 @@ const foreign = (n: NodeObject) => ({
   conditions: n.status?.conditions?.filter((c) => !String(c.type).startsWith('bpfready.io/')),
 });
 
-async function settle(p: NodePublisher): Promise<void> {
-  await p.whenInSync();
-  // Let the watch deliver the events of our own writes, which must not cause further writes.
-  await new Promise((r) => setTimeout(r, 100));
+/** Until our watch has delivered the node's latest change (ours, or anyone's) and the pass it started is done. */
+async function watched(p: NodePublisher, node = NODE): Promise<void> {
+  const rv = Number(server.node(node).metadata.resourceVersion);
+  await until(`the watch to deliver resourceVersion ${rv}`, () => (Number(p.stats().watchedResourceVersion) >= rv ? true : undefined));
   await p.whenInSync();
 }
+
+/**
+ * In sync, and the watch has brought back the events of our own writes, which must not cause
+ * further writes: a pass they started that wrote again makes a newer resourceVersion to wait for.
+ */
+async function settle(p: NodePublisher): Promise<void> {
+  for (;;) {
+    await p.whenInSync();
+    const rv = server.node(NODE).metadata.resourceVersion;
+    await watched(p);
+    if (server.node(NODE).metadata.resourceVersion === rv) return;
+  }
+}
+
+const failed = (p: NodePublisher, n = 1) => until(`${n} failed pass(es)`, () => (p.stats().failures >= n ? true : undefined));
 
 describe('publisher against the API-server double', () => {
   it('publishes labels, ownership, conditions; leaves foreign state untouched', async () => {
@@ -205,7 +221,7 @@ describe('publisher against the API-server double', () => {
     const original = server.node(NODE);
     clock.holdAtLeastMs = 1000; // hold the 404's backoff (≥ 30 s here) for good
     server.deleteNode(NODE);
-    for (let i = 0; i < 100 && p.stats().failures === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await failed(p);
     expect(p.stats().lastError).toMatch(/not found|404/i);
     // The node comes back as a new object: none of our state is on it.
     server.addNode(foreignNode(NODE));
@@ -268,8 +284,10 @@ describe('publisher against the API-server double', () => {
     p.publish(report(), checksOk);
     await settle(p);
     server.inject({ kind: 'gone', watch: true });
+    const watches = server.requests.filter((r) => r.watch).length;
     server.closeWatches();
-    await new Promise((r) => setTimeout(r, 200));
+    // The ended watch and the one after its 410 both come back at once (no backoff for a first 410).
+    await until('a watch again after the 410', () => (server.requests.filter((r) => r.watch).length >= watches + 2 && server.watchCount === 1 ? true : undefined));
     expect(server.watchCount).toBe(1);
     server.edit(NODE, (n) => delete n.metadata.labels!['bpfready.io/map-type.hash']);
     await settle(p);
@@ -323,7 +341,7 @@ describe('publisher against the API-server double', () => {
     await settle(p);
     const gets = server.count('GET node');
     server.dropConnections();
-    for (let i = 0; i < 100 && server.watchCount === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    await until('a watch again', () => (server.watchCount > 0 ? true : undefined));
     expect(server.watchCount).toBe(1);
     server.edit(NODE, (n) => delete n.metadata.labels!['bpfready.io/map-type.hash']);
     await settle(p);
@@ -343,7 +361,7 @@ describe('publisher against the API-server double', () => {
     clock.holdAtLeastMs = 1; // hold every backoff, so the count below is per pass, not per wall time
     const p = publisher({ api });
     p.publish(report(), checksOk);
-    for (let i = 0; i < 50 && p.stats().failures === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await failed(p);
     expect(p.stats().failures).toBe(1);
     expect(p.stats().lastError).toMatch(/does not converge/);
     expect(patches).toBeLessThanOrEqual(8);
@@ -361,7 +379,7 @@ describe('publisher against the API-server double', () => {
     const p = publisher({ api });
     p.publish(report(), checksOk);
     const failures = async (n: number) => {
-      for (let i = 0; i < 100 && p.stats().failures < n; i++) await new Promise((r) => setTimeout(r, 10));
+      await failed(p, n);
       expect(p.stats().failures).toBe(n);
     };
     await failures(1);
@@ -392,9 +410,14 @@ describe('publisher against the API-server double', () => {
         server.edit(NODE, (x) => delete x.metadata.labels!['bpfready.io/map-type.hash']);
       }
     }, 5);
-    for (let i = 0; i < 200 && !/writes in the last 60 s/.test(p.stats().lastError ?? ''); i++) await new Promise((r) => setTimeout(r, 10));
-    await new Promise((r) => setTimeout(r, 200));
+    await until('the ceiling on writes', () => (/writes in the last 60 s/.test(p.stats().lastError ?? '') ? true : undefined));
+    const patches = p.stats().nodePatches;
+    // The other writer has the last word, and our watch has seen it: a pass it started (synchronously,
+    // on the event) would have counted its patch before sending it; backing off, none is made.
+    await until('the other writer to undo us', () => (!server.node(NODE).metadata.labels?.['bpfready.io/map-type.hash'] ? true : undefined));
+    await until('our watch to see it', () => (Number(p.stats().watchedResourceVersion) >= Number(server.node(NODE).metadata.resourceVersion) ? true : undefined));
     clearInterval(fight);
+    expect(p.stats().nodePatches).toBe(patches);
     expect(p.stats().lastError).toMatch(/writes in the last 60 s; is another writer/);
     expect(server.count('PATCH node') - before).toBeLessThanOrEqual(12);
   });
@@ -403,9 +426,9 @@ describe('publisher against the API-server double', () => {
     clock.holdAtLeastMs = 1000;
     const p = publisher({ startJitterSeconds: 30, random: () => 0.25 });
     p.publish(report(), checksOk);
-    await new Promise((r) => setTimeout(r, 100));
+    // The first pass waits on the start timer, which the clock holds: nothing can have gone out.
+    expect(clock.delays).toEqual([7500]);
     expect(server.requests).toEqual([]);
-    expect(clock.delays).toContain(7500);
     clock.fireHeld();
     await settle(p);
     expect(server.node(NODE).metadata.labels?.['bpfready.io/program-type.xdp']).toBe('true');
@@ -423,9 +446,10 @@ describe('publisher against the API-server double', () => {
     // Changes to another node move the global resourceVersion; bookmarks carry it to us.
     for (let i = 0; i < 5; i++) server.edit('other', (n) => (n.metadata.labels!['i'] = String(i)));
     const rv = server.resourceVersion;
-    await new Promise((r) => setTimeout(r, 100));
+    await until('a bookmark with the latest resourceVersion', () => (p.stats().watchedResourceVersion === String(rv) ? true : undefined));
+    const watches = server.requests.filter((r) => r.watch).length;
     server.closeWatches();
-    await new Promise((r) => setTimeout(r, 100));
+    await until('a watch again', () => (server.requests.filter((r) => r.watch).length > watches ? true : undefined));
     const last = server.requests.filter((r) => r.watch).at(-1);
     expect(new URLSearchParams(last?.query).get('resourceVersion')).toBe(String(rv));
     expect(new URLSearchParams(last?.query).get('fieldSelector')).toBe(`metadata.name=${NODE}`);

@@ -8,9 +8,9 @@ import { projectLabels } from '../../src/publish/labels.ts';
 import { ApiServerDouble } from './apiserver-double.ts';
 import { RecordingClock } from './clock.ts';
 import { foreignNode, quietLogger } from './fixtures.ts';
+import { rootOnly } from '../helpers/root.ts';
 
-const isRoot = process.geteuid?.() === 0;
-if (!isRoot) console.warn('test/kube/real-report.test.ts: skipped: the real probe needs root (CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN)');
+const isRoot = !rootOnly('test/kube/real-report.test.ts (the real probe)');
 
 describe.skipIf(!isRoot)('publishing the real report of this kernel', () => {
   it('labels are valid, bounded and conclusive-only; the double accepts them', async () => {

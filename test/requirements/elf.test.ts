@@ -10,9 +10,9 @@ import { classifySection } from '../../src/kernel/elf-sections.ts';
 import { objectRequirements, requirementsFromObject } from '../../src/requirements/from-elf.ts';
 import { requirementId } from '../../src/requirements/model.ts';
 import { clangAvailable, compile, FIXTURE_DIR, fixtures } from './fixtures.ts';
+import { skipUnless } from '../helpers/skip.ts';
 
-const haveClang = clangAvailable();
-if (!haveClang) console.warn('test/requirements/elf.test.ts: SKIP object tests: clang is not installed (Debian package clang)');
+const haveClang = !skipUnless(clangAvailable(), 'test/requirements/elf.test.ts object tests', 'clang is not installed (Debian package clang)');
 
 const objects = new Map<string, BpfObject>();
 const bytes = new Map<string, Uint8Array>();

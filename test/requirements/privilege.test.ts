@@ -8,6 +8,7 @@ import { readSysctlInt } from '../../src/kernel/sysctl.ts';
 import { adviseObject, SHIM, verify } from '../../src/requirements/privilege.ts';
 import { rootOnly } from '../helpers/root.ts';
 import { clangAvailable, fixtures } from './fixtures.ts';
+import { skipUnless } from '../helpers/skip.ts';
 
 const noShim = !existsSync(SHIM);
 if (noShim) console.warn(`test/requirements/privilege.test.ts: SKIP verification: ${SHIM} is not built (make -C native-shim)`);
@@ -19,7 +20,7 @@ const unpriv = (() => {
 })();
 
 describe('advice (pure)', () => {
-  it.skipIf(!clangAvailable())('derives capabilities per type and the delegate_* options, attach type 0 included', () => {
+  it.skipIf(skipUnless(clangAvailable(), 'test/requirements/privilege.test.ts advice from objects', 'clang is not installed'))('derives capabilities per type and the delegate_* options, attach type 0 included', () => {
     const obj = (n: string) => parseBpfObject(readFileSync(fixtures().get(n)!), n);
     const sock = adviseObject(obj('socket_legacy'), 0);
     expect(sock.capabilities).toEqual([]);

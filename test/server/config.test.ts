@@ -175,25 +175,6 @@ describe('parseListen', () => {
   });
 });
 
-describe('fuzz', () => {
-  it('a config file either loads or is rejected with a ConfigError, never a crash', async () => {
-    const { fuzz } = await import('../fuzz/harness.ts');
-    const seeds = [
-      'listen: 127.0.0.1:9842\nprobeInterval: 30s\nlogLevel: debug\n',
-      'kubernetes:\n  nodeName: n\n  taint: {key: a.io/b, effect: NoSchedule}\n  heartbeatSeconds: 60\n',
-      'profiles:\n  p:\n    - program-type: xdp\n    - map-type:ringbuf\ncheckProfiles: [p]\n',
-      'a: &x [1, 2]\nb: *x\n',
-    ].map((t) => new TextEncoder().encode(t));
-    const decoder = new TextDecoder();
-    const stats = fuzz((bytes) => loadConfig({ argv: ['--config', 'fuzz.yaml'], env: {}, readFile: () => decoder.decode(bytes) }), seeds, {
-      iterations: 20_000,
-    });
-    expect(stats.crashes).toEqual([]);
-    expect(stats.parsed).toBeGreaterThan(0);
-    expect(stats.rejected).toBeGreaterThan(0);
-  });
-});
-
 describe('timer limits', () => {
   it('refuses intervals setTimeout() cannot honour (past 2^31-1 ms), naming the key', () => {
     expect(() => loadConfig({ argv: ['--probe-interval', '600h'], env: {} })).toThrow(/probe-interval.*at most 2147483s/);

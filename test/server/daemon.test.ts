@@ -13,6 +13,7 @@ import type { StopSignals } from '../../src/daemon/signals.ts';
 import type { ProbeReport } from '../../src/contract/report.ts';
 import type { ProfileCheck } from '../../src/requirements/profile-checks.ts';
 import { fakeChecks, fakeReport } from './fake-report.ts';
+import { until as waitFor } from '../e2e/process.ts';
 
 const STATIC_MOUNTINFO = join(mkdtempSync(join(tmpdir(), 'bpfready-mountinfo-')), 'mountinfo');
 writeFileSync(STATIC_MOUNTINFO, '22 1 0:21 / / rw - ext4 /dev/root rw\n');
@@ -23,13 +24,8 @@ function config(): Config {
   return r.config;
 }
 
-async function until(what: string, cond: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+/** The shared wait of test/e2e/process.ts, on a condition. */
+const until = (what: string, cond: () => boolean | Promise<boolean>): Promise<true> => waitFor(what, async () => ((await cond()) ? true : undefined));
 
 let daemon: Daemon | undefined;
 afterEach(async () => {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProbeResult, ResultMap } from '../../src/contract/result.ts';
 import type { BpffsMount, TokenProbe } from '../../src/contract/report.ts';
 import { kernelHasTokens } from '../../src/token/create.ts';
+import { skipUnless } from '../helpers/skip.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const shim = join(repo, 'native-shim/build/bpfready-shim');
@@ -31,7 +32,7 @@ const skipReason = !isRoot
   : !kernelHasTokens()
     ? 'token kernel tests need a kernel with BPF tokens (6.9+)'
     : undefined;
-if (skipReason) console.warn(`SKIP test/token/kernel.test.ts: ${skipReason}`);
+skipUnless(skipReason === undefined, 'test/token/kernel.test.ts', skipReason ?? '');
 
 function run(argv: string[]): RunnerOutput {
   const r = spawnSync(argv[0]!, argv.slice(1), { cwd: repo, encoding: 'utf8', timeout: 120_000 });

@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMountinfo } from '../../src/kernel/mountinfo.ts';
+import { rootOnly } from '../helpers/root.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const shim = join(repo, 'native-shim/build/bpfready-shim');
-const isRoot = process.geteuid?.() === 0;
-if (!isRoot) console.warn('SKIP root-only tests in test/token/shim.test.ts: namespaces and capability sets need root');
+const isRoot = !rootOnly('test/token/shim.test.ts root-only tests (namespaces and capability sets)');
 
 const sh = (...args: string[]): SpawnSyncReturns<string> => spawnSync(shim, args, { encoding: 'utf8', timeout: 30_000 });
 

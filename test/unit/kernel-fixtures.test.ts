@@ -57,6 +57,18 @@ describe.each(files)('fixture %s', (file) => {
     expect(failing(checkKernel(bad))).toContain('arena maps unsupported (added in 6.9)');
   });
 
+  it('fails when a row contradicts its first kernel: newer than 6.1 but supported, older but unsupported', () => {
+    const name = "the probe tables' first kernels hold on this kernel";
+    expect(failing(checkKernel(run))).not.toContain(name);
+    for (const [table, key, status] of [['programTypes', 'netfilter', 'supported'], ['mapTypes', 'ringbuf', 'unsupported'], ['programTypes', 'xdp', 'unsupported']] as const) {
+      const bad = clone(run);
+      (bad.probe[table] as Record<string, unknown>)[key] = { status, ...(status === 'unsupported' ? { errno: 'EINVAL' } : {}) };
+      const c = checkKernel(bad).find((x) => x.name === name);
+      expect(c?.ok, `${table}.${key} ${status}`).toBe(false);
+      expect(c?.lines.join('\n')).toContain(`${table}.${key}: ${status}`);
+    }
+  });
+
   it('fails loudly when no key speaks about a feature, instead of passing vacuously', () => {
     const bad = clone(run);
     const dropTokens = (node: unknown): void => {

@@ -9,14 +9,14 @@ import { describe, expect, it } from 'vitest';
 import { ParseError } from '../../src/base/errors.ts';
 import { parseBpfObject } from '../../src/kernel/elf-bpf.ts';
 import { requirementsFromObject } from '../../src/requirements/from-elf.ts';
-import { fuzz, mutateBytes, rng } from '../fuzz/harness.ts';
-import { clangAvailable, fixtures } from './fixtures.ts';
+import { fuzz, mutateBytes, rng } from './harness.ts';
+import { clangAvailable, fixtures } from '../requirements/fixtures.ts';
+import { skipUnless } from '../helpers/skip.ts';
 
 // A hang is a loop that does not end; single slow inputs on a shared 2-core machine are GC pauses (they
 // re-time under 10 ms), so the bound is generous.
 const HANG_MS = 5_000;
-const haveClang = clangAvailable();
-if (!haveClang) console.warn('test/requirements/fuzz-elf.test.ts: SKIP: clang is not installed; there are no seed objects');
+const noClang = skipUnless(clangAvailable(), 'test/fuzz/elf.test.ts', 'clang is not installed; there are no seed objects');
 
 // Objects built by others add what our fixtures lack: CO-RE relocations (.BTF.ext), .text functions
 // called from several programs, clang 14's .maps layout.
@@ -38,7 +38,7 @@ function seeds(): Uint8Array[] {
 
 const parse = (b: Uint8Array): unknown => requirementsFromObject(parseBpfObject(b, 'fuzz.o'));
 
-describe.skipIf(!haveClang)('ELF reader fuzz', () => {
+describe.skipIf(noClang)('ELF reader fuzz', () => {
   it('100k mutated objects: 0 crashes, 0 hangs', () => {
     const s = seeds();
     const rand = rng(0xb9f);

@@ -1,6 +1,6 @@
 // Filesystems BPF users depend on, recognised by superblock magic (statfs f_type) rather than by a
 // directory existing: /sys/fs/bpf and /sys/kernel/tracing exist as empty mount points whether or not
-// anything is mounted there.
+// anything is mounted there. The mount table itself is parsed and read by src/kernel/mountinfo.ts.
 import { parseMountinfoLenient, type MountEntry } from './mountinfo.ts';
 import { errnoName, statfsMagic } from '../native/libc.ts';
 import { hostPath, readHostText } from './hostroot.ts';

@@ -72,6 +72,15 @@ function toPlain(node: unknown): NodeView {
   return JSON.parse(JSON.stringify(node, (_k, v: unknown) => (typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/.test(v) ? `${v.slice(0, 19)}Z` : v))) as NodeView;
 }
 
+/** One API call, its failure as a KubeApiError naming `what`. */
+async function call<T>(what: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw toKubeApiError(what, e);
+  }
+}
+
 export interface NodeApiOptions {
   /** Server-side watch timeout, drawn from [t, 2t) per watch; the server then ends the stream cleanly. */
   watchTimeoutSeconds?: number;
@@ -88,13 +97,6 @@ export function createNodeApi(kc: KubeConfig, opts: NodeApiOptions = {}): NodeAp
   // node would re-watch twice a minute (167 watch requests/s at 5,000 nodes). Let the server's
   // timeoutSeconds end the stream instead; the field is private in the typings only.
   (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = (2 * watchTimeout + 60) * 1000;
-  const call = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
-    try {
-      return await f();
-    } catch (e) {
-      throw toKubeApiError(what, e);
-    }
-  };
   return {
     read: (name) => call(`GET node ${name}`, async () => toPlain(await core.readNode({ name }))),
     list: (page) =>
@@ -143,13 +145,6 @@ export interface ConfigMapApi {
 
 export function createConfigMapApi(kc: KubeConfig, namespace: string): ConfigMapApi {
   const core = kc.makeApiClient(CoreV1Api);
-  const call = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
-    try {
-      return await f();
-    } catch (e) {
-      throw toKubeApiError(what, e);
-    }
-  };
   return {
     namespace,
     get: (name) =>

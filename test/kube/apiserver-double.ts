@@ -536,26 +536,31 @@ export class ApiServerDouble {
     return sendStatus(res, 405, 'MethodNotAllowed', `${method} ${base} is not supported by the double`);
   }
 
+  /** Where a LIST page starts (after `start`) and its list's resourceVersion; undefined for a bad token. */
+  private continueFrom(url: URL): { start: string; rv: string } | undefined {
+    const token = url.searchParams.get('continue');
+    if (!token) return { start: '', rv: String(this.rv) };
+    try {
+      const t = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { v?: unknown; rv?: unknown; start?: unknown };
+      if (t.v !== 'meta.k8s.io/v1' || typeof t.rv !== 'number' || typeof t.start !== 'string') return undefined;
+      return { start: t.start, rv: String(t.rv) };
+    } catch {
+      return undefined;
+    }
+  }
+
   /**
    * LIST of stored objects under one collection, with equality-based label selectors
    * (`k=v`, `k==v`, `k!=v`, `k`, `!k`, comma = and) and limit/continue as list() pages nodes.
    */
   private listCustom(base: string, url: URL, record: (s: number) => void, res: ServerResponse): void {
     const limit = Number(url.searchParams.get('limit') ?? 0);
-    const token = url.searchParams.get('continue');
-    let start = '';
-    let rv = String(this.rv);
-    if (token) {
-      try {
-        const t = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { v?: unknown; rv?: unknown; start?: unknown };
-        if (t.v !== 'meta.k8s.io/v1' || typeof t.rv !== 'number' || typeof t.start !== 'string') throw new Error('bad token');
-        start = t.start;
-        rv = String(t.rv);
-      } catch {
-        record(400);
-        return sendStatus(res, 400, 'BadRequest', 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
-      }
+    const from = this.continueFrom(url);
+    if (!from) {
+      record(400);
+      return sendStatus(res, 400, 'BadRequest', 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
     }
+    const { start, rv } = from;
     const tests: ((l: Record<string, string>) => boolean)[] = [];
     for (const term of (url.searchParams.get('labelSelector') ?? '').split(',').filter(Boolean)) {
       const m = /^\s*(!?)([A-Za-z0-9./_-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9._-]*))?\s*$/.exec(term);
@@ -571,12 +576,7 @@ export class ApiServerDouble {
       .filter(([k, o]) => k.startsWith(prefix) && !k.slice(prefix.length).includes('/') && o.metadata.name > start && tests.every((t) => t(((o.metadata as Obj)['labels'] as Record<string, string>) ?? {})))
       .map(([, o]) => o)
       .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
-    const items = limit > 0 ? all.slice(0, limit) : all;
-    const metadata: Obj = { resourceVersion: rv };
-    if (items.length < all.length) {
-      metadata['continue'] = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(rv), start: items.at(-1)!.metadata.name })).toString('base64');
-      metadata['remainingItemCount'] = all.length - items.length;
-    }
+    const { items, metadata } = pageOf(all, limit, rv);
     record(200);
     const kind = base.split('/').at(-1) === 'configmaps' ? 'ConfigMapList' : 'List';
     sendJson(res, 200, { kind, apiVersion: 'v1', metadata, items });
@@ -588,31 +588,18 @@ export class ApiServerDouble {
   // at that resourceVersion, and tokens never expire (no 410 after compaction).
   private list(url: URL, record: (s: number) => void, res: ServerResponse): void {
     const limit = Number(url.searchParams.get('limit') ?? 0);
-    const token = url.searchParams.get('continue');
-    let start = '';
-    let rv = String(this.rv);
-    if (token) {
-      try {
-        const t = JSON.parse(Buffer.from(token, 'base64').toString('utf8')) as { v?: unknown; rv?: unknown; start?: unknown };
-        if (t.v !== 'meta.k8s.io/v1' || typeof t.rv !== 'number' || typeof t.start !== 'string') throw new Error('bad token');
-        start = t.start;
-        rv = String(t.rv);
-      } catch {
-        record(400);
-        return sendStatus(res, 400, 'BadRequest', 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
-      }
+    const from = this.continueFrom(url);
+    if (!from) {
+      record(400);
+      return sendStatus(res, 400, 'BadRequest', 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
     }
+    const { start, rv } = from;
     if (url.searchParams.get('labelSelector') || url.searchParams.get('fieldSelector')) {
       record(400);
       return sendStatus(res, 400, 'BadRequest', 'selectors on a node LIST are not modelled by the double');
     }
     const all = [...this.nodes.values()].filter((n) => n.metadata.name > start).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
-    const items = limit > 0 ? all.slice(0, limit) : all;
-    const metadata: Obj = { resourceVersion: rv };
-    if (items.length < all.length) {
-      metadata['continue'] = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(rv), start: items.at(-1)!.metadata.name })).toString('base64');
-      metadata['remainingItemCount'] = all.length - items.length;
-    }
+    const { items, metadata } = pageOf(all, limit, rv);
     record(200);
     sendJson(res, 200, { kind: 'NodeList', apiVersion: 'v1', metadata, items });
   }
@@ -708,4 +695,15 @@ function sortKeys(v: unknown): unknown {
     return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
   }
   return v;
+}
+
+/** One page of a LIST sorted by name: `limit` items, and a continue token naming the last while more follow. */
+function pageOf<T extends { metadata: { name: string } }>(all: T[], limit: number, rv: string): { items: T[]; metadata: Obj } {
+  const items = limit > 0 ? all.slice(0, limit) : all;
+  const metadata: Obj = { resourceVersion: rv };
+  if (items.length < all.length) {
+    metadata['continue'] = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(rv), start: items.at(-1)!.metadata.name })).toString('base64');
+    metadata['remainingItemCount'] = all.length - items.length;
+  }
+  return { items, metadata };
 }

@@ -9,8 +9,9 @@
 //     build's index `bpfready-kernel-<build>`, created after its parts, naming the one set readers
 //     use. Nodes of one build that start together may each write a set (module functions differ
 //     from node to node); the first index created wins and the others remove their parts.
-// reportObjects() and readPublished() are pure; ReportWriter is the daemon's writer.
+// nodeReportObject(), kernelViewObjects() and readPublished() are pure; ReportWriter is the daemon's writer.
 import { createHash } from 'node:crypto';
+import { Backoff } from '../base/backoff.ts';
 import type { Logger } from 'pino';
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import type { KernelViewSection, ProbeReport } from '../contract/report.ts';
@@ -100,11 +101,6 @@ export function kernelViewObjects(view: KernelViewSection): ConfigMapObject[] {
   return out;
 }
 
-/** A report's objects: the node's, and its kernel view's (parts, then index) when it has one. */
-export function reportObjects(report: ProbeReport, node: { name: string; uid: string }): { node: ConfigMapObject; kernel: ConfigMapObject[] } {
-  return { node: nodeReportObject(report, node), kernel: report.kernelView ? kernelViewObjects(report.kernelView) : [] };
-}
-
 export interface PublishedNode {
   node: string;
   /** Nodes whose stored report bytes are equal share one key (and one verdict). */
@@ -176,19 +172,6 @@ export function readPublished(items: readonly ConfigMapObject[]): PublishedNode[
   return out.sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
 }
 
-/** Creates or replaces each object in `api`'s namespace (tests and the scale simulation seed with it). */
-export async function publishReports(api: ConfigMapApi, objs: readonly ConfigMapObject[]): Promise<void> {
-  for (const o of objs) {
-    const body = { ...o, metadata: { ...o.metadata, namespace: api.namespace } };
-    try {
-      await api.create(body);
-    } catch (e) {
-      if (!(e instanceof KubeApiError && e.status === 409)) throw e;
-      await api.replace(o.metadata.name, body);
-    }
-  }
-}
-
 export interface ReportWriterOptions {
   api: ConfigMapApi;
   nodeName: string;
@@ -221,7 +204,7 @@ export class ReportWriter {
   private viewDone: string | undefined;
   /** The report bytes last written (or found) in our object. */
   private written: string | undefined;
-  private attempt = 0;
+  private readonly backoff: Backoff;
   private started = false;
   writes = 0;
   viewsCollected = 0;
@@ -229,6 +212,7 @@ export class ReportWriter {
   constructor(opts: ReportWriterOptions) {
     this.o = opts;
     this.runner = new SerialRunner(() => this.sync(), opts.clock);
+    this.backoff = new Backoff({ ...(opts.backoff ?? { baseMs: 500, maxMs: 60_000 }), jitter: 'equal' }, opts.random);
   }
 
   set(report: ProbeReport): void {
@@ -280,11 +264,10 @@ export class ReportWriter {
         this.writes++;
         this.written = bytes;
       }
-      this.attempt = 0;
+      this.backoff.reset();
     } catch (e) {
       const err = e instanceof KubeApiError ? e : new KubeApiError(`node report: ${(e as Error).message}`, undefined, undefined, e);
-      const b = this.o.backoff ?? { baseMs: 500, maxMs: 60_000 };
-      const delay = Math.max(err.retryAfterMs ?? 0, Math.min(b.maxMs, b.baseMs * 2 ** this.attempt++) * (0.5 + this.o.random() / 2));
+      const delay = this.backoff.next(err.retryAfterMs ?? 0);
       logger.warn({ err: err.message, retryInMs: Math.round(delay) }, 'node report update failed; will retry');
       this.runner.retryIn(delay);
     }

@@ -81,11 +81,13 @@ describe('the report writer', () => {
     const { kernelView, ...facts } = got!.report as ProbeReport;
     expect(facts).toEqual(FACTS);
     expect(kernelView).toEqual(VIEW);
-    // The index is created after every part it names.
-    const creates = s.requests.filter((r) => r.method === 'POST' && r.status === 201).map((r) => r.path);
-    expect(creates.findIndex((p) => p.endsWith('/configmaps'))).toBe(0);
-    const names = s.requests.filter((r) => r.method === 'POST' && r.status === 201).length;
-    expect(names).toBe(stored(s).length);
+    // The index is created after every part it names (a later create has a higher resourceVersion).
+    const rv = (o: ConfigMapObject) => Number(o.metadata.resourceVersion);
+    const index = s.customObject(`${CM}/${kernelIndexName(VIEW.build.digest)}`) as unknown as ConfigMapObject;
+    const parts = stored(s).filter((o) => o.metadata.labels['bpfready.io/object'] === 'kernel-view');
+    expect(parts.length).toBeGreaterThan(0);
+    for (const p of parts) expect(rv(p)).toBeLessThan(rv(index));
+    expect(s.requests.filter((r) => r.method === 'POST' && r.status === 201).length).toBe(stored(s).length);
   });
 
   it('writes again only when a fact changed: a re-probe that differs in its timestamps writes nothing', async () => {

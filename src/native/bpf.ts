@@ -139,6 +139,9 @@ export interface ProgLoadSpec {
   name?: string;
 }
 
+const PROG_LOAD_ATTEMPTS = 5;
+const EAGAIN_ERRNO = 11;
+
 export function progLoad(spec: ProgLoadSpec): LoadResult {
   return new ProgLoader(spec).load();
 }
@@ -183,7 +186,13 @@ export class ProgLoader {
       v.setUint32(PROG_LOAD.log_size[0], 0, true);
       v.setBigUint64(PROG_LOAD.log_buf[0], 0n, true);
     }
-    const r = syscallBuf(SYS_bpf, BpfCmd.PROG_LOAD, this.#attr, this.#size);
+    // EAGAIN from PROG_LOAD is the kernel's "try again" (docs/kernel-notes.md): up to 5 attempts,
+    // as libbpf makes, before it is reported as transient.
+    let r = syscallBuf(SYS_bpf, BpfCmd.PROG_LOAD, this.#attr, this.#size);
+    for (let i = 1; i < PROG_LOAD_ATTEMPTS && !r.ok && r.errno === EAGAIN_ERRNO; i++) {
+      if (logLevel > 0) logBuf[0] = 0;
+      r = syscallBuf(SYS_bpf, BpfCmd.PROG_LOAD, this.#attr, this.#size);
+    }
     void this.#keep;
     if (r.ok) return { ok: true, fd: new OwnedFd(r.value), log: logLevel > 0 ? readLog() : '' };
     return { ok: false, errno: r.errno, log: logLevel > 0 ? readLog() : '' };

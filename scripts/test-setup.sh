@@ -2,7 +2,7 @@
 # Runs first in `npm test` (and in .ci/run with --kernels): gives a fresh Debian machine what the
 # tests need, so that the README's `npm ci && npm test` works there as it is.
 #   - Debian packages: a C compiler for native-shim, GNU time (npm run bench), bpftool (cross-checks), clang/llvm/libbpf-dev
-#     (eBPF ELF fixtures), capsh (capability drops), chromium (the status page test), podman, runc,
+#     (eBPF ELF fixtures), clang-19 (objects built with -mcpu=v4: test/requirements/isa.test.ts), capsh (capability drops), chromium (the status page test), podman, runc,
 #     slirp4netns and mmdebstrap (the image, built and run as the chart runs it: test/container/),
 #     libbpf-tools (the real tools whose objects make the corpus, test/corpus/README.md); with
 #     --kernels also qemu, busybox and cpio for Debian's 6.1 kernels under qemu (npm run test:kernels).
@@ -16,7 +16,7 @@
 # Not root, or no apt: it says what is missing and goes on; the tests that need it say so too.
 set -e
 cd "$(dirname "$0")/.."
-pkgs="gcc make time bpftool clang llvm libbpf-dev libbpf-tools chromium libcap2-bin unzip podman runc slirp4netns mmdebstrap"
+pkgs="gcc make time bpftool clang llvm clang-19 libbpf-dev libbpf-tools chromium libcap2-bin unzip podman runc slirp4netns mmdebstrap"
 [ "${1:-}" = --kernels ] && pkgs="$pkgs qemu-system-x86 busybox-static cpio"
 missing=""
 if command -v dpkg-query >/dev/null 2>&1; then

@@ -23,6 +23,14 @@ export const jeqImm = (dst: number, imm: number, off: number): Insn => [0x15, ds
 /** JMP32|JA: `gotol`, ISA v4; the 32-bit offset lives in imm. */
 export const gotol = (imm: number): Insn => [0x06, 0, 0, 0, imm];
 export const stMem64 = (dst: number, off: number, imm: number): Insn => [0x7a, dst, 0, off, imm];
+// The rest of ISA v4 (what clang -mcpu=v4 emits besides gotol): signed division and modulo (off 1),
+// sign-extending moves (off = source width in bits), unconditional byte swaps (ALU64|END), and
+// sign-extending loads (LDX|MEMSX).
+export const sdiv64Imm = (dst: number, imm: number): Insn => [0x37, dst, 0, 1, imm];
+export const smod64Imm = (dst: number, imm: number): Insn => [0x97, dst, 0, 1, imm];
+export const movsx64 = (dst: number, src: number, bits: 8 | 16 | 32): Insn => [0xbf, dst, src, bits, 0];
+export const bswap64 = (dst: number, bits: 16 | 32 | 64): Insn => [0xd7, dst, 0, 0, bits];
+export const ldxsb = (dst: number, src: number, off: number): Insn => [0x91, dst, src, off, 0];
 
 /** ld_imm64: two instruction slots. src selects the pseudo kind (map fd, map value, ...). */
 export function ldImm64(dst: number, src: number, lo: number, hi = 0): [Insn, Insn] {

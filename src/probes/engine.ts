@@ -8,6 +8,7 @@ import {
   callLocal,
   encode,
   exit,
+  bswap64,
   gotol,
   jeqImm,
   jlt32Imm,
@@ -15,7 +16,11 @@ import {
   jneImm,
   add64Imm,
   ldImm64,
+  ldxsb,
   mov64Imm,
+  movsx64,
+  sdiv64Imm,
+  smod64Imm,
   RETURN_ZERO,
   stMem64,
   BPF_PSEUDO_MAP_VALUE,
@@ -384,6 +389,19 @@ function loadProbe(insns: readonly Insn[] | Uint8Array, env: ProbeEnv, feature: 
   return res.status === 'not-permitted' ? explainDenied(res, env, { cmd: 'prog_load', progType: SOCKET_FILTER }, 'program type', capBpf ? `socket_filter with ${feature}` : 'socket_filter', capBpf ? [CAP.BPF] : []) : res;
 }
 
+const V4_PROGRAM: readonly Insn[] = [
+  stMem64(10, -8, 0),
+  ldxsb(0, 10, -8),
+  movsx64(0, 0, 8),
+  bswap64(0, 16),
+  sdiv64Imm(0, 1),
+  smod64Imm(0, 1),
+  jeqImm(0, 1, 1),
+  gotol(1),
+  mov64Imm(0, 1),
+  exit(),
+];
+
 const LARGE_PROGRAM = encode([...Array.from({ length: 4096 }, () => mov64Imm(0, 1)), exit()]);
 
 export const MISC_PROBES: Readonly<Record<string, (env: ProbeEnv) => ProbeResult>> = {
@@ -393,7 +411,9 @@ export const MISC_PROBES: Readonly<Record<string, (env: ProbeEnv) => ProbeResult
   bounded_loops: (env) => loadProbe([mov64Imm(0, 10), add64Imm(0, -1), jneImm(0, 0, -2), exit()], env, 'bounded loops', {}, true),
   v2_isa_extension: (env) => loadProbe([mov64Imm(0, 0), jltImm(0, 0, 1), mov64Imm(0, 1), exit()], env, 'ISA v2 (BPF_JLT)'),
   v3_isa_extension: (env) => loadProbe([mov64Imm(0, 0), jlt32Imm(0, 0, 1), mov64Imm(0, 1), exit()], env, 'ISA v3 (BPF_JMP32)'),
-  v4_isa_extension: (env) => loadProbe([mov64Imm(0, 0), jeqImm(0, 1, 1), gotol(1), mov64Imm(0, 1), exit()], env, 'ISA v4 (gotol)'),
+  // Every kind of v4 instruction in one program: Debian's 6.1 kernels accept gotol but refuse
+  // sdiv, movsx and bswap (test/kernels, docs/facts.md), so gotol alone is not ISA v4.
+  v4_isa_extension: (env) => loadProbe(V4_PROGRAM, env, 'ISA v4 (gotol, sdiv/smod, movsx, bswap, ldsx)'),
   bpf2bpf_calls: (env) => loadProbe([callLocal(1), exit(), mov64Imm(0, 0), exit()], env, 'BPF-to-BPF calls', {}, true),
   prog_name: (env) => loadProbe(RETURN_ZERO, env, 'program names', { name: 'bpfready_probe' }),
   global_data: (env) => globalData(env),

@@ -549,6 +549,16 @@ function feature(name: FeatureName, report: ProbeReport): Evaluation {
       return { result: fact(report, 'mapTypes', ['ringbuf']), remediation: () => ['a kernel with BPF_MAP_TYPE_RINGBUF (it has no config option of its own)'] };
     case 'bounded-loops':
       return { result: fact(report, 'misc', ['bounded_loops', 'bounded-loops']), remediation: (r) => r.status === 'not-permitted' ? [grantCapability(['cap_bpf'])] : ['a kernel whose verifier accepts bounded loops'] };
+    case 'isa-v2':
+    case 'isa-v3':
+    case 'isa-v4': {
+      const v = Number(name.slice(-1));
+      const lower = v === 2 ? 'v1' : `v${v - 1}`;
+      return {
+        result: fact(report, 'misc', [`v${v}_isa_extension`]),
+        remediation: (r) => r.status === 'not-permitted' ? [grantCapability(['cap_bpf'])] : [`a kernel whose verifier accepts ISA v${v} instructions, or the object built with clang -mcpu=${lower}`],
+      };
+    }
     case 'global-data':
       return { result: fact(report, 'misc', ['global_data', 'mmapable_array', 'array_mmap']), remediation: () => ['a kernel with BPF_F_MMAPABLE arrays and direct map-value loads (global data)'] };
     case 'jit':

@@ -9,6 +9,7 @@ import type { BpfObject, BpfProgramSpec, ProgramCoreRelo } from '../kernel/elf-b
 import { essentialName } from '../kernel/btf.ts';
 import { coreClass, coreSpecName, isExistence } from '../kernel/elf-core.ts';
 import { reachable } from '../kernel/elf-reach.ts';
+import { isaVersion } from '../kernel/bpf-isa.ts';
 import { normalize, requirementId, type CoreGuard, type FeatureName, type Requirement } from './model.ts';
 
 // The attach mechanism behind each SEC() prefix, by libbpf's attach function for it. kprobe and
@@ -143,6 +144,8 @@ function programRequirements(obj: BpfObject, p: BpfProgramSpec, hooks: Map<strin
   // A section libbpf does not know: the type (and so its helpers) is the loader's run-time choice.
   if (p.unknownSection) return [...reqs, { kind: 'section', section: p.section }];
   reqs.push(p.attachType ? { kind: 'program-type', progType: p.progType, attachType: p.attachType } : { kind: 'program-type', progType: p.progType });
+  const isa = isaVersion(p.linked.insns, obj.littleEndian);
+  if (isa > 1) reqs.push({ kind: 'feature', name: `isa-v${isa as 2 | 3 | 4}` });
   if (p.sleepable) reqs.push({ kind: 'feature', name: 'sleepable' });
   if (p.xdpFrags) reqs.push({ kind: 'feature', name: 'xdp-frags' });
   if (p.attachBtf) {

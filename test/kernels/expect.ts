@@ -72,6 +72,8 @@ export const ABSENT_ON_6_1: ReadonlyArray<{ feature: string; key: RegExp; since:
   { feature: 'tcx', key: /(^|[./])tcx(_|$)/, since: '6.6' },
   { feature: 'netkit', key: /(^|[./])netkit(_|$)/, since: '6.7' },
   { feature: 'uprobe_multi', key: /uprobe_multi/, since: '6.6' },
+  // All of ISA v4 (sdiv, movsx, bswap, ldsx; docs/probes.md): 6.1 loads gotol alone, seen in these guests.
+  { feature: 'ISA v4', key: /(^|\.)v4_isa_extension$/, since: '6.6' },
 ];
 
 /**
@@ -98,6 +100,8 @@ export const PRESENT_ON_6_1: ReadonlyArray<{ key: string; since: string }> = [
   { key: 'attachTypes.modify_return', since: '5.7' },
   { key: 'attachTypes.lsm_mac', since: '5.7' },
   { key: 'attachTypes.trace_iter', since: '5.8' },
+  { key: 'misc.v2_isa_extension', since: '4.14' },
+  { key: 'misc.v3_isa_extension', since: '5.1' },
   { key: 'misc.large_insn_limit', since: '5.2' },
   { key: 'misc.bounded_loops', since: '5.3' },
   { key: 'misc.bpf2bpf_calls', since: '4.16' },

@@ -12,7 +12,7 @@ import type { Publisher } from '../../src/publish/types.ts';
 import type { StopSignals } from '../../src/daemon/signals.ts';
 import type { ProbeReport } from '../../src/contract/report.ts';
 import type { ProfileCheck } from '../../src/requirements/profile-checks.ts';
-import { fakeChecks, fakeReport } from './fake-report.ts';
+import { fakeChecks, fakeReport } from '../server/fake-report.ts';
 import { until as waitFor } from '../e2e/process.ts';
 
 const STATIC_MOUNTINFO = join(mkdtempSync(join(tmpdir(), 'bpfready-mountinfo-')), 'mountinfo');

@@ -2,14 +2,14 @@
 // while Prometheus-style scrapes arrive, with re-probes and mount-table checks running.
 // Targets: serve RSS ≤ 80 MiB; daemon RSS ≤ 90 MiB and peak (VmHWM) ≤ 130 MiB (issue 20).
 // Run: node_modules/.bin/node bench/daemon-steady.ts [seconds] [scrape-seconds] [--daemon] [--image-deps]
-// --daemon measures `bpfready daemon` instead, publishing to the API-server double of test/kube (a
+// --daemon measures `bpfready daemon` instead, publishing to the API-server double of test/publish (a
 // real HTTP server; the Kubernetes client library and the watch on our Node are then in the process).
 // --image-deps runs it from a tree whose node_modules is bundled as the image's is (bench/image-tree.ts).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApiServerDouble } from '../test/kube/apiserver-double.ts';
-import { foreignNode } from '../test/kube/fixtures.ts';
+import { ApiServerDouble } from '../test/publish/apiserver-double.ts';
+import { foreignNode } from '../test/publish/fixtures.ts';
 import { BIN, start, type Running } from '../test/e2e/process.ts';
 import { cpuSeconds, fdCount, median, mib, requireRoot, rssAnonBytes, rssBytes, sleep, stop, waitReady } from './daemon-common.ts';
 

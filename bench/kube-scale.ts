@@ -9,8 +9,8 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { createNodeApi } from '../src/publish/client.ts';
 import { createPublisher, type NodePublisher } from '../src/publish/index.ts';
-import { ApiServerDouble } from '../test/kube/apiserver-double.ts';
-import { checksBad, checksOk, foreignNode, report } from '../test/kube/fixtures.ts';
+import { ApiServerDouble } from '../test/publish/apiserver-double.ts';
+import { checksBad, checksOk, foreignNode, report } from '../test/publish/fixtures.ts';
 
 const { values } = parseArgs({
   options: {

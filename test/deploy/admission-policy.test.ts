@@ -11,8 +11,8 @@ import { planPrune, planWrites } from '../../src/publish/plan.ts';
 import { kernelViewObjects, nodeReportObject } from '../../src/publish/reports.ts';
 import { loadReports } from '../../src/requirements/reports.ts';
 import type { NodeView, TaintSpec } from '../../src/publish/types.ts';
-import { checksBad, checksOk, foreignNode, report } from '../kube/fixtures.ts';
-import { strategicMergePatch } from '../kube/patch.ts';
+import { checksBad, checksOk, foreignNode, report } from '../publish/fixtures.ts';
+import { strategicMergePatch } from '../publish/patch.ts';
 import { helmSkip } from './k8s.ts';
 
 type Cel = { evaluate(expr: string, ctx: Record<string, unknown>): unknown };

@@ -1,5 +1,5 @@
 // The two scripts the chart runs in pods, taken from the rendered manifests and run with the pods'
-// env against the API-server double (test/kube/apiserver-double.ts; no API server can run here):
+// env against the API-server double (test/publish/apiserver-double.ts; no API server can run here):
 // `helm test` (files/helm-test.mjs) on node state the real publisher wrote, and the DaemonSet's
 // wait-for-policy init container (files/wait-for-policy.mjs). What a real API server would add —
 // the admission policy's own refusal — is injected as the Status it sends.
@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isHook, render } from '../../scripts/chart.ts';
 import { createPublisher, type NodePublisher } from '../../src/publish/index.ts';
-import { ApiServerDouble } from '../kube/apiserver-double.ts';
-import { RecordingClock } from '../kube/clock.ts';
-import { checksOk, foreignNode, quietLogger, report } from '../kube/fixtures.ts';
+import { ApiServerDouble } from '../publish/apiserver-double.ts';
+import { RecordingClock } from '../publish/clock.ts';
+import { checksOk, foreignNode, quietLogger, report } from '../publish/fixtures.ts';
+import { until as waitFor } from '../e2e/process.ts';
 import { helmSkip } from './k8s.ts';
 
 type Obj = Record<string, any>;
@@ -109,10 +110,7 @@ describe.skipIf(skip)('wait-for-policy init container (files/wait-for-policy.mjs
     const before = server.node('n1');
     const w = run(initContainer, { NODE_NAME: 'n1', API_SERVER: server.url, TOKEN_FILE: join(dir, 'token'), INTERVAL_MS: '20' });
     const dryRuns = () => server.requests.filter((r) => r.method === 'PATCH' && r.query === '?dryRun=All').length;
-    const until = async (f: () => boolean) => {
-      for (let i = 0; i < 500 && !f(); i++) await new Promise((r) => setTimeout(r, 10));
-      expect(f()).toBe(true);
-    };
+    const until = (f: () => boolean) => waitFor(f.toString(), () => f() || undefined);
     // No policy: the dry run is admitted (and, being a dry run, not stored).
     await until(() => dryRuns() >= 2);
     expect(server.node('n1')).toEqual(before);

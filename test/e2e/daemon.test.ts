@@ -1,5 +1,5 @@
 // `bpfready daemon` end to end: the real binary and engine, publishing to the API-server double of
-// test/kube (a real HTTP server speaking the Kubernetes wire protocol; see docs/kubernetes.md for
+// test/publish (a real HTTP server speaking the Kubernetes wire protocol; see docs/kubernetes.md for
 // what it models). Checks the serve/daemon shared path: same endpoints, plus our labels and
 // conditions on the Node, foreign state untouched, and a clean SIGTERM.
 import { spawn } from 'node:child_process';
@@ -7,8 +7,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiServerDouble } from '../kube/apiserver-double.ts';
-import { foreignNode } from '../kube/fixtures.ts';
+import { ApiServerDouble } from '../publish/apiserver-double.ts';
+import { foreignNode } from '../publish/fixtures.ts';
 import { BIN, start, until, type Running } from './process.ts';
 import { rootOnly } from '../helpers/root.ts';
 

@@ -3,7 +3,7 @@
 // `bpfready nodes`, `--emit node-affinity`, and where the pod may land.
 //
 // What stands in for what cannot run here (named, and kept to the wire protocol):
-//   - the API server: the API-server double of test/kube;
+//   - the API server: the API-server double of test/publish;
 //   - three nodes (this VM's 6.18, Debian 6.1 amd64 and cloud): each node's daemon is the real
 //     publisher, fed the node's saved report (fixtures/reports/, probed on those kernels); the
 //     emitted profile is checked against that report as `check --against` checks it, because those
@@ -22,9 +22,9 @@ import { createPublisher, type NodePublisher } from '../../src/publish/index.ts'
 import type { ProfileCheck } from '../../src/requirements/profile-checks.ts';
 import { loadReports } from '../../src/requirements/reports.ts';
 import { requirementId } from '../../src/requirements/model.ts';
-import { ApiServerDouble } from '../kube/apiserver-double.ts';
-import { RecordingClock } from '../kube/clock.ts';
-import { foreignNode, quietLogger } from '../kube/fixtures.ts';
+import { ApiServerDouble } from '../publish/apiserver-double.ts';
+import { RecordingClock } from '../publish/clock.ts';
+import { foreignNode, quietLogger } from '../publish/fixtures.ts';
 import { BIN } from './process.ts';
 
 const OBJ = join(import.meta.dirname, '../corpus/libbpf-tools/opensnoop.bpf.o');

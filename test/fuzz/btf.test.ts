@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Btf, BtfKind } from '../../src/kernel/btf.ts';
-import { buildBtf } from '../unit/kernel/btf-builder.ts';
-import { BASE_TYPES, MINIMAL } from '../unit/kernel/btf-samples.ts';
+import { buildBtf } from '../unit/parsers/btf-builder.ts';
+import { BASE_TYPES, MINIMAL } from '../unit/parsers/btf-samples.ts';
 import { fuzz } from './harness.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/kernel/${name}`, import.meta.url));

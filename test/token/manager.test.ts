@@ -1,6 +1,6 @@
 // Discovery and TokenManager without a kernel token: token creation is replaced by a stand-in that
 // answers per mount point (named `standInCreate`) and hands out real fds of /dev/null, so closing
-// and fd accounting are real. The real BPF_TOKEN_CREATE path is test/token/kernel.test.ts.
+// and fd accounting are real. The real BPF_TOKEN_CREATE path is test/kernel/token.test.ts.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { liveFdCount, OwnedFd } from '../../src/native/bpf.ts';

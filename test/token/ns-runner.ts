@@ -1,6 +1,6 @@
 // Runs inside whatever namespaces and capabilities the test put it in (usually bpfready-shim userns)
 // and prints one JSON document: the bpffs section, the token section, the same tables without the
-// token, TokenManager lifecycle observations and the fd count. test/token/kernel.test.ts parses it.
+// token, TokenManager lifecycle observations and the fd count. test/kernel/token.test.ts parses it.
 //
 //   node test/token/ns-runner.ts [--lifecycle] [--create PATH]...
 //   --create PATH: also report BPF_TOKEN_CREATE on PATH (a subdirectory, another filesystem).

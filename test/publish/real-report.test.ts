@@ -10,7 +10,7 @@ import { RecordingClock } from './clock.ts';
 import { foreignNode, quietLogger } from './fixtures.ts';
 import { rootOnly } from '../helpers/root.ts';
 
-const isRoot = !rootOnly('test/kube/real-report.test.ts (the real probe)');
+const isRoot = !rootOnly('test/publish/real-report.test.ts (the real probe)');
 
 describe.skipIf(!isRoot)('publishing the real report of this kernel', () => {
   it('labels are valid, bounded and conclusive-only; the double accepts them', async () => {

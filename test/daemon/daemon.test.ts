@@ -5,14 +5,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { runDaemon, startDaemon, type Daemon } from '../../src/daemon/wiring.ts';
 import type { Publisher } from '../../src/publish/types.ts';
 import type { StopSignals } from '../../src/daemon/signals.ts';
 import type { ProbeReport } from '../../src/contract/report.ts';
 import type { ProfileCheck } from '../../src/requirements/profile-checks.ts';
-import { fakeChecks, fakeReport } from './fake-report.ts';
+import { fakeChecks, fakeReport } from '../server/fake-report.ts';
 import { until as waitFor } from '../e2e/process.ts';
 
 const STATIC_MOUNTINFO = join(mkdtempSync(join(tmpdir(), 'bpfready-mountinfo-')), 'mountinfo');
@@ -136,19 +136,31 @@ describe('startDaemon', () => {
     await until('the second cycle', () => calls === 2);
   });
 
-  it('stop() waits for the probe in flight and closes the server', async () => {
-    let release!: () => void;
+  it('stop() waits for the probe in flight, aborts it after the grace period, then closes the server', async () => {
+    // Ordered by cause, not by the clock: the stand-in probe ends only when its signal aborts, which
+    // only stop()'s grace timer does (faked here, and run at once). A stop() that did not wait for the
+    // probe would end first, with the probe still pending.
+    const events: string[] = [];
+    let started = false;
     daemon = await startDaemon(config(), {
       logger: pino({ level: 'silent' }),
-      probe: () => new Promise<ProbeReport>((r) => (release = () => r(fakeReport()))),
+      probe: ({ signal }) =>
+        new Promise<ProbeReport>((resolve) => {
+          started = true;
+          signal!.addEventListener('abort', () => (events.push('probe aborted'), resolve(fakeReport())));
+        }),
     });
-    await until('the probe to start', () => release !== undefined);
-    let stopped = false;
-    const stopping = daemon.stop().then(() => (stopped = true));
-    await new Promise((r) => setTimeout(r, 50));
-    expect(stopped).toBe(false);
-    release();
+    await until('the probe to start', () => started);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let stopping: Promise<void>;
+    try {
+      stopping = daemon.stop().then(() => void events.push('stopped'));
+      await vi.advanceTimersToNextTimerAsync();
+    } finally {
+      vi.useRealTimers();
+    }
     await stopping;
+    expect(events).toEqual(['probe aborted', 'stopped']);
     expect(daemon.state().cycles).toBe(1);
     await expect(daemon.app.inject('/healthz')).rejects.toThrow();
     daemon = undefined;

@@ -32,7 +32,7 @@ const skipReason = !isRoot
   : !kernelHasTokens()
     ? 'token kernel tests need a kernel with BPF tokens (6.9+)'
     : undefined;
-skipUnless(skipReason === undefined, 'test/token/kernel.test.ts', skipReason ?? '');
+skipUnless(skipReason === undefined, 'test/kernel/token.test.ts', skipReason ?? '');
 
 function run(argv: string[]): RunnerOutput {
   const r = spawnSync(argv[0]!, argv.slice(1), { cwd: repo, encoding: 'utf8', timeout: 120_000 });

@@ -20,10 +20,10 @@ import { makeGplProbe, tracepointsPresent } from '../../src/requirements/kernel-
 import { loadObject } from '../../src/requirements/load.ts';
 import type { Requirement, Verdict } from '../../src/requirements/model.ts';
 import { rootOnly } from '../helpers/root.ts';
-import { clangAvailable, compile, fixtures } from './fixtures.ts';
+import { clangAvailable, compile, fixtures } from '../requirements/fixtures.ts';
 
-const skip = rootOnly('test/requirements/kernel.test.ts (loads eBPF objects)') || !clangAvailable();
-if (!clangAvailable()) console.warn('test/requirements/kernel.test.ts: SKIP: clang is not installed');
+const skip = rootOnly('test/kernel/requirements.test.ts (loads eBPF objects)') || !clangAvailable();
+if (!clangAvailable()) console.warn('test/kernel/requirements.test.ts: SKIP: clang is not installed');
 
 let report: ProbeReport;
 const objects = new Map<string, BpfObject>();
@@ -118,7 +118,7 @@ function bpftoolLoad(path: string): 'supported' | 'not-permitted' | 'unknown-to-
 }
 const haveBpftool = spawnSync('bpftool', ['version'], { stdio: 'ignore' }).status === 0;
 if (!skip && !haveBpftool) {
-  const msg = 'test/requirements/kernel.test.ts: SKIP bpftool cross-check: no bpftool (scripts/test-setup.sh installs it)';
+  const msg = 'test/kernel/requirements.test.ts: SKIP bpftool cross-check: no bpftool (scripts/test-setup.sh installs it)';
   console.warn(msg);
   if (process.env['CI']) throw new Error(`${msg} — CI=true needs it`);
 }

@@ -96,7 +96,7 @@ describe('Btf.parse', () => {
 });
 
 const VMLINUX = '/sys/kernel/btf/vmlinux';
-describe.skipIf(skipUnless(existsSync(VMLINUX), 'test/unit/kernel/btf.test.ts vmlinux BTF', `no ${VMLINUX} (a kernel without CONFIG_DEBUG_INFO_BTF)`))('vmlinux BTF of the running kernel', () => {
+describe.skipIf(skipUnless(existsSync(VMLINUX), 'test/unit/parsers/btf.test.ts vmlinux BTF', `no ${VMLINUX} (a kernel without CONFIG_DEBUG_INFO_BTF)`))('vmlinux BTF of the running kernel', () => {
   it('agrees with bpftool on every type id, kind and name', () => {
     let dump: string;
     try {

@@ -1,5 +1,5 @@
 // Builds raw BTF blobs for tests, in either byte order, including split BTF that continues a base.
-// Written from the format in include/uapi/linux/btf.h (bpf-probe-facts.md §5); independent of the parser.
+// Written from the format in include/uapi/linux/btf.h (docs/facts.md, "BTF parser"); independent of the parser.
 
 export interface RawType {
   name?: string;

@@ -676,16 +676,33 @@ static _Noreturn void loads_fail(const char *fmt, ...) {
   exit(EXIT_SETUP);
 }
 
-static void read_all(void *buf, size_t n) {
-  uint8_t *p = buf;
-  while (n) {
-    ssize_t r = read(0, p, n);
+// The whole batch is read first, in large reads, and parsed from memory.
+static uint8_t *batch_buf;
+static size_t batch_len, batch_pos;
+
+static void slurp_stdin(void) {
+  size_t cap = 1 << 16;
+  batch_buf = malloc(cap);
+  if (!batch_buf) loads_fail("out of memory");
+  for (;;) {
+    if (batch_len == cap) {
+      if (cap >= ((size_t)64 << 20)) loads_fail("batch larger than 64 MiB");
+      cap *= 2;
+      batch_buf = realloc(batch_buf, cap);
+      if (!batch_buf) loads_fail("out of memory");
+    }
+    ssize_t r = read(0, batch_buf + batch_len, cap - batch_len);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) loads_fail("reading the batch: %s", strerror(errno));
-    if (r == 0) loads_fail("the batch ends early (%zu bytes missing)", n);
-    p += r;
-    n -= (size_t)r;
+    if (r == 0) break;
+    batch_len += (size_t)r;
   }
+}
+
+static void read_all(void *buf, size_t n) {
+  if (batch_len - batch_pos < n) loads_fail("the batch ends early (%zu bytes missing)", n - (batch_len - batch_pos));
+  memcpy(buf, batch_buf + batch_pos, n);
+  batch_pos += n;
 }
 
 static uint32_t read_u32(void) {
@@ -778,6 +795,7 @@ static int cmd_loads(int argc, char **argv) {
   }
   if (workers < 1) workers = 1;
   if (isatty(0)) usage_error("loads reads a binary batch on stdin (docs/native-shim.md)");
+  slurp_stdin();
   if (read_u32() != 0x314c5242u /* "BRL1" */) loads_fail("the batch does not start with BRL1");
   uint32_t nrows = read_u32(), nprogs = read_u32(), nreqs = read_u32(), log_level = read_u32(), log_size = read_u32();
   if (nrows > LOADS_MAX_ROWS || nprogs > LOADS_MAX_PROGS || nreqs > LOADS_MAX_REQS || log_size > LOADS_MAX_LOG)
@@ -804,8 +822,7 @@ static int cmd_loads(int argc, char **argv) {
   read_all(reqs, (size_t)nreqs * sizeof *reqs);
   for (uint32_t i = 0; i < nreqs; i++)
     if (reqs[i][0] >= nrows || reqs[i][1] >= nprogs) loads_fail("request %u: row %u, program %u out of range", i, reqs[i][0], reqs[i][1]);
-  uint8_t extra;
-  if (read(0, &extra, 1) != 0) loads_fail("bytes after the batch's last request");
+  if (batch_pos != batch_len) loads_fail("%zu bytes after the batch's last request", batch_len - batch_pos);
 
   uint32_t *next = shared(4096);
   struct load_answer *answers = shared((size_t)(nreqs ? nreqs : 1) * sizeof *answers);

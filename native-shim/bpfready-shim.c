@@ -794,6 +794,8 @@ static int cmd_loads(int argc, char **argv) {
     }
   }
   if (workers < 1) workers = 1;
+  // Our caller gone, nobody wants the answers: stop (the loaders likewise, below).
+  (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (isatty(0)) usage_error("loads reads a binary batch on stdin (docs/native-shim.md)");
   slurp_stdin();
   if (read_u32() != 0x314c5242u /* "BRL1" */) loads_fail("the batch does not start with BRL1");
@@ -836,9 +838,12 @@ static int cmd_loads(int argc, char **argv) {
   for (long w = 0; w < workers; w++) {
     pids[w] = fork();
     if (pids[w] < 0) loads_fail("fork: %s", strerror(errno));
-    if (pids[w] == 0)
+    if (pids[w] == 0) {
+      (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() == 1) _exit(1);
       _exit(loads_worker((unsigned)w, rows, progs, (const uint32_t(*)[2])reqs, nreqs, log_level, log_size, next, answers,
                          arenas[w], arena_size));
+    }
   }
   int bad = 0;
   for (long w = 0; w < workers; w++) {

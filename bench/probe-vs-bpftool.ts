@@ -17,6 +17,8 @@ const GNU_TIME = '/usr/bin/time';
 export const BPFTOOL = 'bpftool feature probe full -j';
 export const TABLES = 'bpfready probe --json --tables-only';
 export const FULL = 'bpfready probe --json';
+/** The same tables with the helper loads on worker threads instead of native-shim's loaders. */
+export const TABLES_THREADS = 'bpfready probe --json --tables-only --workers 1';
 export const FLOOR_ROWS = "floor: bpftool's helper loads from Node";
 export const FLOOR_NODE = 'floor: node start, nothing run';
 export const FLOOR_WORKER = 'floor: node + one worker thread with koffi';
@@ -24,6 +26,7 @@ export const FLOOR_WORKER = 'floor: node + one worker thread with koffi';
 export const COMMANDS: Record<string, [string, string[]]> = {
   [BPFTOOL]: ['bpftool', ['feature', 'probe', 'full', '-j']],
   [TABLES]: [`${root}bin/bpfready`, ['probe', '--json', '--tables-only']],
+  [TABLES_THREADS]: [`${root}bin/bpfready`, ['probe', '--json', '--tables-only', '--workers', '1']],
   [FULL]: [`${root}bin/bpfready`, ['probe', '--json']],
   // Not product commands: the least a Node process of ours takes for bpftool's own helper loads
   // (bench/floor/rows.ts), for starting at all, and for starting the one worker thread the helper

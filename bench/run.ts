@@ -11,7 +11,7 @@ import { availableParallelism, loadavg, release } from 'node:os';
 import { median } from './daemon-common.ts';
 import { importBreakdown } from './imports.ts';
 import { imageTree } from './image-tree.ts';
-import { BPFTOOL, FLOOR_NODE, FLOOR_ROWS, FLOOR_WORKER, FULL, measure, TABLES } from './probe-vs-bpftool.ts';
+import { BPFTOOL, FLOOR_NODE, FLOOR_ROWS, FLOOR_WORKER, FULL, measure, TABLES, TABLES_THREADS } from './probe-vs-bpftool.ts';
 import { measureSteady, type Steady } from './daemon-steady.ts';
 
 const here = new URL('.', import.meta.url).pathname;
@@ -49,6 +49,7 @@ if (process.geteuid?.() !== 0) {
   rows.push([`\`${TABLES}\` wall`, ms(w(TABLES)), ratio(w(TABLES), bw), '≤ 1.0×', verdict(w(TABLES) <= bw)]);
   rows.push(['same, CPU (user+sys)', ms(c(TABLES)), ratio(c(TABLES), bc), '≤ 2.0×', verdict(c(TABLES) <= 2 * bc)]);
   rows.push(['same, peak RSS', MiB(peak(TABLES)), '', '≤ 70 MiB', verdict(peak(TABLES) <= 70 * 1024)]);
+  rows.push([`\`${TABLES_THREADS}\` (worker threads, not native-shim) wall / CPU / peak`, `${ms(w(TABLES_THREADS))} / ${ms(c(TABLES_THREADS))} / ${MiB(peak(TABLES_THREADS))}`, ratio(w(TABLES_THREADS), bw), '', '']);
   rows.push([`\`${FULL}\` wall`, ms(w(FULL)), ratio(w(FULL), bw), '≤ 2.0×', verdict(w(FULL) <= 2 * bw)]);
   rows.push(['same, CPU / peak RSS', `${ms(c(FULL))} / ${MiB(peak(FULL))}`, ratio(c(FULL), bc), '≤ 70 MiB peak', verdict(peak(FULL) <= 70 * 1024)]);
   for (const f of [FLOOR_ROWS, FLOOR_WORKER, FLOOR_NODE]) rows.push([f, `${ms(w(f))} wall, ${ms(c(f))} CPU, ${MiB(peak(f))}`, ratio(w(f), bw), '', '']);

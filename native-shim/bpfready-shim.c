@@ -8,6 +8,10 @@
 //   bpfready-shim caps (--keep CAPS | --drop CAPS) -- CMD ARGS...
 //       Run CMD with exactly the kept capabilities (or all current ones but the dropped).
 //
+//   bpfready-shim loads [--workers N] < BATCH > ANSWERS
+//       Make a batch of BPF_PROG_LOADs (the helper matrix) on every CPU and answer each with its
+//       errno and verifier log, in request order (docs/native-shim.md has the wire format).
+//
 // unshare(CLONE_NEWUSER) fails with EINVAL in a multi-threaded process, and Node always has threads:
 // that is why this is C. No dependencies beyond libc and the kernel's uapi headers.
 //
@@ -27,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -66,6 +71,7 @@ static const char *const USAGE =
     "                            [--delegate-progs X] [--delegate-attachs X]\n"
     "                            [--map-uid HOSTUID] [--map-gid HOSTGID] -- CMD [ARGS...]\n"
     "       bpfready-shim caps (--keep CAPS | --drop CAPS) -- CMD [ARGS...]\n"
+    "       bpfready-shim loads [--workers N] < BATCH > ANSWERS\n"
     "\n"
     "userns  Run CMD as root (uid 0, all capabilities) of a new user namespace, in a new mount\n"
     "        namespace with a bpffs owned by that user namespace mounted at PATH. This process\n"
@@ -81,6 +87,9 @@ static const char *const USAGE =
     "        not regain capabilities on exec. CAPS: comma-separated names (cap_bpf, CAP_BPF or\n"
     "        bpf) or numbers; '' or 'none' for no capabilities. --drop keeps the current\n"
     "        permitted set minus CAPS.\n"
+    "loads   Read a batch of BPF_PROG_LOAD requests on stdin, load them on N forked workers\n"
+    "        (default: one per online CPU) and write each one's errno and verifier log to stdout\n"
+    "        in request order (binary; docs/native-shim.md). Exit 0, or 125 with a message.\n"
     "\n"
     "exit status: CMD's; 128+N if CMD died of signal N; 2 usage; 125 setup failed;\n"
     "             126 CMD not executable; 127 CMD not found\n";
@@ -598,8 +607,284 @@ static int cmd_caps(int argc, char **argv) {
   exec_cmd(cmd);
 }
 
+
+// ---- loads: the helper matrix's program loads, on every CPU ---------------------------------
+//
+// The batch (little-endian u32 words unless said otherwise; docs/native-shim.md):
+//   "BRL1" nrows nprogs nreqs log_level log_size
+//   nrows x { prog_type expected_attach_type prog_flags attach_btf_id kern_version license_len
+//             license bytes, NUL-padded to a multiple of 4 }
+//   nprogs x { insn_cnt, insn_cnt x 8 bytes of instructions }
+//   nreqs x { row prog }
+// The answers:
+//   "BRA1" nreqs caps_lo caps_hi      (our effective capabilities: the caller checks they are its own)
+//   nreqs x { errno (0: loaded) log_len, log_len bytes }   in request order; a loaded program's
+//                                                          log is not sent (log_len 0)
+//   "BRE1"
+// Every load is retried on EAGAIN up to 5 times, as the in-process path (docs/kernel-notes.md).
+
+#define LOADS_MAX_ROWS 4096
+#define LOADS_MAX_PROGS 65536
+#define LOADS_MAX_REQS (1u << 20)
+#define LOADS_MAX_INSNS 4096
+#define LOADS_MAX_LOG (1u << 20)
+#define LOADS_ATTEMPTS 5
+#define LOADS_CHUNK 16
+
+struct load_row {
+  uint32_t prog_type, expected_attach_type, prog_flags, attach_btf_id, kern_version;
+  char *license;
+};
+struct load_prog {
+  uint32_t insn_cnt;
+  uint64_t *insns;
+};
+// One answer slot per request, in memory shared with the workers: errno, and the log's place in
+// the worker's own log arena.
+struct load_answer {
+  int32_t err;
+  uint32_t worker;
+  uint64_t log_off;
+  uint32_t log_len;
+  uint32_t done;
+};
+
+// Our own copy of union bpf_attr's BPF_PROG_LOAD part up to attach_prog_fd (uapi layout).
+struct prog_load_attr {
+  uint32_t prog_type, insn_cnt;
+  uint64_t insns, license;
+  uint32_t log_level, log_size;
+  uint64_t log_buf;
+  uint32_t kern_version, prog_flags;
+  char prog_name[16];
+  uint32_t prog_ifindex, expected_attach_type;
+  uint32_t prog_btf_fd, func_info_rec_size;
+  uint64_t func_info;
+  uint32_t func_info_cnt, line_info_rec_size;
+  uint64_t line_info;
+  uint32_t line_info_cnt, attach_btf_id;
+  uint32_t attach_prog_fd, pad;
+};
+
+static _Noreturn void loads_fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("bpfready-shim loads: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(EXIT_SETUP);
+}
+
+// The whole batch is read first, in large reads, and parsed from memory.
+static uint8_t *batch_buf;
+static size_t batch_len, batch_pos;
+
+static void slurp_stdin(void) {
+  size_t cap = 1 << 16;
+  batch_buf = malloc(cap);
+  if (!batch_buf) loads_fail("out of memory");
+  for (;;) {
+    if (batch_len == cap) {
+      if (cap >= ((size_t)64 << 20)) loads_fail("batch larger than 64 MiB");
+      cap *= 2;
+      batch_buf = realloc(batch_buf, cap);
+      if (!batch_buf) loads_fail("out of memory");
+    }
+    ssize_t r = read(0, batch_buf + batch_len, cap - batch_len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) loads_fail("reading the batch: %s", strerror(errno));
+    if (r == 0) break;
+    batch_len += (size_t)r;
+  }
+}
+
+static void read_all(void *buf, size_t n) {
+  if (batch_len - batch_pos < n) loads_fail("the batch ends early (%zu bytes missing)", n - (batch_len - batch_pos));
+  memcpy(buf, batch_buf + batch_pos, n);
+  batch_pos += n;
+}
+
+static uint32_t read_u32(void) {
+  uint32_t v;
+  read_all(&v, 4);
+  return v;
+}
+
+static void write_all(const void *buf, size_t n) {
+  const uint8_t *p = buf;
+  while (n) {
+    ssize_t r = write(1, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) loads_fail("writing the answers: %s", strerror(errno));
+    p += r;
+    n -= (size_t)r;
+  }
+}
+
+static void *shared(size_t size) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) loads_fail("mmap %zu bytes: %s", size, strerror(errno));
+  return p;
+}
+
+// A worker: claim chunks of requests from the shared counter until none is left; each log is
+// copied into this worker's arena. Exit 0, or 1 if the arena is full (the parent says so).
+static int loads_worker(unsigned w, const struct load_row *rows, const struct load_prog *progs,
+                        const uint32_t (*reqs)[2], uint32_t nreqs, uint32_t log_level, uint32_t log_size,
+                        uint32_t *next, struct load_answer *answers, uint8_t *arena, size_t arena_size) {
+  char *log = log_size ? malloc(log_size) : NULL;
+  if (log_size && !log) return 1;
+  size_t used = 0;
+  for (;;) {
+    uint32_t first = __atomic_fetch_add(next, LOADS_CHUNK, __ATOMIC_RELAXED);
+    if (first >= nreqs) break;
+    uint32_t last = first + LOADS_CHUNK < nreqs ? first + LOADS_CHUNK : nreqs;
+    for (uint32_t i = first; i < last; i++) {
+      const struct load_row *row = &rows[reqs[i][0]];
+      const struct load_prog *prog = &progs[reqs[i][1]];
+      struct prog_load_attr attr;
+      memset(&attr, 0, sizeof attr);
+      attr.prog_type = row->prog_type;
+      attr.expected_attach_type = row->expected_attach_type;
+      attr.prog_flags = row->prog_flags;
+      attr.attach_btf_id = row->attach_btf_id;
+      attr.kern_version = row->kern_version;
+      attr.license = (uintptr_t)row->license;
+      attr.insn_cnt = prog->insn_cnt;
+      attr.insns = (uintptr_t)prog->insns;
+      if (log_size) {
+        attr.log_level = log_level;
+        attr.log_size = log_size;
+        attr.log_buf = (uintptr_t)log;
+      }
+      long fd = -1;
+      int err = 0;
+      for (int attempt = 0; attempt < LOADS_ATTEMPTS; attempt++) {
+        if (log_size) log[0] = 0;
+        fd = syscall(SYS_bpf, 5 /* BPF_PROG_LOAD */, &attr, sizeof attr);
+        err = fd < 0 ? errno : 0;
+        if (err != EAGAIN) break;
+      }
+      if (fd >= 0) close((int)fd);
+      // A loaded program's log (BPF_LOG_STATS' counters) is not sent: no interpretation reads it.
+      size_t len = log_size && fd < 0 ? strnlen(log, log_size) : 0;
+      if (used + len > arena_size) return 1;
+      memcpy(arena + used, log, len);
+      answers[i].err = err;
+      answers[i].worker = w;
+      answers[i].log_off = used;
+      answers[i].log_len = (uint32_t)len;
+      answers[i].done = 1;
+      used += len;
+    }
+  }
+  return 0;
+}
+
+static int cmd_loads(int argc, char **argv) {
+  long workers = sysconf(_SC_NPROCESSORS_ONLN);
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+      char *end;
+      workers = strtol(argv[++i], &end, 10);
+      if (*end || workers < 1 || workers > 256) usage_error("--workers must be a number from 1 to 256, got '%s'", argv[i]);
+    } else {
+      usage_error("loads: unknown argument '%s'", argv[i]);
+    }
+  }
+  if (workers < 1) workers = 1;
+  // Our caller gone, nobody wants the answers: stop (the loaders likewise, below).
+  (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (isatty(0)) usage_error("loads reads a binary batch on stdin (docs/native-shim.md)");
+  slurp_stdin();
+  if (read_u32() != 0x314c5242u /* "BRL1" */) loads_fail("the batch does not start with BRL1");
+  uint32_t nrows = read_u32(), nprogs = read_u32(), nreqs = read_u32(), log_level = read_u32(), log_size = read_u32();
+  if (nrows > LOADS_MAX_ROWS || nprogs > LOADS_MAX_PROGS || nreqs > LOADS_MAX_REQS || log_size > LOADS_MAX_LOG)
+    loads_fail("batch too large: %u rows, %u programs, %u requests, log %u", nrows, nprogs, nreqs, log_size);
+  struct load_row *rows = calloc(nrows ? nrows : 1, sizeof *rows);
+  struct load_prog *progs = calloc(nprogs ? nprogs : 1, sizeof *progs);
+  uint32_t (*reqs)[2] = calloc(nreqs ? nreqs : 1, sizeof *reqs);
+  if (!rows || !progs || !reqs) loads_fail("out of memory");
+  for (uint32_t r = 0; r < nrows; r++) {
+    uint32_t f[6];
+    read_all(f, sizeof f);
+    if (f[5] > 256) loads_fail("row %u: license of %u bytes", r, f[5]);
+    rows[r] = (struct load_row){f[0], f[1], f[2], f[3], f[4], calloc(1, (f[5] + 4) & ~3u)};
+    if (!rows[r].license) loads_fail("out of memory");
+    read_all(rows[r].license, (f[5] + 3) & ~3u);
+  }
+  for (uint32_t p = 0; p < nprogs; p++) {
+    uint32_t n = read_u32();
+    if (n == 0 || n > LOADS_MAX_INSNS) loads_fail("program %u: %u instructions", p, n);
+    progs[p] = (struct load_prog){n, malloc((size_t)n * 8)};
+    if (!progs[p].insns) loads_fail("out of memory");
+    read_all(progs[p].insns, (size_t)n * 8);
+  }
+  read_all(reqs, (size_t)nreqs * sizeof *reqs);
+  for (uint32_t i = 0; i < nreqs; i++)
+    if (reqs[i][0] >= nrows || reqs[i][1] >= nprogs) loads_fail("request %u: row %u, program %u out of range", i, reqs[i][0], reqs[i][1]);
+  if (batch_pos != batch_len) loads_fail("%zu bytes after the batch's last request", batch_len - batch_pos);
+
+  uint32_t *next = shared(4096);
+  struct load_answer *answers = shared((size_t)(nreqs ? nreqs : 1) * sizeof *answers);
+  // Logs: each worker's own arena, reserved (not committed) for the worst case of its share.
+  size_t arena_size = log_size ? (size_t)64 << 20 : 4096;
+  uint8_t **arenas = calloc((size_t)workers, sizeof *arenas);
+  pid_t *pids = calloc((size_t)workers, sizeof *pids);
+  if (!arenas || !pids) loads_fail("out of memory");
+  for (long w = 0; w < workers; w++) arenas[w] = shared(arena_size);
+  fflush(NULL);
+  for (long w = 0; w < workers; w++) {
+    pids[w] = fork();
+    if (pids[w] < 0) loads_fail("fork: %s", strerror(errno));
+    if (pids[w] == 0) {
+      (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() == 1) _exit(1);
+      _exit(loads_worker((unsigned)w, rows, progs, (const uint32_t(*)[2])reqs, nreqs, log_level, log_size, next, answers,
+                         arenas[w], arena_size));
+    }
+  }
+  int bad = 0;
+  for (long w = 0; w < workers; w++) {
+    int status;
+    while (waitpid(pids[w], &status, 0) < 0)
+      if (errno != EINTR) loads_fail("waitpid: %s", strerror(errno));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) bad = 1;
+  }
+  if (bad) loads_fail("a load worker failed (log arena full, out of memory or killed)");
+  for (uint32_t i = 0; i < nreqs; i++)
+    if (!answers[i].done) loads_fail("request %u was not answered", i);
+
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capget, &hdr, data) != 0) loads_fail("capget: %s", strerror(errno));
+  // One buffer, one write: the reader gets the answers in a few large reads.
+  size_t total = 16 + 4;
+  for (uint32_t i = 0; i < nreqs; i++) total += 8 + answers[i].log_len;
+  uint8_t *out = malloc(total), *o = out;
+  if (!out) loads_fail("out of memory");
+  uint32_t head[4] = {0x31415242u /* "BRA1" */, nreqs, data[0].effective, data[1].effective};
+  memcpy(o, head, sizeof head);
+  o += sizeof head;
+  for (uint32_t i = 0; i < nreqs; i++) {
+    uint32_t a[2] = {(uint32_t)answers[i].err, answers[i].log_len};
+    memcpy(o, a, sizeof a);
+    o += sizeof a;
+    memcpy(o, arenas[answers[i].worker] + answers[i].log_off, answers[i].log_len);
+    o += answers[i].log_len;
+  }
+  uint32_t tail = 0x31455242u; /* "BRE1" */
+  memcpy(o, &tail, 4);
+  // A pipe as large as the answers: this process can exit at once, whenever the reader reads.
+  if (total > 65536) (void)fcntl(1, F_SETPIPE_SZ, (int)(total < (16u << 20) ? total : (16u << 20)));
+  write_all(out, total);
+  return 0;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 2) usage_error("missing subcommand (userns or caps)");
+  if (argc < 2) usage_error("missing subcommand (userns, caps or loads)");
   const char *sub = argv[1];
   if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
     fputs(USAGE, stdout);
@@ -607,5 +892,6 @@ int main(int argc, char **argv) {
   }
   if (strcmp(sub, "userns") == 0) return cmd_userns(argc - 2, argv + 2);
   if (strcmp(sub, "caps") == 0) return cmd_caps(argc - 2, argv + 2);
-  usage_error("unknown subcommand '%s' (userns or caps)", sub);
+  if (strcmp(sub, "loads") == 0) return cmd_loads(argc - 2, argv + 2);
+  usage_error("unknown subcommand '%s' (userns, caps or loads)", sub);
 }

@@ -7,9 +7,16 @@
 // from which every thread claims the next chunk of a row when it is free. The workers start on the
 // first batch while this thread still probes the program types that need BTF, the map types and
 // the rest; then it joins them.
+//
+// With the native shim (docs/native-shim.md) the loads of every row whose attr holds no fd of ours
+// go to `bpfready-shim loads` instead, one process per batch that forks a loader per CPU: no worker
+// thread to start. Its answers are interpreted here exactly as in-process loads; if it fails or
+// answers anything but the batch, those rows are loaded here after all.
 import type { ProbeEnv, PreparedLoad } from '../probes/engine.ts';
 import { prepareLoad, probeHelpers } from '../probes/engine.ts';
-import { rowType } from '../probes/helpers.ts';
+import { helperLogLevel, helperProgramTable, loadedHelperIds, rowType } from '../probes/helpers.ts';
+import type { RawOutcome } from '../contract/interpret.ts';
+import { shimCanLoad, shimLoads } from './shim-loads.ts';
 import type { ProgRecipe } from '../probes/programs.ts';
 import { probeError, type ProbeResult } from '../contract/result.ts';
 import type { WorkerReply, WorkerRequest } from './helper-worker.ts';
@@ -33,6 +40,18 @@ interface Batch {
   remote: Promise<WorkerReply['rows']>[];
 }
 
+interface ShimPart {
+  jobs: { job: HelperJob; prepared: PreparedLoad; loaded: number[] }[];
+  answers: Promise<RawOutcome[][]>;
+}
+
+export interface MatrixOptions {
+  /** Path of bpfready-shim: its `loads` makes the loads it can (never with a token). */
+  shim?: string;
+  /** Told once why the shim's answers were not used (they were then loaded in process). */
+  onShimError?: (err: Error) => void;
+}
+
 /** The helper matrix of one probe: add() batches as program types load, then drain() (results come per chunk of a row). */
 export class HelperMatrix {
   readonly #env: ProbeEnv;
@@ -41,17 +60,46 @@ export class HelperMatrix {
   readonly #batches: Batch[] = [];
   readonly #results: HelperJobResult[] = [];
   readonly #deps: PreparedLoad[] = [];
+  readonly #shim: string | undefined;
+  readonly #shimParts: ShimPart[] = [];
+  readonly #onShimError: (err: Error) => void;
 
-  constructor(env: ProbeEnv, recipes: Map<string, ProgRecipe>, pool: HelperPool | undefined) {
+  constructor(env: ProbeEnv, recipes: Map<string, ProgRecipe>, pool: HelperPool | undefined, opts: MatrixOptions = {}) {
     this.#env = env;
     this.#recipes = recipes;
     // Token probes explain EPERM through a closure that cannot cross threads: keep them here.
     this.#pool = env.tokenFd === undefined && pool?.size ? pool : undefined;
+    // Nor through the shim: a token is an fd of ours, and token probes keep the in-process path.
+    this.#shim = env.tokenFd === undefined ? opts.shim : undefined;
+    this.#onShimError = opts.onShimError ?? ((err) => process.stderr.write(`bpfready: ${err.message}; helper loads made in process instead\n`));
+  }
+
+  /** Send the jobs the shim can load to it; returns the others. */
+  #toShim(jobs: { job: HelperJob; prepared: PreparedLoad }[]): { job: HelperJob; prepared: PreparedLoad }[] {
+    const shim = this.#shim;
+    if (!shim) return jobs;
+    const rest: typeof jobs = [];
+    const part: ShimPart['jobs'] = [];
+    for (const j of jobs) {
+      if (shimCanLoad(j.prepared.spec)) part.push({ ...j, loaded: loadedHelperIds(j.job.ids, this.#env) });
+      else rest.push(j);
+    }
+    if (!part.length) return rest;
+    const env = this.#env;
+    const answers = shimLoads(
+      shim,
+      { rows: part.map((j) => ({ spec: j.prepared.spec, progs: j.loaded })), programs: helperProgramTable(), logLevel: helperLogLevel(env), logSize: 64 * 1024 },
+      env.heldCaps ?? env.caps,
+    );
+    answers.catch(() => undefined);
+    this.#shimParts.push({ jobs: part, answers });
+    return rest;
   }
 
   add(jobs: HelperJob[]): void {
     if (!jobs.length) return;
     const queue: Batch['queue'] = [];
+    const whole: { job: HelperJob; prepared: PreparedLoad }[] = [];
     for (const job of jobs) {
       // job.progType is the row's key: a program type, or "<type>/<attach>" with its own recipe.
       const prepared = prepareLoad(rowType(job.progType), this.#recipes.get(job.progType) ?? {}, this.#env);
@@ -60,6 +108,9 @@ export class HelperMatrix {
         continue;
       }
       this.#deps.push(prepared);
+      whole.push({ job, prepared });
+    }
+    for (const { job, prepared } of this.#toShim(whole)) {
       // Rows are claimed in chunks: a row's loads cost 20–150 µs each depending on the program type
       // (tracing's are the dearest), and a whole dear row claimed last would leave the other threads
       // idle while one finishes it.
@@ -87,6 +138,7 @@ export class HelperMatrix {
   /** Claim and probe what the workers have not taken yet, then collect every result. */
   async drain(): Promise<HelperJobResult[]> {
     try {
+      let shimFailed = false;
       for (const { queue, next } of this.#batches) {
         for (let i = Atomics.add(next, 0, 1); i < queue.length; i = Atomics.add(next, 0, 1)) {
           const { job, prepared } = queue[i]!;
@@ -97,6 +149,20 @@ export class HelperMatrix {
       // together, and none of them may go unobserved.
       const settled = await Promise.allSettled(this.#batches.flatMap((b) => b.remote));
       for (const s of settled) if (s.status === 'fulfilled') this.#results.push(...s.value);
+      for (const part of this.#shimParts) {
+        let rows: RawOutcome[][] | undefined;
+        try {
+          rows = await part.answers;
+        } catch (err) {
+          if (!shimFailed) this.#onShimError(err as Error);
+          shimFailed = true;
+        }
+        part.jobs.forEach(({ job, prepared, loaded }, i) => {
+          if (!rows) return void this.#results.push(runHere(job, prepared, this.#env));
+          const answers = new Map(loaded.map((id, k) => [id, rows[i]![k]!]));
+          this.#results.push(runHere(job, prepared, this.#env, answers));
+        });
+      }
       // Jobs a failed worker had claimed have no row: probe them here, so a worker crash costs
       // time, not results.
       const chunkKey = (j: HelperJob): string => `${j.progType}#${j.ids[0]}`;
@@ -111,9 +177,9 @@ export class HelperMatrix {
   }
 }
 
-function runHere(job: HelperJob, prepared: PreparedLoad, env: ProbeEnv): HelperJobResult {
+function runHere(job: HelperJob, prepared: PreparedLoad, env: ProbeEnv, answers?: ReadonlyMap<number, RawOutcome>): HelperJobResult {
   try {
-    return { ...job, results: Object.values(probeHelpers(job.progType, prepared, env, job.ids)) };
+    return { ...job, results: Object.values(probeHelpers(job.progType, prepared, env, job.ids, answers)) };
   } catch (err) {
     return { ...job, results: job.ids.map(() => probeError(undefined, String(err))) };
   }

@@ -54,6 +54,13 @@ export interface TableOptions {
   explainTokenEperm?: (op: TokenOp) => string | undefined;
   /** Worker threads for the helper matrix; default: one per extra CPU, at most 3. */
   workers?: number;
+  /**
+   * bpfready-shim's path: the helper matrix's loads go through its `loads` (docs/native-shim.md)
+   * instead of worker threads. Never for a token probe.
+   */
+  loadShim?: string;
+  /** Told why the shim's answers were not used (default: a line on stderr). */
+  onShimError?: (err: Error) => void;
   /** Probe only these families (default all). */
   families?: readonly (keyof Tables)[];
   /** Also the probes that leave marks on the node (off by default; docs/probes.md). */
@@ -220,11 +227,12 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
   // Start workers only when there is a helper matrix to share; they warm up while we probe types.
   const uncachedHelpers = want.has('helpers') && rows.size === 0;
   const workers = opts.workers ?? defaultWorkers();
-  const pool = uncachedHelpers && workers > 0 && opts.tokenFd === undefined ? (takePrewarmedPool(workers) ?? new HelperPool(workers)) : undefined;
+  const shim = uncachedHelpers && opts.tokenFd === undefined ? opts.loadShim : undefined;
+  const pool = uncachedHelpers && !shim && workers > 0 && opts.tokenFd === undefined ? (takePrewarmedPool(workers) ?? new HelperPool(workers)) : undefined;
   let matrix: HelperMatrix | undefined;
   try {
 
-  matrix = new HelperMatrix(env, ctxRecipes, pool);
+  matrix = new HelperMatrix(env, ctxRecipes, pool, { ...(shim ? { shim } : {}), ...(opts.onShimError ? { onShimError: opts.onShimError } : {}) });
   const helpers: Record<string, ResultMap> = {};
   const probed: ResultMap = {};
   // Program types that need no BTF first: their helper rows go to the workers at once, while this

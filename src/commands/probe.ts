@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { hostRootProblem, hostRootSetting } from '../kernel/hostroot.ts';
 import { discardPrewarmedPool, prewarmHelperPool } from '../collect/helper-pool.ts';
+import { loadShimPath } from '../collect/shim-path.ts';
 import type { ProbeResult, ResultMap, Status } from '../contract/result.ts';
 import type { ProbeReport } from '../contract/report.ts';
 
@@ -25,7 +26,8 @@ availability unknown) and error (the probe could not decide).
                   warning); without it they are reported as not probed
   --host-root DIR read /proc, /sys, /boot and /lib/modules under DIR (in a DaemonSet: /host);
                   default: $BPFREADY_HOST_ROOT (the chart sets it), else /
-  --workers N     worker threads for the helper matrix (default: CPUs - 1, at most 3)
+  --workers N     worker threads for the helper matrix (default: CPUs - 1, at most 3), in place of
+                  native-shim's forked loaders (used when native-shim/build/bpfready-shim is there)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -82,11 +84,15 @@ async function probeCommand(argv: string[]): Promise<number> {
     process.stderr.write(`bpfready probe: ${source === '--host-root' ? '--host-root ' : `${source}=`}${hostRoot}: ${hostRootBad}\n`);
     return 2;
   }
+  // The helper matrix's loads go through the native shim when it is there (docs/native-shim.md),
+  // unless --workers asks for worker threads; token probes never use it.
+  const loadShim = workers === undefined ? loadShimPath() : undefined;
   // Start the helper threads before the engine is even imported: they are ready when it needs them.
-  prewarmHelperPool(workers);
+  if (!loadShim) prewarmHelperPool(workers);
   const { probe } = await import('../collect/index.ts');
   const report = await probe({
     hostRoot,
+    ...(loadShim ? { loadShim } : {}),
     ...(workers !== undefined ? { workers } : {}),
     ...(values['tables-only'] ? { tablesOnly: true } : {}),
     ...(values['no-attach'] ? { skipAttach: true } : {}),

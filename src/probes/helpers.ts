@@ -6,7 +6,7 @@ import { callHelper, encode, exit, mov64Imm } from '../native/insn.ts';
 import { HELPER_NAMES } from '../native/uapi-names.ts';
 import { progTypeCaps } from '../contract/capabilities.ts';
 import { explainDenied, outcome, progTypeId, type ProbeEnv } from '../contract/probe-env.ts';
-import { helperAbsence, interpretHelper } from '../contract/interpret.ts';
+import { helperAbsence, interpretHelper, type RawOutcome } from '../contract/interpret.ts';
 import { helperLookupBlind, hiddenHelper } from './privilege.ts';
 import type { ProgLoadSpec } from '../native/bpf.ts';
 import { notPermitted, notProbed, type ProbeResult, type ResultMap } from '../contract/result.ts';
@@ -63,11 +63,28 @@ export function sideEffectResult(id: number): ProbeResult {
 
 const helperPrograms = HELPER_NAMES.map((_, id) => encode([callHelper(id), mov64Imm(0, 0), exit()]));
 
+/** The `call <id>; r0 = 0; exit` program of every helper id, encoded (index = helper id). */
+export function helperProgramTable(): readonly Uint8Array[] {
+  return helperPrograms;
+}
+
+/** The ids of a row that are loaded (the rest are side-effect helpers the default probe skips). */
+export function loadedHelperIds(ids: readonly number[], env: Pick<ProbeEnv, 'full'>): number[] {
+  return env.full ? [...ids] : ids.filter((id) => !leavesMark(id));
+}
+
+/** The log level helper loads ask for: BPF_LOG_STATS (4) where the kernel takes it, else 1. */
+export const helperLogLevel = (env: Pick<ProbeEnv, 'statsLog'>): number => (env.statsLog ? 4 : 1);
+
 /** The program type of a helper row's key: "tracing" for "tracing/trace_iter" (programs.ts HELPER_VARIANTS). */
 export const rowType = (key: string): string => key.split('/')[0]!;
 
-/** The full helper row for one loadable program type (or `<type>/<attach>` row): a `call <id>` program per helper. */
-export function probeHelpers(row: string, prepared: { spec: ProgLoadSpec }, env: ProbeEnv, ids?: readonly number[]): ResultMap {
+/**
+ * The full helper row for one loadable program type (or `<type>/<attach>` row): a `call <id>` program
+ * per helper. `answers`: the loads' outcomes made elsewhere (the native shim, by helper id), for the
+ * ids loadedHelperIds() names; without them the loads are made here.
+ */
+export function probeHelpers(row: string, prepared: { spec: ProgLoadSpec }, env: ProbeEnv, ids?: readonly number[], answers?: ReadonlyMap<number, RawOutcome>): ResultMap {
   const progType = rowType(row);
   const out: ResultMap = {};
   const list = ids ?? HELPER_NAMES.map((_, i) => i).slice(1);
@@ -75,7 +92,7 @@ export function probeHelpers(row: string, prepared: { spec: ProgLoadSpec }, env:
   // loads fail, and those need the verifier's words, so a log-less first pass costs more than it saves.
   // BPF_LOG_STATS (4) alone: the verifier's error messages without its per-instruction trace, a
   // third cheaper for the loads that succeed (5.2+; older kernels get level 1, see env.ts).
-  const loader = new ProgLoader({ ...prepared.spec, logLevel: env.statsLog ? 4 : 1 });
+  const loader = answers ? undefined : new ProgLoader({ ...prepared.spec, logLevel: helperLogLevel(env) });
   const blind = helperLookupBlind(env);
   for (const id of list) {
     const helper = HELPER_NAMES[id]!;
@@ -83,8 +100,16 @@ export function probeHelpers(row: string, prepared: { spec: ProgLoadSpec }, env:
       out[`bpf_${helper}`] = sideEffectResult(id);
       continue;
     }
-    const r = loader.load(helperPrograms[id]);
-    if (r.ok) r.fd.close();
+    let r: RawOutcome;
+    if (loader) {
+      const l = loader.load(helperPrograms[id]);
+      if (l.ok) l.fd.close();
+      r = l;
+    } else {
+      const a = answers!.get(id);
+      if (!a) throw new Error(`no load answer for helper ${id} of ${row}`);
+      r = a;
+    }
     let res = interpretHelper(outcome(r), id);
     if (res.status === 'unsupported' && helperAbsence(outcome(r), id) === 'not-offered') {
       const locked = lockedDownBy(helper, progType, env);

@@ -55,6 +55,7 @@ if (import.meta.main) {
   const rows = await attachBreakdown(rounds);
   const total = (k: 'first' | 'median') => rows.reduce((s, r) => s + r[k], 0);
   console.log(`attach section, ${rounds} rounds on this thread: first round, then the median of the others (ms)`);
-  for (const r of [...rows].sort((a, b) => b.first - a.first)) console.log(`  ${r.name.padEnd(54)} ${r.first.toFixed(1).padStart(7)} ${r.median.toFixed(1).padStart(7)}`);
+  for (const r of [...rows].sort((a, b) => b.first - a.first))
+    console.log(`  ${r.name.padEnd(54)} ${r.first.toFixed(1).padStart(7)} ${r.median.toFixed(1).padStart(7)}`);
   console.log(`  ${'total'.padEnd(54)} ${total('first').toFixed(1).padStart(7)} ${total('median').toFixed(1).padStart(7)}`);
 }

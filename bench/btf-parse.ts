@@ -26,10 +26,14 @@ for (let i = 0; i < runs; i++) {
 }
 let bpftool = NaN;
 try {
-  bpftool = time(() => execFileSync('bpftool', ['btf', 'dump', 'file', path], { maxBuffer: 1 << 30, stdio: ['ignore', 'ignore', 'ignore'] }));
+  bpftool = time(() =>
+    execFileSync('bpftool', ['btf', 'dump', 'file', path], { maxBuffer: 1 << 30, stdio: ['ignore', 'ignore', 'ignore'] }),
+  );
 } catch {}
 const f = (x: number) => x.toFixed(1).padStart(7);
-console.log(`${path}: ${(bytes.byteLength / 1e6).toFixed(1)} MB, ${btf!.typeCount} types, ${btf!.declTagged('bpf_kfunc').length} bpf_kfunc tags`);
+console.log(
+  `${path}: ${(bytes.byteLength / 1e6).toFixed(1)} MB, ${btf!.typeCount} types, ${btf!.declTagged('bpf_kfunc').length} bpf_kfunc tags`,
+);
 console.log(`parse          first ${f(parse[0]!)} ms  median ${f(median(parse.slice(1)))} ms`);
 console.log(`name index     first ${f(index[0]!)} ms  median ${f(median(index.slice(1)))} ms`);
 console.log(`declTagged     first ${f(kfuncs[0]!)} ms  median ${f(median(kfuncs.slice(1)))} ms`);

@@ -51,7 +51,8 @@ export function fdCount(pid: number | 'self'): number {
 }
 
 export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-export const percentile = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
+export const percentile = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
 export const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -15,7 +15,8 @@ for (let i = 0; i < runs; i++) {
   const code = await stop(s.child);
   if (code !== 0) throw new Error(`exit code ${code} after SIGTERM`);
 }
-const f = (xs: number[]): string => `median ${median(xs).toFixed(0)} ms, min ${Math.min(...xs).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
+const f = (xs: number[]): string =>
+  `median ${median(xs).toFixed(0)} ms, min ${Math.min(...xs).toFixed(0)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
 console.log(`bpfready serve, ${runs} cold starts`);
 console.log(`  spawn → listening  ${f(listening)}`);
 console.log(`  spawn → /readyz 200 ${f(ready)}   (target ≤ 1500 ms)`);

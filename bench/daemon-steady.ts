@@ -52,7 +52,12 @@ export async function measureSteady(o: SteadyOptions): Promise<Steady> {
     dir = mkdtempSync(join(tmpdir(), 'bpfready-bench-'));
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(kubeconfig, api.kubeConfig().exportConfig());
-    s = await start('daemon', ['--log-level', 'info', ...(o.args ?? [])], { ...env, KUBECONFIG: kubeconfig, NODE_NAME: 'bench-node' }, o.bin ?? BIN);
+    s = await start(
+      'daemon',
+      ['--log-level', 'info', ...(o.args ?? [])],
+      { ...env, KUBECONFIG: kubeconfig, NODE_NAME: 'bench-node' },
+      o.bin ?? BIN,
+    );
   } else {
     s = await start('serve', ['--log-level', 'info', ...(o.args ?? [])], env, o.bin ?? BIN);
   }
@@ -82,7 +87,18 @@ export async function measureSteady(o: SteadyOptions): Promise<Steady> {
     const fds = fdCount(pid);
     const hwm = Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) * 1024;
     const exitCode = await stop(s.child);
-    return { command: o.command, seconds: o.seconds, scrapes, rss, anon, hwm, cpu, fds, exitCode, ...(published !== undefined ? { published } : {}) };
+    return {
+      command: o.command,
+      seconds: o.seconds,
+      scrapes,
+      rss,
+      anon,
+      hwm,
+      cpu,
+      fds,
+      exitCode,
+      ...(published !== undefined ? { published } : {}),
+    };
   } finally {
     if (s.child.exitCode === null) s.child.kill('SIGKILL');
     await api?.close();
@@ -96,8 +112,15 @@ if (import.meta.main) {
   const command = process.argv.includes('--daemon') ? 'daemon' : 'serve';
   let bin: string | undefined;
   if (process.argv.includes('--image-deps')) bin = (await import('./image-tree.ts')).imageTree().bin;
-  const r = await measureSteady({ command, seconds: Number(positional[0] ?? 60), scrapeEvery: Number(positional[1] ?? 15), ...(bin ? { bin } : {}) });
-  console.log(`bpfready ${command === 'daemon' ? 'daemon (publishing to the API-server double)' : 'serve'}${bin ? ', dependencies bundled as in the image' : ''}, ${r.seconds} s after ready, ${r.scrapes} scrapes of /metrics`);
+  const r = await measureSteady({
+    command,
+    seconds: Number(positional[0] ?? 60),
+    scrapeEvery: Number(positional[1] ?? 15),
+    ...(bin ? { bin } : {}),
+  });
+  console.log(
+    `bpfready ${command === 'daemon' ? 'daemon (publishing to the API-server double)' : 'serve'}${bin ? ', dependencies bundled as in the image' : ''}, ${r.seconds} s after ready, ${r.scrapes} scrapes of /metrics`,
+  );
   console.log(`  RSS    median ${mib(median(r.rss))}, min ${mib(Math.min(...r.rss))}, max ${mib(Math.max(...r.rss))}`);
   console.log(`  peak   ${mib(r.hwm)} (VmHWM)`);
   console.log(`  anon   median ${mib(median(r.anon))} (RSS without the file-backed pages of node and its libraries)`);

@@ -34,8 +34,16 @@ export function imageTree(dir = join(root, '.cache/image-tree')): ImageTree {
   }
   // As `npm ci --omit=dev` leaves it: the lockfile marks what only the dev dependencies need.
   const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
-  const devOnly = new Set(Object.entries(lock.packages).filter(([, p]) => p.dev).map(([k]) => join(root, k)));
-  cpSync(join(root, 'node_modules'), join(dir, 'node_modules'), { recursive: true, verbatimSymlinks: true, filter: (p) => !devOnly.has(p) && !p.endsWith('/node_modules/.bin') });
+  const devOnly = new Set(
+    Object.entries(lock.packages)
+      .filter(([, p]) => p.dev)
+      .map(([k]) => join(root, k)),
+  );
+  cpSync(join(root, 'node_modules'), join(dir, 'node_modules'), {
+    recursive: true,
+    verbatimSymlinks: true,
+    filter: (p) => !devOnly.has(p) && !p.endsWith('/node_modules/.bin'),
+  });
   const node = process.execPath;
   sh(node, [join(root, 'scripts/image/bundle-deps.ts'), dir]);
   const env = { ...process.env, BPFREADY_NODE: node, NODE_COMPILE_CACHE: join(dir, '.compile-cache'), NODE_ENV: 'production' };

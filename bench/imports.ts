@@ -46,7 +46,10 @@ console.log(JSON.stringify({ rss: kb('VmRSS') / 1024, anon: kb('RssAnon') / 1024
 export function importBreakdown(imageTree?: { dir: string; env: NodeJS.ProcessEnv }): ImportStep[] {
   const out: ImportStep[] = [];
   const acc: string[] = [];
-  const env = { ...process.env, NODE_COMPILE_CACHE: process.env['NODE_COMPILE_CACHE'] ?? `${process.env['TMPDIR'] ?? '/tmp'}/bpfready-node-compile-cache` };
+  const env = {
+    ...process.env,
+    NODE_COMPILE_CACHE: process.env['NODE_COMPILE_CACHE'] ?? `${process.env['TMPDIR'] ?? '/tmp'}/bpfready-node-compile-cache`,
+  };
   for (const [name, mods] of STEPS) {
     acc.push(...mods);
     const m = measureStep(acc, root, env);
@@ -56,7 +59,11 @@ export function importBreakdown(imageTree?: { dir: string; env: NodeJS.ProcessEn
   out.push({ name: '+ @kubernetes/client-node, as installed', rssMiB: withClient.rss, anonMiB: withClient.anon });
   if (imageTree) {
     const t = (p: string) => pathToFileURL(join(imageTree.dir, p)).href;
-    const treeMods = [...STEPS.flatMap(([, m]) => m.map((x) => (x.startsWith('file:') ? x.replace(pathToFileURL(root).href, pathToFileURL(imageTree.dir).href) : x)))];
+    const treeMods = [
+      ...STEPS.flatMap(([, m]) =>
+        m.map((x) => (x.startsWith('file:') ? x.replace(pathToFileURL(root).href, pathToFileURL(imageTree.dir).href) : x)),
+      ),
+    ];
     const base = measureStep(treeMods, imageTree.dir, imageTree.env);
     out.push({ name: 'the same, dependencies bundled as in the image', rssMiB: base.rss, anonMiB: base.anon });
     const bundled = measureStep([...treeMods, t('node_modules/@kubernetes/client-node/index.js')], imageTree.dir, imageTree.env);
@@ -70,7 +77,9 @@ if (import.meta.main) {
   const steps = importBreakdown(dir ? { dir, env: { ...process.env, NODE_COMPILE_CACHE: join(dir, '.compile-cache') } } : undefined);
   let prev: number | undefined;
   for (const s of steps) {
-    console.log(`  ${s.name.padEnd(52)} RSS ${s.rssMiB.toFixed(1).padStart(6)} MiB${prev !== undefined ? ` (${s.rssMiB - prev >= 0 ? '+' : ''}${(s.rssMiB - prev).toFixed(1)})` : ''}   anon ${s.anonMiB.toFixed(1)} MiB`);
+    console.log(
+      `  ${s.name.padEnd(52)} RSS ${s.rssMiB.toFixed(1).padStart(6)} MiB${prev !== undefined ? ` (${s.rssMiB - prev >= 0 ? '+' : ''}${(s.rssMiB - prev).toFixed(1)})` : ''}   anon ${s.anonMiB.toFixed(1)} MiB`,
+    );
     prev = s.rssMiB;
   }
 }

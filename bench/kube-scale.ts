@@ -59,7 +59,14 @@ async function scenario(jitterSeconds: number): Promise<Record<string, number | 
   const t0 = Date.now();
   const w0 = server.writes;
   for (let i = 0; i < N; i++) {
-    const p = createPublisher({ nodeName: `node-${i}`, labelPrefix: 'bpfready.io', heartbeatSeconds: 0, logger, api: createNodeApi(kc), startJitterSeconds: jitterSeconds });
+    const p = createPublisher({
+      nodeName: `node-${i}`,
+      labelPrefix: 'bpfready.io',
+      heartbeatSeconds: 0,
+      logger,
+      api: createNodeApi(kc),
+      startJitterSeconds: jitterSeconds,
+    });
     p.publish(r, checksOk);
     pubs.push(p);
   }
@@ -70,7 +77,10 @@ async function scenario(jitterSeconds: number): Promise<Record<string, number | 
   const errors = [...new Set(pubs.map((p) => p.stats().lastError).filter(Boolean))].slice(0, 3);
   const statuses = new Map<number, number>();
   for (const q of server.requests) statuses.set(q.status, (statuses.get(q.status) ?? 0) + 1);
-  if (failures > 0) console.error(`jitter ${jitterSeconds}s: ${failures} failed requests during the start storm (retried): ${errors.join(' | ')}; statuses ${JSON.stringify([...statuses])}`);
+  if (failures > 0)
+    console.error(
+      `jitter ${jitterSeconds}s: ${failures} failed requests during the start storm (retried): ${errors.join(' | ')}; statuses ${JSON.stringify([...statuses])}`,
+    );
 
   // 2. Steady state: the probe loop re-publishes unchanged facts every second.
   await sleep(500);
@@ -134,9 +144,21 @@ console.table(results);
 const jit = results[1]!;
 const x = EXTRAPOLATE / N;
 console.log(`\n# extrapolated to ${EXTRAPOLATE} nodes (per-node work × ${x})`);
-console.log(`start storm, no jitter : all ${EXTRAPOLATE * Number(results[0]!.startRequestsPerNode)} requests arrive as fast as nodes start (peak here ${results[0]!.startPeakRps}/s was bounded by this one process)`);
-console.log(`start storm, ${JITTER}s jitter: ≈ ${Math.round((EXTRAPOLATE * Number(jit.startRequestsPerNode)) / JITTER)} requests/s for ${JITTER}s (measured peak ${jit.startPeakRps}/s at ${N} → ≈ ${Math.round(Number(jit.startPeakRps) * x)}/s)`);
-console.log(`steady state           : ${(Number(jit.steadyRps) * x).toFixed(2)} requests/s, ${(Number(jit.steadyWritesPerSecond) * x).toFixed(2)} writes/s (+ one watch re-establishment per node per 300–600 s watch timeout: ${(EXTRAPOLATE / 450).toFixed(1)}/s on average)`);
-console.log(`heartbeat (if enabled) : ${(EXTRAPOLATE / 300).toFixed(1)} status writes/s at 300 s, ${(EXTRAPOLATE / 900).toFixed(1)}/s at 900 s`);
-console.log(`one change everywhere  : ${jit.changeWritesPerNode} writes per node → ${Math.round(EXTRAPOLATE * Number(jit.changeWritesPerNode))} writes in total`);
-console.log(`API server restart     : ${EXTRAPOLATE} re-watches spread over ≈5 s → ≈ ${EXTRAPOLATE / 5}/s (measured peak ${jit.restartRewatchPeakRps}/s at ${N} → ≈ ${Math.round(Number(jit.restartRewatchPeakRps) * x)}/s), ${jit.restartGets} GETs`);
+console.log(
+  `start storm, no jitter : all ${EXTRAPOLATE * Number(results[0]!.startRequestsPerNode)} requests arrive as fast as nodes start (peak here ${results[0]!.startPeakRps}/s was bounded by this one process)`,
+);
+console.log(
+  `start storm, ${JITTER}s jitter: ≈ ${Math.round((EXTRAPOLATE * Number(jit.startRequestsPerNode)) / JITTER)} requests/s for ${JITTER}s (measured peak ${jit.startPeakRps}/s at ${N} → ≈ ${Math.round(Number(jit.startPeakRps) * x)}/s)`,
+);
+console.log(
+  `steady state           : ${(Number(jit.steadyRps) * x).toFixed(2)} requests/s, ${(Number(jit.steadyWritesPerSecond) * x).toFixed(2)} writes/s (+ one watch re-establishment per node per 300–600 s watch timeout: ${(EXTRAPOLATE / 450).toFixed(1)}/s on average)`,
+);
+console.log(
+  `heartbeat (if enabled) : ${(EXTRAPOLATE / 300).toFixed(1)} status writes/s at 300 s, ${(EXTRAPOLATE / 900).toFixed(1)}/s at 900 s`,
+);
+console.log(
+  `one change everywhere  : ${jit.changeWritesPerNode} writes per node → ${Math.round(EXTRAPOLATE * Number(jit.changeWritesPerNode))} writes in total`,
+);
+console.log(
+  `API server restart     : ${EXTRAPOLATE} re-watches spread over ≈5 s → ≈ ${EXTRAPOLATE / 5}/s (measured peak ${jit.restartRewatchPeakRps}/s at ${N} → ≈ ${Math.round(Number(jit.restartRewatchPeakRps) * x)}/s), ${jit.restartGets} GETs`,
+);

@@ -17,7 +17,10 @@ import { measureSteady, type Steady } from './daemon-steady.ts';
 const here = new URL('.', import.meta.url).pathname;
 const runs = Number(process.env['BENCH_RUNS'] ?? 7);
 const steadySeconds = Number(process.env['BENCH_STEADY'] ?? 40);
-const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 let failed = 0;
 
 if (process.geteuid?.() !== 0) {
@@ -49,15 +52,34 @@ if (process.geteuid?.() !== 0) {
   rows.push([`\`${TABLES}\` wall`, ms(w(TABLES)), ratio(w(TABLES), bw), '≤ 1.0×', verdict(w(TABLES) <= bw)]);
   rows.push(['same, CPU (user+sys)', ms(c(TABLES)), ratio(c(TABLES), bc), '≤ 2.0×', verdict(c(TABLES) <= 2 * bc)]);
   rows.push(['same, peak RSS', MiB(peak(TABLES)), '', '≤ 70 MiB', verdict(peak(TABLES) <= 70 * 1024)]);
-  rows.push([`\`${TABLES_THREADS}\` (worker threads, not native-shim) wall / CPU / peak`, `${ms(w(TABLES_THREADS))} / ${ms(c(TABLES_THREADS))} / ${MiB(peak(TABLES_THREADS))}`, ratio(w(TABLES_THREADS), bw), '', '']);
+  rows.push([
+    `\`${TABLES_THREADS}\` (worker threads, not native-shim) wall / CPU / peak`,
+    `${ms(w(TABLES_THREADS))} / ${ms(c(TABLES_THREADS))} / ${MiB(peak(TABLES_THREADS))}`,
+    ratio(w(TABLES_THREADS), bw),
+    '',
+    '',
+  ]);
   rows.push([`\`${FULL}\` wall`, ms(w(FULL)), ratio(w(FULL), bw), '≤ 2.0×', verdict(w(FULL) <= 2 * bw)]);
-  rows.push(['same, CPU / peak RSS', `${ms(c(FULL))} / ${MiB(peak(FULL))}`, ratio(c(FULL), bc), '≤ 70 MiB peak', verdict(peak(FULL) <= 70 * 1024)]);
-  for (const f of [FLOOR_ROWS, FLOOR_WORKER, FLOOR_NODE]) rows.push([f, `${ms(w(f))} wall, ${ms(c(f))} CPU, ${MiB(peak(f))}`, ratio(w(f), bw), '', '']);
+  rows.push([
+    'same, CPU / peak RSS',
+    `${ms(c(FULL))} / ${MiB(peak(FULL))}`,
+    ratio(c(FULL), bc),
+    '≤ 70 MiB peak',
+    verdict(peak(FULL) <= 70 * 1024),
+  ]);
+  for (const f of [FLOOR_ROWS, FLOOR_WORKER, FLOOR_NODE])
+    rows.push([f, `${ms(w(f))} wall, ${ms(c(f))} CPU, ${MiB(peak(f))}`, ratio(w(f), bw), '', '']);
   const mem = (s: Steady, what: string, target?: [number, number]) => {
     const steady = median(s.rss) / 2 ** 20;
     const hwm = s.hwm / 2 ** 20;
     const ok = target ? verdict(steady <= target[0] && hwm <= target[1]) : '';
-    rows.push([`${what}: RSS steady / peak (VmHWM)`, `${steady.toFixed(1)} / ${hwm.toFixed(1)} MiB`, '', target ? `≤ ${target[0]} / ≤ ${target[1]} MiB` : '', ok]);
+    rows.push([
+      `${what}: RSS steady / peak (VmHWM)`,
+      `${steady.toFixed(1)} / ${hwm.toFixed(1)} MiB`,
+      '',
+      target ? `≤ ${target[0]} / ≤ ${target[1]} MiB` : '',
+      ok,
+    ]);
     if (s.exitCode !== 0) failed++;
     if (s.published === false) rows.push([`${what}: NOTHING PUBLISHED before the window`, '', '', '', 'check']);
   };
@@ -67,11 +89,19 @@ if (process.geteuid?.() !== 0) {
   mem(imageDaemon, '`daemon`, dependencies bundled as in the image', [90, 130]);
   let prev: number | undefined;
   for (const s of imports) {
-    rows.push([`import: ${s.name}`, `${s.rssMiB.toFixed(1)} MiB RSS (${s.anonMiB.toFixed(1)} anon)`, prev === undefined ? '' : `${s.rssMiB - prev >= 0 ? '+' : ''}${(s.rssMiB - prev).toFixed(1)} MiB`, '', '']);
+    rows.push([
+      `import: ${s.name}`,
+      `${s.rssMiB.toFixed(1)} MiB RSS (${s.anonMiB.toFixed(1)} anon)`,
+      prev === undefined ? '' : `${s.rssMiB - prev >= 0 ? '+' : ''}${(s.rssMiB - prev).toFixed(1)} MiB`,
+      '',
+      '',
+    ]);
     prev = s.rssMiB;
   }
   console.log(`\nbpfready footprint and speed on Linux ${release()}, ${availableParallelism()} CPUs, Node ${process.versions.node}`);
-  console.log(`${runs} alternating runs of each command (medians); daemon windows of ${steadySeconds} s after ready, re-probing every 20 s; load average (1, 5, 15 min) ${loadBefore} at the start, ${loadAfter} at the end\n`);
+  console.log(
+    `${runs} alternating runs of each command (medians); daemon windows of ${steadySeconds} s after ready, re-probing every 20 s; load average (1, 5, 15 min) ${loadBefore} at the start, ${loadAfter} at the end\n`,
+  );
   const head: [string, string, string, string, string] = ['figure', 'bpfready', 'vs bpftool / step', 'target', ''];
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => `| ${r.map((x, i) => x.padEnd(width[i]!)).join(' | ')} |`;

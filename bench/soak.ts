@@ -48,7 +48,13 @@ const started = performance.now();
 function sample(cycle: number): Sample {
   gc();
   gc();
-  return { cycle, fds: fdCount('self'), heap: process.memoryUsage().heapUsed, rss: rssBytes('self'), seconds: (performance.now() - started) / 1000 };
+  return {
+    cycle,
+    fds: fdCount('self'),
+    heap: process.memoryUsage().heapUsed,
+    rss: rssBytes('self'),
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 async function scrape(): Promise<void> {
@@ -90,8 +96,12 @@ const growth = { fds: end.fds - base.fds, heap: end.heap - base.heap, rss: end.r
 const trend = { heap: slope((s) => s.heap), rss: slope((s) => s.rss) };
 const perCycleMs = ((end.seconds - base.seconds) * 1000) / (end.cycle - base.cycle);
 const rssAll = steady.map((s) => s.rss);
-console.log(`\n${cycles} cycles (${daemon.state().cycles} incl. the first), ${end.seconds.toFixed(0)} s, ${perCycleMs.toFixed(1)} ms per cycle incl. scrapes`);
-console.log(`cycle ${base.cycle} → ${end.cycle}: fds ${base.fds} → ${end.fds}; heap after GC ${mib(base.heap)} → ${mib(end.heap)}; RSS ${mib(base.rss)} → ${mib(end.rss)} (range ${mib(Math.min(...rssAll))} … ${mib(Math.max(...rssAll))})`);
+console.log(
+  `\n${cycles} cycles (${daemon.state().cycles} incl. the first), ${end.seconds.toFixed(0)} s, ${perCycleMs.toFixed(1)} ms per cycle incl. scrapes`,
+);
+console.log(
+  `cycle ${base.cycle} → ${end.cycle}: fds ${base.fds} → ${end.fds}; heap after GC ${mib(base.heap)} → ${mib(end.heap)}; RSS ${mib(base.rss)} → ${mib(end.rss)} (range ${mib(Math.min(...rssAll))} … ${mib(Math.max(...rssAll))})`,
+);
 console.log(`trend per 1,000 cycles: heap ${mib(trend.heap)}, RSS ${mib(trend.rss)}`);
 // A leak of even 100 bytes a cycle is 1 MiB per 10,000 cycles of heap; fds must not move at all.
 const failed = growth.fds !== 0 || growth.heap > 2 * 2 ** 20 || trend.heap > 0.2 * 2 ** 20 || trend.rss > 1 * 2 ** 20;

@@ -23,7 +23,11 @@ export const KUBECTL = join(REPO_ROOT, '.tools/kubectl');
 export const OLD_HELM = join(REPO_ROOT, '.tools/helm-3.18');
 
 /** The Prometheus Operator kinds the chart renders only where the cluster serves them. */
-export const MONITORING_APIS = ['monitoring.coreos.com/v1/ServiceMonitor', 'monitoring.coreos.com/v1/PodMonitor', 'monitoring.coreos.com/v1/PrometheusRule'];
+export const MONITORING_APIS = [
+  'monitoring.coreos.com/v1/ServiceMonitor',
+  'monitoring.coreos.com/v1/PodMonitor',
+  'monitoring.coreos.com/v1/PrometheusRule',
+];
 
 export class HelmError extends Error {
   readonly stderr: string;
@@ -49,7 +53,13 @@ export function helm(args: readonly string[], bin = HELM): string {
     const r = spawnSync(bin, args, {
       encoding: 'utf8',
       maxBuffer: 64 << 20,
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home, XDG_CACHE_HOME: join(home, 'cache'), XDG_CONFIG_HOME: join(home, 'config'), XDG_DATA_HOME: join(home, 'data') },
+      env: {
+        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+        HOME: home,
+        XDG_CACHE_HOME: join(home, 'cache'),
+        XDG_CONFIG_HOME: join(home, 'config'),
+        XDG_DATA_HOME: join(home, 'data'),
+      },
     });
     if (r.error) throw new HelmError(`helm ${args.join(' ')}: ${r.error.message}`, '');
     if (r.status !== 0) throw new HelmError(`helm ${args[0]} exited ${r.status}: ${r.stderr.trim()}`, r.stderr);
@@ -78,11 +88,13 @@ function withValueFiles<T>(o: TemplateOptions, run: (args: string[]) => T): T {
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-values-'));
   try {
     const args = (o.valueFiles ?? []).flatMap((f) => ['-f', f]);
-    args.push(...(o.values ?? []).flatMap((v, i) => {
-      const file = join(dir, `values-${i}.json`);
-      writeFileSync(file, JSON.stringify(v));
-      return ['-f', file];
-    }));
+    args.push(
+      ...(o.values ?? []).flatMap((v, i) => {
+        const file = join(dir, `values-${i}.json`);
+        writeFileSync(file, JSON.stringify(v));
+        return ['-f', file];
+      }),
+    );
     return run(args);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -159,7 +171,8 @@ const isTestHook = (doc: Obj): boolean => /(^|,)test(,|$)/.test(doc['metadata']?
 export const LEDGER = join(REPO_ROOT, 'helm/chart-versions.json');
 
 /** The chart's version, from Chart.yaml. */
-export const chartVersion = (): string => String((parseDocument(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')).toJS() as Obj)['version']);
+export const chartVersion = (): string =>
+  String((parseDocument(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')).toJS() as Obj)['version']);
 
 /**
  * The files `helm package` puts in the chart (its .helmignore: ci/ and editor leftovers), relative
@@ -225,13 +238,23 @@ export function deployFiles(): Map<string, string> {
     }),
   ).filter((d) => /templates\/(servicemonitor|prometheusrule|dashboard-configmap)\.yaml/.test(d.raw));
   return new Map([
-    ['deploy/bpfready.yaml', HEADER('The chart with its default values, release "bpfready" in namespace "bpfready" (create it with deploy/namespace.yaml first); the admission policies first.') + stream(ordered.map((d) => d.raw))],
+    [
+      'deploy/bpfready.yaml',
+      HEADER(
+        'The chart with its default values, release "bpfready" in namespace "bpfready" (create it with deploy/namespace.yaml first); the admission policies first.',
+      ) + stream(ordered.map((d) => d.raw)),
+    ],
     [
       'deploy/prune.yaml',
-      HEADER("The chart's uninstall hook: after `kubectl delete -f deploy/bpfready.yaml`, `kubectl apply -f deploy/prune.yaml` removes bpfready's labels, annotation, conditions and taint from every node; then delete this file's objects too.") +
-        stream(hooks.map((d) => d.raw)),
+      HEADER(
+        "The chart's uninstall hook: after `kubectl delete -f deploy/bpfready.yaml`, `kubectl apply -f deploy/prune.yaml` removes bpfready's labels, annotation, conditions and taint from every node; then delete this file's objects too.",
+      ) + stream(hooks.map((d) => d.raw)),
     ],
-    ['deploy/monitoring.yaml', HEADER('ServiceMonitor, PrometheusRule and Grafana dashboard ConfigMap (needs the Prometheus Operator CRDs).') + stream(monitoring.map((d) => d.raw))],
+    [
+      'deploy/monitoring.yaml',
+      HEADER('ServiceMonitor, PrometheusRule and Grafana dashboard ConfigMap (needs the Prometheus Operator CRDs).') +
+        stream(monitoring.map((d) => d.raw)),
+    ],
     ['deploy/grafana/bpfready-dashboard.json', readFileSync(join(CHART_DIR, 'dashboards/bpfready-dashboard.json'), 'utf8')],
   ]);
 }
@@ -245,7 +268,9 @@ export function deployFiles(): Map<string, string> {
  */
 export function valuesSchemaText(): string {
   const values = JSON.parse(readFileSync(join(CHART_DIR, 'values.schema.json'), 'utf8')) as Obj;
-  const config = JSON.parse(readFileSync(join(REPO_ROOT, 'src/config.schema.json'), 'utf8').replaceAll('"$ref": "#/', '"$ref": "#/definitions/config/')) as Obj;
+  const config = JSON.parse(
+    readFileSync(join(REPO_ROOT, 'src/config.schema.json'), 'utf8').replaceAll('"$ref": "#/', '"$ref": "#/definitions/config/'),
+  ) as Obj;
   delete config['$schema'];
   config['$comment'] = 'Copied from src/config.schema.json by scripts/chart.ts --write: edit that file, not this copy.';
   values['definitions'] = { ...values['definitions'], config };
@@ -274,7 +299,8 @@ export async function configChecksText(): Promise<string> {
   const q = (v: string): string => JSON.stringify(v);
   // The schema's pattern with the number captured: ${1} the number, ${3} the unit.
   const numberCaptured = pattern.replace('^[0-9]+(\\.[0-9]+)?', '^([0-9]+(\\.[0-9]+)?)');
-  if (numberCaptured === pattern || !numberCaptured.endsWith('(ms|s|m|h)?$')) throw new Error(`durationString pattern ${pattern}: not the shape config-checks.yaml reads`);
+  if (numberCaptured === pattern || !numberCaptured.endsWith('(ms|s|m|h)?$'))
+    throw new Error(`durationString pattern ${pattern}: not the shape config-checks.yaml reads`);
   const durations = ['probeInterval', 'mountCheckInterval']
     .map((k) => {
       const [min, max] = bounds(k);
@@ -312,7 +338,14 @@ interface Row {
 /** A schema with its $ref followed and, for an allOf, its first member (the chart adds limits in the others). */
 function resolved(root: Obj, s: Obj | undefined): Obj | undefined {
   if (!s) return s;
-  if (typeof s['$ref'] === 'string') return resolved(root, s['$ref'].slice(2).split('/').reduce((o: Obj | undefined, k: string) => o?.[k], root));
+  if (typeof s['$ref'] === 'string')
+    return resolved(
+      root,
+      s['$ref']
+        .slice(2)
+        .split('/')
+        .reduce((o: Obj | undefined, k: string) => o?.[k], root),
+    );
   const all = s['allOf'] as Obj[] | undefined;
   return all ? (resolved(root, all[0]) ?? s) : s;
 }
@@ -386,13 +419,23 @@ export function valuesTable(): Row[] {
         return;
       }
       const value: unknown = isMap(pair.value) || isSeq(pair.value) || isScalar(pair.value) ? pair.value.toJSON() : null;
-      rows.push({ key: p.join('.'), type: typeOf(schema, s), default: `\`${JSON.stringify(value)}\``, description: comment || String(s?.['description'] ?? '') });
+      rows.push({
+        key: p.join('.'),
+        type: typeOf(schema, s),
+        default: `\`${JSON.stringify(value)}\``,
+        description: comment || String(s?.['description'] ?? ''),
+      });
     });
     // Keys the schema knows that values.yaml leaves unset (the daemon's defaults apply).
     const props = (schemaAt(schema, path)?.['properties'] ?? {}) as Obj;
     for (const [k, ps] of Object.entries(props)) {
       if (seen.has(k) || path.length === 0 || chartSets(schema, path, k)) continue;
-      rows.push({ key: [...path, k].join('.'), type: typeOf(schema, schemaAt(schema, [...path, k])), default: '(unset)', description: String((ps as Obj)['description'] ?? '') });
+      rows.push({
+        key: [...path, k].join('.'),
+        type: typeOf(schema, schemaAt(schema, [...path, k])),
+        default: '(unset)',
+        description: String((ps as Obj)['description'] ?? ''),
+      });
     }
   };
   walk(doc.contents as YAMLMap, [], undefined);
@@ -407,7 +450,11 @@ export function readmeText(): string {
   const at = current.indexOf(README_MARK);
   if (at < 0) throw new Error(`helm/bpfready/README.md: no "${README_MARK}" line`);
   const end = current.indexOf('<!-- end of values table -->', at);
-  const table = ['| Key | Type | Default | Description |', '|---|---|---|---|', ...valuesTable().map((r) => `| \`${r.key}\` | ${r.type} | ${cell(r.default)} | ${cell(r.description)} |`)].join('\n');
+  const table = [
+    '| Key | Type | Default | Description |',
+    '|---|---|---|---|',
+    ...valuesTable().map((r) => `| \`${r.key}\` | ${r.type} | ${cell(r.default)} | ${cell(r.description)} |`),
+  ].join('\n');
   return `${current.slice(0, at)}${README_MARK}\n\n${table}\n\n${end < 0 ? '<!-- end of values table -->\n' : current.slice(end)}`;
 }
 
@@ -429,7 +476,9 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const version = chartVersion();
     const digest = currentChartDigest();
     if (ledger[version] !== undefined && ledger[version] !== digest && !process.argv.includes('--amend')) {
-      process.stderr.write(`chart version ${version} is already recorded with other files (${ledger[version]}): bump version in helm/bpfready/Chart.yaml\n`);
+      process.stderr.write(
+        `chart version ${version} is already recorded with other files (${ledger[version]}): bump version in helm/bpfready/Chart.yaml\n`,
+      );
       process.exit(2);
     }
     ledger[version] = digest;

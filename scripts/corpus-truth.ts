@@ -38,12 +38,22 @@ const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
  * cannot show what its object does here (its environment, not BPF).
  */
 const MULTIARCH = { x64: 'x86_64', arm64: 'aarch64' }[process.arch as 'x64' | 'arm64'] ?? process.arch;
-const EXT4 = { dummy_file_read: 'ext4_file_read_iter', dummy_file_write: 'ext4_file_write_iter', dummy_file_open: 'ext4_file_open', dummy_file_sync: 'ext4_sync_file', dummy_getattr: 'ext4_file_getattr' };
+const EXT4 = {
+  dummy_file_read: 'ext4_file_read_iter',
+  dummy_file_write: 'ext4_file_write_iter',
+  dummy_file_open: 'ext4_file_open',
+  dummy_file_sync: 'ext4_sync_file',
+  dummy_getattr: 'ext4_file_getattr',
+};
 const TOOLS: Record<string, { modes?: string[][]; targets?: Record<string, string>; uprobes?: true; environment?: string }> = {
   fsdist: { modes: [['-t', 'ext4']], targets: EXT4 },
   fsslower: { modes: [['-t', 'ext4']], targets: EXT4 },
   // funclatency traces a kernel function (kprobe) or, with a library prefix, a user one (uprobe).
-  funclatency: { modes: [['vfs_read'], [`/lib/${MULTIARCH}-linux-gnu/libc.so.6:getpid`]], targets: { dummy_kprobe: 'vfs_read', dummy_kretprobe: 'vfs_read' }, uprobes: true },
+  funclatency: {
+    modes: [['vfs_read'], [`/lib/${MULTIARCH}-linux-gnu/libc.so.6:getpid`]],
+    targets: { dummy_kprobe: 'vfs_read', dummy_kretprobe: 'vfs_read' },
+    uprobes: true,
+  },
   // Its kprobe-type programs are attached as uprobes on libc's getaddrinfo and friends.
   gethostlatency: { uprobes: true },
   ksnoop: { modes: [['trace', 'vfs_read']], targets: { foo: 'vfs_read' } },
@@ -57,7 +67,9 @@ const TOOLS: Record<string, { modes?: string[][]; targets?: Record<string, strin
 // ---------------------------------------------------------------------------------------------------
 
 const outcome = (status: Outcome['status'], errno?: number | string, detail?: string): Outcome => ({
-  status, ...(errno !== undefined ? { errno: typeof errno === 'number' ? errnoName(errno) : errno } : {}), ...(detail ? { detail } : {}),
+  status,
+  ...(errno !== undefined ? { errno: typeof errno === 'number' ? errnoName(errno) : errno } : {}),
+  ...(detail ? { detail } : {}),
 });
 const attachFailed = (errno: number, step: string): Outcome =>
   outcome(errno === 1 || errno === 13 ? 'not-permitted' : 'unsupported', errno, step);
@@ -86,7 +98,8 @@ function perfAttach(fd: number, type: number, config: bigint, target: string | u
 
 function kprobeAttach(fd: number, fn: string, ret: boolean): Outcome {
   const pmu = pmuType('/', 'kprobe');
-  if (pmu === undefined) return outcome('unsupported', undefined, 'no kprobe PMU (/sys/bus/event_source/devices/kprobe): the kernel has no kprobes');
+  if (pmu === undefined)
+    return outcome('unsupported', undefined, 'no kprobe PMU (/sys/bus/event_source/devices/kprobe): the kernel has no kprobes');
   const bit = ret ? pmuRetprobeBit('/', 'kprobe') : undefined;
   if (ret && bit === undefined) return outcome('unsupported', undefined, 'the kprobe PMU has no retprobe bit');
   return perfAttach(fd, pmu, ret ? 1n << BigInt(bit!) : 0n, fn, `${ret ? 'kretprobe' : 'kprobe'} ${fn}`);
@@ -96,7 +109,16 @@ function uprobeAttach(fd: number, ret: boolean): Outcome {
   const pmu = pmuType('/', 'uprobe');
   if (pmu === undefined) return outcome('unsupported', undefined, 'no uprobe PMU');
   const bit = ret ? pmuRetprobeBit('/', 'uprobe') : undefined;
-  return withProbeFile((path) => perfAttach(fd, pmu, ret && bit !== undefined ? 1n << BigInt(bit) : 0n, path, `${ret ? 'uretprobe' : 'uprobe'} on a file of our own`, 0n));
+  return withProbeFile((path) =>
+    perfAttach(
+      fd,
+      pmu,
+      ret && bit !== undefined ? 1n << BigInt(bit) : 0n,
+      path,
+      `${ret ? 'uretprobe' : 'uprobe'} on a file of our own`,
+      0n,
+    ),
+  );
 }
 
 function linkAttach(r: { ok: true; fd: OwnedFd } | { ok: false; errno: number }, step: string): Outcome {
@@ -110,30 +132,50 @@ function attach(p: BpfProgramSpec, fd: number, target: string | undefined, uprob
   const pattern = classifySection(p.section)?.def.pattern ?? '';
   const t = target ?? p.target;
   switch (pattern) {
-    case 'kprobe+': case 'kretprobe+': {
+    case 'kprobe+':
+    case 'kretprobe+': {
       const ret = pattern === 'kretprobe+';
       if (!t) return { attach: outcome('error', undefined, 'a kprobe without a target: the tool picks it at run time') };
       // Tools that attach their kprobe sections as uprobes too (the table says which): both ways.
       return uprobes ? { attach: kprobeAttach(fd, t, ret), attachUprobe: uprobeAttach(fd, ret) } : { attach: kprobeAttach(fd, t, ret) };
     }
-    case 'uprobe+': case 'uprobe.s+': case 'usdt+': case 'usdt.s+': return { attach: uprobeAttach(fd, false) };
-    case 'uretprobe+': case 'uretprobe.s+': return { attach: uprobeAttach(fd, true) };
-    case 'tracepoint+': case 'tp+': case 'tracepoint.s+': case 'tp.s+': {
+    case 'uprobe+':
+    case 'uprobe.s+':
+    case 'usdt+':
+    case 'usdt.s+':
+      return { attach: uprobeAttach(fd, false) };
+    case 'uretprobe+':
+    case 'uretprobe.s+':
+      return { attach: uprobeAttach(fd, true) };
+    case 'tracepoint+':
+    case 'tp+':
+    case 'tracepoint.s+':
+    case 'tp.s+': {
       const slash = t?.indexOf('/') ?? -1;
       if (!t || slash < 0) return { attach: outcome('error', undefined, 'no category/name after tracepoint/') };
       const id = tracepointId(t.slice(0, slash), t.slice(slash + 1));
       if (typeof id === 'string') return { attach: outcome('unsupported', undefined, id) };
       return { attach: perfAttach(fd, PERF_TYPE_TRACEPOINT, BigInt(id.value), undefined, `tracepoint ${t}`) };
     }
-    case 'raw_tracepoint+': case 'raw_tp+': case 'raw_tracepoint.w+': case 'raw_tp.w+':
+    case 'raw_tracepoint+':
+    case 'raw_tp+':
+    case 'raw_tracepoint.w+':
+    case 'raw_tp.w+':
       return { attach: linkAttach(rawTracepointOpen(fd, t), `RAW_TRACEPOINT_OPEN(${t})`) };
-    case 'iter+': case 'iter.s+':
-      return { attach: linkAttach(linkCreate({ prog_fd: fd, target_fd: 0, attach_type: ATTACH_TYPE_NAMES.indexOf('trace_iter') }), 'LINK_CREATE(trace_iter)') };
+    case 'iter+':
+    case 'iter.s+':
+      return {
+        attach: linkAttach(
+          linkCreate({ prog_fd: fd, target_fd: 0, attach_type: ATTACH_TYPE_NAMES.indexOf('trace_iter') }),
+          'LINK_CREATE(trace_iter)',
+        ),
+      };
     case 'perf_event':
       // The tool picks the event; the program attaches to any (here the cpu-clock software event).
       return { attach: perfAttach(fd, 1, 0n, undefined, 'software cpu-clock perf event') };
     default:
-      if (p.progType === 'tracing' || p.progType === 'lsm') return { attach: linkAttach(rawTracepointOpen(fd), `RAW_TRACEPOINT_OPEN (${p.section})`) };
+      if (p.progType === 'tracing' || p.progType === 'lsm')
+        return { attach: linkAttach(rawTracepointOpen(fd), `RAW_TRACEPOINT_OPEN (${p.section})`) };
       return {};
   }
 }
@@ -166,11 +208,18 @@ function bpftool(path: string): ObjectTruth['bpftool'] | undefined {
   if (spawnSync('bpftool', ['version'], { stdio: 'ignore' }).status !== 0) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-corpus-bpffs-'));
   try {
-    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t bpf bpf "$1" && exec bpftool -d prog loadall "$2" "$1/p"', 'sh', dir, path], { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 });
+    const r = spawnSync(
+      'unshare',
+      ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t bpf bpf "$1" && exec bpftool -d prog loadall "$2" "$1/p"', 'sh', dir, path],
+      { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 },
+    );
     const log = r.stderr.split('\n');
     const core: { fn: string; insn: number; value: string }[] = [];
     for (const line of log) {
-      const m = /prog '([^']+)': relo #\d+: (?:patched insn #(\d+) \([^)]*\) (?:imm|off) -?\d+ -> (-?\d+)|substituting insn #(\d+) w\/ invalid insn)/.exec(line);
+      const m =
+        /prog '([^']+)': relo #\d+: (?:patched insn #(\d+) \([^)]*\) (?:imm|off) -?\d+ -> (-?\d+)|substituting insn #(\d+) w\/ invalid insn)/.exec(
+          line,
+        );
       if (m) core.push({ fn: m[1]!, insn: Number(m[2] ?? m[4]), value: m[3] ?? 'poison' });
     }
     // The object's path is this machine's, not part of the answer: its file name stands for it.
@@ -207,9 +256,22 @@ function bpfFds(pid: number): { programs: number; links: number } {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function runTool(tool: string, args: string[], mounts: 'node' | 'tracefs'): Promise<ToolRun> {
-  const cmd = mounts === 'node'
-    ? ['unshare', '-m', '-n', '--propagation', 'private', tool, ...args]
-    : ['unshare', '-m', '-n', '--propagation', 'private', 'sh', '-c', 'mount -t tracefs nodev /sys/kernel/tracing && exec "$@"', 'sh', tool, ...args];
+  const cmd =
+    mounts === 'node'
+      ? ['unshare', '-m', '-n', '--propagation', 'private', tool, ...args]
+      : [
+          'unshare',
+          '-m',
+          '-n',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          'mount -t tracefs nodev /sys/kernel/tracing && exec "$@"',
+          'sh',
+          tool,
+          ...args,
+        ];
   const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   running = child;
   let err = '';
@@ -217,10 +279,12 @@ async function runTool(tool: string, args: string[], mounts: 'node' | 'tracefs')
     if (err.length < 64 << 10) err += d.toString('utf8');
   });
   let done: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const ended = new Promise<void>((res) => child.on('exit', (code, signal) => {
-    done = { code, signal };
-    res();
-  }));
+  const ended = new Promise<void>((res) =>
+    child.on('exit', (code, signal) => {
+      done = { code, signal };
+      res();
+    }),
+  );
   // Tools load and attach in well under a second; 4 s is generous on a loaded 2-core machine.
   await Promise.race([ended, sleep(4000)]);
   const fds = done ? { programs: 0, links: 0 } : bpfFds(child.pid!);
@@ -235,8 +299,18 @@ async function runTool(tool: string, args: string[], mounts: 'node' | 'tracefs')
   }
   running = undefined;
   return {
-    args, mounts, ran: alive && fds.programs > 0, exit: alive ? null : done!.code, ...(alive ? {} : { signal: done!.signal }),
-    programs: fds.programs, links: fds.links, stderr: err.split('\n').map((l) => l.trim()).filter(Boolean).slice(-4),
+    args,
+    mounts,
+    ran: alive && fds.programs > 0,
+    exit: alive ? null : done!.code,
+    ...(alive ? {} : { signal: done!.signal }),
+    programs: fds.programs,
+    links: fds.links,
+    stderr: err
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .slice(-4),
   };
 }
 
@@ -265,8 +339,14 @@ async function main(): Promise<void> {
   }
   const dir = resolve(values.objects ?? join(ROOT, 'test/corpus/libbpf-tools'));
   const out = resolve(values.out ?? join(ROOT, 'test/corpus/truth', `${release()}.json`));
-  const names = readdirSync(dir).filter((f) => f.endsWith('.bpf.o')).map((f) => f.slice(0, -'.bpf.o'.length)).filter((n) => !positionals.length || positionals.includes(n)).sort();
-  const tracefs = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => / - tracefs /.test(l) && / \/sys\/kernel\/tracing /.test(l));
+  const names = readdirSync(dir)
+    .filter((f) => f.endsWith('.bpf.o'))
+    .map((f) => f.slice(0, -'.bpf.o'.length))
+    .filter((n) => !positionals.length || positionals.includes(n))
+    .sort();
+  const tracefs = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => / - tracefs /.test(l) && / \/sys\/kernel\/tracing /.test(l));
   let bpftoolVersion: string | undefined;
   try {
     bpftoolVersion = execFileSync('bpftool', ['version'], { encoding: 'utf8' }).split('\n').slice(0, 2).join('; ');
@@ -294,12 +374,15 @@ async function main(): Promise<void> {
     const table = TOOLS[name];
     if (!values['no-tools'] && existsSync(tool)) {
       const runs: ToolRun[] = [];
-      for (const args of table?.modes ?? [[]]) for (const mounts of ['node', 'tracefs'] as const) runs.push(await runTool(tool, args, mounts));
+      for (const args of table?.modes ?? [[]])
+        for (const mounts of ['node', 'tracefs'] as const) runs.push(await runTool(tool, args, mounts));
       entry.tool = { runs, ...(table?.environment ? { environment: table.environment } : {}) };
     }
     truth.objects[name] = entry;
     const progs = Object.values(entry.programs);
-    stderr.write(`${name}: ${progs.filter((p) => p.load.status === 'supported').length}/${progs.length} load; bpftool ${bt?.exit ?? '-'}; tool ${entry.tool ? entry.tool.runs.map((r) => `${r.mounts}:${r.ran ? 'ran' : r.exit}`).join(' ') : '-'}\n`);
+    stderr.write(
+      `${name}: ${progs.filter((p) => p.load.status === 'supported').length}/${progs.length} load; bpftool ${bt?.exit ?? '-'}; tool ${entry.tool ? entry.tool.runs.map((r) => `${r.mounts}:${r.ran ? 'ran' : r.exit}`).join(' ') : '-'}\n`,
+    );
   }
   mkdirSync(dirname(out), { recursive: true });
   // One object per line group, sorted: a changed answer shows as a small diff.

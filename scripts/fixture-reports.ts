@@ -30,8 +30,14 @@ interface Entry {
 }
 
 function save(name: string, json: string, source: string): Entry {
-  const report = JSON.parse(json) as { kernel: { release: string }; generatedAt: string; schemaVersion: number; kernelView?: { version: number } };
-  if (report.schemaVersion !== 1 || report.kernelView?.version !== 1) throw new Error(`${name}: not a schema 1 report with a version 1 kernel view`);
+  const report = JSON.parse(json) as {
+    kernel: { release: string };
+    generatedAt: string;
+    schemaVersion: number;
+    kernelView?: { version: number };
+  };
+  if (report.schemaVersion !== 1 || report.kernelView?.version !== 1)
+    throw new Error(`${name}: not a schema 1 report with a version 1 kernel view`);
   const file = `${name}.json.gz`;
   writeFileSync(join(OUT, file), gzipSync(`${JSON.stringify(report)}\n`, { level: 9 }));
   return { name, file, release: report.kernel.release, source, generatedAt: report.generatedAt };
@@ -56,7 +62,10 @@ async function main(): Promise<number> {
   }
   const put = (e: Entry): void => {
     entries = [...entries.filter((x) => x.name !== e.name), e].sort((a, b) => (a.name < b.name ? -1 : 1));
-    writeFileSync(indexFile, `${JSON.stringify({ version: FIXTURE_SET_VERSION, generator: 'scripts/fixture-reports.ts', reports: entries }, null, 1)}\n`);
+    writeFileSync(
+      indexFile,
+      `${JSON.stringify({ version: FIXTURE_SET_VERSION, generator: 'scripts/fixture-reports.ts', reports: entries }, null, 1)}\n`,
+    );
   };
   if (!values['no-host']) {
     const json = execFileSync(join(ROOT, 'bin/bpfready'), ['probe', '--json', '--kernel-view'], { encoding: 'utf8', maxBuffer: 256 << 20 });
@@ -68,27 +77,53 @@ async function main(): Promise<number> {
   const steps: GuestStep[] = [
     { name: 'uname', command: 'uname -r' },
     { name: 'report', command: './bin/bpfready probe --json --kernel-view' },
-    ...(values['no-truth'] ? [] : [{ name: 'truth', command: 'node_modules/node/bin/node --disable-warning=ExperimentalWarning scripts/corpus-truth.ts --no-tools --out /tmp/truth.json && cat /tmp/truth.json' }]),
+    ...(values['no-truth']
+      ? []
+      : [
+          {
+            name: 'truth',
+            command:
+              'node_modules/node/bin/node --disable-warning=ExperimentalWarning scripts/corpus-truth.ts --no-tools --out /tmp/truth.json && cat /tmp/truth.json',
+          },
+        ]),
   ];
   const initramfs = join(CACHE, 'fixture-initramfs.cpio');
-  buildInitramfs(ROOT, initramfs, steps, Object.fromEntries(kernels.map((k) => [k.release, k.config])), ['scripts/corpus-truth.ts', 'test/corpus/libbpf-tools']);
+  buildInitramfs(ROOT, initramfs, steps, Object.fromEntries(kernels.map((k) => [k.release, k.config])), [
+    'scripts/corpus-truth.ts',
+    'test/corpus/libbpf-tools',
+  ]);
   let failed = 0;
   // One guest at a time: two vCPUs, shared.
   for (const k of kernels) {
     const dir = join(CACHE, 'fixture-runs', k.release);
     mkdirSync(dir, { recursive: true });
-    const b = await boot({ vmlinuz: k.vmlinuz, initramfs, consoleLog: join(dir, 'console.log'), dataLog: join(dir, 'data.log'), memoryMiB: 2048, timeoutMs: Number(values.timeout) * 1000 });
+    const b = await boot({
+      vmlinuz: k.vmlinuz,
+      initramfs,
+      consoleLog: join(dir, 'console.log'),
+      dataLog: join(dir, 'data.log'),
+      memoryMiB: 2048,
+      timeoutMs: Number(values.timeout) * 1000,
+    });
     for (const [n, s] of Object.entries(b.steps)) {
       writeFileSync(join(dir, `${n}.stdout`), s.stdout);
       writeFileSync(join(dir, `${n}.stderr`), s.stderr);
     }
     const r = b.steps.report;
     if (b.steps.uname?.stdout.trim() !== k.release || !r || r.rc !== 0) {
-      console.log(`${k.release}: FAILED (${b.timedOut ? 'timed out; ' : ''}report step ${r ? `exit ${r.rc}: ${r.stderr.slice(-400)}` : 'missing'}); see ${dir}`);
+      console.log(
+        `${k.release}: FAILED (${b.timedOut ? 'timed out; ' : ''}report step ${r ? `exit ${r.rc}: ${r.stderr.slice(-400)}` : 'missing'}); see ${dir}`,
+      );
       failed++;
       continue;
     }
-    put(save(`debian-${k.release}`, r.stdout, `bpfready probe --json --kernel-view as root in a qemu guest booting Debian's ${k.pkg} ${k.version} (scripts/fixture-reports.ts)`));
+    put(
+      save(
+        `debian-${k.release}`,
+        r.stdout,
+        `bpfready probe --json --kernel-view as root in a qemu guest booting Debian's ${k.pkg} ${k.version} (scripts/fixture-reports.ts)`,
+      ),
+    );
     const t = b.steps.truth;
     if (t && t.rc === 0) {
       writeFileSync(join(ROOT, 'test/corpus/truth', `${k.release}.json`), t.stdout);

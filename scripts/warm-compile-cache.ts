@@ -16,7 +16,13 @@ const src = join(import.meta.dirname, '../src');
 // That matters: a worker that strips TypeScript loads the stripper's WebAssembly, whose compiled code
 // outlives the worker (~10 MiB more RSS in a daemon whose cache is read-only). The CLI itself is
 // warmed last, by running `bpfready help`.
-const ENTRY_POINTS = new Set(['main.ts', 'collect/helper-worker.ts', 'collect/attach-worker.ts', 'attach/netns-worker.ts', 'requirements/load-main.ts']);
+const ENTRY_POINTS = new Set([
+  'main.ts',
+  'collect/helper-worker.ts',
+  'collect/attach-worker.ts',
+  'attach/netns-worker.ts',
+  'requirements/load-main.ts',
+]);
 
 if (!getCompileCacheDir()) {
   console.error('warm-compile-cache: NODE_COMPILE_CACHE is not set (or the directory cannot be used)');
@@ -28,7 +34,10 @@ const files = readdirSync(src, { recursive: true, encoding: 'utf8' })
 for (const f of files) await import(join(src, f));
 const entries = [...ENTRY_POINTS].filter((f) => f !== 'main.ts');
 const linker = join(mkdtempSync(join(tmpdir(), 'bpfready-warm-')), 'compile-only.mjs');
-writeFileSync(linker, `${entries.map((f) => `import ${JSON.stringify(pathToFileURL(join(src, f)).href)};`).join('\n')}\nimport { noSuchExport } from 'node:fs';\n`);
+writeFileSync(
+  linker,
+  `${entries.map((f) => `import ${JSON.stringify(pathToFileURL(join(src, f)).href)};`).join('\n')}\nimport { noSuchExport } from 'node:fs';\n`,
+);
 try {
   await import(pathToFileURL(linker).href);
   throw new Error('warm-compile-cache: the compile-only module linked, so the entry points ran');
@@ -37,7 +46,9 @@ try {
 } finally {
   rmSync(dirname(linker), { recursive: true, force: true });
 }
-console.log(`warm-compile-cache: ${files.length + entries.length + 1} modules of ${relative(process.cwd(), src) || '.'} into ${getCompileCacheDir()}`);
+console.log(
+  `warm-compile-cache: ${files.length + entries.length + 1} modules of ${relative(process.cwd(), src) || '.'} into ${getCompileCacheDir()}`,
+);
 flushCompileCache();
 process.argv.splice(2, Infinity, 'help');
 process.stdout.write = () => true; // `bpfready help` prints the usage

@@ -251,7 +251,12 @@ function collectOrigins(v: unknown, pointer: string, file: string, origins: Map<
   if (isObject(v)) for (const [k, child] of Object.entries(v)) collectOrigins(child, `${pointer}/${k}`, file, origins);
 }
 
-function schemaError(errors: ErrorObject[], raw: Record<string, unknown>, origins: Map<string, string>, file: string | undefined): ConfigError {
+function schemaError(
+  errors: ErrorObject[],
+  raw: Record<string, unknown>,
+  origins: Map<string, string>,
+  file: string | undefined,
+): ConfigError {
   // anyOf reports every branch; the most specific error (deepest path) is the one worth reading.
   const e = [...errors].sort((a, b) => b.instancePath.length - a.instancePath.length)[0];
   if (!e) return new ConfigError(file ?? 'config', 'invalid');
@@ -267,7 +272,10 @@ function schemaError(errors: ErrorObject[], raw: Record<string, unknown>, origin
   const value = valueAt(raw, pointer);
   let what: string;
   // A number out of a duration's range: its bound, rather than the sentence about duration forms.
-  const bound = typeof value === 'number' ? errors.find((x) => x.instancePath === pointer && (x.keyword === 'minimum' || x.keyword === 'maximum')) : undefined;
+  const bound =
+    typeof value === 'number'
+      ? errors.find((x) => x.instancePath === pointer && (x.keyword === 'minimum' || x.keyword === 'maximum'))
+      : undefined;
   if (e.keyword === 'additionalProperties') {
     const prop = String((e.params as { additionalProperty: string }).additionalProperty);
     pointer = `${pointer}/${prop}`;

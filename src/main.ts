@@ -30,7 +30,11 @@ async function main(args: string[]): Promise<number> {
   // `probe` spends its first ~50 ms importing while the helper worker threads start: create them
   // before anything else is imported (probe.ts takes them, or closes them for another --workers).
   // Not when the native shim makes the helper loads (docs/native-shim.md): no threads are needed.
-  if (cmd === 'probe' && !rest.some((a) => a === '--help' || a === '-h' || a.startsWith('--workers')) && !(await import('./collect/shim-path.ts')).loadShimPath()) {
+  if (
+    cmd === 'probe' &&
+    !rest.some((a) => a === '--help' || a === '-h' || a.startsWith('--workers')) &&
+    !(await import('./collect/shim-path.ts')).loadShimPath()
+  ) {
     (await import('./collect/helper-pool.ts')).prewarmHelperPool();
   }
   const mod = (await import(`./commands/${cmd}.ts`)) as { run(argv: string[]): Promise<number> };

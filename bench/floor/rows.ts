@@ -8,11 +8,32 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 // Program types bpftool probes helpers for here, with the expected_attach_type (or prog_flags) its
 // libbpf sets: socket_filter..lwt_seg6local, sk_reuseport..cgroup_sockopt, sk_lookup, syscall.
 const ROWS: [progType: number, attachType: number, flags: number][] = [
-  [1, 0, 0], [2, 0, 0], [3, 0, 0], [4, 0, 0], [5, 0, 0], [6, 0, 0], [7, 0, 0], [8, 0, 0],
-  [9, 2, 0] /* cgroup_inet_sock_create */, [10, 0, 0], [11, 0, 0], [12, 0, 0], [13, 0, 0], [14, 0, 0],
-  [15, 6, 0] /* cgroup_device */, [16, 0, 0], [17, 0, 0], [18, 10, 0] /* cgroup_inet4_connect */, [19, 0, 0],
-  [21, 0, 0], [22, 0, 0], [23, 18, 0] /* cgroup_sysctl */, [24, 0, 0], [25, 21, 0] /* cgroup_getsockopt */,
-  [30, 36, 0] /* sk_lookup */, [31, 0, 1 << 4] /* syscall: BPF_F_SLEEPABLE */,
+  [1, 0, 0],
+  [2, 0, 0],
+  [3, 0, 0],
+  [4, 0, 0],
+  [5, 0, 0],
+  [6, 0, 0],
+  [7, 0, 0],
+  [8, 0, 0],
+  [9, 2, 0] /* cgroup_inet_sock_create */,
+  [10, 0, 0],
+  [11, 0, 0],
+  [12, 0, 0],
+  [13, 0, 0],
+  [14, 0, 0],
+  [15, 6, 0] /* cgroup_device */,
+  [16, 0, 0],
+  [17, 0, 0],
+  [18, 10, 0] /* cgroup_inet4_connect */,
+  [19, 0, 0],
+  [21, 0, 0],
+  [22, 0, 0],
+  [23, 18, 0] /* cgroup_sysctl */,
+  [24, 0, 0],
+  [25, 21, 0] /* cgroup_getsockopt */,
+  [30, 36, 0] /* sk_lookup */,
+  [31, 0, 1 << 4] /* syscall: BPF_F_SLEEPABLE */,
 ];
 const HELPERS = 211;
 const CHUNK = 53;

@@ -53,7 +53,11 @@ function runtimeImports(srcDir: string): Map<string, Set<string>> {
       const names = out.get(name) ?? new Set<string>();
       out.set(name, names);
       const braces = /\{([^}]*)\}/.exec(clause);
-      const outside = clause.replace(/\{[^}]*\}/, '').split(',').map((s) => s.trim()).filter(Boolean);
+      const outside = clause
+        .replace(/\{[^}]*\}/, '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       for (const o of outside) names.add(o.startsWith('*') ? '*' : 'default');
       for (const n of braces?.[1]?.split(',') ?? []) {
         const t = n.trim();
@@ -61,7 +65,8 @@ function runtimeImports(srcDir: string): Map<string, Set<string>> {
         names.add(t.split(/\s+as\s+/)[0]!.trim());
       }
     }
-    if (/\bimport\(\s*'[^'.]/.test(text)) throw new Error(`${f}: a dynamic import of a package; list it statically or extend bundle-deps.ts`);
+    if (/\bimport\(\s*'[^'.]/.test(text))
+      throw new Error(`${f}: a dynamic import of a package; list it statically or extend bundle-deps.ts`);
   }
   return out;
 }
@@ -83,7 +88,12 @@ for (const [name, names] of imports) {
   if (NATIVE.has(name)) continue;
   const entry = join(work, `${name.replace('/', '+')}.mjs`);
   const list = [...names].sort();
-  writeFileSync(entry, list.includes('*') ? `export * from '${name}';\nexport { default } from '${name}';\n` : `export { ${list.join(', ')} } from '${name}';\n`);
+  writeFileSync(
+    entry,
+    list.includes('*')
+      ? `export * from '${name}';\nexport { default } from '${name}';\n`
+      : `export { ${list.join(', ')} } from '${name}';\n`,
+  );
   entryPoints.push({ in: entry, out: `${name}/index` });
 }
 
@@ -111,7 +121,8 @@ const result = await build({
 });
 if (result.errors.length) process.exit(1);
 
-const version = (name: string): string => (JSON.parse(readFileSync(join(modules, name, 'package.json'), 'utf8')) as { version: string }).version;
+const version = (name: string): string =>
+  (JSON.parse(readFileSync(join(modules, name, 'package.json'), 'utf8')) as { version: string }).version;
 for (const [name] of imports) {
   if (NATIVE.has(name)) continue;
   writeFileSync(
@@ -130,7 +141,10 @@ for (const input of Object.keys(result.metafile.inputs)) {
   bundled.add(join(...parts.slice(0, at + 1), ...p));
 }
 for (const dir of bundled) {
-  const name = relative(modules, dir).split(sep).filter((s) => s !== 'node_modules').join('/');
+  const name = relative(modules, dir)
+    .split(sep)
+    .filter((s) => s !== 'node_modules')
+    .join('/');
   for (const f of readdirSync(dir)) {
     if (/^(licen[cs]e|copying|notice)/i.test(f) && statSync(join(dir, f)).isFile()) {
       mkdirSync(join(out, '.licenses', name), { recursive: true });
@@ -142,7 +156,10 @@ for (const dir of bundled) {
 // Native packages and their platform packages, as installed, less what is only for building them.
 for (const name of NATIVE) {
   if (!imports.has(name)) continue;
-  const deps = Object.keys((JSON.parse(readFileSync(join(modules, name, 'package.json'), 'utf8')) as { optionalDependencies?: Record<string, string> }).optionalDependencies ?? {});
+  const deps = Object.keys(
+    (JSON.parse(readFileSync(join(modules, name, 'package.json'), 'utf8')) as { optionalDependencies?: Record<string, string> })
+      .optionalDependencies ?? {},
+  );
   for (const n of [name, ...deps]) {
     if (!existsSync(join(modules, n))) continue;
     cpSync(join(modules, n), join(out, n), { recursive: true, filter: (f) => !NATIVE_DROP_FILES.test(f) });
@@ -168,4 +185,6 @@ for (const [name, names] of imports) {
     if (n !== '*' && ns[n] === undefined) throw new Error(`bundle of ${name}: ${n} is undefined`);
   }
 }
-console.log(`bundle-deps: ${imports.size} packages (${[...imports.keys()].join(', ')}), ${bundled.size} bundled in; node_modules ${(before / 1e6).toFixed(1)} MB -> ${(bytes(modules) / 1e6).toFixed(1)} MB`);
+console.log(
+  `bundle-deps: ${imports.size} packages (${[...imports.keys()].join(', ')}), ${bundled.size} bundled in; node_modules ${(before / 1e6).toFixed(1)} MB -> ${(bytes(modules) / 1e6).toFixed(1)} MB`,
+);

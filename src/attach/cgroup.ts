@@ -23,15 +23,27 @@ const ALLOW = [mov64Imm(0, 1), exit()];
 export function probeCgroup(ctx: AttachContext): Fact {
   const root = cgroup2Mount();
   if (!root) return probeError(undefined, 'no cgroup2 mount in this mount namespace');
-  const load = progLoad({ name: PROG_NAME, progType: PROG_CGROUP_SKB, insns: ALLOW, expectedAttachType: BPF_CGROUP_INET_INGRESS, logLevel: 1 });
-  if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(cgroup_skb)', needs: ['CAP_BPF', 'CAP_NET_ADMIN'], missing: missingOption(ctx, 'CONFIG_CGROUP_BPF') });
+  const load = progLoad({
+    name: PROG_NAME,
+    progType: PROG_CGROUP_SKB,
+    insns: ALLOW,
+    expectedAttachType: BPF_CGROUP_INET_INGRESS,
+    logLevel: 1,
+  });
+  if (!load.ok)
+    return attachFailure(load.errno, {
+      step: 'PROG_LOAD(cgroup_skb)',
+      needs: ['CAP_BPF', 'CAP_NET_ADMIN'],
+      missing: missingOption(ctx, 'CONFIG_CGROUP_BPF'),
+    });
   using prog = load.fd;
   const dir = join(root, `bpfready-probe-${process.pid}-${Date.now().toString(36)}`);
   try {
     mkdirSync(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
-    if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') return probeError(code, `cannot create a probe cgroup under ${root}: ${code}`);
+    if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM')
+      return probeError(code, `cannot create a probe cgroup under ${root}: ${code}`);
     return linkToOwnCgroup(ctx, prog, root, code);
   }
   try {
@@ -40,7 +52,11 @@ export function probeCgroup(ctx: AttachContext): Fact {
     using cg = new OwnedFd(open.value);
     const link = linkCreate({ prog_fd: prog.fd, target_fd: cg.fd, attach_type: BPF_CGROUP_INET_INGRESS });
     if (!link.ok) {
-      return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_CGROUP_INET_INGRESS) on an empty cgroup', needs: ['CAP_NET_ADMIN'], missing: missingOption(ctx, 'CONFIG_CGROUP_BPF') });
+      return attachFailure(link.errno, {
+        step: 'LINK_CREATE(BPF_CGROUP_INET_INGRESS) on an empty cgroup',
+        needs: ['CAP_NET_ADMIN'],
+        missing: missingOption(ctx, 'CONFIG_CGROUP_BPF'),
+      });
     }
     link.fd.close();
     return supported(`cgroup_skb linked to an empty cgroup under ${root}, detached and the cgroup removed`);
@@ -57,14 +73,21 @@ function linkToOwnCgroup(ctx: AttachContext, prog: OwnedFd, root: string, why: s
     return probeError(why, `cannot create a probe cgroup under ${root} (${why}), and our own cgroup is the node's root cgroup: not probed`);
   }
   const open = openPath(own, O_RDONLY | O_DIRECTORY);
-  if (!open.ok) return probeError(errnoName(open.errno), `cannot create a probe cgroup under ${root} (${why}) nor open our own cgroup ${own}`);
+  if (!open.ok)
+    return probeError(errnoName(open.errno), `cannot create a probe cgroup under ${root} (${why}) nor open our own cgroup ${own}`);
   using cg = new OwnedFd(open.value);
   const link = linkCreate({ prog_fd: prog.fd, target_fd: cg.fd, attach_type: BPF_CGROUP_INET_INGRESS });
   if (!link.ok) {
-    return attachFailure(link.errno, { step: `LINK_CREATE(BPF_CGROUP_INET_INGRESS) on our own cgroup ${own}`, needs: ['CAP_NET_ADMIN'], missing: missingOption(ctx, 'CONFIG_CGROUP_BPF') });
+    return attachFailure(link.errno, {
+      step: `LINK_CREATE(BPF_CGROUP_INET_INGRESS) on our own cgroup ${own}`,
+      needs: ['CAP_NET_ADMIN'],
+      missing: missingOption(ctx, 'CONFIG_CGROUP_BPF'),
+    });
   }
   link.fd.close();
-  return supported(`${root} is not writable (${why}): a pass-all cgroup_skb program was linked to our own cgroup ${own} and detached at once`);
+  return supported(
+    `${root} is not writable (${why}): a pass-all cgroup_skb program was linked to our own cgroup ${own} and detached at once`,
+  );
 }
 
 // The initial cgroup namespace's inode number is fixed (include/linux/proc_ns.h PROC_CGROUP_INIT_INO).
@@ -80,7 +103,9 @@ function inInitialCgroupNamespace(): boolean {
 /** The directory of the cgroup we run in: <cgroup2 mount>/<path from /proc/self/cgroup's "0::" line>. */
 function ownCgroupDir(root: string): string {
   try {
-    const line = readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));
+    const line = readFileSync('/proc/self/cgroup', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('0::'));
     const rel = line?.slice(3) ?? '/';
     // In a cgroup namespace the path is relative to its root, which is the mount's root.
     return rel === '/' ? root : join(root, rel);

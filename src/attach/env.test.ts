@@ -52,6 +52,8 @@ describe('PMU files', () => {
     expect(pmuType(root, 'nope')).toBeUndefined();
     expect(pmuDirProblem(root)).toBeUndefined();
     // A pod without the host's /sys/bus/event_source mounted: named, not read as "no PMU".
-    expect(pmuDirProblem(hostRoot({}))).toMatch(/sys\/bus\/event_source\/devices: ENOENT \(the host's \/sys\/bus\/event_source and \/sys\/devices must be mounted/);
+    expect(pmuDirProblem(hostRoot({}))).toMatch(
+      /sys\/bus\/event_source\/devices: ENOENT \(the host's \/sys\/bus\/event_source and \/sys\/devices must be mounted/,
+    );
   });
 });

@@ -65,7 +65,7 @@ export function pmuDirProblem(hostRoot: string): string | undefined {
     readdirSync(dir);
     return undefined;
   } catch (e) {
-    return `${dir}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}${hostRoot === '/' ? '' : ' (the host\'s /sys/bus/event_source and /sys/devices must be mounted under the host root)'}`;
+    return `${dir}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}${hostRoot === '/' ? '' : " (the host's /sys/bus/event_source and /sys/devices must be mounted under the host root)"}`;
   }
 }
 

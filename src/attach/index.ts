@@ -12,8 +12,25 @@ import { probeKprobe, probeKprobeMulti, probePerfLink, probeTracepoint, probeUpr
 import { probeIter, probeRawTracepoint, probeStructOps, probeTpBtf, probeTrampoline } from './tracing.ts';
 
 export const ATTACH_KEYS = [
-  'kprobe', 'kretprobe', 'kprobe_multi', 'uprobe', 'uprobe_multi', 'tracepoint', 'raw_tracepoint', 'tp_btf',
-  'fentry', 'fexit', 'fmod_ret', 'lsm', 'cgroup', 'tcx', 'netkit', 'xdp_generic', 'struct_ops', 'perf_link', 'iter',
+  'kprobe',
+  'kretprobe',
+  'kprobe_multi',
+  'uprobe',
+  'uprobe_multi',
+  'tracepoint',
+  'raw_tracepoint',
+  'tp_btf',
+  'fentry',
+  'fexit',
+  'fmod_ret',
+  'lsm',
+  'cgroup',
+  'tcx',
+  'netkit',
+  'xdp_generic',
+  'struct_ops',
+  'perf_link',
+  'iter',
 ] as const;
 
 export interface AttachOptions {

@@ -32,7 +32,12 @@ function tcx(): Fact {
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(sched_cls)', needs: NET_CAPS });
   using prog = load.fd;
   const link = linkCreate({ prog_fd: prog.fd, target_fd: LO, attach_type: BPF_TCX_INGRESS });
-  if (!link.ok) return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_TCX_INGRESS) on lo of a private netns', needs: NET_CAPS, missing: 'no tcx (6.6+)' });
+  if (!link.ok)
+    return attachFailure(link.errno, {
+      step: 'LINK_CREATE(BPF_TCX_INGRESS) on lo of a private netns',
+      needs: NET_CAPS,
+      missing: 'no tcx (6.6+)',
+    });
   link.fd.close();
   return supported('tcx ingress link on lo of a private network namespace, detached at once');
 }
@@ -43,7 +48,11 @@ function xdpGeneric(): Fact {
   using prog = load.fd;
   const link = linkCreate({ prog_fd: prog.fd, target_fd: LO, attach_type: BPF_XDP, flags: XDP_FLAGS_SKB_MODE });
   if (!link.ok) {
-    return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_XDP, XDP_FLAGS_SKB_MODE) on lo of a private netns', needs: NET_CAPS, missing: 'no XDP link (5.9+); the netlink attach path is not probed' });
+    return attachFailure(link.errno, {
+      step: 'LINK_CREATE(BPF_XDP, XDP_FLAGS_SKB_MODE) on lo of a private netns',
+      needs: NET_CAPS,
+      missing: 'no XDP link (5.9+); the netlink attach path is not probed',
+    });
   }
   link.fd.close();
   return supported('generic (skb-mode) XDP link on lo of a private network namespace, detached at once');
@@ -63,7 +72,8 @@ function netkit(data: NetnsWorkerData): Fact {
     link.fd.close();
     return probeError(undefined, 'LINK_CREATE(BPF_NETKIT_PRIMARY) on ifindex -1 succeeded');
   }
-  if (link.errno === ENODEV) return supported('method: LINK_CREATE(BPF_NETKIT_PRIMARY) on a missing ifindex answered ENODEV (no netkit device created)');
+  if (link.errno === ENODEV)
+    return supported('method: LINK_CREATE(BPF_NETKIT_PRIMARY) on a missing ifindex answered ENODEV (no netkit device created)');
   return attachFailure(link.errno, {
     step: 'method: LINK_CREATE(BPF_NETKIT_PRIMARY) on a missing ifindex',
     needs: NET_CAPS,
@@ -77,7 +87,8 @@ function run(data: NetnsWorkerData): FactSection {
     const f = attachFailure(r.errno, {
       step: 'unshare(CLONE_NEWNET)',
       needs: [],
-      denied: 'needs CAP_SYS_ADMIN to create the private network namespace the probe runs in (the hooks themselves need CAP_BPF + CAP_NET_ADMIN)',
+      denied:
+        'needs CAP_SYS_ADMIN to create the private network namespace the probe runs in (the hooks themselves need CAP_BPF + CAP_NET_ADMIN)',
     });
     return { tcx: f, netkit: f, xdp_generic: f };
   }

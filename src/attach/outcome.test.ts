@@ -20,7 +20,12 @@ describe('attachFailure', () => {
   });
 
   it('reads ENOTSUPP, EOPNOTSUPP, EINVAL and E2BIG as unsupported with the missing option', () => {
-    for (const [errno, name] of [[ENOTSUPP, 'E#524'], [EOPNOTSUPP, 'EOPNOTSUPP'], [EINVAL, 'EINVAL'], [E2BIG, 'E2BIG']] as const) {
+    for (const [errno, name] of [
+      [ENOTSUPP, 'E#524'],
+      [EOPNOTSUPP, 'EOPNOTSUPP'],
+      [EINVAL, 'EINVAL'],
+      [E2BIG, 'E2BIG'],
+    ] as const) {
       const f = attachFailure(errno, { ...step, missing: 'CONFIG_FPROBE is not set' });
       expect(f.status).toBe('unsupported');
       expect(f.detail).toContain('CONFIG_FPROBE is not set');

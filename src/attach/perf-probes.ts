@@ -34,7 +34,13 @@ export function harmlessSymbol(ctx: AttachContext): string {
 }
 
 function loadKprobe(expectedAttachType?: number) {
-  return progLoad({ name: PROG_NAME, progType: PROG_KPROBE, insns: RETURN_ZERO, logLevel: 1, ...(expectedAttachType ? { expectedAttachType } : {}) });
+  return progLoad({
+    name: PROG_NAME,
+    progType: PROG_KPROBE,
+    insns: RETURN_ZERO,
+    logLevel: 1,
+    ...(expectedAttachType ? { expectedAttachType } : {}),
+  });
 }
 
 export function probeKprobe(ctx: AttachContext, ret: boolean): Fact {
@@ -57,7 +63,10 @@ export function probeKprobe(ctx: AttachContext, ret: boolean): Fact {
     // changes the node's tracing state, which this probe never does.
     const dir = pmuDirProblem(ctx.hostRoot);
     if (dir) return probeError(undefined, `the perf PMUs cannot be read: ${dir}`);
-    return probeError(undefined, `no kprobe PMU (/sys/bus/event_source/devices/kprobe); CONFIG_KPROBES is ${config(ctx, 'CONFIG_KPROBES')}; the tracefs kprobe_events fallback is not probed`);
+    return probeError(
+      undefined,
+      `no kprobe PMU (/sys/bus/event_source/devices/kprobe); CONFIG_KPROBES is ${config(ctx, 'CONFIG_KPROBES')}; the tracefs kprobe_events fallback is not probed`,
+    );
   }
   let cfg = 0n;
   if (ret) {
@@ -68,7 +77,11 @@ export function probeKprobe(ctx: AttachContext, ret: boolean): Fact {
   const symbol = harmlessSymbol(ctx);
   const pe = perfEventOpen({ type: pmu, config: cfg, target: symbol });
   if (!pe.ok) {
-    return attachFailure(pe.errno, { step: `perf_event_open(kprobe PMU, ${symbol})`, needs: ['CAP_PERFMON'], missing: missingOption(ctx, 'CONFIG_KPROBES') });
+    return attachFailure(pe.errno, {
+      step: `perf_event_open(kprobe PMU, ${symbol})`,
+      needs: ['CAP_PERFMON'],
+      missing: missingOption(ctx, 'CONFIG_KPROBES'),
+    });
   }
   using perf = pe.fd;
   const a = attachToPerfEvent(prog.fd, perf.fd);
@@ -79,7 +92,11 @@ export function probeKprobe(ctx: AttachContext, ret: boolean): Fact {
 export function probeKprobeMulti(ctx: AttachContext): Fact {
   const load = loadKprobe(BPF_TRACE_KPROBE_MULTI);
   if (!load.ok) {
-    return attachFailure(load.errno, { step: 'PROG_LOAD(kprobe, BPF_TRACE_KPROBE_MULTI)', needs: PERF_CAPS, missing: 'the kernel does not know BPF_TRACE_KPROBE_MULTI (5.18+)' });
+    return attachFailure(load.errno, {
+      step: 'PROG_LOAD(kprobe, BPF_TRACE_KPROBE_MULTI)',
+      needs: PERF_CAPS,
+      missing: 'the kernel does not know BPF_TRACE_KPROBE_MULTI (5.18+)',
+    });
   }
   using prog = load.fd;
   const symbol = harmlessSymbol(ctx);
@@ -96,7 +113,11 @@ export function probeKprobeMulti(ctx: AttachContext): Fact {
   void syms.length;
   if (!link.ok) {
     // Without CONFIG_FPROBE the kernel keeps the attach type but answers EOPNOTSUPP (5.18+).
-    return attachFailure(link.errno, { step: `LINK_CREATE(BPF_TRACE_KPROBE_MULTI, ${symbol})`, needs: PERF_CAPS, missing: missingOption(ctx, 'CONFIG_FPROBE') ?? 'no kprobe_multi link (5.18+)' });
+    return attachFailure(link.errno, {
+      step: `LINK_CREATE(BPF_TRACE_KPROBE_MULTI, ${symbol})`,
+      needs: PERF_CAPS,
+      missing: missingOption(ctx, 'CONFIG_FPROBE') ?? 'no kprobe_multi link (5.18+)',
+    });
   }
   link.fd.close();
   return supported(`kprobe_multi link on ${symbol}, detached at once`);
@@ -139,7 +160,11 @@ export function probeUprobe(ctx: AttachContext): Fact {
 export function probeUprobeMulti(ctx: AttachContext): Fact {
   const load = loadKprobe(BPF_TRACE_UPROBE_MULTI);
   if (!load.ok) {
-    return attachFailure(load.errno, { step: 'PROG_LOAD(kprobe, BPF_TRACE_UPROBE_MULTI)', needs: PERF_CAPS, missing: 'the kernel does not know BPF_TRACE_UPROBE_MULTI (6.6+)' });
+    return attachFailure(load.errno, {
+      step: 'PROG_LOAD(kprobe, BPF_TRACE_UPROBE_MULTI)',
+      needs: PERF_CAPS,
+      missing: 'the kernel does not know BPF_TRACE_UPROBE_MULTI (6.6+)',
+    });
   }
   using prog = load.fd;
   return withProbeFile((path) => {
@@ -156,7 +181,11 @@ export function probeUprobeMulti(ctx: AttachContext): Fact {
     void cpath.length;
     void offsets.length;
     if (!link.ok) {
-      return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_TRACE_UPROBE_MULTI)', needs: PERF_CAPS, missing: missingOption(ctx, 'CONFIG_UPROBES') ?? 'no uprobe_multi link (6.6+)' });
+      return attachFailure(link.errno, {
+        step: 'LINK_CREATE(BPF_TRACE_UPROBE_MULTI)',
+        needs: PERF_CAPS,
+        missing: missingOption(ctx, 'CONFIG_UPROBES') ?? 'no uprobe_multi link (6.6+)',
+      });
     }
     link.fd.close();
     return supported('uprobe_multi link on a file of our own, detached at once');
@@ -195,5 +224,9 @@ export function probePerfLink(): Fact {
     return probeError(undefined, 'LINK_CREATE(BPF_PERF_EVENT) accepted fd -1');
   }
   if (link.errno === EBADF) return supported('LINK_CREATE(BPF_PERF_EVENT) on fd -1 answered EBADF');
-  return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_PERF_EVENT)', needs: PERF_CAPS, missing: 'no BPF_PERF_EVENT link type (5.15+)' });
+  return attachFailure(link.errno, {
+    step: 'LINK_CREATE(BPF_PERF_EVENT)',
+    needs: PERF_CAPS,
+    missing: 'no BPF_PERF_EVENT link type (5.15+)',
+  });
 }

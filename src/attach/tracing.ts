@@ -5,7 +5,19 @@ import { readSync } from 'node:fs';
 import type { Fact } from '../contract/report.ts';
 import { BtfKind } from '../kernel/btf.ts';
 import { ITER_CREATE } from '../native/attr.ts';
-import { bpf, BpfCmd, bpfRaw, btfLoad, linkCreate, mapCreate, objGetInfo, OwnedFd, progLoad, rawTracepointOpen, type FdResult } from '../native/bpf.ts';
+import {
+  bpf,
+  BpfCmd,
+  bpfRaw,
+  btfLoad,
+  linkCreate,
+  mapCreate,
+  objGetInfo,
+  OwnedFd,
+  progLoad,
+  rawTracepointOpen,
+  type FdResult,
+} from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { logExcerpt } from '../contract/interpret.ts';
 import { probeError, supported, unsupported } from '../contract/result.ts';
@@ -60,7 +72,9 @@ export type TrampolineKey = keyof typeof TRAMPOLINES;
 function noBtf(ctx: AttachContext): Fact {
   const why = `vmlinux BTF not readable (${ctx.btfMissing ?? 'not loaded'})`;
   const unset = unsetOption(ctx, 'CONFIG_DEBUG_INFO_BTF');
-  return unset ? unsupported(undefined, `${unset}: BTF-based tracing needs vmlinux BTF`) : probeError(undefined, `${why}: cannot name an attach target`);
+  return unset
+    ? unsupported(undefined, `${unset}: BTF-based tracing needs vmlinux BTF`)
+    : probeError(undefined, `${why}: cannot name an attach target`);
 }
 
 const denials = new WeakMap<AttachContext, string>();
@@ -93,7 +107,13 @@ export function explainTrampolineEperm(ctx: AttachContext, log: string): string 
   if (targetIndependent) facts.push('it happens for any target, even none (attach_btf_id 0 gets EPERM, not EINVAL)');
   const tp = ctx.btf?.findId(BtfKind.TYPEDEF, `btf_trace_${PROBE_TRACEPOINT.name}`);
   if (tp !== undefined) {
-    const l = progLoad({ name: PROG_NAME, progType: PROG_TRACING, insns: RETURN_ZERO, expectedAttachType: BPF_TRACE_RAW_TP, attachBtfId: tp });
+    const l = progLoad({
+      name: PROG_NAME,
+      progType: PROG_TRACING,
+      insns: RETURN_ZERO,
+      expectedAttachType: BPF_TRACE_RAW_TP,
+      attachBtfId: tp,
+    });
     if (l.ok) {
       l.fd.close();
       facts.push('tp_btf programs, which need no trampoline, load');
@@ -162,9 +182,18 @@ export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
       if (more) continue;
       return probeError(undefined, `attach target ${t.funcs.join(' / ')} is not in vmlinux BTF`);
     }
-    const load = progLoad({ name: PROG_NAME, progType: t.progType, insns: RETURN_ZERO, expectedAttachType: t.attachType, attachBtfId: id, logLevel: 1 });
+    const load = progLoad({
+      name: PROG_NAME,
+      progType: t.progType,
+      insns: RETURN_ZERO,
+      expectedAttachType: t.attachType,
+      attachBtfId: id,
+      logLevel: 1,
+    });
     if (!load.ok && load.errno === EINVAL && more) {
-      const why = [logExcerpt(load.log), i === 0 && t.targetNeeds ? missingOption(ctx, t.targetNeeds) : undefined].filter(Boolean).join('; ');
+      const why = [logExcerpt(load.log), i === 0 && t.targetNeeds ? missingOption(ctx, t.targetNeeds) : undefined]
+        .filter(Boolean)
+        .join('; ');
       passedOver.push(`${func} refused${why ? `: ${why}` : ''}`);
       continue;
     }
@@ -180,10 +209,15 @@ export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
     if (!link.ok) {
       // ENOTSUPP: the verifier knows the attach type but the arch cannot build a trampoline
       // (arm64 before 6.0, builds without DYNAMIC_FTRACE_WITH_DIRECT_CALLS; docs/kernel-notes.md#trampoline).
-      const missing = link.errno === ENOTSUPP
-        ? `no BPF trampoline on this kernel (${unsetOption(ctx, 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS') ?? 'arch or ftrace support missing'})`
-        : undefined;
-      return attachFailure(link.errno, { step: `${link.method}(${key} on ${func})${note}`, needs: TRACING_CAPS, ...(missing ? { missing } : {}) });
+      const missing =
+        link.errno === ENOTSUPP
+          ? `no BPF trampoline on this kernel (${unsetOption(ctx, 'CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS') ?? 'arch or ftrace support missing'})`
+          : undefined;
+      return attachFailure(link.errno, {
+        step: `${link.method}(${key} on ${func})${note}`,
+        needs: TRACING_CAPS,
+        ...(missing ? { missing } : {}),
+      });
     }
     link.fd.close();
     const attached = `${key} attached to ${func} via ${link.method} and detached at once${note}`;
@@ -200,7 +234,10 @@ function lsmEffective(ctx: AttachContext, attached: string): Fact {
   const lsms = activeLsms(ctx.hostRoot);
   if (typeof lsms === 'string') return probeError(undefined, `${attached}, but the active LSM list is unknown: ${lsms}`);
   if (!lsms.value.includes('bpf')) {
-    return unsupported(undefined, `${attached}, but "bpf" is not an active LSM (${lsms.value.join(',')}): programs would never run; add bpf to lsm= or CONFIG_LSM`);
+    return unsupported(
+      undefined,
+      `${attached}, but "bpf" is not an active LSM (${lsms.value.join(',')}): programs would never run; add bpf to lsm= or CONFIG_LSM`,
+    );
   }
   return supported(`${attached}; bpf is an active LSM`);
 }
@@ -210,7 +247,14 @@ export function probeTpBtf(ctx: AttachContext): Fact {
   const name = `btf_trace_${PROBE_TRACEPOINT.name}`;
   const id = ctx.btf.findId(BtfKind.TYPEDEF, name);
   if (id === undefined) return probeError(undefined, `attach target ${name} is not in vmlinux BTF`);
-  const load = progLoad({ name: PROG_NAME, progType: PROG_TRACING, insns: RETURN_ZERO, expectedAttachType: BPF_TRACE_RAW_TP, attachBtfId: id, logLevel: 1 });
+  const load = progLoad({
+    name: PROG_NAME,
+    progType: PROG_TRACING,
+    insns: RETURN_ZERO,
+    expectedAttachType: BPF_TRACE_RAW_TP,
+    attachBtfId: id,
+    logLevel: 1,
+  });
   if (!load.ok) return attachFailure(load.errno, { step: `PROG_LOAD(tp_btf on ${name})`, needs: TRACING_CAPS });
   using prog = load.fd;
   const link = rawTracepointOpen(prog.fd);
@@ -225,7 +269,11 @@ export function probeRawTracepoint(ctx: AttachContext): Fact {
   using prog = load.fd;
   const link = rawTracepointOpen(prog.fd, PROBE_TRACEPOINT.name);
   if (!link.ok) {
-    return attachFailure(link.errno, { step: `RAW_TRACEPOINT_OPEN(${PROBE_TRACEPOINT.name})`, needs: TRACING_CAPS, missing: missingOption(ctx, 'CONFIG_TRACEPOINTS') });
+    return attachFailure(link.errno, {
+      step: `RAW_TRACEPOINT_OPEN(${PROBE_TRACEPOINT.name})`,
+      needs: TRACING_CAPS,
+      missing: missingOption(ctx, 'CONFIG_TRACEPOINTS'),
+    });
   }
   link.fd.close();
   return supported(`raw tracepoint ${PROBE_TRACEPOINT.name} opened and closed`);
@@ -236,7 +284,14 @@ export function probeIter(ctx: AttachContext): Fact {
   if (!ctx.btf) return noBtf(ctx);
   const id = ctx.btf.findId(BtfKind.FUNC, 'bpf_iter_task');
   if (id === undefined) return probeError(undefined, 'attach target bpf_iter_task is not in vmlinux BTF');
-  const load = progLoad({ name: PROG_NAME, progType: PROG_TRACING, insns: RETURN_ZERO, expectedAttachType: BPF_TRACE_ITER, attachBtfId: id, logLevel: 1 });
+  const load = progLoad({
+    name: PROG_NAME,
+    progType: PROG_TRACING,
+    insns: RETURN_ZERO,
+    expectedAttachType: BPF_TRACE_ITER,
+    attachBtfId: id,
+    logLevel: 1,
+  });
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(iter on bpf_iter_task)', needs: TRACING_CAPS });
   using prog = load.fd;
   const link = linkCreate({ prog_fd: prog.fd, attach_type: BPF_TRACE_ITER });
@@ -285,7 +340,10 @@ export function probeStructOps(ctx: AttachContext): Fact {
   const name = 'bpf_struct_ops_tcp_congestion_ops';
   const id = ctx.btf.findId(BtfKind.STRUCT, name);
   if (id === undefined) {
-    return unsupported(undefined, `${name} is not in vmlinux BTF (${unsetOption(ctx, 'CONFIG_BPF_JIT') ?? 'no struct_ops support or CONFIG_INET unset'})`);
+    return unsupported(
+      undefined,
+      `${name} is not in vmlinux BTF (${unsetOption(ctx, 'CONFIG_BPF_JIT') ?? 'no struct_ops support or CONFIG_INET unset'})`,
+    );
   }
   // map_create insists on a program BTF (btf_fd) for struct_ops maps, even though the value type is
   // the kernel's: a libbpf-built object always has one. Any valid user BTF will do.

@@ -71,7 +71,8 @@ export class HelperMatrix {
     this.#pool = env.tokenFd === undefined && pool?.size ? pool : undefined;
     // Nor through the shim: a token is an fd of ours, and token probes keep the in-process path.
     this.#shim = env.tokenFd === undefined ? opts.shim : undefined;
-    this.#onShimError = opts.onShimError ?? ((err) => process.stderr.write(`bpfready: ${err.message}; helper loads made in process instead\n`));
+    this.#onShimError =
+      opts.onShimError ?? ((err) => process.stderr.write(`bpfready: ${err.message}; helper loads made in process instead\n`));
   }
 
   /** Send the jobs the shim can load to it; returns the others. */
@@ -88,7 +89,12 @@ export class HelperMatrix {
     const env = this.#env;
     const answers = shimLoads(
       shim,
-      { rows: part.map((j) => ({ spec: j.prepared.spec, progs: j.loaded })), programs: helperProgramTable(), logLevel: helperLogLevel(env), logSize: 64 * 1024 },
+      {
+        rows: part.map((j) => ({ spec: j.prepared.spec, progs: j.loaded })),
+        programs: helperProgramTable(),
+        logLevel: helperLogLevel(env),
+        logSize: 64 * 1024,
+      },
       env.heldCaps ?? env.caps,
     );
     answers.catch(() => undefined);
@@ -114,12 +120,22 @@ export class HelperMatrix {
       // Rows are claimed in chunks: a row's loads cost 20–150 µs each depending on the program type
       // (tracing's are the dearest), and a whole dear row claimed last would leave the other threads
       // idle while one finishes it.
-      for (let k = 0; k < job.ids.length; k += CHUNK) queue.push({ job: { progType: job.progType, ids: job.ids.slice(k, k + CHUNK) }, prepared });
+      for (let k = 0; k < job.ids.length; k += CHUNK)
+        queue.push({ job: { progType: job.progType, ids: job.ids.slice(k, k + CHUNK) }, prepared });
     }
     const next = new Int32Array(new SharedArrayBuffer(4));
     const env = this.#env;
     const req: WorkerRequest = {
-      env: { caps: env.caps, kernVersion: env.kernVersion, statsLog: env.statsLog ?? false, ...(env.unprivDisabled !== undefined ? { unprivDisabled: env.unprivDisabled } : {}), ...(env.lockdown !== undefined ? { lockdown: env.lockdown } : {}), ...(env.childUserNs ? { childUserNs: true } : {}), ...(env.initUserNs === false ? { initUserNs: false } : {}), ...(env.full ? { full: true } : {}) },
+      env: {
+        caps: env.caps,
+        kernVersion: env.kernVersion,
+        statsLog: env.statsLog ?? false,
+        ...(env.unprivDisabled !== undefined ? { unprivDisabled: env.unprivDisabled } : {}),
+        ...(env.lockdown !== undefined ? { lockdown: env.lockdown } : {}),
+        ...(env.childUserNs ? { childUserNs: true } : {}),
+        ...(env.initUserNs === false ? { initUserNs: false } : {}),
+        ...(env.full ? { full: true } : {}),
+      },
       jobs: queue.map(({ job, prepared }) => ({ progType: job.progType, spec: prepared.spec, ids: job.ids })),
       next,
     };

@@ -228,127 +228,140 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
   const uncachedHelpers = want.has('helpers') && rows.size === 0;
   const workers = opts.workers ?? defaultWorkers();
   const shim = uncachedHelpers && opts.tokenFd === undefined ? opts.loadShim : undefined;
-  const pool = uncachedHelpers && !shim && workers > 0 && opts.tokenFd === undefined ? (takePrewarmedPool(workers) ?? new HelperPool(workers)) : undefined;
+  const pool =
+    uncachedHelpers && !shim && workers > 0 && opts.tokenFd === undefined
+      ? (takePrewarmedPool(workers) ?? new HelperPool(workers))
+      : undefined;
   let matrix: HelperMatrix | undefined;
   try {
-
-  matrix = new HelperMatrix(env, ctxRecipes, pool, { ...(shim ? { shim } : {}), ...(opts.onShimError ? { onShimError: opts.onShimError } : {}) });
-  const helpers: Record<string, ResultMap> = {};
-  const probed: ResultMap = {};
-  // Program types that need no BTF first: their helper rows go to the workers at once, while this
-  // thread parses BTF for the rest (tracing, lsm, struct_ops, ext).
-  const needsBtf = (name: string) => (PROGRAM_TYPES[name] ?? []).some((r) => r.btf || r.extTarget || r.member);
-  // A row whose every entry was conclusive is reused whole; otherwise only its inconclusive ids are
-  // probed again.
-  const queueRow = (rowKey: string, jobs: HelperJob[]): void => {
-    const row = rows.get(rowKey);
-    const ids = row ? row.pending : HELPER_IDS;
-    if (ids.length) jobs.push({ progType: rowKey, ids });
-    helpers[rowKey] = row?.results ?? {};
-  };
-  // The "<type>/<attach>" rows of a program type (programs.ts HELPER_VARIANTS), after its own in
-  // the report; [from, to]: a row that is the same as another of its class.
-  const variantKeys = new Map<string, string[]>();
-  const copies: [from: string, to: string][] = [];
-  const variantRows = (name: string, typeResult: ProbeResult, jobs: HelperJob[]): void => {
-    const keys: string[] = [];
-    variantKeys.set(name, keys);
-    const own = typeResult.status === 'supported' ? ctxRecipes.get(name)?.attach : undefined;
-    for (const cls of HELPER_VARIANTS[name] ?? []) {
-      if (own && cls.includes(own)) continue;
-      let probedKey: string | undefined;
-      for (const attach of cls) {
-        const rowKey = `${name}/${attach}`;
-        keys.push(rowKey);
-        if (typeResult.status !== 'supported') {
-          helpers[rowKey] = inheritHelpers(name, typeResult);
-          continue;
+    matrix = new HelperMatrix(env, ctxRecipes, pool, {
+      ...(shim ? { shim } : {}),
+      ...(opts.onShimError ? { onShimError: opts.onShimError } : {}),
+    });
+    const helpers: Record<string, ResultMap> = {};
+    const probed: ResultMap = {};
+    // Program types that need no BTF first: their helper rows go to the workers at once, while this
+    // thread parses BTF for the rest (tracing, lsm, struct_ops, ext).
+    const needsBtf = (name: string) => (PROGRAM_TYPES[name] ?? []).some((r) => r.btf || r.extTarget || r.member);
+    // A row whose every entry was conclusive is reused whole; otherwise only its inconclusive ids are
+    // probed again.
+    const queueRow = (rowKey: string, jobs: HelperJob[]): void => {
+      const row = rows.get(rowKey);
+      const ids = row ? row.pending : HELPER_IDS;
+      if (ids.length) jobs.push({ progType: rowKey, ids });
+      helpers[rowKey] = row?.results ?? {};
+    };
+    // The "<type>/<attach>" rows of a program type (programs.ts HELPER_VARIANTS), after its own in
+    // the report; [from, to]: a row that is the same as another of its class.
+    const variantKeys = new Map<string, string[]>();
+    const copies: [from: string, to: string][] = [];
+    const variantRows = (name: string, typeResult: ProbeResult, jobs: HelperJob[]): void => {
+      const keys: string[] = [];
+      variantKeys.set(name, keys);
+      const own = typeResult.status === 'supported' ? ctxRecipes.get(name)?.attach : undefined;
+      for (const cls of HELPER_VARIANTS[name] ?? []) {
+        if (own && cls.includes(own)) continue;
+        let probedKey: string | undefined;
+        for (const attach of cls) {
+          const rowKey = `${name}/${attach}`;
+          keys.push(rowKey);
+          if (typeResult.status !== 'supported') {
+            helpers[rowKey] = inheritHelpers(name, typeResult);
+            continue;
+          }
+          const r = cached(ctx, `prog:${rowKey}`, () => {
+            const o = probeAttachVariant(name, attach, env);
+            if (o.recipe) ctxRecipes.set(rowKey, o.recipe);
+            return o.result;
+          });
+          if (r.status !== 'supported' || !ctxRecipes.has(rowKey)) {
+            helpers[rowKey] = inheritHelpers(name, r, `${name} with expected attach type ${attach}`);
+          } else if (probedKey) {
+            copies.push([probedKey, rowKey]);
+          } else {
+            probedKey = rowKey;
+            queueRow(rowKey, jobs);
+          }
         }
-        const r = cached(ctx, `prog:${rowKey}`, () => {
-          const o = probeAttachVariant(name, attach, env);
-          if (o.recipe) ctxRecipes.set(rowKey, o.recipe);
+      }
+    };
+    const names = PROG_TYPE_NAMES.filter((n): n is string => Boolean(n));
+    for (const group of [names.filter((n) => !needsBtf(n)), names.filter(needsBtf)]) {
+      const jobs: HelperJob[] = [];
+      for (const name of group) {
+        const result = cached(ctx, `prog:${name}`, () => {
+          const o = probeProgramType(name, env);
+          if (o.recipe) ctxRecipes.set(name, o.recipe);
           return o.result;
         });
-        if (r.status !== 'supported' || !ctxRecipes.has(rowKey)) {
-          helpers[rowKey] = inheritHelpers(name, r, `${name} with expected attach type ${attach}`);
-        } else if (probedKey) {
-          copies.push([probedKey, rowKey]);
-        } else {
-          probedKey = rowKey;
-          queueRow(rowKey, jobs);
+        probed[name] = result;
+        if (!want.has('helpers')) continue;
+        variantRows(name, result, jobs);
+        if (result.status !== 'supported') {
+          helpers[name] = inheritHelpers(name, result);
+          continue;
         }
+        if (!ctxRecipes.has(name)) {
+          helpers[name] = inheritHelpers(
+            name,
+            probeError(
+              undefined,
+              `supported, but no program of this type loaded here to probe its helpers with (${result.detail ?? 'proven without a target'})`,
+            ),
+          );
+          continue;
+        }
+        queueRow(name, jobs);
+      }
+      matrix.add(jobs);
+    }
+    const programTypes: ResultMap = Object.fromEntries(names.map((n) => [n, probed[n]!]));
+
+    const mapTypes: ResultMap = {};
+    if (want.has('mapTypes')) {
+      for (const name of MAP_TYPE_NAMES) if (name) mapTypes[name] = cached(ctx, `map:${name}`, () => probeMapType(name, env));
+    }
+
+    const attachTypes: ResultMap = {};
+    if (want.has('attachTypes')) {
+      const results = probeAttachTypes(env, programTypes, (k) => ctx.get(`attach:${k}`));
+      for (const [k, v] of Object.entries(results)) {
+        attachTypes[k] = v;
+        if (isConclusive(v)) ctx.set(`attach:${k}`, v);
       }
     }
-  };
-  const names = PROG_TYPE_NAMES.filter((n): n is string => Boolean(n));
-  for (const group of [names.filter((n) => !needsBtf(n)), names.filter(needsBtf)]) {
-    const jobs: HelperJob[] = [];
-    for (const name of group) {
-      const result = cached(ctx, `prog:${name}`, () => {
-        const o = probeProgramType(name, env);
-        if (o.recipe) ctxRecipes.set(name, o.recipe);
-        return o.result;
-      });
-      probed[name] = result;
-      if (!want.has('helpers')) continue;
-      variantRows(name, result, jobs);
-      if (result.status !== 'supported') {
-        helpers[name] = inheritHelpers(name, result);
-        continue;
+
+    const misc: ResultMap = {};
+    if (want.has('misc')) {
+      for (const [name, run] of Object.entries(MISC_PROBES)) misc[name] = cached(ctx, `misc:${name}`, () => run(env));
+    }
+
+    if (want.has('helpers')) {
+      // Results come per chunk of a row, in whatever order the threads answered.
+      const fresh = new Map<string, { row: ResultMap; pending: number[] }>();
+      for (const { progType, ids, results } of await matrix.drain()) {
+        let f = fresh.get(progType);
+        if (!f) fresh.set(progType, (f = { row: { ...helpers[progType] }, pending: [] }));
+        ids.forEach((id, i) => {
+          const r = results[i]!;
+          f.row[HELPER_KEYS[id]!] = r;
+          // A helper left alone for its marks stays so in this (not full) context: not pending.
+          if (!isConclusive(r) && !r.notProbed) f.pending.push(id);
+        });
       }
-      if (!ctxRecipes.has(name)) {
-        helpers[name] = inheritHelpers(name, probeError(undefined, `supported, but no program of this type loaded here to probe its helpers with (${result.detail ?? 'proven without a target'})`));
-        continue;
+      for (const [progType, { row, pending }] of fresh) {
+        // Helper names in enum order.
+        const ordered = Object.fromEntries(HELPER_IDS.map((id) => [HELPER_KEYS[id]!, row[HELPER_KEYS[id]!]!]));
+        rows.set(progType, { results: ordered, pending: pending.sort((a, b) => a - b) });
+        helpers[progType] = ordered;
       }
-      queueRow(name, jobs);
     }
-    matrix.add(jobs);
-  }
-  const programTypes: ResultMap = Object.fromEntries(names.map((n) => [n, probed[n]!]));
+    for (const [from, to] of copies) helpers[to] = helpers[from]!;
+    const orderedHelpers: Record<string, ResultMap> = want.has('helpers')
+      ? Object.fromEntries(names.flatMap((n) => [n, ...(variantKeys.get(n) ?? [])]).map((k) => [k, helpers[k]!]))
+      : {};
 
-  const mapTypes: ResultMap = {};
-  if (want.has('mapTypes')) {
-    for (const name of MAP_TYPE_NAMES) if (name) mapTypes[name] = cached(ctx, `map:${name}`, () => probeMapType(name, env));
-  }
-
-  const attachTypes: ResultMap = {};
-  if (want.has('attachTypes')) {
-    const results = probeAttachTypes(env, programTypes, (k) => ctx.get(`attach:${k}`));
-    for (const [k, v] of Object.entries(results)) {
-      attachTypes[k] = v;
-      if (isConclusive(v)) ctx.set(`attach:${k}`, v);
-    }
-  }
-
-  const misc: ResultMap = {};
-  if (want.has('misc')) {
-    for (const [name, run] of Object.entries(MISC_PROBES)) misc[name] = cached(ctx, `misc:${name}`, () => run(env));
-  }
-
-  if (want.has('helpers')) {
-    // Results come per chunk of a row, in whatever order the threads answered.
-    const fresh = new Map<string, { row: ResultMap; pending: number[] }>();
-    for (const { progType, ids, results } of await matrix.drain()) {
-      let f = fresh.get(progType);
-      if (!f) fresh.set(progType, (f = { row: { ...helpers[progType] }, pending: [] }));
-      ids.forEach((id, i) => {
-        const r = results[i]!;
-        f.row[HELPER_KEYS[id]!] = r;
-        // A helper left alone for its marks stays so in this (not full) context: not pending.
-        if (!isConclusive(r) && !r.notProbed) f.pending.push(id);
-      });
-    }
-    for (const [progType, { row, pending }] of fresh) {
-      // Helper names in enum order.
-      const ordered = Object.fromEntries(HELPER_IDS.map((id) => [HELPER_KEYS[id]!, row[HELPER_KEYS[id]!]!]));
-      rows.set(progType, { results: ordered, pending: pending.sort((a, b) => a - b) });
-      helpers[progType] = ordered;
-    }
-  }
-  for (const [from, to] of copies) helpers[to] = helpers[from]!;
-  const orderedHelpers: Record<string, ResultMap> = want.has('helpers') ? Object.fromEntries(names.flatMap((n) => [n, ...(variantKeys.get(n) ?? [])]).map((k) => [k, helpers[k]!])) : {};
-
-  return { programTypes, mapTypes, helpers: orderedHelpers, attachTypes, misc };
+    return { programTypes, mapTypes, helpers: orderedHelpers, attachTypes, misc };
   } finally {
     // A table that threw between add() and drain() must not leave the prepared loads' fds open.
     matrix?.close();
@@ -395,7 +408,11 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
       generatedAt: new Date().toISOString(),
       durationMs: Math.round(performance.now() - started),
       kernel: { release: osRelease(), version: osVersion(), machine: osMachine() },
-      context: { euid: process.geteuid?.() ?? -1, effective: capabilityNames(env.heldCaps ?? env.caps), ...(env.childUserNs ? { initUserNamespace: false } : {}) },
+      context: {
+        euid: process.geteuid?.() ?? -1,
+        effective: capabilityNames(env.heldCaps ?? env.caps),
+        ...(env.childUserNs ? { initUserNamespace: false } : {}),
+      },
       ...tables,
     };
   }
@@ -416,15 +433,28 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
   if ('security' in factSections && factSections.security?.bpf_lsm) {
     // The BPF LSM is usable only if the lsm program type also loads (docs/kernel-notes.md#bpf-lsm).
     const lsm = tables.programTypes.lsm!;
-    factSections.security.bpf_lsm_program_type = { ...lsm, detail: `lsm program type: ${lsm.status}${lsm.detail ? ` (${lsm.detail})` : ''}` };
+    factSections.security.bpf_lsm_program_type = {
+      ...lsm,
+      detail: `lsm program type: ${lsm.status}${lsm.detail ? ` (${lsm.detail})` : ''}`,
+    };
   }
   return {
     schemaVersion: 1,
     generatedAt: new Date().toISOString(),
     durationMs: Math.round(performance.now() - started),
     // uname(2) of the running kernel; the host's files may add the distro but never blank these.
-    kernel: { ...(factsKernel ?? {}), release: factsKernel?.release || osRelease(), version: factsKernel?.version || osVersion(), machine: factsKernel?.machine || osMachine() },
-    context: { euid: process.geteuid?.() ?? -1, effective: capabilityNames(env.heldCaps ?? env.caps), ...(env.childUserNs ? { initUserNamespace: false } : {}), ...(token ? { tokenMount: token.mount } : {}) },
+    kernel: {
+      ...(factsKernel ?? {}),
+      release: factsKernel?.release || osRelease(),
+      version: factsKernel?.version || osVersion(),
+      machine: factsKernel?.machine || osMachine(),
+    },
+    context: {
+      euid: process.geteuid?.() ?? -1,
+      effective: capabilityNames(env.heldCaps ?? env.caps),
+      ...(env.childUserNs ? { initUserNamespace: false } : {}),
+      ...(token ? { tokenMount: token.mount } : {}),
+    },
     ...tables,
     ...('error' in facts ? { facts: { collector: facts.error } } : factSections),
     ...(attach ? { attach } : {}),
@@ -450,7 +480,9 @@ async function cachedAttach(env: ProbeEnv, opts: ProbeOptions, cache: ProbeCache
   if (hit) return hit;
   const hostRoot = opts.hostRoot ?? '/';
   const result = await section('attach', () =>
-    (opts.workers ?? defaultWorkers()) > 0 ? attachInWorker(hostRoot) : import('../attach/index.ts').then((m) => m.probeAttach({ hostRoot })),
+    (opts.workers ?? defaultWorkers()) > 0
+      ? attachInWorker(hostRoot)
+      : import('../attach/index.ts').then((m) => m.probeAttach({ hostRoot })),
   );
   const sectionValue: FactSection = 'error' in result ? { collector: result.error } : result;
   cache.setAttach(key, sectionValue, performance.now());

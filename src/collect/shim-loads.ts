@@ -56,7 +56,8 @@ export function encodeBatch(batch: ShimBatch): Uint8Array {
   for (const x of [BATCH_MAGIC, batch.rows.length, batch.programs.length, nreqs, batch.logLevel, batch.logSize]) u32(x);
   batch.rows.forEach((r, i) => {
     const s = r.spec;
-    for (const x of [s.progType, s.expectedAttachType ?? 0, s.progFlags ?? 0, s.attachBtfId ?? 0, s.kernVersion ?? 0, licenses[i]!.length]) u32(x);
+    for (const x of [s.progType, s.expectedAttachType ?? 0, s.progFlags ?? 0, s.attachBtfId ?? 0, s.kernVersion ?? 0, licenses[i]!.length])
+      u32(x);
     out.set(licenses[i]!, o);
     o += (licenses[i]!.length + 3) & ~3;
   });
@@ -91,7 +92,8 @@ export function decodeAnswers(buf: Uint8Array, batch: ShimBatch, caps: bigint): 
   const count = v.getUint32(4, true);
   if (count !== nreqs) throw new Error(`${count} answers for ${nreqs} requests`);
   const theirs = BigInt(v.getUint32(8, true)) | (BigInt(v.getUint32(12, true)) << 32n);
-  if (theirs !== caps) throw new Error(`the shim runs with capabilities 0x${theirs.toString(16)}, this process with 0x${caps.toString(16)}`);
+  if (theirs !== caps)
+    throw new Error(`the shim runs with capabilities 0x${theirs.toString(16)}, this process with 0x${caps.toString(16)}`);
   const dec = new TextDecoder();
   let o = 16;
   const out: RawOutcome[][] = [];

@@ -34,11 +34,22 @@ function unprivilegedBpfDisabled(report: ProbeReport): number {
 }
 
 export function againstDocument(input: AgainstInput, reports: readonly SavedReport[]): AgainstDocument {
-  const loaded = input.obj && input.programs.length ? { ...input.obj, programs: input.obj.programs.filter((p) => input.programs.includes(p.name)) } : input.obj;
+  const loaded =
+    input.obj && input.programs.length
+      ? { ...input.obj, programs: input.obj.programs.filter((p) => input.programs.includes(p.name)) }
+      : input.obj;
   const against = reports.map((s) => {
     // The workload's context: the least privilege its object needs under this node's sysctl.
     const capabilities = loaded ? adviseObject(loaded, unprivilegedBpfDisabled(s.report)).capabilities : undefined;
-    const v = evaluateReport({ requirements: input.requirements, ...(input.objReqs ? { object: input.objReqs } : {}), programs: input.programs, ...(capabilities ? { capabilities } : {}) }, s.report);
+    const v = evaluateReport(
+      {
+        requirements: input.requirements,
+        ...(input.objReqs ? { object: input.objReqs } : {}),
+        programs: input.programs,
+        ...(capabilities ? { capabilities } : {}),
+      },
+      s.report,
+    );
     return { name: s.name, path: s.path, ...v };
   });
   return { ok: against.every((a) => a.ok), sources: input.sources, against };
@@ -46,11 +57,19 @@ export function againstDocument(input: AgainstInput, reports: readonly SavedRepo
 
 export function againstText(d: AgainstDocument): string {
   const s = d.sources;
-  const what = [s.elf && `object ${s.elf}`, ...s.profiles.map((p) => `profile ${p}`), s.require.length && `${s.require.length} requirement(s)`].filter(Boolean);
+  const what = [
+    s.elf && `object ${s.elf}`,
+    ...s.profiles.map((p) => `profile ${p}`),
+    s.require.length && `${s.require.length} requirement(s)`,
+  ].filter(Boolean);
   const out = [`bpfready check: ${what.join(', ')} against ${d.against.length} report(s)`];
   for (const a of d.against) {
     const head = `${a.name} (${a.kernel.release}${a.kernelView ? '' : ', no kernel view'})`;
-    out.push(a.ok ? `✓ ${head}: ready (${a.results.length} requirements hold)` : `✗ ${head}: ${a.unmet.length} of ${a.results.length} requirements unmet`);
+    out.push(
+      a.ok
+        ? `✓ ${head}: ready (${a.results.length} requirements hold)`
+        : `✗ ${head}: ${a.unmet.length} of ${a.results.length} requirements unmet`,
+    );
     for (const v of a.unmet) {
       out.push(`    ✗ ${v.id}: ${v.status}${v.errno ? ` (${v.errno})` : ''}${v.detail ? ` — ${v.detail}` : ''}`);
       for (const r of v.remediation) out.push(`        → ${r}`);

@@ -23,7 +23,10 @@ import { againstDocument, againstText, readAgainst } from './check-against.ts';
 
 const EMIT_KINDS = ['profile', 'node-affinity', 'node-feature-rule', 'node-readiness-rule'] as const;
 type EmitKind = (typeof EMIT_KINDS)[number];
-const NAMED = namedReports().map((n) => n.name).join(', ') || 'none shipped';
+const NAMED =
+  namedReports()
+    .map((n) => n.name)
+    .join(', ') || 'none shipped';
 
 const USAGE = `usage: bpfready check [--elf FILE [--program NAME]...] [--profile NAME]... [--require KIND:WHAT]...
                       [--json] [--advise] [--verify] [--host-root DIR]
@@ -165,7 +168,8 @@ export async function run(argv: string[]): Promise<number> {
       objReqs = objectRequirements(obj);
       const names = new Set(obj.programs.map((p) => p.name));
       const unknown = o.programs.filter((p) => !names.has(p));
-      if (unknown.length) throw new UsageError(`--program ${unknown.join(', ')}: not a program of ${o.elf} (it has ${[...names].join(', ') || 'none'})`);
+      if (unknown.length)
+        throw new UsageError(`--program ${unknown.join(', ')}: not a program of ${o.elf} (it has ${[...names].join(', ') || 'none'})`);
     }
     saved = readAgainst(o.against);
   } catch (e) {
@@ -175,15 +179,31 @@ export async function run(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const sources = { ...(o.elf ? { elf: o.elf } : {}), ...(o.programs.length ? { programs: o.programs } : {}), profiles: o.profiles, require: o.require };
+  const sources = {
+    ...(o.elf ? { elf: o.elf } : {}),
+    ...(o.programs.length ? { programs: o.programs } : {}),
+    profiles: o.profiles,
+    require: o.require,
+  };
   if (o.emit) {
     // Loaded only here: the publish layer brings the Kubernetes client with it.
     const { emitYaml } = await import('../publish/emit.ts');
-    stdout.write(emitYaml(o.emit as EmitKind, { requirements: reqs, ...(objReqs ? { object: objReqs } : {}), programs: o.programs, ...(o.name ? { name: o.name } : {}), sources }));
+    stdout.write(
+      emitYaml(o.emit as EmitKind, {
+        requirements: reqs,
+        ...(objReqs ? { object: objReqs } : {}),
+        programs: o.programs,
+        ...(o.name ? { name: o.name } : {}),
+        sources,
+      }),
+    );
     return 0;
   }
   if (saved.length) {
-    const d = againstDocument({ against: o.against, requirements: reqs, ...(obj ? { obj } : {}), ...(objReqs ? { objReqs } : {}), programs: o.programs, sources }, saved);
+    const d = againstDocument(
+      { against: o.against, requirements: reqs, ...(obj ? { obj } : {}), ...(objReqs ? { objReqs } : {}), programs: o.programs, sources },
+      saved,
+    );
     stdout.write(o.json ? `${JSON.stringify(d, null, 2)}\n` : againstText(d));
     return d.ok ? 0 : 1;
   }
@@ -228,12 +248,18 @@ export async function run(argv: string[]): Promise<number> {
 
 function text(d: CheckDocument): string {
   const out: string[] = [];
-  const what = [d.sources.elf && `object ${d.sources.elf}`, ...d.sources.profiles.map((p) => `profile ${p}`), d.sources.require.length && `${d.sources.require.length} requirement(s)`].filter(Boolean);
+  const what = [
+    d.sources.elf && `object ${d.sources.elf}`,
+    ...d.sources.profiles.map((p) => `profile ${p}`),
+    d.sources.require.length && `${d.sources.require.length} requirement(s)`,
+  ].filter(Boolean);
   out.push(`bpfready check: ${what.join(', ')} on ${d.kernel.release}`);
   const unchosen = d.results.filter((v) => v.status !== 'supported').length;
-  out.push(d.ok
-    ? `all requirements hold (${d.results.length} checked${unchosen ? `; ${unchosen} not met only by alternatives another one replaces` : ''})`
-    : `${d.unmet.length} of ${d.results.length} requirements unmet:`);
+  out.push(
+    d.ok
+      ? `all requirements hold (${d.results.length} checked${unchosen ? `; ${unchosen} not met only by alternatives another one replaces` : ''})`
+      : `${d.unmet.length} of ${d.results.length} requirements unmet:`,
+  );
   for (const v of d.unmet) {
     out.push(`  ✗ ${v.id}: ${v.status}${v.errno ? ` (${v.errno})` : ''}${v.detail ? ` — ${v.detail}` : ''}`);
     for (const r of v.remediation) out.push(`      → ${r}`);
@@ -242,7 +268,9 @@ function text(d: CheckDocument): string {
     out.push(`programs (object: ${d.status}):`);
     for (const p of d.programs) {
       const mark = p.status === 'supported' ? '✓' : '✗';
-      out.push(`  ${mark} ${p.name} (${p.section})${p.loaded ? '' : ' [not loaded]'}${p.group ? ` [alternative in ${p.group}]` : ''}: ${p.status}${p.unmet.length ? ` — ${p.unmet.join(', ')}` : ''}`);
+      out.push(
+        `  ${mark} ${p.name} (${p.section})${p.loaded ? '' : ' [not loaded]'}${p.group ? ` [alternative in ${p.group}]` : ''}: ${p.status}${p.unmet.length ? ` — ${p.unmet.join(', ')}` : ''}`,
+      );
     }
     for (const g of d.groups ?? []) {
       out.push(`  any of ${g.id}: ${g.status} (${g.alternatives.map((a) => `${a.programs.join('+')}: ${a.status}`).join('; ')})`);
@@ -256,8 +284,13 @@ function text(d: CheckDocument): string {
     out.push(`  token: mount -t bpf -o ${lp.mountOptions} bpf <path>`);
     const v = lp.verification;
     if (v) {
-      out.push(`  verified with exactly [${lp.capabilities.join(', ')}]: ${v.capabilities.exact.loaded ? 'loads' : `FAILS (${v.capabilities.exact.failures.join('; ')})`}; each one needed: ${v.capabilities.allNeeded ? 'yes' : 'no'}`);
-      if (v.token) out.push(`  verified through a token with exactly that delegation: ${v.token.exact.loaded ? 'loads' : `FAILS (${v.token.exact.failures.join('; ')})`}; without the token: ${v.token.withoutToken.loaded ? 'loads' : 'fails'}; each item needed: ${v.token.allNeeded ? 'yes' : 'no'}${v.token.unproven.length ? ` (not exercised: ${v.token.unproven.join(', ')})` : ''}`);
+      out.push(
+        `  verified with exactly [${lp.capabilities.join(', ')}]: ${v.capabilities.exact.loaded ? 'loads' : `FAILS (${v.capabilities.exact.failures.join('; ')})`}; each one needed: ${v.capabilities.allNeeded ? 'yes' : 'no'}`,
+      );
+      if (v.token)
+        out.push(
+          `  verified through a token with exactly that delegation: ${v.token.exact.loaded ? 'loads' : `FAILS (${v.token.exact.failures.join('; ')})`}; without the token: ${v.token.withoutToken.loaded ? 'loads' : 'fails'}; each item needed: ${v.token.allNeeded ? 'yes' : 'no'}${v.token.unproven.length ? ` (not exercised: ${v.token.unproven.join(', ')})` : ''}`,
+        );
     }
   }
   return `${out.join('\n')}\n`;

@@ -37,8 +37,13 @@ export async function run(argv: string[]): Promise<number> {
     v = parseArgs({
       args: argv,
       options: {
-        elf: { type: 'string' }, program: { type: 'string', multiple: true }, profile: { type: 'string', multiple: true },
-        require: { type: 'string', multiple: true }, json: { type: 'boolean' }, namespace: { type: 'string' }, limit: { type: 'string' },
+        elf: { type: 'string' },
+        program: { type: 'string', multiple: true },
+        profile: { type: 'string', multiple: true },
+        require: { type: 'string', multiple: true },
+        json: { type: 'boolean' },
+        namespace: { type: 'string' },
+        limit: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -107,7 +112,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   const published = readPublished(items);
   if (!published.length) {
-    stderr.write(`bpfready nodes: namespace ${namespace} has no bpfready node reports (${REPORTS_SELECTOR}): is the daemon installed there (--namespace)?\n`);
+    stderr.write(
+      `bpfready nodes: namespace ${namespace} has no bpfready node reports (${REPORTS_SELECTOR}): is the daemon installed there (--namespace)?\n`,
+    );
     return 2;
   }
   const doc: NodesDocument = { ok: true, namespace, nodes: [], requests };
@@ -120,7 +127,11 @@ export async function run(argv: string[]): Promise<number> {
       continue;
     }
     let verdict = verdicts.get(p.key);
-    if (!verdict) verdicts.set(p.key, (verdict = evaluateReport({ requirements: reqs, ...(object ? { object } : {}), programs: v.program ?? [] }, p.report)));
+    if (!verdict)
+      verdicts.set(
+        p.key,
+        (verdict = evaluateReport({ requirements: reqs, ...(object ? { object } : {}), programs: v.program ?? [] }, p.report)),
+      );
     doc.nodes.push({ node: p.node, ready: verdict.ok, ...verdict });
     if (!verdict.ok) doc.ok = false;
   }

@@ -133,7 +133,9 @@ function section(title: string, map: ResultMap, verbose: boolean): string[] {
 
 export function renderText(report: ProbeReport, verbose: boolean): string {
   const out: string[] = [];
-  out.push(`bpfready probe: Linux ${report.kernel.release} (${report.kernel.machine}), uid ${report.context.euid}, ${report.durationMs} ms`);
+  out.push(
+    `bpfready probe: Linux ${report.kernel.release} (${report.kernel.machine}), uid ${report.context.euid}, ${report.durationMs} ms`,
+  );
   out.push(`effective capabilities: ${report.context.effective.join(' ') || '(none)'}`);
   out.push(`legend: + supported  - unsupported  ! not permitted (availability unknown)  ? error`);
   out.push('');

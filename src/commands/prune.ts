@@ -33,7 +33,8 @@ export async function run(argv: string[]): Promise<number> {
     if (allNodes && loaded.given.has('--node-name')) {
       throw new UsageError('--all-nodes and --node-name: name one node or ask for all of them, not both');
     }
-    if (!allNodes && !k.nodeName) throw new UsageError('--node-name / NODE_NAME: bpfready prune needs the name of the Node to clean (or --all-nodes)');
+    if (!allNodes && !k.nodeName)
+      throw new UsageError('--node-name / NODE_NAME: bpfready prune needs the name of the Node to clean (or --all-nodes)');
     nodeName = allNodes ? undefined : k.nodeName;
     prefix = validatePrefix(k.labelPrefix);
     taintKeys = k.taint ? [k.taint.key] : [];
@@ -72,7 +73,9 @@ export async function run(argv: string[]): Promise<number> {
   const r = await pruneAllNodes(api, { prefix, taintKeys, concurrency: 8, onNode: (o) => stdout.write(`${line(o)}\n`) });
   const failed = r.nodes.filter((o) => o.error !== undefined).length;
   const changed = r.nodes.filter((o) => o.result && !isClean(o.result)).length;
-  stdout.write(`total: ${r.nodes.length} node(s), ${changed} pruned, ${r.nodes.length - changed - failed} already clean, ${failed} failed\n`);
+  stdout.write(
+    `total: ${r.nodes.length} node(s), ${changed} pruned, ${r.nodes.length - changed - failed} already clean, ${failed} failed\n`,
+  );
   if (r.listError) stderr.write(`bpfready prune: listing nodes: ${r.listError}\n`);
   const swept = await sweepReports(undefined);
   return failed > 0 || r.listError || !swept ? 1 : 0;
@@ -87,4 +90,5 @@ function summary(node: string, r: PruneResult): string {
   );
 }
 
-const line = (o: NodePruneOutcome): string => (o.result ? summary(o.node, o.result) : `node ${o.node}: FAILED: ${o.error ?? 'unknown error'}`);
+const line = (o: NodePruneOutcome): string =>
+  o.result ? summary(o.node, o.result) : `node ${o.node}: FAILED: ${o.error ?? 'unknown error'}`;

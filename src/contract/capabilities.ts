@@ -12,23 +12,62 @@ export const CAP = {
   BPF: 39,
 } as const;
 
-const NAMES: Record<number, string> = { 12: 'cap_net_admin', 21: 'cap_sys_admin', 24: 'cap_sys_resource', 38: 'cap_perfmon', 39: 'cap_bpf' };
+const NAMES: Record<number, string> = {
+  12: 'cap_net_admin',
+  21: 'cap_sys_admin',
+  24: 'cap_sys_resource',
+  38: 'cap_perfmon',
+  39: 'cap_bpf',
+};
 
 /** Program types loadable without any capability when kernel.unprivileged_bpf_disabled=0. */
 const UNPRIVILEGED_PROGS = new Set(['socket_filter', 'cgroup_skb']);
 const NET_ADMIN_PROGS = new Set([
-  'sched_cls', 'sched_act', 'xdp', 'lwt_in', 'lwt_out', 'lwt_xmit', 'lwt_seg6local', 'sk_skb', 'sk_msg',
-  'flow_dissector', 'cgroup_device', 'cgroup_sock', 'cgroup_sock_addr', 'cgroup_sockopt', 'cgroup_sysctl',
-  'sock_ops', 'ext', 'netfilter',
+  'sched_cls',
+  'sched_act',
+  'xdp',
+  'lwt_in',
+  'lwt_out',
+  'lwt_xmit',
+  'lwt_seg6local',
+  'sk_skb',
+  'sk_msg',
+  'flow_dissector',
+  'cgroup_device',
+  'cgroup_sock',
+  'cgroup_sock_addr',
+  'cgroup_sockopt',
+  'cgroup_sysctl',
+  'sock_ops',
+  'ext',
+  'netfilter',
 ]);
 const PERFMON_PROGS = new Set([
-  'kprobe', 'tracepoint', 'perf_event', 'raw_tracepoint', 'raw_tracepoint_writable', 'tracing', 'lsm',
-  'struct_ops', 'ext',
+  'kprobe',
+  'tracepoint',
+  'perf_event',
+  'raw_tracepoint',
+  'raw_tracepoint_writable',
+  'tracing',
+  'lsm',
+  'struct_ops',
+  'ext',
 ]);
 
 const UNPRIVILEGED_MAPS = new Set([
-  'array', 'percpu_array', 'prog_array', 'perf_event_array', 'cgroup_array', 'array_of_maps', 'hash',
-  'percpu_hash', 'hash_of_maps', 'ringbuf', 'user_ringbuf', 'cgroup_storage', 'percpu_cgroup_storage',
+  'array',
+  'percpu_array',
+  'prog_array',
+  'perf_event_array',
+  'cgroup_array',
+  'array_of_maps',
+  'hash',
+  'percpu_hash',
+  'hash_of_maps',
+  'ringbuf',
+  'user_ringbuf',
+  'cgroup_storage',
+  'percpu_cgroup_storage',
 ]);
 const NET_ADMIN_MAPS = new Set(['sockmap', 'sockhash', 'devmap', 'devmap_hash', 'xskmap']);
 
@@ -68,7 +107,13 @@ export function missingCaps(required: readonly number[], effective: bigint): str
  * nothing missing, EPERM came from something else (an LSM, lockdown, the unprivileged sysctl, a
  * token that does not delegate it): say so rather than blame capabilities.
  */
-export function explainEperm(kind: 'program type' | 'map type', name: string, required: readonly number[], effective: bigint, unprivDisabled?: number): string {
+export function explainEperm(
+  kind: 'program type' | 'map type',
+  name: string,
+  required: readonly number[],
+  effective: bigint,
+  unprivDisabled?: number,
+): string {
   const missing = missingCaps(required, effective);
   if (missing.length) {
     return `${kind} ${name} needs ${required.map(capName).join(' + ')}; missing: ${missing.join(', ')}; availability unknown`;

@@ -95,7 +95,8 @@ export function interpretFdTrick(o: RawOutcome, expected: readonly number[], wha
 // number of the 4.9 wording.
 // check_helper_call() after the lookup: fn->allowed() (bpf_d_path's attach-target list) and
 // might_sleep helpers in a non-sleepable program (5.10+ wording, then 6.x's).
-const HELPER_CONDITIONAL = /helper call is not allowed in probe|helper call might sleep in a non-sleepable prog|sleepable helper \S+ within a non-sleepable prog/;
+const HELPER_CONDITIONAL =
+  /helper call is not allowed in probe|helper call might sleep in a non-sleepable prog|sleepable helper \S+ within a non-sleepable prog/;
 const HELPER_ABSENT = /(invalid func|unknown func|program of this type cannot use helper) (?:\S*#)?(\d+)\b/;
 
 /**
@@ -134,7 +135,9 @@ export function interpretHelper(o: RawOutcome, helperId: number): ProbeResult {
     // No verifier message at all (an empty log, or only the BPF_LOG_STATS trailer): EACCES is then
     // a permission answer (LSM, token), and an EINVAL says nothing about the helper.
     if (!logExcerpt(log)) {
-      return errno === EACCES ? notPermitted('EACCES', 'permission denied; availability unknown') : probeError('EINVAL', log ? 'rejected without a verifier message' : 'rejected before the verifier ran');
+      return errno === EACCES
+        ? notPermitted('EACCES', 'permission denied; availability unknown')
+        : probeError('EINVAL', log ? 'rejected without a verifier message' : 'rejected before the verifier ran');
     }
     return supported();
   }

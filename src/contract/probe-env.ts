@@ -66,13 +66,22 @@ export interface ProbeEnv {
 }
 
 /** A not-permitted result gets the reason: the token's missing delegation, or the missing caps. */
-export function explainDenied(r: ProbeResult, env: ProbeEnv, op: TokenOp, kind: 'program type' | 'map type', name: string, required: number[]): ProbeResult {
+export function explainDenied(
+  r: ProbeResult,
+  env: ProbeEnv,
+  op: TokenOp,
+  kind: 'program type' | 'map type',
+  name: string,
+  required: number[],
+): ProbeResult {
   // A refusal the kernel did not answer with EPERM/EACCES (a verifier refusal read as
   // not-permitted for the caller, src/probes/privilege.ts) already says why.
   if (r.status !== 'not-permitted' || (r.errno !== 'EPERM' && r.errno !== 'EACCES')) return r;
   const viaToken = env.tokenFd !== undefined ? env.explainTokenEperm?.(op) : undefined;
   const base = viaToken ?? explainEperm(kind, name, required, env.caps, env.unprivDisabled);
-  const detail = env.childUserNs && !viaToken ? `${base} (we run in a child user namespace, whose capabilities bpf() does not count without a BPF token)` : base;
+  const detail =
+    env.childUserNs && !viaToken
+      ? `${base} (we run in a child user namespace, whose capabilities bpf() does not count without a BPF token)`
+      : base;
   return { ...r, detail: r.detail && !r.detail.startsWith('permission denied for') ? `${detail} (kernel: ${r.detail})` : detail };
 }
-

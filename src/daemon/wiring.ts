@@ -25,7 +25,6 @@ import pkg from '../../package.json' with { type: 'json' };
 export type ProbeFn = (opts: { hostRoot?: string; signal?: AbortSignal; full?: boolean; workers?: number }) => Promise<ProbeReport>;
 export type CheckFn = (report: ProbeReport) => ProfileCheck[];
 
-
 export interface DaemonDeps {
   probe: ProbeFn;
   check?: CheckFn;
@@ -120,7 +119,9 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
   let url: string | undefined;
   if (deps.listen) {
     url = await listenAny(app, config.listen);
-    logger.child({ component: 'lifecycle' }).info({ url, probeIntervalSeconds: config.probeIntervalSeconds, configFile: config.file }, 'serving');
+    logger
+      .child({ component: 'lifecycle' })
+      .info({ url, probeIntervalSeconds: config.probeIntervalSeconds, configFile: config.file }, 'serving');
   }
   const firstProbe = loop.start();
 
@@ -150,7 +151,8 @@ export async function startDaemon(config: Config, deps: DaemonDeps): Promise<Dae
  * booted with IPv6 disabled refuses it (EAFNOSUPPORT): every IPv4 address then.
  */
 async function listenAny(app: Awaited<ReturnType<typeof buildApp>>, listen: Config['listen']): Promise<string> {
-  const go = (host: string) => app.listen({ host, port: listen.port, listenTextResolver: (address) => `HTTP server listening on ${address}` });
+  const go = (host: string) =>
+    app.listen({ host, port: listen.port, listenTextResolver: (address) => `HTTP server listening on ${address}` });
   try {
     return await go(listen.host);
   } catch (err) {
@@ -209,7 +211,10 @@ export async function runDaemon(
     log.fatal({ err, listen: config.listen }, code === 'EADDRINUSE' ? 'address already in use' : 'cannot start');
     // Not this node's address, or no such host: the configuration is wrong (2), not the moment (1).
     const badAddress = code === 'ENOTFOUND' || code === 'EADDRNOTAVAIL' || code === 'EAI_NONAME';
-    if (badAddress) process.stderr.write(`bpfready: listen address ${config.listen.host}:${config.listen.port}: no such address on this host (${code})\n`);
+    if (badAddress)
+      process.stderr.write(
+        `bpfready: listen address ${config.listen.host}:${config.listen.port}: no such address on this host (${code})\n`,
+      );
     signals.dispose();
     await deps.publisher?.close();
     return badAddress ? 2 : 1;
@@ -234,7 +239,11 @@ export async function runDaemon(
 }
 
 /** `bpfready serve` and `bpfready daemon`: parse the config, wire the parts, run until signalled. */
-export async function runCommand(command: 'serve' | 'daemon', argv: readonly string[], signals: StopSignals = catchSignals()): Promise<number> {
+export async function runCommand(
+  command: 'serve' | 'daemon',
+  argv: readonly string[],
+  signals: StopSignals = catchSignals(),
+): Promise<number> {
   try {
     return await startAndRun(command, argv, signals);
   } finally {
@@ -256,7 +265,10 @@ async function startAndRun(command: 'serve' | 'daemon', argv: readonly string[],
     const hostRoot = hostRootProblem(config.hostRoot);
     if (hostRoot) throw new ConfigError('--host-root (hostRoot)', hostRoot);
     if (command === 'daemon' && !config.kubernetes.nodeName) {
-      throw new ConfigError('--node-name / NODE_NAME', 'bpfready daemon needs the name of the Node it runs on (the downward API sets NODE_NAME)');
+      throw new ConfigError(
+        '--node-name / NODE_NAME',
+        'bpfready daemon needs the name of the Node it runs on (the downward API sets NODE_NAME)',
+      );
     }
   } catch (err) {
     if (err instanceof ParseError || err instanceof UsageError) {

@@ -26,7 +26,10 @@ function filesKey(hostRoot: string): string | undefined {
   try {
     const mods = listBtfModules(hostRoot);
     const names = mods.ok ? mods.modules : [];
-    return [btfFileKey(hostPath(hostRoot, '/sys/kernel/btf/vmlinux')), ...names.map((n) => btfFileKey(hostPath(hostRoot, `/sys/kernel/btf/${n}`)))].join('\n');
+    return [
+      btfFileKey(hostPath(hostRoot, '/sys/kernel/btf/vmlinux')),
+      ...names.map((n) => btfFileKey(hostPath(hostRoot, `/sys/kernel/btf/${n}`))),
+    ].join('\n');
   } catch {
     return undefined;
   }
@@ -52,7 +55,8 @@ function computeBtfFacts(hostRoot: string, config: Map<string, string> | undefin
     const { code, message } = errorText(e);
     const why = config?.get('DEBUG_INFO_BTF') === 'y' ? 'CONFIG_DEBUG_INFO_BTF=y but' : 'CONFIG_DEBUG_INFO_BTF not set:';
     // A malformed file is an error with the parser's words; fs errors (ENOENT, EACCES) say absent/unreadable.
-    btf.vmlinux = e instanceof ParseError || !code ? fact('error', undefined, `unknown: ${message}`) : unreadable(code, path, `${why} no ${path}`);
+    btf.vmlinux =
+      e instanceof ParseError || !code ? fact('error', undefined, `unknown: ${message}`) : unreadable(code, path, `${why} no ${path}`);
   }
 
   const mods = listBtfModules(hostRoot);
@@ -72,8 +76,12 @@ function computeBtfFacts(hostRoot: string, config: Map<string, string> | undefin
   if (!vmlinux) btf.modules = fact('error', undefined, 'unknown: module BTF is split BTF and needs vmlinux BTF');
   else if (!mods.ok) btf.modules = fact('error', undefined, `unknown: ${mods.path}: ${mods.code}`);
   else if (Object.keys(modules).length === 0 && broken.length === 0) {
-    const why = config?.get('MODULES') !== 'y' ? 'kernel built without modules (CONFIG_MODULES not set)'
-      : config?.get('DEBUG_INFO_BTF_MODULES') !== 'y' ? 'CONFIG_DEBUG_INFO_BTF_MODULES not set' : 'no loaded module carries BTF';
+    const why =
+      config?.get('MODULES') !== 'y'
+        ? 'kernel built without modules (CONFIG_MODULES not set)'
+        : config?.get('DEBUG_INFO_BTF_MODULES') !== 'y'
+          ? 'CONFIG_DEBUG_INFO_BTF_MODULES not set'
+          : 'no loaded module carries BTF';
     btf.modules = fact('unsupported', {}, why);
   } else btf.modules = fact(broken.length ? 'error' : 'supported', modules, broken.length ? `unparsable: ${broken.join('; ')}` : undefined);
 
@@ -85,8 +93,8 @@ function computeBtfFacts(hostRoot: string, config: Map<string, string> | undefin
     const count = Object.keys(own).length;
     btf.kfuncs = count
       ? fact('supported', count, `from DECL_TAG "${KFUNC_TAG}"`)
-      // pahole < 1.26 emits no kfunc decl tags: kfuncs may still exist, only a probe load can tell.
-      : fact('error', 0, `unknown: no DECL_TAG "${KFUNC_TAG}" in vmlinux BTF (built with pahole < 1.26?)`);
+      : // pahole < 1.26 emits no kfunc decl tags: kfuncs may still exist, only a probe load can tell.
+        fact('error', 0, `unknown: no DECL_TAG "${KFUNC_TAG}" in vmlinux BTF (built with pahole < 1.26?)`);
     return { btf, kfuncs: Object.fromEntries(Object.entries(own).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))), vmlinux };
   }
   btf.kfuncs = fact('error', undefined, 'unknown: kfuncs are discovered from vmlinux BTF, which is missing');

@@ -9,7 +9,9 @@ export function cpuFacts(hostRoot: string, config: Map<string, string> | undefin
     // A missing file says nothing about the CPU (kernel before 4.15, other arch): unknown, not "unaffected".
     section[name] = r.ok
       ? fact('supported', r.value.trim())
-      : r.code === 'ENOENT' ? fact('error', undefined, `unknown: no ${r.path} (kernel before 4.15?)`, r.code) : unreadable(r.code, r.path, '');
+      : r.code === 'ENOENT'
+        ? fact('error', undefined, `unknown: no ${r.path} (kernel before 4.15?)`, r.code)
+        : unreadable(r.code, r.path, '');
   }
   const p = readPreempt(hostRoot, config, unameVersion);
   section.preempt = p.model
@@ -18,7 +20,8 @@ export function cpuFacts(hostRoot: string, config: Map<string, string> | undefin
   const always = config?.get('BPF_JIT_ALWAYS_ON');
   section.jit_always_on = !config
     ? fact('error', undefined, 'unknown: no kernel config')
-    : always === 'y' ? fact('supported', true, 'CONFIG_BPF_JIT_ALWAYS_ON=y: no interpreter; programs that cannot be JITed fail to load')
+    : always === 'y'
+      ? fact('supported', true, 'CONFIG_BPF_JIT_ALWAYS_ON=y: no interpreter; programs that cannot be JITed fail to load')
       : fact('unsupported', false, 'CONFIG_BPF_JIT_ALWAYS_ON is not set: the interpreter remains as fallback');
   return section;
 }

@@ -76,15 +76,22 @@ export async function readInInitNetns(hostRoot: string, files: string[], timeout
   const own = nsRef('/proc/thread-self/ns/net');
   const refs = initNetnsRefs(hostRoot);
   const known = refs.find((r) => r.inode !== undefined);
-  if (own.inode !== undefined && known && known.inode === own.inode) return { ok: true, files: readDirect(files), via: 'this process (in the initial network namespace)' };
+  if (own.inode !== undefined && known && known.inode === own.inode)
+    return { ok: true, files: readDirect(files), via: 'this process (in the initial network namespace)' };
   if (!known) {
     // A host root that is not a procfs (files laid out by hand, a copy) has no namespaces: its files
     // are what there is to read. Under a real procfs, what we read is this namespace's.
     const tried = refs.map((r) => `${r.path} (${r.code})`).join(', ');
     const proc = statfsMagic(hostPath(hostRoot, '/proc'));
     const files_ = readDirect(files);
-    if (!proc.ok || proc.value !== PROC_SUPER_MAGIC) return { ok: true, files: files_, via: `${hostPath(hostRoot, '/proc')} (not a procfs)` };
-    return { ok: true, files: files_, via: 'this process', unsure: `the initial network namespace could not be named (${tried}), and this process's may not be it` };
+    if (!proc.ok || proc.value !== PROC_SUPER_MAGIC)
+      return { ok: true, files: files_, via: `${hostPath(hostRoot, '/proc')} (not a procfs)` };
+    return {
+      ok: true,
+      files: files_,
+      via: 'this process',
+      unsure: `the initial network namespace could not be named (${tried}), and this process's may not be it`,
+    };
   }
   const answer = await new Promise<InitNetnsAnswer | { error: string }>((resolve) => {
     const data: InitNetnsRequest = { nsPath: known.path, files };
@@ -105,8 +112,17 @@ export async function readInInitNetns(hostRoot: string, files: string[], timeout
   });
   if ('error' in answer) return { ok: false, why: answer.error, code: 'EIO' };
   if (!answer.entered) {
-    const hint = answer.code === 'EPERM' ? ' (entering it needs CAP_SYS_ADMIN)' : answer.code === 'EACCES' ? ' (naming it needs ptrace access to that process: CAP_SYS_PTRACE)' : '';
-    return { ok: false, why: `this process is not in the initial network namespace, and entering it failed: ${answer.step}: ${answer.code}${hint}`, code: answer.code };
+    const hint =
+      answer.code === 'EPERM'
+        ? ' (entering it needs CAP_SYS_ADMIN)'
+        : answer.code === 'EACCES'
+          ? ' (naming it needs ptrace access to that process: CAP_SYS_PTRACE)'
+          : '';
+    return {
+      ok: false,
+      why: `this process is not in the initial network namespace, and entering it failed: ${answer.step}: ${answer.code}${hint}`,
+      code: answer.code,
+    };
   }
   return { ok: true, files: answer.files, via: `a thread in the initial network namespace (${known.path})` };
 }

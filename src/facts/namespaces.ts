@@ -14,9 +14,10 @@ export function namespaceFacts(hostRoot: string): FactSection {
     const failed = !ns.self.ok ? ns.self : !ns.init.ok ? ns.init : undefined;
     const code = failed && !failed.ok ? failed.code : undefined;
     const where = failed && !failed.ok ? failed.path : '';
-    section[ns.type] = code === 'EACCES' || code === 'EPERM'
-      ? fact('not-permitted', value, `unknown: cannot read ${where} (needs ptrace access to pid 1)`, code)
-      : fact('error', value, `unknown: ${where}: ${code ?? 'unreadable'}`, code);
+    section[ns.type] =
+      code === 'EACCES' || code === 'EPERM'
+        ? fact('not-permitted', value, `unknown: cannot read ${where} (needs ptrace access to pid 1)`, code)
+        : fact('error', value, `unknown: ${where}: ${code ?? 'unreadable'}`, code);
   }
   return section;
 }

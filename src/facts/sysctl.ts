@@ -42,7 +42,12 @@ export async function sysctlFacts(hostRoot: string, config?: Map<string, string>
       if (!initNet?.ok) {
         const why = initNet?.why ?? 'not read';
         const code = initNet && !initNet.ok ? initNet.code : 'EIO';
-        section[name] = fact(code === 'EPERM' || code === 'EACCES' ? 'not-permitted' : 'error', undefined, `unknown: ${name} exists only in the initial network namespace; ${why}`, code);
+        section[name] = fact(
+          code === 'EPERM' || code === 'EACCES' ? 'not-permitted' : 'error',
+          undefined,
+          `unknown: ${name} exists only in the initial network namespace; ${why}`,
+          code,
+        );
         continue;
       }
       const f = initNet.files[path];
@@ -68,7 +73,9 @@ export async function sysctlFacts(hostRoot: string, config?: Map<string, string>
       section[name] = r.message ? fact('error', undefined, `unknown: ${r.message}`) : unreadable(r.code, r.path, ABSENT[name] ?? 'absent');
       continue;
     }
-    const meaning = SYSCTL_MEANINGS[name]?.[r.value] ?? (name === 'net.core.bpf_jit_limit' ? `${r.value} bytes of JIT memory for unprivileged programs` : undefined);
+    const meaning =
+      SYSCTL_MEANINGS[name]?.[r.value] ??
+      (name === 'net.core.bpf_jit_limit' ? `${r.value} bytes of JIT memory for unprivileged programs` : undefined);
     section[name] = fact('supported', r.value, meaning);
   }
   return section;

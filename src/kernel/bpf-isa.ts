@@ -47,7 +47,7 @@ export function isaVersion(insns: Uint8Array, littleEndian: boolean): IsaVersion
       if (LESS_THAN.has(op) && version < 2) version = 2;
     } else if (cls === CLASS_ALU || cls === CLASS_ALU64) {
       if ((op === OP_DIV || op === OP_MOD) && off === 1) return 4;
-      if (op === OP_MOV && (code & SRC_X) && (off === 8 || off === 16 || off === 32)) return 4;
+      if (op === OP_MOV && code & SRC_X && (off === 8 || off === 16 || off === 32)) return 4;
       if (op === OP_END && cls === CLASS_ALU64) return 4;
     } else if (cls === CLASS_LDX && (code & 0xe0) === MODE_MEMSX) {
       return 4;

@@ -13,7 +13,7 @@ import { Btf, BtfKind } from './btf.ts';
 const K = BtfKind;
 // Kinds whose size_or_type word is a type id.
 const REFERS = new Set<number>([K.PTR, K.TYPEDEF, K.VOLATILE, K.CONST, K.RESTRICT, K.FUNC, K.FUNC_PROTO, K.VAR, K.TYPE_TAG]);
-const KEEP_FUNCS = process.env.KF === "1";
+const KEEP_FUNCS = process.env.KF === '1';
 const DROPPED = new Set<number>([K.DATASEC, K.DECL_TAG]);
 
 class StringTable {
@@ -115,7 +115,14 @@ function rewrite(btf: Btf, id: number, ref: (id: number) => number, strings: Str
 }
 
 /** Appends the kept types of each blob in `btfs`, numbered on from `first`, to `words`. */
-function renumber(btfs: readonly Btf[], first: number, base: Minimized | undefined, strings: StringTable, proto: number, words: number[]): Minimized {
+function renumber(
+  btfs: readonly Btf[],
+  first: number,
+  base: Minimized | undefined,
+  strings: StringTable,
+  proto: number,
+  words: number[],
+): Minimized {
   let next = first;
   let map = new Map<number, number>();
   for (const btf of btfs) {

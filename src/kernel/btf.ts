@@ -9,14 +9,48 @@ import { ParseError } from '../base/errors.ts';
 import { readFileMapped } from '../native/libc.ts';
 
 export const BtfKind = {
-  INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, TYPEDEF: 8, VOLATILE: 9, CONST: 10,
-  RESTRICT: 11, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, FLOAT: 16, DECL_TAG: 17, TYPE_TAG: 18,
+  INT: 1,
+  PTR: 2,
+  ARRAY: 3,
+  STRUCT: 4,
+  UNION: 5,
+  ENUM: 6,
+  FWD: 7,
+  TYPEDEF: 8,
+  VOLATILE: 9,
+  CONST: 10,
+  RESTRICT: 11,
+  FUNC: 12,
+  FUNC_PROTO: 13,
+  VAR: 14,
+  DATASEC: 15,
+  FLOAT: 16,
+  DECL_TAG: 17,
+  TYPE_TAG: 18,
   ENUM64: 19,
 } as const;
 
 export const BTF_KIND_NAMES: readonly string[] = [
-  'unknown', 'int', 'ptr', 'array', 'struct', 'union', 'enum', 'fwd', 'typedef', 'volatile', 'const',
-  'restrict', 'func', 'func_proto', 'var', 'datasec', 'float', 'decl_tag', 'type_tag', 'enum64',
+  'unknown',
+  'int',
+  'ptr',
+  'array',
+  'struct',
+  'union',
+  'enum',
+  'fwd',
+  'typedef',
+  'volatile',
+  'const',
+  'restrict',
+  'func',
+  'func_proto',
+  'var',
+  'datasec',
+  'float',
+  'decl_tag',
+  'type_tag',
+  'enum64',
 ];
 
 const BTF_MAGIC = 0xeb9f;
@@ -63,7 +97,8 @@ export interface BtfMember {
  */
 export function essentialName(name: string): string {
   for (let i = name.length - 5; i >= 0; i--) {
-    if (name[i] !== '_' && name[i + 1] === '_' && name[i + 2] === '_' && name[i + 3] === '_' && name[i + 4] !== '_') return name.slice(0, i + 1);
+    if (name[i] !== '_' && name[i + 1] === '_' && name[i + 2] === '_' && name[i + 3] === '_' && name[i + 4] !== '_')
+      return name.slice(0, i + 1);
   }
   return name;
 }
@@ -144,7 +179,10 @@ export class Btf {
     const end = hdrLen + typeOff + typeLen;
     // 32-bit words in place when the blob is in host order and aligned (vmlinux always is): the
     // loop below then reads no DataView and branches on table lookups only (~3x faster on 150k types).
-    const words = le === HOST_LE && (bytes.byteOffset + hdrLen + typeOff) % 4 === 0 ? new Uint32Array(bytes.buffer, bytes.byteOffset + hdrLen + typeOff, typeLen / 4) : undefined;
+    const words =
+      le === HOST_LE && (bytes.byteOffset + hdrLen + typeOff) % 4 === 0
+        ? new Uint32Array(bytes.buffer, bytes.byteOffset + hdrLen + typeOff, typeLen / 4)
+        : undefined;
     const base4 = hdrLen + typeOff;
     for (let p = base4; p < end; ) {
       if (p + TYPE_HDR > end) fail(`type ${this.firstId + n} is truncated`);
@@ -299,7 +337,10 @@ export class Btf {
 
   /** Enumerators of the ENUM or ENUM64 named `name`, with their values. */
   enumValues(name: string): Map<string, bigint> | undefined {
-    const [e32, e64] = this.findIds([[BtfKind.ENUM, name], [BtfKind.ENUM64, name]]);
+    const [e32, e64] = this.findIds([
+      [BtfKind.ENUM, name],
+      [BtfKind.ENUM64, name],
+    ]);
     const id = e32 ?? e64;
     return id === undefined ? undefined : this.enumValuesOf(id);
   }
@@ -343,7 +384,11 @@ export class Btf {
     const out: BtfMember[] = [];
     for (let i = 0, q = b.#offsets[id - b.firstId]! + TYPE_HDR; i < vlen; i++, q += 12) {
       const off = v.getUint32(q + 8, le);
-      const m: BtfMember = { name: this.#string(v.getUint32(q, le)), type: v.getUint32(q + 4, le), bitOffset: bitfields ? off & 0xffffff : off };
+      const m: BtfMember = {
+        name: this.#string(v.getUint32(q, le)),
+        type: v.getUint32(q + 4, le),
+        bitOffset: bitfields ? off & 0xffffff : off,
+      };
       if (bitfields && off >>> 24) m.bitfieldSize = off >>> 24;
       out.push(m);
     }
@@ -420,8 +465,13 @@ export class Btf {
     if (depth > 32) return undefined;
     const r = this.skipModsAndTypedefs(id);
     switch (this.kind(r)) {
-      case BtfKind.INT: case BtfKind.ENUM: case BtfKind.ENUM64: case BtfKind.STRUCT: case BtfKind.UNION:
-      case BtfKind.FLOAT: case BtfKind.DATASEC:
+      case BtfKind.INT:
+      case BtfKind.ENUM:
+      case BtfKind.ENUM64:
+      case BtfKind.STRUCT:
+      case BtfKind.UNION:
+      case BtfKind.FLOAT:
+      case BtfKind.DATASEC:
         return this.typeRef(r);
       case BtfKind.PTR:
         return 8;

@@ -16,7 +16,8 @@ export function parseSchedPreempt(text: string, input = 'sched/preempt'): Preemp
   const current = words.filter((w) => w.startsWith('(') && w.endsWith(')')).map((w) => w.slice(1, -1));
   if (current.length !== 1) throw new ParseError(input, `expected exactly one parenthesised model, found ${current.length}`);
   const model = current[0]!;
-  if (!(PREEMPT_MODELS as readonly string[]).includes(model)) throw new ParseError(input, `unknown preemption model ${JSON.stringify(model.slice(0, 40))}`);
+  if (!(PREEMPT_MODELS as readonly string[]).includes(model))
+    throw new ParseError(input, `unknown preemption model ${JSON.stringify(model.slice(0, 40))}`);
   return model as PreemptModel;
 }
 
@@ -47,15 +48,22 @@ export function readPreempt(hostRoot: string, config: Map<string, string> | unde
       // fall through to the static sources
     }
   }
-  if (config?.get('PREEMPT_RT') === 'y' || /\bPREEMPT_RT\b/.test(unameVersion)) return { model: 'rt', dynamic, source: 'CONFIG_PREEMPT_RT' };
+  if (config?.get('PREEMPT_RT') === 'y' || /\bPREEMPT_RT\b/.test(unameVersion))
+    return { model: 'rt', dynamic, source: 'CONFIG_PREEMPT_RT' };
   if (dynamic) {
     const cmd = readHostText(hostRoot, '/proc/cmdline');
     const fromCmd = cmd.ok ? cmdlinePreempt(cmd.value) : undefined;
     if (fromCmd) return { model: fromCmd, dynamic, source: `${cmd.path} preempt=` };
   }
   if (config) {
-    const options: [string, PreemptModel][] = [['PREEMPT_NONE', 'none'], ['PREEMPT_VOLUNTARY', 'voluntary'], ['PREEMPT', 'full'], ['PREEMPT_LAZY', 'lazy']];
-    for (const [opt, model] of options) if (config.get(opt) === 'y') return { model, dynamic, source: `CONFIG_${opt}${dynamic ? ' (boot default)' : ''}` };
+    const options: [string, PreemptModel][] = [
+      ['PREEMPT_NONE', 'none'],
+      ['PREEMPT_VOLUNTARY', 'voluntary'],
+      ['PREEMPT', 'full'],
+      ['PREEMPT_LAZY', 'lazy'],
+    ];
+    for (const [opt, model] of options)
+      if (config.get(opt) === 'y') return { model, dynamic, source: `CONFIG_${opt}${dynamic ? ' (boot default)' : ''}` };
   }
   return { dynamic, source: 'unknown: no debugfs sched/preempt, no kernel config' };
 }

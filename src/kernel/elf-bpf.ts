@@ -166,9 +166,19 @@ const INSN_LD_IMM64 = 0x18;
 
 // Sections libbpf itself ignores or consumes elsewhere (debug info, BTF, relocations, symbols).
 function isMetadata(s: ElfSection): boolean {
-  return s.index === 0 || s.name.startsWith('.debug') || s.name.startsWith('.rel') || s.name.startsWith('.BTF') ||
-    s.name === '.symtab' || s.name === '.strtab' || s.name === '.shstrtab' || s.name === '.llvm_addrsig' ||
-    s.name === '.eh_frame' || s.name === '.comment' || s.name === '.note.GNU-stack';
+  return (
+    s.index === 0 ||
+    s.name.startsWith('.debug') ||
+    s.name.startsWith('.rel') ||
+    s.name.startsWith('.BTF') ||
+    s.name === '.symtab' ||
+    s.name === '.strtab' ||
+    s.name === '.shstrtab' ||
+    s.name === '.llvm_addrsig' ||
+    s.name === '.eh_frame' ||
+    s.name === '.comment' ||
+    s.name === '.note.GNU-stack'
+  );
 }
 
 /** libbpf's global-data sections: each becomes a single-element ARRAY map holding the section. */
@@ -214,7 +224,16 @@ export function parseBpfObject(bytes: Uint8Array, input: string): BpfObject {
   const kconfigSize = externs.filter((e) => e.section === '.kconfig').reduce((n, e) => Math.max(n, (e.offset ?? 0) + e.size), 0);
   // libbpf keeps __kconfig externs in a read-only .kconfig map it fills from the kernel's config.
   if (kconfigSize > 0 && !maps.some((m) => m.name === '.kconfig')) {
-    maps.push({ name: '.kconfig', type: 'array', keySize: 4, valueSize: kconfigSize, maxEntries: 1, flags: BPF_F_RDONLY_PROG | BPF_F_MMAPABLE, source: 'global-data', section: '.kconfig' });
+    maps.push({
+      name: '.kconfig',
+      type: 'array',
+      keySize: 4,
+      valueSize: kconfigSize,
+      maxEntries: 1,
+      flags: BPF_F_RDONLY_PROG | BPF_F_MMAPABLE,
+      source: 'global-data',
+      section: '.kconfig',
+    });
   }
 
   const programs: BpfProgramSpec[] = [];
@@ -242,11 +261,22 @@ export function parseBpfObject(bytes: Uint8Array, input: string): BpfObject {
   maps.sort((a, b) => cmp(a.name, b.name));
   const structOps = elf.sections
     .filter((s) => s.name === '.struct_ops' || s.name === '.struct_ops.link')
-    .flatMap((s) => elf.symbols.filter((y) => y.shndx === s.index && y.type === STT_OBJECT && y.name !== '').map((y) => ({ name: y.name, section: s.name })))
+    .flatMap((s) =>
+      elf.symbols
+        .filter((y) => y.shndx === s.index && y.type === STT_OBJECT && y.name !== '')
+        .map((y) => ({ name: y.name, section: s.name })),
+    )
     .sort((a, b) => cmp(a.name, b.name));
   return {
-    input, littleEndian: elf.littleEndian, license: readLicense(elf), hasBtf: btf !== undefined,
-    coreRelocations: hasCoreRelocations(elf), structOps, programs, maps, externs,
+    input,
+    littleEndian: elf.littleEndian,
+    license: readLicense(elf),
+    hasBtf: btf !== undefined,
+    coreRelocations: hasCoreRelocations(elf),
+    structOps,
+    programs,
+    maps,
+    externs,
     data: Object.fromEntries(maps.filter((m) => m.source === 'global-data').map((m) => [m.name, initialData(elf, m)])),
   };
 }
@@ -260,8 +290,15 @@ const targetOf = (section: string): string | undefined => {
 };
 
 function programSpec(
-  name: string, s: ElfSection, def: SecDef | undefined, target: string | undefined, scan: Scan,
-  helpers: Set<string>, kfuncs: Set<string>, linked: LinkedCode, core: ProgramCoreRelo[],
+  name: string,
+  s: ElfSection,
+  def: SecDef | undefined,
+  target: string | undefined,
+  scan: Scan,
+  helpers: Set<string>,
+  kfuncs: Set<string>,
+  linked: LinkedCode,
+  core: ProgramCoreRelo[],
 ): BpfProgramSpec {
   const p: BpfProgramSpec = {
     name,
@@ -325,7 +362,13 @@ interface TextFn {
 
 /** The functions of .text (static ones included), each scanned on its own. */
 function textFunctions(elf: ElfFile, text: ElfSection, index: MapIndex): TextFn[] {
-  const starts = [...new Set(elf.symbols.filter((y) => y.shndx === text.index && y.type === STT_FUNC && y.value % 8 === 0 && y.value < text.size).map((y) => y.value))].sort((a, b) => a - b);
+  const starts = [
+    ...new Set(
+      elf.symbols
+        .filter((y) => y.shndx === text.index && y.type === STT_FUNC && y.value % 8 === 0 && y.value < text.size)
+        .map((y) => y.value),
+    ),
+  ].sort((a, b) => a - b);
   // Code before the first symbol (none in clang's output) still counts: as a function of its own.
   if (starts[0] !== 0) starts.unshift(0);
   return starts.map((start, i) => {
@@ -338,7 +381,13 @@ function textFunctions(elf: ElfFile, text: ElfSection, index: MapIndex): TextFn[
  * libbpf's linking: the program's code, then each .text function it reaches (transitively) appended
  * once, every call and function pointer re-aimed at the appended copy.
  */
-function link(main: Scan, fns: readonly TextFn[], le: boolean, input: string, name: string): { code: LinkedCode; reached: TextFn[]; starts: Map<TextFn, number> } {
+function link(
+  main: Scan,
+  fns: readonly TextFn[],
+  le: boolean,
+  input: string,
+  name: string,
+): { code: LinkedCode; reached: TextFn[]; starts: Map<TextFn, number> } {
   const parts: { fn: TextFn | undefined; scan: Scan; at: number }[] = [{ fn: undefined, scan: main, at: 0 }];
   const starts = new Map<TextFn, number>();
   let total = main.insns.length / 8;
@@ -359,7 +408,8 @@ function link(main: Scan, fns: readonly TextFn[], le: boolean, input: string, na
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i]!;
     for (const r of part.scan.relocs) {
-      if (r.kind === 'subprog' && r.textOffset !== undefined) calls.push({ at: part.at + r.insn, target: place(r.textOffset), func: part.scan.funcRefs.has(r.insn) });
+      if (r.kind === 'subprog' && r.textOffset !== undefined)
+        calls.push({ at: part.at + r.insn, target: place(r.textOffset), func: part.scan.funcRefs.has(r.insn) });
     }
   }
   const insns = new Uint8Array(total * 8);
@@ -380,7 +430,16 @@ function link(main: Scan, fns: readonly TextFn[], le: boolean, input: string, na
 }
 
 /** The CO-RE relocations that land in a program's linked code: its own, then its .text functions'. */
-function coreRelocations(elf: ElfFile, ext: BtfExt, btf: ObjectBtf, section: string, fn: Fn, textName: string | undefined, linked: ReturnType<typeof link>, input: string): ProgramCoreRelo[] {
+function coreRelocations(
+  elf: ElfFile,
+  ext: BtfExt,
+  btf: ObjectBtf,
+  section: string,
+  fn: Fn,
+  textName: string | undefined,
+  linked: ReturnType<typeof link>,
+  input: string,
+): ProgramCoreRelo[] {
   const out: ProgramCoreRelo[] = [];
   const add = (r: { insnOff: number; typeId: number; access: string; kind: number }, insn: number): void => {
     const kind = CORE_KIND_NAMES[r.kind];
@@ -388,7 +447,8 @@ function coreRelocations(elf: ElfFile, ext: BtfExt, btf: ObjectBtf, section: str
     const spec = coreSpec(btf.btf, r.typeId, r.access, kind, `${input} .BTF.ext`);
     const local = coreValue(kind, spec, btf.btf, r.typeId, !elf.littleEndian);
     const rel: ProgramCoreRelo = { insn, kind, spec };
-    if (local !== undefined && local <= BigInt(Number.MAX_SAFE_INTEGER) && local >= -BigInt(Number.MAX_SAFE_INTEGER)) rel.local = Number(local);
+    if (local !== undefined && local <= BigInt(Number.MAX_SAFE_INTEGER) && local >= -BigInt(Number.MAX_SAFE_INTEGER))
+      rel.local = Number(local);
     if (spec.class === 'field' && kind !== 'field_exists') {
       const size = coreValue('field_byte_size', spec, btf.btf, r.typeId, !elf.littleEndian);
       if (size !== undefined) rel.localSize = Number(size);
@@ -404,7 +464,8 @@ function coreRelocations(elf: ElfFile, ext: BtfExt, btf: ObjectBtf, section: str
     }
   }
   for (const r of out) {
-    if (r.insn >= linked.code.insns.length / 8) throw new ParseError(input, `CO-RE relocation at instruction ${r.insn} lies outside program ${fn.name}`);
+    if (r.insn >= linked.code.insns.length / 8)
+      throw new ParseError(input, `CO-RE relocation at instruction ${r.insn} lies outside program ${fn.name}`);
   }
   return out.sort((a, b) => a.insn - b.insn);
 }
@@ -419,7 +480,10 @@ function functionsIn(elf: ElfFile, s: ElfSection): Fn[] {
     const next = syms[i + 1]?.value ?? s.size;
     const end = y.size > 0 ? y.value + y.size : next;
     if (y.value % 8 !== 0 || end % 8 !== 0 || end > s.size || end <= y.value) {
-      throw new ParseError(elf.input, `function ${y.name} [${y.value}, ${end}) is not whole instructions inside "${s.name}" (${s.size} bytes)`);
+      throw new ParseError(
+        elf.input,
+        `function ${y.name} [${y.value}, ${end}) is not whole instructions inside "${s.name}" (${s.size} bytes)`,
+      );
     }
     return { name: y.name, start: y.value, end };
   });
@@ -500,7 +564,10 @@ function scanRange(elf: ElfFile, s: ElfSection, start: number, end: number, inde
       }
       off += 8;
     } else if (sym) {
-      throw new ParseError(input, `relocation on instruction ${at} (opcode 0x${code.toString(16)}) in "${s.name}" is neither a call nor ld_imm64`);
+      throw new ParseError(
+        input,
+        `relocation on instruction ${at} (opcode 0x${code.toString(16)}) in "${s.name}" is neither a call nor ld_imm64`,
+      );
     }
   }
   return { insns, helpers: [...helpers], kfuncs: [...kfuncs], relocs, callsSubprograms, funcRefs };
@@ -519,7 +586,10 @@ function ldReloc(elf: ElfFile, sym: ElfSymbol, at: number, imm: number, index: M
     return { insn: at, kind: 'map-value', target: target.name, offset: (sym.type === STT_SECTION ? 0 : sym.value) + imm };
   }
   if (target && (target.flags & SHF_EXECINSTR) !== 0) return { insn: at, kind: 'subprog', target: sym.name };
-  throw new ParseError(elf.input, `ld_imm64 at instruction ${at} in "${sec}" refers to ${sym.name || 'a symbol'} in section "${target?.name ?? sym.shndx}", which is not a map`);
+  throw new ParseError(
+    elf.input,
+    `ld_imm64 at instruction ${at} in "${sec}" refers to ${sym.name || 'a symbol'} in section "${target?.name ?? sym.shndx}", which is not a map`,
+  );
 }
 
 /**
@@ -608,23 +678,42 @@ function btfMapDef(btf: ObjectBtf, typeId: number, name: string, input: string, 
       return btf.sizeOf(btf.btf.typeRef(ptr));
     };
     switch (mem.name) {
-      case 'type': typeNum = int(); break;
-      case 'max_entries': m.maxEntries = int(); break;
-      case 'map_flags': m.flags = int(); break;
-      case 'key_size': m.keySize = int(); break;
-      case 'value_size': m.valueSize = int(); break;
-      case 'key': m.keySize = pointee(); break;
-      case 'value': m.valueSize = pointee(); break;
+      case 'type':
+        typeNum = int();
+        break;
+      case 'max_entries':
+        m.maxEntries = int();
+        break;
+      case 'map_flags':
+        m.flags = int();
+        break;
+      case 'key_size':
+        m.keySize = int();
+        break;
+      case 'value_size':
+        m.valueSize = int();
+        break;
+      case 'key':
+        m.keySize = pointee();
+        break;
+      case 'value':
+        m.valueSize = pointee();
+        break;
       case 'values': {
         // __array(values, struct inner_def): an array of pointers to the inner map's definition
         // (for prog_array, to a function prototype).
         const a = btf.array(ptr);
         const to = a ? btf.resolve(a.type) : 0;
-        if (to && btf.btf.kind(to) === BtfKind.PTR && btf.btf.kind(btf.resolve(btf.btf.typeRef(to))) === BtfKind.STRUCT) inner = btf.btf.typeRef(to);
+        if (to && btf.btf.kind(to) === BtfKind.PTR && btf.btf.kind(btf.resolve(btf.btf.typeRef(to))) === BtfKind.STRUCT)
+          inner = btf.btf.typeRef(to);
         break;
       }
-      case 'numa_node': case 'map_extra': case 'pinning': break;
-      default: throw new ParseError(input, `${where}: unknown map definition field`);
+      case 'numa_node':
+      case 'map_extra':
+      case 'pinning':
+        break;
+      default:
+        throw new ParseError(input, `${where}: unknown map definition field`);
     }
   }
   if (typeNum < 0) throw new ParseError(input, `map ${name} has no type`);
@@ -646,8 +735,9 @@ function readLegacyMaps(elf: ElfFile, s: ElfSection, out: BpfMapSpec[], index: M
   const view = new DataView(s.data.buffer, s.data.byteOffset, s.data.byteLength);
   const le = elf.littleEndian;
   for (const y of syms) {
-    const size = y.size || (s.size / syms.length);
-    if (size < 20 || y.value + 20 > s.data.length) throw new ParseError(input, `legacy map ${y.name} at ${y.value} is shorter than struct bpf_map_def (20 bytes)`);
+    const size = y.size || s.size / syms.length;
+    if (size < 20 || y.value + 20 > s.data.length)
+      throw new ParseError(input, `legacy map ${y.name} at ${y.value} is shorter than struct bpf_map_def (20 bytes)`);
     const at = y.value;
     const m: BpfMapSpec = {
       name: y.name,

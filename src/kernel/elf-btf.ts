@@ -53,7 +53,8 @@ export class ObjectBtf {
   resolve(id: number): number {
     for (let hops = 0; hops < 64; hops++) {
       const k = this.btf.kind(id);
-      if (k !== BtfKind.TYPEDEF && k !== BtfKind.CONST && k !== BtfKind.VOLATILE && k !== BtfKind.RESTRICT && k !== BtfKind.TYPE_TAG) return id;
+      if (k !== BtfKind.TYPEDEF && k !== BtfKind.CONST && k !== BtfKind.VOLATILE && k !== BtfKind.RESTRICT && k !== BtfKind.TYPE_TAG)
+        return id;
       id = this.btf.typeRef(id);
     }
     throw new ParseError(this.input, `type chain at id ${id} is longer than 64 modifiers (a loop?)`);
@@ -64,8 +65,13 @@ export class ObjectBtf {
     if (depth > 32) throw new ParseError(this.input, `type ${id} nests deeper than 32 arrays`);
     const r = this.resolve(id);
     switch (this.btf.kind(r)) {
-      case BtfKind.INT: case BtfKind.ENUM: case BtfKind.ENUM64: case BtfKind.STRUCT: case BtfKind.UNION:
-      case BtfKind.FLOAT: case BtfKind.DATASEC:
+      case BtfKind.INT:
+      case BtfKind.ENUM:
+      case BtfKind.ENUM64:
+      case BtfKind.STRUCT:
+      case BtfKind.UNION:
+      case BtfKind.FLOAT:
+      case BtfKind.DATASEC:
         return this.btf.typeRef(r);
       case BtfKind.PTR:
         return 8;
@@ -83,11 +89,22 @@ export class ObjectBtf {
 
 function tailSize(kind: number, vlen: number): number {
   switch (kind) {
-    case BtfKind.INT: case BtfKind.VAR: case BtfKind.DECL_TAG: return 4;
-    case BtfKind.ARRAY: return 12;
-    case BtfKind.STRUCT: case BtfKind.UNION: case BtfKind.DATASEC: case BtfKind.ENUM64: return 12 * vlen;
-    case BtfKind.ENUM: case BtfKind.FUNC_PROTO: return 8 * vlen;
-    default: return 0;
+    case BtfKind.INT:
+    case BtfKind.VAR:
+    case BtfKind.DECL_TAG:
+      return 4;
+    case BtfKind.ARRAY:
+      return 12;
+    case BtfKind.STRUCT:
+    case BtfKind.UNION:
+    case BtfKind.DATASEC:
+    case BtfKind.ENUM64:
+      return 12 * vlen;
+    case BtfKind.ENUM:
+    case BtfKind.FUNC_PROTO:
+      return 8 * vlen;
+    default:
+      return 0;
   }
 }
 
@@ -137,7 +154,7 @@ export function parseBtfExt(bytes: Uint8Array, le: boolean, btf: ObjectBtf, inpu
   const recSize = v.getUint32(start, le);
   // libbpf accepts larger records from newer compilers and reads the fields it knows.
   if (recSize < CORE_RELO_MIN || recSize % 4 !== 0) fail(`CO-RE relocation record size ${recSize} (want >= ${CORE_RELO_MIN})`);
-  for (let p = start + 4; p < end;) {
+  for (let p = start + 4; p < end; ) {
     if (p + 8 > end) fail(`CO-RE relocation block is truncated at ${p - start}`);
     const sec = btf.btf.stringAt(v.getUint32(p, le));
     const n = v.getUint32(p + 4, le);

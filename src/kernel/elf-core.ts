@@ -12,8 +12,19 @@ import { Btf, BtfKind, essentialName } from './btf.ts';
 
 /** enum bpf_core_relo_kind, by value. */
 export const CORE_KIND_NAMES = [
-  'field_byte_offset', 'field_byte_size', 'field_exists', 'field_signed', 'field_lshift_u64', 'field_rshift_u64',
-  'type_id_local', 'type_id_target', 'type_exists', 'type_size', 'enumval_exists', 'enumval_value', 'type_matches',
+  'field_byte_offset',
+  'field_byte_size',
+  'field_exists',
+  'field_signed',
+  'field_lshift_u64',
+  'field_rshift_u64',
+  'type_id_local',
+  'type_id_target',
+  'type_exists',
+  'type_size',
+  'enumval_exists',
+  'enumval_value',
+  'type_matches',
 ] as const;
 export type CoreKind = (typeof CORE_KIND_NAMES)[number];
 
@@ -58,8 +69,17 @@ export interface CoreSpec {
 }
 
 const KIND_BY_NAME: Record<string, number> = {
-  int: BtfKind.INT, ptr: BtfKind.PTR, array: BtfKind.ARRAY, struct: BtfKind.STRUCT, union: BtfKind.UNION, enum: BtfKind.ENUM,
-  fwd: BtfKind.FWD, typedef: BtfKind.TYPEDEF, float: BtfKind.FLOAT, func_proto: BtfKind.FUNC_PROTO, enum64: BtfKind.ENUM64,
+  int: BtfKind.INT,
+  ptr: BtfKind.PTR,
+  array: BtfKind.ARRAY,
+  struct: BtfKind.STRUCT,
+  union: BtfKind.UNION,
+  enum: BtfKind.ENUM,
+  fwd: BtfKind.FWD,
+  typedef: BtfKind.TYPEDEF,
+  float: BtfKind.FLOAT,
+  func_proto: BtfKind.FUNC_PROTO,
+  enum64: BtfKind.ENUM64,
 };
 const KIND_NAME: Record<number, string> = Object.fromEntries(Object.entries(KIND_BY_NAME).map(([k, v]) => [v, k]));
 
@@ -71,17 +91,31 @@ export function shapeOf(btf: Btf, id: number, depth = 0): Shape {
   const r = btf.skipModsAndTypedefs(id);
   if (r === 0) return { k: 'void' };
   switch (btf.kind(r)) {
-    case BtfKind.INT: return btf.intInfo(r)!.offset ? { k: 'int', bitOffset: true } : { k: 'int' };
-    case BtfKind.PTR: return { k: 'ptr', of: shapeOf(btf, btf.typeRef(r), depth + 1) };
-    case BtfKind.ARRAY: return { k: 'array', of: shapeOf(btf, btf.arrayInfo(r)!.type, depth + 1) };
-    case BtfKind.STRUCT: return { k: 'struct', name: btf.name(r) };
-    case BtfKind.UNION: return { k: 'union', name: btf.name(r) };
-    case BtfKind.ENUM: case BtfKind.ENUM64: return { k: 'enum', name: btf.name(r) };
-    case BtfKind.FWD: return { k: 'fwd', name: btf.name(r) };
-    case BtfKind.FLOAT: return { k: 'float' };
+    case BtfKind.INT:
+      return btf.intInfo(r)!.offset ? { k: 'int', bitOffset: true } : { k: 'int' };
+    case BtfKind.PTR:
+      return { k: 'ptr', of: shapeOf(btf, btf.typeRef(r), depth + 1) };
+    case BtfKind.ARRAY:
+      return { k: 'array', of: shapeOf(btf, btf.arrayInfo(r)!.type, depth + 1) };
+    case BtfKind.STRUCT:
+      return { k: 'struct', name: btf.name(r) };
+    case BtfKind.UNION:
+      return { k: 'union', name: btf.name(r) };
+    case BtfKind.ENUM:
+    case BtfKind.ENUM64:
+      return { k: 'enum', name: btf.name(r) };
+    case BtfKind.FWD:
+      return { k: 'fwd', name: btf.name(r) };
+    case BtfKind.FLOAT:
+      return { k: 'float' };
     case BtfKind.FUNC_PROTO:
-      return { k: 'func_proto', of: shapeOf(btf, btf.typeRef(r), depth + 1), params: btf.funcParams(r).map((p) => shapeOf(btf, p.type, depth + 1)) };
-    default: return { k: 'other' };
+      return {
+        k: 'func_proto',
+        of: shapeOf(btf, btf.typeRef(r), depth + 1),
+        params: btf.funcParams(r).map((p) => shapeOf(btf, p.type, depth + 1)),
+      };
+    default:
+      return { k: 'other' };
   }
 }
 
@@ -158,16 +192,27 @@ const isComposite = (k: string): boolean => k === 'struct' || k === 'union';
 function targetShapeKind(btf: Btf, id: number): Shape['k'] {
   if (id === 0) return 'void';
   switch (btf.kind(id)) {
-    case BtfKind.INT: return 'int';
-    case BtfKind.PTR: return 'ptr';
-    case BtfKind.ARRAY: return 'array';
-    case BtfKind.STRUCT: return 'struct';
-    case BtfKind.UNION: return 'union';
-    case BtfKind.ENUM: case BtfKind.ENUM64: return 'enum';
-    case BtfKind.FWD: return 'fwd';
-    case BtfKind.FLOAT: return 'float';
-    case BtfKind.FUNC_PROTO: return 'func_proto';
-    default: return 'other';
+    case BtfKind.INT:
+      return 'int';
+    case BtfKind.PTR:
+      return 'ptr';
+    case BtfKind.ARRAY:
+      return 'array';
+    case BtfKind.STRUCT:
+      return 'struct';
+    case BtfKind.UNION:
+      return 'union';
+    case BtfKind.ENUM:
+    case BtfKind.ENUM64:
+      return 'enum';
+    case BtfKind.FWD:
+      return 'fwd';
+    case BtfKind.FLOAT:
+      return 'float';
+    case BtfKind.FUNC_PROTO:
+      return 'func_proto';
+    default:
+      return 'other';
   }
 }
 
@@ -185,11 +230,18 @@ export function fieldsCompat(l: Shape, btf: Btf, id: number, depth = 0): boolean
   if (isComposite(l.k) && isComposite(tk)) return true;
   if (l.k !== tk) return false;
   switch (l.k) {
-    case 'ptr': case 'float': return true;
-    case 'fwd': case 'enum': return namesMatch(l.name, btf.name(r));
-    case 'int': return !l.bitOffset && btf.intInfo(r)!.offset === 0;
-    case 'array': return fieldsCompat(l.of!, btf, btf.arrayInfo(r)!.type, depth + 1);
-    default: return false;
+    case 'ptr':
+    case 'float':
+      return true;
+    case 'fwd':
+    case 'enum':
+      return namesMatch(l.name, btf.name(r));
+    case 'int':
+      return !l.bitOffset && btf.intInfo(r)!.offset === 0;
+    case 'array':
+      return fieldsCompat(l.of!, btf, btf.arrayInfo(r)!.type, depth + 1);
+    default:
+      return false;
   }
 }
 
@@ -201,17 +253,27 @@ export function typesCompat(l: Shape, btf: Btf, id: number, depth = 0): boolean 
   const tk = targetShapeKind(btf, r);
   if (l.k !== tk) return false;
   switch (l.k) {
-    case 'void': case 'struct': case 'union': case 'enum': case 'fwd': case 'float': return true;
-    case 'int': return !l.bitOffset && btf.intInfo(r)!.offset === 0;
-    case 'ptr': return typesCompat(l.of!, btf, btf.typeRef(r), depth + 1);
-    case 'array': return typesCompat(l.of!, btf, btf.arrayInfo(r)!.type, depth + 1);
+    case 'void':
+    case 'struct':
+    case 'union':
+    case 'enum':
+    case 'fwd':
+    case 'float':
+      return true;
+    case 'int':
+      return !l.bitOffset && btf.intInfo(r)!.offset === 0;
+    case 'ptr':
+      return typesCompat(l.of!, btf, btf.typeRef(r), depth + 1);
+    case 'array':
+      return typesCompat(l.of!, btf, btf.arrayInfo(r)!.type, depth + 1);
     case 'func_proto': {
       const params = btf.funcParams(r);
       if (params.length !== l.params!.length) return false;
       if (!params.every((p, i) => typesCompat(l.params![i]!, btf, p.type, depth + 1))) return false;
       return typesCompat(l.of!, btf, btf.typeRef(r), depth + 1);
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -226,7 +288,13 @@ export interface FieldMatch {
 }
 
 /** A member named `name` of composite `id`, searching anonymous members too (libbpf's match_member). */
-function findMember(btf: Btf, id: number, name: string, l: Shape, depth = 0): { bitOffset: number; type: number; bitfieldSize: number } | undefined {
+function findMember(
+  btf: Btf,
+  id: number,
+  name: string,
+  l: Shape,
+  depth = 0,
+): { bitOffset: number; type: number; bitfieldSize: number } | undefined {
   if (depth > 32) return undefined;
   for (const m of btf.structMembers(id)) {
     if (m.name === '') {
@@ -335,12 +403,16 @@ export function coreValue(kind: CoreKind, spec: CoreSpec, btf: Btf, id: number, 
         }
       }
       switch (kind) {
-        case 'field_byte_offset': return BigInt(byteOff);
-        case 'field_byte_size': return BigInt(byteSize);
+        case 'field_byte_offset':
+          return BigInt(byteOff);
+        case 'field_byte_size':
+          return BigInt(byteSize);
         case 'field_lshift_u64':
           return BigInt(bigEndian ? (8 - byteSize) * 8 + (m.bitOffset - byteOff * 8) : 64 - (m.bitOffset + bitSize - byteOff * 8));
-        case 'field_rshift_u64': return BigInt(64 - bitSize);
-        default: return undefined;
+        case 'field_rshift_u64':
+          return BigInt(64 - bitSize);
+        default:
+          return undefined;
       }
     }
   }
@@ -368,18 +440,26 @@ export function resolveCore(kind: CoreKind, spec: CoreSpec, vmlinux: Btf, module
     const v = coreValue(kind, spec, c.btf, c.id, bigEndian);
     if (v === undefined) continue;
     if (found && found.value !== v && kind !== 'type_id_target') {
-      return { ok: false, reason: 'ambiguous', detail: `${name}: candidates [${found.id}] and [${c.id}] of the kernel's BTF give ${found.value} and ${v}` };
+      return {
+        ok: false,
+        reason: 'ambiguous',
+        detail: `${name}: candidates [${found.id}] and [${c.id}] of the kernel's BTF give ${found.value} and ${v}`,
+      };
     }
     found ??= { value: v, btf: c.btf, id: c.id };
   }
   if (found) return { ok: true, ...found, candidates: cands.length };
   if (isExistence(kind)) return { ok: true, value: 0n, candidates: cands.length, btf: vmlinux, id: 0 };
-  return { ok: false, reason: 'no-match', detail: `${spec.rootKind} ${essentialName(spec.root)} is in the kernel's BTF, but ${missingPart(spec)}` };
+  return {
+    ok: false,
+    reason: 'no-match',
+    detail: `${spec.rootKind} ${essentialName(spec.root)} is in the kernel's BTF, but ${missingPart(spec)}`,
+  };
 }
 
 function missingPart(spec: CoreSpec): string {
   if (spec.class === 'enumval') return `has no enumerator ${essentialName(spec.enumerator ?? '')}`;
-  if (spec.class === 'type') return 'not in a shape compatible with the object\'s';
+  if (spec.class === 'type') return "not in a shape compatible with the object's";
   const members = spec.steps.filter((s): s is { member: string; shape: Shape } => 'member' in s).map((s) => s.member);
   return `the path ${members.join('.')} does not resolve (a member is missing, renamed or of another kind)`;
 }

@@ -6,7 +6,14 @@
 // stack slots, branching one way only where both sides of a compare are known. Anything it cannot
 // follow counts as reachable: it can only over-count what a kernel needs, never under-count.
 
-const CLS_LD = 0, CLS_LDX = 1, CLS_ST = 2, CLS_STX = 3, CLS_ALU = 4, CLS_JMP = 5, CLS_JMP32 = 6, CLS_ALU64 = 7;
+const CLS_LD = 0,
+  CLS_LDX = 1,
+  CLS_ST = 2,
+  CLS_STX = 3,
+  CLS_ALU = 4,
+  CLS_JMP = 5,
+  CLS_JMP32 = 6,
+  CLS_ALU64 = 7;
 const BPF_PSEUDO_CALL = 1;
 const BPF_PSEUDO_FUNC = 4;
 const MASK64 = (1n << 64n) - 1n;
@@ -49,16 +56,26 @@ function alu(op: number, a: bigint, b: bigint, is64: boolean): Val {
   b &= m;
   const sh = is64 ? 63n : 31n;
   switch (op) {
-    case 0x00: return (a + b) & m;
-    case 0x10: return (a - b) & m;
-    case 0x20: return (a * b) & m;
-    case 0x40: return a | b;
-    case 0x50: return a & b;
-    case 0x60: return (a << (b & sh)) & m;
-    case 0x70: return a >> (b & sh);
-    case 0xa0: return a ^ b;
-    case 0xb0: return b;
-    default: return undefined;
+    case 0x00:
+      return (a + b) & m;
+    case 0x10:
+      return (a - b) & m;
+    case 0x20:
+      return (a * b) & m;
+    case 0x40:
+      return a | b;
+    case 0x50:
+      return a & b;
+    case 0x60:
+      return (a << (b & sh)) & m;
+    case 0x70:
+      return a >> (b & sh);
+    case 0xa0:
+      return a ^ b;
+    case 0xb0:
+      return b;
+    default:
+      return undefined;
   }
 }
 
@@ -69,18 +86,30 @@ function decide(op: number, a: bigint, b: bigint, is64: boolean): boolean | unde
   const sa = is64 ? signed64(ua) : signed32(ua);
   const sb = is64 ? signed64(ub) : signed32(ub);
   switch (op) {
-    case 0x10: return ua === ub;
-    case 0x20: return ua > ub;
-    case 0x30: return ua >= ub;
-    case 0x40: return (ua & ub) !== 0n;
-    case 0x50: return ua !== ub;
-    case 0x60: return sa > sb;
-    case 0x70: return sa >= sb;
-    case 0xa0: return ua < ub;
-    case 0xb0: return ua <= ub;
-    case 0xc0: return sa < sb;
-    case 0xd0: return sa <= sb;
-    default: return undefined;
+    case 0x10:
+      return ua === ub;
+    case 0x20:
+      return ua > ub;
+    case 0x30:
+      return ua >= ub;
+    case 0x40:
+      return (ua & ub) !== 0n;
+    case 0x50:
+      return ua !== ub;
+    case 0x60:
+      return sa > sb;
+    case 0x70:
+      return sa >= sb;
+    case 0xa0:
+      return ua < ub;
+    case 0xb0:
+      return ua <= ub;
+    case 0xc0:
+      return sa < sb;
+    case 0xd0:
+      return sa <= sb;
+    default:
+      return undefined;
   }
 }
 

@@ -27,7 +27,12 @@ const LSM = { prefix: 'bpf_lsm_', kind: 'func' } as const;
 const ITER = { prefix: 'bpf_iter_', kind: 'func' } as const;
 const S = { sleepable: true } as const;
 
-function d(pattern: string, progType: string, attachType?: string, extra: Omit<SecDef, 'pattern' | 'progType' | 'attachType'> = {}): SecDef {
+function d(
+  pattern: string,
+  progType: string,
+  attachType?: string,
+  extra: Omit<SecDef, 'pattern' | 'progType' | 'attachType'> = {},
+): SecDef {
   return attachType === undefined ? { pattern, progType, ...extra } : { pattern, progType, attachType, ...extra };
 }
 

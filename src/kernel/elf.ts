@@ -160,7 +160,8 @@ export function parseElf(bytes: Uint8Array, input: string): ElfFile {
     if (s.type !== SHT_REL && s.type !== SHT_RELA) continue;
     const target = sections[s.info];
     if (!target || s.info === 0) throw new ParseError(input, `relocation section ${s.name} applies to missing section ${s.info}`);
-    if (symtabs[0] && s.link !== symtabs[0].index) throw new ParseError(input, `relocation section ${s.name} links section ${s.link}, not the symbol table`);
+    if (symtabs[0] && s.link !== symtabs[0].index)
+      throw new ParseError(input, `relocation section ${s.name} links section ${s.link}, not the symbol table`);
     const ent = s.type === SHT_REL ? 16 : 24;
     if (s.size % ent !== 0) throw new ParseError(input, `relocation section ${s.name} size ${s.size} is not a multiple of ${ent}`);
     if (s.data.length !== s.size) throw new ParseError(input, `relocation section ${s.name} has no contents in the file`);

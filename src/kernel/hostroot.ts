@@ -68,7 +68,10 @@ export function hostRootProblem(dir: string): string | undefined {
  * line. A pod's `kubectl exec … bpfready probe` thereby describes the node, as the daemon does.
  * Read here rather than through src/config.ts, so that these commands do not load the config schema.
  */
-export function hostRootSetting(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): { hostRoot: string; source: string } {
+export function hostRootSetting(
+  flag: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): { hostRoot: string; source: string } {
   if (flag !== undefined) return { hostRoot: flag, source: '--host-root' };
   const fromEnv = env['BPFREADY_HOST_ROOT'];
   if (fromEnv) return { hostRoot: fromEnv, source: 'BPFREADY_HOST_ROOT' };

@@ -23,7 +23,8 @@ export function parseKconfig(text: string, input = 'kernel config'): Map<string,
     const set = SET.exec(line);
     if (set) {
       const raw = set[2]!;
-      if (!VALUE.test(raw)) throw new ParseError(`${input} line ${i + 1}`, `unrecognised value for CONFIG_${set[1]}: ${JSON.stringify(raw.slice(0, 80))}`);
+      if (!VALUE.test(raw))
+        throw new ParseError(`${input} line ${i + 1}`, `unrecognised value for CONFIG_${set[1]}: ${JSON.stringify(raw.slice(0, 80))}`);
       out.set(set[1]!, raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw);
       continue;
     }

@@ -9,7 +9,11 @@ export const NAMESPACE_TYPES = ['user', 'pid', 'cgroup', 'mnt', 'net', 'ipc', 'u
 export type NamespaceType = (typeof NAMESPACE_TYPES)[number];
 
 const INIT_INO: Partial<Record<NamespaceType, number>> = {
-  ipc: 0xefffffff, uts: 0xeffffffe, user: 0xeffffffd, pid: 0xeffffffc, cgroup: 0xeffffffb,
+  ipc: 0xefffffff,
+  uts: 0xeffffffe,
+  user: 0xeffffffd,
+  pid: 0xeffffffc,
+  cgroup: 0xeffffffb,
 };
 
 const LINK = /^([a-z_]+):\[(\d+)\]$/;

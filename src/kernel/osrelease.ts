@@ -50,7 +50,12 @@ export function readKernelIdentity(hostRoot: string): KernelIdentity {
     problems.push(`${r.path}: ${r.code}`);
     return '';
   };
-  const id: KernelIdentity = { release: read('/proc/sys/kernel/osrelease'), version: read('/proc/sys/kernel/version'), machine: machine(), problems };
+  const id: KernelIdentity = {
+    release: read('/proc/sys/kernel/osrelease'),
+    version: read('/proc/sys/kernel/version'),
+    machine: machine(),
+    problems,
+  };
   const osProblems: string[] = [];
   for (const path of ['/etc/os-release', '/usr/lib/os-release']) {
     const r = readHostText(hostRoot, path);
@@ -74,7 +79,11 @@ export function readKernelIdentity(hostRoot: string): KernelIdentity {
 }
 
 /** LINUX_VERSION_CODE as libbpf derives it (Debian and Ubuntu put the upstream version elsewhere). */
-export function kernelVersionCode(release = osRelease(), version = osVersion(), ubuntuSignature: string | null = readVersionSignature() ?? null): number {
+export function kernelVersionCode(
+  release = osRelease(),
+  version = osVersion(),
+  ubuntuSignature: string | null = readVersionSignature() ?? null,
+): number {
   // Ubuntu: /proc/version_signature ends with the upstream version ("Ubuntu 4.15.0-213.224-generic
   // 4.15.18"); its release string carries Ubuntu's ABI number instead. Debian: in uname -v.
   const ubuntu = ubuntuSignature ? /(\d+)\.(\d+)\.(\d+)\s*$/.exec(ubuntuSignature) : null;

@@ -79,7 +79,11 @@ export function readMounts(hostRoot: string): MountsView {
       const local = onHost ? undefined : statfsMagic(hostPath(hostRoot, path));
       if (local?.ok && local.value === FS_MAGIC[fs]) found();
       else if (options) {
-        const why = !local ? undefined : local.ok ? `${hostPath(hostRoot, path)} is another filesystem` : `${hostPath(hostRoot, path)}: ${errnoName(local.errno)}`;
+        const why = !local
+          ? undefined
+          : local.ok
+            ? `${hostPath(hostRoot, path)} is another filesystem`
+            : `${hostPath(hostRoot, path)}: ${errnoName(local.errno)}`;
         denied[fs].push({ path, errno: errnoName(r.errno), ...(why ? { local: why } : {}) });
       }
     }

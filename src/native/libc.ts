@@ -11,9 +11,7 @@ const libc = koffi.load('libc.so.6');
 // arguments of a variadic call travel in the same registers as fixed ones, so fixed prototypes per
 // call shape are exact and avoid koffi's slower variadic path.
 const sysPtr = libc.func('long syscall(long nr, long a1, _Inout_ uint8_t *a2, unsigned long a3)');
-const sysPtrPtr = libc.func(
-  'long syscall(long nr, _Inout_ uint8_t *a1, long a2, long a3, long a4, unsigned long a5)',
-);
+const sysPtrPtr = libc.func('long syscall(long nr, _Inout_ uint8_t *a1, long a2, long a3, long a4, unsigned long a5)');
 const sysLongs = libc.func('long syscall(long nr, long a1, long a2, long a3, long a4, long a5)');
 const cClose = libc.func('int close(int fd)');
 const cOpen = libc.func('int open(const char *path, int flags, int mode)');
@@ -62,14 +60,7 @@ export function syscallBuf(nr: number, a1: number, buf: Uint8Array, size: number
 }
 
 /** syscall(nr, buf, a2, a3, a4, a5): the shape of perf_event_open(attr, pid, cpu, group, flags). */
-export function syscallBufFirst(
-  nr: number,
-  buf: Uint8Array,
-  a2: number,
-  a3: number,
-  a4: number,
-  a5: number,
-): SysResult {
+export function syscallBufFirst(nr: number, buf: Uint8Array, a2: number, a3: number, a4: number, a5: number): SysResult {
   return result(sysPtrPtr(nr, buf, a2, a3, a4, a5));
 }
 

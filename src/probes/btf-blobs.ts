@@ -2,7 +2,19 @@
 // maps, for program extension targets and for the BTF-kind feature probes. Built, not hand-typed,
 // so each blob reads as the C it describes. Layout: docs/kernel-notes.md#btf-layout.
 
-const KIND = { INT: 1, PTR: 2, STRUCT: 4, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, FLOAT: 16, DECL_TAG: 17, TYPE_TAG: 18, ENUM64: 19 } as const;
+const KIND = {
+  INT: 1,
+  PTR: 2,
+  STRUCT: 4,
+  FUNC: 12,
+  FUNC_PROTO: 13,
+  VAR: 14,
+  DATASEC: 15,
+  FLOAT: 16,
+  DECL_TAG: 17,
+  TYPE_TAG: 18,
+  ENUM64: 19,
+} as const;
 
 export class BtfBuilder {
   #types: number[] = [];
@@ -34,7 +46,13 @@ export class BtfBuilder {
     return this.#type(name, KIND.STRUCT, members.length, size, tail);
   }
   funcProto(ret: number, params: [name: string, type: number][]): number {
-    return this.#type('', KIND.FUNC_PROTO, params.length, ret, params.flatMap(([n, t]) => [this.str(n), t]));
+    return this.#type(
+      '',
+      KIND.FUNC_PROTO,
+      params.length,
+      ret,
+      params.flatMap(([n, t]) => [this.str(n), t]),
+    );
   }
   /** linkage: 0 static, 1 global. */
   func(name: string, proto: number, linkage = 1): number {

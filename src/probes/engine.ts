@@ -44,7 +44,10 @@ import { notPermitted, probeError, supported, unsupported, type ProbeResult, typ
 /** Every vmlinux BTF name the tables can ask for, so the answers come from one pass over BTF. */
 export function btfQueries(): [kind: number, name: string][] {
   const kinds = { func: BtfKind.FUNC, typedef: BtfKind.TYPEDEF, struct: BtfKind.STRUCT } as const;
-  const recipes: ProgRecipe[] = [...Object.values(PROGRAM_TYPES).flat(), ...Object.values(ATTACH_TYPES).flatMap(([, r]) => (Array.isArray(r) ? r : [r]) as ProgRecipe[])];
+  const recipes: ProgRecipe[] = [
+    ...Object.values(PROGRAM_TYPES).flat(),
+    ...Object.values(ATTACH_TYPES).flatMap(([, r]) => (Array.isArray(r) ? r : [r]) as ProgRecipe[]),
+  ];
   const q: [number, string][] = recipes.flatMap((r) => (r.btf ? [[kinds[r.btf[0]], r.btf[1]] as [number, string]] : []));
   for (const m of Object.values(MAP_TYPES)) if (m.structOps) q.push([BtfKind.STRUCT, `bpf_struct_ops_${m.structOps}`]);
   for (const [, names] of KFUNC_CANDIDATES) for (const n of names) q.push([BtfKind.FUNC, n]);
@@ -54,7 +57,6 @@ export function btfQueries(): [kind: number, name: string][] {
 
 export const mapTypeId = (name: string): number => MAP_TYPE_NAMES.indexOf(name);
 export const attachTypeId = (name: string): number => ATTACH_TYPE_NAMES.indexOf(name);
-
 
 function closeAll(fds: OwnedFd[]): void {
   for (const fd of fds) fd.close();
@@ -74,9 +76,12 @@ function noBtf(env: ProbeEnv, what: string): ProbeResult {
 /** BPF_BTF_LOAD refused: it needs cap_bpf (or a token delegating btf_load). */
 function btfDenied(r: ProbeResult, env: ProbeEnv, needer: string): ProbeResult {
   if (r.status !== 'not-permitted') return r;
-  const why = env.tokenFd !== undefined
-    ? env.explainTokenEperm?.({ cmd: 'btf_load' })
-    : hasCap(env.caps, CAP.BPF) ? 'BPF_BTF_LOAD denied although cap_bpf is present' : 'BPF_BTF_LOAD needs cap_bpf; missing: cap_bpf';
+  const why =
+    env.tokenFd !== undefined
+      ? env.explainTokenEperm?.({ cmd: 'btf_load' })
+      : hasCap(env.caps, CAP.BPF)
+        ? 'BPF_BTF_LOAD denied although cap_bpf is present'
+        : 'BPF_BTF_LOAD needs cap_bpf; missing: cap_bpf';
   return { ...r, detail: `${needer} needs BTF: ${why ?? r.detail}; availability unknown` };
 }
 
@@ -98,7 +103,11 @@ function btfTarget(recipe: ProgRecipe, env: ProbeEnv): number | ProbeResult {
   const k = kind === 'func' ? BtfKind.FUNC : kind === 'typedef' ? BtfKind.TYPEDEF : BtfKind.STRUCT;
   const id = env.btf.findId(k, name);
   // A missing target says nothing about the program type: report it as our limitation.
-  if (id === undefined) return probeError(undefined, env.btf.parseError ? `vmlinux BTF is unreadable: ${env.btf.parseError}` : `attach target ${kind} ${name} not found in vmlinux BTF`);
+  if (id === undefined)
+    return probeError(
+      undefined,
+      env.btf.parseError ? `vmlinux BTF is unreadable: ${env.btf.parseError}` : `attach target ${kind} ${name} not found in vmlinux BTF`,
+    );
   return id;
 }
 
@@ -162,7 +171,12 @@ export interface ProgTypeOutcome {
  * Load the recipes in order until one loads: the outcome names the recipe that did, or combines
  * every failure (each explained: missing capability, token delegation, verifier excerpt).
  */
-function loadFirst(progType: string, recipes: readonly ProgRecipe[], env: ProbeEnv, what: string): { recipe: ProgRecipe; label: string } | ProbeResult {
+function loadFirst(
+  progType: string,
+  recipes: readonly ProgRecipe[],
+  env: ProbeEnv,
+  what: string,
+): { recipe: ProgRecipe; label: string } | ProbeResult {
   const failures: ProbeResult[] = [];
   // The variant each failure belongs to ('' for one that could not be prepared).
   const labels: string[] = [];
@@ -181,13 +195,24 @@ function loadFirst(progType: string, recipes: readonly ProgRecipe[], env: ProbeE
     }
     // Last-resort variant: this errno can only come from a kernel that knows the type.
     if (recipe.expectErrno !== undefined && r.errno === recipe.expectErrno) {
-      return { recipe, label: `a program without a target (the kernel answered ${errnoName(r.errno)}, as only a kernel with the type does)` };
+      return {
+        recipe,
+        label: `a program without a target (the kernel answered ${errnoName(r.errno)}, as only a kernel with the type does)`,
+      };
     }
     const res = refusedForPrivilege(interpretCreate(outcome(r), what), outcome(r), env, prepared.label);
-    const op: TokenOp = { cmd: 'prog_load', progType: progTypeId(progType), ...(prepared.spec.expectedAttachType !== undefined ? { attachType: prepared.spec.expectedAttachType } : {}) };
+    const op: TokenOp = {
+      cmd: 'prog_load',
+      progType: progTypeId(progType),
+      ...(prepared.spec.expectedAttachType !== undefined ? { attachType: prepared.spec.expectedAttachType } : {}),
+    };
     const explained = explainDenied(res, env, op, 'program type', progType, progTypeCaps(progType));
     failures.push(explained);
-    labels.push(recipe.btf && recipes.some((o) => o !== recipe && o.attach === recipe.attach) ? `${prepared.label} on ${recipe.btf[1]}` : prepared.label);
+    labels.push(
+      recipe.btf && recipes.some((o) => o !== recipe && o.attach === recipe.attach)
+        ? `${prepared.label} on ${recipe.btf[1]}`
+        : prepared.label,
+    );
   }
   if (failures.length === 1) return failures[0]!;
   // Name the variants that failed alike once: "lsm_mac, lsm_cgroup: <why>".
@@ -208,7 +233,8 @@ function loadFirst(progType: string, recipes: readonly ProgRecipe[], env: ProbeE
  */
 export function probeAttachVariant(progType: string, attach: string, env: ProbeEnv): ProgTypeOutcome {
   const row = ATTACH_TYPES[attach];
-  if (!row || row[0] !== progType) return { result: probeError(undefined, `no load recipe for ${progType} programs with expected attach type ${attach}`) };
+  if (!row || row[0] !== progType)
+    return { result: probeError(undefined, `no load recipe for ${progType} programs with expected attach type ${attach}`) };
   const list = (Array.isArray(row[1]) ? row[1] : [row[1]]) as ProgRecipe[];
   const r = loadFirst(progType, list, env, `${progType} programs with expected attach type ${attach}`);
   if (!('recipe' in r)) return { result: r };
@@ -244,7 +270,12 @@ function combine(failures: ProbeResult[]): ProbeResult {
 // ---------------------------------------------------------------------------------------------
 // Maps
 
-function createMap(name: string, recipe: MapRecipe, env: ProbeEnv, deps: OwnedFd[]): { r: { ok: boolean; errno?: number; fd?: OwnedFd }; detail?: string } | ProbeResult {
+function createMap(
+  name: string,
+  recipe: MapRecipe,
+  env: ProbeEnv,
+  deps: OwnedFd[],
+): { r: { ok: boolean; errno?: number; fd?: OwnedFd }; detail?: string } | ProbeResult {
   const attr: Parameters<typeof mapCreate>[0] = {
     map_type: mapTypeId(name),
     key_size: recipe.key ?? 4,
@@ -254,7 +285,15 @@ function createMap(name: string, recipe: MapRecipe, env: ProbeEnv, deps: OwnedFd
   };
   if (recipe.innerMap) {
     const inner = mapCreate({ map_type: mapTypeId('array'), key_size: 4, value_size: 4, max_entries: 1 }, viaToken(env));
-    if (!inner.ok) return explainDenied(interpretCreate(outcome(inner), 'the inner array map'), env, { cmd: 'map_create', mapType: mapTypeId('array') }, 'map type', `${name} (its inner array map)`, mapTypeCaps('array'));
+    if (!inner.ok)
+      return explainDenied(
+        interpretCreate(outcome(inner), 'the inner array map'),
+        env,
+        { cmd: 'map_create', mapType: mapTypeId('array') },
+        'map type',
+        `${name} (its inner array map)`,
+        mapTypeCaps('array'),
+      );
     deps.push(inner.fd);
     attr.inner_map_fd = inner.fd.fd;
   }
@@ -318,10 +357,16 @@ function validatesAttachType(progType: string, env: ProbeEnv): boolean | ProbeRe
   // decided (not-permitted or error, never cached).
   if (r.errno === EINVAL) return true;
   const res = interpretCreate(outcome(r), `program type ${progType}`);
-  return res.status === 'not-permitted' ? explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType)) : probeError(res.errno, `could not tell whether the kernel checks expected_attach_type for ${progType}: ${res.detail ?? res.errno}`);
+  return res.status === 'not-permitted'
+    ? explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType))
+    : probeError(res.errno, `could not tell whether the kernel checks expected_attach_type for ${progType}: ${res.detail ?? res.errno}`);
 }
 
-export function probeAttachTypes(env: ProbeEnv, progResults: ResultMap, cachedResult: (attach: string) => ProbeResult | undefined = () => undefined): ResultMap {
+export function probeAttachTypes(
+  env: ProbeEnv,
+  progResults: ResultMap,
+  cachedResult: (attach: string) => ProbeResult | undefined = () => undefined,
+): ResultMap {
   const out: ResultMap = {};
   const validates = new Map<string, boolean | ProbeResult>();
   const known = env.btf?.enumValues('bpf_attach_type');
@@ -351,14 +396,22 @@ export function probeAttachTypes(env: ProbeEnv, progResults: ResultMap, cachedRe
         continue;
       }
     } else if (row && typeResult && typeResult.status !== 'supported') {
-      out[attach] = { status: typeResult.status, ...(typeResult.errno ? { errno: typeResult.errno } : {}), detail: `program type ${row[0]} is ${typeResult.status}${typeResult.detail ? `: ${typeResult.detail}` : ''}` };
+      out[attach] = {
+        status: typeResult.status,
+        ...(typeResult.errno ? { errno: typeResult.errno } : {}),
+        detail: `program type ${row[0]} is ${typeResult.status}${typeResult.detail ? `: ${typeResult.detail}` : ''}`,
+      };
       continue;
     }
     // The load cannot tell: ask the kernel's own enum bpf_attach_type in vmlinux BTF.
     if (!known) {
       out[attach] = probeError(undefined, `cannot tell without vmlinux BTF: ${env.btfMissing ?? 'enum bpf_attach_type not found'}`);
     } else if (known.has(`BPF_${attach.toUpperCase()}`)) {
-      out[attach] = supported(row ? `${row[0]} loads accept any expected_attach_type; known to the kernel (vmlinux BTF enum bpf_attach_type)` : 'known to the kernel (vmlinux BTF enum bpf_attach_type); attaching is probed in the attach section');
+      out[attach] = supported(
+        row
+          ? `${row[0]} loads accept any expected_attach_type; known to the kernel (vmlinux BTF enum bpf_attach_type)`
+          : 'known to the kernel (vmlinux BTF enum bpf_attach_type); attaching is probed in the attach section',
+      );
     } else {
       out[attach] = unsupported(undefined, `BPF_${attach.toUpperCase()} is not in the kernel's enum bpf_attach_type`);
     }
@@ -381,12 +434,27 @@ function socketFilterLoad(insns: readonly Insn[] | Uint8Array, env: ProbeEnv, ex
  * `capBpf` only names CAP_BPF in the explanation of an EPERM: bpf2bpf and kfunc calls answer EPERM
  * without it even in a socket filter.
  */
-function loadProbe(insns: readonly Insn[] | Uint8Array, env: ProbeEnv, feature: string, extra: Partial<ProgLoadSpec> = {}, capBpf = false): ProbeResult {
+function loadProbe(
+  insns: readonly Insn[] | Uint8Array,
+  env: ProbeEnv,
+  feature: string,
+  extra: Partial<ProgLoadSpec> = {},
+  capBpf = false,
+): ProbeResult {
   const r = socketFilterLoad(insns, env, extra);
   if (r.ok) r.fd.close();
   // The JIT of some arches reports an instruction it cannot encode as ENOTSUPP (cilium).
   const res = refusedForPrivilege(interpretCreate(outcome(r), feature), outcome(r), env, feature);
-  return res.status === 'not-permitted' ? explainDenied(res, env, { cmd: 'prog_load', progType: SOCKET_FILTER }, 'program type', capBpf ? `socket_filter with ${feature}` : 'socket_filter', capBpf ? [CAP.BPF] : []) : res;
+  return res.status === 'not-permitted'
+    ? explainDenied(
+        res,
+        env,
+        { cmd: 'prog_load', progType: SOCKET_FILTER },
+        'program type',
+        capBpf ? `socket_filter with ${feature}` : 'socket_filter',
+        capBpf ? [CAP.BPF] : [],
+      )
+    : res;
 }
 
 const V4_PROGRAM: readonly Insn[] = [
@@ -421,7 +489,12 @@ export const MISC_PROBES: Readonly<Record<string, (env: ProbeEnv) => ProbeResult
   xdp_frags: (env) => {
     const r = progLoad({ progType: progTypeId('xdp'), insns: RETURN_ZERO, progFlags: BPF_F_XDP_HAS_FRAGS, logLevel: 1, ...viaToken(env) });
     if (r.ok) r.fd.close();
-    const res = refusedForPrivilege(interpretCreate(outcome(r), 'XDP multi-buffer (BPF_F_XDP_HAS_FRAGS)'), outcome(r), env, 'XDP multi-buffer');
+    const res = refusedForPrivilege(
+      interpretCreate(outcome(r), 'XDP multi-buffer (BPF_F_XDP_HAS_FRAGS)'),
+      outcome(r),
+      env,
+      'XDP multi-buffer',
+    );
     return explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId('xdp') }, 'program type', 'xdp', progTypeCaps('xdp'));
   },
   sleepable: (env) => sleepable(env),
@@ -449,7 +522,15 @@ function mapFlagProbe(env: ProbeEnv, flag: number, what: string): ProbeResult {
 /** Global variables: a map value address as an ld_imm64 immediate (BPF_PSEUDO_MAP_VALUE), 5.2. */
 function globalData(env: ProbeEnv): ProbeResult {
   const map = mapCreate({ map_type: mapTypeId('array'), key_size: 4, value_size: 32, max_entries: 1 }, viaToken(env));
-  if (!map.ok) return explainDenied(interpretCreate(outcome(map), 'the array map behind global data'), env, { cmd: 'map_create', mapType: mapTypeId('array') }, 'map type', 'array', []);
+  if (!map.ok)
+    return explainDenied(
+      interpretCreate(outcome(map), 'the array map behind global data'),
+      env,
+      { cmd: 'map_create', mapType: mapTypeId('array') },
+      'map type',
+      'array',
+      [],
+    );
   try {
     return loadProbe([...ldImm64(1, BPF_PSEUDO_MAP_VALUE, map.fd.fd, 16), stMem64(1, 0, 42), mov64Imm(0, 0), exit()], env, 'global data');
   } finally {
@@ -479,8 +560,15 @@ function sleepable(env: ProbeEnv): ProbeResult {
         r.fd.close();
         return supported(`a sleepable ${prepared.label} program loads`);
       }
-      const res = refusedForPrivilege(interpretCreate(outcome(r), `sleepable ${prepared.label} programs (BPF_F_SLEEPABLE)`), outcome(r), env, `sleepable ${prepared.label}`);
-      failures.push(explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType)));
+      const res = refusedForPrivilege(
+        interpretCreate(outcome(r), `sleepable ${prepared.label} programs (BPF_F_SLEEPABLE)`),
+        outcome(r),
+        env,
+        `sleepable ${prepared.label}`,
+      );
+      failures.push(
+        explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType)),
+      );
     } finally {
       for (const fd of prepared.deps) fd.close();
     }
@@ -498,8 +586,10 @@ const KFUNC_CANDIDATES: readonly [progType: string, kfuncs: readonly string[]][]
 
 // Verifier words for "kfunc calls cannot work here" (kernel/bpf/verifier.c add_kfunc_call(),
 // check_kfunc_call()); anything else after the call was resolved means the call itself is allowed.
-const KFUNCS_UNUSABLE = /not supported without CONFIG_DEBUG_INFO_BTF|JIT is required for calling kernel function|JIT does not support calling kernel function/;
-const KFUNC_NOT_HERE = /calling kernel function \S+ is not allowed|kernel btf_id \d+ is not a function|is not a function|no vmlinux btf rcu tag support for kfunc/;
+const KFUNCS_UNUSABLE =
+  /not supported without CONFIG_DEBUG_INFO_BTF|JIT is required for calling kernel function|JIT does not support calling kernel function/;
+const KFUNC_NOT_HERE =
+  /calling kernel function \S+ is not allowed|kernel btf_id \d+ is not a function|is not a function|no vmlinux btf rcu tag support for kfunc/;
 
 function kfuncCalls(env: ProbeEnv): ProbeResult {
   if (!env.btf) return noBtf(env, 'kfunc calls are resolved through vmlinux BTF');
@@ -507,7 +597,12 @@ function kfuncCalls(env: ProbeEnv): ProbeResult {
   for (const [progType, names] of KFUNC_CANDIDATES) {
     const ids = names.map((n) => env.btf!.findId(BtfKind.FUNC, n));
     if (ids.some((id) => id === undefined)) continue;
-    const r = progLoad({ progType: progTypeId(progType), insns: [...ids.map((id) => callKfunc(id!)), mov64Imm(0, 0), exit()], logLevel: 1, ...viaToken(env) });
+    const r = progLoad({
+      progType: progTypeId(progType),
+      insns: [...ids.map((id) => callKfunc(id!)), mov64Imm(0, 0), exit()],
+      logLevel: 1,
+      ...viaToken(env),
+    });
     if (r.ok) {
       r.fd.close();
       return supported(`${progType} program calling ${names.join(', ')} loads`);
@@ -522,13 +617,18 @@ function kfuncCalls(env: ProbeEnv): ProbeResult {
       continue;
     }
     if (!said) {
-      failures.push(res.status === 'not-permitted' ? explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType)) : res);
+      failures.push(
+        res.status === 'not-permitted'
+          ? explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType))
+          : res,
+      );
       continue;
     }
     // The verifier resolved the call and then objected to its arguments: kfunc calls work.
     return supported(`${names[0]} resolved by the verifier (${logExcerpt(r.log) ?? res.errno})`);
   }
-  if (!failures.length) return unsupported(undefined, `none of the probe kfuncs (${KFUNC_CANDIDATES.flatMap(([, n]) => n).join(', ')}) is in vmlinux BTF`);
+  if (!failures.length)
+    return unsupported(undefined, `none of the probe kfuncs (${KFUNC_CANDIDATES.flatMap(([, n]) => n).join(', ')}) is in vmlinux BTF`);
   return combine(failures);
 }
 

@@ -11,7 +11,6 @@ import { helperLookupBlind, hiddenHelper } from './privilege.ts';
 import type { ProgLoadSpec } from '../native/bpf.ts';
 import { notPermitted, notProbed, type ProbeResult, type ResultMap } from '../contract/result.ts';
 
-
 // Hidden by kernel lockdown (security_locked_down() in the helpers' proto lookup): writing user
 // memory from integrity on, reading kernel memory from confidentiality on. `types`: the program
 // types whose helper table has the helper at all (the tracing family's, bpf_tracing_func_proto());
@@ -46,7 +45,8 @@ const PRINTK = 'the kernel enables the bpf_trace/bpf_trace_printk trace event fo
 export const SIDE_EFFECT_HELPERS: Readonly<Record<string, string>> = {
   trace_printk: PRINTK,
   trace_vprintk: PRINTK,
-  probe_write_user: 'the kernel logs "... is installing a program with bpf_probe_write_user helper that may corrupt user memory!" for every program that may call it',
+  probe_write_user:
+    'the kernel logs "... is installing a program with bpf_probe_write_user helper that may corrupt user memory!" for every program that may call it',
 };
 const SIDE_EFFECT_IDS = new Set(Object.keys(SIDE_EFFECT_HELPERS).map((h) => HELPER_NAMES.indexOf(h)));
 
@@ -84,7 +84,13 @@ export const rowType = (key: string): string => key.split('/')[0]!;
  * per helper. `answers`: the loads' outcomes made elsewhere (the native shim, by helper id), for the
  * ids loadedHelperIds() names; without them the loads are made here.
  */
-export function probeHelpers(row: string, prepared: { spec: ProgLoadSpec }, env: ProbeEnv, ids?: readonly number[], answers?: ReadonlyMap<number, RawOutcome>): ResultMap {
+export function probeHelpers(
+  row: string,
+  prepared: { spec: ProgLoadSpec },
+  env: ProbeEnv,
+  ids?: readonly number[],
+  answers?: ReadonlyMap<number, RawOutcome>,
+): ResultMap {
   const progType = rowType(row);
   const out: ResultMap = {};
   const list = ids ?? HELPER_NAMES.map((_, i) => i).slice(1);
@@ -114,7 +120,8 @@ export function probeHelpers(row: string, prepared: { spec: ProgLoadSpec }, env:
     if (res.status === 'unsupported' && helperAbsence(outcome(r), id) === 'not-offered') {
       const locked = lockedDownBy(helper, progType, env);
       if (blind.length) res = hiddenHelper(res, helper, blind, locked);
-      else if (locked) res = notPermitted(res.errno ?? 'EINVAL', `${locked}; availability unknown${res.detail ? ` (kernel: ${res.detail})` : ''}`);
+      else if (locked)
+        res = notPermitted(res.errno ?? 'EINVAL', `${locked}; availability unknown${res.detail ? ` (kernel: ${res.detail})` : ''}`);
     } else if (res.status === 'not-permitted') {
       res = explainDenied(res, env, { cmd: 'prog_load', progType: progTypeId(progType) }, 'program type', progType, progTypeCaps(progType));
     }
@@ -132,4 +139,3 @@ export function inheritHelpers(progType: string, typeResult: ProbeResult, what =
   }
   return out;
 }
-

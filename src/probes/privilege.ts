@@ -46,17 +46,71 @@ export function helperLookupBlind(env: ProbeEnv): string[] {
 // kernel/bpf/helpers.c and net/core/filter.c (~6.13), bpf_per_cpu_ptr/bpf_this_cpu_ptr and the
 // tracing helpers measured on 6.18, the skc_to_* casts on Debian's 6.1 (docs/kernels.md).
 const HINTS: Readonly<Record<string, number>> = Object.fromEntries([
-  ...['spin_lock', 'spin_unlock', 'jiffies64', 'timer_init', 'timer_set_callback', 'timer_start', 'timer_cancel', 'kptr_xchg',
-    'for_each_map_elem', 'loop', 'user_ringbuf_drain', 'ringbuf_reserve_dynptr', 'ringbuf_submit_dynptr', 'ringbuf_discard_dynptr',
-    'dynptr_from_mem', 'dynptr_read', 'dynptr_write', 'dynptr_data', 'cgrp_storage_get', 'cgrp_storage_delete',
-    'get_current_cgroup_id', 'get_current_ancestor_cgroup_id', 'strncmp', 'task_storage_get', 'task_storage_delete',
-    'map_lookup_percpu_elem', 'get_cgroup_classid', 'current_task_under_cgroup', 'strtol', 'strtoul'].map((h) => [h, CAP.BPF]),
-  ...['per_cpu_ptr', 'this_cpu_ptr', 'skc_to_tcp6_sock', 'skc_to_tcp_sock', 'skc_to_tcp_timewait_sock', 'skc_to_tcp_request_sock',
-    'skc_to_udp6_sock', 'skc_to_unix_sock', 'skc_to_mptcp_sock', 'trace_printk', 'get_current_task', 'get_current_task_btf',
-    'probe_read_user', 'probe_read_user_str', 'probe_read_kernel', 'probe_read_kernel_str', 'snprintf_btf', 'snprintf',
-    'task_pt_regs', 'trace_vprintk', 'perf_event_read_value', 'copy_from_user', 'copy_from_user_task', 'get_current_comm',
-    'perf_event_read', 'send_signal', 'send_signal_thread', 'get_task_stack', 'get_branch_snapshot', 'find_vma',
-    'sys_bpf'].map((h) => [h, CAP.PERFMON]),
+  ...[
+    'spin_lock',
+    'spin_unlock',
+    'jiffies64',
+    'timer_init',
+    'timer_set_callback',
+    'timer_start',
+    'timer_cancel',
+    'kptr_xchg',
+    'for_each_map_elem',
+    'loop',
+    'user_ringbuf_drain',
+    'ringbuf_reserve_dynptr',
+    'ringbuf_submit_dynptr',
+    'ringbuf_discard_dynptr',
+    'dynptr_from_mem',
+    'dynptr_read',
+    'dynptr_write',
+    'dynptr_data',
+    'cgrp_storage_get',
+    'cgrp_storage_delete',
+    'get_current_cgroup_id',
+    'get_current_ancestor_cgroup_id',
+    'strncmp',
+    'task_storage_get',
+    'task_storage_delete',
+    'map_lookup_percpu_elem',
+    'get_cgroup_classid',
+    'current_task_under_cgroup',
+    'strtol',
+    'strtoul',
+  ].map((h) => [h, CAP.BPF]),
+  ...[
+    'per_cpu_ptr',
+    'this_cpu_ptr',
+    'skc_to_tcp6_sock',
+    'skc_to_tcp_sock',
+    'skc_to_tcp_timewait_sock',
+    'skc_to_tcp_request_sock',
+    'skc_to_udp6_sock',
+    'skc_to_unix_sock',
+    'skc_to_mptcp_sock',
+    'trace_printk',
+    'get_current_task',
+    'get_current_task_btf',
+    'probe_read_user',
+    'probe_read_user_str',
+    'probe_read_kernel',
+    'probe_read_kernel_str',
+    'snprintf_btf',
+    'snprintf',
+    'task_pt_regs',
+    'trace_vprintk',
+    'perf_event_read_value',
+    'copy_from_user',
+    'copy_from_user_task',
+    'get_current_comm',
+    'perf_event_read',
+    'send_signal',
+    'send_signal_thread',
+    'get_task_stack',
+    'get_branch_snapshot',
+    'find_vma',
+    'sys_bpf',
+  ].map((h) => [h, CAP.PERFMON]),
   ['probe_write_user', CAP.SYS_ADMIN],
 ]);
 
@@ -66,7 +120,10 @@ const HINTS: Readonly<Record<string, number>> = Object.fromEntries([
  */
 export function hiddenHelper(res: ProbeResult, helper: string, blind: readonly string[], alsoHiddenBy?: string): ProbeResult {
   const hinted = HINTS[helper];
-  const hint = hinted !== undefined && blind.includes(capName(hinted)) ? `; kernels we read hide bpf_${helper} from callers without ${capName(hinted)}` : '';
+  const hint =
+    hinted !== undefined && blind.includes(capName(hinted))
+      ? `; kernels we read hide bpf_${helper} from callers without ${capName(hinted)}`
+      : '';
   const also = alsoHiddenBy ? `; ${alsoHiddenBy}` : '';
   const detail = `the verifier's helper lookups hide helpers from callers without ${blind.join(', ')}, which this process lacks${hint}${also}; availability unknown${res.detail ? ` (kernel: ${res.detail})` : ''}`;
   return notPermitted(res.errno ?? 'EINVAL', detail);

@@ -44,7 +44,6 @@ export interface ProgRecipe {
   expectErrno?: number;
 }
 
-
 export const PROGRAM_TYPES: Readonly<Record<string, readonly ProgRecipe[]>> = {
   socket_filter: [{}],
   kprobe: [{ kernVersion: true }],
@@ -196,10 +195,13 @@ export const ATTACH_TYPES: Readonly<Record<string, readonly [progType: string, r
   trace_fexit: ['tracing', { attach: 'trace_fexit', btf: ['func', 'bpf_fentry_test1'] }],
   // fmod_ret needs an error-injectable target: the test hook exists only with
   // CONFIG_FUNCTION_ERROR_INJECTION; LSM hooks (security_*) are allowed without it.
-  modify_return: ['tracing', [
-    { attach: 'modify_return', btf: ['func', 'bpf_modify_return_test'] },
-    { attach: 'modify_return', btf: ['func', 'security_file_open'] },
-  ]],
+  modify_return: [
+    'tracing',
+    [
+      { attach: 'modify_return', btf: ['func', 'bpf_modify_return_test'] },
+      { attach: 'modify_return', btf: ['func', 'security_file_open'] },
+    ],
+  ],
   trace_iter: ['tracing', { attach: 'trace_iter', btf: ['func', 'bpf_iter_task'] }],
   trace_fsession: ['tracing', { attach: 'trace_fsession', btf: ['func', 'bpf_fentry_test1'] }],
   lsm_mac: ['lsm', { attach: 'lsm_mac', btf: ['func', 'bpf_lsm_file_mprotect'] }],

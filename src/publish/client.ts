@@ -15,7 +15,12 @@ export interface NodeApi {
   /** Strategic merge patch of nodes/status: conditions merge by `type`. */
   patchStatus(name: string, body: object): Promise<NodeView>;
   /** Watch one node from `resourceVersion`; `done` is called once, when the stream ends for any reason. */
-  watch(name: string, resourceVersion: string, onEvent: (type: WatchEventType, obj: NodeView & { code?: number }) => void, done: (err: unknown) => void): Promise<{ abort(): void }>;
+  watch(
+    name: string,
+    resourceVersion: string,
+    onEvent: (type: WatchEventType, obj: NodeView & { code?: number }) => void,
+    done: (err: unknown) => void,
+  ): Promise<{ abort(): void }>;
 }
 
 export interface NodeListPage {
@@ -63,13 +68,22 @@ export function toKubeApiError(what: string, err: unknown, now = Date.now()): Ku
   const status = (err as { statusCode?: unknown })?.statusCode;
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
   const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
-  return new KubeApiError(`${what}: ${typeof status === 'number' ? `HTTP ${status}` : detail}`, typeof status === 'number' ? status : undefined, undefined, err);
+  return new KubeApiError(
+    `${what}: ${typeof status === 'number' ? `HTTP ${status}` : detail}`,
+    typeof status === 'number' ? status : undefined,
+    undefined,
+    err,
+  );
 }
 
 // The client deserializes into model classes with Date fields; watch events are plain JSON. Bring
 // both to the wire form, with metav1.Time's whole-second RFC 3339, so they compare equal.
 function toPlain(node: unknown): NodeView {
-  return JSON.parse(JSON.stringify(node, (_k, v: unknown) => (typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/.test(v) ? `${v.slice(0, 19)}Z` : v))) as NodeView;
+  return JSON.parse(
+    JSON.stringify(node, (_k, v: unknown) =>
+      typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/.test(v) ? `${v.slice(0, 19)}Z` : v,
+    ),
+  ) as NodeView;
 }
 
 /** One API call, its failure as a KubeApiError naming `what`. */
@@ -101,7 +115,10 @@ export function createNodeApi(kc: KubeConfig, opts: NodeApiOptions = {}): NodeAp
     read: (name) => call(`GET node ${name}`, async () => toPlain(await core.readNode({ name }))),
     list: (page) =>
       call('LIST nodes', async () => {
-        const l = await core.listNode({ ...(page.limit ? { limit: page.limit } : {}), ...(page.continueToken ? { _continue: page.continueToken } : {}) });
+        const l = await core.listNode({
+          ...(page.limit ? { limit: page.limit } : {}),
+          ...(page.continueToken ? { _continue: page.continueToken } : {}),
+        });
         const out: NodeListPage = { items: (l.items ?? []).map(toPlain) };
         if (l.metadata?._continue) out.continueToken = l.metadata._continue;
         if (l.metadata?.resourceVersion) out.resourceVersion = l.metadata.resourceVersion;
@@ -114,7 +131,12 @@ export function createNodeApi(kc: KubeConfig, opts: NodeApiOptions = {}): NodeAp
         '/api/v1/nodes',
         // Random per watch, as client-go's reflector does: nodes that started together must not all
         // re-watch in the same second, every period, forever.
-        { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: Math.floor(watchTimeout * (1 + random())) },
+        {
+          fieldSelector: `metadata.name=${name}`,
+          resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds: Math.floor(watchTimeout * (1 + random())),
+        },
         (type, obj) => onEvent(type as WatchEventType, obj as NodeView & { code?: number }),
         (err) => done(err ? toKubeApiError(`WATCH node ${name}`, err) : null),
       );
@@ -140,7 +162,11 @@ export interface ConfigMapApi {
   /** Gone already (404) is success. */
   delete(name: string): Promise<void>;
   /** One page of the namespace's ConfigMaps matching `labelSelector`; pass `continueToken` on until it is absent. */
-  list(page: { labelSelector: string; limit?: number; continueToken?: string }): Promise<{ items: ConfigMapView[]; continueToken?: string }>;
+  list(page: {
+    labelSelector: string;
+    limit?: number;
+    continueToken?: string;
+  }): Promise<{ items: ConfigMapView[]; continueToken?: string }>;
 }
 
 export function createConfigMapApi(kc: KubeConfig, namespace: string): ConfigMapApi {
@@ -156,11 +182,18 @@ export function createConfigMapApi(kc: KubeConfig, namespace: string): ConfigMap
           throw e;
         }
       }),
-    create: (body) => call(`CREATE configmap in ${namespace}`, async () => void (await core.createNamespacedConfigMap({ namespace, body }))),
-    replace: (name, body) => call(`PUT configmap ${namespace}/${name}`, async () => void (await core.replaceNamespacedConfigMap({ namespace, name, body }))),
+    create: (body) =>
+      call(`CREATE configmap in ${namespace}`, async () => void (await core.createNamespacedConfigMap({ namespace, body }))),
+    replace: (name, body) =>
+      call(`PUT configmap ${namespace}/${name}`, async () => void (await core.replaceNamespacedConfigMap({ namespace, name, body }))),
     list: (page) =>
       call(`LIST configmaps in ${namespace}`, async () => {
-        const l = await core.listNamespacedConfigMap({ namespace, labelSelector: page.labelSelector, ...(page.limit ? { limit: page.limit } : {}), ...(page.continueToken ? { _continue: page.continueToken } : {}) });
+        const l = await core.listNamespacedConfigMap({
+          namespace,
+          labelSelector: page.labelSelector,
+          ...(page.limit ? { limit: page.limit } : {}),
+          ...(page.continueToken ? { _continue: page.continueToken } : {}),
+        });
         const out: { items: ConfigMapView[]; continueToken?: string } = { items: (l.items ?? []) as ConfigMapView[] };
         if (l.metadata?._continue) out.continueToken = l.metadata._continue;
         return out;

@@ -37,16 +37,31 @@ export function projectConditions(prefix: string, checks: readonly ProfileVerdic
 function summarize(prefix: string, checks: readonly ProfileVerdict[]): Condition {
   const type = summaryConditionType(prefix);
   if (checks.length === 0) {
-    return { type, status: 'True', reason: 'NoProfilesRequired', message: 'bpfready probed the kernel; no profile is required on this node.' };
+    return {
+      type,
+      status: 'True',
+      reason: 'NoProfilesRequired',
+      message: 'bpfready probed the kernel; no profile is required on this node.',
+    };
   }
   const failed = checks.filter((c) => c.status === 'False');
   const unknown = checks.filter((c) => c.status === 'Unknown');
   const names = (cs: readonly ProfileVerdict[]): string => cs.map((c) => c.profile).join(', ');
   if (failed.length > 0) {
-    return { type, status: 'False', reason: 'ProfilesUnsatisfied', message: `Unsatisfied: ${names(failed)}. See the ${prefix}/Profile* conditions for remediation.` };
+    return {
+      type,
+      status: 'False',
+      reason: 'ProfilesUnsatisfied',
+      message: `Unsatisfied: ${names(failed)}. See the ${prefix}/Profile* conditions for remediation.`,
+    };
   }
   if (unknown.length > 0) {
-    return { type, status: 'Unknown', reason: 'ProfilesUndetermined', message: `Could not determine: ${names(unknown)} (permission denied or probe error). See the ${prefix}/Profile* conditions.` };
+    return {
+      type,
+      status: 'Unknown',
+      reason: 'ProfilesUndetermined',
+      message: `Could not determine: ${names(unknown)} (permission denied or probe error). See the ${prefix}/Profile* conditions.`,
+    };
   }
   return { type, status: 'True', reason: 'ProfilesSatisfied', message: `Satisfied: ${names(checks)}.` };
 }
@@ -60,7 +75,8 @@ const MAX_MESSAGE = 32_768;
  * something); otherwise not-permitted or error makes it Unknown (we could not tell) — never False.
  */
 export function verdict(c: ProfileCheck): ProfileVerdict {
-  if (c.satisfied) return { profile: c.profile, status: 'True', reason: 'RequirementsMet', message: `Profile ${c.profile}: every requirement holds.` };
+  if (c.satisfied)
+    return { profile: c.profile, status: 'True', reason: 'RequirementsMet', message: `Profile ${c.profile}: every requirement holds.` };
   const unsupported = c.unmet.some((u) => u.status === 'unsupported');
   const notPermitted = c.unmet.some((u) => u.status === 'not-permitted');
   const status = unsupported ? 'False' : 'Unknown';
@@ -101,10 +117,19 @@ export function isOwnCondition(prefix: string, type: string): boolean {
  */
 export function toApiCondition(c: Condition, observed: ApiCondition | undefined, nowIso: string): ApiCondition {
   const transition = observed && observed.status === c.status && observed.lastTransitionTime ? observed.lastTransitionTime : nowIso;
-  return { type: c.type, status: c.status, reason: c.reason, message: c.message, lastHeartbeatTime: nowIso, lastTransitionTime: transition };
+  return {
+    type: c.type,
+    status: c.status,
+    reason: c.reason,
+    message: c.message,
+    lastHeartbeatTime: nowIso,
+    lastTransitionTime: transition,
+  };
 }
 
 /** Whether the observed condition already says what we want (times aside). */
 export function conditionMatches(c: Condition, observed: ApiCondition | undefined): boolean {
-  return observed !== undefined && observed.status === c.status && (observed.reason ?? '') === c.reason && (observed.message ?? '') === c.message;
+  return (
+    observed !== undefined && observed.status === c.status && (observed.reason ?? '') === c.reason && (observed.message ?? '') === c.message
+  );
 }

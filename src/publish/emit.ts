@@ -33,8 +33,20 @@ export interface ProfileEntry {
 
 /** A profile name from the object's file name: "ksnoop.bpf.o" → "ksnoop". */
 export function profileName(input: EmitInput): string {
-  const base = input.name ?? input.sources.elf?.split('/').at(-1)?.replace(/(\.bpf)?\.o$/, '') ?? input.sources.profiles.join('-') ?? 'workload';
-  const n = base.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '');
+  const base =
+    input.name ??
+    input.sources.elf
+      ?.split('/')
+      .at(-1)
+      ?.replace(/(\.bpf)?\.o$/, '') ??
+    input.sources.profiles.join('-') ??
+    'workload';
+  const n = base
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
   return n || 'workload';
 }
 
@@ -58,7 +70,14 @@ export function profileEntry(input: EmitInput): ProfileEntry {
       for (const g of o.groups) {
         const first = g.alternatives[0] ?? [];
         for (const a of g.alternatives) for (const n of a) grouped.set(n, first);
-        chosen.push(`${g.id}: ${first.join('+')} (the others: ${g.alternatives.slice(1).map((a) => a.join('+')).join('; ') || 'none'})`);
+        chosen.push(
+          `${g.id}: ${first.join('+')} (the others: ${
+            g.alternatives
+              .slice(1)
+              .map((a) => a.join('+'))
+              .join('; ') || 'none'
+          })`,
+        );
       }
     }
     for (const p of o.programs) {
@@ -110,36 +129,53 @@ export function emitYaml(kind: EmitKind, input: EmitInput): string {
     case 'profile':
       return `${comment([...header(input, e, 'Chart values'), 'merge into your values (helm upgrade -f); with config.checkProfiles set, add the name there too', `the daemon then publishes the label ${label}=true|false and the condition ${condition}`])}\n${stringify({ config: { profiles: { [e.name]: e.requirements } } })}`;
     case 'node-affinity':
-      return `${comment([...header(input, e, 'Pod spec'), `only nodes where the daemon found every requirement: ${label}=true`])}\n${stringify({
-        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: label, operator: 'In', values: ['true'] }] }] } } },
-      })}`;
+      return `${comment([...header(input, e, 'Pod spec'), `only nodes where the daemon found every requirement: ${label}=true`])}\n${stringify(
+        {
+          affinity: {
+            nodeAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: {
+                nodeSelectorTerms: [{ matchExpressions: [{ key: label, operator: 'In', values: ['true'] }] }],
+              },
+            },
+          },
+        },
+      )}`;
     case 'node-feature-rule': {
       const domain = featureDomain(prefix);
-      return `${comment([...header(input, e, 'node-feature-discovery NodeFeatureRule'), `with config.kubernetes.nodeFeature on, nfd-master labels the nodes whose ${domain}.profile feature says ${e.name}=true`])}\n${stringify({
-        apiVersion: 'nfd.k8s-sigs.io/v1alpha1',
-        kind: 'NodeFeatureRule',
-        metadata: { name: `bpfready-${e.name}`.slice(0, 253) },
-        spec: {
-          rules: [{
-            name: `bpfready profile ${e.name}`,
-            labels: { [`feature.node.kubernetes.io/bpfready-profile.${labelSafe(e.name)}`]: 'true' },
-            matchFeatures: [{ feature: `${domain}.profile`, matchExpressions: { [labelSafe(e.name)]: { op: 'IsTrue' } } }],
-          }],
+      return `${comment([...header(input, e, 'node-feature-discovery NodeFeatureRule'), `with config.kubernetes.nodeFeature on, nfd-master labels the nodes whose ${domain}.profile feature says ${e.name}=true`])}\n${stringify(
+        {
+          apiVersion: 'nfd.k8s-sigs.io/v1alpha1',
+          kind: 'NodeFeatureRule',
+          metadata: { name: `bpfready-${e.name}`.slice(0, 253) },
+          spec: {
+            rules: [
+              {
+                name: `bpfready profile ${e.name}`,
+                labels: { [`feature.node.kubernetes.io/bpfready-profile.${labelSafe(e.name)}`]: 'true' },
+                matchFeatures: [{ feature: `${domain}.profile`, matchExpressions: { [labelSafe(e.name)]: { op: 'IsTrue' } } }],
+              },
+            ],
+          },
         },
-      })}`;
+      )}`;
     }
     case 'node-readiness-rule':
-      return `${comment([...header(input, e, 'node-readiness-controller NodeReadinessRule'), `taints nodes until the daemon reports ${condition}=True; tolerate the taint in bpfready's own DaemonSet (values: tolerations)`])}\n${stringify({
-        apiVersion: 'readiness.node.x-k8s.io/v1alpha1',
-        kind: 'NodeReadinessRule',
-        metadata: { name: `bpfready-${e.name}`.slice(0, 253) },
-        spec: {
-          conditions: [{ type: condition, requiredStatus: 'True' }],
-          enforcementMode: 'continuous',
-          // Required by the CRD; empty selects every node. Narrow it to the nodes the workload may use.
-          nodeSelector: {},
-          taint: { key: `readiness.k8s.io/bpfready-${labelSafe(e.name)}`.slice(0, 'readiness.k8s.io/'.length + 63).replace(/[^a-z0-9]+$/, ''), effect: 'NoSchedule' },
+      return `${comment([...header(input, e, 'node-readiness-controller NodeReadinessRule'), `taints nodes until the daemon reports ${condition}=True; tolerate the taint in bpfready's own DaemonSet (values: tolerations)`])}\n${stringify(
+        {
+          apiVersion: 'readiness.node.x-k8s.io/v1alpha1',
+          kind: 'NodeReadinessRule',
+          metadata: { name: `bpfready-${e.name}`.slice(0, 253) },
+          spec: {
+            conditions: [{ type: condition, requiredStatus: 'True' }],
+            enforcementMode: 'continuous',
+            // Required by the CRD; empty selects every node. Narrow it to the nodes the workload may use.
+            nodeSelector: {},
+            taint: {
+              key: `readiness.k8s.io/bpfready-${labelSafe(e.name)}`.slice(0, 'readiness.k8s.io/'.length + 63).replace(/[^a-z0-9]+$/, ''),
+              effect: 'NoSchedule',
+            },
+          },
         },
-      })}`;
+      )}`;
   }
 }

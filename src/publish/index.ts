@@ -58,7 +58,10 @@ export function validateTaint(t: TaintSpec): TaintSpec {
   const name = slash >= 0 ? t.key.slice(slash + 1) : t.key;
   // readiness.k8s.io/ is the namespace node-readiness-controller requires for its taints; allow it
   // even though it is under k8s.io, so a rule and bpfready can share one key during a migration.
-  const problem = (prefix !== undefined && !prefix.startsWith('readiness.k8s.io') ? prefixProblem(prefix) : undefined) ?? labelNameProblem(name) ?? (t.value ? labelValueProblem(t.value) : undefined);
+  const problem =
+    (prefix !== undefined && !prefix.startsWith('readiness.k8s.io') ? prefixProblem(prefix) : undefined) ??
+    labelNameProblem(name) ??
+    (t.value ? labelValueProblem(t.value) : undefined);
   if (problem) throw new UsageError(`kubernetes.taint.key "${t.key}": ${problem}`);
   if (!['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(t.effect)) {
     throw new UsageError(`kubernetes.taint.effect "${t.effect}" must be NoSchedule, PreferNoSchedule or NoExecute`);
@@ -66,7 +69,12 @@ export function validateTaint(t: TaintSpec): TaintSpec {
   return t;
 }
 
-export function desiredState(prefix: string, report: ProbeReport, checked: readonly ProfileCheck[], taint: TaintSpec | undefined): DesiredState {
+export function desiredState(
+  prefix: string,
+  report: ProbeReport,
+  checked: readonly ProfileCheck[],
+  taint: TaintSpec | undefined,
+): DesiredState {
   const checks = checked.map(verdict);
   const conditions = projectConditions(prefix, checks);
   const summary = conditions.find((c) => c.type === summaryConditionType(prefix));
@@ -85,7 +93,15 @@ export function createPublisher(opts: PublisherOptions): NodePublisher {
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? Math.random;
   const logger = opts.logger.child({ component: 'publisher', node: opts.nodeName });
-  const nfd = opts.nfd ? new NodeFeatureWriter(kc!, { nodeName: opts.nodeName, logger, clock, random, ...(opts.nfdNamespace ? { namespace: opts.nfdNamespace } : {}) }) : undefined;
+  const nfd = opts.nfd
+    ? new NodeFeatureWriter(kc!, {
+        nodeName: opts.nodeName,
+        logger,
+        clock,
+        random,
+        ...(opts.nfdNamespace ? { namespace: opts.nfdNamespace } : {}),
+      })
+    : undefined;
   const writer = new NodeWriter({
     api,
     nodeName: opts.nodeName,

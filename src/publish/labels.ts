@@ -139,7 +139,10 @@ export function profileProjectionProblem(names: readonly string[]): string | und
     const problem = labelNameProblem(label);
     if (problem || label === 'profile.') return `profile "${name}" cannot be a node label: ${problem ?? 'nothing of the name is left'}`;
     const condition = profileConditionType('', name);
-    for (const [map, key, what] of [[labels, label, `label ${label}`], [conditions, condition, `condition type <prefix>${condition}`]] as const) {
+    for (const [map, key, what] of [
+      [labels, label, `label ${label}`],
+      [conditions, condition, `condition type <prefix>${condition}`],
+    ] as const) {
       const other = map.get(key);
       if (other !== undefined) return `profiles "${other}" and "${name}" would both be published as ${what}; rename one`;
       map.set(key, name);

@@ -21,7 +21,11 @@ export const NFD_PLURAL = 'nodefeatures';
 export const NFD_NODE_NAME_LABEL = 'nfd.node.kubernetes.io/node-name';
 
 export interface NodeFeatureSpec {
-  features: { flags: Record<string, never>; attributes: Record<string, { elements: Record<string, string> }>; instances: Record<string, never> };
+  features: {
+    flags: Record<string, never>;
+    attributes: Record<string, { elements: Record<string, string> }>;
+    instances: Record<string, never>;
+  };
   labels: Record<string, string>;
 }
 
@@ -59,7 +63,13 @@ export interface NodeFeatureWriterOptions {
 interface NodeFeatureObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Record<string, string>; ownerReferences?: V1OwnerReference[] };
+  metadata: {
+    name: string;
+    namespace: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    ownerReferences?: V1OwnerReference[];
+  };
   spec: NodeFeatureSpec;
 }
 
@@ -174,6 +184,8 @@ export class NodeFeatureWriter {
 /** JSON with every object's keys sorted: equal for equal values whatever order they were built in. */
 export function canonicalJson(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) =>
-    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x,
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : x,
   );
 }

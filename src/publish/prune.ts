@@ -23,7 +23,11 @@ export interface PruneOptions {
 export async function pruneNode(api: NodeApi, nodeName: string, opts: PruneOptions): Promise<PruneResult> {
   // 409: the node changed between our read and our taint write; read again and recompute.
   try {
-    return await withRetry(() => pruneOnce(api, nodeName, opts), opts, (status) => status === 409);
+    return await withRetry(
+      () => pruneOnce(api, nodeName, opts),
+      opts,
+      (status) => status === 409,
+    );
   } catch (e) {
     // 404: the node is gone (deleted since the LIST, an autoscaler at work): nothing of ours is left on it.
     if (e instanceof KubeApiError && e.status === 404) return { labels: [], annotation: false, conditions: [], taints: [] };
@@ -32,7 +36,11 @@ export async function pruneNode(api: NodeApi, nodeName: string, opts: PruneOptio
 }
 
 /** Retries transport errors, 429 (honouring Retry-After) and 5xx with exponential backoff (src/base/backoff.ts). */
-function withRetry<T>(f: () => Promise<T>, opts: Pick<PruneOptions, 'attempts' | 'sleep'>, alsoRetry: (status: number) => boolean = () => false): Promise<T> {
+function withRetry<T>(
+  f: () => Promise<T>,
+  opts: Pick<PruneOptions, 'attempts' | 'sleep'>,
+  alsoRetry: (status: number) => boolean = () => false,
+): Promise<T> {
   const status = (e: unknown) => (e instanceof KubeApiError ? { status: e.status } : undefined);
   return retry(f, {
     policy: { baseMs: 200, maxMs: 10_000, jitter: 'none' },
@@ -55,7 +63,12 @@ async function pruneOnce(api: NodeApi, nodeName: string, opts: PruneOptions): Pr
   const conds = (plan.status?.['status'] as { conditions: { type: string }[] } | undefined)?.conditions ?? [];
   if (plan.node) await api.patchNode(nodeName, plan.node);
   if (plan.status) await api.patchStatus(nodeName, plan.status);
-  return { labels: Object.keys(meta?.labels ?? {}), annotation: meta?.annotations !== undefined, conditions: conds.map((c) => c.type), taints: taintKeys };
+  return {
+    labels: Object.keys(meta?.labels ?? {}),
+    annotation: meta?.annotations !== undefined,
+    conditions: conds.map((c) => c.type),
+    taints: taintKeys,
+  };
 }
 
 export interface NodePruneOutcome {
@@ -125,7 +138,10 @@ export async function pruneAllNodes(api: NodeApi, opts: PruneAllOptions): Promis
  * absent every one — node reports and kernel views (the uninstall hook). Only objects labelled as
  * bpfready's are deleted. Returns the names deleted.
  */
-export async function pruneReports(api: ConfigMapApi, opts: Pick<PruneOptions, 'attempts' | 'sleep'> & { node?: string; pageSize?: number }): Promise<string[]> {
+export async function pruneReports(
+  api: ConfigMapApi,
+  opts: Pick<PruneOptions, 'attempts' | 'sleep'> & { node?: string; pageSize?: number },
+): Promise<string[]> {
   const ours = (o: { metadata?: { labels?: Record<string, string> } } | undefined): boolean =>
     o?.metadata?.labels?.[MANAGED_BY] === 'bpfready' && o.metadata.labels[OBJECT_LABEL] !== undefined;
   const gone: string[] = [];

@@ -43,7 +43,8 @@ export interface ConfigMapObject {
   binaryData?: Record<string, string>;
 }
 
-const pack = (s: string): Buffer => brotliCompressSync(s, { params: { [constants.BROTLI_PARAM_QUALITY]: 9, [constants.BROTLI_PARAM_LGWIN]: 24 } });
+const pack = (s: string): Buffer =>
+  brotliCompressSync(s, { params: { [constants.BROTLI_PARAM_QUALITY]: 9, [constants.BROTLI_PARAM_LGWIN]: 24 } });
 /** Label values are at most 63 characters: the digest's first 40 hex digits name the build. */
 export const buildKey = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 40);
 /** The name of a build's index object; its parts are `<index>-<set>-<i>`. */
@@ -59,7 +60,11 @@ export function nodeObjectName(node: string): string {
  * The node's report object. Its kernel view is not in it: `digest` (or the report's own view) names
  * the build whose view readers join it with.
  */
-export function nodeReportObject(report: ProbeReport, node: { name: string; uid: string }, digest = report.kernelView?.build.digest): ConfigMapObject {
+export function nodeReportObject(
+  report: ProbeReport,
+  node: { name: string; uid: string },
+  digest = report.kernelView?.build.digest,
+): ConfigMapObject {
   // What changes every probe goes into annotations: nodes that probe alike store the same bytes,
   // which `bpfready nodes` decodes and judges once.
   const { kernelView: _view, generatedAt, durationMs, ...plain } = report;
@@ -89,14 +94,22 @@ export function kernelViewObjects(view: KernelViewSection): ConfigMapObject[] {
     out.push({
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name: `${index}-${set}-${i}`, labels: { ...labels, [OBJECT_LABEL]: 'kernel-view' }, annotations: { [PARTS_ANNOTATION]: String(parts) } },
+      metadata: {
+        name: `${index}-${set}-${i}`,
+        labels: { ...labels, [OBJECT_LABEL]: 'kernel-view' },
+        annotations: { [PARTS_ANNOTATION]: String(parts) },
+      },
       binaryData: { [`kernel-view.json.br.${i}`]: bytes.subarray(i * PART_BYTES, (i + 1) * PART_BYTES).toString('base64') },
     });
   }
   out.push({
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: index, labels: { ...labels, [OBJECT_LABEL]: 'kernel-index' }, annotations: { [PARTS_ANNOTATION]: String(parts), 'bpfready.io/release': view.build.release } },
+    metadata: {
+      name: index,
+      labels: { ...labels, [OBJECT_LABEL]: 'kernel-index' },
+      annotations: { [PARTS_ANNOTATION]: String(parts), 'bpfready.io/release': view.build.release },
+    },
   });
   return out;
 }
@@ -136,7 +149,9 @@ export function readPublished(items: readonly ConfigMapObject[]): PublishedNode[
     else if (!got || got.size !== index.n) v = `kernel view of build ${key}: ${got?.size ?? 0} of ${index.n} parts published`;
     else {
       try {
-        v = JSON.parse(brotliDecompressSync(Buffer.concat([...Array(index.n).keys()].map((i) => got.get(i) ?? Buffer.alloc(0)))).toString('utf8')) as KernelViewSection;
+        v = JSON.parse(
+          brotliDecompressSync(Buffer.concat([...Array(index.n).keys()].map((i) => got.get(i) ?? Buffer.alloc(0)))).toString('utf8'),
+        ) as KernelViewSection;
       } catch (e) {
         v = `kernel view of build ${key} does not decode: ${(e as Error).message}`;
       }
@@ -256,7 +271,12 @@ export class ReportWriter {
           if (!(e instanceof KubeApiError && e.status === 409)) throw e;
           const current = await api.get(obj.metadata.name);
           if (current && !isOurs(current)) {
-            throw new KubeApiError(`configmap ${api.namespace}/${obj.metadata.name} exists and is not bpfready's (no ${MANAGED_BY}=bpfready label): left alone`, 409, undefined, e);
+            throw new KubeApiError(
+              `configmap ${api.namespace}/${obj.metadata.name} exists and is not bpfready's (no ${MANAGED_BY}=bpfready label): left alone`,
+              409,
+              undefined,
+              e,
+            );
           }
           // Ours from before this start (or a re-created Node's, whose uid the replace brings up to date).
           await api.replace(obj.metadata.name, body);

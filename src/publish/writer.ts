@@ -129,14 +129,25 @@ export class NodeWriter {
         // and again means the server keeps answering with something other than what we wrote (or
         // another writer fights us). Back off, further each time, instead of hot-looping writes at
         // 5,000 nodes: the backoff grows until the node matches.
-        if (this.writes >= 3) throw new KubeApiError(`node ${this.o.nodeName} does not converge: the server keeps differing from our writes`, undefined, undefined, undefined);
+        if (this.writes >= 3)
+          throw new KubeApiError(
+            `node ${this.o.nodeName} does not converge: the server keeps differing from our writes`,
+            undefined,
+            undefined,
+            undefined,
+          );
         // Another writer undoing ours (a second bpfready during a rollout, a controller) makes
         // each pass converge and the next event undo it: a ceiling on writes per minute, whatever
         // the reason, keeps that from running at watch speed.
         const now = this.o.clock.now();
         while (this.recentWrites.length > 0 && now - this.recentWrites[0]! >= WRITE_WINDOW_MS) this.recentWrites.shift();
         if (this.recentWrites.length >= MAX_WRITES_PER_WINDOW) {
-          throw new KubeApiError(`node ${this.o.nodeName}: ${this.recentWrites.length} writes in the last ${WRITE_WINDOW_MS / 1000} s; is another writer changing our labels, conditions or taint?`, undefined, undefined, undefined);
+          throw new KubeApiError(
+            `node ${this.o.nodeName}: ${this.recentWrites.length} writes in the last ${WRITE_WINDOW_MS / 1000} s; is another writer changing our labels, conditions or taint?`,
+            undefined,
+            undefined,
+            undefined,
+          );
         }
         if (this.needRead) await this.read();
         if (!this.observed) {
@@ -144,7 +155,12 @@ export class NodeWriter {
           this.ensureWatch();
           return;
         }
-        const plan = planWrites(this.desired, this.observed!, { prefix: this.o.prefix, nowIso: isoSeconds(this.o.clock.now()), heartbeat: this.heartbeatDue, ...(this.o.taint ? { taint: this.o.taint } : {}) });
+        const plan = planWrites(this.desired, this.observed!, {
+          prefix: this.o.prefix,
+          nowIso: isoSeconds(this.o.clock.now()),
+          heartbeat: this.heartbeatDue,
+          ...(this.o.taint ? { taint: this.o.taint } : {}),
+        });
         if (!plan.node && !plan.status) {
           this.heartbeatDue = false;
           // After a restart the node may already hold our conditions: no status write arms the

@@ -35,21 +35,34 @@ const VIEW_KINDS = new Set<Requirement['kind']>(['core', 'btf-type', 'attach-tar
 
 function lacking(v: Verdict): Verdict {
   if (v.status !== 'error' || !VIEW_KINDS.has(v.requirement.kind) || !v.detail?.startsWith('not probed')) return v;
-  return { ...v, detail: LACKS_VIEW, remediation: ['probe the node again with bpfready probe --json --kernel-view (the daemon publishes it)'] };
+  return {
+    ...v,
+    detail: LACKS_VIEW,
+    remediation: ['probe the node again with bpfready probe --json --kernel-view (the daemon publishes it)'],
+  };
 }
 
 export function privilegeDifference(report: ProbeReport, capabilities: readonly string[] | undefined): string[] {
   const ctx = report.context;
   const out: string[] = [];
   if (!ctx) return ['the report records no privilege context: permission-dependent results are of an unknown context'];
-  if (ctx.initUserNamespace === false) out.push('probed in a child user namespace: bpf() honoured none of its capabilities without a token');
+  if (ctx.initUserNamespace === false)
+    out.push('probed in a child user namespace: bpf() honoured none of its capabilities without a token');
   if (!capabilities) return out;
   const has = new Set(ctx.effective);
   const workload = new Set(capabilities);
   const lacks = capabilities.filter((c) => !has.has(c));
-  const extra = ctx.effective.filter((c) => !workload.has(c) && ['cap_sys_admin', 'cap_bpf', 'cap_perfmon', 'cap_net_admin', 'cap_syslog'].includes(c));
-  if (lacks.length) out.push(`the report was probed without ${lacks.join(', ')}, which the workload holds: what those allow shows there as not permitted (availability unknown)`);
-  if (extra.length) out.push(`the report was probed with ${extra.join(', ')}, which the workload does not hold: the kernel features are the same, but loads that need those capabilities may be refused to the workload`);
+  const extra = ctx.effective.filter(
+    (c) => !workload.has(c) && ['cap_sys_admin', 'cap_bpf', 'cap_perfmon', 'cap_net_admin', 'cap_syslog'].includes(c),
+  );
+  if (lacks.length)
+    out.push(
+      `the report was probed without ${lacks.join(', ')}, which the workload holds: what those allow shows there as not permitted (availability unknown)`,
+    );
+  if (extra.length)
+    out.push(
+      `the report was probed with ${extra.join(', ')}, which the workload does not hold: the kernel features are the same, but loads that need those capabilities may be refused to the workload`,
+    );
   return out;
 }
 

@@ -17,9 +17,10 @@ export function withKernelConfig(report: ProbeReport, reqs: readonly Requirement
   for (const n of missing) {
     // parseKconfig keys options without the CONFIG_ prefix.
     const v = read.config.values.get(n) ?? read.config.values.get(`CONFIG_${n}`);
-    added[n] = v === undefined || v === 'n'
-      ? { status: 'unsupported', detail: `CONFIG_${n} is not set (${read.config.source})`, value: null }
-      : { status: 'supported', value: v };
+    added[n] =
+      v === undefined || v === 'n'
+        ? { status: 'unsupported', detail: `CONFIG_${n} is not set (${read.config.source})`, value: null }
+        : { status: 'supported', value: v };
   }
   return { ...report, config: { source: { status: 'supported', value: read.config.source }, ...section, ...added } };
 }

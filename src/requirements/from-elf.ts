@@ -85,7 +85,12 @@ export function objectRequirements(obj: BpfObject): ObjectRequirements {
   }
   const hooks = new Map(obj.programs.map((p) => [p.name, hookOf(p)]));
   const programs = obj.programs.map((p) => {
-    const pr: ProgramRequirements = { name: p.name, section: p.section, progType: p.progType, requirements: normalize(programRequirements(obj, p, hooks)) };
+    const pr: ProgramRequirements = {
+      name: p.name,
+      section: p.section,
+      progType: p.progType,
+      requirements: normalize(programRequirements(obj, p, hooks)),
+    };
     if (p.attachType) pr.attachType = p.attachType;
     return pr;
   });
@@ -122,9 +127,17 @@ function hookOf(p: BpfProgramSpec): Hook | undefined {
   const t = p.target;
   if (!pattern || !t) return undefined;
   switch (pattern) {
-    case 'fentry+': case 'fentry.s+': case 'fexit+': case 'fexit.s+': return { key: `function:${t}`, mechanism: 'trampoline' };
-    case 'kprobe+': case 'kretprobe+': return { key: `function:${t}`, mechanism: 'kprobe' };
-    case 'tp_btf+': case 'tp_btf.s+': return { key: `tracepoint:${t}`, mechanism: 'tp_btf' };
+    case 'fentry+':
+    case 'fentry.s+':
+    case 'fexit+':
+    case 'fexit.s+':
+      return { key: `function:${t}`, mechanism: 'trampoline' };
+    case 'kprobe+':
+    case 'kretprobe+':
+      return { key: `function:${t}`, mechanism: 'kprobe' };
+    case 'tp_btf+':
+    case 'tp_btf.s+':
+      return { key: `tracepoint:${t}`, mechanism: 'tp_btf' };
     default:
       if (RAW_TRACEPOINT.has(pattern)) return { key: `tracepoint:${t}`, mechanism: 'raw_tp' };
       if (TRACEPOINT.has(pattern)) return { key: `tracepoint:${t.slice(t.lastIndexOf('/') + 1)}`, mechanism: 'tracepoint' };
@@ -138,12 +151,17 @@ function programRequirements(obj: BpfObject, p: BpfProgramSpec, hooks: Map<strin
   if (p.core.length) reqs.push({ kind: 'feature', name: 'btf' });
   reqs.push(...coreRequirements(obj, p));
   if (!isGplCompatible(obj.license)) {
-    for (const h of p.unknownSection ? [] : p.helpers) reqs.push({ kind: 'license', what: 'helper', name: h, progType: p.progType, license: obj.license });
+    for (const h of p.unknownSection ? [] : p.helpers)
+      reqs.push({ kind: 'license', what: 'helper', name: h, progType: p.progType, license: obj.license });
     for (const k of p.kfuncs) reqs.push({ kind: 'license', what: 'kfunc', name: k, license: obj.license });
   }
   // A section libbpf does not know: the type (and so its helpers) is the loader's run-time choice.
   if (p.unknownSection) return [...reqs, { kind: 'section', section: p.section }];
-  reqs.push(p.attachType ? { kind: 'program-type', progType: p.progType, attachType: p.attachType } : { kind: 'program-type', progType: p.progType });
+  reqs.push(
+    p.attachType
+      ? { kind: 'program-type', progType: p.progType, attachType: p.attachType }
+      : { kind: 'program-type', progType: p.progType },
+  );
   const isa = isaVersion(p.linked.insns, obj.littleEndian);
   if (isa > 1) reqs.push({ kind: 'feature', name: `isa-v${isa as 2 | 3 | 4}` });
   if (p.sleepable) reqs.push({ kind: 'feature', name: 'sleepable' });
@@ -173,7 +191,11 @@ function programRequirements(obj: BpfObject, p: BpfProgramSpec, hooks: Map<strin
   for (const h of p.helpers) {
     // Tracing programs get their helpers by attach type (iterators' bpf_seq_*, fentry's
     // bpf_get_func_arg): the attach type is part of what is asked.
-    reqs.push(p.attachType ? { kind: 'helper', progType: p.progType, helper: h, attachType: p.attachType } : { kind: 'helper', progType: p.progType, helper: h });
+    reqs.push(
+      p.attachType
+        ? { kind: 'helper', progType: p.progType, helper: h, attachType: p.attachType }
+        : { kind: 'helper', progType: p.progType, helper: h },
+    );
   }
   return reqs;
 }
@@ -192,7 +214,8 @@ function programRequirements(obj: BpfObject, p: BpfProgramSpec, hooks: Map<strin
 function kprobeTarget(obj: BpfObject, p: BpfProgramSpec, hooks: Map<string, Hook | undefined>): Requirement {
   const name = p.target!;
   const others = obj.programs.filter((q) => q !== p && q.target === name).map((q) => hooks.get(q.name)?.mechanism);
-  const readsKernel = p.core.some((r) => !REGISTERS.has(essentialName(r.spec.root))) || p.helpers.some((h) => h.startsWith('probe_read_kernel'));
+  const readsKernel =
+    p.core.some((r) => !REGISTERS.has(essentialName(r.spec.root))) || p.helpers.some((h) => h.startsWith('probe_read_kernel'));
   const kernelOnly = others.includes('trampoline') || others.includes('kprobe') || readsKernel;
   return kernelOnly ? { kind: 'kprobe-target', name, kernelOnly: true } : { kind: 'kprobe-target', name };
 }
@@ -220,7 +243,8 @@ function coreRequirements(obj: BpfObject, p: BpfProgramSpec): Requirement[] {
   }
   const dead = new Map<string, [Uint8Array, Uint8Array]>();
   for (const [key, rs] of checks) {
-    const at = (v: bigint): Uint8Array => reachable(code, { littleEndian: le, fixed: new Map([...unknown, ...rs.map((r) => [r.insn, v] as const)]) });
+    const at = (v: bigint): Uint8Array =>
+      reachable(code, { littleEndian: le, fixed: new Map([...unknown, ...rs.map((r) => [r.insn, v] as const)]) });
     dead.set(key, [at(0n), at(1n)]);
   }
   const out: Requirement[] = [];

@@ -25,10 +25,21 @@ export function tracepointsPresent(hostRoot: string, names: readonly string[]): 
   try {
     const r = spawnSync(
       'unshare',
-      ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tracefs nodev "$1" && shift && cd "$0/events" && for n; do [ -d "$n" ] && echo "$n"; done; true', dir, dir, ...valid],
+      [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        'mount -t tracefs nodev "$1" && shift && cd "$0/events" && for n; do [ -d "$n" ] && echo "$n"; done; true',
+        dir,
+        dir,
+        ...valid,
+      ],
       { encoding: 'utf8', timeout: 10_000 },
     );
-    if (r.status !== 0) return `tracefs is not mounted and could not be mounted privately (${(r.stderr || r.error?.message || `exit ${r.status}`).trim()})`;
+    if (r.status !== 0)
+      return `tracefs is not mounted and could not be mounted privately (${(r.stderr || r.error?.message || `exit ${r.status}`).trim()})`;
     return new Set(r.stdout.split('\n').filter(Boolean));
   } finally {
     rmdirSync(dir);
@@ -37,7 +48,18 @@ export function tracepointsPresent(hostRoot: string, names: readonly string[]): 
 
 // Program types that load `call <helper>; r0 = 0; exit` with no attach target: between them they
 // offer nearly every helper. The program's own type goes first when it is one of them.
-const SIMPLE_TYPES = ['kprobe', 'socket_filter', 'sched_cls', 'xdp', 'tracepoint', 'raw_tracepoint', 'perf_event', 'cgroup_skb', 'sched_act', 'lwt_in'];
+const SIMPLE_TYPES = [
+  'kprobe',
+  'socket_filter',
+  'sched_cls',
+  'xdp',
+  'tracepoint',
+  'raw_tracepoint',
+  'perf_event',
+  'cgroup_skb',
+  'sched_act',
+  'lwt_in',
+];
 
 function versionCode(): number {
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release());
@@ -62,14 +84,24 @@ export function makeGplProbe(): (helper: string, progType: string | undefined) =
     let denied: ProbeResult | undefined;
     let answer: (ProbeResult & { value?: boolean }) | undefined;
     for (const t of types) {
-      const r = progLoad({ progType: PROG_TYPE_NAMES.indexOf(t), insns, license: 'Proprietary', logLevel: 1, kernVersion: versionCode(), name: 'bpfready_gpl' });
+      const r = progLoad({
+        progType: PROG_TYPE_NAMES.indexOf(t),
+        insns,
+        license: 'Proprietary',
+        logLevel: 1,
+        kernVersion: versionCode(),
+        name: 'bpfready_gpl',
+      });
       if (r.ok) {
         r.fd.close();
         answer = { status: 'supported', value: false, detail: `loaded in a ${t} program licensed "Proprietary"` };
         break;
       }
       if (r.errno === 1 || r.errno === 13) {
-        denied ??= notPermitted(errnoName(r.errno), `a ${t} program licensed "Proprietary" calling bpf_${helper} was refused with ${errnoName(r.errno)}; availability unknown`);
+        denied ??= notPermitted(
+          errnoName(r.errno),
+          `a ${t} program licensed "Proprietary" calling bpf_${helper} was refused with ${errnoName(r.errno)}; availability unknown`,
+        );
         if (!r.log) continue;
       }
       if (/GPL/.test(r.log)) {
@@ -78,10 +110,15 @@ export function makeGplProbe(): (helper: string, progType: string | undefined) =
       }
       if (/unknown func|invalid func|cannot use helper|not supported for program type/.test(r.log) || !r.log) continue;
       // The helper was found and the GPL check passed; the verifier stopped later, at an argument.
-      answer = { status: 'supported', value: false, detail: `verifier, ${t} program licensed "Proprietary", got past the license check: ${lastLine(r.log)}` };
+      answer = {
+        status: 'supported',
+        value: false,
+        detail: `verifier, ${t} program licensed "Proprietary", got past the license check: ${lastLine(r.log)}`,
+      };
       break;
     }
-    const out = answer ?? denied ?? probeError(undefined, `not probed: no program type bpfready loads without a target offers bpf_${helper}`);
+    const out =
+      answer ?? denied ?? probeError(undefined, `not probed: no program type bpfready loads without a target offers bpf_${helper}`);
     // Answers that depend on privilege are not kept (docs/requirements.md).
     if (out.status === 'supported') cache.set(helper, out);
     return out;
@@ -89,5 +126,11 @@ export function makeGplProbe(): (helper: string, progType: string | undefined) =
 }
 
 function lastLine(log: string): string {
-  return log.trim().split('\n').filter((l) => !l.startsWith('processed ') && !l.startsWith('verification time')).at(-1) ?? '';
+  return (
+    log
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('processed ') && !l.startsWith('verification time'))
+      .at(-1) ?? ''
+  );
 }

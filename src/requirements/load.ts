@@ -12,7 +12,16 @@ import { release } from 'node:os';
 import { loadVmlinuxBtf, BtfKind, type Btf } from '../kernel/btf.ts';
 import type { BpfObject, BpfProgramSpec, ProgramCoreRelo } from '../kernel/elf-bpf.ts';
 import { resolveCore } from '../kernel/elf-core.ts';
-import { BPF_F_SLEEPABLE, BPF_F_TOKEN_FD, BPF_F_XDP_HAS_FRAGS, bpfRaw, mapCreate, progLoad, type OwnedFd, type ProgLoadSpec } from '../native/bpf.ts';
+import {
+  BPF_F_SLEEPABLE,
+  BPF_F_TOKEN_FD,
+  BPF_F_XDP_HAS_FRAGS,
+  bpfRaw,
+  mapCreate,
+  progLoad,
+  type OwnedFd,
+  type ProgLoadSpec,
+} from '../native/bpf.ts';
 import { addressOf, errnoName } from '../native/libc.ts';
 import { ATTACH_TYPE_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { interpretCreate, EACCES, EINVAL } from '../contract/interpret.ts';
@@ -160,7 +169,10 @@ export function loadObject(obj: BpfObject, opts: LoadOptions = {}): LoadOutcome 
         continue;
       }
       if (p.unknownSection) {
-        out.programs[p.name] = probeError(undefined, `section "${p.section}" names no program type libbpf knows: the loader would choose one`);
+        out.programs[p.name] = probeError(
+          undefined,
+          `section "${p.section}" names no program type libbpf knows: the loader would choose one`,
+        );
         continue;
       }
       const needsBtf = p.attachBtf !== undefined || p.kfuncs.length > 0 || p.core.length > 0 || opts.targets?.[p.name] !== undefined;
@@ -168,7 +180,10 @@ export function loadObject(obj: BpfObject, opts: LoadOptions = {}): LoadOutcome 
         try {
           vmlinux = loadVmlinuxBtf();
         } catch (e) {
-          out.programs[p.name] = unsupported(undefined, `vmlinux BTF unreadable (${(e as Error).message}); CONFIG_DEBUG_INFO_BTF=y is required`);
+          out.programs[p.name] = unsupported(
+            undefined,
+            `vmlinux BTF unreadable (${(e as Error).message}); CONFIG_DEBUG_INFO_BTF=y is required`,
+          );
           continue;
         }
       }
@@ -237,14 +252,19 @@ function applyCore(insns: Uint8Array, r: ProgramCoreRelo, vmlinux: Btf, modules:
 }
 
 function loadProgram(
-  p: BpfProgramSpec, obj: BpfObject, fds: Map<string, OwnedFd>, maps: ResultMap, vmlinux: Btf | undefined, opts: LoadOptions,
+  p: BpfProgramSpec,
+  obj: BpfObject,
+  fds: Map<string, OwnedFd>,
+  maps: ResultMap,
+  vmlinux: Btf | undefined,
+  opts: LoadOptions,
 ): ProbeResult {
   const license = obj.license;
   const tokenFd = opts.tokenFd;
   const insns = new Uint8Array(p.linked.insns);
   const view = new DataView(insns.buffer);
   if (p.core.length) {
-    if (!vmlinux) return unsupported(undefined, 'CO-RE relocations need the kernel\'s BTF, and vmlinux BTF is unreadable');
+    if (!vmlinux) return unsupported(undefined, "CO-RE relocations need the kernel's BTF, and vmlinux BTF is unreadable");
     for (const r of p.core) {
       const why = applyCore(insns, r, vmlinux, opts.modules ?? []);
       if (why) return unsupported(undefined, `libbpf refuses: ${why}`);
@@ -261,7 +281,7 @@ function loadProgram(
       }
       insns[at + 1] = (insns[at + 1]! & 0x0f) | ((r.kind === 'map' ? BPF_PSEUDO_MAP_FD : BPF_PSEUDO_MAP_VALUE) << 4);
       view.setInt32(at + 4, fd.fd, true);
-      view.setInt32(at + 12, r.kind === 'map-value' ? r.offset ?? 0 : 0, true);
+      view.setInt32(at + 12, r.kind === 'map-value' ? (r.offset ?? 0) : 0, true);
     } else if (r.kind === 'kfunc') {
       const id = vmlinux?.findId(BtfKind.FUNC, r.target);
       if (id === undefined) return unsupported(undefined, `kfunc ${r.target} is not in vmlinux BTF`);
@@ -277,7 +297,11 @@ function loadProgram(
   }
   let attachBtfId: number | undefined;
   const chosen = opts.targets?.[p.name];
-  const btfTarget = p.attachBtf ?? (chosen && p.progType !== 'ext' && BTF_PREFIX[p.progType] ? { name: `${p.attachType === 'lsm_mac' ? 'bpf_lsm_' : ''}${chosen}`, kind: 'func' as const } : undefined);
+  const btfTarget =
+    p.attachBtf ??
+    (chosen && p.progType !== 'ext' && BTF_PREFIX[p.progType]
+      ? { name: `${p.attachType === 'lsm_mac' ? 'bpf_lsm_' : ''}${chosen}`, kind: 'func' as const }
+      : undefined);
   if (btfTarget) {
     attachBtfId = vmlinux?.findId(btfTarget.kind === 'func' ? BtfKind.FUNC : BtfKind.TYPEDEF, btfTarget.name);
     if (attachBtfId === undefined) return unsupported(undefined, `attach target ${btfTarget.kind} ${btfTarget.name} is not in vmlinux BTF`);
@@ -305,7 +329,8 @@ function loadProgram(
     const again = progLoad({ ...spec, logLevel: 1 });
     if (again.ok) again.fd.close();
     else if (again.errno === r.errno) r = again;
-    else if (again.errno === ENOSPC) r = { ...r, log: `${again.log.trim().split('\n').slice(-3).join('\n')}\n(verifier log longer than bpfready's buffer)` };
+    else if (again.errno === ENOSPC)
+      r = { ...r, log: `${again.log.trim().split('\n').slice(-3).join('\n')}\n(verifier log longer than bpfready's buffer)` };
   }
   if (r.ok) {
     if (opts.onLoaded) opts.onLoaded(p, r.fd);
@@ -315,7 +340,11 @@ function loadProgram(
   // The verifier ran and refused the program (its log says why): the kernel knows the type but will not
   // take this object as compiled. That is the object's verdict on this node, not a permission question.
   if ((r.errno === EACCES || r.errno === EINVAL) && r.log.trim()) {
-    const last = r.log.trim().split('\n').filter((l) => !l.startsWith('processed ') && !l.startsWith('verification time')).at(-1);
+    const last = r.log
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('processed ') && !l.startsWith('verification time'))
+      .at(-1);
     return unsupported(errnoName(r.errno), `verifier: ${last ?? r.log.slice(0, 200)}`);
   }
   const res = interpretCreate({ ok: false, errno: r.errno, log: r.log }, `program ${p.name} (${p.progType})`);

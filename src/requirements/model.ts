@@ -93,20 +93,34 @@ export interface CoreGuard {
 /** A requirement's stable one-line form, also accepted by the parser (profiles.ts): "map-type:ringbuf". */
 export function requirementId(r: Requirement): string {
   switch (r.kind) {
-    case 'feature': return `feature:${r.name}`;
-    case 'program-type': return `program-type:${r.progType}${r.attachType ? `/${r.attachType}` : ''}`;
-    case 'map-type': return `map-type:${r.mapType}`;
-    case 'helper': return `helper:${r.progType}/${r.attachType && r.progType === 'tracing' ? `${r.attachType}/` : ''}${r.helper}`;
-    case 'kfunc': return `kfunc:${r.name}`;
-    case 'btf-type': return `btf-type:${r.btfKind}/${r.name}`;
-    case 'mount': return `mount:${r.path}=${r.fs}`;
-    case 'capability': return `capability:${r.name}`;
-    case 'kconfig': return `kconfig:${r.name}=${r.value}`;
-    case 'section': return `section:unknown/${r.section}`;
-    case 'core': return `core:${r.relo}/${coreSpecName(r.spec)}`;
-    case 'attach-target': return `attach-target:${r.mechanism}/${r.name}`;
-    case 'kprobe-target': return `kprobe-target:${r.name}`;
-    case 'license': return `license:${r.what}/${r.name}`;
+    case 'feature':
+      return `feature:${r.name}`;
+    case 'program-type':
+      return `program-type:${r.progType}${r.attachType ? `/${r.attachType}` : ''}`;
+    case 'map-type':
+      return `map-type:${r.mapType}`;
+    case 'helper':
+      return `helper:${r.progType}/${r.attachType && r.progType === 'tracing' ? `${r.attachType}/` : ''}${r.helper}`;
+    case 'kfunc':
+      return `kfunc:${r.name}`;
+    case 'btf-type':
+      return `btf-type:${r.btfKind}/${r.name}`;
+    case 'mount':
+      return `mount:${r.path}=${r.fs}`;
+    case 'capability':
+      return `capability:${r.name}`;
+    case 'kconfig':
+      return `kconfig:${r.name}=${r.value}`;
+    case 'section':
+      return `section:unknown/${r.section}`;
+    case 'core':
+      return `core:${r.relo}/${coreSpecName(r.spec)}`;
+    case 'attach-target':
+      return `attach-target:${r.mechanism}/${r.name}`;
+    case 'kprobe-target':
+      return `kprobe-target:${r.name}`;
+    case 'license':
+      return `license:${r.what}/${r.name}`;
     case 'delegation': {
       const d = r.delegate;
       const parts = (['cmds', 'maps', 'progs', 'attachs'] as const).filter((k) => d[k].length).map((k) => `${k}=${d[k].join(':')}`);

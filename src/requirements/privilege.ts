@@ -16,9 +16,20 @@ import type { LoadOutcome } from './load.ts';
 // bpf_base_func_proto(): these helpers are offered only to perfmon_capable() callers (they read
 // kernel memory or leak kernel pointers), whatever the program type.
 const PERFMON_HELPERS = new Set([
-  'probe_read', 'probe_read_str', 'probe_read_kernel', 'probe_read_kernel_str', 'probe_read_user',
-  'probe_read_user_str', 'trace_printk', 'trace_vprintk', 'get_current_task', 'get_current_task_btf',
-  'snprintf_btf', 'copy_from_user', 'copy_from_user_task', 'task_pt_regs',
+  'probe_read',
+  'probe_read_str',
+  'probe_read_kernel',
+  'probe_read_kernel_str',
+  'probe_read_user',
+  'probe_read_user_str',
+  'trace_printk',
+  'trace_vprintk',
+  'get_current_task',
+  'get_current_task_btf',
+  'snprintf_btf',
+  'copy_from_user',
+  'copy_from_user_task',
+  'task_pt_regs',
 ]);
 
 export interface PrivilegeAdvice {
@@ -39,7 +50,8 @@ export function adviseObject(obj: BpfObject, unprivilegedBpfDisabled: number): P
     (because[capName(cap)] ??= new Set()).add(why);
   };
   // kernel.unprivileged_bpf_disabled != 0: map_create and prog_load need CAP_BPF for every type.
-  if (unprivilegedBpfDisabled !== 0 && (obj.programs.length || obj.maps.length)) need(CAP.BPF, `kernel.unprivileged_bpf_disabled=${unprivilegedBpfDisabled}`);
+  if (unprivilegedBpfDisabled !== 0 && (obj.programs.length || obj.maps.length))
+    need(CAP.BPF, `kernel.unprivileged_bpf_disabled=${unprivilegedBpfDisabled}`);
   // A program in a section libbpf does not know has no type until its loader picks one: nothing to
   // advise for it (its requirement says so).
   const typed = obj.programs.filter((p) => !p.unknownSection);
@@ -68,12 +80,19 @@ export function adviseObject(obj: BpfObject, unprivilegedBpfDisabled: number): P
     'capabilities cover loading; attaching adds its own checks (cgroup and tc/xdp attach: cap_net_admin; perf_event_open for kprobes/tracepoints: cap_perfmon)',
     'with a token, the loader needs cap_bpf (and the other capabilities above) in the user namespace that owns the bpffs, not in the initial one',
   ];
-  if (typed.length < obj.programs.length) notes.push(`no advice for ${obj.programs.filter((p) => p.unknownSection).map((p) => p.name).join(', ')}: the section names no program type (the loader chooses it)`);
+  if (typed.length < obj.programs.length)
+    notes.push(
+      `no advice for ${obj.programs
+        .filter((p) => p.unknownSection)
+        .map((p) => p.name)
+        .join(', ')}: the section names no program type (the loader chooses it)`,
+    );
   if (typed.some((p) => !p.attachType)) {
     notes.push('programs loaded with expected_attach_type 0 are checked against attach type 0, cgroup_inet_ingress, in delegate_attachs');
   }
   if (structOpsProgs) notes.push('struct_ops programs are loaded with the member index as expected_attach_type: delegate_attachs=any');
-  if (obj.hasBtf) notes.push('btf_load is for loaders that load the object\'s BTF (libbpf does); bpfready\'s own verification loader does not');
+  if (obj.hasBtf)
+    notes.push("btf_load is for loaders that load the object's BTF (libbpf does); bpfready's own verification loader does not");
   const capabilities = Object.keys(because).sort();
   return {
     capabilities,
@@ -85,7 +104,10 @@ export function adviseObject(obj: BpfObject, unprivilegedBpfDisabled: number): P
 }
 
 export function mountOptions(d: Delegation): string {
-  return (['cmds', 'maps', 'progs', 'attachs'] as const).filter((k) => d[k].length).map((k) => `delegate_${k}=${d[k].join(':')}`).join(',');
+  return (['cmds', 'maps', 'progs', 'attachs'] as const)
+    .filter((k) => d[k].length)
+    .map((k) => `delegate_${k}=${d[k].join(':')}`)
+    .join(',');
 }
 
 // ----------------------------------------------------------------------------------------------------
@@ -127,7 +149,10 @@ async function trial(granted: string, shimArgs: string[], elf: string, extra: st
   } catch {
     return { granted, loaded: false, failures: [`loader did not run (exit ${r.code}): ${r.stderr.trim().split('\n').at(-1) ?? ''}`] };
   }
-  const failures = [...Object.entries(out.maps).map(([k, v]) => [`map ${k}`, v] as const), ...Object.entries(out.programs).map(([k, v]) => [`program ${k}`, v] as const)]
+  const failures = [
+    ...Object.entries(out.maps).map(([k, v]) => [`map ${k}`, v] as const),
+    ...Object.entries(out.programs).map(([k, v]) => [`program ${k}`, v] as const),
+  ]
     .filter(([, v]) => v.status !== 'supported')
     .map(([k, v]) => `${k}: ${v.status}${v.errno ? ` ${v.errno}` : ''}`);
   return { granted, loaded: failures.length === 0, failures };
@@ -140,7 +165,8 @@ export async function verify(elf: string, advice: PrivilegeAdvice, opts: { token
   const keep = (list: string[]): string[] => ['caps', '--keep', list.length ? list.join(',') : 'none'];
   const exact = await trial(caps.join(',') || 'none', keep(caps), elf);
   const withoutEach: Record<string, Trial> = {};
-  for (const c of caps) withoutEach[c] = await trial(caps.filter((x) => x !== c).join(',') || 'none', keep(caps.filter((x) => x !== c)), elf);
+  for (const c of caps)
+    withoutEach[c] = await trial(caps.filter((x) => x !== c).join(',') || 'none', keep(caps.filter((x) => x !== c)), elf);
   const result: Verification = { capabilities: { exact, withoutEach, allNeeded: Object.values(withoutEach).every((t) => !t.loaded) } };
   if (opts.token) result.token = await verifyToken(elf, advice.delegation);
   return result;
@@ -150,7 +176,9 @@ async function verifyToken(elf: string, d: Delegation): Promise<NonNullable<Veri
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-verify-'));
   const bpffs = join(dir, 'bpffs');
   const args = (del: Delegation): string[] => [
-    'userns', '--bpffs', bpffs,
+    'userns',
+    '--bpffs',
+    bpffs,
     ...(['cmds', 'maps', 'progs', 'attachs'] as const).flatMap((k) => (del[k].length ? [`--delegate-${k}`, del[k].join(':')] : [])),
   ];
   try {

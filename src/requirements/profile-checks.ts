@@ -25,7 +25,11 @@ export interface ProfileCheck {
   unmet: UnmetRequirement[];
 }
 
-export function checkProfiles(profiles: Readonly<Record<string, readonly Requirement[]>>, report: ProbeReport, hostRoot = '/'): ProfileCheck[] {
+export function checkProfiles(
+  profiles: Readonly<Record<string, readonly Requirement[]>>,
+  report: ProbeReport,
+  hostRoot = '/',
+): ProfileCheck[] {
   return Object.entries(profiles).map(([profile, reqs]) => {
     // The report's config section lists the BPF-relevant options; a profile may name any other
     // (cilium: CRYPTO_SHA1 …), read from the same kernel config file.
@@ -37,7 +41,11 @@ export function checkProfiles(profiles: Readonly<Record<string, readonly Require
       profile,
       satisfied: result.ok,
       unmet: result.unmet.map((v) => {
-        const u: ProfileCheck['unmet'][number] = { requirement: requirementId(v.requirement), status: v.status, remediation: v.remediation };
+        const u: ProfileCheck['unmet'][number] = {
+          requirement: requirementId(v.requirement),
+          status: v.status,
+          remediation: v.remediation,
+        };
         if (v.errno) u.errno = v.errno;
         if (v.detail) u.detail = v.detail;
         return u;

@@ -6,7 +6,21 @@ import { ParseError } from '../base/errors.ts';
 import { ATTACH_TYPE_NAMES, HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { FEATURES, FS_MAGIC, normalize, type Delegation, type FeatureName, type FsName, type Requirement } from './model.ts';
 
-export const KINDS = ['feature', 'program-type', 'map-type', 'helper', 'kfunc', 'btf-type', 'mount', 'capability', 'delegation', 'kconfig', 'core', 'attach-target', 'kprobe-target'] as const;
+export const KINDS = [
+  'feature',
+  'program-type',
+  'map-type',
+  'helper',
+  'kfunc',
+  'btf-type',
+  'mount',
+  'capability',
+  'delegation',
+  'kconfig',
+  'core',
+  'attach-target',
+  'kprobe-target',
+] as const;
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const NAME = /^[a-z0-9_]+$/;
 const CAPS = /^cap_[a-z_]+$/;
@@ -27,7 +41,8 @@ export function parseRequirement(value: unknown, input: string, where: string): 
   } else if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 1) {
     const [k, v] = Object.entries(value)[0]!;
     kind = k;
-    if (kind === 'delegation' && typeof v === 'object' && v !== null && !Array.isArray(v)) return { kind, delegate: parseDelegation(v, input, where) };
+    if (kind === 'delegation' && typeof v === 'object' && v !== null && !Array.isArray(v))
+      return { kind, delegate: parseDelegation(v, input, where) };
     if (typeof v !== 'string') throw new ParseError(input, `${where}: the value of "${k}" must be a string`);
     spec = v;
   } else {
@@ -40,7 +55,8 @@ export function parseRequirement(value: unknown, input: string, where: string): 
       return { kind, name: spec as FeatureName };
     case 'program-type': {
       const [pt, at, extra] = spec.split('/');
-      if (extra !== undefined || !pt || !known(PROG_TYPE_NAMES, pt)) throw bad('want <program type>[/<attach type>] with kernel names (xdp, sched_cls, lsm/lsm_mac)');
+      if (extra !== undefined || !pt || !known(PROG_TYPE_NAMES, pt))
+        throw bad('want <program type>[/<attach type>] with kernel names (xdp, sched_cls, lsm/lsm_mac)');
       if (at !== undefined && !known(ATTACH_TYPE_NAMES, at)) throw bad(`unknown attach type "${at}"`);
       return at === undefined ? { kind, progType: pt } : { kind, progType: pt, attachType: at };
     }
@@ -52,7 +68,8 @@ export function parseRequirement(value: unknown, input: string, where: string): 
       const parts = spec.split('/');
       const [pt, at, h] = parts.length === 3 ? parts : [parts[0], undefined, parts[1]];
       const helper = h?.replace(/^bpf_/, '');
-      if (parts.length > 3 || !pt || !helper || !known(PROG_TYPE_NAMES, pt)) throw bad('want <program type>/<helper>, e.g. kprobe/ringbuf_output (tracing/<attach type>/<helper> for tracing)');
+      if (parts.length > 3 || !pt || !helper || !known(PROG_TYPE_NAMES, pt))
+        throw bad('want <program type>/<helper>, e.g. kprobe/ringbuf_output (tracing/<attach type>/<helper> for tracing)');
       if (at !== undefined && !known(ATTACH_TYPE_NAMES, at)) throw bad(`unknown attach type "${at}"`);
       if (!HELPER_NAMES.includes(helper) || helper === 'unspec') throw bad(`unknown helper "${h}"`);
       return at === undefined ? { kind, progType: pt, helper } : { kind, progType: pt, helper, attachType: at };
@@ -65,14 +82,33 @@ export function parseRequirement(value: unknown, input: string, where: string): 
       if (m[1] === 'enumval') {
         const [e, n, extra] = what.split('::');
         if (extra !== undefined || !e || !n || !IDENT.test(e) || !IDENT.test(n)) throw bad('want enumval/<enum>::<enumerator>');
-        return { kind, relo: 'enumval', kinds: ['enumval_value'], spec: { class: 'enumval', rootKind: 'enum', root: e, steps: [], enumerator: n } };
+        return {
+          kind,
+          relo: 'enumval',
+          kinds: ['enumval_value'],
+          spec: { class: 'enumval', rootKind: 'enum', root: e, steps: [], enumerator: n },
+        };
       }
       const path = what.split('.');
-      if (!path.every((x) => IDENT.test(x)) || (m[1] === 'field' ? path.length < 2 : path.length !== 1)) throw bad(m[1] === 'field' ? 'want field/<struct>.<member>[.<member>...]' : 'want type/<struct>');
-      if (m[1] === 'type') return { kind, relo: 'type', kinds: ['type_size'], spec: { class: 'type', rootKind: 'struct', root: path[0]!, steps: [], shape: { k: 'any' } } };
+      if (!path.every((x) => IDENT.test(x)) || (m[1] === 'field' ? path.length < 2 : path.length !== 1))
+        throw bad(m[1] === 'field' ? 'want field/<struct>.<member>[.<member>...]' : 'want type/<struct>');
+      if (m[1] === 'type')
+        return {
+          kind,
+          relo: 'type',
+          kinds: ['type_size'],
+          spec: { class: 'type', rootKind: 'struct', root: path[0]!, steps: [], shape: { k: 'any' } },
+        };
       return {
-        kind, relo: 'field', kinds: ['field_byte_offset'],
-        spec: { class: 'field', rootKind: 'struct', root: path[0]!, steps: [{ index: 0 }, ...path.slice(1).map((member) => ({ member, shape: { k: 'any' as const } }))] },
+        kind,
+        relo: 'field',
+        kinds: ['field_byte_offset'],
+        spec: {
+          class: 'field',
+          rootKind: 'struct',
+          root: path[0]!,
+          steps: [{ index: 0 }, ...path.slice(1).map((member) => ({ member, shape: { k: 'any' as const } }))],
+        },
       };
     }
     case 'attach-target': {
@@ -95,7 +131,8 @@ export function parseRequirement(value: unknown, input: string, where: string): 
       const eq = spec.lastIndexOf('=');
       const path = spec.slice(0, eq);
       const fs = spec.slice(eq + 1);
-      if (eq < 0 || !path.startsWith('/') || !(fs in FS_MAGIC)) throw bad(`want <absolute path>=<fs> with fs one of ${Object.keys(FS_MAGIC).join(', ')}`);
+      if (eq < 0 || !path.startsWith('/') || !(fs in FS_MAGIC))
+        throw bad(`want <absolute path>=<fs> with fs one of ${Object.keys(FS_MAGIC).join(', ')}`);
       return { kind, path, fs: fs as FsName };
     }
     case 'capability':
@@ -122,7 +159,12 @@ export function parseRequirement(value: unknown, input: string, where: string): 
 
 function parseDelegation(v: object, input: string, where: string): Delegation {
   const out: Delegation = { cmds: [], maps: [], progs: [], attachs: [] };
-  const lists: Record<keyof Delegation, readonly (string | undefined)[]> = { cmds: [], maps: MAP_TYPE_NAMES, progs: PROG_TYPE_NAMES, attachs: ATTACH_TYPE_NAMES };
+  const lists: Record<keyof Delegation, readonly (string | undefined)[]> = {
+    cmds: [],
+    maps: MAP_TYPE_NAMES,
+    progs: PROG_TYPE_NAMES,
+    attachs: ATTACH_TYPE_NAMES,
+  };
   for (const [k, items] of Object.entries(v)) {
     if (!(k in out)) throw new ParseError(input, `${where}: delegation key "${k}" is not cmds, maps, progs or attachs`);
     if (!Array.isArray(items) || !items.every((x) => typeof x === 'string' && NAME.test(x))) {
@@ -149,11 +191,15 @@ function describe(v: unknown): string {
  */
 export function parseProfiles(obj: unknown, input: string): Record<string, Requirement[]> {
   if (obj === undefined || obj === null) return {};
-  if (typeof obj !== 'object' || Array.isArray(obj)) throw new ParseError(input, `profiles must be a mapping of name to requirement list, got ${describe(obj)}`);
+  if (typeof obj !== 'object' || Array.isArray(obj))
+    throw new ParseError(input, `profiles must be a mapping of name to requirement list, got ${describe(obj)}`);
   const out: Record<string, Requirement[]> = {};
   for (const [name, list] of Object.entries(obj)) {
     if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) {
-      throw new ParseError(input, `profile name "${name}" must be lowercase letters, digits and '-', at most 63 characters (it becomes a label and a condition)`);
+      throw new ParseError(
+        input,
+        `profile name "${name}" must be lowercase letters, digits and '-', at most 63 characters (it becomes a label and a condition)`,
+      );
     }
     if (!Array.isArray(list) || list.length === 0) throw new ParseError(input, `profiles.${name} must be a non-empty list of requirements`);
     out[name] = normalize(list.map((item, i) => parseRequirement(item, input, `profiles.${name}[${i}]`)));
@@ -161,34 +207,34 @@ export function parseProfiles(obj: unknown, input: string): Record<string, Requi
   return out;
 }
 
-const req = (ids: string[], source: string): Requirement[] => normalize(ids.map((id, i) => parseRequirement(id, 'built-in profiles', `${source}[${i}]`)));
+const req = (ids: string[], source: string): Requirement[] =>
+  normalize(ids.map((id, i) => parseRequirement(id, 'built-in profiles', `${source}[${i}]`)));
 
 export const BUILTIN_PROFILES: Readonly<Record<string, Requirement[]>> = Object.freeze({
   // Cilium "System Requirements" → Linux Kernel → Base Requirements (docs.cilium.io/en/latest/operations/
   // system_requirements/, Documentation/operations/system_requirements.rst): these options must be
   // enabled, "either choice is valid" between built in and module. The version floor it also states
   // is deliberately not a requirement here.
-  cilium: req([
-    'kconfig:CONFIG_BPF=y/m',
-    'kconfig:CONFIG_BPF_SYSCALL=y/m',
-    'kconfig:CONFIG_NET_CLS_BPF=y/m',
-    'kconfig:CONFIG_BPF_JIT=y/m',
-    'kconfig:CONFIG_NET_CLS_ACT=y/m',
-    'kconfig:CONFIG_NET_SCH_INGRESS=y/m',
-    'kconfig:CONFIG_CRYPTO_SHA1=y/m',
-    'kconfig:CONFIG_CRYPTO_USER_API_HASH=y/m',
-    'kconfig:CONFIG_CGROUPS=y/m',
-    'kconfig:CONFIG_CGROUP_BPF=y/m',
-    'kconfig:CONFIG_PERF_EVENTS=y/m',
-    'kconfig:CONFIG_SCHEDSTATS=y/m',
-  ], 'cilium'),
+  cilium: req(
+    [
+      'kconfig:CONFIG_BPF=y/m',
+      'kconfig:CONFIG_BPF_SYSCALL=y/m',
+      'kconfig:CONFIG_NET_CLS_BPF=y/m',
+      'kconfig:CONFIG_BPF_JIT=y/m',
+      'kconfig:CONFIG_NET_CLS_ACT=y/m',
+      'kconfig:CONFIG_NET_SCH_INGRESS=y/m',
+      'kconfig:CONFIG_CRYPTO_SHA1=y/m',
+      'kconfig:CONFIG_CRYPTO_USER_API_HASH=y/m',
+      'kconfig:CONFIG_CGROUPS=y/m',
+      'kconfig:CONFIG_CGROUP_BPF=y/m',
+      'kconfig:CONFIG_PERF_EVENTS=y/m',
+      'kconfig:CONFIG_SCHEDSTATS=y/m',
+    ],
+    'cilium',
+  ),
   // Falco modern eBPF probe, "Requirements" (falco.org/docs/concepts/event-sources/kernel/): no fixed
   // kernel version; it needs BPF ring buffer support, a kernel that exposes BTF, and BPF tracing
   // programs (its programs are tp_btf; maintainers in falcosecurity/falco#2792: "we need the
   // BPF_PROG_TYPE_TRACING" program type).
-  'falco-modern-ebpf': req([
-    'map-type:ringbuf',
-    'feature:btf',
-    'program-type:tracing/trace_raw_tp',
-  ], 'falco-modern-ebpf'),
+  'falco-modern-ebpf': req(['map-type:ringbuf', 'feature:btf', 'program-type:tracing/trace_raw_tp'], 'falco-modern-ebpf'),
 });

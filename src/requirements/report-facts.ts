@@ -59,7 +59,8 @@ export function currentConfig(report: ProbeReport): (name: string) => string | u
 export function mountFact(report: ProbeReport, path: string, fs: string, magic: number): ProbeResult {
   if (fs === 'bpf') {
     const b = bpffsMounts(report);
-    if (b) return b.some((m) => m.path === path) ? { status: 'supported' } : { status: 'unsupported', detail: `no bpffs mounted at ${path}` };
+    if (b)
+      return b.some((m) => m.path === path) ? { status: 'supported' } : { status: 'unsupported', detail: `no bpffs mounted at ${path}` };
   }
   const m = report.mounts;
   if (typeof m !== 'object' || m === null) return notProbed('the report has no "mounts" section');
@@ -67,9 +68,14 @@ export function mountFact(report: ProbeReport, path: string, fs: string, magic: 
   const byFs = (m as Record<string, unknown>)[FS_KEY[fs] ?? fs];
   if (isResult(byFs)) {
     if (byFs.status === 'error' || byFs.status === 'not-permitted') return byFs;
-    const paths = Array.isArray(byFs.value) ? byFs.value.map((e) => (typeof e === 'object' && e !== null && !Array.isArray(e) ? e.path : undefined)) : [];
+    const paths = Array.isArray(byFs.value)
+      ? byFs.value.map((e) => (typeof e === 'object' && e !== null && !Array.isArray(e) ? e.path : undefined))
+      : [];
     if (paths.includes(path)) return { status: 'supported' };
-    return { status: 'unsupported', detail: `no ${fs} mounted at ${path}${paths.length ? ` (${fs} is mounted at ${paths.join(', ')})` : ''}` };
+    return {
+      status: 'unsupported',
+      detail: `no ${fs} mounted at ${path}${paths.length ? ` (${fs} is mounted at ${paths.join(', ')})` : ''}`,
+    };
   }
   // Otherwise: entries keyed by path, or a list, each naming its filesystem type or magic.
   const entries: unknown[] = Array.isArray(m) ? m : Object.entries(m).map(([k, v]) => ({ path: k, ...(v as object) }));
@@ -86,7 +92,13 @@ export function mountFact(report: ProbeReport, path: string, fs: string, magic: 
   return { status: 'unsupported', detail: `nothing is mounted at ${path}` };
 }
 
-const FS_KEY: Record<string, string> = { bpf: 'bpffs', tracefs: 'tracefs', debugfs: 'debugfs', securityfs: 'securityfs', cgroup2: 'cgroup2' };
+const FS_KEY: Record<string, string> = {
+  bpf: 'bpffs',
+  tracefs: 'tracefs',
+  debugfs: 'debugfs',
+  securityfs: 'securityfs',
+  cgroup2: 'cgroup2',
+};
 
 /** Worst of several results: unsupported (conclusive) > not-permitted > error > supported. */
 export function worst(results: readonly ProbeResult[]): ProbeResult {

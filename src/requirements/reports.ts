@@ -49,10 +49,16 @@ export function parseReport(bytes: Buffer, input: string): ProbeReport {
   } catch (e) {
     throw new ParseError(input, `not valid JSON (a truncated report?): ${(e as Error).message}`, { cause: e });
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ParseError(input, 'not a bpfready probe report (not a JSON object)');
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new ParseError(input, 'not a bpfready probe report (not a JSON object)');
   const r = doc as Record<string, unknown>;
-  if (!('schemaVersion' in r)) throw new ParseError(input, 'not a bpfready probe report (no schemaVersion; write one with bpfready probe --json)');
-  if (r.schemaVersion !== REPORT_SCHEMA_VERSION) throw new ParseError(input, `report schemaVersion ${JSON.stringify(r.schemaVersion)} is not one this bpfready reads (it reads ${REPORT_SCHEMA_VERSION})`);
+  if (!('schemaVersion' in r))
+    throw new ParseError(input, 'not a bpfready probe report (no schemaVersion; write one with bpfready probe --json)');
+  if (r.schemaVersion !== REPORT_SCHEMA_VERSION)
+    throw new ParseError(
+      input,
+      `report schemaVersion ${JSON.stringify(r.schemaVersion)} is not one this bpfready reads (it reads ${REPORT_SCHEMA_VERSION})`,
+    );
   for (const s of ['kernel', 'context', 'programTypes', 'mapTypes', 'helpers', 'misc'] as const) {
     if (typeof r[s] !== 'object' || r[s] === null) throw new ParseError(input, `not a complete probe report: no "${s}" section`);
   }

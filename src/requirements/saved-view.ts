@@ -39,14 +39,32 @@ const unpackList = (s: string): string[] => {
 /** Every tracefs event ("category/name") of the running kernel, or why unknown. */
 export function listTracepoints(hostRoot: string): string[] | string {
   const mounted = readMounts(hostRoot).byFs.tracefs[0]?.path;
-  const list = (events: string): string[] => readdirSync(events, { withFileTypes: true })
-    .filter((d) => d.isDirectory())
-    .flatMap((c) => readdirSync(join(events, c.name), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `${c.name}/${e.name}`));
+  const list = (events: string): string[] =>
+    readdirSync(events, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .flatMap((c) =>
+        readdirSync(join(events, c.name), { withFileTypes: true })
+          .filter((e) => e.isDirectory())
+          .map((e) => `${c.name}/${e.name}`),
+      );
   if (mounted && hostRoot === '/' && existsSync(join(mounted, 'events'))) return list(join(mounted, 'events'));
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-tracefs-'));
   try {
-    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tracefs nodev "$0" && cd "$0/events" && for c in */; do for e in "$c"*/; do echo "${e%/}"; done; done', dir], { encoding: 'utf8', timeout: 20_000, maxBuffer: 64 << 20 });
-    if (r.status !== 0) return `tracefs is not mounted and could not be mounted privately (${(r.stderr || r.error?.message || `exit ${r.status}`).trim()})`;
+    const r = spawnSync(
+      'unshare',
+      [
+        '-m',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        'mount -t tracefs nodev "$0" && cd "$0/events" && for c in */; do for e in "$c"*/; do echo "${e%/}"; done; done',
+        dir,
+      ],
+      { encoding: 'utf8', timeout: 20_000, maxBuffer: 64 << 20 },
+    );
+    if (r.status !== 0)
+      return `tracefs is not mounted and could not be mounted privately (${(r.stderr || r.error?.message || `exit ${r.status}`).trim()})`;
     return r.stdout.split('\n').filter((l) => /^[\w.-]+\/[\w.-]+$/.test(l));
   } finally {
     rmdirSync(dir);
@@ -58,7 +76,9 @@ export function listTracepoints(hostRoot: string): string[] | string {
  * functions changes; without BTF, of its release, version and machine.
  */
 export function kernelBuildDigest(report: ProbeReport, btf: Buffer | undefined): string {
-  return `sha256:${createHash('sha256').update(btf ?? `${report.kernel.release}\n${report.kernel.version}\n${report.kernel.machine}`).digest('hex')}`;
+  return `sha256:${createHash('sha256')
+    .update(btf ?? `${report.kernel.release}\n${report.kernel.version}\n${report.kernel.machine}`)
+    .digest('hex')}`;
 }
 
 /** kernelBuildDigest() of the kernel under `hostRoot` (the daemon's, read once: a hash of a few MB). */
@@ -94,7 +114,9 @@ export function collectKernelView(hostRoot: string, report: ProbeReport): Kernel
     const vmlinux = loadVmlinuxBtf(hostRoot);
     const modules: Btf[] = [];
     const dir = join(hostRoot, 'sys/kernel/btf');
-    for (const n of readdirSync(dir).filter((x) => x !== 'vmlinux').sort()) {
+    for (const n of readdirSync(dir)
+      .filter((x) => x !== 'vmlinux')
+      .sort()) {
       try {
         modules.push(loadBtfFile(join(dir, n), vmlinux));
         view.modules = [...(view.modules ?? []), n];
@@ -102,7 +124,8 @@ export function collectKernelView(hostRoot: string, report: ProbeReport): Kernel
         // A module BTF that does not parse is left out, as check() leaves it out on the node.
       }
     }
-    for (const b of [vmlinux, ...modules]) for (let id = b.firstId; id <= b.typeCount; id++) if (b.kind(id) === BtfKind.FUNC) btfFuncs.add(b.name(id));
+    for (const b of [vmlinux, ...modules])
+      for (let id = b.firstId; id <= b.typeCount; id++) if (b.kind(id) === BtfKind.FUNC) btfFuncs.add(b.name(id));
     const min = minimizeBtf(vmlinux, modules);
     view.btf = pack(min.vmlinux);
     if (min.modules) view.moduleBtf = pack(min.modules);
@@ -147,7 +170,8 @@ export function kernelViewOf(report: ProbeReport): KernelViewSection | undefined
   const v = report.kernelView as KernelViewSection | undefined;
   if (v === undefined) return undefined;
   if (typeof v !== 'object' || v === null) return 'kernelView is not an object';
-  if (v.version !== KERNEL_VIEW_VERSION) return `kernelView version ${JSON.stringify(v.version)} is not one this bpfready reads (it reads ${KERNEL_VIEW_VERSION})`;
+  if (v.version !== KERNEL_VIEW_VERSION)
+    return `kernelView version ${JSON.stringify(v.version)} is not one this bpfready reads (it reads ${KERNEL_VIEW_VERSION})`;
   if (v.encoding !== 'brotli+base64') return `kernelView encoding ${JSON.stringify(v.encoding)} is unknown`;
   return v;
 }
@@ -167,14 +191,20 @@ export function savedKernelOptions(report: ProbeReport): CheckOptions {
     const lacks = typeof v === 'string' ? `unknown (${v})` : LACKS_VIEW;
     return {
       btf: () => undefined,
-      kernel: { coreBtf: () => `not probed: ${lacks}`, functions: () => `not probed: ${lacks}`, tracepoints: () => `not probed: ${lacks}`, gplOnly: () => probeError(undefined, `not probed: ${lacks}`) },
+      kernel: {
+        coreBtf: () => `not probed: ${lacks}`,
+        functions: () => `not probed: ${lacks}`,
+        tracepoints: () => `not probed: ${lacks}`,
+        gplOnly: () => probeError(undefined, `not probed: ${lacks}`),
+      },
     };
   }
   const once = <T>(f: () => T): (() => T) => {
     let cached: { v: T } | undefined;
     return () => (cached ??= { v: f() }).v;
   };
-  const missing = (part: string): string => `not probed: the report's kernel view has no ${part}${v.problems?.[part] ? ` (${v.problems[part]})` : ''}`;
+  const missing = (part: string): string =>
+    `not probed: the report's kernel view has no ${part}${v.problems?.[part] ? ` (${v.problems[part]})` : ''}`;
   const fns = once(() => (v.functions ? unpackList(v.functions) : undefined));
   const btfFuncs = once((): Set<string> => {
     const names = fns() ?? [];
@@ -209,7 +239,10 @@ export function savedKernelOptions(report: ProbeReport): CheckOptions {
         const h = helper.replace(/^bpf_/, '');
         if (gplOnly.has(h)) return { status: 'supported', value: true, detail: 'GPL-only on the node (kernel view)' };
         if (notGplOnly.has(h)) return { status: 'supported', value: false };
-        return probeError(undefined, `not probed: the node's kernel view does not say whether bpf_${h} is GPL-only${v.helpers.unknown[h] ? ` (${v.helpers.unknown[h]})` : ''}`);
+        return probeError(
+          undefined,
+          `not probed: the node's kernel view does not say whether bpf_${h} is GPL-only${v.helpers.unknown[h] ? ` (${v.helpers.unknown[h]})` : ''}`,
+        );
       },
     },
   };
@@ -230,7 +263,10 @@ export function withSavedConfig(report: ProbeReport, reqs: readonly Requirement[
   const added: Record<string, Fact> = {};
   for (const n of missing) {
     const val = values.get(n);
-    added[n] = val === undefined ? { status: 'unsupported', detail: `CONFIG_${n} is not set (${v.kconfigSource ?? 'the node\'s kernel config'})`, value: null } : { status: 'supported', value: val };
+    added[n] =
+      val === undefined
+        ? { status: 'unsupported', detail: `CONFIG_${n} is not set (${v.kconfigSource ?? "the node's kernel config"})`, value: null }
+        : { status: 'supported', value: val };
   }
   return { ...report, config: { source: { status: 'supported', value: v.kconfigSource ?? 'kernelView' }, ...section, ...added } };
 }

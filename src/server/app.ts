@@ -48,7 +48,8 @@ export function buildApp(opts: AppOptions) {
     reply.type('text/plain; charset=utf-8');
     const started = opts.state().cycleStartedAt;
     const ms = started ? Date.now() - started.getTime() : 0;
-    if (ms > (opts.stuckCycleMs ?? STUCK_CYCLE_MS)) return reply.code(503).send(`probe cycle running for ${Math.round(ms / 1000)} s: stuck\n`);
+    if (ms > (opts.stuckCycleMs ?? STUCK_CYCLE_MS))
+      return reply.code(503).send(`probe cycle running for ${Math.round(ms / 1000)} s: stuck\n`);
     return reply.send('ok\n');
   });
 

@@ -62,13 +62,20 @@ function headerFacts(state: DaemonState, meta: PageMeta): string {
   }
   if (meta.nodeName && meta.nodeName !== meta.hostname) facts.push(`host ${esc(meta.hostname)}`);
   facts.push(`${state.cycles} probe cycle${state.cycles === 1 ? '' : 's'}`);
-  if (state.lastError) facts.push(`<span class="pill bad">last error ${esc(state.lastError.at.toISOString())}: ${esc(state.lastError.message)}</span>`);
+  if (state.lastError)
+    facts.push(`<span class="pill bad">last error ${esc(state.lastError.at.toISOString())}: ${esc(state.lastError.message)}</span>`);
   return `<p class="facts">${facts.join(' · ')}</p>`;
 }
 
 function summary(r: ProbeReport, checks: ProfileCheck[]): string {
   const cards: string[] = [];
-  for (const [key, t] of MATRIX_SECTIONS.slice(0, 2)) cards.push(card(t, results(r[key]).map(([, x]) => x)));
+  for (const [key, t] of MATRIX_SECTIONS.slice(0, 2))
+    cards.push(
+      card(
+        t,
+        results(r[key]).map(([, x]) => x),
+      ),
+    );
   const helperResults = Object.values(r.helpers ?? {}).flatMap((m) => Object.values(m));
   cards.push(card('Helper × program type pairs', helperResults));
   if (checks.length) {
@@ -116,7 +123,9 @@ function matrix(key: string, title: string, entries: [string, ProbeResult][], wi
   const rows = entries
     .map(([name, r]) => {
       const tip = esc([r.status, r.errno, r.detail].filter(Boolean).join(': '));
-      const cells = STATUSES.map((s) => `<td class="st">${r.status === s ? `<span class="dot s-${s}" title="${tip}">${SYMBOL[s]}</span>` : ''}</td>`).join('');
+      const cells = STATUSES.map(
+        (s) => `<td class="st">${r.status === s ? `<span class="dot s-${s}" title="${tip}">${SYMBOL[s]}</span>` : ''}</td>`,
+      ).join('');
       const last = wide ? why(r) : r.errno ? `<code title="${tip}">${esc(r.errno)}</code>` : '';
       return `<tr class="row-${r.status}"><th scope="row">${esc(name)}</th>${cells}<td class="why">${last}</td></tr>`;
     })
@@ -138,10 +147,13 @@ function notAvailable(r: ProbeReport): string {
     if (key === 'attachTypes') continue;
     for (const [name, res] of results(r[key])) {
       if (res.status === 'supported') continue;
-      rows.push(`<tr class="row-${res.status}"><td>${esc(singular(title))}</td><th scope="row">${esc(name)}</th><td>${chip(res.status)}</td><td class="why">${why(res, 220)}</td></tr>`);
+      rows.push(
+        `<tr class="row-${res.status}"><td>${esc(singular(title))}</td><th scope="row">${esc(name)}</th><td>${chip(res.status)}</td><td class="why">${why(res, 220)}</td></tr>`,
+      );
     }
   }
-  if (!rows.length) return '<section id="not-available"><h2>Not available here</h2><p class="s-supported">✔ every probed program type, map type and feature is supported.</p></section>';
+  if (!rows.length)
+    return '<section id="not-available"><h2>Not available here</h2><p class="s-supported">✔ every probed program type, map type and feature is supported.</p></section>';
   return `<section id="not-available"><h2>Not available here <small>${rows.length}</small></h2>
 <table class="matrix wide"><thead><tr><th>kind</th><th>name</th><th>status</th><th>errno · detail</th></tr></thead><tbody>
 ${rows.join('\n')}
@@ -170,7 +182,9 @@ function privileges(r: ProbeReport): string {
   // The capabilities the kernel checks for bpf() (docs/kernel-notes.md#capabilities), shown held or not; the
   // rest of the effective set is one click away.
   const eff = new Set(r.context.effective);
-  const key = BPF_CAPABILITIES.map((c) => `<code class="cap ${eff.has(c) ? 's-supported' : 's-unsupported'}">${eff.has(c) ? '✔' : '✘'} ${c}</code>`).join(' ');
+  const key = BPF_CAPABILITIES.map(
+    (c) => `<code class="cap ${eff.has(c) ? 's-supported' : 's-unsupported'}">${eff.has(c) ? '✔' : '✘'} ${c}</code>`,
+  ).join(' ');
   const others = r.context.effective.filter((c) => !BPF_CAPABILITIES.includes(c));
   const caps = `${key}${others.length ? ` <details class="inline"><summary>and ${others.length} more</summary>${others.map((c) => `<code>${esc(c)}</code>`).join(' ')}</details>` : ''}`;
   const mounts = bpffsMountDetails(r);
@@ -275,7 +289,10 @@ function why(r: ProbeResult, max = 110): string {
 }
 
 function singular(title: string): string {
-  return title.toLowerCase().replace(/types$/, 'type').replace(/features$/, 'feature');
+  return title
+    .toLowerCase()
+    .replace(/types$/, 'type')
+    .replace(/features$/, 'feature');
 }
 
 function legend(): string {

@@ -27,12 +27,16 @@ export function tokenCreateResult(errno: number, ctx: TokenCreateContext): Probe
   switch (errno) {
     case EOPNOTSUPP:
       // Tokens exist to lend privileges into user namespaces; the initial namespace has capabilities.
-      return unsupported(name, `${p}: this process is in the initial user namespace, where tokens are not used (it runs on its own capabilities)`);
+      return unsupported(
+        name,
+        `${p}: this process is in the initial user namespace, where tokens are not used (it runs on its own capabilities)`,
+      );
     case ENOENT:
       return unsupported(name, `${p}: the bpffs delegates nothing (no delegate_cmds/maps/progs/attachs mount options)`);
     case EINVAL:
       if (ctx.kernelHasTokens === false) return unsupported(name, 'this kernel has no BPF tokens (BPF_TOKEN_CREATE came in Linux 6.9)');
-      if (ctx.kernelHasTokens === true) return unsupported(name, `${p}: not the root of a bpffs mount (a subdirectory, or another filesystem)`);
+      if (ctx.kernelHasTokens === true)
+        return unsupported(name, `${p}: not the root of a bpffs mount (a subdirectory, or another filesystem)`);
       return unsupported(name, `${p}: not the root of a bpffs mount, or a kernel without BPF tokens (< 6.9)`);
     case EPERM:
       return notPermitted(

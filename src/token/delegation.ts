@@ -65,7 +65,8 @@ const U64_MAX = (1n << 64n) - 1n;
 export function parseKernelU64(s: string): bigint | undefined {
   const m = /^\+?(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))$/.exec(s);
   if (!m) return undefined;
-  const v = m[1] !== undefined ? BigInt(`0x${m[1]}`) : m[2] !== undefined ? BigInt(`0o${m[2] === '0' ? '0' : m[2].slice(1)}`) : BigInt(m[3]!);
+  const v =
+    m[1] !== undefined ? BigInt(`0x${m[1]}`) : m[2] !== undefined ? BigInt(`0o${m[2] === '0' ? '0' : m[2].slice(1)}`) : BigInt(m[3]!);
   return v <= U64_MAX ? v : undefined;
 }
 

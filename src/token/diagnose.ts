@@ -55,7 +55,12 @@ export function explainTokenEperm(op: TokenOp, delegation: TokenDelegation): str
     const attach = fixed !== undefined ? ATTACH_TYPE_NAMES.indexOf(fixed) : given;
     if (attach !== null && !allows(delegation.attachs, attach)) {
       const name = nameOf(ATTACH_TYPE_NAMES, attach);
-      const why = fixed !== undefined ? ` (what the kernel makes of a ${nameOf(PROG_TYPE_NAMES, op.progType!)} load without an attach type)` : attach === 0 ? ' (expected attach type 0: what a program without an attach type uses)' : '';
+      const why =
+        fixed !== undefined
+          ? ` (what the kernel makes of a ${nameOf(PROG_TYPE_NAMES, op.progType!)} load without an attach type)`
+          : attach === 0
+            ? ' (expected attach type 0: what a program without an attach type uses)'
+            : '';
       out.push(missing('attachs', `attach type ${name}${why}`, delegation));
     }
   }

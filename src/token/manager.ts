@@ -68,7 +68,11 @@ export function nodePath(local: string, hostRoot: string): string | undefined {
  */
 export function discoverBpffs(
   mountinfoText: string,
-  { input = MOUNTINFO_PATH, create = createToken, hostRoot = '/' }: { input?: string; create?: (path: string, named: string) => TokenCreateOutcome; hostRoot?: string } = {},
+  {
+    input = MOUNTINFO_PATH,
+    create = createToken,
+    hostRoot = '/',
+  }: { input?: string; create?: (path: string, named: string) => TokenCreateOutcome; hostRoot?: string } = {},
 ): BpffsState {
   const { entries, errors } = parseMountinfoLenient(mountinfoText, input);
   const state: BpffsState = { bpffs: [], delegations: [], errors };
@@ -82,7 +86,12 @@ export function discoverBpffs(
     } catch (error) {
       if (!(error instanceof ParseError)) throw error;
       state.errors.push(error);
-      state.bpffs.push({ path, ...local, delegate: { cmds: [], maps: [], progs: [], attachs: [] }, token: probeError(undefined, error.message) });
+      state.bpffs.push({
+        path,
+        ...local,
+        delegate: { cmds: [], maps: [], progs: [], attachs: [] },
+        token: probeError(undefined, error.message),
+      });
       continue;
     }
     const outcome = create(m.mountPoint, path);
@@ -116,7 +125,11 @@ export async function probeWithToken(
   });
   const out: TokenProbe = {
     mount: d.path,
-    programTypes: explainDenied(r.programTypes, d, (name) => ({ cmd: 'prog_load', progType: PROG_TYPE_NAMES.indexOf(name), attachType: null })),
+    programTypes: explainDenied(r.programTypes, d, (name) => ({
+      cmd: 'prog_load',
+      progType: PROG_TYPE_NAMES.indexOf(name),
+      attachType: null,
+    })),
     mapTypes: explainDenied(r.mapTypes, d, (name) => ({ cmd: 'map_create', mapType: MAP_TYPE_NAMES.indexOf(name) })),
   };
   if (families.includes('helpers') && r.helpers) out.helpers = r.helpers;
@@ -181,7 +194,10 @@ export class TokenManager implements Disposable {
     const key = `${(this.#opts.readPrivileges ?? readPrivilegeKey)()}\n--\n${mountinfo}`;
     if (this.#state && key === this.#key) return false;
     this.#release();
-    this.#state = discoverBpffs(mountinfo, { ...(this.#opts.create ? { create: this.#opts.create } : {}), hostRoot: this.#opts.hostRoot ?? '/' });
+    this.#state = discoverBpffs(mountinfo, {
+      ...(this.#opts.create ? { create: this.#opts.create } : {}),
+      hostRoot: this.#opts.hostRoot ?? '/',
+    });
     this.#key = key;
     this.#generation++;
     return true;

@@ -54,7 +54,13 @@ export function differences(host: Record<string, Json>, pod: Record<string, Json
       continue;
     }
     compared++;
-    if (a.status !== b.status || a.errno !== b.errno) out.push({ path, host: `${a.status}${a.errno ? ` ${a.errno}` : ''}`, pod: `${b.status}${b.errno ? ` ${b.errno}` : ''}`, what: 'status' });
+    if (a.status !== b.status || a.errno !== b.errno)
+      out.push({
+        path,
+        host: `${a.status}${a.errno ? ` ${a.errno}` : ''}`,
+        pod: `${b.status}${b.errno ? ` ${b.errno}` : ''}`,
+        what: 'status',
+      });
     else if (!(READ_AT_VALUES as readonly string[]).includes(path) && !isDeepStrictEqual(stripLocal(a.value), stripLocal(b.value))) {
       out.push({ path, host: a.value, pod: b.value, what: 'value' });
     }
@@ -63,9 +69,11 @@ export function differences(host: Record<string, Json>, pod: Record<string, Json
   for (const key of Object.keys({ ...host, ...pod })) {
     if ((RUN_FIELDS as readonly string[]).includes(key) || perProcess(key)) continue;
     if (key === 'kernel' && !isDeepStrictEqual(host[key], pod[key])) out.push({ path: key, host: host[key], pod: pod[key], what: 'field' });
-    if (key === 'bpffs' && !isDeepStrictEqual(stripLocal(host[key]), stripLocal(pod[key]))) out.push({ path: key, host: host[key], pod: pod[key], what: 'field' });
+    if (key === 'bpffs' && !isDeepStrictEqual(stripLocal(host[key]), stripLocal(pod[key])))
+      out.push({ path: key, host: host[key], pod: pod[key], what: 'field' });
     const mount = (d: Json) => (d && typeof d === 'object' ? (d as Record<string, Json>)['mount'] : undefined);
-    if (key === 'token' && mount(host[key]) !== mount(pod[key])) out.push({ path: 'token.mount', host: mount(host[key]), pod: mount(pod[key]), what: 'field' });
+    if (key === 'token' && mount(host[key]) !== mount(pod[key]))
+      out.push({ path: 'token.mount', host: mount(host[key]), pod: mount(pod[key]), what: 'field' });
   }
   return { compared, differences: out };
 }
@@ -73,6 +81,11 @@ export function differences(host: Record<string, Json>, pod: Record<string, Json
 /** localPath (where the pod reached a bpffs) is per-process; the rest of a bpffs entry is the node's. */
 function stripLocal(v: Json): Json {
   if (Array.isArray(v)) return v.map(stripLocal);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'localPath').map(([k, x]) => [k, stripLocal(x)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([k]) => k !== 'localPath')
+        .map(([k, x]) => [k, stripLocal(x)]),
+    );
   return v;
 }

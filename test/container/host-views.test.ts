@@ -11,13 +11,17 @@ const JIT = ['net.core.bpf_jit_enable', 'net.core.bpf_jit_harden', 'net.core.bpf
 
 type Fact = { status: string; value?: unknown; detail?: string; errno?: string };
 function sysctls(prefix: string[]): Record<string, Fact> {
-  const r = spawnSync(prefix[0]!, [...prefix.slice(1), BIN, 'probe', '--json', '--no-attach'].filter(Boolean), { encoding: 'utf8', maxBuffer: 256 << 20, timeout: 180_000 });
+  const r = spawnSync(prefix[0]!, [...prefix.slice(1), BIN, 'probe', '--json', '--no-attach'].filter(Boolean), {
+    encoding: 'utf8',
+    maxBuffer: 256 << 20,
+    timeout: 180_000,
+  });
   expect(r.status, r.stderr).toBe(0);
   return (JSON.parse(r.stdout) as { sysctl: Record<string, Fact> }).sysctl;
 }
 
 describe.skipIf(skip)('the JIT sysctls from a network namespace of our own', () => {
-  it('read in the initial namespace: the host\'s values', () => {
+  it("read in the initial namespace: the host's values", () => {
     const host = sysctls(['env']);
     const own = sysctls(['unshare', '--net']);
     for (const k of JIT) expect(host[k]?.status, k).toBe('supported');
@@ -45,7 +49,11 @@ describe('probe and check read BPFREADY_HOST_ROOT', () => {
   });
 
   it('--host-root wins over the variable', () => {
-    const r = spawnSync(BIN, ['probe', '--host-root', '/nonexistent/flag'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, BPFREADY_HOST_ROOT: '/' } });
+    const r = spawnSync(BIN, ['probe', '--host-root', '/nonexistent/flag'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, BPFREADY_HOST_ROOT: '/' },
+    });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--host-root \/nonexistent\/flag: /);
   });

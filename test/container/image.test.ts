@@ -95,7 +95,7 @@ describe.skipIf(skip !== undefined)('the image, run as the chart runs it', () =>
     expect((inside['namespaces'] as Record<string, { value: { init: boolean } }>)['pid']?.value.init).toBe(false);
   });
 
-  it('check: the host\'s verdict for every built-in profile', () => {
+  it("check: the host's verdict for every built-in profile", () => {
     const args = ['check', '--json', ...Object.keys(BUILTIN_PROFILES).flatMap((p) => ['--profile', p])];
     const inPod = podExec(image, pod, args, 'bpfready-test-check');
     const onHost = hostRun(args);
@@ -141,15 +141,26 @@ describe.skipIf(skip !== undefined)('the image, run as the chart runs it', () =>
         const policy = ic.env['POLICY_NAME'];
         expect(policy).toBeTruthy();
         podApi.inject({
-          kind: 'status', status: 403, method: 'PATCH', path: `/api/v1/nodes/${NODE}`,
+          kind: 'status',
+          status: 403,
+          method: 'PATCH',
+          path: `/api/v1/nodes/${NODE}`,
           message: `nodes "${NODE}" is forbidden: ValidatingAdmissionPolicy '${policy}' with binding '${policy}' denied request: bpfready may only add, change or remove labels under ${PREFIX}`,
         });
         const icName = `${name}-init-${ic.name}`;
         removeContainer(icName);
         // Not podman() (spawnSync): the double answers from this process's event loop.
         const r = await podmanRun([
-          'run', '--rm', '--name', icName, ...ic.options, `--volume=${dir}/token:/var/run/bpfready-test/token:ro`,
-          `--env=API_SERVER=${podApiUrl.replace('127.0.0.1', '10.0.2.2')}`, '--env=TOKEN_FILE=/var/run/bpfready-test/token', image, ...ic.args,
+          'run',
+          '--rm',
+          '--name',
+          icName,
+          ...ic.options,
+          `--volume=${dir}/token:/var/run/bpfready-test/token:ro`,
+          `--env=API_SERVER=${podApiUrl.replace('127.0.0.1', '10.0.2.2')}`,
+          '--env=TOKEN_FILE=/var/run/bpfready-test/token',
+          image,
+          ...ic.args,
         ]);
         removeContainer(icName);
         expect(r.stdout).toContain(`${policy} is enforced on node ${NODE}'s writes`);
@@ -158,15 +169,25 @@ describe.skipIf(skip !== undefined)('the image, run as the chart runs it', () =>
       expect(podApi.node(NODE).metadata.labels?.['policy-check.bpfready.invalid/probe']).toBeUndefined();
       removeContainer(name);
       const run = podman([
-        'run', '--detach', '--name', name, ...pod.options,
-        `--volume=${dir}/pod-kubeconfig:/var/run/bpfready-test/kubeconfig:ro`, '--env=KUBECONFIG=/var/run/bpfready-test/kubeconfig',
-        `--publish=127.0.0.1::${pod.ports['http']}`, image, ...pod.args,
+        'run',
+        '--detach',
+        '--name',
+        name,
+        ...pod.options,
+        `--volume=${dir}/pod-kubeconfig:/var/run/bpfready-test/kubeconfig:ro`,
+        '--env=KUBECONFIG=/var/run/bpfready-test/kubeconfig',
+        `--publish=127.0.0.1::${pod.ports['http']}`,
+        image,
+        ...pod.args,
       ]);
       expect(run.stderr).toBe('');
       const port = /:(\d+)\s*$/.exec(podman(['port', name, `${pod.ports['http']}/tcp`]).stdout.trim())?.[1];
       url = `http://127.0.0.1:${port}`;
       host = await start('daemon', ['--probe-interval', '1h'], {
-        ...process.env, KUBECONFIG: join(dir, 'host-kubeconfig'), NODE_NAME: NODE, BPFREADY_CONFIG: join(dir, 'config.yaml'),
+        ...process.env,
+        KUBECONFIG: join(dir, 'host-kubeconfig'),
+        NODE_NAME: NODE,
+        BPFREADY_CONFIG: join(dir, 'config.yaml'),
       });
     }, 120_000);
     afterAll(async () => {
@@ -177,8 +198,12 @@ describe.skipIf(skip !== undefined)('the image, run as the chart runs it', () =>
       rmSync(dir, { recursive: true, force: true });
     });
 
-    it('answers /readyz and /metrics through the pod\'s port', async () => {
-      await until('the pod ready', async () => ((await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined), 120_000);
+    it("answers /readyz and /metrics through the pod's port", async () => {
+      await until(
+        'the pod ready',
+        async () => ((await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined),
+        120_000,
+      );
       const metrics = await (await fetch(`${url}/metrics`)).text();
       expect(metrics).toMatch(/^bpfready_ready(\{[^}]*\})? 1$/m);
       expect(metrics).toMatch(/^bpfready_last_successful_probe_timestamp_seconds /m);
@@ -193,8 +218,8 @@ describe.skipIf(skip !== undefined)('the image, run as the chart runs it', () =>
         return Object.keys(p.labels).length && p.conditions.length ? p : undefined;
       };
       // Each publisher waits a random 0–10 s (startJitterSeconds) before its first write.
-      const inPod = await until('the pod\'s labels and conditions', ours(podApi), 60_000);
-      const onHost = await until('the host daemon\'s labels and conditions', ours(hostApi), 60_000);
+      const inPod = await until("the pod's labels and conditions", ours(podApi), 60_000);
+      const onHost = await until("the host daemon's labels and conditions", ours(hostApi), 60_000);
       expect(inPod).toEqual(onHost);
       expect(Object.keys(inPod.labels).length).toBeGreaterThan(10);
       // Foreign state on the node stays as it was.
@@ -220,7 +245,7 @@ describe.skipIf(skip !== undefined)('the image, run as the chart runs it', () =>
 // token section, by node path (issue 16: the pod reported /host/sys/fs/bpf, and tokenExpectedMounts
 // written for host paths never matched).
 describe.skipIf(skip !== undefined)('the image, on a node with a bpffs', () => {
-  it('names the node\'s bpffs by its node path, with the host\'s token result', () => {
+  it("names the node's bpffs by its node path, with the host's token result", () => {
     const { image } = ensureImage();
     const pod = podRun(MANIFEST, { nodeName: NODE });
     const out = mkdtempSync(join(tmpdir(), 'bpfready-pod-bpffs-'));
@@ -236,17 +261,24 @@ describe.skipIf(skip !== undefined)('the image, on a node with a bpffs', () => {
       ].join('\n');
       removeContainer(name);
       const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', BIN, out, ...podArgs], {
-        encoding: 'utf8', timeout: 300_000, env: { ...process.env, CONTAINERS_CONF: join(REPO, 'scripts/image/containers.conf') },
+        encoding: 'utf8',
+        timeout: 300_000,
+        env: { ...process.env, CONTAINERS_CONF: join(REPO, 'scripts/image/containers.conf') },
       });
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
       const host = JSON.parse(readFileSync(join(out, 'host.json'), 'utf8')) as Record<string, unknown>;
-      const inside = JSON.parse(readFileSync(join(out, 'pod.json'), 'utf8')) as { bpffs: { path: string; localPath?: string }[]; token: unknown };
+      const inside = JSON.parse(readFileSync(join(out, 'pod.json'), 'utf8')) as {
+        bpffs: { path: string; localPath?: string }[];
+        token: unknown;
+      };
       const hostBpffs = host['bpffs'] as { path: string }[];
       expect(hostBpffs.map((b) => b.path)).toContain('/sys/fs/bpf');
       expect(inside.bpffs.map(({ localPath: _l, ...rest }) => rest)).toEqual(hostBpffs);
       expect(inside.bpffs.find((b) => b.path === '/sys/fs/bpf')?.localPath).toBe(`${pod.hostRoot}/sys/fs/bpf`);
-      expect(differences({ token: host['token'], bpffs: host['bpffs'] }, { token: inside.token, bpffs: inside.bpffs }).differences).toEqual([]);
+      expect(differences({ token: host['token'], bpffs: host['bpffs'] }, { token: inside.token, bpffs: inside.bpffs }).differences).toEqual(
+        [],
+      );
     } finally {
       removeContainer(name);
       pod.cleanup();

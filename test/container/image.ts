@@ -14,7 +14,7 @@ const TOOLS = ['podman', 'runc', 'mmdebstrap', 'slirp4netns'] as const;
 /** Why the in-pod tests cannot run here, or undefined. Under CI=true a missing tool is a failure, not a skip. */
 export function containerSkipReason(): string | undefined {
   let why: string | undefined;
-  if (!isRoot) why = 'needs root (podman with runc, the chart\'s capabilities and host mounts)';
+  if (!isRoot) why = "needs root (podman with runc, the chart's capabilities and host mounts)";
   else {
     const missing = TOOLS.filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
     if (missing.length) why = `missing ${missing.join(', ')} (scripts/test-setup.sh installs them as root)`;
@@ -33,8 +33,17 @@ export function ensureImage(): { image: string; log: string } {
   return { image: r.stdout.trim().split('\n').at(-1)!, log: r.stderr.trim() };
 }
 
-export function podman(args: string[], opts: { input?: string; timeoutMs?: number } = {}): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('podman', args, { env, encoding: 'utf8', timeout: opts.timeoutMs ?? 180_000, maxBuffer: 256 << 20, ...(opts.input ? { input: opts.input } : {}) });
+export function podman(
+  args: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('podman', args, {
+    env,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 180_000,
+    maxBuffer: 256 << 20,
+    ...(opts.input ? { input: opts.input } : {}),
+  });
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 

@@ -49,7 +49,9 @@ export interface PodRun {
 
 export class UnknownFieldError extends Error {
   constructor(where: string, value: unknown) {
-    super(`${where}: ${JSON.stringify(value)} is not translated to podman by test/container/pod.ts; translate it or the test runs a different pod than the chart's`);
+    super(
+      `${where}: ${JSON.stringify(value)} is not translated to podman by test/container/pod.ts; translate it or the test runs a different pod than the chart's`,
+    );
     this.name = 'UnknownFieldError';
   }
 }
@@ -89,8 +91,20 @@ export function podRun(manifestText: string, opts: { nodeName: string; container
   const pod = obj(obj(obj(ds['spec'])['template'])['spec']);
   const where = 'DaemonSet.spec.template.spec';
   only(where, pod, [
-    'serviceAccountName', 'priorityClassName', 'hostNetwork', 'hostPID', 'hostIPC', 'terminationGracePeriodSeconds',
-    'tolerations', 'nodeSelector', 'affinity', 'imagePullSecrets', 'initContainers', 'containers', 'volumes', 'automountServiceAccountToken',
+    'serviceAccountName',
+    'priorityClassName',
+    'hostNetwork',
+    'hostPID',
+    'hostIPC',
+    'terminationGracePeriodSeconds',
+    'tolerations',
+    'nodeSelector',
+    'affinity',
+    'imagePullSecrets',
+    'initContainers',
+    'containers',
+    'volumes',
+    'automountServiceAccountToken',
   ]);
   const podOptions: string[] = [];
   // Scheduling fields decide where the pod runs, not what it sees: nothing to translate.
@@ -108,10 +122,16 @@ export function podRun(manifestText: string, opts: { nodeName: string; container
   const containers = list(pod['containers']);
   const c = containers.find((x) => x['name'] === (opts.containerName ?? 'bpfready'));
   if (!c) throw new Error(`no container ${opts.containerName ?? 'bpfready'} in the DaemonSet`);
-  if (containers.length !== 1) throw new UnknownFieldError(`${where}.containers`, containers.map((x) => x['name']));
+  if (containers.length !== 1)
+    throw new UnknownFieldError(
+      `${where}.containers`,
+      containers.map((x) => x['name']),
+    );
 
   const volumes = new Map(list(pod['volumes']).map((v) => [String(v['name']), v]));
-  const configMaps = new Map(docs.filter((d) => d['kind'] === 'ConfigMap').map((d) => [String(obj(d['metadata'])['name']), obj(d['data'])]));
+  const configMaps = new Map(
+    docs.filter((d) => d['kind'] === 'ConfigMap').map((d) => [String(obj(d['metadata'])['name']), obj(d['data'])]),
+  );
   const made: string[] = [];
   const hostMounts: TranslateContext['hostMounts'] = [];
   const ctx: TranslateContext = { where, volumes, configMaps, made, hostMounts, nodeName: opts.nodeName };
@@ -147,12 +167,36 @@ interface TranslateContext {
 }
 
 function translateContainer(c: Obj, cw: string, podOptions: readonly string[], ctx: TranslateContext): ContainerRun {
-  only(cw, c, ['name', 'image', 'imagePullPolicy', 'command', 'args', 'env', 'ports', 'startupProbe', 'livenessProbe', 'readinessProbe', 'resources', 'securityContext', 'volumeMounts']);
+  only(cw, c, [
+    'name',
+    'image',
+    'imagePullPolicy',
+    'command',
+    'args',
+    'env',
+    'ports',
+    'startupProbe',
+    'livenessProbe',
+    'readinessProbe',
+    'resources',
+    'securityContext',
+    'volumeMounts',
+  ]);
   const options = [...podOptions];
   const name = String(c['name']);
 
   const sc = obj(c['securityContext']);
-  only(`${cw}.securityContext`, sc, ['runAsUser', 'runAsGroup', 'runAsNonRoot', 'privileged', 'readOnlyRootFilesystem', 'capabilities', 'seccompProfile', 'appArmorProfile', 'allowPrivilegeEscalation']);
+  only(`${cw}.securityContext`, sc, [
+    'runAsUser',
+    'runAsGroup',
+    'runAsNonRoot',
+    'privileged',
+    'readOnlyRootFilesystem',
+    'capabilities',
+    'seccompProfile',
+    'appArmorProfile',
+    'allowPrivilegeEscalation',
+  ]);
   if (sc['privileged'] === true) options.push('--privileged');
   const uid = typeof sc['runAsUser'] === 'number' ? sc['runAsUser'] : 0;
   const gid = typeof sc['runAsGroup'] === 'number' ? sc['runAsGroup'] : uid === 0 ? 0 : undefined;
@@ -164,11 +208,15 @@ function translateContainer(c: Obj, cw: string, podOptions: readonly string[], c
   only(`${cw}.securityContext.capabilities`, caps, ['drop', 'add']);
   for (const d of (caps['drop'] as string[] | undefined) ?? []) options.push(`--cap-drop=${d === 'ALL' ? 'ALL' : `CAP_${d}`}`);
   for (const a of (caps['add'] as string[] | undefined) ?? []) options.push(`--cap-add=CAP_${a}`);
-  for (const [field, opt] of [['seccompProfile', 'seccomp'], ['appArmorProfile', 'apparmor']] as const) {
+  for (const [field, opt] of [
+    ['seccompProfile', 'seccomp'],
+    ['appArmorProfile', 'apparmor'],
+  ] as const) {
     const p = obj(sc[field]);
     only(`${cw}.securityContext.${field}`, p, ['type', 'localhostProfile']);
     if (p['type'] === 'Unconfined') options.push(`--security-opt=${opt}=unconfined`);
-    else if (p['type'] !== undefined && p['type'] !== 'RuntimeDefault') throw new UnknownFieldError(`${cw}.securityContext.${field}.type`, p['type']);
+    else if (p['type'] !== undefined && p['type'] !== 'RuntimeDefault')
+      throw new UnknownFieldError(`${cw}.securityContext.${field}.type`, p['type']);
   }
 
   const limits = obj(obj(c['resources'])['limits']);
@@ -211,7 +259,13 @@ function translateContainer(c: Obj, cw: string, podOptions: readonly string[], c
         ctx.made.push(source);
       }
       options.push(`--volume=${source}:${mountPath}:${ro ? 'ro' : 'rw'},rbind,${propagation}`);
-      ctx.hostMounts.push({ container: name, hostPath: path, mountPath, readOnly: ro, propagation: String(m['mountPropagation'] ?? 'None') });
+      ctx.hostMounts.push({
+        container: name,
+        hostPath: path,
+        mountPath,
+        readOnly: ro,
+        propagation: String(m['mountPropagation'] ?? 'None'),
+      });
     } else if (v['emptyDir']) {
       const ed = obj(v['emptyDir']);
       only(`${vw}.emptyDir`, ed, ['medium', 'sizeLimit']);
@@ -240,7 +294,8 @@ function translateContainer(c: Obj, cw: string, podOptions: readonly string[], c
 function checkHostPathType(path: string, type: string | undefined): void {
   if (type === undefined || type === '') return;
   if (type !== 'Directory') throw new UnknownFieldError(`hostPath ${path} type`, type);
-  if (!statSync(path, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`hostPath ${path} (type Directory) is not a directory on this host: the kubelet would not start the pod`);
+  if (!statSync(path, { throwIfNoEntry: false })?.isDirectory())
+    throw new Error(`hostPath ${path} (type Directory) is not a directory on this host: the kubelet would not start the pod`);
 }
 
 /** A Kubernetes quantity ("16Mi", "384Mi", "1G") in bytes. */

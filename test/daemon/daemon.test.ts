@@ -25,7 +25,8 @@ function config(): Config {
 }
 
 /** The shared wait of test/e2e/process.ts, on a condition. */
-const until = (what: string, cond: () => boolean | Promise<boolean>): Promise<true> => waitFor(what, async () => ((await cond()) ? true : undefined));
+const until = (what: string, cond: () => boolean | Promise<boolean>): Promise<true> =>
+  waitFor(what, async () => ((await cond()) ? true : undefined));
 
 let daemon: Daemon | undefined;
 afterEach(async () => {
@@ -172,7 +173,12 @@ describe('listening on ":PORT"', () => {
     const r = loadConfig({ argv: ['--probe-interval', '1h', '--listen', ':0'], env: {} });
     if (r.help) throw new Error('help');
     expect(r.config.listen.host).toBe('::');
-    daemon = await startDaemon(r.config, { logger: pino({ level: 'silent' }), mountinfoPath: STATIC_MOUNTINFO, probe: async () => fakeReport(), listen: true });
+    daemon = await startDaemon(r.config, {
+      logger: pino({ level: 'silent' }),
+      mountinfoPath: STATIC_MOUNTINFO,
+      probe: async () => fakeReport(),
+      listen: true,
+    });
     const port = Number(new URL(daemon.url!).port);
     for (const host of ['127.0.0.1', '[::1]']) expect((await fetch(`http://${host}:${port}/healthz`)).status, host).toBe(200);
   });

@@ -29,7 +29,9 @@ releaseMemory();
 console.log(JSON.stringify({ allocated, collected, released: anonMiB() }));
 `,
     );
-    const out = execFileSync(NODE, ['--expose-gc', '--single-threaded-gc', '--disable-warning=ExperimentalWarning', script], { encoding: 'utf8' });
+    const out = execFileSync(NODE, ['--expose-gc', '--single-threaded-gc', '--disable-warning=ExperimentalWarning', script], {
+      encoding: 'utf8',
+    });
     const m = JSON.parse(out) as { allocated: number; collected: number; released: number };
     // The collection frees the buffers into malloc, which keeps the pages; malloc_trim returns them.
     expect(m.collected).toBeGreaterThan(m.allocated - 8);

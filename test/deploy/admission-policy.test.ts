@@ -28,7 +28,9 @@ const skip = helmSkip();
 function policyFor(values: Record<string, unknown> = {}, name = 'bpfready-node-writes'): Obj {
   // Without Helm the describe blocks below are skipped, but still collected.
   if (skip) return {};
-  const doc = render({ values: [values] }).find((d) => d.doc['kind'] === 'ValidatingAdmissionPolicy' && (d.doc['metadata'] as Obj)['name'] === name);
+  const doc = render({ values: [values] }).find(
+    (d) => d.doc['kind'] === 'ValidatingAdmissionPolicy' && (d.doc['metadata'] as Obj)['name'] === name,
+  );
   if (!doc) throw new Error('no ValidatingAdmissionPolicy rendered');
   return doc.doc as Obj;
 }
@@ -39,12 +41,20 @@ interface Verdict {
 }
 
 /** The API server's order: matchConditions, then variables (in order), then every validation. */
-function admit(policy: Obj, r: { user?: string; node?: string | null; oldObject: unknown; object: unknown; operation?: 'CREATE' | 'UPDATE' | 'DELETE' }): Verdict {
+function admit(
+  policy: Obj,
+  r: { user?: string; node?: string | null; oldObject: unknown; object: unknown; operation?: 'CREATE' | 'UPDATE' | 'DELETE' },
+): Verdict {
   const evaluate = cel.evaluate;
-  const extra = r.node === null ? undefined : { [NODE_CLAIM]: [r.node ?? 'node-a'], 'authentication.kubernetes.io/pod-name': ['bpfready-x'] };
-  const request = { operation: r.operation ?? 'UPDATE', userInfo: { username: r.user ?? SA, groups: ['system:serviceaccounts'], ...(extra ? { extra } : {}) } };
+  const extra =
+    r.node === null ? undefined : { [NODE_CLAIM]: [r.node ?? 'node-a'], 'authentication.kubernetes.io/pod-name': ['bpfready-x'] };
+  const request = {
+    operation: r.operation ?? 'UPDATE',
+    userInfo: { username: r.user ?? SA, groups: ['system:serviceaccounts'], ...(extra ? { extra } : {}) },
+  };
   const ctx: Obj = { request, object: r.object, oldObject: r.oldObject, variables: {} };
-  for (const mc of policy['spec']['matchConditions'] as Obj[]) if (evaluate(mc['expression'], ctx) !== true) return { matched: false, failures: [] };
+  for (const mc of policy['spec']['matchConditions'] as Obj[])
+    if (evaluate(mc['expression'], ctx) !== true) return { matched: false, failures: [] };
   for (const v of policy['spec']['variables'] as Obj[]) ctx['variables'][v['name']] = evaluate(v['expression'], ctx);
   const failures: string[] = [];
   for (const v of policy['spec']['validations'] as Obj[]) {
@@ -83,7 +93,10 @@ function publishSteps(old: NodeView, taint?: TaintSpec, checks = checksOk): { ol
 }
 
 /** A plan's node and status patches applied in order, as the objects the API server would store. */
-function applySteps(old: NodeView, plan: { node?: object | undefined; status?: object | undefined }): { oldObject: NodeView; object: NodeView }[] {
+function applySteps(
+  old: NodeView,
+  plan: { node?: object | undefined; status?: object | undefined },
+): { oldObject: NodeView; object: NodeView }[] {
   const steps: { oldObject: NodeView; object: NodeView }[] = [];
   let cur = old;
   for (const patch of [plan.node, plan.status]) {
@@ -159,13 +172,25 @@ describe.skipIf(skip)('ValidatingAdmissionPolicy', () => {
   it.each<[string, (o: Obj) => void, string]>([
     ['a foreign label changed', (o) => (o['metadata']['labels']['team.example.com/owner'] = 'me'), 'labels under bpfready.io/'],
     ['a foreign label removed', (o) => delete o['metadata']['labels']['kubernetes.io/hostname'], 'labels under bpfready.io/'],
-    ['a label outside the prefix added', (o) => (o['metadata']['labels']['feature.node.kubernetes.io/ebpf'] = 'true'), 'labels under bpfready.io/'],
+    [
+      'a label outside the prefix added',
+      (o) => (o['metadata']['labels']['feature.node.kubernetes.io/ebpf'] = 'true'),
+      'labels under bpfready.io/',
+    ],
     ['a foreign annotation changed', (o) => (o['metadata']['annotations']['example.com/note'] = 'gone'), 'owned-labels annotation'],
-    ['an annotation under the prefix other than ours', (o) => (o['metadata']['annotations']['bpfready.io/other'] = 'x'), 'owned-labels annotation'],
+    [
+      'an annotation under the prefix other than ours',
+      (o) => (o['metadata']['annotations']['bpfready.io/other'] = 'x'),
+      'owned-labels annotation',
+    ],
     ['a foreign taint removed', (o) => (o['spec']['taints'] = []), 'its own taint'],
     ['a foreign taint added', (o) => o['spec']['taints'].push({ key: 'example.com/evil', effect: 'NoExecute' }), 'its own taint'],
     ['the node cordoned', (o) => (o['spec']['unschedulable'] = true), 'cordon'],
-    ['the kubelet’s Ready condition changed', (o) => (o['status']['conditions'][0]['status'] = 'False'), 'conditions whose type is under bpfready.io/'],
+    [
+      'the kubelet’s Ready condition changed',
+      (o) => (o['status']['conditions'][0]['status'] = 'False'),
+      'conditions whose type is under bpfready.io/',
+    ],
     ['a foreign condition deleted', (o) => o['status']['conditions'].splice(1, 1), 'conditions whose type is under bpfready.io/'],
     ['capacity changed', (o) => (o['status']['capacity']['cpu'] = '400'), 'status other than its conditions'],
     ['a status field the policy never listed added', (o) => (o['status']['somethingNew'] = { x: 1 }), 'status other than its conditions'],
@@ -194,7 +219,12 @@ describe.skipIf(skip)('ValidatingAdmissionPolicy for NodeFeatures (kubernetes.nf
   const nf = (nodeName: string, labelNode = nodeName, owners = [owner(nodeName)]): Obj => ({
     apiVersion: 'nfd.k8s-sigs.io/v1alpha1',
     kind: 'NodeFeature',
-    metadata: { name: `bpfready-${nodeName}`, namespace: 'bpfready', labels: { 'nfd.node.kubernetes.io/node-name': labelNode }, ownerReferences: owners },
+    metadata: {
+      name: `bpfready-${nodeName}`,
+      namespace: 'bpfready',
+      labels: { 'nfd.node.kubernetes.io/node-name': labelNode },
+      ownerReferences: owners,
+    },
     spec: { features: {} },
   });
 
@@ -206,7 +236,9 @@ describe.skipIf(skip)('ValidatingAdmissionPolicy for NodeFeatures (kubernetes.nf
     ['another node’s object', nf('node-b')],
     ['its own name labelled for another node', nf('node-a', 'node-b')],
   ])('refuses %s', (_w, object) => {
-    expect(admit(policy, { oldObject: null, object }).failures).toContain('bpfready on node node-a may only write NodeFeature bpfready-node-a for its own node');
+    expect(admit(policy, { oldObject: null, object }).failures).toContain(
+      'bpfready on node node-a may only write NodeFeature bpfready-node-a for its own node',
+    );
   });
 
   it.each([
@@ -214,7 +246,9 @@ describe.skipIf(skip)('ValidatingAdmissionPolicy for NodeFeatures (kubernetes.nf
     ['another Node as owner', nf('node-a', 'node-a', [owner('node-b')])],
     ['a second Node as owner', nf('node-a', 'node-a', [owner('node-a'), owner('node-b')])],
   ])('refuses its own object with %s', (_w, object) => {
-    expect(admit(policy, { oldObject: null, object }).failures).toEqual(['bpfready on node node-a must make NodeFeature bpfready-node-a owned by Node node-a alone']);
+    expect(admit(policy, { oldObject: null, object }).failures).toEqual([
+      'bpfready on node node-a must make NodeFeature bpfready-node-a owned by Node node-a alone',
+    ]);
   });
 });
 
@@ -248,16 +282,30 @@ describe.skipIf(skip)('ValidatingAdmissionPolicy for node reports (kubernetes.re
   });
 
   it('refuses a token not bound to a node, changing a kernel view, deleting a report or an index, and any other ConfigMap', () => {
-    expect(admit(policy, { node: null, operation: 'CREATE', oldObject: null, object: mine('node-a') }).failures).toEqual(['bpfready on node  may only write the report of its own node, owned by Node  alone']);
+    expect(admit(policy, { node: null, operation: 'CREATE', oldObject: null, object: mine('node-a') }).failures).toEqual([
+      'bpfready on node  may only write the report of its own node, owned by Node  alone',
+    ]);
     expect(admit(policy, { operation: 'UPDATE', oldObject: part, object: part }).failures).toHaveLength(1);
     expect(admit(policy, { operation: 'DELETE', oldObject: mine('node-a'), object: null }).failures).toEqual([OWN]);
-    expect(admit(policy, { operation: 'DELETE', oldObject: index, object: null }).failures[0]).toMatch(/^bpfready may only write its node reports and kernel views/);
-    const config = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bpfready', namespace: 'bpfready', labels: { 'app.kubernetes.io/managed-by': 'Helm' } }, data: { 'config.yaml': '' } };
-    expect(admit(policy, { operation: 'UPDATE', oldObject: config, object: config }).failures).toEqual(['bpfready may only write its node reports and kernel views, and only create kernel views (or delete their parts); not UPDATE of ConfigMap bpfready']);
+    expect(admit(policy, { operation: 'DELETE', oldObject: index, object: null }).failures[0]).toMatch(
+      /^bpfready may only write its node reports and kernel views/,
+    );
+    const config = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'bpfready', namespace: 'bpfready', labels: { 'app.kubernetes.io/managed-by': 'Helm' } },
+      data: { 'config.yaml': '' },
+    };
+    expect(admit(policy, { operation: 'UPDATE', oldObject: config, object: config }).failures).toEqual([
+      'bpfready may only write its node reports and kernel views, and only create kernel views (or delete their parts); not UPDATE of ConfigMap bpfready',
+    ]);
   });
 
   it('does not apply to other users (kubectl, the prune hook)', () => {
-    expect(admit(policy, { user: 'system:serviceaccount:bpfready:bpfready-prune', operation: 'DELETE', oldObject: mine('node-b'), object: null }).matched).toBe(false);
+    expect(
+      admit(policy, { user: 'system:serviceaccount:bpfready:bpfready-prune', operation: 'DELETE', oldObject: mine('node-b'), object: null })
+        .matched,
+    ).toBe(false);
   });
 });
 
@@ -285,10 +333,15 @@ describe.skipIf(skip)('ValidatingAdmissionPolicy for the uninstall hook (prune -
 
   it('admits removing a node-readiness-controller taint key when that is the configured one', () => {
     const taint: TaintSpec = { key: 'readiness.k8s.io/ebpf-ready', value: 'pending', effect: 'NoSchedule' };
-    const p = policyFor({ config: { kubernetes: { taint: { key: taint.key, value: 'pending', effect: 'NoSchedule' } } } }, 'bpfready-prune-writes');
+    const p = policyFor(
+      { config: { kubernetes: { taint: { key: taint.key, value: 'pending', effect: 'NoSchedule' } } } },
+      'bpfready-prune-writes',
+    );
     for (const s of pruneSteps(published('node-b', taint), [taint.key])) expect(admit(p, { ...s, user: PRUNE_SA }).failures).toEqual([]);
     // The default chart (no taint configured) does not let prune take that taint off.
-    const denied = pruneSteps(published('node-b', taint), [taint.key]).flatMap((s) => admit(policyFor({}, 'bpfready-prune-writes'), { ...s, user: PRUNE_SA }).failures);
+    const denied = pruneSteps(published('node-b', taint), [taint.key]).flatMap(
+      (s) => admit(policyFor({}, 'bpfready-prune-writes'), { ...s, user: PRUNE_SA }).failures,
+    );
     expect(denied).toEqual(['bpfready prune may only remove its own taint']);
   });
 
@@ -308,16 +361,40 @@ describe.skipIf(skip)('ValidatingAdmissionPolicy for the uninstall hook (prune -
   it.each<[string, (o: Obj) => void, string]>([
     ['one of our labels added', (o) => (o['metadata']['labels']['bpfready.io/feature.new'] = 'true'), 'remove the labels listed'],
     ['one of our labels changed', (o) => (o['metadata']['labels']['bpfready.io/map-type.hash'] = 'false'), 'remove the labels listed'],
-    ['a label under the prefix it never owned removed', (o) => delete o['metadata']['labels']['bpfready.io/hand-made'], 'remove the labels listed'],
+    [
+      'a label under the prefix it never owned removed',
+      (o) => delete o['metadata']['labels']['bpfready.io/hand-made'],
+      'remove the labels listed',
+    ],
     ['a foreign label removed', (o) => delete o['metadata']['labels']['kubernetes.io/hostname'], 'remove the labels listed'],
-    ['the ownership annotation rewritten', (o) => (o['metadata']['annotations']['bpfready.io/owned-labels'] = 'hand-made'), 'owned-labels annotation'],
+    [
+      'the ownership annotation rewritten',
+      (o) => (o['metadata']['annotations']['bpfready.io/owned-labels'] = 'hand-made'),
+      'owned-labels annotation',
+    ],
     ['a foreign annotation removed', (o) => delete o['metadata']['annotations']['example.com/note'], 'owned-labels annotation'],
-    ['a foreign taint removed', (o) => (o['spec']['taints'] = o['spec']['taints'].filter((t: Obj) => t['key'] !== 'example.com/dedicated')), 'its own taint'],
+    [
+      'a foreign taint removed',
+      (o) => (o['spec']['taints'] = o['spec']['taints'].filter((t: Obj) => t['key'] !== 'example.com/dedicated')),
+      'its own taint',
+    ],
     ['our taint re-added with another effect', (o) => o['spec']['taints'].push({ key: TAINT.key, effect: 'NoExecute' }), 'its own taint'],
     ['the node cordoned', (o) => (o['spec']['unschedulable'] = true), 'cordon'],
-    ['the kubelet’s Ready condition removed', (o) => (o['status']['conditions'] = o['status']['conditions'].filter((c: Obj) => c['type'] !== 'Ready')), 'remove conditions'],
-    ['our condition flipped to True', (o) => (o['status']['conditions'].find((c: Obj) => c['type'] === 'bpfready.io/EBPFReady')['status'] = 'True'), 'remove conditions'],
-    ['a condition under the prefix added', (o) => o['status']['conditions'].push({ type: 'bpfready.io/New', status: 'True' }), 'remove conditions'],
+    [
+      'the kubelet’s Ready condition removed',
+      (o) => (o['status']['conditions'] = o['status']['conditions'].filter((c: Obj) => c['type'] !== 'Ready')),
+      'remove conditions',
+    ],
+    [
+      'our condition flipped to True',
+      (o) => (o['status']['conditions'].find((c: Obj) => c['type'] === 'bpfready.io/EBPFReady')['status'] = 'True'),
+      'remove conditions',
+    ],
+    [
+      'a condition under the prefix added',
+      (o) => o['status']['conditions'].push({ type: 'bpfready.io/New', status: 'True' }),
+      'remove conditions',
+    ],
     ['capacity changed', (o) => (o['status']['capacity']['cpu'] = '400'), 'status other than'],
     ['a finalizer added', (o) => (o['metadata']['finalizers'] = ['example.com/hold']), 'finalizers'],
   ])('refuses %s', (_what, f, message) => {

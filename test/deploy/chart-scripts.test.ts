@@ -22,8 +22,11 @@ type Obj = Record<string, any>;
 const skip = helmSkip();
 const docs = skip ? [] : render();
 const testPod = docs.find((d) => d.doc['kind'] === 'Pod' && isHook(d.doc))?.doc as Obj;
-const initContainer = (docs.find((d) => d.doc['kind'] === 'DaemonSet')?.doc as Obj)?.['spec']['template']['spec']['initContainers'][0] as Obj;
-const envOf = (c: Obj): Record<string, string> => Object.fromEntries((c['env'] as Obj[]).filter((e) => e['value'] !== undefined).map((e) => [e['name'], e['value']]));
+const initContainer = (docs.find((d) => d.doc['kind'] === 'DaemonSet')?.doc as Obj)?.['spec']['template']['spec'][
+  'initContainers'
+][0] as Obj;
+const envOf = (c: Obj): Record<string, string> =>
+  Object.fromEntries((c['env'] as Obj[]).filter((e) => e['value'] !== undefined).map((e) => [e['name'], e['value']]));
 
 let dir = '';
 let server: ApiServerDouble;
@@ -41,7 +44,10 @@ afterEach(async () => {
 });
 
 /** Runs a container's `node --input-type=module --eval <script>` with its env plus `env`. */
-function run(c: Obj, env: Record<string, string>): { exited: Promise<{ code: number | null; stdout: string; stderr: string }>; kill: () => void } {
+function run(
+  c: Obj,
+  env: Record<string, string>,
+): { exited: Promise<{ code: number | null; stdout: string; stderr: string }>; kill: () => void } {
   expect(c['command']).toEqual(['node', '--input-type=module', '--eval']);
   const full: Record<string, string> = { ...envOf(c), ...env, PATH: process.env['PATH'] ?? '' };
   // The cluster CA file exists only in a pod; the double speaks plain HTTP.
@@ -75,11 +81,27 @@ describe.skipIf(skip)('helm test (files/helm-test.mjs)', () => {
   const published = async (): Promise<void> => {
     server.addNode(foreignNode('n1'));
     server.addNode(foreignNode('n2'));
-    p = createPublisher({ nodeName: 'n1', labelPrefix: 'bpfready.io', heartbeatSeconds: 0, logger: quietLogger(), kubeConfig: server.kubeConfig(), clock: new RecordingClock(), random: () => 0.5, startJitterSeconds: 0 });
+    p = createPublisher({
+      nodeName: 'n1',
+      labelPrefix: 'bpfready.io',
+      heartbeatSeconds: 0,
+      logger: quietLogger(),
+      kubeConfig: server.kubeConfig(),
+      clock: new RecordingClock(),
+      random: () => 0.5,
+      startJitterSeconds: 0,
+    });
     p.publish(report(), checksOk);
     await p.whenInSync();
   };
-  const test = (env: Record<string, string> = {}) => run(testPod['spec']['containers'][0], { SERVICE_URL: url, API_SERVER: server.url, TOKEN_FILE: join(dir, 'token'), TIMEOUT_SECONDS: '0', ...env }).exited;
+  const test = (env: Record<string, string> = {}) =>
+    run(testPod['spec']['containers'][0], {
+      SERVICE_URL: url,
+      API_SERVER: server.url,
+      TOKEN_FILE: join(dir, 'token'),
+      TIMEOUT_SECONDS: '0',
+      ...env,
+    }).exited;
 
   it('passes when /readyz is 200 and the node carries the condition and every label it lists', async () => {
     await published();
@@ -115,17 +137,32 @@ describe.skipIf(skip)('wait-for-policy init container (files/wait-for-policy.mjs
     await until(() => dryRuns() >= 2);
     expect(server.node('n1')).toEqual(before);
     // RBAC not bound yet: a 403 that is not the policy's.
-    server.inject({ kind: 'status', status: 403, method: 'PATCH', message: 'nodes "n1" is forbidden: User "system:serviceaccount:bpfready:bpfready" cannot patch resource "nodes" in API group "" at the cluster scope' });
+    server.inject({
+      kind: 'status',
+      status: 403,
+      method: 'PATCH',
+      message:
+        'nodes "n1" is forbidden: User "system:serviceaccount:bpfready:bpfready" cannot patch resource "nodes" in API group "" at the cluster scope',
+    });
     await until(() => server.requests.some((r) => r.status === 403));
     const seen = dryRuns();
     await until(() => dryRuns() > seen);
     // The policy in force: its refusal, as the API server words it.
-    server.inject({ kind: 'status', status: 403, method: 'PATCH', message: `nodes "n1" is forbidden: ValidatingAdmissionPolicy '${envOf(initContainer)['POLICY_NAME']}' with binding '${envOf(initContainer)['POLICY_NAME']}' denied request: bpfready may only add, change or remove labels under bpfready.io/` });
+    server.inject({
+      kind: 'status',
+      status: 403,
+      method: 'PATCH',
+      message: `nodes "n1" is forbidden: ValidatingAdmissionPolicy '${envOf(initContainer)['POLICY_NAME']}' with binding '${envOf(initContainer)['POLICY_NAME']}' denied request: bpfready may only add, change or remove labels under bpfready.io/`,
+    });
     const r = await w.exited;
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/waiting for bpfready-node-writes: a write bpfready-node-writes must refuse was admitted \(dry run\)/);
     expect(r.stdout).toMatch(/bpfready-node-writes is enforced on node n1's writes\n$/);
     expect(server.node('n1')).toEqual(before);
-    expect(server.requests.filter((x) => x.method === 'PATCH').every((x) => x.query === '?dryRun=All' && x.contentType === 'application/strategic-merge-patch+json')).toBe(true);
+    expect(
+      server.requests
+        .filter((x) => x.method === 'PATCH')
+        .every((x) => x.query === '?dryRun=All' && x.contentType === 'application/strategic-merge-patch+json'),
+    ).toBe(true);
   });
 });

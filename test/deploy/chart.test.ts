@@ -12,7 +12,25 @@ import { join } from 'node:path';
 import { Environment } from '@marcbachmann/cel-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { CHART_DIR, OLD_HELM, chartDigest, chartFiles, chartVersion, currentChartDigest, dryRunInstall, helm, HelmError, isHook, KUBECTL, MONITORING_APIS, render, type Rendered, template, type TemplateOptions, readLedger } from '../../scripts/chart.ts';
+import {
+  CHART_DIR,
+  OLD_HELM,
+  chartDigest,
+  chartFiles,
+  chartVersion,
+  currentChartDigest,
+  dryRunInstall,
+  helm,
+  HelmError,
+  isHook,
+  KUBECTL,
+  MONITORING_APIS,
+  render,
+  type Rendered,
+  template,
+  type TemplateOptions,
+  readLedger,
+} from '../../scripts/chart.ts';
 import { loadConfig } from '../../src/config.ts';
 import { helmSkip, nameProblems, schemaProblems } from './k8s.ts';
 
@@ -34,7 +52,8 @@ const valuesOf = (set: string): Obj => (parseYaml(readFileSync(join(CI_DIR, set)
 const defaults = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as Obj;
 
 const docsOf = (r: Rendered[], kind: string): Obj[] => r.filter((d) => d.doc['kind'] === kind && !isHook(d.doc)).map((d) => d.doc);
-const hooksOf = (r: Rendered[], kind: string, hook = 'post-delete'): Obj[] => r.filter((d) => d.doc['kind'] === kind && d.doc['metadata']?.['annotations']?.['helm.sh/hook'] === hook).map((d) => d.doc);
+const hooksOf = (r: Rendered[], kind: string, hook = 'post-delete'): Obj[] =>
+  r.filter((d) => d.doc['kind'] === kind && d.doc['metadata']?.['annotations']?.['helm.sh/hook'] === hook).map((d) => d.doc);
 const one = (r: Rendered[], kind: string): Obj => {
   const docs = docsOf(r, kind);
   expect(docs, kind).toHaveLength(1);
@@ -49,7 +68,10 @@ const valueAt = (set: string, ...path: string[]): any => {
 
 let documentsValidated = 0;
 afterAll(() => {
-  if (!skip) console.log(`chart: ${SETS.length} value sets, ${documentsValidated} rendered documents validated against the Kubernetes schemas (unknown fields refused, YAML 1.1)`);
+  if (!skip)
+    console.log(
+      `chart: ${SETS.length} value sets, ${documentsValidated} rendered documents validated against the Kubernetes schemas (unknown fields refused, YAML 1.1)`,
+    );
 });
 
 describe.skipIf(skip)('Helm', () => {
@@ -66,12 +88,16 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
   const ns = valueAt(set, 'namespaceOverride') || release;
 
   it('passes helm lint --strict', () => {
-    expect(helm(['lint', '--strict', CHART_DIR, '-f', join(CI_DIR, set), ...(RELEASE[set] ? ['--namespace', release] : [])])).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
+    expect(helm(['lint', '--strict', CHART_DIR, '-f', join(CI_DIR, set), ...(RELEASE[set] ? ['--namespace', release] : [])])).toMatch(
+      /1 chart\(s\) linted, 0 chart\(s\) failed/,
+    );
   });
 
   it('renders only documents the API server would take: schemas, no unknown fields, valid names and labels', () => {
     expect(r.length).toBeGreaterThan(1);
-    const problems = r.flatMap(({ doc, source }) => [...schemaProblems(doc), ...nameProblems(doc)].map((p) => `${source} ${doc['kind']} ${doc['metadata']?.['name']}: ${p}`));
+    const problems = r.flatMap(({ doc, source }) =>
+      [...schemaProblems(doc), ...nameProblems(doc)].map((p) => `${source} ${doc['kind']} ${doc['metadata']?.['name']}: ${p}`),
+    );
     expect(problems).toEqual([]);
     documentsValidated += r.length;
   });
@@ -81,9 +107,10 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     expect(new Set(keys).size).toBe(keys.length);
   });
 
-  it("compiles every CEL expression of its admission policies, validations to bool and messages to string", () => {
+  it('compiles every CEL expression of its admission policies, validations to bool and messages to string', () => {
     const env = new Environment();
-    for (const v of ['request', 'object', 'oldObject', 'variables', 'params', 'namespaceObject', 'authorizer']) env.registerVariable(v, 'dyn');
+    for (const v of ['request', 'object', 'oldObject', 'variables', 'params', 'namespaceObject', 'authorizer'])
+      env.registerVariable(v, 'dyn');
     const problems: string[] = [];
     for (const p of r.filter((d) => d.doc['kind'] === 'ValidatingAdmissionPolicy').map((d) => d.doc)) {
       const exprs: [string, string, string[]][] = [
@@ -97,7 +124,8 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
       for (const [what, expr, types] of exprs) {
         const c = env.check(expr) as { valid: boolean; type?: string; error?: Error };
         if (!c.valid) problems.push(`${p['metadata']['name']} ${what}: ${c.error?.message}`);
-        else if (types.length && c.type !== 'dyn' && !types.includes(c.type!)) problems.push(`${p['metadata']['name']} ${what}: type ${c.type}, not ${types.join('|')}`);
+        else if (types.length && c.type !== 'dyn' && !types.includes(c.type!))
+          problems.push(`${p['metadata']['name']} ${what}: type ${c.type}, not ${types.join('|')}`);
       }
     }
     expect(problems).toEqual([]);
@@ -111,7 +139,11 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     for (const t of valueAt(set, 'tolerations')) expect(pod['tolerations']).toContainEqual(t);
     expect(pod['tolerations']).toContainEqual({ key: 'readiness.k8s.io/ebpf-ready', operator: 'Exists' });
     const taint = valueAt(set, 'config', 'kubernetes', 'taint');
-    if (taint) expect(pod['tolerations']).toContainEqual({ key: typeof taint === 'object' && taint['key'] ? taint['key'] : `${valueAt(set, 'config', 'kubernetes', 'labelPrefix')}/not-ready`, operator: 'Exists' });
+    if (taint)
+      expect(pod['tolerations']).toContainEqual({
+        key: typeof taint === 'object' && taint['key'] ? taint['key'] : `${valueAt(set, 'config', 'kubernetes', 'labelPrefix')}/not-ready`,
+        operator: 'Exists',
+      });
     expect(pod['priorityClassName']).toBe(valueAt(set, 'priorityClassName') || undefined);
     // maxSurge 0: a surge pod beside the old one would make two writers of the node's labels and conditions.
     expect(ds['spec']['updateStrategy']).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: '10%', maxSurge: 0 } });
@@ -171,7 +203,12 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     const env = Object.fromEntries((init[0]!['env'] as Obj[]).map((e) => [e['name'], e]));
     expect(env['POLICY_NAME']['value']).toBe(policy['metadata']['name']);
     expect(env['NODE_NAME']['valueFrom']).toEqual({ fieldRef: { fieldPath: 'spec.nodeName' } });
-    expect(init[0]!['securityContext']).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(init[0]!['securityContext']).toMatchObject({
+      runAsNonRoot: true,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
     expect(init[0]!['args'][0]).toBe(readFileSync(join(CHART_DIR, 'files/wait-for-policy.mjs'), 'utf8'));
   });
 
@@ -219,7 +256,12 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     expect(docsOf(r, 'Role').map((x) => x['rules'])).toEqual([
       ...(nfd ? [[{ apiGroups: ['nfd.k8s-sigs.io'], resources: ['nodefeatures'], verbs: ['get', 'create', 'update'] }]] : []),
       // The daemon's, for its node reports; and the read-only one `bpfready nodes` users bind to.
-      ...(reports ? [[{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update', 'delete'] }], [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }]] : []),
+      ...(reports
+        ? [
+            [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'create', 'update', 'delete'] }],
+            [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list'] }],
+          ]
+        : []),
     ]);
     const bound = docsOf(r, 'RoleBinding').map((x) => x['roleRef']['name']);
     expect(bound.length).toBe((nfd ? 1 : 0) + (reports ? 1 : 0));
@@ -254,7 +296,11 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     expect(jc['args']).toEqual(['prune', '--all-nodes']);
     expect(jp['restartPolicy']).toBe('Never');
     expect(jp['securityContext']).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(jc['securityContext']).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(jc['securityContext']).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
     expect((jp['volumes'] as Obj[]).every((v) => v['hostPath'] === undefined)).toBe(true);
     for (const t of valueAt(set, 'prune', 'tolerations')) expect(jp['tolerations']).toContainEqual(t);
     expect(jp['tolerations']).toContainEqual({ key: 'readiness.k8s.io/ebpf-ready', operator: 'Exists' });
@@ -269,7 +315,9 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
       { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'patch'] },
       { apiGroups: [''], resources: ['nodes/status'], verbs: ['patch'] },
     ]);
-    expect(hooksOf(r, 'ClusterRoleBinding')[0]!['subjects']).toEqual([{ kind: 'ServiceAccount', name: sa!['metadata']['name'], namespace: ns }]);
+    expect(hooksOf(r, 'ClusterRoleBinding')[0]!['subjects']).toEqual([
+      { kind: 'ServiceAccount', name: sa!['metadata']['name'], namespace: ns },
+    ]);
     expect(jp['serviceAccountName']).toBe(sa!['metadata']['name']);
     // Suffixed names never fall back onto the release's own (a 58+ character fullname once did).
     expect(job['metadata']['name']).not.toBe(ds['metadata']['name']);
@@ -296,7 +344,9 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
     for (const b of bindings) expect(b['spec']['validationActions']).toEqual(valueAt(set, 'admissionPolicy', 'validationActions'));
     const policy = docsOf(r, 'ValidatingAdmissionPolicy').find((p) => p['metadata']['name'].endsWith('-node-writes'));
     if (!valueAt(set, 'admissionPolicy', 'enabled')) return expect(policies).toEqual([]);
-    expect(policy!['spec']['matchConditions'][0]['expression']).toBe(`request.userInfo.username == 'system:serviceaccount:${ns}:${pod['serviceAccountName']}'`);
+    expect(policy!['spec']['matchConditions'][0]['expression']).toBe(
+      `request.userInfo.username == 'system:serviceaccount:${ns}:${pod['serviceAccountName']}'`,
+    );
     const vars = Object.fromEntries((policy!['spec']['variables'] as Obj[]).map((v) => [v['name'], v['expression']]));
     expect(vars['prefix']).toBe(`'${valueAt(set, 'config', 'kubernetes', 'labelPrefix')}/'`);
   });
@@ -329,20 +379,25 @@ describe.skipIf(skip).each(SETS)('chart with ci/%s', (set) => {
 
 describe.skipIf(skip)('chart variations', () => {
   it('rolls the pods when the config changes', () => {
-    const annotation = (values: Obj): string => one(render({ values: [values] }), 'DaemonSet')['spec']['template']['metadata']['annotations']['checksum/config'];
+    const annotation = (values: Obj): string =>
+      one(render({ values: [values] }), 'DaemonSet')['spec']['template']['metadata']['annotations']['checksum/config'];
     expect(annotation({})).toMatch(/^[0-9a-f]{64}$/);
     expect(annotation({ config: { logLevel: 'debug' } })).not.toBe(annotation({}));
   });
 
   it('puts the Grafana dashboard in a sidecar-labelled ConfigMap, byte for byte', () => {
-    const cm = docsOf(render({ values: [{ grafanaDashboard: { enabled: true } }] }), 'ConfigMap').find((d) => d['metadata']['name'].endsWith('-dashboard'))!;
+    const cm = docsOf(render({ values: [{ grafanaDashboard: { enabled: true } }] }), 'ConfigMap').find((d) =>
+      d['metadata']['name'].endsWith('-dashboard'),
+    )!;
     expect(cm['metadata']['labels']['grafana_dashboard']).toBe('1');
     expect(cm['data']['bpfready-dashboard.json']).toBe(readFileSync(join(CHART_DIR, 'dashboards/bpfready-dashboard.json'), 'utf8'));
   });
 
   it('creates the priority-class quota with system-node-critical pods outside kube-system only', () => {
     const quotas = (namespace: string, values: Obj = {}) => docsOf(render({ namespace, values: [values] }), 'ResourceQuota');
-    expect(quotas('bpfready')[0]?.['spec']['scopeSelector']).toEqual({ matchExpressions: [{ operator: 'In', scopeName: 'PriorityClass', values: ['system-node-critical'] }] });
+    expect(quotas('bpfready')[0]?.['spec']['scopeSelector']).toEqual({
+      matchExpressions: [{ operator: 'In', scopeName: 'PriorityClass', values: ['system-node-critical'] }],
+    });
     expect(quotas('kube-system')).toEqual([]);
     expect(quotas('bpfready', { priorityClassName: '' })).toEqual([]);
     expect(quotas('bpfready', { priorityClassQuota: { enabled: false } })).toEqual([]);
@@ -353,16 +408,27 @@ describe.skipIf(skip)('chart variations', () => {
     const kinds = (apiVersions: string[]) => render({ values: on, apiVersions }).map((d) => d.doc['kind']);
     expect(kinds([])).not.toEqual(expect.arrayContaining(['ServiceMonitor']));
     expect(kinds([]).filter((k) => ['ServiceMonitor', 'PodMonitor', 'PrometheusRule'].includes(k))).toEqual([]);
-    expect(kinds(MONITORING_APIS).filter((k) => ['ServiceMonitor', 'PodMonitor', 'PrometheusRule'].includes(k)).sort()).toEqual(['PodMonitor', 'PrometheusRule', 'ServiceMonitor']);
+    expect(
+      kinds(MONITORING_APIS)
+        .filter((k) => ['ServiceMonitor', 'PodMonitor', 'PrometheusRule'].includes(k))
+        .sort(),
+    ).toEqual(['PodMonitor', 'PrometheusRule', 'ServiceMonitor']);
     const notes = dryRunInstall({ values: on });
-    for (const k of ['serviceMonitor', 'podMonitor', 'prometheusRule']) expect(notes).toMatch(new RegExp(`${k}\\.enabled is set but this cluster does not serve monitoring\\.coreos\\.com/v1`));
+    for (const k of ['serviceMonitor', 'podMonitor', 'prometheusRule'])
+      expect(notes).toMatch(new RegExp(`${k}\\.enabled is set but this cluster does not serve monitoring\\.coreos\\.com/v1`));
     // (`helm install --dry-run=client` takes no --api-versions, so the NOTES of a cluster with the CRDs are not shown here.)
     expect(dryRunInstall()).not.toMatch(/does not serve/);
   });
 
   it('switches alerts one by one, each with a runbook_url to its section of the chart README', () => {
     const alerts = (values: Obj): Obj[] =>
-      one(render({ values: [{ prometheusRule: { enabled: true, tokenExpectedMounts: '/run/t/.*', ...values } }], apiVersions: MONITORING_APIS }), 'PrometheusRule')['spec']['groups'][0]['rules'];
+      one(
+        render({
+          values: [{ prometheusRule: { enabled: true, tokenExpectedMounts: '/run/t/.*', ...values } }],
+          apiVersions: MONITORING_APIS,
+        }),
+        'PrometheusRule',
+      )['spec']['groups'][0]['rules'];
     const all = alerts({});
     const readme = readFileSync(join(CHART_DIR, 'README.md'), 'utf8');
     expect(all.map((a) => a['alert'])).toEqual(Object.keys(defaults['prometheusRule']['alerts']));
@@ -382,8 +448,12 @@ describe.skipIf(skip)('chart variations', () => {
     expect(withPrune).toMatch(/kubectl get nodes -L bpfready\.io\/feature\.btf,bpfready\.io\/feature\.ringbuf/);
     expect(withPrune).toMatch(/Uninstalling runs a clean-up Job \(prune\.enabled\) that removes bpfready's labels/);
     expect(withPrune).not.toMatch(/leaves the published labels/);
-    expect(dryRunInstall({ values: [{ prune: { enabled: false } }] })).toMatch(/uninstalling leaves the published labels and conditions on the nodes/);
-    expect(dryRunInstall({ values: [{ config: { kubernetes: { nfd: true, labelPrefix: 'e.example.com' } } }] })).toMatch(/get nodefeatures\.nfd\.k8s-sigs\.io/);
+    expect(dryRunInstall({ values: [{ prune: { enabled: false } }] })).toMatch(
+      /uninstalling leaves the published labels and conditions on the nodes/,
+    );
+    expect(dryRunInstall({ values: [{ config: { kubernetes: { nfd: true, labelPrefix: 'e.example.com' } } }] })).toMatch(
+      /get nodefeatures\.nfd\.k8s-sigs\.io/,
+    );
   });
 
   it('keeps suffixed names apart from the release’s at a 58-character and longer fullname', () => {
@@ -440,14 +510,25 @@ describe.skipIf(skip)('values.schema.json refuses, and helm template fails namin
     const dir = mkdtempSync(join(tmpdir(), 'bpfready-values-'));
     try {
       writeFileSync(join(dir, 'v.json'), JSON.stringify(values));
-      expect(() => helm(['template', 'bpfready', CHART_DIR, '-f', join(dir, 'v.json')], OLD_HELM)).toThrow(/values don't meet the specifications of the schema/);
+      expect(() => helm(['template', 'bpfready', CHART_DIR, '-f', join(dir, 'v.json')], OLD_HELM)).toThrow(
+        /values don't meet the specifications of the schema/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('and the daemon gives the same verdict as the chart on its config (one schema)', () => {
-    const samples: Obj[] = [{ probeInterval: '60' }, { probeInterval: 0.5 }, { probeInterval: '5m' }, { kubernetes: { startJitterSeconds: 0 } }, { kubernetes: { startJitterSeconds: 4000 } }, { mountCheckInterval: 0.01 }, { logLevel: 'loud' }, { kubernetes: { taint: { key: 'x/y' } } }];
+    const samples: Obj[] = [
+      { probeInterval: '60' },
+      { probeInterval: 0.5 },
+      { probeInterval: '5m' },
+      { kubernetes: { startJitterSeconds: 0 } },
+      { kubernetes: { startJitterSeconds: 4000 } },
+      { mountCheckInterval: 0.01 },
+      { logLevel: 'loud' },
+      { kubernetes: { taint: { key: 'x/y' } } },
+    ];
     for (const config of samples) {
       let chart = true;
       try {
@@ -475,37 +556,48 @@ describe.skipIf(skip)('as a subchart, on old clusters, packaged', () => {
   const parent = (enabled: boolean | undefined): string => {
     const root = join(dir, `parent-${String(enabled)}`);
     mkdirSync(join(root, 'templates'), { recursive: true });
-    writeFileSync(join(root, 'templates/configmap.yaml'), 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform\ndata:\n  team: {{ .Values.global.team | quote }}\n');
+    writeFileSync(
+      join(root, 'templates/configmap.yaml'),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: platform\ndata:\n  team: {{ .Values.global.team | quote }}\n',
+    );
     const chartVersion = (parseYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as Obj)['version'];
     writeFileSync(
       join(root, 'Chart.yaml'),
       `apiVersion: v2\nname: platform\nversion: 1.0.0\nicon: https://example.com/icon.svg\ndependencies:\n  - name: bpfready\n    version: ${chartVersion}\n    repository: file://${CHART_DIR}\n    condition: bpfready.enabled\n`,
     );
     const own = { ...(enabled === undefined ? {} : { enabled }), namespaceOverride: 'ebpf', imagePullSecrets: [{ name: 'own-regcred' }] };
-    writeFileSync(join(root, 'values.yaml'), JSON.stringify({ global: { imagePullSecrets: [{ name: 'global-regcred' }], team: 'platform' }, bpfready: own }));
+    writeFileSync(
+      join(root, 'values.yaml'),
+      JSON.stringify({ global: { imagePullSecrets: [{ name: 'global-regcred' }], team: 'platform' }, bpfready: own }),
+    );
     helm(['dependency', 'build', root]);
     return root;
   };
 
-  it.each([true, undefined])('renders as a dependency of a parent chart with condition bpfready.enabled=%s and global values', (enabled) => {
-    const root = parent(enabled);
-    expect(readdirSync(join(root, 'charts'))).toEqual([expect.stringMatching(/^bpfready-[0-9.]+\.tgz$/)]);
-    expect(helm(['lint', '--strict', root])).toMatch(/0 chart\(s\) failed/);
-    const r = render({ chart: root, release: 'platform', namespace: 'platform' });
-    const ds = one(r, 'DaemonSet');
-    expect(ds['spec']['template']['spec']['imagePullSecrets']).toEqual([{ name: 'own-regcred' }, { name: 'global-regcred' }]);
-    expect(ds['metadata']['namespace']).toBe('ebpf');
-    expect(docsOf(r, 'ConfigMap').find((d) => d['metadata']['name'] === 'platform')?.['data']).toEqual({ team: 'platform' });
-    expect(r.flatMap(({ doc }) => [...schemaProblems(doc), ...nameProblems(doc)])).toEqual([]);
-    documentsValidated += r.length;
-  });
+  it.each([true, undefined])(
+    'renders as a dependency of a parent chart with condition bpfready.enabled=%s and global values',
+    (enabled) => {
+      const root = parent(enabled);
+      expect(readdirSync(join(root, 'charts'))).toEqual([expect.stringMatching(/^bpfready-[0-9.]+\.tgz$/)]);
+      expect(helm(['lint', '--strict', root])).toMatch(/0 chart\(s\) failed/);
+      const r = render({ chart: root, release: 'platform', namespace: 'platform' });
+      const ds = one(r, 'DaemonSet');
+      expect(ds['spec']['template']['spec']['imagePullSecrets']).toEqual([{ name: 'own-regcred' }, { name: 'global-regcred' }]);
+      expect(ds['metadata']['namespace']).toBe('ebpf');
+      expect(docsOf(r, 'ConfigMap').find((d) => d['metadata']['name'] === 'platform')?.['data']).toEqual({ team: 'platform' });
+      expect(r.flatMap(({ doc }) => [...schemaProblems(doc), ...nameProblems(doc)])).toEqual([]);
+      documentsValidated += r.length;
+    },
+  );
 
   it('is left out by a parent chart with bpfready.enabled=false, the parent still rendering', () => {
     const root = parent(false);
     const r = render({ chart: root, release: 'platform', namespace: 'platform' });
     expect(r.map((d) => `${d.doc['kind']}/${d.doc['metadata']['name']}`)).toEqual(['ConfigMap/platform']);
     // Switched on from the command line, as `--set bpfready.enabled=true` does it.
-    expect(docsOf(render({ chart: root, release: 'platform', namespace: 'platform', values: [{ bpfready: { enabled: true } }] }), 'DaemonSet')).toHaveLength(1);
+    expect(
+      docsOf(render({ chart: root, release: 'platform', namespace: 'platform', values: [{ bpfready: { enabled: true } }] }), 'DaemonSet'),
+    ).toHaveLength(1);
   });
 
   it('still refuses a non-boolean enabled and unknown keys under the dependency', () => {
@@ -519,7 +611,9 @@ describe.skipIf(skip)('as a subchart, on old clusters, packaged', () => {
     expect(need).toBe('>=3.19.0-0');
     expect(helm(['version', '--short'], OLD_HELM)).toMatch(/^v3\.18\.0\+/);
     const args = ['template', 'bpfready', CHART_DIR, '--namespace', 'bpfready', '--skip-tests'];
-    expect(() => helm(args, OLD_HELM)).toThrow(/bpfready needs Helm 3\.19\.0 or newer for its uninstall hook \(prune\.enabled\) and this is Helm v3\.18\.0: .*Upgrade Helm, or set prune\.enabled=false/);
+    expect(() => helm(args, OLD_HELM)).toThrow(
+      /bpfready needs Helm 3\.19\.0 or newer for its uninstall hook \(prune\.enabled\) and this is Helm v3\.18\.0: .*Upgrade Helm, or set prune\.enabled=false/,
+    );
     // What the minimum rests on is the hook alone: the rest of the chart renders byte for byte as on Helm 4.
     const off = [...args, '--set', 'prune.enabled=false'];
     expect(helm(off, OLD_HELM)).toBe(helm(off));
@@ -529,7 +623,9 @@ describe.skipIf(skip)('as a subchart, on old clusters, packaged', () => {
   });
 
   it('refuses a Kubernetes version below 1.30 and takes 1.30', () => {
-    expect(() => template({ kubeVersion: '1.29.9' })).toThrow(/chart requires kubeVersion: >=1\.30\.0-0 which is incompatible with Kubernetes v1\.29\.9/);
+    expect(() => template({ kubeVersion: '1.29.9' })).toThrow(
+      /chart requires kubeVersion: >=1\.30\.0-0 which is incompatible with Kubernetes v1\.29\.9/,
+    );
     expect(template({ kubeVersion: '1.30.0' })).toContain('kind: DaemonSet');
   });
 
@@ -538,10 +634,25 @@ describe.skipIf(skip)('as a subchart, on old clusters, packaged', () => {
     const tgz = join(dir, `bpfready-${chartVersion()}.tgz`);
     expect(out).toContain(tgz);
     const files = execFileSync('tar', ['-tzf', tgz], { encoding: 'utf8' }).split('\n');
-    for (const f of ['Chart.yaml', 'values.yaml', 'values.schema.json', 'README.md', 'files/helm-test.mjs', 'files/wait-for-policy.mjs', 'templates/tests/readyz.yaml', 'dashboards/bpfready-dashboard.json']) expect(files).toContain(`bpfready/${f}`);
+    for (const f of [
+      'Chart.yaml',
+      'values.yaml',
+      'values.schema.json',
+      'README.md',
+      'files/helm-test.mjs',
+      'files/wait-for-policy.mjs',
+      'templates/tests/readyz.yaml',
+      'dashboards/bpfready-dashboard.json',
+    ])
+      expect(files).toContain(`bpfready/${f}`);
     expect(files.filter((f) => f.includes('/ci/'))).toEqual([]);
     // The files the version ledger digests are exactly those helm package takes.
-    expect(files.filter((f) => f !== '' && !f.endsWith('/')).map((f) => f.replace(/^bpfready\//, '')).sort()).toEqual(chartFiles());
+    expect(
+      files
+        .filter((f) => f !== '' && !f.endsWith('/'))
+        .map((f) => f.replace(/^bpfready\//, ''))
+        .sort(),
+    ).toEqual(chartFiles());
     expect(template({ chart: tgz })).toBe(template());
   });
 });
@@ -560,12 +671,16 @@ describe('chart version ledger', () => {
   it("records Chart.yaml's version with the digest of the chart's files as they are", () => {
     const version = chartVersion();
     expect(ledger[version], `chart ${version} is not in helm/chart-versions.json`).toBeDefined();
-    expect(currentChartDigest(), `the chart's files changed but version ${version} did not: bump it and run node scripts/chart.ts --record-version`).toBe(ledger[version]);
+    expect(
+      currentChartDigest(),
+      `the chart's files changed but version ${version} did not: bump it and run node scripts/chart.ts --record-version`,
+    ).toBe(ledger[version]);
   });
 
   it('lists versions in increasing order, the current one last, each with its own digest', () => {
     const versions = Object.keys(ledger);
-    for (let i = 1; i < versions.length; i++) expect(newer(versions[i]!, versions[i - 1]!), `${versions[i]} after ${versions[i - 1]}`).toBe(true);
+    for (let i = 1; i < versions.length; i++)
+      expect(newer(versions[i]!, versions[i - 1]!), `${versions[i]} after ${versions[i - 1]}`).toBe(true);
     expect(versions.at(-1)).toBe(chartVersion());
     expect(new Set(Object.values(ledger)).size).toBe(versions.length);
     for (const d of Object.values(ledger)) expect(d).toMatch(/^sha256:[0-9a-f]{64}$/);

@@ -24,11 +24,19 @@ describe('warm-compile-cache', () => {
       const ours = r.stderr.split('\n').filter((l) => /transpile cache for StrippedTypeScript file:\/\/.*\/src\//.test(l));
       // --help of serve/daemon loads the whole daemon (config, server, engine); the others their command module.
       expect(ours.length, command).toBeGreaterThan(command === 'serve' || command === 'daemon' ? 20 : 1);
-      expect(ours.filter((l) => !/\.\.\.success$/.test(l)), command).toEqual([]);
+      expect(
+        ours.filter((l) => !/\.\.\.success$/.test(l)),
+        command,
+      ).toEqual([]);
     }
     // The helper worker's entry file too, which runs when imported and so is only compiled, not run.
     if (isRoot) {
-      const r = spawnSync(BIN, ['probe', '--json', '--tables-only', '--workers', '1'], { env: { ...env, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' }, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'], maxBuffer: 64 << 20 });
+      const r = spawnSync(BIN, ['probe', '--json', '--tables-only', '--workers', '1'], {
+        env: { ...env, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' },
+        encoding: 'utf8',
+        stdio: ['ignore', 'ignore', 'pipe'],
+        maxBuffer: 64 << 20,
+      });
       expect(r.status).toBe(0);
       const lines = r.stderr.split('\n').filter((l) => /transpile cache for StrippedTypeScript file:\/\/.*\/src\//.test(l));
       expect(lines.some((l) => /helper-worker\.ts\.\.\.success$/.test(l))).toBe(true);

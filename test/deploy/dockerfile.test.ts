@@ -41,7 +41,8 @@ describe('Dockerfile', () => {
   });
 
   it('copies everything the daemon imports at run time', () => {
-    for (const p of ['package.json', 'node_modules/', 'bin/', 'src/', 'native-shim/build/bpfready-shim']) expect(stages[1], p).toContain(`/app/${p}`);
+    for (const p of ['package.json', 'node_modules/', 'bin/', 'src/', 'native-shim/build/bpfready-shim'])
+      expect(stages[1], p).toContain(`/app/${p}`);
     expect(stages[1]).toMatch(/ENTRYPOINT \["\/app\/bin\/bpfready"\]/);
     expect(stages[1]).toMatch(/CMD \["daemon"\]/);
   });
@@ -59,7 +60,13 @@ describe('Dockerfile', () => {
       .map((l) => l.trim())
       .filter((l) => l && !l.startsWith('#'));
     // Docker's rule: the last pattern that matches a path (or one of its parent directories) decides.
-    const glob = (p: string) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+    const glob = (p: string) =>
+      new RegExp(
+        `^${p
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '[^/]*')
+          .replace(/\?/g, '[^/]')}$`,
+      );
     const excluded = (path: string): boolean => {
       let out = false;
       const prefixes = path.split('/').map((_, i, parts) => parts.slice(0, i + 1).join('/'));

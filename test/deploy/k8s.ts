@@ -105,14 +105,16 @@ export function labelKeyProblem(k: string): string | undefined {
   const slash = k.lastIndexOf('/');
   const prefix = slash >= 0 ? k.slice(0, slash) : undefined;
   const name = slash >= 0 ? k.slice(slash + 1) : k;
-  if (prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) return `label key ${k}: prefix must be a DNS subdomain of at most 253 characters`;
+  if (prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix)))
+    return `label key ${k}: prefix must be a DNS subdomain of at most 253 characters`;
   if (name.length > 63 || !LABEL_NAME.test(name)) return `label key ${k}: name must be 1-63 alphanumerics, '-', '_' or '.'`;
   return undefined;
 }
 
 export function labelValueProblem(k: string, v: unknown): string | undefined {
   if (typeof v !== 'string') return `label ${k}: value ${JSON.stringify(v)} is not a string`;
-  if (v.length > 63 || (v !== '' && !LABEL_NAME.test(v))) return `label ${k}: value "${v}" must be at most 63 alphanumerics, '-', '_' or '.'`;
+  if (v.length > 63 || (v !== '' && !LABEL_NAME.test(v)))
+    return `label ${k}: value "${v}" must be at most 63 alphanumerics, '-', '_' or '.'`;
   return undefined;
 }
 
@@ -143,11 +145,13 @@ export function nameProblems(doc: Obj): string[] {
   const kind = String(doc['kind']);
   const name = doc['metadata']?.['name'];
   const [re, max, what] = NAME_RULE[kind] ?? [DNS1123_SUBDOMAIN, 253, 'a DNS-1123 subdomain'];
-  if (typeof name !== 'string' || name.length > max || !re.test(name)) out.push(`${kind} name ${JSON.stringify(name)} is not ${what} of at most ${max} characters`);
+  if (typeof name !== 'string' || name.length > max || !re.test(name))
+    out.push(`${kind} name ${JSON.stringify(name)} is not ${what} of at most ${max} characters`);
   // Every object we ship is also addressed in labels and selectors by tools that assume 63.
   else if (name.length > 63) out.push(`${kind} name ${name} is longer than 63 characters`);
   const ns = doc['metadata']?.['namespace'];
-  if (ns !== undefined && (typeof ns !== 'string' || ns.length > 63 || !DNS1123_LABEL.test(ns))) out.push(`${kind} ${name}: namespace ${JSON.stringify(ns)} is not a DNS-1123 label`);
+  if (ns !== undefined && (typeof ns !== 'string' || ns.length > 63 || !DNS1123_LABEL.test(ns)))
+    out.push(`${kind} ${name}: namespace ${JSON.stringify(ns)} is not a DNS-1123 label`);
   const walk = (v: unknown, path: string): void => {
     if (!v || typeof v !== 'object') return;
     if (Array.isArray(v)) return v.forEach((x, i) => walk(x, `${path}[${i}]`));

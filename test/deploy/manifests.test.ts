@@ -18,7 +18,15 @@ describe.skipIf(skip)('generated files', () => {
   const files = generated;
 
   it('are deploy/, the chart README and its values schema', () => {
-    expect([...files.keys()].sort()).toEqual(['deploy/bpfready.yaml', 'deploy/grafana/bpfready-dashboard.json', 'deploy/monitoring.yaml', 'deploy/prune.yaml', 'helm/bpfready/README.md', 'helm/bpfready/templates/config-checks.yaml', 'helm/bpfready/values.schema.json']);
+    expect([...files.keys()].sort()).toEqual([
+      'deploy/bpfready.yaml',
+      'deploy/grafana/bpfready-dashboard.json',
+      'deploy/monitoring.yaml',
+      'deploy/prune.yaml',
+      'helm/bpfready/README.md',
+      'helm/bpfready/templates/config-checks.yaml',
+      'helm/bpfready/values.schema.json',
+    ]);
   });
 
   for (const [path, want] of files) {
@@ -30,7 +38,9 @@ describe.skipIf(skip)('generated files', () => {
   it("the chart's config schema is src/config.schema.json, the daemon's", () => {
     const values = JSON.parse(readFileSync(join(REPO_ROOT, 'helm/bpfready/values.schema.json'), 'utf8'));
     const daemon = JSON.parse(readFileSync(join(REPO_ROOT, 'src/config.schema.json'), 'utf8'));
-    expect(values.definitions.config.properties).toEqual(JSON.parse(JSON.stringify(daemon.properties).replaceAll('"#/', '"#/definitions/config/')));
+    expect(values.definitions.config.properties).toEqual(
+      JSON.parse(JSON.stringify(daemon.properties).replaceAll('"#/', '"#/definitions/config/')),
+    );
     expect(values.properties.config.allOf[0]).toEqual({ $ref: '#/definitions/config' });
   });
 });
@@ -40,7 +50,11 @@ describe('deploy/', () => {
     it(`${file}: every document is one the API server would take`, () => {
       const docs = parseManifests(readFileSync(join(REPO_ROOT, file), 'utf8'));
       expect(docs.length).toBeGreaterThan(0);
-      expect(docs.flatMap(({ doc }) => [...schemaProblems(doc), ...nameProblems(doc)].map((p) => `${doc['kind']} ${doc['metadata']?.['name']}: ${p}`))).toEqual([]);
+      expect(
+        docs.flatMap(({ doc }) =>
+          [...schemaProblems(doc), ...nameProblems(doc)].map((p) => `${doc['kind']} ${doc['metadata']?.['name']}: ${p}`),
+        ),
+      ).toEqual([]);
     });
   }
 
@@ -48,7 +62,12 @@ describe('deploy/', () => {
     const kinds = parseManifests(readFileSync(join(REPO_ROOT, 'deploy/bpfready.yaml'), 'utf8')).map((d) => d.doc['kind']);
     // Every policy and its binding (node writes, node reports) come before the first other object.
     const first = kinds.findIndex((k) => !k.startsWith('ValidatingAdmissionPolicy'));
-    expect(kinds.slice(0, first).sort()).toEqual(['ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding', 'ValidatingAdmissionPolicyBinding']);
+    expect(kinds.slice(0, first).sort()).toEqual([
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
+      'ValidatingAdmissionPolicyBinding',
+    ]);
     expect(kinds.slice(first).filter((k) => k.startsWith('ValidatingAdmissionPolicy'))).toEqual([]);
     expect(kinds.filter((k) => k === 'DaemonSet')).toHaveLength(1);
     expect(kinds).not.toContain('Job');
@@ -64,7 +83,12 @@ describe('deploy/', () => {
   it('the dashboard is well-formed: unique panel ids, non-overlapping grid, every target with a refId', () => {
     const dash = JSON.parse(readFileSync(join(REPO_ROOT, 'deploy/grafana/bpfready-dashboard.json'), 'utf8')) as {
       uid: string;
-      panels: { id: number; type: string; gridPos: { x: number; y: number; w: number; h: number }; targets?: { refId: string; expr: string }[] }[];
+      panels: {
+        id: number;
+        type: string;
+        gridPos: { x: number; y: number; w: number; h: number };
+        targets?: { refId: string; expr: string }[];
+      }[];
     };
     expect(dash.uid).toBe('bpfready');
     expect(new Set(dash.panels.map((p) => p.id)).size).toBe(dash.panels.length);
@@ -102,8 +126,12 @@ describe('the offline API-server checks are not vacuous', () => {
     const unknown = structuredClone(ds);
     unknown['spec']['template']['spec']['containers'][0]['imagePullPolicyy'] = 'Always';
     unknown['spec']['template']['spec']['tolerations'][0]['effects'] = 'NoSchedule';
-    expect(schemaProblems(unknown).sort()).toEqual(['unknown field spec.template.spec.containers[0].imagePullPolicyy', 'unknown field spec.template.spec.tolerations[0].effects']);
-    const yaml11 = parseManifests('apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns\n  labels: {a: on, b: 1:20, c: 2001-01-01}\n')[0]!.doc;
+    expect(schemaProblems(unknown).sort()).toEqual([
+      'unknown field spec.template.spec.containers[0].imagePullPolicyy',
+      'unknown field spec.template.spec.tolerations[0].effects',
+    ]);
+    const yaml11 = parseManifests('apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns\n  labels: {a: on, b: 1:20, c: 2001-01-01}\n')[0]!
+      .doc;
     expect(nameProblems(yaml11)).toEqual([
       'Namespace ns .metadata.labels: label a: value true is not a string',
       'Namespace ns .metadata.labels: label b: value 80 is not a string',
@@ -111,6 +139,8 @@ describe('the offline API-server checks are not vacuous', () => {
     ]);
     const long = structuredClone(ds);
     long['metadata']['labels']['app.kubernetes.io/name'] = 'n'.repeat(64);
-    expect(nameProblems(long)).toEqual([`DaemonSet bpfready .metadata.labels: label app.kubernetes.io/name: value "${'n'.repeat(64)}" must be at most 63 alphanumerics, '-', '_' or '.'`]);
+    expect(nameProblems(long)).toEqual([
+      `DaemonSet bpfready .metadata.labels: label app.kubernetes.io/name: value "${'n'.repeat(64)}" must be at most 63 alphanumerics, '-', '_' or '.'`,
+    ]);
   });
 });

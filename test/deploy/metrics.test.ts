@@ -45,15 +45,23 @@ function dashboardQueries(): Query[] {
   const out: Query[] = [];
   for (const p of dash['panels'] as Obj[]) {
     for (const t of (p['targets'] ?? []) as Obj[]) {
-      out.push({ where: `dashboard panel "${p['title']}"`, expr: t['expr'], reads: [...String(t['legendFormat'] ?? '').matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]!) });
+      out.push({
+        where: `dashboard panel "${p['title']}"`,
+        expr: t['expr'],
+        reads: [...String(t['legendFormat'] ?? '').matchAll(/\{\{\s*(\w+)\s*\}\}/g)].map((m) => m[1]!),
+      });
     }
   }
-  for (const v of dash['templating']['list'] as Obj[]) if (v['type'] === 'query') out.push({ where: `dashboard variable ${v['name']}`, expr: v['definition'], reads: [] });
+  for (const v of dash['templating']['list'] as Obj[])
+    if (v['type'] === 'query') out.push({ where: `dashboard variable ${v['name']}`, expr: v['definition'], reads: [] });
   return out;
 }
 
 function ruleQueries(): Query[] {
-  const r = render({ values: [{ prometheusRule: { enabled: true, tokenExpectedMounts: '/run/tokens/.*' } }], apiVersions: MONITORING_APIS });
+  const r = render({
+    values: [{ prometheusRule: { enabled: true, tokenExpectedMounts: '/run/tokens/.*' } }],
+    apiVersions: MONITORING_APIS,
+  });
   const rule = r.find((d) => d.doc['kind'] === 'PrometheusRule')!.doc as Obj;
   return (rule['spec']['groups'] as Obj[]).flatMap((g) =>
     (g['rules'] as Obj[]).map((x) => ({
@@ -77,9 +85,13 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'bpfready-metrics-'));
   const cm = render().find((d) => d.doc['kind'] === 'ConfigMap')!.doc as Obj;
   writeFileSync(join(dir, 'config.yaml'), cm['data']['config.yaml']);
-  daemon = spawn(join(REPO_ROOT, 'bin/bpfready'), ['serve', '--config', join(dir, 'config.yaml'), '--listen', '127.0.0.1:0', '--log-level', 'info'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  daemon = spawn(
+    join(REPO_ROOT, 'bin/bpfready'),
+    ['serve', '--config', join(dir, 'config.yaml'), '--listen', '127.0.0.1:0', '--log-level', 'info'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const url = await new Promise<string>((resolve, reject) => {
     daemon!.once('exit', (code) => reject(new Error(`bpfready serve exited with ${code} before serving`)));
     createInterface({ input: daemon!.stdout! }).on('line', (line) => {

@@ -44,7 +44,9 @@ describe.skipIf(!isRoot)('bpfready daemon', () => {
     // The publisher jitters its first write (up to 10 s) so that a cluster's nodes do not arrive together.
     const node = await until('our labels on the node', () => {
       const n = api.node(NODE);
-      return Object.keys(n.metadata.labels ?? {}).some((k) => k.startsWith('bpfready.io/') && k !== 'bpfready.io/hand-made') ? n : undefined;
+      return Object.keys(n.metadata.labels ?? {}).some((k) => k.startsWith('bpfready.io/') && k !== 'bpfready.io/hand-made')
+        ? n
+        : undefined;
     });
     const labels = node.metadata.labels ?? {};
     expect(labels['team.example.com/owner']).toBe('infra');
@@ -66,8 +68,19 @@ describe.skipIf(!isRoot)('bpfready daemon', () => {
   it('publishes its report: bpfready nodes judges this node as check judges it here', async () => {
     const OBJ = join(import.meta.dirname, '../corpus/libbpf-tools/opensnoop.bpf.o');
     // The report and, once per build, the kernel view (collected from this kernel) as ConfigMaps.
-    await until('our node report', () => api.objects('/v1/default/configmaps').find((o) => (o['metadata'] as { name: string }).name === `bpfready-node-${NODE}`), 60_000);
-    await until('the kernel view index', () => api.objects('/v1/default/configmaps').find((o) => (o['metadata'] as { labels: Record<string, string> }).labels['bpfready.io/object'] === 'kernel-index'), 60_000);
+    await until(
+      'our node report',
+      () => api.objects('/v1/default/configmaps').find((o) => (o['metadata'] as { name: string }).name === `bpfready-node-${NODE}`),
+      60_000,
+    );
+    await until(
+      'the kernel view index',
+      () =>
+        api
+          .objects('/v1/default/configmaps')
+          .find((o) => (o['metadata'] as { labels: Record<string, string> }).labels['bpfready.io/object'] === 'kernel-index'),
+      60_000,
+    );
     // Not spawnSync: the API-server double answers from this process's event loop.
     const run = (args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
       new Promise((resolve) => {
@@ -83,7 +96,10 @@ describe.skipIf(!isRoot)('bpfready daemon', () => {
     const doc = JSON.parse(nodes.stdout) as { nodes: { node: string; ready: boolean; unmet?: { id: string }[] }[] };
     const here = JSON.parse((await run(['check', '--elf', OBJ, '--json'])).stdout) as { ok: boolean; unmet: { id: string }[] };
     expect(doc.nodes.map((n) => n.node)).toEqual([NODE]);
-    expect({ ready: doc.nodes[0]!.ready, unmet: (doc.nodes[0]!.unmet ?? []).map((u) => u.id).sort() }).toEqual({ ready: here.ok, unmet: here.unmet.map((u) => u.id).sort() });
+    expect({ ready: doc.nodes[0]!.ready, unmet: (doc.nodes[0]!.unmet ?? []).map((u) => u.id).sort() }).toEqual({
+      ready: here.ok,
+      unmet: here.unmet.map((u) => u.id).sort(),
+    });
     expect(nodes.status).toBe(here.ok ? 0 : 1);
   });
 

@@ -55,7 +55,10 @@ describe.skipIf(!isRoot)('bpfready serve', () => {
       expect(await page.locator('#helpers tbody tr').count()).toBe(Object.keys(doc.report?.helpers ?? {}).length);
       const dir = mkdtempSync(join(tmpdir(), 'bpfready-shot-'));
       // What a person sees on opening the page, and the whole page.
-      for (const [name, fullPage] of [['status-top.png', false], ['status.png', true]] as const) {
+      for (const [name, fullPage] of [
+        ['status-top.png', false],
+        ['status.png', true],
+      ] as const) {
         const shot = join(dir, name);
         await page.screenshot({ path: shot, fullPage });
         console.info(`screenshot: ${shot}`);
@@ -149,12 +152,21 @@ describe('bpfready serve: signals during start-up', () => {
   };
 
   /** Exit code and signal after `signals`, sent once `ready` holds; 'alive' 10 s later is a failure. */
-  async function signalWhen(ready: 'handler' | 'listening', signals: NodeJS.Signals[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; listened: boolean }> {
+  async function signalWhen(
+    ready: 'handler' | 'listening',
+    signals: NodeJS.Signals[],
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null; listened: boolean }> {
     const child = spawn(BIN, ['serve', '--listen', '127.0.0.1:0', '--probe-interval', '1h'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
-    await until(ready === 'handler' ? 'the SIGTERM handler' : 'the "serving" line', ready === 'handler' ? handlerInPlace(child.pid!) : () => (out.includes('"msg":"serving"') ? true : undefined), 60_000);
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.on('exit', (code, signal) => r({ code, signal })),
+    );
+    await until(
+      ready === 'handler' ? 'the SIGTERM handler' : 'the "serving" line',
+      ready === 'handler' ? handlerInPlace(child.pid!) : () => (out.includes('"msg":"serving"') ? true : undefined),
+      60_000,
+    );
     const listened = out.includes('"msg":"serving"');
     for (const s of signals) child.kill(s);
     const timeout = new Promise<'alive'>((r) => setTimeout(() => r('alive'), 10_000).unref());

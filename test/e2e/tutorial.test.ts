@@ -29,7 +29,11 @@ import { BIN } from './process.ts';
 
 const OBJ = join(import.meta.dirname, '../corpus/libbpf-tools/opensnoop.bpf.o');
 const NS = 'bpfready';
-const NODES: Record<string, string> = { 'node-vm': '6.18.44-fc-v1147', 'node-debian': 'debian-6.1.0-57-amd64', 'node-cloud': 'debian-6.1.0-57-cloud-amd64' };
+const NODES: Record<string, string> = {
+  'node-vm': '6.18.44-fc-v1147',
+  'node-debian': 'debian-6.1.0-57-amd64',
+  'node-cloud': 'debian-6.1.0-57-cloud-amd64',
+};
 
 function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -43,7 +47,16 @@ function run(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ co
 }
 
 /** The scheduler's reading of a required nodeAffinity (stand-in: only `In`, only matchExpressions). */
-function admits(affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: { matchExpressions: { key: string; operator: string; values: string[] }[] }[] } } }, labels: Record<string, string>): boolean {
+function admits(
+  affinity: {
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: { matchExpressions: { key: string; operator: string; values: string[] }[] }[];
+      };
+    };
+  },
+  labels: Record<string, string>,
+): boolean {
   return affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms.some((t) =>
     t.matchExpressions.every((e) => {
       if (e.operator !== 'In') throw new Error(`the stand-in scheduler knows only In, not ${e.operator}`);
@@ -89,7 +102,13 @@ describe('tutorial: ship an eBPF workload only to nodes that can run it', () => 
       server.addNode(foreignNode(node));
       const report = loadReports(name)[0]!.report;
       const v = evaluateReport({ requirements: profiles['opensnoop']! }, report);
-      const checks: ProfileCheck[] = [{ profile: 'opensnoop', satisfied: v.ok, unmet: v.unmet.map((u) => ({ requirement: requirementId(u.requirement), status: u.status, remediation: u.remediation })) }];
+      const checks: ProfileCheck[] = [
+        {
+          profile: 'opensnoop',
+          satisfied: v.ok,
+          unmet: v.unmet.map((u) => ({ requirement: requirementId(u.requirement), status: u.status, remediation: u.remediation })),
+        },
+      ];
       const p = createPublisher({
         nodeName: node,
         labelPrefix: 'bpfready.io',
@@ -98,7 +117,11 @@ describe('tutorial: ship an eBPF workload only to nodes that can run it', () => 
         logger: quietLogger(),
         api: createNodeApi(server.kubeConfig()),
         clock: new RecordingClock(),
-        reports: { api: createConfigMapApi(server.kubeConfig(), NS), buildDigest: async () => report.kernelView!.build.digest, kernelView: async () => report.kernelView! },
+        reports: {
+          api: createConfigMapApi(server.kubeConfig(), NS),
+          buildDigest: async () => report.kernelView!.build.digest,
+          kernelView: async () => report.kernelView!,
+        },
       });
       publishers.push(p);
       p.publish(report, checks);
@@ -118,7 +141,11 @@ describe('tutorial: ship an eBPF workload only to nodes that can run it', () => 
 
     // One answer, three ways: the saved reports, the published reports, the scheduler's.
     expect(Object.keys(NODES).map((n) => readyByReport[NODES[n]!])).toEqual(Object.keys(NODES).map((n) => readyByNodes[n]));
-    expect(landsOn.sort()).toEqual(Object.keys(NODES).filter((n) => readyByNodes[n]).sort());
+    expect(landsOn.sort()).toEqual(
+      Object.keys(NODES)
+        .filter((n) => readyByNodes[n])
+        .sort(),
+    );
     // And the answer has both sides on these kernels: this VM without tracefs mounted cannot.
     expect(landsOn.length).toBeGreaterThan(0);
     expect(landsOn.length).toBeLessThan(Object.keys(NODES).length);

@@ -60,7 +60,9 @@ describe.skipIf(noClang)('ELF reader fuzz', () => {
       }
       slowest = Math.max(slowest, performance.now() - t);
     }
-    console.log(`fuzz-elf: 100000 mutated objects from ${s.length} seeds in ${Math.round(performance.now() - t0)} ms: parsed ${parsed}, rejected ${rejected}, crashes ${crashes.length}, slowest ${slowest.toFixed(1)} ms`);
+    console.log(
+      `fuzz-elf: 100000 mutated objects from ${s.length} seeds in ${Math.round(performance.now() - t0)} ms: parsed ${parsed}, rejected ${rejected}, crashes ${crashes.length}, slowest ${slowest.toFixed(1)} ms`,
+    );
     expect(crashes).toEqual([]);
     expect(slowest).toBeLessThan(HANG_MS);
     // The mutations must exercise the reader, not only its magic check.
@@ -85,7 +87,16 @@ describe.skipIf(noClang)('ELF reader fuzz', () => {
         const h = shoff + Math.floor(rand() * shnum) * 64;
         const val = interesting[Math.floor(rand() * interesting.length)]!;
         // [field offset, width]: sh_type, sh_offset, sh_size, sh_link, sh_info, sh_entsize
-        const [off, width] = ([[4, 4], [24, 8], [32, 8], [40, 4], [44, 4], [56, 8]] as const)[Math.floor(rand() * 6)]!;
+        const [off, width] = (
+          [
+            [4, 4],
+            [24, 8],
+            [32, 8],
+            [40, 4],
+            [44, 4],
+            [56, 8],
+          ] as const
+        )[Math.floor(rand() * 6)]!;
         if (width === 4) w.setUint32(h + off, Number(val & 0xffffffffn), true);
         else w.setBigUint64(h + off, val, true);
         try {
@@ -120,7 +131,9 @@ describe.skipIf(noClang)('ELF reader fuzz', () => {
 
   it('harness run (random and mutated): 0 crashes, 0 hangs', () => {
     const stats = fuzz(parse, seeds(), { iterations: 20_000, seed: 7 });
-    console.log(`fuzz-elf harness: ${stats.inputs} inputs, parsed ${stats.parsed}, rejected ${stats.rejected}, crashes ${stats.crashes.length}, slowest ${stats.slowest.toFixed(1)} ms`);
+    console.log(
+      `fuzz-elf harness: ${stats.inputs} inputs, parsed ${stats.parsed}, rejected ${stats.rejected}, crashes ${stats.crashes.length}, slowest ${stats.slowest.toFixed(1)} ms`,
+    );
     expect(stats.crashes).toEqual([]);
     expect(stats.slowest).toBeLessThan(HANG_MS);
   }, 600_000);

@@ -42,7 +42,10 @@ export function mutateBytes(seed: Uint8Array, rand: () => number): Uint8Array {
         if (out.length >= 4) {
           const v = [0, 0xff, 0xffff, 0x7fffffff, 0xffffffff, 0x80000000][Math.floor(rand() * 6)]!;
           const p = at % (out.length - 3);
-          out[p] = v & 0xff; out[p + 1] = (v >>> 8) & 0xff; out[p + 2] = (v >>> 16) & 0xff; out[p + 3] = (v >>> 24) & 0xff;
+          out[p] = v & 0xff;
+          out[p + 1] = (v >>> 8) & 0xff;
+          out[p + 2] = (v >>> 16) & 0xff;
+          out[p + 3] = (v >>> 24) & 0xff;
         }
         break;
     }

@@ -17,14 +17,19 @@ const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 function fuzzText(name: string, parse: (s: string) => unknown, seeds: string[]) {
   it(`${name}: survives 100k random and mutated inputs (fuzz)`, () => {
     const stats = fuzz((b) => parse(dec(b)), seeds.map(enc), { iterations: 100_000 });
-    console.log(`${name} fuzz: ${stats.inputs} inputs, ${stats.parsed} parsed, ${stats.rejected} rejected, slowest ${stats.slowest.toFixed(2)} ms`);
+    console.log(
+      `${name} fuzz: ${stats.inputs} inputs, ${stats.parsed} parsed, ${stats.rejected} rejected, slowest ${stats.slowest.toFixed(2)} ms`,
+    );
     expect(stats.crashes).toEqual([]);
     expect(stats.slowest).toBeLessThan(1000); // a hang, not a speed goal
   });
 }
 
 describe('kernel file parsers (fuzz)', () => {
-  fuzzText('kconfig', (s) => parseKconfig(s, 'fuzz'), [fixture('kconfig-sample.txt').slice(0, 2000), 'CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="x"\n']);
+  fuzzText('kconfig', (s) => parseKconfig(s, 'fuzz'), [
+    fixture('kconfig-sample.txt').slice(0, 2000),
+    'CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="x"\n',
+  ]);
   fuzzText('proc status', (s) => parseProcStatus(s, 'fuzz'), [fixture('proc-status.txt')]);
   fuzzText('sysctl', (s) => parseSysctlInt(s, 'fuzz'), ['2\n', '-1\n', '528482304\n']);
   fuzzText('os-release', (s) => parseOsRelease(s, 'fuzz'), [fixture('os-release.txt')]);

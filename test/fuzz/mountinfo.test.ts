@@ -22,6 +22,8 @@ describe('parseMountinfo (fuzz)', () => {
     const lenient = fuzz((bytes) => parseMountinfoLenient(dec.decode(bytes), 'fuzz'), seeds, { iterations: 20_000, seed: 5 });
     expect(lenient.crashes).toEqual([]);
     expect(lenient.rejected).toBe(0);
-    console.info(`mountinfo fuzz: ${stats.inputs} inputs, ${stats.parsed} parsed, ${stats.rejected} rejected, slowest ${stats.slowest.toFixed(2)} ms`);
+    console.info(
+      `mountinfo fuzz: ${stats.inputs} inputs, ${stats.parsed} parsed, ${stats.rejected} rejected, slowest ${stats.slowest.toFixed(2)} ms`,
+    );
   });
 });

@@ -8,11 +8,15 @@ describe('decodeOwned (fuzz)', () => {
     // It is input someone else can edit: a broken value must not stop us, nor make us remove labels
     // outside our prefix.
     const seeds = ['program-type.xdp,map-type.hash', 'a,,b', ' x ,y'].map((t) => new TextEncoder().encode(t));
-    const stats = fuzz((b) => {
-      for (const k of decodeOwned('bpfready.io', new TextDecoder().decode(b))) {
-        if (!k.startsWith('bpfready.io/') || k.includes(',')) throw new Error(`bad key ${k}`);
-      }
-    }, seeds, { iterations: 100_000 });
+    const stats = fuzz(
+      (b) => {
+        for (const k of decodeOwned('bpfready.io', new TextDecoder().decode(b))) {
+          if (!k.startsWith('bpfready.io/') || k.includes(',')) throw new Error(`bad key ${k}`);
+        }
+      },
+      seeds,
+      { iterations: 100_000 },
+    );
     expect(stats.crashes).toEqual([]);
     expect(stats.parsed).toBe(100_000);
   });

@@ -22,7 +22,14 @@ describe.skipIf(skip)('cgroup attach with a read-only cgroup2 (a pod)', () => {
     try {
       // Move a shell into the "pod" cgroup, then give it a cgroup namespace rooted there and a
       // read-only cgroup2 mount, as a container runtime does.
-      const r = spawnSync('sh', ['-c', `echo $$ > ${pod}/cgroup.procs && exec unshare -C -m --propagation private sh -c 'umount ${root} && mount -t cgroup2 -o ro none ${root} && exec ${NODE} ${SCRIPT}'`], { encoding: 'utf8' });
+      const r = spawnSync(
+        'sh',
+        [
+          '-c',
+          `echo $$ > ${pod}/cgroup.procs && exec unshare -C -m --propagation private sh -c 'umount ${root} && mount -t cgroup2 -o ro none ${root} && exec ${NODE} ${SCRIPT}'`,
+        ],
+        { encoding: 'utf8' },
+      );
       expect(r.status, r.stderr).toBe(0);
       const fact = JSON.parse(r.stdout) as { status: string; detail?: string };
       expect(fact.status).toBe('supported');
@@ -36,7 +43,11 @@ describe.skipIf(skip)('cgroup attach with a read-only cgroup2 (a pod)', () => {
   });
 
   it('refuses to touch the node root cgroup in the initial cgroup namespace', () => {
-    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `mount -o remount,bind,ro ${root} && exec ${NODE} ${SCRIPT}`], { encoding: 'utf8' });
+    const r = spawnSync(
+      'unshare',
+      ['-m', '--propagation', 'private', 'sh', '-c', `mount -o remount,bind,ro ${root} && exec ${NODE} ${SCRIPT}`],
+      { encoding: 'utf8' },
+    );
     expect(r.status, r.stderr).toBe(0);
     const fact = JSON.parse(r.stdout) as { status: string; detail?: string };
     expect(fact.status).toBe('error');

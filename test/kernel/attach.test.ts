@@ -19,8 +19,14 @@ import { rootOnly } from '../helpers/root.ts';
 
 const isRoot = !rootOnly('test/kernel/attach.test.ts (attach probes: CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_ADMIN)');
 
-interface BpftoolProg { id: number; name?: string }
-interface BpftoolLink { id: number; prog_id?: number }
+interface BpftoolProg {
+  id: number;
+  name?: string;
+}
+interface BpftoolLink {
+  id: number;
+  prog_id?: number;
+}
 
 function bpftool<T>(what: 'prog' | 'link'): T[] | undefined {
   try {
@@ -31,7 +37,9 @@ function bpftool<T>(what: 'prog' | 'link'): T[] | undefined {
 }
 
 const openFds = () => readdirSync('/proc/self/fd').length;
-const [major = 0, minor = 0] = release().split('.').map((n) => Number.parseInt(n, 10));
+const [major = 0, minor = 0] = release()
+  .split('.')
+  .map((n) => Number.parseInt(n, 10));
 const atLeast = (ma: number, mi: number) => major > ma || (major === ma && minor >= mi);
 
 describe.skipIf(!isRoot)('attach probes on the running kernel', () => {
@@ -142,7 +150,11 @@ describe.skipIf(!isRoot)('attach probes on the running kernel', () => {
       return;
     }
     // The check is not vacuous: a live program of ours is visible by its name.
-    const before = new Set(bpftool<BpftoolProg>('prog')?.filter((p) => p.name === PROG_NAME).map((p) => p.id));
+    const before = new Set(
+      bpftool<BpftoolProg>('prog')
+        ?.filter((p) => p.name === PROG_NAME)
+        .map((p) => p.id),
+    );
     const probe = progLoad({ progType: 2, insns: RETURN_ZERO, name: PROG_NAME });
     expect(probe.ok).toBe(true);
     const seen = bpftool<BpftoolProg>('prog')?.filter((p) => p.name === PROG_NAME && !before.has(p.id)) ?? [];

@@ -16,7 +16,10 @@ const isRoot = !rootOnly('test/kernel/facts.test.ts (kernel facts: mount namespa
  * Run collectSystemFacts in a child process started by `wrapper` (unshare, capsh), which Node cannot do
  * to itself; the child also reads `files` itself so the test compares with the same namespace's truth.
  */
-function childFacts(wrapper: (cmd: string) => string[], files: string[] = []): { facts: Awaited<ReturnType<typeof collectSystemFacts>>; files: Record<string, string | null> } {
+function childFacts(
+  wrapper: (cmd: string) => string[],
+  files: string[] = [],
+): { facts: Awaited<ReturnType<typeof collectSystemFacts>>; files: Record<string, string | null> } {
   const script = `
     import { readFileSync } from 'node:fs';
     const { collectSystemFacts } = await import(${JSON.stringify(`${ROOT}src/facts/index.ts`)});
@@ -31,7 +34,13 @@ function childFacts(wrapper: (cmd: string) => string[], files: string[] = []): {
 describe.skipIf(!isRoot)('system facts on the running kernel', () => {
   it('reads the active LSM list and lockdown mode when securityfs is mounted', () => {
     const { facts, files } = childFacts(
-      (cmd) => ['unshare', '-m', 'sh', '-c', `mountpoint -q /sys/kernel/security || mount -t securityfs securityfs /sys/kernel/security; ${cmd}`],
+      (cmd) => [
+        'unshare',
+        '-m',
+        'sh',
+        '-c',
+        `mountpoint -q /sys/kernel/security || mount -t securityfs securityfs /sys/kernel/security; ${cmd}`,
+      ],
       ['/sys/kernel/security/lsm', '/sys/kernel/security/lockdown'],
     );
     const lsm = files['/sys/kernel/security/lsm'];
@@ -45,7 +54,12 @@ describe.skipIf(!isRoot)('system facts on the running kernel', () => {
       expect(facts.security.lockdown).toMatchObject({ status: 'supported', value: /\[(\w+)\]/.exec(lockdown!)![1] });
     }
     // BPF LSM is effective only if built in *and* in the active list.
-    const expectBpfLsm = facts.config.BPF_LSM?.value === 'y' && lsm!.split(',').map((s) => s.trim()).includes('bpf');
+    const expectBpfLsm =
+      facts.config.BPF_LSM?.value === 'y' &&
+      lsm!
+        .split(',')
+        .map((s) => s.trim())
+        .includes('bpf');
     expect(facts.security.bpf_lsm!.status).toBe(expectBpfLsm ? 'supported' : 'unsupported');
   });
 
@@ -59,7 +73,11 @@ describe.skipIf(!isRoot)('system facts on the running kernel', () => {
 
   it('reports the effective capability set that /proc/self/status holds, decoded as capsh decodes it', async () => {
     const capEff = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]!;
-    const decoded = execFileSync('capsh', [`--decode=${capEff}`], { encoding: 'utf8' }).trim().split('=')[1]!.split(',').filter(Boolean);
+    const decoded = execFileSync('capsh', [`--decode=${capEff}`], { encoding: 'utf8' })
+      .trim()
+      .split('=')[1]!
+      .split(',')
+      .filter(Boolean);
     const facts = await collectSystemFacts();
     expect(facts.capabilities.effective!.value).toEqual(decoded);
     expect(capabilityNames(readEffectiveCapabilities())).toEqual(decoded);
@@ -71,7 +89,11 @@ describe.skipIf(!isRoot)('system facts on the running kernel', () => {
     const eff = facts.capabilities.effective!.value as string[];
     for (const cap of ['cap_bpf', 'cap_perfmon', 'cap_sys_admin', 'cap_net_admin']) {
       expect(eff).not.toContain(cap);
-      expect(facts.capabilities[cap]).toMatchObject({ status: 'not-permitted', value: false, detail: expect.stringMatching(/^missing from the effective set; blocks \S/) });
+      expect(facts.capabilities[cap]).toMatchObject({
+        status: 'not-permitted',
+        value: false,
+        detail: expect.stringMatching(/^missing from the effective set; blocks \S/),
+      });
     }
     expect(facts.capabilities.cap_bpf!.detail).toMatch(/BTF_LOAD/);
     expect(facts.capabilities.cap_perfmon!.detail).toMatch(/kprobe/);

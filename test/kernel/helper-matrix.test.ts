@@ -32,7 +32,10 @@ describe.skipIf(skip)('helper matrix over threads', () => {
     }
     const rows = async (pool: HelperPool | undefined) => {
       const m = new HelperMatrix(env, recipes, pool);
-      m.add([{ progType: 'xdp', ids: ALL }, { progType: 'socket_filter', ids: ALL }]);
+      m.add([
+        { progType: 'xdp', ids: ALL },
+        { progType: 'socket_filter', ids: ALL },
+      ]);
       const out: Record<string, Record<number, string>> = {};
       for (const r of await m.drain()) r.ids.forEach((id, i) => ((out[r.progType] ??= {})[id] = r.results[i]!.status));
       return out;
@@ -59,6 +62,8 @@ describe('helper pool', () => {
   it('refuses a request to a worker that has exited instead of waiting for it forever', async () => {
     const pool = new HelperPool(1);
     await pool.close();
-    await expect(pool.run(0, { env: { caps: 0n, kernVersion: 0 }, jobs: [], next: new Int32Array(new SharedArrayBuffer(4)) })).rejects.toThrow(/exited/);
+    await expect(
+      pool.run(0, { env: { caps: 0n, kernVersion: 0 }, jobs: [], next: new Int32Array(new SharedArrayBuffer(4)) }),
+    ).rejects.toThrow(/exited/);
   });
 });

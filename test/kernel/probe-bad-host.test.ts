@@ -22,12 +22,19 @@ describe.skipIf(skip)('bpfready probe --host-root over malformed files', () => {
     writeFileSync(join(root, 'proc/sys/kernel/unprivileged_bpf_disabled'), 'garbage\n');
     writeFileSync(join(root, 'etc/os-release'), 'NAME="unterminated\n');
     writeFileSync(join(root, 'proc/1/mountinfo'), '1 2 not a mountinfo line\n');
-    const r = spawnSync('./bin/bpfready', ['probe', '--json', '--host-root', root], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 120_000 });
+    const r = spawnSync('./bin/bpfready', ['probe', '--json', '--host-root', root], {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+      timeout: 120_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     const report = JSON.parse(r.stdout) as ProbeReport & Record<string, Record<string, { status: string; detail?: string }>>;
     expect(report.kernel.release).toMatch(/^\d+\.\d+/);
-    expect(report['btf']!['vmlinux']).toMatchObject({ status: 'error', detail: expect.stringContaining(join(root, 'sys/kernel/btf/vmlinux')) });
+    expect(report['btf']!['vmlinux']).toMatchObject({
+      status: 'error',
+      detail: expect.stringContaining(join(root, 'sys/kernel/btf/vmlinux')),
+    });
     expect(report['config']!['source']).toMatchObject({ status: 'error', detail: expect.stringMatching(/config\.gz: not valid gzip/) });
     expect(report.programTypes['lsm']).toMatchObject({ status: 'error', detail: expect.stringMatching(/vmlinux BTF is unreadable/) });
     // What needs no host file is still probed for real.

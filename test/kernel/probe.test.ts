@@ -35,7 +35,9 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
 
   beforeAll(async () => {
     report = await probe();
-    bpftool = JSON.parse(execFileSync('bpftool', ['feature', 'probe', 'full', '-j'], { maxBuffer: 16 << 20, stdio: ['ignore', 'pipe', 'ignore'] }).toString()) as Bpftool;
+    bpftool = JSON.parse(
+      execFileSync('bpftool', ['feature', 'probe', 'full', '-j'], { maxBuffer: 16 << 20, stdio: ['ignore', 'pipe', 'ignore'] }).toString(),
+    ) as Bpftool;
     bpftoolVersion = execFileSync('bpftool', ['version']).toString();
   });
 
@@ -63,12 +65,27 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
     const btf = loadVmlinuxBtf();
     // bpftool (libbpf 1.1) probes TRACING with fentry only; here fentry is refused with EPERM
     // (lockdown), so it says "not available". A tp_btf program of the same type loads: proof.
-    const tpBtf = progLoad({ progType: 26, insns: RETURN_ZERO, expectedAttachType: 23, attachBtfId: btf.findId(BtfKind.TYPEDEF, 'btf_trace_sys_enter')! });
-    const fentry = progLoad({ progType: 26, insns: RETURN_ZERO, expectedAttachType: 24, attachBtfId: btf.findId(BtfKind.FUNC, 'bpf_fentry_test1')! });
+    const tpBtf = progLoad({
+      progType: 26,
+      insns: RETURN_ZERO,
+      expectedAttachType: 23,
+      attachBtfId: btf.findId(BtfKind.TYPEDEF, 'btf_trace_sys_enter')!,
+    });
+    const fentry = progLoad({
+      progType: 26,
+      insns: RETURN_ZERO,
+      expectedAttachType: 24,
+      attachBtfId: btf.findId(BtfKind.FUNC, 'bpf_fentry_test1')!,
+    });
     if (tpBtf.ok) tpBtf.fd.close();
     if (fentry.ok) fentry.fd.close();
     // bpftool counts every failed load as "not available"; an EPERM says nothing about availability.
-    const lsm = progLoad({ progType: 29, insns: RETURN_ZERO, expectedAttachType: 27, attachBtfId: btf.findId(BtfKind.FUNC, 'bpf_lsm_file_mprotect')! });
+    const lsm = progLoad({
+      progType: 29,
+      insns: RETURN_ZERO,
+      expectedAttachType: 27,
+      attachBtfId: btf.findId(BtfKind.FUNC, 'bpf_lsm_file_mprotect')!,
+    });
     if (lsm.ok) lsm.fd.close();
     const exceptions: Record<string, { reason: string; holds: boolean }> = {
       tracing: {
@@ -134,7 +151,10 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
         if (!known.has(helper)) continue;
         // bpftool's "full" probes these; our default leaves them alone (they mark the node).
         if (r.notProbed) {
-          expect({ helper, notProbed: r.notProbed }).toEqual({ helper: expect.stringMatching(/^bpf_(trace_printk|trace_vprintk|probe_write_user)$/), notProbed: 'side-effect' });
+          expect({ helper, notProbed: r.notProbed }).toEqual({
+            helper: expect.stringMatching(/^bpf_(trace_printk|trace_vprintk|probe_write_user)$/),
+            notProbed: 'side-effect',
+          });
           continue;
         }
         const bt = theirs.has(helper);
@@ -152,7 +172,9 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
         // 6.10+: "program of this type cannot use helper X#N" (EINVAL); and helpers whose prototype
         // exists but which the verifier refuses for this type: "func X#N not supported for program
         // type T" (ENOTSUPP). libbpf 1.1 recognises neither.
-        expect(r.detail).toMatch(new RegExp(`(program of this type cannot use helper ${helper}#|func ${helper}#\\d+ not supported for program type)`));
+        expect(r.detail).toMatch(
+          new RegExp(`(program of this type cannot use helper ${helper}#|func ${helper}#\\d+ not supported for program type)`),
+        );
         falsePositives++;
       }
     }
@@ -176,18 +198,41 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
     const btf = loadVmlinuxBtf();
     const seqWrite = HELPER_NAMES.indexOf('seq_write');
     // r6 = ctx->meta; r1 = meta->seq; *(u64 *)(fp - 8) = 0; bpf_seq_write(seq, fp - 8, 8); return 0
-    const body: Insn[] = [[0x79, 6, 1, 0, 0], [0x79, 1, 6, 0, 0], stMem64(10, -8, 0), mov64Reg(2, 10), add64Imm(2, -8), mov64Imm(3, 8), callHelper(seqWrite), mov64Imm(0, 0), exit()];
-    const iter = progLoad({ progType: PROG_TYPE_NAMES.indexOf('tracing'), insns: body, expectedAttachType: ATTACH_TYPE_NAMES.indexOf('trace_iter'), attachBtfId: btf.findId(BtfKind.FUNC, 'bpf_iter_task')!, logLevel: 1 });
+    const body: Insn[] = [
+      [0x79, 6, 1, 0, 0],
+      [0x79, 1, 6, 0, 0],
+      stMem64(10, -8, 0),
+      mov64Reg(2, 10),
+      add64Imm(2, -8),
+      mov64Imm(3, 8),
+      callHelper(seqWrite),
+      mov64Imm(0, 0),
+      exit(),
+    ];
+    const iter = progLoad({
+      progType: PROG_TYPE_NAMES.indexOf('tracing'),
+      insns: body,
+      expectedAttachType: ATTACH_TYPE_NAMES.indexOf('trace_iter'),
+      attachBtfId: btf.findId(BtfKind.FUNC, 'bpf_iter_task')!,
+      logLevel: 1,
+    });
     if (iter.ok) iter.fd.close();
     expect(iter.ok, iter.ok ? '' : iter.log).toBe(true);
     expect(report.helpers['tracing/trace_iter']!.bpf_seq_write!.status).toBe('supported');
     expect(report.helpers['tracing/trace_iter']!.bpf_seq_printf!.status).toBe('supported');
     // The tracing row's own attach type is not an iterator: the kernel does not offer it there.
     expect(report.programTypes.tracing!.detail).not.toMatch(/trace_iter/);
-    expect(report.helpers.tracing!.bpf_seq_write).toMatchObject({ status: 'unsupported', detail: expect.stringMatching(/cannot use helper bpf_seq_write#/) });
+    expect(report.helpers.tracing!.bpf_seq_write).toMatchObject({
+      status: 'unsupported',
+      detail: expect.stringMatching(/cannot use helper bpf_seq_write#/),
+    });
     // Rows for the trampoline kinds exist whatever loads: here they share fentry's refusal.
     for (const k of ['tracing/trace_fentry', 'tracing/trace_fexit', 'tracing/modify_return']) {
-      expect(report.helpers[k]!.bpf_get_func_arg!.status, k).toBe(report.attachTypes[k.slice('tracing/'.length)]!.status === 'supported' ? 'supported' : report.attachTypes[k.slice('tracing/'.length)]!.status);
+      expect(report.helpers[k]!.bpf_get_func_arg!.status, k).toBe(
+        report.attachTypes[k.slice('tracing/'.length)]!.status === 'supported'
+          ? 'supported'
+          : report.attachTypes[k.slice('tracing/'.length)]!.status,
+      );
     }
   });
 
@@ -222,7 +267,8 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
     const full = JSON.parse(run.stdout.toString()) as ProbeReport;
     let found = 0;
     for (const [row, helpers] of Object.entries(full.helpers)) {
-      for (const h of ['bpf_trace_printk', 'bpf_trace_vprintk', 'bpf_probe_write_user']) expect(helpers[h]!.notProbed, `${row}.${h}`).toBeUndefined();
+      for (const h of ['bpf_trace_printk', 'bpf_trace_vprintk', 'bpf_probe_write_user'])
+        expect(helpers[h]!.notProbed, `${row}.${h}`).toBeUndefined();
       if (helpers.bpf_trace_printk!.status !== 'supported') continue;
       found++;
       const listed = bpftool.helpers[`${row}_available_helpers`];
@@ -241,12 +287,20 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
       const cc = spawnSync('cc', ['-O2', '-Wall', '-o', bin, 'test/kernel/c/map-create.c']);
       expect(cc.status, `cc: ${cc.error?.message ?? cc.stderr.toString()}`).toBe(0);
       const meaning = (errno: number): string =>
-        errno === 0 ? 'supported' : errno === 1 || errno === 13 ? 'not-permitted' : [7, 22, 95, 524].includes(errno) ? 'unsupported' : `errno ${errno}`;
+        errno === 0
+          ? 'supported'
+          : errno === 1 || errno === 13
+            ? 'not-permitted'
+            : [7, 22, 95, 524].includes(errno)
+              ? 'unsupported'
+              : `errno ${errno}`;
       let compared = 0;
       for (const [name, recipe] of Object.entries(MAP_TYPES)) {
         // Rows that need an inner map, BTF or a vmlinux value type are the engine's own recipes.
         if (recipe.innerMap || recipe.intBtf || recipe.structOps) continue;
-        const args = [MAP_TYPE_NAMES.indexOf(name), recipe.key ?? 4, recipe.value ?? 4, recipe.maxEntries ?? 1, recipe.flags ?? 0].map(String);
+        const args = [MAP_TYPE_NAMES.indexOf(name), recipe.key ?? 4, recipe.value ?? 4, recipe.maxEntries ?? 1, recipe.flags ?? 0].map(
+          String,
+        );
         const errno = Number(execFileSync(bin, args).toString().trim());
         const ours = report.mapTypes[name]!;
         expect({ name, status: ours.status }).toEqual({ name, status: meaning(errno) });
@@ -264,7 +318,11 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
   });
 
   it('without capabilities, nothing supported when privileged is reported unsupported', () => {
-    const run = spawnSync('capsh', ['--drop=cap_bpf,cap_perfmon,cap_sys_admin,cap_net_admin', '--', '-c', 'exec ./bin/bpfready probe --json'], { maxBuffer: 64 << 20 });
+    const run = spawnSync(
+      'capsh',
+      ['--drop=cap_bpf,cap_perfmon,cap_sys_admin,cap_net_admin', '--', '-c', 'exec ./bin/bpfready probe --json'],
+      { maxBuffer: 64 << 20 },
+    );
     expect(run.status, run.stderr.toString()).toBe(0);
     const unpriv = JSON.parse(run.stdout.toString()) as ProbeReport;
     expect(unpriv.context.effective).not.toContain('cap_bpf');
@@ -273,13 +331,18 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
       ['mapTypes', report.mapTypes, unpriv.mapTypes],
       ['attachTypes', report.attachTypes, unpriv.attachTypes],
       ['misc', report.misc, unpriv.misc],
-      ...Object.keys(report.helpers).map((pt) => [`helpers.${pt}`, report.helpers[pt]!, unpriv.helpers[pt]!] as [string, ResultMap, ResultMap]),
+      ...Object.keys(report.helpers).map(
+        (pt) => [`helpers.${pt}`, report.helpers[pt]!, unpriv.helpers[pt]!] as [string, ResultMap, ResultMap],
+      ),
     ];
     let notPermitted = 0;
     for (const [section, priv, unp] of pairs) {
       for (const [name, r] of Object.entries(priv)) {
         if (r.status !== 'supported') continue;
-        expect({ at: `${section}.${name}`, status: unp[name]!.status }).toEqual({ at: `${section}.${name}`, status: expect.stringMatching(/^(supported|not-permitted)$/) });
+        expect({ at: `${section}.${name}`, status: unp[name]!.status }).toEqual({
+          at: `${section}.${name}`,
+          status: expect.stringMatching(/^(supported|not-permitted)$/),
+        });
         if (unp[name]!.status === 'not-permitted') notPermitted++;
       }
     }
@@ -295,15 +358,27 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
   // kernel hides from such a caller must read not-permitted, never unsupported (issue 15). Decided
   // from what the probe held, not from a list of gated helpers: bpf_per_cpu_ptr/bpf_this_cpu_ptr,
   // CAP_BPF-only in ~6.13, are hidden without CAP_PERFMON here.
-  const SUBSETS = ['cap_bpf', 'cap_bpf,cap_net_admin', 'cap_bpf,cap_net_admin,cap_perfmon', 'cap_bpf,cap_net_admin,cap_perfmon,cap_sys_admin'];
+  const SUBSETS = [
+    'cap_bpf',
+    'cap_bpf,cap_net_admin',
+    'cap_bpf,cap_net_admin,cap_perfmon',
+    'cap_bpf,cap_net_admin,cap_perfmon,cap_sys_admin',
+  ];
   it.each(SUBSETS)('with exactly %s, nothing supported with every capability reads unsupported', (keep) => {
     // native-shim sets every capability set to exactly these (capsh --caps would be undone by root's exec).
-    const run = spawnSync('native-shim/build/bpfready-shim', ['caps', '--keep', keep, '--', './bin/bpfready', 'probe', '--json', '--tables-only'], { maxBuffer: 64 << 20 });
+    const run = spawnSync(
+      'native-shim/build/bpfready-shim',
+      ['caps', '--keep', keep, '--', './bin/bpfready', 'probe', '--json', '--tables-only'],
+      { maxBuffer: 64 << 20 },
+    );
     expect(run.status, run.stderr.toString()).toBe(0);
     const part = JSON.parse(run.stdout.toString()) as ProbeReport;
     expect([...part.context.effective].sort()).toEqual(keep.split(',').sort());
     const tables = (r: ProbeReport): [string, ResultMap][] => [
-      ['programTypes', r.programTypes], ['mapTypes', r.mapTypes], ['attachTypes', r.attachTypes], ['misc', r.misc],
+      ['programTypes', r.programTypes],
+      ['mapTypes', r.mapTypes],
+      ['attachTypes', r.attachTypes],
+      ['misc', r.misc],
       ...Object.entries(r.helpers).map(([pt, row]) => [`helpers.${pt}`, row] as [string, ResultMap]),
     ];
     // A "<type>/<attach>" row one report leaves out is its type's row (docs/json.md).
@@ -328,17 +403,25 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
         } else counts.other++;
       }
     }
-    console.info(`${keep}: of ${counts.compared} results supported with every capability, ${counts.supported} supported, ${counts.notPermitted} not-permitted, ${counts.unsupported} unsupported, ${counts.other} error`);
+    console.info(
+      `${keep}: of ${counts.compared} results supported with every capability, ${counts.supported} supported, ${counts.notPermitted} not-permitted, ${counts.unsupported} unsupported, ${counts.other} error`,
+    );
     expect(contradictions).toEqual([]);
     if (keep.includes('cap_sys_admin')) {
       // CAP_SYS_ADMIN passes every capability check the helper lookups and the verifier make: the
       // same facts as with every capability, unsupported ones included.
       for (const [section, row] of tables(report)) {
-        for (const [name, r] of Object.entries(row)) expect({ at: `${section}.${name}`, status: theirs.get(section)![name]!.status }).toEqual({ at: `${section}.${name}`, status: r.status });
+        for (const [name, r] of Object.entries(row))
+          expect({ at: `${section}.${name}`, status: theirs.get(section)![name]!.status }).toEqual({
+            at: `${section}.${name}`,
+            status: r.status,
+          });
       }
     } else {
       // Without it an absent helper cannot be told from a hidden one: never a fact then.
-      const absent = Object.values(part.helpers).flatMap((row) => Object.values(row)).filter((r) => r.status === 'unsupported' && /cannot use helper|unknown func/.test(r.detail ?? ''));
+      const absent = Object.values(part.helpers)
+        .flatMap((row) => Object.values(row))
+        .filter((r) => r.status === 'unsupported' && /cannot use helper|unknown func/.test(r.detail ?? ''));
       expect(absent).toEqual([]);
     }
     if (keep === 'cap_bpf,cap_net_admin') {
@@ -357,17 +440,27 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
     const inNs = JSON.parse(run.stdout.toString()) as ProbeReport;
     expect(inNs.context.initUserNamespace).toBe(false);
     expect(inNs.context.effective).toContain('cap_bpf');
-    expect(inNs.programTypes.xdp).toMatchObject({ status: 'not-permitted', detail: expect.stringMatching(/missing: cap_bpf, cap_net_admin.*child user namespace/) });
+    expect(inNs.programTypes.xdp).toMatchObject({
+      status: 'not-permitted',
+      detail: expect.stringMatching(/missing: cap_bpf, cap_net_admin.*child user namespace/),
+    });
     for (const [pt, row] of Object.entries(report.helpers)) {
       for (const [name, r] of Object.entries(row)) {
-        if (r.status === 'supported') expect({ at: `${pt}.${name}`, status: inNs.helpers[pt]![name]!.status }).not.toEqual({ at: `${pt}.${name}`, status: 'unsupported' });
+        if (r.status === 'supported')
+          expect({ at: `${pt}.${name}`, status: inNs.helpers[pt]![name]!.status }).not.toEqual({
+            at: `${pt}.${name}`,
+            status: 'unsupported',
+          });
       }
     }
     expect(report.context.initUserNamespace).toBeUndefined();
     // The facts say the same: held, but not counted.
     const full = spawnSync('unshare', ['-U', '-r', './bin/bpfready', 'probe', '--json', '--no-attach'], { maxBuffer: 64 << 20 });
     const facts = JSON.parse(full.stdout.toString()) as Record<string, Record<string, { status: string; detail?: string }>>;
-    expect(facts['capabilities']!['cap_bpf']).toMatchObject({ status: 'not-permitted', detail: expect.stringContaining('child user namespace') });
+    expect(facts['capabilities']!['cap_bpf']).toMatchObject({
+      status: 'not-permitted',
+      detail: expect.stringContaining('child user namespace'),
+    });
   });
 
   it('re-probes permission-dependent results when the capabilities change, and caches the rest', async () => {
@@ -404,11 +497,15 @@ describe.skipIf(skip)('probe engine on the running kernel', () => {
     using cache = new ProbeCache();
     const first = await probe({ cache });
     const second = await probe({ cache });
-    const diff = Object.keys(first).filter((k) => k !== 'generatedAt' && k !== 'durationMs' && JSON.stringify(first[k]) !== JSON.stringify(second[k]));
+    const diff = Object.keys(first).filter(
+      (k) => k !== 'generatedAt' && k !== 'durationMs' && JSON.stringify(first[k]) !== JSON.stringify(second[k]),
+    );
     expect(diff).toEqual([]);
     expect(factsChanged(first, second)).toBe(false);
     // The comparison does see a changed fact.
-    expect(factsChanged(first, { ...second, misc: { ...second.misc, bounded_loops: { status: 'unsupported', detail: 'test' } } })).toBe(true);
+    expect(factsChanged(first, { ...second, misc: { ...second.misc, bounded_loops: { status: 'unsupported', detail: 'test' } } })).toBe(
+      true,
+    );
   });
 
   it('leaks no fd however often it probes: tables, and the whole report with its workers and token', async () => {

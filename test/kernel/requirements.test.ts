@@ -38,15 +38,28 @@ beforeAll(async () => {
   }
   // probe() composes the attach and kfuncs sections; should a build leave them out, fill them the way
   // their collectors do (attach probes; kfuncs = vmlinux BTF functions with the bpf_kfunc decl tag).
-  if (!report.kfuncs) report.kfuncs = Object.fromEntries(loadVmlinuxBtf().declTagged('bpf_kfunc').map((k) => [k.name, { status: 'supported' }]));
+  if (!report.kfuncs)
+    report.kfuncs = Object.fromEntries(
+      loadVmlinuxBtf()
+        .declTagged('bpf_kfunc')
+        .map((k) => [k.name, { status: 'supported' }]),
+    );
   for (const [name, path] of fixtures()) objects.set(name, parseBpfObject(readFileSync(path), path));
 }, 120_000);
 
 // Requirements about loading (what the loader exercises); attach features are checked separately.
 const LOAD_FEATURES = new Set(['bpf-syscall', 'sleepable', 'global-data', 'xdp-frags']);
 function isLoadRequirement(r: Requirement): boolean {
-  return r.kind === 'program-type' || r.kind === 'map-type' || r.kind === 'helper' || r.kind === 'kfunc' || r.kind === 'btf-type' ||
-    r.kind === 'core' || r.kind === 'license' || (r.kind === 'feature' && LOAD_FEATURES.has(r.name));
+  return (
+    r.kind === 'program-type' ||
+    r.kind === 'map-type' ||
+    r.kind === 'helper' ||
+    r.kind === 'kfunc' ||
+    r.kind === 'btf-type' ||
+    r.kind === 'core' ||
+    r.kind === 'license' ||
+    (r.kind === 'feature' && LOAD_FEATURES.has(r.name))
+  );
 }
 const opts = () => hostKernelOptions('/', { tracepoints: (n) => tracepointsPresent('/', n), gplOnly: makeGplProbe() });
 const statusOf = (results: ProbeResult[]): Status => worst(results).status;
@@ -66,7 +79,8 @@ describe.skipIf(skip)('verdict = actual load, per object', () => {
       expect({ program: p.name, status: predicted }).toEqual({ program: p.name, status: truth.programs[p.name]!.status });
     }
     const byId = new Map<string, Verdict>(check(derived.object, report, opts()).results.map((v) => [v.id, v]));
-    for (const m of obj.maps) expect({ map: m.name, status: byId.get(`map-type:${m.type}`)!.status }).toEqual({ map: m.name, status: truth.maps[m.name]!.status });
+    for (const m of obj.maps)
+      expect({ map: m.name, status: byId.get(`map-type:${m.type}`)!.status }).toEqual({ map: m.name, status: truth.maps[m.name]!.status });
   });
 
   it('EPERM on a tracing/LSM load is not-permitted (availability unknown), never unsupported', () => {
@@ -105,7 +119,11 @@ function bpftoolLoad(path: string): 'supported' | 'not-permitted' | 'unknown-to-
   // none at /sys/fs/bpf); no pin outlives the command.
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-bpftool-'));
   try {
-    execFileSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t bpf bpf "$1" && exec bpftool prog loadall "$2" "$1/p"', 'sh', dir, path], { stdio: 'pipe' });
+    execFileSync(
+      'unshare',
+      ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t bpf bpf "$1" && exec bpftool prog loadall "$2" "$1/p"', 'sh', dir, path],
+      { stdio: 'pipe' },
+    );
     return 'supported';
   } catch (e) {
     const err = String((e as { stderr?: Buffer }).stderr ?? '');
@@ -147,7 +165,9 @@ describe.skipIf(skip)('CO-RE and license verdicts = what the verifier does', () 
   const verdicts = (obj: BpfObject) => checkObject(objectRequirements(obj), [], report, opts());
 
   it('a field this kernel lacks: unmet, and the load is refused; guarded by bpf_core_field_exists: met, and it loads', () => {
-    const obj = build('core_gone', `
+    const obj = build(
+      'core_gone',
+      `
 struct task_struct { int pid; int bpfready_gone; } __attribute__((preserve_access_index));
 struct task_struct___g { int bpfready_gone; } __attribute__((preserve_access_index));
 SEC("kprobe/do_unlinkat") int unguarded(void *ctx) {
@@ -160,9 +180,13 @@ SEC("kprobe/do_unlinkat") int guarded(void *ctx) {
   return BPF_CORE_READ((struct task_struct *)t, pid);
 }
 char L[] SEC("license") = "GPL";
-`);
+`,
+    );
     const truth = loadObject(obj);
-    expect(truth.programs.unguarded).toMatchObject({ status: 'unsupported', detail: expect.stringContaining('invalid func unknown#195896080') });
+    expect(truth.programs.unguarded).toMatchObject({
+      status: 'unsupported',
+      detail: expect.stringContaining('invalid func unknown#195896080'),
+    });
     expect(truth.programs.guarded!.status).toBe('supported');
     const v = verdicts(obj);
     const prog = (n: string) => v.programs.find((p) => p.name === n)!;
@@ -173,11 +197,14 @@ char L[] SEC("license") = "GPL";
   });
 
   it('a non-GPL object: bpf_trace_printk is GPL-only and the load is refused; bpf_ktime_get_ns is not; a kfunc call is refused', () => {
-    const helpers = build('license_helpers', `
+    const helpers = build(
+      'license_helpers',
+      `
 SEC("kprobe/do_unlinkat") int printk(void *ctx) { bpf_printk("x"); return 0; }
 SEC("kprobe/do_unlinkat") int ktime(void *ctx) { return bpf_ktime_get_ns() > 0; }
 char L[] SEC("license") = "Proprietary";
-`);
+`,
+    );
     const truth = loadObject(helpers);
     expect(truth.programs.printk).toMatchObject({ status: 'unsupported', detail: expect.stringContaining('GPL') });
     expect(truth.programs.ktime!.status).toBe('supported');
@@ -187,18 +214,23 @@ char L[] SEC("license") = "Proprietary";
     const v = verdicts(helpers).results;
     expect(v.find((x) => x.id === 'license:helper/trace_printk')!.status).toBe('unsupported');
     expect(v.find((x) => x.id === 'license:helper/ktime_get_ns')!.status).toBe('supported');
-    const kfunc = build('license_kfunc', `
+    const kfunc = build(
+      'license_kfunc',
+      `
 extern void bpf_rcu_read_lock(void) __ksym;
 extern void bpf_rcu_read_unlock(void) __ksym;
 SEC("tp_btf/sched_switch") int rcu(void *ctx) { bpf_rcu_read_lock(); bpf_rcu_read_unlock(); return 0; }
 char L[] SEC("license") = "Proprietary";
-`);
+`,
+    );
     expect(loadObject(kfunc).programs.rcu).toMatchObject({ status: 'unsupported', detail: expect.stringContaining('GPL') });
     expect(verdicts(kfunc).programs[0]!.unmet).toContain('license:kfunc/bpf_rcu_read_lock');
   });
 
-  it('an iter/task program calling bpf_seq_printf loads; check never calls it unsupported, and it is ready where the report has the iterator\'s row', () => {
-    const obj = build('iter_seq', `
+  it("an iter/task program calling bpf_seq_printf loads; check never calls it unsupported, and it is ready where the report has the iterator's row", () => {
+    const obj = build(
+      'iter_seq',
+      `
 struct seq_file;
 struct bpf_iter_meta { struct seq_file *seq; } __attribute__((preserve_access_index));
 struct bpf_iter__task { struct bpf_iter_meta *meta; void *task; } __attribute__((preserve_access_index));
@@ -208,13 +240,19 @@ SEC("iter/task") int dump(struct bpf_iter__task *ctx) {
   return 0;
 }
 char L[] SEC("license") = "GPL";
-`);
+`,
+    );
     expect(loadObject(obj).programs.dump!.status).toBe('supported');
     const id = 'helper:tracing/trace_iter/seq_printf';
     const v = checkObject(objectRequirements(obj), [], report, opts()).results.find((x) => x.id === id)!;
     expect(v.status).not.toBe('unsupported');
-    const rows = { ...report.helpers, 'tracing/trace_iter': { ...report.helpers['tracing'], bpf_seq_printf: { status: 'supported' as const } } };
-    expect(checkObject(objectRequirements(obj), [], { ...report, helpers: rows }, opts()).results.find((x) => x.id === id)!.status).toBe('supported');
+    const rows = {
+      ...report.helpers,
+      'tracing/trace_iter': { ...report.helpers['tracing'], bpf_seq_printf: { status: 'supported' as const } },
+    };
+    expect(checkObject(objectRequirements(obj), [], { ...report, helpers: rows }, opts()).results.find((x) => x.id === id)!.status).toBe(
+      'supported',
+    );
   });
 
   it('tracepoints are read from tracefs, mounted privately when the node has none mounted', () => {

@@ -48,12 +48,16 @@ describe.skipIf(skip || !loadShimPath())('helper loads through bpfready-shim (re
   // hide reads not-permitted through the shim as it does in process (never cached across privilege:
   // each probe has its own cache).
   it.each(['cap_bpf', 'cap_bpf,cap_perfmon', 'none'])('gives the same tables with only %s', (keep) => {
-    const run = spawnSync(LOAD_SHIM, ['caps', '--keep', keep, '--', process.execPath, 'test/kernel/shim-loads-runner.ts'], { maxBuffer: 64 << 20 });
+    const run = spawnSync(LOAD_SHIM, ['caps', '--keep', keep, '--', process.execPath, 'test/kernel/shim-loads-runner.ts'], {
+      maxBuffer: 64 << 20,
+    });
     expect(run.status, run.stderr.toString()).toBe(0);
     const { shim, inProcess, errors } = JSON.parse(run.stdout.toString()) as { shim: Tables; inProcess: Tables; errors: string[] };
     expect(errors).toEqual([]);
     expectSame(shim, inProcess, `with ${keep}`);
-    const notPermitted = Object.values(shim.helpers).flatMap((row) => Object.values(row)).filter((r) => r.status === 'not-permitted');
+    const notPermitted = Object.values(shim.helpers)
+      .flatMap((row) => Object.values(row))
+      .filter((r) => r.status === 'not-permitted');
     expect(notPermitted.length).toBeGreaterThan(0);
   });
 
@@ -78,7 +82,17 @@ describe.skipIf(skip || !loadShimPath())('helper loads through bpfready-shim (re
     const programs = [...helperProgramTable()];
     // A helper id past the last one: "invalid func unknown#N" in every kernel's log.
     programs.push(new Uint8Array([0x85, 0, 0, 0, unknown, 0, 0, 0, 0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]));
-    const batch: ShimBatch = { rows: [{ spec: { progType: 1, insns: new Uint8Array(0) }, progs: [programs.length - 1, HELPER_NAMES.indexOf('ktime_get_ns'), programs.length - 1] }], programs, logLevel: 1, logSize: 65536 };
+    const batch: ShimBatch = {
+      rows: [
+        {
+          spec: { progType: 1, insns: new Uint8Array(0) },
+          progs: [programs.length - 1, HELPER_NAMES.indexOf('ktime_get_ns'), programs.length - 1],
+        },
+      ],
+      programs,
+      logLevel: 1,
+      logSize: 65536,
+    };
     const [row] = await shimLoads(LOAD_SHIM, batch, env.heldCaps ?? env.caps);
     expect(row).toHaveLength(3);
     expect(row![0]).toMatchObject({ ok: false, errno: 22, log: expect.stringContaining(`#${unknown}`) });
@@ -87,7 +101,12 @@ describe.skipIf(skip || !loadShimPath())('helper loads through bpfready-shim (re
   });
 
   it('refuses a batch that ends early, with a message', () => {
-    const batch: ShimBatch = { rows: [{ spec: { progType: 1, insns: new Uint8Array(0) }, progs: [1] }], programs: helperProgramTable(), logLevel: 1, logSize: 4096 };
+    const batch: ShimBatch = {
+      rows: [{ spec: { progType: 1, insns: new Uint8Array(0) }, progs: [1] }],
+      programs: helperProgramTable(),
+      logLevel: 1,
+      logSize: 4096,
+    };
     const input = encodeBatch(batch);
     const run = spawnSync(LOAD_SHIM, ['loads'], { input: input.subarray(0, input.length - 3) });
     expect(run.status).toBe(125);
@@ -96,7 +115,12 @@ describe.skipIf(skip || !loadShimPath())('helper loads through bpfready-shim (re
 });
 
 describe('shim answers', () => {
-  const batch: ShimBatch = { rows: [{ spec: { progType: 1, insns: new Uint8Array(0) }, progs: [1, 2] }], programs: helperProgramTable(), logLevel: 1, logSize: 4096 };
+  const batch: ShimBatch = {
+    rows: [{ spec: { progType: 1, insns: new Uint8Array(0) }, progs: [1, 2] }],
+    programs: helperProgramTable(),
+    logLevel: 1,
+    logSize: 4096,
+  };
   const answers = (count: number, caps: bigint, tail = true, extra = 0): Uint8Array => {
     const log = new TextEncoder().encode('unknown func');
     const b = new Uint8Array(16 + 8 + 8 + log.length + (tail ? 4 : 0) + extra);
@@ -114,7 +138,12 @@ describe('shim answers', () => {
     return b;
   };
   it('reads well-formed answers', () => {
-    expect(decodeAnswers(answers(2, 5n), batch, 5n)).toEqual([[{ ok: true, log: '' }, { ok: false, errno: 22, log: 'unknown func' }]]);
+    expect(decodeAnswers(answers(2, 5n), batch, 5n)).toEqual([
+      [
+        { ok: true, log: '' },
+        { ok: false, errno: 22, log: 'unknown func' },
+      ],
+    ]);
   });
   it('refuses a wrong count, other capabilities, a missing end mark and trailing bytes', () => {
     expect(() => decodeAnswers(answers(3, 5n), batch, 5n)).toThrow('3 answers for 2 requests');

@@ -71,7 +71,8 @@ describe.skipIf(skipReason !== undefined)('BPF tokens through bpfready-shim (rea
     ]);
     expect(out.token?.mount).toBe(dir);
     // A bpffs of the host belongs to the initial user namespace, not to ours.
-    for (const b of out.bpffs.filter((m) => m.path !== dir)) expect(b.token, b.path).toMatchObject({ status: 'not-permitted', errno: 'EPERM' });
+    for (const b of out.bpffs.filter((m) => m.path !== dir))
+      expect(b.token, b.path).toMatchObject({ status: 'not-permitted', errno: 'EPERM' });
     expect(statuses(out.token!.programTypes)).toEqual(statuses(privileged.withoutToken.programTypes));
     expect(statuses(out.token!.mapTypes)).toEqual(statuses(privileged.withoutToken.mapTypes));
     // The same process without its token is an unprivileged user-namespace process.
@@ -102,16 +103,33 @@ describe.skipIf(skipReason !== undefined)('BPF tokens through bpfready-shim (rea
     const out = run(
       inUserns(
         dir,
-        ['--delegate-cmds', 'map_create:prog_load', '--delegate-maps', 'array:hash', '--delegate-progs', 'socket_filter:xdp', '--delegate-attachs', 'cgroup_inet_ingress'],
+        [
+          '--delegate-cmds',
+          'map_create:prog_load',
+          '--delegate-maps',
+          'array:hash',
+          '--delegate-progs',
+          'socket_filter:xdp',
+          '--delegate-attachs',
+          'cgroup_inet_ingress',
+        ],
         node,
         runner,
       ),
     );
-    expect(ours(out, dir)[0]!.delegate).toEqual({ cmds: ['map_create', 'prog_load'], maps: ['hash', 'array'], progs: ['socket_filter', 'xdp'], attachs: ['cgroup_inet_ingress'] });
+    expect(ours(out, dir)[0]!.delegate).toEqual({
+      cmds: ['map_create', 'prog_load'],
+      maps: ['hash', 'array'],
+      progs: ['socket_filter', 'xdp'],
+      attachs: ['cgroup_inet_ingress'],
+    });
     const t = out.token!;
     expect(supportedNames(t.programTypes).sort()).toEqual(['socket_filter', 'xdp']);
     expect(supportedNames(t.mapTypes).sort()).toEqual(['array', 'hash']);
-    for (const [family, kind] of [['programTypes', 'progs'], ['mapTypes', 'maps']] as const) {
+    for (const [family, kind] of [
+      ['programTypes', 'progs'],
+      ['mapTypes', 'maps'],
+    ] as const) {
       for (const [name, r] of Object.entries(t[family])) {
         if (r.status === 'supported') continue;
         // A type this kernel lacks is unsupported before any permission check (EINVAL on lookup).
@@ -137,7 +155,12 @@ describe.skipIf(skipReason !== undefined)('BPF tokens through bpfready-shim (rea
 
   it('a program without an attach type needs cgroup_inet_ingress (attach type 0) in delegate_attachs', () => {
     const out = run(
-      inUserns(dir, ['--delegate-cmds', 'prog_load', '--delegate-progs', 'socket_filter', '--delegate-attachs', 'cgroup_inet_egress'], node, runner),
+      inUserns(
+        dir,
+        ['--delegate-cmds', 'prog_load', '--delegate-progs', 'socket_filter', '--delegate-attachs', 'cgroup_inet_egress'],
+        node,
+        runner,
+      ),
     );
     expect(out.token!.programTypes['socket_filter']).toMatchObject({
       status: 'not-permitted',
@@ -166,14 +189,42 @@ describe.skipIf(skipReason !== undefined)('BPF tokens through bpfready-shim (rea
   it('in the initial user namespace: EOPNOTSUPP; a subdirectory, a bind mount of one or another filesystem: EINVAL', () => {
     // A private mount namespace, so no other process sees this bpffs.
     const script = `mount -t bpf -o delegate_cmds=any bpffs "$1" && mkdir "$1/sub" "$1/bind" && mount --bind "$1/sub" "$1/bind" && shift && exec "$@"`;
-    const out = run(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', dir, node, runner, '--create', `${dir}/sub`, '--create', '/proc']);
+    const out = run([
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      script,
+      'sh',
+      dir,
+      node,
+      runner,
+      '--create',
+      `${dir}/sub`,
+      '--create',
+      '/proc',
+    ]);
     const mine = ours(out, dir)[0]!;
     expect(mine.delegate.cmds).toEqual(['any']);
-    expect(mine.token).toMatchObject({ status: 'unsupported', errno: 'EOPNOTSUPP', detail: expect.stringContaining('initial user namespace') });
+    expect(mine.token).toMatchObject({
+      status: 'unsupported',
+      errno: 'EOPNOTSUPP',
+      detail: expect.stringContaining('initial user namespace'),
+    });
     expect(out.token).toBeNull();
-    expect(out.created[`${dir}/sub`]).toMatchObject({ status: 'unsupported', errno: 'EINVAL', detail: expect.stringContaining('not the root of a bpffs mount') });
+    expect(out.created[`${dir}/sub`]).toMatchObject({
+      status: 'unsupported',
+      errno: 'EINVAL',
+      detail: expect.stringContaining('not the root of a bpffs mount'),
+    });
     expect(out.created['/proc']).toMatchObject({ status: 'unsupported', errno: 'EINVAL' });
     // A bind mount of a subdirectory is listed as a bpffs mount, but is no bpffs root (EINVAL comes first).
-    expect(ours(out, `${dir}/bind`)[0]!.token).toMatchObject({ status: 'unsupported', errno: 'EINVAL', detail: `${dir}/bind: a bind mount of /sub inside a bpffs; tokens come only from the root of a bpffs mount` });
+    expect(ours(out, `${dir}/bind`)[0]!.token).toMatchObject({
+      status: 'unsupported',
+      errno: 'EINVAL',
+      detail: `${dir}/bind: a bind mount of /sub inside a bpffs; tokens come only from the root of a bpffs mount`,
+    });
   });
 });

@@ -198,7 +198,8 @@ function wellFormed(all: Found[]): Check {
   const problems: string[] = [];
   for (const [path, r] of all) {
     if (!STATUSES.includes(r.status)) problems.push(`${path}: status ${JSON.stringify(r.status)} is not one of ${STATUSES.join(', ')}`);
-    if (r.errno !== undefined && !/^E[A-Z0-9]+$|^errno \d+$/.test(r.errno)) problems.push(`${path}: errno ${JSON.stringify(r.errno)} is not an errno name`);
+    if (r.errno !== undefined && !/^E[A-Z0-9]+$|^errno \d+$/.test(r.errno))
+      problems.push(`${path}: errno ${JSON.stringify(r.errno)} is not an errno name`);
     if (r.detail !== undefined && typeof r.detail !== 'string') problems.push(`${path}: detail is not a string`);
     if (r.status === 'not-permitted' && r.errno !== 'EPERM' && r.errno !== 'EACCES' && r.errno !== undefined) {
       problems.push(`${path}: not-permitted with ${r.errno}: only EPERM/EACCES mean "not permitted"`);
@@ -223,7 +224,8 @@ function conclusive(all: Found[]): Check {
     if (why) info.push(`explained ${line} — ${why}`);
     else problems.push(line);
   }
-  if (notProbed) info.push(`explained ${notProbed} helper result(s) not probed by default: they mark the node (bpfready probe --full probes them)`);
+  if (notProbed)
+    info.push(`explained ${notProbed} helper result(s) not probed by default: they mark the node (bpfready probe --full probes them)`);
   return check('as root every engine result is conclusive', problems, info);
 }
 
@@ -233,10 +235,16 @@ function absentFeatures(all: Found[]): Check[] {
     const problems: string[] = [];
     if (hits.length === 0) problems.push(`no result matches ${key}: the report does not say anything about ${feature}`);
     for (const [p, r] of hits) {
-      if (r.status !== 'unsupported') problems.push(`${p}: ${r.status} ${r.errno ?? ''}, expected unsupported (${feature} arrived in ${since})`);
-      else if (r.errno !== undefined && !UNSUPPORTED_ERRNOS.has(r.errno)) problems.push(`${p}: unsupported with ${r.errno}, expected an EINVAL-class errno`);
+      if (r.status !== 'unsupported')
+        problems.push(`${p}: ${r.status} ${r.errno ?? ''}, expected unsupported (${feature} arrived in ${since})`);
+      else if (r.errno !== undefined && !UNSUPPORTED_ERRNOS.has(r.errno))
+        problems.push(`${p}: unsupported with ${r.errno}, expected an EINVAL-class errno`);
     }
-    return check(`${feature} unsupported (added in ${since})`, problems, hits.map(([p, r]) => `${p}: ${r.status} ${r.errno ?? ''}`.trim()));
+    return check(
+      `${feature} unsupported (added in ${since})`,
+      problems,
+      hits.map(([p, r]) => `${p}: ${r.status} ${r.errno ?? ''}`.trim()),
+    );
   });
 }
 
@@ -258,7 +266,10 @@ function presentOn61(run: KernelRun): Check {
   for (const { key, since } of PRESENT_ON_6_1) {
     const r = key.split('.').reduce<unknown>((node, k) => (node as Record<string, unknown> | undefined)?.[k], run.probe);
     if (!isResult(r)) problems.push(`${key}: missing from the report`);
-    else if (r.status !== 'supported') problems.push(`${key}: ${r.status}${r.errno ? ` ${r.errno}` : ''}${r.detail ? ` (${r.detail})` : ''}, but it is in Linux since ${since}`);
+    else if (r.status !== 'supported')
+      problems.push(
+        `${key}: ${r.status}${r.errno ? ` ${r.errno}` : ''}${r.detail ? ` (${r.detail})` : ''}, but it is in Linux since ${since}`,
+      );
   }
   return check('features every 6.1 kernel has are supported', problems, [`${PRESENT_ON_6_1.length} features`]);
 }
@@ -292,15 +303,21 @@ function tableVersions(run: KernelRun): Check {
       const built = !needs || option === 'y' || option === 'm';
       const want = v !== null && versionAtMost(v, release) && built ? 'supported' : 'unsupported';
       const why = `${v === null ? 'in no kernel yet' : `since ${v}`}${needs ? `, CONFIG_${needs}=${String(option ?? 'unset')}` : ''}`;
-      if (r.status !== want) problems.push(`${name}.${k}: ${r.status}${r.errno ? ` ${r.errno}` : ''}, expected ${want} on ${release} (${why})`);
+      if (r.status !== want)
+        problems.push(`${name}.${k}: ${r.status}${r.errno ? ` ${r.errno}` : ''}, expected ${want} on ${release} (${why})`);
       else if (want === 'unsupported') info.push(`${name}.${k}: unsupported (${why})`);
     }
   }
-  return check('the probe tables\' first kernels hold on this kernel', problems, info);
+  return check("the probe tables' first kernels hold on this kernel", problems, info);
 }
 
 /** Our verdicts against bpftool's booleans for the names both know. */
-function agreeWithBpftool(label: string, ours: Record<string, unknown>, theirs: Record<string, boolean>, nameOf: (key: string) => string | undefined): Check {
+function agreeWithBpftool(
+  label: string,
+  ours: Record<string, unknown>,
+  theirs: Record<string, boolean>,
+  nameOf: (key: string) => string | undefined,
+): Check {
   const problems: string[] = [];
   const info: string[] = [];
   let compared = 0;
@@ -406,16 +423,20 @@ function recorderAgrees(run: KernelRun): Check {
   const variants: string[] = [];
   for (const [key, row] of Object.entries(reinterpretHelpers(run.raw))) {
     const reportRow = helpers[key] ?? helpers[key.split('/')[0]!];
-    if (key.includes('/')) variants.push(`${key} (${helpers[key] ? 'own row' : 'the type\'s row'})`);
+    if (key.includes('/')) variants.push(`${key} (${helpers[key] ? 'own row' : "the type's row"})`);
     for (const [name, r] of Object.entries(row)) {
       const ours = reportRow?.[name];
       if (ours?.notProbed) continue;
       compared++;
-      if (ours?.status !== r.status) problems.push(`helpers.${key}.${name}: report ${ours?.status ?? 'missing'}, recorded answer means ${r.status}`);
+      if (ours?.status !== r.status)
+        problems.push(`helpers.${key}.${name}: report ${ours?.status ?? 'missing'}, recorded answer means ${r.status}`);
     }
   }
   if (compared === 0) problems.push('no raw helper answers recorded');
-  return check('recorded raw helper answers reproduce the report', problems, [`${compared} compared`, `attach-type rows recorded on their own: ${variants.join(', ') || 'none'}`]);
+  return check('recorded raw helper answers reproduce the report', problems, [
+    `${compared} compared`,
+    `attach-type rows recorded on their own: ${variants.join(', ') || 'none'}`,
+  ]);
 }
 
 const LETTER: Record<string, string> = { supported: 's', unsupported: 'u', 'not-permitted': 'n', error: 'e' };
@@ -434,7 +455,9 @@ export function encodeSubset(keep: string, root: Record<string, unknown>, sub: R
   const statuses: Record<string, string> = {};
   for (const [path, map] of tables(root)) {
     const other = theirs.get(path) ?? theirs.get(path.split('/')[0]!);
-    statuses[path] = Object.keys(map).map((k) => LETTER[other?.[k]?.status ?? ''] ?? '?').join('');
+    statuses[path] = Object.keys(map)
+      .map((k) => LETTER[other?.[k]?.status ?? ''] ?? '?')
+      .join('');
   }
   return { keep, effective: ((sub.context as { effective?: string[] } | undefined)?.effective ?? []).slice(), statuses };
 }
@@ -452,7 +475,8 @@ export function checkSubsets(run: KernelRun): Check[] {
     const counts = { compared: 0, supported: 0, 'not-permitted': 0, unsupported: 0, error: 0, '?': 0 };
     const contradictions = new Map<string, string[]>();
     let differ = 0;
-    if ([...sub.effective].sort().join(',') !== sub.keep.split(',').sort().join(',')) problems.push(`context.effective is ${sub.effective.join(',')}, asked for ${sub.keep}`);
+    if ([...sub.effective].sort().join(',') !== sub.keep.split(',').sort().join(','))
+      problems.push(`context.effective is ${sub.effective.join(',')}, asked for ${sub.keep}`);
     for (const [path, map] of tables(run.probe)) {
       const letters = sub.statuses[path];
       if (letters === undefined) {
@@ -469,11 +493,14 @@ export function checkSubsets(run: KernelRun): Check[] {
       });
     }
     for (const [path, keys] of contradictions) problems.push(`${path}: ${keys.join(', ')} supported as root, unsupported with ${sub.keep}`);
-    if (sub.keep.includes('cap_sys_admin') && differ) problems.push(`${differ} result(s) differ from root although cap_sys_admin passes every capability check the probes meet`);
+    if (sub.keep.includes('cap_sys_admin') && differ)
+      problems.push(`${differ} result(s) differ from root although cap_sys_admin passes every capability check the probes meet`);
     if (counts['?']) problems.push(`${counts['?']} result(s) missing from the ${label} run`);
-    out.push(check(`with exactly ${sub.keep}: nothing supported as root reads unsupported`, problems, [
-      `of ${counts.compared} results supported as root: ${counts.supported} supported, ${counts['not-permitted']} not-permitted, ${counts.unsupported} unsupported, ${counts.error} error; ${differ} of all results differ from root`,
-    ]));
+    out.push(
+      check(`with exactly ${sub.keep}: nothing supported as root reads unsupported`, problems, [
+        `of ${counts.compared} results supported as root: ${counts.supported} supported, ${counts['not-permitted']} not-permitted, ${counts.unsupported} unsupported, ${counts.error} error; ${differ} of all results differ from root`,
+      ]),
+    );
   }
   return out;
 }
@@ -492,8 +519,18 @@ export function checkMarks(run: KernelRun): Check[] {
   const control = newMarks(after, bpftool);
   const sawControl = control.some((m) => m.startsWith('events/bpf_trace/bpf_trace_printk/enable'));
   return [
-    check('the default probe leaves no mark on the node (kernel log, trace state)', [...problems, ...ours], [`${(before.dmesg ?? []).length} kernel log lines before, ${(after.dmesg ?? []).length} new after, ${Object.keys(after).length - 1} trace state entries compared`]),
-    check('the marks check sees the marks of bpftool feature probe full', sawControl ? [] : ['bpftool full left no bpf_trace_printk event switched on: the check could not see a real mark', ...control], control),
+    check(
+      'the default probe leaves no mark on the node (kernel log, trace state)',
+      [...problems, ...ours],
+      [
+        `${(before.dmesg ?? []).length} kernel log lines before, ${(after.dmesg ?? []).length} new after, ${Object.keys(after).length - 1} trace state entries compared`,
+      ],
+    ),
+    check(
+      'the marks check sees the marks of bpftool feature probe full',
+      sawControl ? [] : ['bpftool full left no bpf_trace_printk event switched on: the check could not see a real mark', ...control],
+      control,
+    ),
   ];
 }
 
@@ -505,7 +542,8 @@ export function checkKernel(run: KernelRun): Check[] {
       .filter((s) => !CORE_SECTIONS.includes(s as never) && s !== 'config' && s !== 'kernel' && s !== 'context')
       .flatMap((s) => facts(run.probe[s], s)),
   );
-  const fromBpftool = (suffix: string) => (k: string) => (k.startsWith('have_') && k.endsWith(suffix) ? k.slice(5, -suffix.length) : undefined);
+  const fromBpftool = (suffix: string) => (k: string) =>
+    k.startsWith('have_') && k.endsWith(suffix) ? k.slice(5, -suffix.length) : undefined;
   return [
     shape,
     wellFormed(all),
@@ -544,14 +582,20 @@ export function formatFixture(run: KernelRun): string {
  * replace any answer, but a supported/unsupported answer must be root's. An EPERM or a helper hidden
  * from callers without cap_bpf/cap_perfmon that is read as "unsupported" shows up here.
  */
-export function checkUnprivileged(label: string, root: Record<string, unknown>, user: Record<string, unknown>, expectedEuid: number): Check {
+export function checkUnprivileged(
+  label: string,
+  root: Record<string, unknown>,
+  user: Record<string, unknown>,
+  expectedEuid: number,
+): Check {
   const problems: string[] = [];
   const euid = (user.context as { euid?: unknown } | undefined)?.euid;
   if (euid !== expectedEuid) problems.push(`context.euid is ${JSON.stringify(euid)}, expected ${expectedEuid}`);
   const rootFacts = new Map(CORE_SECTIONS.flatMap((s) => facts(root[s], s)));
   // A "<type>/<attach>" helper row one report has and the other leaves out is that report's type
   // row (docs/json.md): which rows are left out depends on which attach type loaded.
-  const rootFact = (path: string): ProbeResult | undefined => rootFacts.get(path) ?? rootFacts.get(path.replace(/^(helpers\.[\w]+)\/\w+\./, '$1.'));
+  const rootFact = (path: string): ProbeResult | undefined =>
+    rootFacts.get(path) ?? rootFacts.get(path.replace(/^(helpers\.[\w]+)\/\w+\./, '$1.'));
   const userFacts = CORE_SECTIONS.flatMap((s) => facts(user[s], s));
   const counts: Record<string, number> = {};
   const contradictions = new Map<string, string[]>();
@@ -571,6 +615,8 @@ export function checkUnprivileged(label: string, root: Record<string, unknown>, 
     problems.push(`${what} — ${paths.length} result(s): ${paths.slice(0, 12).join(', ')}${paths.length > 12 ? ', …' : ''}`);
   }
   if (userFacts.length === 0) problems.push('the unprivileged report has no results');
-  const summary = Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ');
+  const summary = Object.entries(counts)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ');
   return check(`${label}: never contradicts root`, problems, [summary]);
 }

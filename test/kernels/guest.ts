@@ -95,7 +95,13 @@ poweroff -f
  * Writes the initramfs to `out`; `extraPaths` (relative to the project) go into the guest's copy too. Kernel configs go to /boot/config-<release> so the probe (and
  * bpftool's syscall_config section) can read the booted kernel's config as on a Debian host.
  */
-export function buildInitramfs(project: string, out: string, steps: GuestStep[], configs: Record<string, string>, extraPaths: readonly string[] = []): void {
+export function buildInitramfs(
+  project: string,
+  out: string,
+  steps: GuestStep[],
+  configs: Record<string, string>,
+  extraPaths: readonly string[] = [],
+): void {
   const staging = `${out}.d`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
@@ -107,7 +113,9 @@ export function buildInitramfs(project: string, out: string, steps: GuestStep[],
   for (const bin of [BPFTOOL, SETPRIV]) link(staging, bin.slice(1), bin);
   const root = GUEST_ROOT.slice(1);
   // The matrix's own guest-side scripts (record-raw.ts and any --step script), not its cache.
-  const scripts = readdirSync(join(project, 'test/kernels')).filter((f) => f.endsWith('.ts')).map((f) => `test/kernels/${f}`);
+  const scripts = readdirSync(join(project, 'test/kernels'))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => `test/kernels/${f}`);
   for (const p of ['bin', 'src', 'package.json', SHIM, ...scripts, ...extraPaths]) link(staging, join(root, p), join(project, p));
   for (const p of productionPackages(project)) link(staging, join(root, p), join(project, p));
   link(staging, join(root, NODE), nodeBin);

@@ -57,7 +57,10 @@ function cachedKernel(cache: string, flavour: string): { pkg: string; version: s
   const dirs = existsSync(join(cache, 'kernels')) ? readdirSync(join(cache, 'kernels')) : [];
   // "-<abi>-<flavour>_": the ABI number keeps "amd64" from matching "cloud-amd64".
   const pattern = new RegExp(`^(linux-image-[\\d.]+-\\d+-${flavour})_(.+)$`);
-  const last = dirs.filter((d) => pattern.test(d)).sort().at(-1);
+  const last = dirs
+    .filter((d) => pattern.test(d))
+    .sort()
+    .at(-1);
   const m = last ? pattern.exec(last) : null;
   return m?.[1] && m[2] ? { pkg: m[1], version: m[2] } : undefined;
 }

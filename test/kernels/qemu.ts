@@ -32,15 +32,26 @@ export interface BootResult {
 
 function qemuArgs(o: BootOptions): string[] {
   return [
-    '-accel', 'tcg',
-    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-    '-m', String(o.memoryMiB),
-    '-kernel', o.vmlinuz,
-    '-initrd', o.initramfs,
+    '-accel',
+    'tcg',
+    '-nodefaults',
+    '-no-user-config',
+    '-display',
+    'none',
+    '-no-reboot',
+    '-m',
+    String(o.memoryMiB),
+    '-kernel',
+    o.vmlinuz,
+    '-initrd',
+    o.initramfs,
     // panic=-1 + -no-reboot: if init dies the guest panics, reboots, and qemu exits instead of hanging.
-    '-append', 'console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init',
-    '-serial', `file:${o.consoleLog}`,
-    '-serial', `file:${o.dataLog}`,
+    '-append',
+    'console=ttyS0 quiet loglevel=3 panic=-1 rdinit=/init',
+    '-serial',
+    `file:${o.consoleLog}`,
+    '-serial',
+    `file:${o.dataLog}`,
   ];
 }
 

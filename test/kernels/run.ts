@@ -12,7 +12,16 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { checkKernel, checkUnprivileged, encodeSubset, facts, formatFixture, type BpftoolFeatures, type Check, type KernelRun } from './expect.ts';
+import {
+  checkKernel,
+  checkUnprivileged,
+  encodeSubset,
+  facts,
+  formatFixture,
+  type BpftoolFeatures,
+  type Check,
+  type KernelRun,
+} from './expect.ts';
 import { parseSnapshot, snapshotCommand } from './marks.ts';
 import { buildInitramfs, type GuestStep } from './guest.ts';
 import { fetchKernel, FLAVOURS, type KernelImage } from './kernels.ts';
@@ -48,7 +57,12 @@ const STEPS: GuestStep[] = [
   { name: 'bpftool', command: 'bpftool feature probe full -j' },
   { name: 'marks-bpftool', command: SNAPSHOT },
   { name: 'raw', command: 'node_modules/node/bin/node --disable-warning=ExperimentalWarning test/kernels/record-raw.ts' },
-  ...SUBSETS.map(([name, keep]): GuestStep => ({ name, command: `native-shim/build/bpfready-shim caps --keep ${keep} -- ./bin/bpfready probe --json --tables-only` })),
+  ...SUBSETS.map(
+    ([name, keep]): GuestStep => ({
+      name,
+      command: `native-shim/build/bpfready-shim caps --keep ${keep} -- ./bin/bpfready probe --json --tables-only`,
+    }),
+  ),
   // The same probe as a user without capabilities: under Debian's default
   // kernel.unprivileged_bpf_disabled=2, then with 0, where socket filters load without any.
   { name: 'user', command: `/usr/bin/setpriv --reuid ${USER_ID} --regid ${USER_ID} --clear-groups ./bin/bpfready probe --json` },
@@ -84,7 +98,12 @@ function stepJson(b: BootResult, name: string): unknown {
 /** Statuses that moved since the committed fixture: a regression unless --update accepts them. */
 function compareToFixture(run: KernelRun, file: string): Check {
   const old = JSON.parse(readFileSync(file, 'utf8')) as KernelRun;
-  const flatten = (r: KernelRun) => new Map(Object.keys(r.probe).filter((s) => s !== 'config').flatMap((s) => facts(r.probe[s], s)));
+  const flatten = (r: KernelRun) =>
+    new Map(
+      Object.keys(r.probe)
+        .filter((s) => s !== 'config')
+        .flatMap((s) => facts(r.probe[s], s)),
+    );
   const before = flatten(old);
   const after = flatten(run);
   const problems: string[] = [];
@@ -93,7 +112,8 @@ function compareToFixture(run: KernelRun, file: string): Check {
   for (const [path, r] of after) {
     const was = before.get(path);
     if (!was) added++;
-    else if (was.status !== r.status) problems.push(`${path}: ${was.status} in the fixture, now ${r.status} ${r.errno ?? ''} ${r.detail ?? ''}`.trim());
+    else if (was.status !== r.status)
+      problems.push(`${path}: ${was.status} in the fixture, now ${r.status} ${r.errno ?? ''} ${r.detail ?? ''}`.trim());
   }
   for (const path of before.keys()) if (!after.has(path)) removed++;
   const info = [`${after.size} results compared with ${file.slice(project.length + 1)}`];
@@ -112,8 +132,15 @@ async function runKernel(kernel: KernelImage, initramfs: string, timeoutMs: numb
     writeFileSync(join(dir, `${name}.stderr`), s.stderr);
   }
   const fail = (why: string): Outcome => {
-    const tail = existsSync(consoleLog) ? readFileSync(consoleLog, 'utf8').replace(/\r/g, '').trim().split('\n').slice(-15).join('\n') : '(no console output)';
-    return { kernel, boot: b, checks: [], fatal: `${why}${b.timedOut ? ` (timed out after ${timeoutMs / 1000} s)` : ''}\nguest console:\n${tail}` };
+    const tail = existsSync(consoleLog)
+      ? readFileSync(consoleLog, 'utf8').replace(/\r/g, '').trim().split('\n').slice(-15).join('\n')
+      : '(no console output)';
+    return {
+      kernel,
+      boot: b,
+      checks: [],
+      fatal: `${why}${b.timedOut ? ` (timed out after ${timeoutMs / 1000} s)` : ''}\nguest console:\n${tail}`,
+    };
   };
   let run: KernelRun;
   let probe: Record<string, unknown>;
@@ -132,7 +159,9 @@ async function runKernel(kernel: KernelImage, initramfs: string, timeoutMs: numb
     // The fixture keeps only the kernel log lines the later snapshots add: the boot's are in `before`.
     const boot = new Set(marks.before.dmesg ?? []);
     for (const s of [marks.after, marks.bpftool]) s.dmesg = (s.dmesg ?? []).filter((l) => !boot.has(l));
-    const subsets = Object.fromEntries(SUBSETS.map(([name, keep]) => [name, encodeSubset(keep, probe, stepJson(b, name) as Record<string, unknown>)]));
+    const subsets = Object.fromEntries(
+      SUBSETS.map(([name, keep]) => [name, encodeSubset(keep, probe, stepJson(b, name) as Record<string, unknown>)]),
+    );
     run = { release, flavour: kernel.flavour, pkg: kernel.pkg, version: kernel.version, probe, bpftool, raw, marks, subsets };
   } catch (err) {
     return fail((err as Error).message);
@@ -156,8 +185,14 @@ async function runKernel(kernel: KernelImage, initramfs: string, timeoutMs: numb
 
 function print(o: Outcome): void {
   const b = o.boot;
-  const times = b ? Object.entries(b.steps).map(([n, s]) => `${n} ${s.seconds} s`).join(', ') : '';
-  console.log(`\n== kernel ${o.kernel.release} (${o.kernel.pkg} ${o.kernel.version})${b ? `: qemu ${(b.wallMs / 1000).toFixed(1)} s; in guest ${times}` : ''}`);
+  const times = b
+    ? Object.entries(b.steps)
+        .map(([n, s]) => `${n} ${s.seconds} s`)
+        .join(', ')
+    : '';
+  console.log(
+    `\n== kernel ${o.kernel.release} (${o.kernel.pkg} ${o.kernel.version})${b ? `: qemu ${(b.wallMs / 1000).toFixed(1)} s; in guest ${times}` : ''}`,
+  );
   if (o.fatal) console.log(`  FAIL guest run\n${o.fatal.replace(/^/gm, '       ')}`);
   for (const c of o.checks) {
     console.log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.name}`);
@@ -230,9 +265,13 @@ async function main(): Promise<number> {
     console.log(`0 passed, ${failed + 1} failed`);
     return 1;
   }
-  console.log(`test:kernels: ${kernels.map((k) => k.release).join(', ')}; initramfs ready after ${((Date.now() - start) / 1000).toFixed(1)} s`);
+  console.log(
+    `test:kernels: ${kernels.map((k) => k.release).join(', ')}; initramfs ready after ${((Date.now() - start) / 1000).toFixed(1)} s`,
+  );
   const outcomes = await pool(kernels, jobs, (k) =>
-    runKernel(k, initramfs, timeoutMs, values.update).catch((err: unknown): Outcome => ({ kernel: k, checks: [], fatal: (err as Error).message })),
+    runKernel(k, initramfs, timeoutMs, values.update).catch(
+      (err: unknown): Outcome => ({ kernel: k, checks: [], fatal: (err as Error).message }),
+    ),
   );
   let passed = 0;
   for (const o of outcomes) {

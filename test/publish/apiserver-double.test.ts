@@ -43,7 +43,13 @@ describe('patch semantics', () => {
   it('strategic merge: conditions by type, $patch delete, taints replaced', () => {
     const node = foreignNode('x');
     const out = strategicMergePatch(node, {
-      status: { conditions: [{ type: 'Ready', status: 'False' }, { type: 'example.com/GpuHealthy', $patch: 'delete' }, { type: 'new.io/X', status: 'True' }] },
+      status: {
+        conditions: [
+          { type: 'Ready', status: 'False' },
+          { type: 'example.com/GpuHealthy', $patch: 'delete' },
+          { type: 'new.io/X', status: 'True' },
+        ],
+      },
       spec: { taints: [{ key: 'a', effect: 'NoSchedule' }] },
     }) as ReturnType<typeof foreignNode>;
     expect(out.status?.conditions?.map((c) => [c['type'], c['status']])).toEqual([
@@ -66,7 +72,10 @@ describe('API-server double over HTTP', () => {
   });
 
   it('the status subresource ignores metadata and the main resource ignores status', async () => {
-    await core.patchNodeStatus({ name: 'n1', body: { metadata: { labels: { a: 'b' } }, status: { conditions: [{ type: 'x.io/A', status: 'True' }] } } }, smp);
+    await core.patchNodeStatus(
+      { name: 'n1', body: { metadata: { labels: { a: 'b' } }, status: { conditions: [{ type: 'x.io/A', status: 'True' }] } } },
+      smp,
+    );
     await core.patchNode({ name: 'n1', body: { status: { conditions: [{ type: 'x.io/B', status: 'True' }] } } }, smp);
     const n = server.node('n1');
     expect(n.metadata.labels).not.toHaveProperty('a');
@@ -118,7 +127,12 @@ describe('API-server double over HTTP', () => {
     const rv = server.node('n1').metadata.resourceVersion!;
     const seen: [string, string | undefined][] = [];
     let ended: unknown = 'open';
-    const ctl = await w.watch('/api/v1/nodes', { fieldSelector: 'metadata.name=n1', resourceVersion: rv }, (t, o: { metadata?: { name?: string } }) => seen.push([t, o.metadata?.name]), (e) => (ended = e));
+    const ctl = await w.watch(
+      '/api/v1/nodes',
+      { fieldSelector: 'metadata.name=n1', resourceVersion: rv },
+      (t, o: { metadata?: { name?: string } }) => seen.push([t, o.metadata?.name]),
+      (e) => (ended = e),
+    );
     server.edit('n2', (n) => (n.metadata.labels!['a'] = '1'));
     server.edit('n1', (n) => (n.metadata.labels!['a'] = '1'));
     // One stream, in order: once n1's event is here, n2's would have come before it.
@@ -129,7 +143,12 @@ describe('API-server double over HTTP', () => {
     for (let i = 0; i < 6; i++) server.edit('n2', (n) => (n.metadata.labels!['a'] = String(i + 2)));
     const gone: unknown[] = [];
     await new Promise<void>((resolve) => {
-      void w.watch('/api/v1/nodes', { fieldSelector: 'metadata.name=n1', resourceVersion: rv }, (t, o: { code?: number }) => gone.push([t, o.code]), () => resolve());
+      void w.watch(
+        '/api/v1/nodes',
+        { fieldSelector: 'metadata.name=n1', resourceVersion: rv },
+        (t, o: { code?: number }) => gone.push([t, o.code]),
+        () => resolve(),
+      );
     });
     expect(gone).toEqual([['ERROR', 410]]);
   });

@@ -13,7 +13,13 @@ type Obj = Record<string, unknown>;
 export interface NodeObject {
   apiVersion?: string;
   kind?: string;
-  metadata: { name: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string>; [k: string]: unknown };
+  metadata: {
+    name: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    [k: string]: unknown;
+  };
   spec?: { taints?: { key: string; value?: string; effect: string }[]; [k: string]: unknown };
   status?: { conditions?: { type: string; status: string; [k: string]: unknown }[]; [k: string]: unknown };
 }
@@ -87,21 +93,40 @@ export interface RequestAttributes {
 export function requestAttributes(method: string, path: string, watch: boolean): RequestAttributes | undefined {
   const core = /^\/api\/v1(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(path);
   const group = /^\/apis\/([^/]+)\/[^/]+(?:\/namespaces\/([^/]+))?\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(path);
-  const [apiGroup, namespace, resource, name, subresource] = core ? ['', core[1], core[2], core[3], core[4]] : group ? [group[1], group[2], group[3], group[4], group[5]] : [];
+  const [apiGroup, namespace, resource, name, subresource] = core
+    ? ['', core[1], core[2], core[3], core[4]]
+    : group
+      ? [group[1], group[2], group[3], group[4], group[5]]
+      : [];
   if (resource === undefined) return undefined;
   const verbs: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: name ? 'delete' : 'deletecollection' };
-  const verb = method === 'GET' ? (watch ? 'watch' : name ? 'get' : 'list') : verbs[method] ?? method.toLowerCase();
-  return { verb, apiGroup: apiGroup!, resource, subresource: subresource ?? '', name: decodeURIComponent(name ?? ''), namespace: namespace ?? '' };
+  const verb = method === 'GET' ? (watch ? 'watch' : name ? 'get' : 'list') : (verbs[method] ?? method.toLowerCase());
+  return {
+    verb,
+    apiGroup: apiGroup!,
+    resource,
+    subresource: subresource ?? '',
+    name: decodeURIComponent(name ?? ''),
+    namespace: namespace ?? '',
+  };
 }
 
 const grants = (r: PolicyRule, a: RequestAttributes): boolean => {
   const res = a.subresource ? `${a.resource}/${a.subresource}` : a.resource;
   const has = (list: string[] | undefined, v: string): boolean => (list ?? []).some((x) => x === '*' || x === v);
-  return has(r.verbs, a.verb) && has(r.apiGroups, a.apiGroup) && has(r.resources, res) && (!r.resourceNames?.length || (a.name !== '' && r.resourceNames.includes(a.name)));
+  return (
+    has(r.verbs, a.verb) &&
+    has(r.apiGroups, a.apiGroup) &&
+    has(r.resources, res) &&
+    (!r.resourceNames?.length || (a.name !== '' && r.resourceNames.includes(a.name)))
+  );
 };
 
 export function authorized(rbac: Rbac, a: RequestAttributes): boolean {
-  return rbac.clusterRules.some((r) => grants(r, a)) || (a.namespace !== '' && (rbac.namespaceRules?.[a.namespace] ?? []).some((r) => grants(r, a)));
+  return (
+    rbac.clusterRules.some((r) => grants(r, a)) ||
+    (a.namespace !== '' && (rbac.namespaceRules?.[a.namespace] ?? []).some((r) => grants(r, a)))
+  );
 }
 
 /** The API server's 403 message, word for word (k8s.io/apiserver's forbidden responder). */
@@ -279,7 +304,10 @@ export class ApiServerDouble {
 
   private bookmark(): void {
     for (const w of this.watchers) {
-      w.res.write(JSON.stringify({ type: 'BOOKMARK', object: { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } } }) + '\n');
+      w.res.write(
+        JSON.stringify({ type: 'BOOKMARK', object: { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } } }) +
+          '\n',
+      );
     }
   }
 
@@ -321,7 +349,11 @@ export class ApiServerDouble {
     const attrs = this.rbac ? requestAttributes(method, url.pathname, watch) : undefined;
     if (this.rbac && attrs && !authorized(this.rbac, attrs)) {
       record(403);
-      const details = { ...(attrs.name ? { name: attrs.name } : {}), ...(attrs.apiGroup ? { group: attrs.apiGroup } : {}), kind: attrs.resource };
+      const details = {
+        ...(attrs.name ? { name: attrs.name } : {}),
+        ...(attrs.apiGroup ? { group: attrs.apiGroup } : {}),
+        kind: attrs.resource,
+      };
       return sendJson(res, 403, { ...statusBody(403, 'Forbidden', forbiddenMessage(this.rbac.user, attrs)), details });
     }
     const fault = this.takeFault(method, url.pathname, watch);
@@ -347,7 +379,8 @@ export class ApiServerDouble {
     const cm = CUSTOM_PATH.exec(url.pathname);
     if (cm) return this.custom(method, cm, body, record, res, url);
     const core = CONFIGMAP_PATH.exec(url.pathname);
-    if (core) return this.custom(method, ['', '', core[1]!, core[2]!, core[3]!, core[4]!] as unknown as RegExpExecArray, body, record, res, url);
+    if (core)
+      return this.custom(method, ['', '', core[1]!, core[2]!, core[3]!, core[4]!] as unknown as RegExpExecArray, body, record, res, url);
     if (!m) {
       record(404);
       return sendStatus(res, 404, 'NotFound', `the server could not find the requested resource`);
@@ -381,7 +414,12 @@ export class ApiServerDouble {
       else if (ctype === 'application/merge-patch+json') merged = jsonMergePatch(current, patch) as NodeObject;
       else {
         record(415);
-        return sendStatus(res, 415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (double)`);
+        return sendStatus(
+          res,
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json (double)`,
+        );
       }
     } catch (e) {
       record(422);
@@ -392,7 +430,12 @@ export class ApiServerDouble {
     const wanted = (patch as { metadata?: { resourceVersion?: unknown } })?.metadata?.resourceVersion;
     if (wanted !== undefined && wanted !== current.metadata.resourceVersion) {
       record(409);
-      return sendStatus(res, 409, 'Conflict', `Operation cannot be fulfilled on nodes "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+      return sendStatus(
+        res,
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on nodes "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      );
     }
     // The status subresource keeps everything but status; the main resource ignores status (the
     // node registry strategies' PrepareForUpdate).
@@ -474,11 +517,17 @@ export class ApiServerDouble {
     // A ConfigMap holds at most 1 MiB of data and binaryData together (k8s.io/api core validation).
     if (obj && plural === 'configmaps') {
       const o = obj as Obj;
-      const size = Object.values((o['data'] as Record<string, string>) ?? {}).reduce((n, v) => n + Buffer.byteLength(v), 0) +
+      const size =
+        Object.values((o['data'] as Record<string, string>) ?? {}).reduce((n, v) => n + Buffer.byteLength(v), 0) +
         Object.values((o['binaryData'] as Record<string, string>) ?? {}).reduce((n, v) => n + Buffer.from(v, 'base64').length, 0);
       if (size > 1 << 20) {
         record(422);
-        return sendStatus(res, 422, 'Invalid', `ConfigMap "${obj.metadata?.name}" is invalid: []: Too long: must have at most 1048576 bytes`);
+        return sendStatus(
+          res,
+          422,
+          'Invalid',
+          `ConfigMap "${obj.metadata?.name}" is invalid: []: Too long: must have at most 1048576 bytes`,
+        );
       }
     }
     const badOwner = obj ? ownerReferencesProblem(obj.metadata) : undefined;
@@ -491,7 +540,9 @@ export class ApiServerDouble {
       const had = this.customs.delete(`${base}/${name}`);
       if (had) this.writes++;
       record(had ? 200 : 404);
-      return had ? sendJson(res, 200, { kind: 'Status', apiVersion: 'v1', status: 'Success' }) : sendStatus(res, 404, 'NotFound', `${plural}${group ? `.${group}` : ''} "${name}" not found`);
+      return had
+        ? sendJson(res, 200, { kind: 'Status', apiVersion: 'v1', status: 'Success' })
+        : sendStatus(res, 404, 'NotFound', `${plural}${group ? `.${group}` : ''} "${name}" not found`);
     }
     if (method === 'GET' && name) {
       const o = this.customs.get(`${base}/${name}`);
@@ -520,11 +571,21 @@ export class ApiServerDouble {
       // A custom resource's update must carry metadata.resourceVersion (CRDs have no unconditional update).
       if (obj.metadata?.resourceVersion === undefined && !coreKind) {
         record(422);
-        return sendStatus(res, 422, 'Invalid', `${plural}.${group} "${name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`);
+        return sendStatus(
+          res,
+          422,
+          'Invalid',
+          `${plural}.${group} "${name}" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update`,
+        );
       }
       if (obj.metadata.resourceVersion !== undefined && obj.metadata.resourceVersion !== cur.metadata.resourceVersion) {
         record(409);
-        return sendStatus(res, 409, 'Conflict', `Operation cannot be fulfilled on ${plural}.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+        return sendStatus(
+          res,
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on ${plural}.${group} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        );
       }
       obj.metadata = sortKeys({ ...obj.metadata, name, namespace: ns!, resourceVersion: String(++this.rv) }) as typeof obj.metadata;
       this.customs.set(key, obj);
@@ -558,7 +619,12 @@ export class ApiServerDouble {
     const from = this.continueFrom(url);
     if (!from) {
       record(400);
-      return sendStatus(res, 400, 'BadRequest', 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+      return sendStatus(
+        res,
+        400,
+        'BadRequest',
+        'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
+      );
     }
     const { start, rv } = from;
     const tests: ((l: Record<string, string>) => boolean)[] = [];
@@ -573,7 +639,13 @@ export class ApiServerDouble {
     }
     const prefix = `${base}/`;
     const all = [...this.customs.entries()]
-      .filter(([k, o]) => k.startsWith(prefix) && !k.slice(prefix.length).includes('/') && o.metadata.name > start && tests.every((t) => t(((o.metadata as Obj)['labels'] as Record<string, string>) ?? {})))
+      .filter(
+        ([k, o]) =>
+          k.startsWith(prefix) &&
+          !k.slice(prefix.length).includes('/') &&
+          o.metadata.name > start &&
+          tests.every((t) => t(((o.metadata as Obj)['labels'] as Record<string, string>) ?? {})),
+      )
       .map(([, o]) => o)
       .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
     const { items, metadata } = pageOf(all, limit, rv);
@@ -591,14 +663,21 @@ export class ApiServerDouble {
     const from = this.continueFrom(url);
     if (!from) {
       record(400);
-      return sendStatus(res, 400, 'BadRequest', 'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+      return sendStatus(
+        res,
+        400,
+        'BadRequest',
+        'continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)',
+      );
     }
     const { start, rv } = from;
     if (url.searchParams.get('labelSelector') || url.searchParams.get('fieldSelector')) {
       record(400);
       return sendStatus(res, 400, 'BadRequest', 'selectors on a node LIST are not modelled by the double');
     }
-    const all = [...this.nodes.values()].filter((n) => n.metadata.name > start).sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+    const all = [...this.nodes.values()]
+      .filter((n) => n.metadata.name > start)
+      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
     const { items, metadata } = pageOf(all, limit, rv);
     record(200);
     sendJson(res, 200, { kind: 'NodeList', apiVersion: 'v1', metadata, items });
@@ -616,14 +695,18 @@ export class ApiServerDouble {
     const from = rvParam ? Number(rvParam) : 0;
     const oldest = this.history[0]?.rv ?? this.rv;
     if (forceGone || (from > 0 && from < oldest - 1)) {
-      res.end(JSON.stringify({ type: 'ERROR', object: statusBody(410, 'Expired', `too old resource version: ${from} (${oldest - 1})`) }) + '\n');
+      res.end(
+        JSON.stringify({ type: 'ERROR', object: statusBody(410, 'Expired', `too old resource version: ${from} (${oldest - 1})`) }) + '\n',
+      );
       return;
     }
     if (from === 0) {
       // "Any" resourceVersion: start with the current state as synthetic ADDED events.
-      for (const n of this.nodes.values()) if (!name || n.metadata.name === name) res.write(JSON.stringify({ type: 'ADDED', object: n }) + '\n');
+      for (const n of this.nodes.values())
+        if (!name || n.metadata.name === name) res.write(JSON.stringify({ type: 'ADDED', object: n }) + '\n');
     } else {
-      for (const e of this.history) if (e.rv > from && (!name || e.object.metadata.name === name)) res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n');
+      for (const e of this.history)
+        if (e.rv > from && (!name || e.object.metadata.name === name)) res.write(JSON.stringify({ type: e.type, object: e.object }) + '\n');
     }
     const w: Watcher = name ? { name, res } : { res };
     this.watchers.add(w);
@@ -643,10 +726,12 @@ function ownerReferencesProblem(meta: Obj | undefined): string | undefined {
   if (!Array.isArray(refs)) return 'metadata.ownerReferences: Invalid value: must be a list';
   for (const [i, r] of (refs as Obj[]).entries()) {
     for (const f of ['apiVersion', 'kind', 'name', 'uid']) {
-      if (typeof r?.[f] !== 'string' || r[f] === '') return `metadata.ownerReferences[${i}].${f}: Invalid value: "": ${f} must not be empty`;
+      if (typeof r?.[f] !== 'string' || r[f] === '')
+        return `metadata.ownerReferences[${i}].${f}: Invalid value: "": ${f} must not be empty`;
     }
   }
-  if ((refs as Obj[]).filter((r) => r['controller'] === true).length > 1) return 'metadata.ownerReferences: Invalid value: Only one reference can have Controller set to true';
+  if ((refs as Obj[]).filter((r) => r['controller'] === true).length > 1)
+    return 'metadata.ownerReferences: Invalid value: Only one reference can have Controller set to true';
   return undefined;
 }
 
@@ -655,9 +740,11 @@ function validateNode(n: NodeObject): string | undefined {
     const slash = k.lastIndexOf('/');
     const prefix = slash >= 0 ? k.slice(0, slash) : '';
     const nm = slash >= 0 ? k.slice(slash + 1) : k;
-    if (prefix.length > 253 || (slash >= 0 && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(prefix))) return `metadata.labels: Invalid value: "${k}": prefix part must be a DNS-1123 subdomain`;
+    if (prefix.length > 253 || (slash >= 0 && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(prefix)))
+      return `metadata.labels: Invalid value: "${k}": prefix part must be a DNS-1123 subdomain`;
     if (nm.length > 63 || !LABEL_NAME.test(nm)) return `metadata.labels: Invalid value: "${k}": name part must be a valid label name`;
-    if (typeof v !== 'string' || v.length > 63 || (v !== '' && !LABEL_NAME.test(v))) return `metadata.labels: Invalid value: "${String(v)}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.'`;
+    if (typeof v !== 'string' || v.length > 63 || (v !== '' && !LABEL_NAME.test(v)))
+      return `metadata.labels: Invalid value: "${String(v)}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.'`;
   }
   for (const t of n.spec?.taints ?? []) {
     if (!['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(t.effect)) return `spec.taints.effect: Unsupported value: "${t.effect}"`;
@@ -692,7 +779,11 @@ function sendJson(res: ServerResponse, code: number, body: unknown, headers: Rec
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
   if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+    );
   }
   return v;
 }
@@ -702,7 +793,9 @@ function pageOf<T extends { metadata: { name: string } }>(all: T[], limit: numbe
   const items = limit > 0 ? all.slice(0, limit) : all;
   const metadata: Obj = { resourceVersion: rv };
   if (items.length < all.length) {
-    metadata['continue'] = Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(rv), start: items.at(-1)!.metadata.name })).toString('base64');
+    metadata['continue'] = Buffer.from(
+      JSON.stringify({ v: 'meta.k8s.io/v1', rv: Number(rv), start: items.at(-1)!.metadata.name }),
+    ).toString('base64');
     metadata['remainingItemCount'] = all.length - items.length;
   }
   return { items, metadata };

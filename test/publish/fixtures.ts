@@ -30,10 +30,18 @@ export function report(over: Partial<ProbeReport> = {}): ProbeReport {
 
 export const checksOk: ProfileCheck[] = [{ profile: 'cilium', satisfied: true, unmet: [] }];
 export const checksBad: ProfileCheck[] = [
-  { profile: 'cilium', satisfied: false, unmet: [{ requirement: 'map type ringbuf', status: 'unsupported', errno: 'EINVAL', remediation: ['set CONFIG_BPF_SYSCALL=y'] }] },
+  {
+    profile: 'cilium',
+    satisfied: false,
+    unmet: [{ requirement: 'map type ringbuf', status: 'unsupported', errno: 'EINVAL', remediation: ['set CONFIG_BPF_SYSCALL=y'] }],
+  },
 ];
 export const checksUnknown: ProfileCheck[] = [
-  { profile: 'tetragon', satisfied: false, unmet: [{ requirement: 'fentry attach', status: 'not-permitted', errno: 'EPERM', detail: 'lockdown', remediation: ['grant CAP_BPF'] }] },
+  {
+    profile: 'tetragon',
+    satisfied: false,
+    unmet: [{ requirement: 'fentry attach', status: 'not-permitted', errno: 'EPERM', detail: 'lockdown', remediation: ['grant CAP_BPF'] }],
+  },
 ];
 
 export function foreignNode(name: string): NodeObject {
@@ -46,8 +54,22 @@ export function foreignNode(name: string): NodeObject {
     spec: { taints: [{ key: 'example.com/dedicated', value: 'gpu', effect: 'NoSchedule' }] },
     status: {
       conditions: [
-        { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status', lastHeartbeatTime: '2026-11-22T00:00:00Z', lastTransitionTime: '2026-11-21T00:00:00Z' },
-        { type: 'example.com/GpuHealthy', status: 'True', reason: 'Ok', message: 'fine', lastHeartbeatTime: '2026-11-22T00:00:00Z', lastTransitionTime: '2026-11-21T00:00:00Z' },
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'KubeletReady',
+          message: 'kubelet is posting ready status',
+          lastHeartbeatTime: '2026-11-22T00:00:00Z',
+          lastTransitionTime: '2026-11-21T00:00:00Z',
+        },
+        {
+          type: 'example.com/GpuHealthy',
+          status: 'True',
+          reason: 'Ok',
+          message: 'fine',
+          lastHeartbeatTime: '2026-11-22T00:00:00Z',
+          lastTransitionTime: '2026-11-21T00:00:00Z',
+        },
       ],
     },
   };

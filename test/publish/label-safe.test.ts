@@ -12,6 +12,8 @@ describe('labelSafe', () => {
 
   it('accepts distinct profiles and names the pair that would collide', () => {
     expect(profileProjectionProblem(['cilium', 'tetragon', 'net-xdp'])).toBeUndefined();
-    expect(profileProjectionProblem(['cilium-1', 'cilium1'])).toMatch(/"cilium-1" and "cilium1" would both be published as condition type <prefix>\/ProfileCilium1/);
+    expect(profileProjectionProblem(['cilium-1', 'cilium1'])).toMatch(
+      /"cilium-1" and "cilium1" would both be published as condition type <prefix>\/ProfileCilium1/,
+    );
   });
 });

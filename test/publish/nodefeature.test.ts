@@ -39,7 +39,10 @@ afterEach(async () => {
 
 /** The shared wait of test/e2e/process.ts, on a condition (what the writer does comes over HTTP). */
 const until = (f: () => boolean): Promise<true> => waitFor(f.toString(), () => (f() ? true : undefined));
-type NF = { metadata: { labels: Record<string, string>; ownerReferences?: Record<string, unknown>[] }; spec: { features: { attributes: Record<string, { elements: Record<string, string> }> }; labels: Record<string, string> } };
+type NF = {
+  metadata: { labels: Record<string, string>; ownerReferences?: Record<string, unknown>[] };
+  spec: { features: { attributes: Record<string, { elements: Record<string, string> }> }; labels: Record<string, string> };
+};
 
 describe('NodeFeature publishing', () => {
   it('creates the object with our features, writes only on change, keeps Node labels off', async () => {
@@ -53,7 +56,9 @@ describe('NodeFeature publishing', () => {
     expect(nf.spec.features.attributes['bpfready.profile']?.elements).toEqual({ cilium: 'true' });
     expect(nf.spec.labels).toEqual({});
     const node = server.node('n1');
-    expect(Object.keys(node.metadata.labels ?? {}).filter((k) => k.startsWith('bpfready.io/') && k !== 'bpfready.io/hand-made')).toEqual([]);
+    expect(Object.keys(node.metadata.labels ?? {}).filter((k) => k.startsWith('bpfready.io/') && k !== 'bpfready.io/hand-made')).toEqual(
+      [],
+    );
     expect(node.status?.conditions?.some((c) => c.type === 'bpfready.io/EBPFReady')).toBe(true);
 
     const puts = () => server.requests.filter((r) => r.path.includes('nodefeatures') && r.method !== 'GET').length;
@@ -62,9 +67,18 @@ describe('NodeFeature publishing', () => {
     // exactly one more write has happened, and the repeat made none.
     p.publish(report(), checksOk);
     // Someone else adds a label to the object: our next replace must start from their version and keep it.
-    server.editCustom(PATH, (o) => ({ ...o, metadata: { ...(o['metadata'] as object), labels: { ...((o['metadata'] as { labels: object }).labels), 'x.example.com/y': 'z' } } }) as typeof o);
+    server.editCustom(
+      PATH,
+      (o) =>
+        ({
+          ...o,
+          metadata: { ...(o['metadata'] as object), labels: { ...(o['metadata'] as { labels: object }).labels, 'x.example.com/y': 'z' } },
+        }) as typeof o,
+    );
     p.publish(report(), checksBad);
-    await until(() => (server.customObject(PATH) as unknown as NF).spec.features.attributes['bpfready.profile']?.elements['cilium'] === 'false');
+    await until(
+      () => (server.customObject(PATH) as unknown as NF).spec.features.attributes['bpfready.profile']?.elements['cilium'] === 'false',
+    );
     expect(puts()).toBe(before + 1);
     expect((server.customObject(PATH) as unknown as NF).metadata.labels['x.example.com/y']).toBe('z');
   });
@@ -80,7 +94,9 @@ describe('NodeFeature publishing', () => {
     await until(() => server.requests.filter((r) => r.path.includes('nodefeatures') && r.method === 'GET').length >= 2);
     // A change after the restart's first sync: stored with one write, so that sync made none.
     p.publish(report(), checksBad);
-    await until(() => (server.customObject(PATH) as unknown as NF).spec.features.attributes['bpfready.profile']?.elements['cilium'] === 'false');
+    await until(
+      () => (server.customObject(PATH) as unknown as NF).spec.features.attributes['bpfready.profile']?.elements['cilium'] === 'false',
+    );
     expect(writes()).toBe(before + 1);
   });
 
@@ -89,7 +105,9 @@ describe('NodeFeature publishing', () => {
     await until(() => server.customObject(PATH) !== undefined);
     const uid = server.node('n1').metadata['uid'];
     expect(uid).toMatch(/^[0-9a-f-]{36}$/);
-    expect((server.customObject(PATH) as unknown as NF).metadata.ownerReferences).toEqual([{ apiVersion: 'v1', kind: 'Node', name: 'n1', uid }]);
+    expect((server.customObject(PATH) as unknown as NF).metadata.ownerReferences).toEqual([
+      { apiVersion: 'v1', kind: 'Node', name: 'n1', uid },
+    ]);
     // A DaemonSet restart (the pod, its owner in NFD before 0.19, goes away): the object stays.
     await p.close();
     p = nfdPublisher();
@@ -107,20 +125,38 @@ describe('NodeFeature publishing', () => {
     p.publish(report(), checksOk);
     await until(() => server.customObject(PATH) !== undefined);
     const other = { apiVersion: 'example.com/v1', kind: 'Inventory', name: 'rack-1', uid: '00000000-0000-0000-0000-000000000001' };
-    server.editCustom(PATH, (o) => ({ ...o, metadata: { ...(o['metadata'] as object), ownerReferences: [other, { apiVersion: 'v1', kind: 'Node', name: 'n1', uid: 'old-node-uid' }] } }) as typeof o);
+    server.editCustom(
+      PATH,
+      (o) =>
+        ({
+          ...o,
+          metadata: {
+            ...(o['metadata'] as object),
+            ownerReferences: [other, { apiVersion: 'v1', kind: 'Node', name: 'n1', uid: 'old-node-uid' }],
+          },
+        }) as typeof o,
+    );
     await p.close();
     p = nfdPublisher();
     p.publish(report(), checksOk);
     const uid = server.node('n1').metadata['uid'];
     await until(() => (server.customObject(PATH) as unknown as NF).metadata.ownerReferences?.some((r) => r['uid'] === uid) === true);
-    expect((server.customObject(PATH) as unknown as NF).metadata.ownerReferences).toEqual([other, { apiVersion: 'v1', kind: 'Node', name: 'n1', uid }]);
+    expect((server.customObject(PATH) as unknown as NF).metadata.ownerReferences).toEqual([
+      other,
+      { apiVersion: 'v1', kind: 'Node', name: 'n1', uid },
+    ]);
   });
 
   it('the double refuses an ownerReference without a uid, as the API server does', async () => {
     const r = await fetch(`${server.url}/apis/nfd.k8s-sigs.io/v1alpha1/namespaces/bpfready/nodefeatures`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ apiVersion: 'nfd.k8s-sigs.io/v1alpha1', kind: 'NodeFeature', metadata: { name: 'x', ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: 'n1' }] }, spec: {} }),
+      body: JSON.stringify({
+        apiVersion: 'nfd.k8s-sigs.io/v1alpha1',
+        kind: 'NodeFeature',
+        metadata: { name: 'x', ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: 'n1' }] },
+        spec: {},
+      }),
     });
     expect(r.status).toBe(422);
     expect(((await r.json()) as { message: string }).message).toMatch(/ownerReferences\[0\]\.uid/);
@@ -131,7 +167,9 @@ describe('NodeFeature publishing', () => {
     await until(() => server.customObject(PATH) !== undefined);
     server.inject({ kind: 'status', status: 409, method: 'PUT' });
     p.publish(report(), checksBad);
-    await until(() => (server.customObject(PATH) as unknown as NF).spec.features.attributes['bpfready.profile']?.elements['cilium'] === 'false');
+    await until(
+      () => (server.customObject(PATH) as unknown as NF).spec.features.attributes['bpfready.profile']?.elements['cilium'] === 'false',
+    );
     expect(server.requests.some((r) => r.method === 'PUT' && r.status === 409)).toBe(true);
   });
 });

@@ -20,7 +20,8 @@ import { ApiServerDouble } from './apiserver-double.ts';
 const BIN = resolve(import.meta.dirname, '../../bin/kubectl-bpfready');
 const OPENSNOOP = resolve(import.meta.dirname, '../corpus/libbpf-tools/opensnoop.bpf.o');
 const NS = 'bpfready';
-const named = (n: string): ProbeReport => JSON.parse(gunzipSync(readFileSync(join(NAMED_REPORTS_DIR, `${n}.json.gz`))).toString('utf8')) as ProbeReport;
+const named = (n: string): ProbeReport =>
+  JSON.parse(gunzipSync(readFileSync(join(NAMED_REPORTS_DIR, `${n}.json.gz`))).toString('utf8')) as ProbeReport;
 const REPORTS: Record<string, ProbeReport> = {
   'node-vm': named('6.18.44-fc-v1147'),
   'node-debian': named('debian-6.1.0-57-amd64'),
@@ -30,12 +31,17 @@ const dir = mkdtempSync(join(tmpdir(), 'bpfready-nodes-'));
 
 function kubeconfig(server: ApiServerDouble): string {
   const file = join(dir, `kubeconfig-${server.url.split(':').at(-1)}`);
-  writeFileSync(file, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'double',
-    clusters: [{ name: 'double', cluster: { server: server.url, 'insecure-skip-tls-verify': true } }],
-    users: [{ name: 'u', user: { token: 't' } }],
-    contexts: [{ name: 'double', context: { cluster: 'double', user: 'u', namespace: NS } }],
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 'double',
+      clusters: [{ name: 'double', cluster: { server: server.url, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'u', user: { token: 't' } }],
+      contexts: [{ name: 'double', context: { cluster: 'double', user: 'u', namespace: NS } }],
+    }),
+  );
   return file;
 }
 
@@ -69,7 +75,8 @@ describe('bpfready nodes', () => {
   it('every object stays under the ConfigMap limit; builds are stored once, whatever the number of nodes', () => {
     const sizes = Object.entries(REPORTS).map(([n, r]) => {
       const o = reportObjects(r, { name: n, uid: 'u' });
-      const size = (x: { binaryData?: Record<string, string> }) => Object.values(x.binaryData ?? {}).reduce((s, v) => s + Buffer.from(v, 'base64').length, 0);
+      const size = (x: { binaryData?: Record<string, string> }) =>
+        Object.values(x.binaryData ?? {}).reduce((s, v) => s + Buffer.from(v, 'base64').length, 0);
       return { n, node: size(o.node), kernel: o.kernel.map(size) };
     });
     console.info(`published bytes per node report and kernel-view part: ${JSON.stringify(sizes)}`);
@@ -106,9 +113,15 @@ describe('bpfready nodes', () => {
     try {
       const r = await nodes(empty, '--elf', OPENSNOOP);
       expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
-      expect(r.stderr.trim().split('\n')).toEqual([`bpfready nodes: namespace ${NS} has no bpfready node reports (app.kubernetes.io/managed-by=bpfready,bpfready.io/object): is the daemon installed there (--namespace)?`]);
+      expect(r.stderr.trim().split('\n')).toEqual([
+        `bpfready nodes: namespace ${NS} has no bpfready node reports (app.kubernetes.io/managed-by=bpfready,bpfready.io/object): is the daemon installed there (--namespace)?`,
+      ]);
       const p = await nodes(empty, '--profile', 'nope');
-      expect({ code: p.code, stdout: p.stdout, stderr: p.stderr.trim() }).toEqual({ code: 2, stdout: '', stderr: 'bpfready nodes: unknown profile "nope" (built in: cilium, falco-modern-ebpf)' });
+      expect({ code: p.code, stdout: p.stdout, stderr: p.stderr.trim() }).toEqual({
+        code: 2,
+        stdout: '',
+        stderr: 'bpfready nodes: unknown profile "nope" (built in: cilium, falco-modern-ebpf)',
+      });
       expect(empty.writes).toBe(0);
     } finally {
       await empty.close();
@@ -118,11 +131,17 @@ describe('bpfready nodes', () => {
   it('a refused LIST (no RBAC to read the reports): one line naming the namespace and the refusal, exit 2', async () => {
     const locked = new ApiServerDouble();
     await locked.start();
-    locked.rbac = { user: 'jane', clusterRules: [], namespaceRules: { [NS]: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }] } };
+    locked.rbac = {
+      user: 'jane',
+      clusterRules: [],
+      namespaceRules: { [NS]: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['get'] }] },
+    };
     try {
       const r = await nodes(locked, '--elf', OPENSNOOP);
       expect({ code: r.code, stdout: r.stdout }).toEqual({ code: 2, stdout: '' });
-      expect(r.stderr).toMatch(/^bpfready nodes: listing ConfigMaps in namespace bpfready failed: LIST configmaps in bpfready: HTTP 403: configmaps is forbidden: User "jane" cannot list resource "configmaps" in API group "" in the namespace "bpfready"\n$/);
+      expect(r.stderr).toMatch(
+        /^bpfready nodes: listing ConfigMaps in namespace bpfready failed: LIST configmaps in bpfready: HTTP 403: configmaps is forbidden: User "jane" cannot list resource "configmaps" in API group "" in the namespace "bpfready"\n$/,
+      );
     } finally {
       await locked.close();
     }
@@ -159,7 +178,9 @@ describe('bpfready nodes', () => {
       expect(d.nodes.every((n) => n.ready === !n.node.endsWith('-node-vm'))).toBe(true);
       expect(lists.length).toBe(Math.ceil((NODES + kernels.length) / 500));
       expect(d.requests).toBe(lists.length);
-      console.info(`bpfready nodes, ${NODES} simulated nodes (${kernels.length} kernel-view objects): ${lists.length} LIST requests, ${(r.ms / 1000).toFixed(1)} s wall for the whole command`);
+      console.info(
+        `bpfready nodes, ${NODES} simulated nodes (${kernels.length} kernel-view objects): ${lists.length} LIST requests, ${(r.ms / 1000).toFixed(1)} s wall for the whole command`,
+      );
     } finally {
       await big.close();
     }

@@ -60,7 +60,13 @@ export function strategicMergePatch(target: unknown, patch: unknown, mergeKeys =
   return out;
 }
 
-function mergeList(current: unknown[], patch: unknown[], key: string, mergeKeys: Readonly<Record<string, string>>, path: string): unknown[] {
+function mergeList(
+  current: unknown[],
+  patch: unknown[],
+  key: string,
+  mergeKeys: Readonly<Record<string, string>>,
+  path: string,
+): unknown[] {
   const out = current.map((e) => structuredClone(e));
   for (const el of patch) {
     if (!isObj(el) || !(key in el)) throw new PatchError(`${path}: element without merge key "${key}"`);

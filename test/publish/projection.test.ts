@@ -9,7 +9,17 @@ import { checksBad, checksOk, checksUnknown, foreignNode, report } from './fixtu
 
 describe('labels', () => {
   it('rejects reserved and malformed prefixes', () => {
-    for (const bad of ['kubernetes.io', 'feature.node.kubernetes.io', 'k8s.io', 'x.k8s.io', 'Bpfready.io', 'a..b', '-a.io', '', 'a'.repeat(254)]) {
+    for (const bad of [
+      'kubernetes.io',
+      'feature.node.kubernetes.io',
+      'k8s.io',
+      'x.k8s.io',
+      'Bpfready.io',
+      'a..b',
+      '-a.io',
+      '',
+      'a'.repeat(254),
+    ]) {
       expect(prefixProblem(bad), bad).toBeDefined();
       expect(() => validatePrefix(bad)).toThrow(UsageError);
     }
@@ -37,9 +47,15 @@ describe('labels', () => {
   });
 
   it('token delegation from the bpffs mounts delegate options', () => {
-    const mount = (cmds: string[], token: { status: 'supported' | 'unsupported'; errno?: string }) => ({ path: '/x', delegate: { cmds, maps: [], progs: [], attachs: [] }, token });
+    const mount = (cmds: string[], token: { status: 'supported' | 'unsupported'; errno?: string }) => ({
+      path: '/x',
+      delegate: { cmds, maps: [], progs: [], attachs: [] },
+      token,
+    });
     // EOPNOTSUPP from the host user namespace says nothing about the node's delegation
-    const yes = report({ bpffs: [mount([], { status: 'unsupported', errno: 'ENOENT' }), mount(['any'], { status: 'unsupported', errno: 'EOPNOTSUPP' })] });
+    const yes = report({
+      bpffs: [mount([], { status: 'unsupported', errno: 'ENOENT' }), mount(['any'], { status: 'unsupported', errno: 'EOPNOTSUPP' })],
+    });
     expect(projectLabels('p.io', yes, [])['p.io/feature.token-delegation']).toBe('true');
     const no = report({ bpffs: [mount([], { status: 'unsupported', errno: 'EOPNOTSUPP' })] });
     expect(projectLabels('p.io', no, [])['p.io/feature.token-delegation']).toBe('false');
@@ -75,11 +91,13 @@ describe('plan', () => {
       { type: 'bpfready.io/GpuHealthy', status: 'True' },
       { type: 'bpfready.io/Profile-not-ours', status: 'True' },
     );
-    const deleted = ((planWrites(d, n, opts).status!['status'] as { conditions: { type: string; $patch?: string }[] }).conditions)
+    const deleted = (planWrites(d, n, opts).status!['status'] as { conditions: { type: string; $patch?: string }[] }).conditions
       .filter((c) => c.$patch === 'delete')
       .map((c) => c.type);
     expect(deleted).toEqual(['bpfready.io/ProfileGone']);
-    expect(planPrune(n, 'bpfready.io', []).status).toEqual({ status: { conditions: [{ type: 'bpfready.io/ProfileGone', $patch: 'delete' }] } });
+    expect(planPrune(n, 'bpfready.io', []).status).toEqual({
+      status: { conditions: [{ type: 'bpfready.io/ProfileGone', $patch: 'delete' }] },
+    });
   });
 
   it('is empty once the node shows the desired state', () => {
@@ -89,8 +107,8 @@ describe('plan', () => {
     expect(p.node).toBeDefined();
     expect(p.status).toBeDefined();
     n.metadata.labels = { ...n.metadata.labels, ...d.labels };
-    n.metadata.annotations = { ...n.metadata.annotations, ...((p.node!['metadata'] as { annotations: Record<string, string> }).annotations) };
-    n.status!.conditions = [...n.status!.conditions!, ...((p.status!['status'] as { conditions: [] }).conditions)];
+    n.metadata.annotations = { ...n.metadata.annotations, ...(p.node!['metadata'] as { annotations: Record<string, string> }).annotations };
+    n.status!.conditions = [...n.status!.conditions!, ...(p.status!['status'] as { conditions: [] }).conditions];
     expect(planWrites(d, n, opts)).toEqual({});
     expect(planWrites(d, n, { ...opts, heartbeat: true }).status).toBeDefined();
   });
@@ -104,7 +122,11 @@ describe('plan', () => {
     const p = planPrune(n, 'bpfready.io', ['bpfready.io/not-ready']);
     expect(p.node).toEqual({
       spec: { taints: [{ key: 'example.com/dedicated', value: 'gpu', effect: 'NoSchedule' }] },
-      metadata: { labels: { 'bpfready.io/program-type.xdp': null }, annotations: { 'bpfready.io/owned-labels': null }, resourceVersion: undefined },
+      metadata: {
+        labels: { 'bpfready.io/program-type.xdp': null },
+        annotations: { 'bpfready.io/owned-labels': null },
+        resourceVersion: undefined,
+      },
     });
     expect(p.status).toEqual({ status: { conditions: [{ type: 'bpfready.io/EBPFReady', $patch: 'delete' }] } });
   });

@@ -92,14 +92,16 @@ describe('pruneAllNodes', () => {
     const real = createNodeApi(server.kubeConfig());
     let inFlight = 0;
     let peak = 0;
-    const track = <A extends unknown[], T>(f: (...a: A) => Promise<T>) => async (...a: A): Promise<T> => {
-      peak = Math.max(peak, ++inFlight);
-      try {
-        return await f(...a);
-      } finally {
-        inFlight--;
-      }
-    };
+    const track =
+      <A extends unknown[], T>(f: (...a: A) => Promise<T>) =>
+      async (...a: A): Promise<T> => {
+        peak = Math.max(peak, ++inFlight);
+        try {
+          return await f(...a);
+        } finally {
+          inFlight--;
+        }
+      };
     const api: NodeApi = { ...real, read: track(real.read) };
     await pruneAllNodes(api, { prefix: 'bpfready.io', concurrency: 2 });
     expect(peak).toBe(2);
@@ -109,7 +111,11 @@ describe('pruneAllNodes', () => {
   it('a node that keeps answering 500 is reported, the others are still pruned', async () => {
     server.inject({ kind: 'status', status: 500, method: 'PATCH', path: /\/n3$/, times: 1000 });
     const sleeps: number[] = [];
-    const r = await pruneAllNodes(createNodeApi(server.kubeConfig()), { prefix: 'bpfready.io', attempts: 4, sleep: async (ms) => void sleeps.push(ms) });
+    const r = await pruneAllNodes(createNodeApi(server.kubeConfig()), {
+      prefix: 'bpfready.io',
+      attempts: 4,
+      sleep: async (ms) => void sleeps.push(ms),
+    });
     expect(r.nodes.find((o) => o.node === 'n3')?.error).toMatch(/PATCH node n3: HTTP 500/);
     expect(sleeps).toEqual([200, 400, 800]);
     for (const n of OURS.filter((x) => x !== 'n3')) expectOnlyForeign(n);
@@ -144,7 +150,13 @@ describe('bpfready prune --all-nodes (CLI)', () => {
     const r = await cli(['--all-nodes']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    for (const n of OURS) expect(r.stdout).toMatch(new RegExp(`^node ${n}: removed \\d+ label\\(s\\), the ownership annotation, 2 condition\\(s\\).*1 taint\\(s\\) \\[bpfready.io/not-ready\\]$`, 'm'));
+    for (const n of OURS)
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `^node ${n}: removed \\d+ label\\(s\\), the ownership annotation, 2 condition\\(s\\).*1 taint\\(s\\) \\[bpfready.io/not-ready\\]$`,
+          'm',
+        ),
+      );
     expect(r.stdout).toMatch(new RegExp(`^node ${CLEAN}: removed 0 label\\(s\\), no annotation`, 'm'));
     expect(r.stdout).toMatch(/^total: 6 node\(s\), 5 pruned, 1 already clean, 0 failed$/m);
     expect(server.requests.filter((q) => q.method === 'PATCH' && q.path === '/api/v1/nodes/n2' && q.status === 500)).toHaveLength(2);

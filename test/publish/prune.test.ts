@@ -72,20 +72,26 @@ describe('prune', () => {
   });
 
   it('bad input is exit 2 with a message, no stack', async () => {
-    const err = await run('bin/bpfready', ['prune', '--node-name', 'n1', '--label-prefix', 'node.kubernetes.io']).catch((e: { code: number; stderr: string }) => e);
+    const err = await run('bin/bpfready', ['prune', '--node-name', 'n1', '--label-prefix', 'node.kubernetes.io']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect((err as { code: number }).code).toBe(2);
     expect((err as { stderr: string }).stderr).toMatch(/reserved/);
     expect((err as { stderr: string }).stderr).not.toMatch(/\n\s+at /);
   });
 
   it('a flag of serve/daemon that prune would ignore is exit 2, naming it', async () => {
-    const err = await run('bin/bpfready', ['prune', '--node-name', 'n1', '--listen', ':1']).catch((e: { code: number; stderr: string }) => e);
+    const err = await run('bin/bpfready', ['prune', '--node-name', 'n1', '--listen', ':1']).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect((err as { code: number }).code).toBe(2);
     expect((err as { stderr: string }).stderr).toMatch(/--listen: not an option of prune/);
   });
 
   it('no cluster configuration is exit 2 naming where it looked', async () => {
-    const err = await run('bin/bpfready', ['prune', '--node-name', 'n1'], { env: { PATH: process.env['PATH'] ?? '', HOME: mkdtempSync(join(tmpdir(), 'bpfready-home-')) } }).catch((e: { code: number; stderr: string }) => e);
+    const err = await run('bin/bpfready', ['prune', '--node-name', 'n1'], {
+      env: { PATH: process.env['PATH'] ?? '', HOME: mkdtempSync(join(tmpdir(), 'bpfready-home-')) },
+    }).catch((e: { code: number; stderr: string }) => e);
     expect((err as { code: number }).code).toBe(2);
     expect((err as { stderr: string }).stderr).toMatch(/cluster configuration \(KUBECONFIG.*none found/);
   });
@@ -95,7 +101,12 @@ describe('pruneNode on a node that is gone', () => {
   it('treats 404 (deleted since it was listed) as nothing to prune, not a failure', async () => {
     const gone = new KubeApiError('nodes "n" not found', 404, undefined, undefined);
     const api = { read: async () => Promise.reject(gone) } as unknown as NodeApi;
-    await expect(pruneNode(api, 'n', { prefix: 'bpfready.io' })).resolves.toEqual({ labels: [], annotation: false, conditions: [], taints: [] });
+    await expect(pruneNode(api, 'n', { prefix: 'bpfready.io' })).resolves.toEqual({
+      labels: [],
+      annotation: false,
+      conditions: [],
+      taints: [],
+    });
     const broken = { read: async () => Promise.reject(new KubeApiError('forbidden', 403, undefined, undefined)) } as unknown as NodeApi;
     await expect(pruneNode(broken, 'n', { prefix: 'bpfready.io' })).rejects.toThrow(/forbidden/);
   });

@@ -42,7 +42,9 @@ function publisher(over: Partial<PublisherOptions> = {}): NodePublisher {
 }
 
 const foreign = (n: NodeObject) => ({
-  labels: Object.fromEntries(Object.entries(n.metadata.labels ?? {}).filter(([k]) => !k.startsWith('bpfready.io/') || k === 'bpfready.io/hand-made')),
+  labels: Object.fromEntries(
+    Object.entries(n.metadata.labels ?? {}).filter(([k]) => !k.startsWith('bpfready.io/') || k === 'bpfready.io/hand-made'),
+  ),
   annotations: Object.fromEntries(Object.entries(n.metadata.annotations ?? {}).filter(([k]) => !k.startsWith('bpfready.io/'))),
   taints: n.spec?.taints?.filter((t) => !t.key.startsWith('bpfready.io/')),
   conditions: n.status?.conditions?.filter((c) => !String(c.type).startsWith('bpfready.io/')),
@@ -126,7 +128,13 @@ describe('publisher against the API-server double', () => {
   });
 
   it('keeps lastTransitionTime while the status holds, moves it when the status changes', async () => {
-    const unknown = (detail: string) => [{ profile: 'cilium', satisfied: false, unmet: [{ requirement: 'fentry attach', status: 'not-permitted' as const, errno: 'EPERM', detail, remediation: ['grant CAP_BPF'] }] }];
+    const unknown = (detail: string) => [
+      {
+        profile: 'cilium',
+        satisfied: false,
+        unmet: [{ requirement: 'fentry attach', status: 'not-permitted' as const, errno: 'EPERM', detail, remediation: ['grant CAP_BPF'] }],
+      },
+    ];
     const cond = () => server.node(NODE).status?.conditions?.find((c) => c.type === 'bpfready.io/ProfileCilium');
     const p = publisher();
     p.publish(report(), unknown('first'));
@@ -226,7 +234,9 @@ describe('publisher against the API-server double', () => {
     // The node comes back as a new object: none of our state is on it.
     server.addNode(foreignNode(NODE));
     await p.whenInSync();
-    expect(server.node(NODE).metadata.labels?.['bpfready.io/program-type.xdp']).toBe(original.metadata.labels?.['bpfready.io/program-type.xdp']);
+    expect(server.node(NODE).metadata.labels?.['bpfready.io/program-type.xdp']).toBe(
+      original.metadata.labels?.['bpfready.io/program-type.xdp'],
+    );
   });
 
   it('re-reads and re-applies after 409 Conflict on a taint change', async () => {
@@ -287,14 +297,20 @@ describe('publisher against the API-server double', () => {
     const watches = server.requests.filter((r) => r.watch).length;
     server.closeWatches();
     // The ended watch and the one after its 410 both come back at once (no backoff for a first 410).
-    await until('a watch again after the 410', () => (server.requests.filter((r) => r.watch).length >= watches + 2 && server.watchCount === 1 ? true : undefined));
+    await until('a watch again after the 410', () =>
+      server.requests.filter((r) => r.watch).length >= watches + 2 && server.watchCount === 1 ? true : undefined,
+    );
     expect(server.watchCount).toBe(1);
     server.edit(NODE, (n) => delete n.metadata.labels!['bpfready.io/map-type.hash']);
     await settle(p);
     expect(server.node(NODE).metadata.labels?.['bpfready.io/map-type.hash']).toBe('true');
     // no GET at all: the first watch and the one after 410 both start from resourceVersion 0
     expect(server.count('GET node')).toBe(0);
-    expect(server.requests.filter((r) => r.watch).map((r) => new URLSearchParams(r.query).get('resourceVersion'))).toEqual(['0', expect.stringMatching(/^[1-9]/), '0']);
+    expect(server.requests.filter((r) => r.watch).map((r) => new URLSearchParams(r.query).get('resourceVersion'))).toEqual([
+      '0',
+      expect.stringMatching(/^[1-9]/),
+      '0',
+    ]);
   });
 
   it('heartbeat: refreshes lastHeartbeatTime only, one status write per period; off writes nothing', async () => {
@@ -414,8 +430,12 @@ describe('publisher against the API-server double', () => {
     const patches = p.stats().nodePatches;
     // The other writer has the last word, and our watch has seen it: a pass it started (synchronously,
     // on the event) would have counted its patch before sending it; backing off, none is made.
-    await until('the other writer to undo us', () => (!server.node(NODE).metadata.labels?.['bpfready.io/map-type.hash'] ? true : undefined));
-    await until('our watch to see it', () => (Number(p.stats().watchedResourceVersion) >= Number(server.node(NODE).metadata.resourceVersion) ? true : undefined));
+    await until('the other writer to undo us', () =>
+      !server.node(NODE).metadata.labels?.['bpfready.io/map-type.hash'] ? true : undefined,
+    );
+    await until('our watch to see it', () =>
+      Number(p.stats().watchedResourceVersion) >= Number(server.node(NODE).metadata.resourceVersion) ? true : undefined,
+    );
     clearInterval(fight);
     expect(p.stats().nodePatches).toBe(patches);
     expect(p.stats().lastError).toMatch(/writes in the last 60 s; is another writer/);

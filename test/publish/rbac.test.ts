@@ -16,13 +16,22 @@ import { checksBad, foreignNode, quietLogger, report } from './fixtures.ts';
 const skip = helmSkip();
 const TAINT = { key: 'bpfready.io/not-ready', effect: 'NoSchedule' } as const;
 const rendered = skip ? [] : render({ values: [{ config: { kubernetes: { taint: true } } }] });
-const clusterRole = (hook: boolean): PolicyRule[] => rendered.find((d) => d.doc['kind'] === 'ClusterRole' && isHook(d.doc) === hook && !/test/.test(d.doc['metadata']['annotations']?.['helm.sh/hook'] ?? ''))?.doc['rules'] ?? [];
+const clusterRole = (hook: boolean): PolicyRule[] =>
+  rendered.find(
+    (d) =>
+      d.doc['kind'] === 'ClusterRole' && isHook(d.doc) === hook && !/test/.test(d.doc['metadata']['annotations']?.['helm.sh/hook'] ?? ''),
+  )?.doc['rules'] ?? [];
 const DAEMON = clusterRole(false);
 const PRUNE = clusterRole(true);
 
 /** The rules less one verb of one rule: every (rule, verb) pair. */
 const lessOne = (rules: PolicyRule[]): { what: string; rules: PolicyRule[] }[] =>
-  rules.flatMap((r, i) => r.verbs.map((v) => ({ what: `${v} on ${r.resources!.join(',')}`, rules: rules.map((x, j) => (j === i ? { ...x, verbs: x.verbs.filter((y) => y !== v) } : x)) })));
+  rules.flatMap((r, i) =>
+    r.verbs.map((v) => ({
+      what: `${v} on ${r.resources!.join(',')}`,
+      rules: rules.map((x, j) => (j === i ? { ...x, verbs: x.verbs.filter((y) => y !== v) } : x)),
+    })),
+  );
 
 let server: ApiServerDouble | undefined;
 afterEach(async () => {
@@ -38,11 +47,29 @@ async function runDaemon(rules: PolicyRule[]): Promise<ApiServerDouble> {
   server.rbac = { user: 'system:serviceaccount:bpfready:bpfready', clusterRules: rules };
   // A write whose outcome is unknown (500) makes the daemon read its node again: the GET path too.
   server.inject({ kind: 'status', status: 500, method: 'PATCH', path: /^\/api\/v1\/nodes\/node-a$/, times: 1 });
-  const p = createPublisher({ nodeName: 'node-a', labelPrefix: 'bpfready.io', heartbeatSeconds: 0, taint: TAINT, logger: quietLogger(), api: createNodeApi(server.kubeConfig()), clock: new RecordingClock(), startJitterSeconds: 0 });
+  const p = createPublisher({
+    nodeName: 'node-a',
+    labelPrefix: 'bpfready.io',
+    heartbeatSeconds: 0,
+    taint: TAINT,
+    logger: quietLogger(),
+    api: createNodeApi(server.kubeConfig()),
+    clock: new RecordingClock(),
+    startJitterSeconds: 0,
+  });
   const s = server;
   p.publish(report(), checksBad);
   // Done once it has read, patched node and status, and asked for a watch — or met a 403 on the way.
-  await vi.waitFor(() => expect(s.requests.some((r) => r.status === 403) || (s.requests.some((r) => r.watch) && s.requests.some((r) => r.method === 'GET' && !r.watch) && s.requests.some((r) => r.path.endsWith('/status') && r.status === 200))).toBe(true), { timeout: 50_000, interval: 20 });
+  await vi.waitFor(
+    () =>
+      expect(
+        s.requests.some((r) => r.status === 403) ||
+          (s.requests.some((r) => r.watch) &&
+            s.requests.some((r) => r.method === 'GET' && !r.watch) &&
+            s.requests.some((r) => r.path.endsWith('/status') && r.status === 200)),
+      ).toBe(true),
+    { timeout: 50_000, interval: 20 },
+  );
   await p.close();
   return s;
 }
@@ -52,7 +79,16 @@ async function runPrune(rules: PolicyRule[]): Promise<ApiServerDouble> {
   await server.start();
   for (const n of ['n1', 'n2', 'n3']) {
     server.addNode(foreignNode(n));
-    const p = createPublisher({ nodeName: n, labelPrefix: 'bpfready.io', heartbeatSeconds: 0, taint: TAINT, logger: quietLogger(), api: createNodeApi(server.kubeConfig()), clock: new RecordingClock(), startJitterSeconds: 0 });
+    const p = createPublisher({
+      nodeName: n,
+      labelPrefix: 'bpfready.io',
+      heartbeatSeconds: 0,
+      taint: TAINT,
+      logger: quietLogger(),
+      api: createNodeApi(server.kubeConfig()),
+      clock: new RecordingClock(),
+      startJitterSeconds: 0,
+    });
     p.publish(report(), checksBad);
     await p.whenInSync();
     await p.close();
@@ -67,9 +103,15 @@ describe.skipIf(skip)("the chart's RBAC, enforced by the API-server double", () 
   it('answers a refused request with the Status the API server sends', async () => {
     const s = await runDaemon([]);
     expect(s.requests.find((x) => x.status === 403)).toBeDefined();
-    expect(forbiddenMessage('u', requestAttributes('GET', '/api/v1/nodes/node-a', false)!)).toBe('nodes "node-a" is forbidden: User "u" cannot get resource "nodes" in API group "" at the cluster scope');
-    expect(forbiddenMessage('u', requestAttributes('PATCH', '/api/v1/nodes/n1/status', false)!)).toBe('nodes "n1" is forbidden: User "u" cannot patch resource "nodes/status" in API group "" at the cluster scope');
-    expect(forbiddenMessage('u', requestAttributes('GET', '/apis/nfd.k8s-sigs.io/v1alpha1/namespaces/ns/nodefeatures', true)!)).toBe('nodefeatures.nfd.k8s-sigs.io is forbidden: User "u" cannot watch resource "nodefeatures" in API group "nfd.k8s-sigs.io" in the namespace "ns"');
+    expect(forbiddenMessage('u', requestAttributes('GET', '/api/v1/nodes/node-a', false)!)).toBe(
+      'nodes "node-a" is forbidden: User "u" cannot get resource "nodes" in API group "" at the cluster scope',
+    );
+    expect(forbiddenMessage('u', requestAttributes('PATCH', '/api/v1/nodes/n1/status', false)!)).toBe(
+      'nodes "n1" is forbidden: User "u" cannot patch resource "nodes/status" in API group "" at the cluster scope',
+    );
+    expect(forbiddenMessage('u', requestAttributes('GET', '/apis/nfd.k8s-sigs.io/v1alpha1/namespaces/ns/nodefeatures', true)!)).toBe(
+      'nodefeatures.nfd.k8s-sigs.io is forbidden: User "u" cannot watch resource "nodefeatures" in API group "nfd.k8s-sigs.io" in the namespace "ns"',
+    );
   });
 
   it("lets the daemon publish and watch its node with the chart's ClusterRole, no request refused", async () => {

@@ -32,15 +32,31 @@ describe.skipIf(!isRoot)('publishing the real report of this kernel', () => {
     await server.start();
     try {
       server.addNode(foreignNode('real'));
-      const p = createPublisher({ nodeName: 'real', labelPrefix: 'bpfready.io', heartbeatSeconds: 0, logger: quietLogger(), api: createNodeApi(server.kubeConfig()), clock: new RecordingClock(), startJitterSeconds: 0 });
-      p.publish(report, [{ profile: 'demo', satisfied: false, unmet: [{ requirement: 'program type lsm', status: 'not-permitted', errno: 'EPERM', remediation: ['see docs/attach.md'] }] }]);
+      const p = createPublisher({
+        nodeName: 'real',
+        labelPrefix: 'bpfready.io',
+        heartbeatSeconds: 0,
+        logger: quietLogger(),
+        api: createNodeApi(server.kubeConfig()),
+        clock: new RecordingClock(),
+        startJitterSeconds: 0,
+      });
+      p.publish(report, [
+        {
+          profile: 'demo',
+          satisfied: false,
+          unmet: [{ requirement: 'program type lsm', status: 'not-permitted', errno: 'EPERM', remediation: ['see docs/attach.md'] }],
+        },
+      ]);
       await p.whenInSync();
       await p.close();
       expect(server.requests.filter((r) => r.status === 422)).toEqual([]);
       const node = server.node('real');
       for (const [k, v] of Object.entries(labels)) expect(node.metadata.labels?.[k]).toBe(v);
       expect(node.status?.conditions?.find((c) => c.type === 'bpfready.io/EBPFReady')?.status).toBe('Unknown');
-      console.log(`real report: ${n} labels, ownership annotation ${node.metadata.annotations?.['bpfready.io/owned-labels']?.length} bytes`);
+      console.log(
+        `real report: ${n} labels, ownership annotation ${node.metadata.annotations?.['bpfready.io/owned-labels']?.length} bytes`,
+      );
     } finally {
       await server.close();
     }

@@ -6,7 +6,10 @@ import { KubeApiError, type ConfigMapApi } from '../../src/publish/client.ts';
 import { kernelViewObjects, nodeReportObject, type ConfigMapObject } from '../../src/publish/reports.ts';
 
 /** A report's objects: the node's, and its kernel view's (parts, then index) when it has one. */
-export function reportObjects(report: ProbeReport, node: { name: string; uid: string }): { node: ConfigMapObject; kernel: ConfigMapObject[] } {
+export function reportObjects(
+  report: ProbeReport,
+  node: { name: string; uid: string },
+): { node: ConfigMapObject; kernel: ConfigMapObject[] } {
   return { node: nodeReportObject(report, node), kernel: report.kernelView ? kernelViewObjects(report.kernelView) : [] };
 }
 

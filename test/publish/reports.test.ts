@@ -7,7 +7,14 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { render } from '../../scripts/chart.ts';
 import type { KernelViewSection, ProbeReport } from '../../src/contract/report.ts';
 import { createConfigMapApi, createNodeApi } from '../../src/publish/client.ts';
-import { kernelIndexName, nodeObjectName, readPublished, ReportWriter, SET_LABEL, type ConfigMapObject } from '../../src/publish/reports.ts';
+import {
+  kernelIndexName,
+  nodeObjectName,
+  readPublished,
+  ReportWriter,
+  SET_LABEL,
+  type ConfigMapObject,
+} from '../../src/publish/reports.ts';
 import { pruneReports } from '../../src/publish/prune.ts';
 import { loadReports } from '../../src/requirements/reports.ts';
 import { helmSkip } from '../deploy/k8s.ts';
@@ -64,7 +71,10 @@ const stored = (s: ApiServerDouble): ConfigMapObject[] => s.objects(CM) as unkno
 const reportOf = (s: ApiServerDouble, node: string) => s.customObject(`${CM}/${nodeObjectName(node)}`) as ConfigMapObject | undefined;
 /** Until the node's stored report was written from `generatedAt`'s probe. */
 const until = (s: ApiServerDouble, node: string, generatedAt: string) =>
-  vi.waitFor(() => expect(reportOf(s, node)?.metadata.annotations['bpfready.io/generated-at']).toBe(generatedAt), { timeout: 30_000, interval: 20 });
+  vi.waitFor(() => expect(reportOf(s, node)?.metadata.annotations['bpfready.io/generated-at']).toBe(generatedAt), {
+    timeout: 30_000,
+    interval: 20,
+  });
 const { kernelView: _v, generatedAt: _g, durationMs: _d, ...FACTS } = DEBIAN;
 
 describe('the report writer', () => {
@@ -101,7 +111,11 @@ describe('the report writer', () => {
     w.set({ ...DEBIAN, generatedAt: '2026-12-03T10:00:00.000Z', durationMs: 1 });
     await w.idle();
     expect(s.writes).toBe(after1);
-    const changed = { ...DEBIAN, generatedAt: '2026-12-03T11:00:00.000Z', kernel: { ...DEBIAN.kernel, release: `${DEBIAN.kernel.release}+patched` } };
+    const changed = {
+      ...DEBIAN,
+      generatedAt: '2026-12-03T11:00:00.000Z',
+      kernel: { ...DEBIAN.kernel, release: `${DEBIAN.kernel.release}+patched` },
+    };
     w.set(changed);
     await w.idle();
     expect(reportOf(s, 'node-a')?.metadata.annotations['bpfready.io/generated-at']).toBe(changed.generatedAt);
@@ -121,7 +135,10 @@ describe('the report writer', () => {
     b.writer.start(0);
     await until(s, 'node-b', DEBIAN.generatedAt);
     expect(collected).toBe(0);
-    expect(readPublished(stored(s)).map((n) => [n.node, typeof n.report !== 'string' && n.report.kernelView !== undefined])).toEqual([['node-a', true], ['node-b', true]]);
+    expect(readPublished(stored(s)).map((n) => [n.node, typeof n.report !== 'string' && n.report.kernelView !== undefined])).toEqual([
+      ['node-a', true],
+      ['node-b', true],
+    ]);
   });
 
   it('nodes of one build that race: one set of parts stays, the one the index names, and both nodes read with it', async () => {
@@ -136,7 +153,10 @@ describe('the report writer', () => {
       await both;
       return v;
     };
-    const other: KernelViewSection = { ...VIEW, helpers: { ...VIEW.helpers, unknown: { ...VIEW.helpers.unknown, probe_write_user: 'not probed on this node' } } };
+    const other: KernelViewSection = {
+      ...VIEW,
+      helpers: { ...VIEW.helpers, unknown: { ...VIEW.helpers.unknown, probe_write_user: 'not probed on this node' } },
+    };
     const a = writer(s, 'node-a', gate(VIEW));
     const b = writer(s, 'node-b', gate(other));
     for (const w of [a.writer, b.writer]) {
@@ -156,7 +176,12 @@ describe('the report writer', () => {
 
   it('leaves a ConfigMap of its name that is not bpfready’s alone, and keeps retrying with a warning', async () => {
     const s = await double('node-a');
-    const foreign = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: nodeObjectName('node-a'), labels: { app: 'someone-else' } }, data: { keep: 'me' } };
+    const foreign = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: nodeObjectName('node-a'), labels: { app: 'someone-else' } },
+      data: { keep: 'me' },
+    };
     s.seed(CM, foreign);
     const { writer: w, warnings } = writer(s, 'node-a');
     w.start(0);
@@ -183,7 +208,10 @@ describe('the report writer', () => {
 
 const skip = helmSkip();
 const role = (name: string): PolicyRule[] =>
-  skip ? [] : ((render({ values: [{}] }).find((d) => d.doc['kind'] === 'Role' && d.doc['metadata']['name'] === name)?.doc['rules'] ?? []) as PolicyRule[]);
+  skip
+    ? []
+    : ((render({ values: [{}] }).find((d) => d.doc['kind'] === 'Role' && d.doc['metadata']['name'] === name)?.doc['rules'] ??
+        []) as PolicyRule[]);
 
 describe.skipIf(skip)("the chart's Role for node reports, enforced by the API-server double", () => {
   const RULES = role('bpfready-reports');
@@ -216,7 +244,11 @@ describe.skipIf(skip)("the chart's Role for node reports, enforced by the API-se
     }
     // Done when both reports are stored, or a request was refused.
     await vi.waitFor(
-      () => expect(s.requests.some((r) => r.status === 403) || ['node-a', 'node-b'].every((n) => reportOf(s, n)?.metadata.annotations['bpfready.io/generated-at'] === later.generatedAt)).toBe(true),
+      () =>
+        expect(
+          s.requests.some((r) => r.status === 403) ||
+            ['node-a', 'node-b'].every((n) => reportOf(s, n)?.metadata.annotations['bpfready.io/generated-at'] === later.generatedAt),
+        ).toBe(true),
       { timeout: 30_000, interval: 20 },
     );
     for (const { writer: w } of ws) w.close();
@@ -234,7 +266,12 @@ describe.skipIf(skip)("the chart's Role for node reports, enforced by the API-se
     expect(page?.metadata?.labels?.['app.kubernetes.io/managed-by']).toBe('bpfready');
   });
 
-  const lessOne = RULES.flatMap((r, i) => r.verbs.map((v) => ({ what: `${v} on ${r.resources!.join(',')}`, rules: RULES.map((x, j) => (j === i ? { ...x, verbs: x.verbs.filter((y) => y !== v) } : x)) })));
+  const lessOne = RULES.flatMap((r, i) =>
+    r.verbs.map((v) => ({
+      what: `${v} on ${r.resources!.join(',')}`,
+      rules: RULES.map((x, j) => (j === i ? { ...x, verbs: x.verbs.filter((y) => y !== v) } : x)),
+    })),
+  );
   it.each(lessOne)('refuses the writer something without $what', async ({ rules }) => {
     const s = await scenario(rules);
     expect(s.requests.filter((r) => r.status === 403).length).toBeGreaterThan(0);
@@ -253,7 +290,12 @@ describe.skipIf(skip)('prune: the report ConfigMaps, with the uninstall hook’s
       await w.idle();
       w.close();
     }
-    s.seed(CM, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bpfready', labels: { 'app.kubernetes.io/managed-by': 'Helm' } }, data: { 'config.yaml': '' } } as never);
+    s.seed(CM, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'bpfready', labels: { 'app.kubernetes.io/managed-by': 'Helm' } },
+      data: { 'config.yaml': '' },
+    } as never);
     s.rbac = { user: 'system:serviceaccount:bpfready:bpfready-prune', clusterRules: [], namespaceRules: { [NS]: PRUNE } };
     s.requests.length = 0;
     return s;
@@ -279,12 +321,13 @@ describe.skipIf(skip)('prune: the report ConfigMaps, with the uninstall hook’s
     expect(reportOf(s, 'node-b')).toBeDefined();
   });
 
-  it.each(PRUNE.flatMap((r, i) => r.verbs.map((v) => ({ what: v, rules: PRUNE.map((x, j) => (j === i ? { ...x, verbs: x.verbs.filter((y) => y !== v) } : x)) }))))(
-    'without $what on configmaps it is refused',
-    async ({ rules }) => {
-      const s = await published();
-      s.rbac = { user: 'system:serviceaccount:bpfready:bpfready-prune', clusterRules: [], namespaceRules: { [NS]: rules } };
-      await expect(pruneReports(api(s), { attempts: 1, sleep: async () => {} })).rejects.toThrow(/HTTP 403/);
-    },
-  );
+  it.each(
+    PRUNE.flatMap((r, i) =>
+      r.verbs.map((v) => ({ what: v, rules: PRUNE.map((x, j) => (j === i ? { ...x, verbs: x.verbs.filter((y) => y !== v) } : x)) })),
+    ),
+  )('without $what on configmaps it is refused', async ({ rules }) => {
+    const s = await published();
+    s.rbac = { user: 'system:serviceaccount:bpfready:bpfready-prune', clusterRules: [], namespaceRules: { [NS]: rules } };
+    await expect(pruneReports(api(s), { attempts: 1, sleep: async () => {} })).rejects.toThrow(/HTTP 403/);
+  });
 });

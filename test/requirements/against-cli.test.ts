@@ -24,7 +24,10 @@ const run = (...args: string[]) => {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 };
 const dir = mkdtempSync(join(tmpdir(), 'bpfready-against-'));
-const amd64 = JSON.parse(gunzipSync(readFileSync(join(NAMED_REPORTS_DIR, 'debian-6.1.0-57-amd64.json.gz'))).toString('utf8')) as Record<string, unknown>;
+const amd64 = JSON.parse(gunzipSync(readFileSync(join(NAMED_REPORTS_DIR, 'debian-6.1.0-57-amd64.json.gz'))).toString('utf8')) as Record<
+  string,
+  unknown
+>;
 const write = (name: string, text: string): string => {
   writeFileSync(join(dir, name), text);
   return join(dir, name);
@@ -33,10 +36,22 @@ const write = (name: string, text: string): string => {
 describe('check --against: bad input → one line, exit 2, nothing on stdout', () => {
   const full = JSON.stringify(amd64);
   it.each([
-    ['a report of an unknown schema version', () => write('v2.json', JSON.stringify({ ...amd64, schemaVersion: 2 })), /v2\.json: report schemaVersion 2 is not one this bpfready reads \(it reads 1\)/],
+    [
+      'a report of an unknown schema version',
+      () => write('v2.json', JSON.stringify({ ...amd64, schemaVersion: 2 })),
+      /v2\.json: report schemaVersion 2 is not one this bpfready reads \(it reads 1\)/,
+    ],
     ['a truncated report', () => write('cut.json', full.slice(0, full.length >> 1)), /cut\.json: not valid JSON \(a truncated report\?\)/],
-    ['a kernel view of an unknown version', () => write('kv9.json', JSON.stringify({ ...amd64, kernelView: { ...(amd64.kernelView as object), version: 9 } })), /kv9\.json: kernelView version 9 is not one this bpfready reads/],
-    ['no such report', () => 'debian-4.19', /debian-4\.19: no such file or directory, and not a named report \(named: .*debian-6\.1\.0-57-amd64/],
+    [
+      'a kernel view of an unknown version',
+      () => write('kv9.json', JSON.stringify({ ...amd64, kernelView: { ...(amd64.kernelView as object), version: 9 } })),
+      /kv9\.json: kernelView version 9 is not one this bpfready reads/,
+    ],
+    [
+      'no such report',
+      () => 'debian-4.19',
+      /debian-4\.19: no such file or directory, and not a named report \(named: .*debian-6\.1\.0-57-amd64/,
+    ],
     ['an empty directory', () => mkdtempSync(join(dir, 'empty-')), /a directory without report files/],
   ])('%s', (_what, arg, msg) => {
     const r = run('--elf', CORPUS('opensnoop'), '--against', arg());
@@ -68,7 +83,9 @@ describe('check --against saved reports', () => {
     expect(vm.unmet.map((v) => v.id)).toContain('feature:tracefs');
     expect(vm.unmet.find((v) => v.id === 'feature:tracefs')!.remediation.join(' ')).toMatch(/mount -t tracefs/);
     // The reports were probed as root; the object needs less.
-    expect(byName.get('debian-6.1.0-57-amd64')!.context.differs.join(' ')).toMatch(/probed with .*cap_sys_admin.*which the workload does not hold/);
+    expect(byName.get('debian-6.1.0-57-amd64')!.context.differs.join(' ')).toMatch(
+      /probed with .*cap_sys_admin.*which the workload does not hold/,
+    );
   });
 
   it('exit 0 when every report holds', () => {
@@ -86,9 +103,19 @@ describe('check --against saved reports', () => {
     expect(a.kernelView).toBe(false);
     const needView = a.results.filter((v) => ['core', 'attach-target', 'kconfig'].includes(v.requirement.kind));
     expect(needView.length).toBeGreaterThan(4);
-    for (const v of needView) expect({ id: v.id, status: v.status, detail: v.detail }).toEqual({ id: v.id, status: 'error', detail: expect.stringMatching(/^unknown \(report lacks kernel view\)/) });
+    for (const v of needView)
+      expect({ id: v.id, status: v.status, detail: v.detail }).toEqual({
+        id: v.id,
+        status: 'error',
+        detail: expect.stringMatching(/^unknown \(report lacks kernel view\)/),
+      });
     // The same requirements with the view: decided.
-    const withView = (JSON.parse(run('--elf', CORPUS('opensnoop'), '--require', 'kconfig:CONFIG_CRYPTO_SHA1=y/m', '--against', 'debian-6.1.0-57-amd64', '--json').stdout) as AgainstDocument).against[0]!;
+    const withView = (
+      JSON.parse(
+        run('--elf', CORPUS('opensnoop'), '--require', 'kconfig:CONFIG_CRYPTO_SHA1=y/m', '--against', 'debian-6.1.0-57-amd64', '--json')
+          .stdout,
+      ) as AgainstDocument
+    ).against[0]!;
     expect(withView.results.filter((v) => needView.some((n) => n.id === v.id)).every((v) => v.status === 'supported')).toBe(true);
   });
 });
@@ -100,7 +127,9 @@ describe('check --emit: YAML that what reads it accepts', () => {
     return r.stdout;
   };
   const crd = (file: string) => {
-    const doc = parseAllDocuments(readFileSync(join(CRDS, file), 'utf8')).map((d) => d.toJS()).find((d) => d?.kind === 'CustomResourceDefinition');
+    const doc = parseAllDocuments(readFileSync(join(CRDS, file), 'utf8'))
+      .map((d) => d.toJS())
+      .find((d) => d?.kind === 'CustomResourceDefinition');
     return doc.spec.versions.find((v: { served: boolean }) => v.served).schema.openAPIV3Schema;
   };
   const ajv = new Ajv({ strict: false, allErrors: true });
@@ -108,7 +137,9 @@ describe('check --emit: YAML that what reads it accepts', () => {
   it.skipIf(helmSkip())('profile: real helm template accepts it and the daemon config carries it', () => {
     const values = parse(emit('profile', 'tcpconnect'));
     const out = template({ values: [values] });
-    const cm = parseAllDocuments(out).map((d) => d.toJS()).find((d) => d?.kind === 'ConfigMap' && JSON.stringify(d).includes('tcpconnect'));
+    const cm = parseAllDocuments(out)
+      .map((d) => d.toJS())
+      .find((d) => d?.kind === 'ConfigMap' && JSON.stringify(d).includes('tcpconnect'));
     expect(cm).toBeDefined();
     const reqs = values.config.profiles.tcpconnect as string[];
     expect(reqs.length).toBeGreaterThan(5);
@@ -119,10 +150,14 @@ describe('check --emit: YAML that what reads it accepts', () => {
     const y = parse(emit('node-affinity'));
     const pod = new Pod({ metadata: { name: 'x' }, spec: { containers: [{ name: 'c', image: 'i' }], affinity: y.affinity } });
     expect(() => pod.validate()).not.toThrow();
-    expect(y.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0]).toEqual({ key: 'bpfready.io/profile.opensnoop', operator: 'In', values: ['true'] });
+    expect(y.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0]).toEqual({
+      key: 'bpfready.io/profile.opensnoop',
+      operator: 'In',
+      values: ['true'],
+    });
   });
 
-  it('node-feature-rule: valid against NFD v0.19\'s NodeFeatureRule schema, matching our NodeFeature domain', () => {
+  it("node-feature-rule: valid against NFD v0.19's NodeFeatureRule schema, matching our NodeFeature domain", () => {
     const y = parse(emit('node-feature-rule'));
     const validate = ajv.compile(crd('nodefeaturerules.nfd.k8s-sigs.io.yaml'));
     expect(validate(y), JSON.stringify(validate.errors)).toBe(true);
@@ -130,13 +165,15 @@ describe('check --emit: YAML that what reads it accepts', () => {
     expect(y.spec.rules[0].matchFeatures[0].feature).toBe('bpfready.profile');
   });
 
-  it('node-readiness-rule: valid against node-readiness-controller v0.5\'s schema and its CEL rules', async () => {
+  it("node-readiness-rule: valid against node-readiness-controller v0.5's schema and its CEL rules", async () => {
     const y = parse(emit('node-readiness-rule'));
     const schema = crd('nodereadinessrules.readiness.node.x-k8s.io.yaml');
     const validate = ajv.compile(schema);
     expect(validate(y), JSON.stringify(validate.errors)).toBe(true);
     const { evaluate } = (await import('@marcbachmann/cel-js')) as unknown as { evaluate(expr: string, ctx: object): unknown };
-    const rules = (schema.properties.spec.properties.taint['x-kubernetes-validations'] as { rule: string }[]).filter((r) => !r.rule.includes('oldSelf'));
+    const rules = (schema.properties.spec.properties.taint['x-kubernetes-validations'] as { rule: string }[]).filter(
+      (r) => !r.rule.includes('oldSelf'),
+    );
     expect(rules.length).toBeGreaterThan(0);
     for (const { rule } of rules) expect({ rule, ok: evaluate(rule, { self: y.spec.taint }) }).toEqual({ rule, ok: true });
     expect(evaluate(rules[0]!.rule, { self: { ...y.spec.taint, key: 'bpfready.io/x' } })).toBe(false);

@@ -15,8 +15,16 @@ import { isRight, objectClass, programClass, verdictClass, type TruthClass, type
 
 const CORPUS = resolve(import.meta.dirname, '../corpus/libbpf-tools');
 const TRUTH = resolve(import.meta.dirname, '../corpus/truth');
-const names = readdirSync(CORPUS).filter((f) => f.endsWith('.bpf.o')).map((f) => f.slice(0, -'.bpf.o'.length)).sort();
-const tracepointPrograms = (o: BpfObject): Set<string> => new Set(o.programs.filter((p) => ['tracepoint+', 'tp+', 'tracepoint.s+', 'tp.s+'].includes(classifySection(p.section)?.def.pattern ?? '')).map((p) => p.name));
+const names = readdirSync(CORPUS)
+  .filter((f) => f.endsWith('.bpf.o'))
+  .map((f) => f.slice(0, -'.bpf.o'.length))
+  .sort();
+const tracepointPrograms = (o: BpfObject): Set<string> =>
+  new Set(
+    o.programs
+      .filter((p) => ['tracepoint+', 'tp+', 'tracepoint.s+', 'tp.s+'].includes(classifySection(p.section)?.def.pattern ?? ''))
+      .map((p) => p.name),
+  );
 const KERNELS = ['6.1.0-57-amd64', '6.1.0-57-cloud-amd64', '6.1.0-57-rt-amd64'];
 
 describe.each(KERNELS)('check --against debian-%s = what that kernel did in qemu', (release) => {
@@ -47,14 +55,23 @@ describe.each(KERNELS)('check --against debian-%s = what that kernel did in qemu
       if (vc === 'runs' && tc !== 'runs') falseReady.push(name);
       for (const p of v.programs ?? []) {
         const pt = programClass(t.programs[p.name]!, truth.node, tps.has(p.name));
-        const pv: TruthClass = p.status === 'supported' ? 'runs' : p.status === 'unsupported' ? 'refused' : p.status === 'not-permitted' ? 'not-permitted' : 'unknown';
+        const pv: TruthClass =
+          p.status === 'supported'
+            ? 'runs'
+            : p.status === 'unsupported'
+              ? 'refused'
+              : p.status === 'not-permitted'
+                ? 'not-permitted'
+                : 'unknown';
         progTotal++;
         if (isRight(pt, pv)) progRight++;
         else wrong.push(`${name}/${p.name}: truth ${pt}, verdict ${pv}`);
         if (pv === 'runs' && pt !== 'runs') falseReady.push(`${name}/${p.name}`);
       }
     }
-    console.info(`against debian-${release}: objects ${right}/${names.length} right, programs ${progRight}/${progTotal} right${wrong.length ? `; wrong: ${wrong.join('; ')}` : ''}`);
+    console.info(
+      `against debian-${release}: objects ${right}/${names.length} right, programs ${progRight}/${progTotal} right${wrong.length ? `; wrong: ${wrong.join('; ')}` : ''}`,
+    );
     console.info(`against debian-${release}: false "ready": ${falseReady.length} (${falseReady.join(', ')})`);
     expect(right / names.length).toBeGreaterThanOrEqual(0.8);
     expect(progRight / progTotal).toBeGreaterThanOrEqual(0.7);

@@ -16,7 +16,8 @@ const run = (...args: string[]) => {
 const noStack = (s: string): void => expect(s).not.toMatch(/\n\s+at /);
 const RANK = { supported: 0, 'not-permitted': 1, error: 2, unsupported: 3 } as const;
 /** The object's status is the worst of its groups here (fsslower has no program outside one). */
-const worstGroup = (d: CheckDocument): string => d.groups!.map((g) => g.status).reduce((w, s) => (RANK[s] > RANK[w] ? s : w), 'supported' as keyof typeof RANK);
+const worstGroup = (d: CheckDocument): string =>
+  d.groups!.map((g) => g.status).reduce((w, s) => (RANK[s] > RANK[w] ? s : w), 'supported' as keyof typeof RANK);
 
 describe('bpfready check: bad input and usage → 2', () => {
   it.each([
@@ -25,13 +26,16 @@ describe('bpfready check: bad input and usage → 2', () => {
     // A device would be read without end.
     [['--elf', '/dev/zero'], /\/dev\/zero: cannot read: not a regular file/],
     [['--profile', 'nope'], /unknown profile "nope"/],
-    [["--require", "map-type:nope"], /--require: #1: map-type:nope: unknown map type/],
+    [['--require', 'map-type:nope'], /--require: #1: map-type:nope: unknown map type/],
     [[], /nothing to check/],
     [['--frobnicate'], /Unknown option '--frobnicate'/],
     [['--profile', 'cilium', '--host-root', '/nonexistent'], /--host-root \/nonexistent: \/nonexistent: ENOENT/],
     [['--advise', '--profile', 'cilium'], /--advise and --verify need --elf/],
     [['--program', 'x', '--profile', 'cilium'], /--program needs --elf/],
-    [['--elf', CORPUS('fsslower'), '--program', 'no_such'], /--program no_such: not a program of .*fsslower\.bpf\.o \(it has .*file_read_fentry/],
+    [
+      ['--elf', CORPUS('fsslower'), '--program', 'no_such'],
+      /--program no_such: not a program of .*fsslower\.bpf\.o \(it has .*file_read_fentry/,
+    ],
   ])('%j', (args, msg) => {
     const r = run(...args);
     expect(r.code).toBe(2);
@@ -69,7 +73,10 @@ describe.skipIf(skip)('bpfready check on this node', () => {
     const all = JSON.parse(run('--elf', CORPUS('fsslower'), '--json').stdout) as CheckDocument;
     expect(all.programs!.length).toBe(16);
     expect(all.groups!.map((g) => g.id)).toContain('function:dummy_file_read');
-    expect(all.groups!.find((g) => g.id === 'function:dummy_file_read')!.alternatives.map((a) => a.programs)).toEqual([['file_read_fentry', 'file_read_fexit'], ['file_read_entry', 'file_read_exit']]);
+    expect(all.groups!.find((g) => g.id === 'function:dummy_file_read')!.alternatives.map((a) => a.programs)).toEqual([
+      ['file_read_fentry', 'file_read_fexit'],
+      ['file_read_entry', 'file_read_exit'],
+    ]);
     expect(all.status).toBe(worstGroup(all));
     const one = run('--elf', CORPUS('fsslower'), '--program', 'file_read_entry', '--json');
     const doc = JSON.parse(one.stdout) as CheckDocument;
@@ -87,14 +94,23 @@ describe.skipIf(skip)('bpfready check on this node', () => {
   });
 });
 
-describe.skipIf(rootOnly('test/requirements/cli.test.ts (a marking helper, probed on this kernel)'))('a requirement on a helper the default probe leaves alone for its marks', () => {
-  it('is probed for that check, with the answer `probe --full` gives, never "not probed"', () => {
-    const r = run('--json', '--require', 'helper:kprobe/trace_printk');
-    const d = JSON.parse(r.stdout) as CheckDocument;
-    const full = spawnSync(BIN, ['probe', '--json', '--tables-only', '--full'], { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
-    const probed = (JSON.parse(full.stdout) as { helpers: Record<string, Record<string, { status: string }>> }).helpers['kprobe']!['bpf_trace_printk']!;
-    expect(d.results.map((v) => ({ id: v.id, status: v.status }))).toEqual([{ id: 'helper:kprobe/trace_printk', status: probed.status }]);
-    expect(r.code).toBe(probed.status === 'supported' ? 0 : 1);
-    expect(r.stdout).not.toMatch(/not probed/);
-  });
-});
+describe.skipIf(rootOnly('test/requirements/cli.test.ts (a marking helper, probed on this kernel)'))(
+  'a requirement on a helper the default probe leaves alone for its marks',
+  () => {
+    it('is probed for that check, with the answer `probe --full` gives, never "not probed"', () => {
+      const r = run('--json', '--require', 'helper:kprobe/trace_printk');
+      const d = JSON.parse(r.stdout) as CheckDocument;
+      const full = spawnSync(BIN, ['probe', '--json', '--tables-only', '--full'], {
+        encoding: 'utf8',
+        timeout: 120_000,
+        maxBuffer: 64 << 20,
+      });
+      const probed = (JSON.parse(full.stdout) as { helpers: Record<string, Record<string, { status: string }>> }).helpers['kprobe']![
+        'bpf_trace_printk'
+      ]!;
+      expect(d.results.map((v) => ({ id: v.id, status: v.status }))).toEqual([{ id: 'helper:kprobe/trace_printk', status: probed.status }]);
+      expect(r.code).toBe(probed.status === 'supported' ? 0 : 1);
+      expect(r.stdout).not.toMatch(/not probed/);
+    });
+  },
+);

@@ -93,12 +93,13 @@ describe.skipIf(!haveClang)('CO-RE against a kernel BTF', () => {
     consumer = build('consumer', CONSUMER).obj;
   });
   const relos = (prog: string) => consumer.programs.find((p) => p.name === prog)!.core;
-  const resolved = (prog: string) => relos(prog).map((r) => {
-    const res = resolveCore(r.kind, r.spec, kernel);
-    return [r.kind, coreSpecName(r.spec), res.ok ? Number(res.value) : res.reason];
-  });
+  const resolved = (prog: string) =>
+    relos(prog).map((r) => {
+      const res = resolveCore(r.kind, r.spec, kernel);
+      return [r.kind, coreSpecName(r.spec), res.ok ? Number(res.value) : res.reason];
+    });
 
-  it('matches by the name without ___flavour, through anonymous members, and reads bitfields the kernel\'s way', () => {
+  it("matches by the name without ___flavour, through anonymous members, and reads bitfields the kernel's way", () => {
     // nr_queued sits at 0 in the kernel's cfs_rq; anon_b in the anonymous union after se (8 + 16);
     // bits (9 bits at bit 263) is read as the 4-byte word at 32, shifted left 48 and right 55.
     expect(resolved('flavour')).toEqual([
@@ -115,9 +116,14 @@ describe.skipIf(!haveClang)('CO-RE against a kernel BTF', () => {
 
   it('a field the kernel lacks does not resolve, and is named', () => {
     // t->se.cfs_rq is one access (se at 8, cfs_rq at 8 in it); nr_running the next.
-    expect(resolved('unguarded')).toEqual([['field_byte_offset', 'task_struct.se.cfs_rq', 16], ['field_byte_offset', 'cfs_rq.nr_running', 'no-match']]);
+    expect(resolved('unguarded')).toEqual([
+      ['field_byte_offset', 'task_struct.se.cfs_rq', 16],
+      ['field_byte_offset', 'cfs_rq.nr_running', 'no-match'],
+    ]);
     const r = resolveCore('field_byte_offset', relos('unguarded')[1]!.spec, kernel);
-    expect(!r.ok && r.detail).toBe('struct cfs_rq is in the kernel\'s BTF, but the path nr_running does not resolve (a member is missing, renamed or of another kind)');
+    expect(!r.ok && r.detail).toBe(
+      "struct cfs_rq is in the kernel's BTF, but the path nr_running does not resolve (a member is missing, renamed or of another kind)",
+    );
   });
 
   it('existence relocations resolve to 0 or 1, never fail; enum values by name', () => {
@@ -129,14 +135,25 @@ describe.skipIf(!haveClang)('CO-RE against a kernel BTF', () => {
   });
 
   it('an access guarded by an existence check is required only when the check lets the program reach it', () => {
-    const reqs = (prog: string): Requirement[] => objectRequirements(consumer).programs.find((p) => p.name === prog)!.requirements.filter((r) => r.kind === 'core');
+    const reqs = (prog: string): Requirement[] =>
+      objectRequirements(consumer)
+        .programs.find((p) => p.name === prog)!
+        .requirements.filter((r) => r.kind === 'core');
     const guarded = reqs('guarded');
-    expect(guarded.map((r) => [requirementId(r), r.kind === 'core' ? r.when?.map((c) => c.map((g) => `${g.kind}(${coreSpecName(g.spec)})=${g.is}`)) : undefined])).toEqual([
+    expect(
+      guarded.map((r) => [
+        requirementId(r),
+        r.kind === 'core' ? r.when?.map((c) => c.map((g) => `${g.kind}(${coreSpecName(g.spec)})=${g.is}`)) : undefined,
+      ]),
+    ).toEqual([
       ['core:field/task_struct___new.__state', [['field_exists(task_struct___new.__state)=1']]],
       ['core:field/task_struct___old.state', [['field_exists(task_struct___new.__state)=0']]],
     ]);
     const enumReqs = reqs('enums');
-    expect(enumReqs.map(requirementId)).toEqual(['core:enumval/bpf_func_id_k::BPF_FUNC_gone', 'core:enumval/bpf_func_id_k::BPF_FUNC_known']);
+    expect(enumReqs.map(requirementId)).toEqual([
+      'core:enumval/bpf_func_id_k::BPF_FUNC_gone',
+      'core:enumval/bpf_func_id_k::BPF_FUNC_known',
+    ]);
     const opts: CheckOptions = { kernel: { coreBtf: () => ({ vmlinux: kernel, modules: [] }) } };
     const derived = objectRequirements(consumer);
     const result = checkObject(derived, [], report(), opts);
@@ -148,11 +165,20 @@ describe.skipIf(!haveClang)('CO-RE against a kernel BTF', () => {
       unguarded: ['unsupported', ['core:field/cfs_rq.nr_running']],
     });
     const v = result.results.find((x) => x.id === 'core:field/task_struct___old.state')!;
-    expect(v).toMatchObject({ status: 'supported', detail: expect.stringContaining('not reached on this kernel: the access runs only when field_exists(task_struct___new.__state) is 0') });
+    expect(v).toMatchObject({
+      status: 'supported',
+      detail: expect.stringContaining('not reached on this kernel: the access runs only when field_exists(task_struct___new.__state) is 0'),
+    });
   });
 
   it('a type without candidates, and candidates that disagree, are refusals', () => {
-    const spec = { class: 'type' as const, rootKind: 'struct', root: 'no_such___x', steps: [], shape: { k: 'struct' as const, name: 'no_such___x' } };
+    const spec = {
+      class: 'type' as const,
+      rootKind: 'struct',
+      root: 'no_such___x',
+      steps: [],
+      shape: { k: 'struct' as const, name: 'no_such___x' },
+    };
     expect(resolveCore('type_size', spec, kernel)).toMatchObject({ ok: false, reason: 'no-candidate' });
     expect(resolveCore('type_exists' as CoreKind, spec, kernel)).toMatchObject({ ok: true, value: 0n });
   });
@@ -160,15 +186,27 @@ describe.skipIf(!haveClang)('CO-RE against a kernel BTF', () => {
 
 function report(extra: Partial<ProbeReport> = {}): ProbeReport {
   return {
-    schemaVersion: 1, generatedAt: '', durationMs: 0, kernel: { release: '6.18.0', version: '', machine: 'x86_64' },
+    schemaVersion: 1,
+    generatedAt: '',
+    durationMs: 0,
+    kernel: { release: '6.18.0', version: '', machine: 'x86_64' },
     context: { euid: 0, effective: ['cap_bpf', 'cap_perfmon', 'cap_sys_admin'] },
-    programTypes: { socket_filter: { status: 'supported' }, kprobe: { status: 'supported' }, tracing: { status: 'not-permitted', errno: 'EPERM' } },
+    programTypes: {
+      socket_filter: { status: 'supported' },
+      kprobe: { status: 'supported' },
+      tracing: { status: 'not-permitted', errno: 'EPERM' },
+    },
     mapTypes: { hash: { status: 'supported' }, array: { status: 'supported' } },
     helpers: {
-      socket_filter: { bpf_probe_read_kernel: { status: 'supported' } }, kprobe: { bpf_ktime_get_ns: { status: 'supported' }, bpf_map_lookup_elem: { status: 'supported' } },
+      socket_filter: { bpf_probe_read_kernel: { status: 'supported' } },
+      kprobe: { bpf_ktime_get_ns: { status: 'supported' }, bpf_map_lookup_elem: { status: 'supported' } },
       tracing: { bpf_ktime_get_ns: { status: 'not-permitted', errno: 'EPERM' } },
     },
-    attachTypes: { trace_fentry: { status: 'not-permitted', errno: 'EPERM' }, 'tracing/trace_fentry': { status: 'not-permitted', errno: 'EPERM' }, trace_fexit: { status: 'not-permitted', errno: 'EPERM' } },
+    attachTypes: {
+      trace_fentry: { status: 'not-permitted', errno: 'EPERM' },
+      'tracing/trace_fentry': { status: 'not-permitted', errno: 'EPERM' },
+      trace_fexit: { status: 'not-permitted', errno: 'EPERM' },
+    },
     misc: { global_data: { status: 'supported' } },
     attach: { kprobe: { status: 'supported' }, uprobe: { status: 'supported' }, fentry: { status: 'not-permitted', errno: 'EPERM' } },
     btf: { vmlinux: { status: 'supported' } },
@@ -193,7 +231,10 @@ describe.skipIf(!haveClang)('maps as libbpf finds them', () => {
     const vars = new ObjectBtf(elf.sections.find((s) => s.name === '.BTF')!.data, 'x').datasec('.maps')!;
     // What Debian 12's clang 14 writes (libbpf fixes the offsets up from the symbol table).
     if (vars.every((v) => v.offset === 0)) expect(vars).toHaveLength(2);
-    expect(obj.maps.map((m) => [m.name, m.keySize, m.valueSize, m.maxEntries])).toEqual([['first', 4, 8, 16], ['second', 8, 4, 32]]);
+    expect(obj.maps.map((m) => [m.name, m.keySize, m.valueSize, m.maxEntries])).toEqual([
+      ['first', 4, 8, 16],
+      ['second', 8, 4, 32],
+    ]);
     expect(obj.programs[0]!.relocs.filter((r) => r.kind === 'map').map((r) => r.target)).toEqual(['first', 'second']);
   });
 });
@@ -222,7 +263,13 @@ describe.skipIf(!haveClang)('alternatives and run-time targets', () => {
   it('one function hooked by fentry/fexit and by kprobe/kretprobe is one any-of group; dummy_* targets are chosen at run time', () => {
     const r = objectRequirements(obj);
     expect(r.groups).toEqual([
-      { id: 'function:do_unlinkat', alternatives: [['fe', 'fx'], ['kp', 'krp']] },
+      {
+        id: 'function:do_unlinkat',
+        alternatives: [
+          ['fe', 'fx'],
+          ['kp', 'krp'],
+        ],
+      },
       { id: 'function:dummy_file_read', alternatives: [['ph_fentry'], ['ph_kprobe']] },
     ]);
     const of = (n: string) => r.programs.find((p) => p.name === n)!.requirements.map(requirementId);
@@ -231,14 +278,21 @@ describe.skipIf(!haveClang)('alternatives and run-time targets', () => {
     // freplace replaces a function of a BPF program given at load time: no kernel BTF type.
     expect(of('ext').filter((id) => id.startsWith('btf-type'))).toEqual([]);
     expect(obj.programs.find((p) => p.name === 'ext')!.runtimeTarget).toBe('freplace');
-    expect(r.programs.find((p) => p.name === 'kp')!.requirements).toContainEqual({ kind: 'kprobe-target', name: 'do_unlinkat', kernelOnly: true });
+    expect(r.programs.find((p) => p.name === 'kp')!.requirements).toContainEqual({
+      kind: 'kprobe-target',
+      name: 'do_unlinkat',
+      kernelOnly: true,
+    });
     // A name no fentry or kretprobe twin shares, in a program that reads no kernel object: a label.
     expect(r.programs.find((p) => p.name === 'label')!.requirements).toContainEqual({ kind: 'kprobe-target', name: 'handle_entry' });
   });
 
   it('ready when one alternative is: fentry refused by policy, kprobes attach', () => {
     const res = checkObject(objectRequirements(obj), [], report(), opts);
-    expect(res.groups.map((g) => [g.id, g.status])).toEqual([['function:do_unlinkat', 'supported'], ['function:dummy_file_read', 'supported']]);
+    expect(res.groups.map((g) => [g.id, g.status])).toEqual([
+      ['function:do_unlinkat', 'supported'],
+      ['function:dummy_file_read', 'supported'],
+    ]);
     expect(res.programs.find((p) => p.name === 'fe')).toMatchObject({ status: 'not-permitted', group: 'function:do_unlinkat' });
     // freplace: the ext program type is not in this report, so the object is not ready for that alone.
     expect(res.unmet.map((v) => v.id)).toEqual(['program-type:ext']);
@@ -252,7 +306,10 @@ describe.skipIf(!haveClang)('alternatives and run-time targets', () => {
   it('neither alternative: the best one speaks (availability unknown beats refused)', () => {
     const rep = report({ attach: { kprobe: { status: 'unsupported', detail: 'no kprobes' }, uprobe: { status: 'supported' } } });
     const res = checkObject(objectRequirements(obj), [], rep, opts);
-    expect(res.groups.map((g) => [g.id, g.status])).toEqual([['function:do_unlinkat', 'not-permitted'], ['function:dummy_file_read', 'not-permitted']]);
+    expect(res.groups.map((g) => [g.id, g.status])).toEqual([
+      ['function:do_unlinkat', 'not-permitted'],
+      ['function:dummy_file_read', 'not-permitted'],
+    ]);
     // The label kprobe attaches as a uprobe; vfs_read is a kernel function and needs a kprobe.
     expect(res.programs.find((p) => p.name === 'label')!.status).toBe('supported');
     expect(res.programs.find((p) => p.name === 'alone')!.status).toBe('unsupported');
@@ -263,7 +320,12 @@ describe.skipIf(!haveClang)('alternatives and run-time targets', () => {
   it('--program: the named programs are what loads, each of them required', () => {
     const res = checkObject(objectRequirements(obj), [], report(), opts, ['fe', 'alone']);
     expect(res.groups).toEqual([]);
-    expect(res.programs.filter((p) => p.loaded).map((p) => p.name).sort()).toEqual(['alone', 'fe']);
+    expect(
+      res.programs
+        .filter((p) => p.loaded)
+        .map((p) => p.name)
+        .sort(),
+    ).toEqual(['alone', 'fe']);
     expect(res).toMatchObject({ ok: false, status: 'not-permitted' });
     expect(checkObject(objectRequirements(obj), [], report(), opts, ['kp', 'alone']).ok).toBe(true);
   });
@@ -277,12 +339,22 @@ SEC("kprobe/do_unlinkat") int p(void *ctx) { bpf_printk("x"); bpf_rcu_read_lock(
   it('a non-GPL object asks of each helper and kfunc that the license allows it; a GPL object does not', () => {
     const prop = build('prop', `${SRC}char L[] SEC("license") = "Proprietary";\n`).obj;
     const gpl = build('gpl', `${SRC}char L[] SEC("license") = "Dual BSD/GPL";\n`).obj;
-    expect(requirementsFromObject(prop).map(requirementId).filter((id) => id.startsWith('license:'))).toEqual(['license:helper/ktime_get_ns', 'license:helper/trace_printk', 'license:kfunc/bpf_rcu_read_lock']);
-    expect(requirementsFromObject(gpl).map(requirementId).filter((id) => id.startsWith('license:'))).toEqual([]);
+    expect(
+      requirementsFromObject(prop)
+        .map(requirementId)
+        .filter((id) => id.startsWith('license:')),
+    ).toEqual(['license:helper/ktime_get_ns', 'license:helper/trace_printk', 'license:kfunc/bpf_rcu_read_lock']);
+    expect(
+      requirementsFromObject(gpl)
+        .map(requirementId)
+        .filter((id) => id.startsWith('license:')),
+    ).toEqual([]);
     const gplOnly = (h: string) => ({ status: 'supported' as const, value: h === 'trace_printk' });
     const res = checkObject(objectRequirements(prop), [], report(), { kernel: { gplOnly, functions: () => new Set(['do_unlinkat']) } });
     expect(Object.fromEntries(res.results.filter((v) => v.id.startsWith('license:')).map((v) => [v.id, v.status]))).toEqual({
-      'license:helper/ktime_get_ns': 'supported', 'license:helper/trace_printk': 'unsupported', 'license:kfunc/bpf_rcu_read_lock': 'unsupported',
+      'license:helper/ktime_get_ns': 'supported',
+      'license:helper/trace_printk': 'unsupported',
+      'license:kfunc/bpf_rcu_read_lock': 'unsupported',
     });
   });
 });

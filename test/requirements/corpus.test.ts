@@ -26,8 +26,16 @@ import { causeShown, isRight, objectClass, programClass, verdictClass, type Trut
 
 const CORPUS = resolve(import.meta.dirname, '../corpus/libbpf-tools');
 const TRUTH = resolve(import.meta.dirname, '../corpus/truth', `${release()}.json`);
-const names = readdirSync(CORPUS).filter((f) => f.endsWith('.bpf.o')).map((f) => f.slice(0, -'.bpf.o'.length)).sort();
-const tracepointPrograms = (o: BpfObject): Set<string> => new Set(o.programs.filter((p) => ['tracepoint+', 'tp+', 'tracepoint.s+', 'tp.s+'].includes(classifySection(p.section)?.def.pattern ?? '')).map((p) => p.name));
+const names = readdirSync(CORPUS)
+  .filter((f) => f.endsWith('.bpf.o'))
+  .map((f) => f.slice(0, -'.bpf.o'.length))
+  .sort();
+const tracepointPrograms = (o: BpfObject): Set<string> =>
+  new Set(
+    o.programs
+      .filter((p) => ['tracepoint+', 'tp+', 'tracepoint.s+', 'tp.s+'].includes(classifySection(p.section)?.def.pattern ?? ''))
+      .map((p) => p.name),
+  );
 
 describe('the corpus reads: every object, no exit 2', () => {
   it('parses all 52 objects (every map, program and CO-RE relocation), and advice never throws', () => {
@@ -53,8 +61,17 @@ describe('the corpus reads: every object, no exit 2', () => {
       const maps = elf.sections.find((s) => s.name === '.maps');
       const o = parseBpfObject(bytes, n);
       if (!maps) continue;
-      const declared = elf.symbols.filter((y) => y.shndx === maps.index && y.name !== '' && y.type !== 3).map((y) => y.name).sort();
-      expect({ n, maps: o.maps.filter((m) => m.source === 'btf').map((m) => m.name).sort() }).toEqual({ n, maps: declared });
+      const declared = elf.symbols
+        .filter((y) => y.shndx === maps.index && y.name !== '' && y.type !== 3)
+        .map((y) => y.name)
+        .sort();
+      expect({
+        n,
+        maps: o.maps
+          .filter((m) => m.source === 'btf')
+          .map((m) => m.name)
+          .sort(),
+      }).toEqual({ n, maps: declared });
     }
   });
 });
@@ -67,8 +84,14 @@ const CACHED_TRUTH = resolve(import.meta.dirname, '../../.cache/corpus-truth', `
 function truthFile(): string {
   if (existsSync(TRUTH)) return TRUTH;
   if (!existsSync(CACHED_TRUTH)) {
-    console.warn(`test/requirements/corpus.test.ts: no checked-in truth for kernel ${release()}: generating ${CACHED_TRUTH} (node scripts/corpus-truth.ts)`);
-    const r = spawnSync(process.execPath, [resolve(import.meta.dirname, '../../scripts/corpus-truth.ts'), '--out', `${CACHED_TRUTH}.part`], { encoding: 'utf8', timeout: 15 * 60_000, maxBuffer: 64 << 20 });
+    console.warn(
+      `test/requirements/corpus.test.ts: no checked-in truth for kernel ${release()}: generating ${CACHED_TRUTH} (node scripts/corpus-truth.ts)`,
+    );
+    const r = spawnSync(
+      process.execPath,
+      [resolve(import.meta.dirname, '../../scripts/corpus-truth.ts'), '--out', `${CACHED_TRUTH}.part`],
+      { encoding: 'utf8', timeout: 15 * 60_000, maxBuffer: 64 << 20 },
+    );
     if (r.status !== 0) throw new Error(`scripts/corpus-truth.ts failed (${r.status ?? r.signal}): ${r.stderr.slice(-2000)}`);
     renameSync(`${CACHED_TRUTH}.part`, CACHED_TRUTH);
   }
@@ -100,11 +123,18 @@ describe.skipIf(skip)(`verdicts on kernel ${release()} = what the kernel did`, (
       const derived = objectRequirements(obj);
       const report = withKernelConfig(raw, [...derived.object, ...derived.programs.flatMap((p) => p.requirements)]);
       const result = checkObject(derived, [], report, opts);
-      judged.push({ name, obj, derived, result, truth: objectClass(t!, truth.node, derived.groups, tracepointPrograms(obj)), verdict: verdictClass(result) });
+      judged.push({
+        name,
+        obj,
+        derived,
+        result,
+        truth: objectClass(t!, truth.node, derived.groups, tracepointPrograms(obj)),
+        verdict: verdictClass(result),
+      });
     }
   }, 20 * 60_000);
 
-  it('the truth\'s rule for programs (alternatives: one set must run) predicts the real tool wherever it could run', () => {
+  it("the truth's rule for programs (alternatives: one set must run) predicts the real tool wherever it could run", () => {
     // Where the tool's failure is its environment's (no cpufreq driver, no hardware PMU, no Java VM),
     // the per-program loads and attaches are the whole truth; everywhere else both must agree.
     const disagree: string[] = [];
@@ -124,7 +154,9 @@ describe.skipIf(skip)(`verdicts on kernel ${release()} = what the kernel did`, (
   it('≥ 97 % of object verdicts right, 0 false ready', () => {
     const wrong = judged.filter((j) => !isRight(j.truth, j.verdict)).map((j) => `${j.name}: truth ${j.truth}, verdict ${j.verdict}`);
     const falseReady = judged.filter((j) => j.verdict === 'runs' && j.truth !== 'runs').map((j) => j.name);
-    console.info(`corpus objects: ${judged.length - wrong.length}/${judged.length} right${wrong.length ? `; wrong: ${wrong.join('; ')}` : ''}`);
+    console.info(
+      `corpus objects: ${judged.length - wrong.length}/${judged.length} right${wrong.length ? `; wrong: ${wrong.join('; ')}` : ''}`,
+    );
     expect(falseReady).toEqual([]);
     expect((judged.length - wrong.length) / judged.length).toBeGreaterThanOrEqual(0.97);
   });
@@ -138,7 +170,14 @@ describe.skipIf(skip)(`verdicts on kernel ${release()} = what the kernel did`, (
       const tps = tracepointPrograms(j.obj);
       for (const p of j.result.programs) {
         const t = programClass(truth.objects[j.name]!.programs[p.name]!, truth.node, tps.has(p.name));
-        const v: TruthClass = p.status === 'supported' ? 'runs' : p.status === 'unsupported' ? 'refused' : p.status === 'not-permitted' ? 'not-permitted' : 'unknown';
+        const v: TruthClass =
+          p.status === 'supported'
+            ? 'runs'
+            : p.status === 'unsupported'
+              ? 'refused'
+              : p.status === 'not-permitted'
+                ? 'not-permitted'
+                : 'unknown';
         total++;
         if (isRight(t, v)) right++;
         else wrong.push(`${j.name}/${p.name}: truth ${t}, verdict ${v}`);
@@ -161,7 +200,10 @@ describe.skipIf(skip)(`verdicts on kernel ${release()} = what the kernel did`, (
       // from programs the truth saw fail.
       if (!failing.length) unshown.push(`${j.name}: exit 1 without a program that fails (${j.result.unmet.map((v) => v.id).join(', ')})`);
       for (const p of failing) {
-        if (!causeShown(p.status, t.programs[p.name], truth.node, tps.has(p.name))) unshown.push(`${j.name}/${p.name}: ${p.status} (${p.unmet.join(', ')}), truth ${programClass(t.programs[p.name]!, truth.node, tps.has(p.name))}`);
+        if (!causeShown(p.status, t.programs[p.name], truth.node, tps.has(p.name)))
+          unshown.push(
+            `${j.name}/${p.name}: ${p.status} (${p.unmet.join(', ')}), truth ${programClass(t.programs[p.name]!, truth.node, tps.has(p.name))}`,
+          );
       }
     }
     expect(unshown).toEqual([]);
@@ -177,7 +219,8 @@ describe.skipIf(skip)(`verdicts on kernel ${release()} = what the kernel did`, (
       const bytes = readFileSync(join(CORPUS, `${j.name}.bpf.o`));
       const elf = parseElf(bytes, j.name);
       const text = elf.sections.find((s) => s.name === '.text');
-      const fnAt = (off: number): string => elf.symbols.find((y) => y.shndx === text?.index && y.type === STT_FUNC && y.value === off)?.name ?? '';
+      const fnAt = (off: number): string =>
+        elf.symbols.find((y) => y.shndx === text?.index && y.type === STT_FUNC && y.value === off)?.name ?? '';
       const ours = new Map<string, string>();
       for (const p of j.obj.programs) {
         for (const r of p.core) {

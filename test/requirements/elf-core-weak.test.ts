@@ -64,7 +64,7 @@ function requirements(name: string): string[] {
 }
 
 describe.skipIf(!haveClang)('requirements from CO-RE, subprograms, struct_ops and weak kfuncs', () => {
-  it('an object with CO-RE relocations needs the kernel\'s BTF; the same program without them does not', () => {
+  it("an object with CO-RE relocations needs the kernel's BTF; the same program without them does not", () => {
     expect(requirements('core')).toContain(JSON.stringify({ kind: 'feature', name: 'btf' }));
     expect(requirements('plain')).not.toContain(JSON.stringify({ kind: 'feature', name: 'btf' }));
   });

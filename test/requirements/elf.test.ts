@@ -12,7 +12,11 @@ import { requirementId } from '../../src/requirements/model.ts';
 import { clangAvailable, compile, FIXTURE_DIR, fixtures } from './fixtures.ts';
 import { skipUnless } from '../helpers/skip.ts';
 
-const haveClang = !skipUnless(clangAvailable(), 'test/requirements/elf.test.ts object tests', 'clang is not installed (Debian package clang)');
+const haveClang = !skipUnless(
+  clangAvailable(),
+  'test/requirements/elf.test.ts object tests',
+  'clang is not installed (Debian package clang)',
+);
 
 const objects = new Map<string, BpfObject>();
 const bytes = new Map<string, Uint8Array>();
@@ -25,7 +29,15 @@ beforeAll(() => {
 });
 
 const ids = (name: string): string[] => requirementsFromObject(objects.get(name)!).map(requirementId);
-const progs = (name: string) => objects.get(name)!.programs.map((p) => ({ name: p.name, type: p.progType, attach: p.attachType, sleepable: p.sleepable, frags: p.xdpFrags, btf: p.attachBtf?.name }));
+const progs = (name: string) =>
+  objects.get(name)!.programs.map((p) => ({
+    name: p.name,
+    type: p.progType,
+    attach: p.attachType,
+    sleepable: p.sleepable,
+    frags: p.xdpFrags,
+    btf: p.attachBtf?.name,
+  }));
 
 describe.skipIf(!haveClang)('requirements derived from compiled objects', () => {
   it('xdp: plain and frags, BTF hash map, global data', () => {
@@ -39,16 +51,28 @@ describe.skipIf(!haveClang)('requirements derived from compiled objects', () => 
       ['xdp_counts', 'hash', 4, 8, 64, 'btf'],
     ]);
     expect(ids('net_xdp')).toEqual([
-      'feature:bpf-syscall', 'feature:global-data', 'feature:xdp-frags', 'helper:xdp/map_lookup_elem',
-      'map-type:array', 'map-type:hash', 'program-type:xdp/xdp',
+      'feature:bpf-syscall',
+      'feature:global-data',
+      'feature:xdp-frags',
+      'helper:xdp/map_lookup_elem',
+      'map-type:array',
+      'map-type:hash',
+      'program-type:xdp/xdp',
     ]);
   });
 
   it('tc and tcx with a kfunc', () => {
-    expect(progs('net_tc').map((p) => [p.type, p.attach])).toEqual([['sched_cls', undefined], ['sched_cls', 'tcx_ingress']]);
+    expect(progs('net_tc').map((p) => [p.type, p.attach])).toEqual([
+      ['sched_cls', undefined],
+      ['sched_cls', 'tcx_ingress'],
+    ]);
     expect(ids('net_tc')).toEqual([
-      'feature:bpf-syscall', 'helper:sched_cls/map_lookup_elem', 'kfunc:bpf_cast_to_kern_ctx', 'map-type:array',
-      'program-type:sched_cls', 'program-type:sched_cls/tcx_ingress',
+      'feature:bpf-syscall',
+      'helper:sched_cls/map_lookup_elem',
+      'kfunc:bpf_cast_to_kern_ctx',
+      'map-type:array',
+      'program-type:sched_cls',
+      'program-type:sched_cls/tcx_ingress',
     ]);
   });
 
@@ -56,13 +80,22 @@ describe.skipIf(!haveClang)('requirements derived from compiled objects', () => 
     expect(objects.get('socket_legacy')!.maps).toEqual([
       { name: 'sock_seen', type: 'array', keySize: 4, valueSize: 8, maxEntries: 1, flags: 0, source: 'legacy' },
     ]);
-    expect(ids('socket_legacy')).toEqual(['feature:bpf-syscall', 'helper:socket_filter/map_lookup_elem', 'map-type:array', 'program-type:socket_filter']);
+    expect(ids('socket_legacy')).toEqual([
+      'feature:bpf-syscall',
+      'helper:socket_filter/map_lookup_elem',
+      'map-type:array',
+      'program-type:socket_filter',
+    ]);
   });
 
   it('cgroup_skb, cgroup sock_addr and sk_msg with a sockhash', () => {
     expect(ids('cgroup')).toEqual([
-      'feature:bpf-syscall', 'helper:cgroup_sock_addr/get_current_pid_tgid', 'helper:sk_msg/msg_redirect_hash',
-      'map-type:sockhash', 'program-type:cgroup_skb/cgroup_inet_ingress', 'program-type:cgroup_sock_addr/cgroup_inet4_connect',
+      'feature:bpf-syscall',
+      'helper:cgroup_sock_addr/get_current_pid_tgid',
+      'helper:sk_msg/msg_redirect_hash',
+      'map-type:sockhash',
+      'program-type:cgroup_skb/cgroup_inet_ingress',
+      'program-type:cgroup_sock_addr/cgroup_inet4_connect',
       'program-type:sk_msg/sk_msg_verdict',
     ]);
   });
@@ -70,13 +103,22 @@ describe.skipIf(!haveClang)('requirements derived from compiled objects', () => 
   it('tracepoint, raw tracepoint and kprobe: attach needs come from the section names', () => {
     expect(ids('trace')).toEqual([
       // libbpf reads the tracepoint's id from tracefs; the tracepoints themselves must exist.
-      'attach-target:raw_tracepoint/sched_switch', 'attach-target:tracepoint/syscalls/sys_enter_openat',
-      'feature:bpf-syscall', 'feature:tracefs', 'feature:tracepoint-attach',
-      'helper:kprobe/ktime_get_ns', 'helper:kprobe/ringbuf_output', 'helper:raw_tracepoint/get_smp_processor_id',
-      'helper:tracepoint/get_current_pid_tgid', 'helper:tracepoint/ringbuf_output',
+      'attach-target:raw_tracepoint/sched_switch',
+      'attach-target:tracepoint/syscalls/sys_enter_openat',
+      'feature:bpf-syscall',
+      'feature:tracefs',
+      'feature:tracepoint-attach',
+      'helper:kprobe/ktime_get_ns',
+      'helper:kprobe/ringbuf_output',
+      'helper:raw_tracepoint/get_smp_processor_id',
+      'helper:tracepoint/get_current_pid_tgid',
+      'helper:tracepoint/ringbuf_output',
       // A kprobe on do_unlinkat: decided at check time (a kprobe where the kernel has the function).
-      'kprobe-target:do_unlinkat', 'map-type:ringbuf',
-      'program-type:kprobe', 'program-type:raw_tracepoint', 'program-type:tracepoint',
+      'kprobe-target:do_unlinkat',
+      'map-type:ringbuf',
+      'program-type:kprobe',
+      'program-type:raw_tracepoint',
+      'program-type:tracepoint',
     ]);
   });
 
@@ -86,12 +128,17 @@ describe.skipIf(!haveClang)('requirements derived from compiled objects', () => 
       { name: 'iter_tasks', type: 'tracing', attach: 'trace_iter', sleepable: false, frags: false, btf: 'bpf_iter_task' },
       { name: 'btf_switch', type: 'tracing', attach: 'trace_raw_tp', sleepable: false, frags: false, btf: 'btf_trace_sched_switch' },
     ]);
-    expect(objects.get('btf_trace')!.programs.find((p) => p.name === 'btf_switch')!.kfuncs).toEqual(['bpf_rcu_read_lock', 'bpf_rcu_read_unlock']);
+    expect(objects.get('btf_trace')!.programs.find((p) => p.name === 'btf_switch')!.kfuncs).toEqual([
+      'bpf_rcu_read_lock',
+      'bpf_rcu_read_unlock',
+    ]);
     expect(ids('btf_trace')).toContain('feature:fentry');
     expect(ids('btf_trace')).toContain('kfunc:bpf_rcu_read_lock');
     // Each BTF attach target is a requirement of its own: a kernel without that function or
     // tracepoint cannot load the program.
-    expect(ids('btf_trace')).toEqual(expect.arrayContaining(['btf-type:func/do_unlinkat', 'btf-type:func/bpf_iter_task', 'btf-type:typedef/btf_trace_sched_switch']));
+    expect(ids('btf_trace')).toEqual(
+      expect.arrayContaining(['btf-type:func/do_unlinkat', 'btf-type:func/bpf_iter_task', 'btf-type:typedef/btf_trace_sched_switch']),
+    );
   });
 
   it('lsm and sleepable lsm.s', () => {
@@ -100,8 +147,14 @@ describe.skipIf(!haveClang)('requirements derived from compiled objects', () => 
       { name: 'lsm_file_open', type: 'lsm', attach: 'lsm_mac', sleepable: false, frags: false, btf: 'bpf_lsm_file_open' },
     ]);
     expect(ids('lsm')).toEqual([
-      'btf-type:func/bpf_lsm_bprm_committed_creds', 'btf-type:func/bpf_lsm_file_open',
-      'feature:bpf-lsm', 'feature:bpf-syscall', 'feature:btf', 'feature:sleepable', 'helper:lsm/get_current_pid_tgid', 'program-type:lsm/lsm_mac',
+      'btf-type:func/bpf_lsm_bprm_committed_creds',
+      'btf-type:func/bpf_lsm_file_open',
+      'feature:bpf-lsm',
+      'feature:bpf-syscall',
+      'feature:btf',
+      'feature:sleepable',
+      'helper:lsm/get_current_pid_tgid',
+      'program-type:lsm/lsm_mac',
     ]);
   });
 
@@ -143,17 +196,23 @@ describe.skipIf(!haveClang)('valid objects libbpf would not classify still read'
   it('a section outside the SEC() table (cilium/ebpf loads socket/tail, static, other) is a requirement on that program', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bpfready-odd-'));
     const src = join(dir, 'odd.c');
-    writeFileSync(src, `#include "${join(FIXTURE_DIR, 'common.h')}"
+    writeFileSync(
+      src,
+      `#include "${join(FIXTURE_DIR, 'common.h')}"
 SEC("socket/tail") int prog_tail(void *c) { return bpf_get_prandom_u32(); }
 SEC("static") int prog_static(void *c) { return 0; }
 SEC("other") int prog_other(void *c) { return 0; }
 SEC("socket") int prog_sock(void *c) { return 1; }
 char L[] SEC("license") = "GPL";
-`);
+`,
+    );
     const obj = parseBpfObject(readFileSync(compile(src, dir)), 'odd.o');
     rmSync(dir, { recursive: true, force: true });
     expect(obj.programs.map((p) => [p.name, p.progType, p.unknownSection ?? false])).toEqual([
-      ['prog_other', 'unknown', true], ['prog_sock', 'socket_filter', false], ['prog_tail', 'unknown', true], ['prog_static', 'unknown', true],
+      ['prog_other', 'unknown', true],
+      ['prog_sock', 'socket_filter', false],
+      ['prog_tail', 'unknown', true],
+      ['prog_static', 'unknown', true],
     ]);
     const r = objectRequirements(obj);
     const of = (n: string) => r.programs.find((p) => p.name === n)!.requirements.map(requirementId);
@@ -166,7 +225,10 @@ char L[] SEC("license") = "GPL";
 
 describe('SEC() table', () => {
   it('matches libbpf conventions, first match wins', () => {
-    const c = (s: string) => { const k = classifySection(s); return k && [k.def.progType, k.def.attachType, k.def.sleepable ?? false, k.def.xdpFrags ?? false, k.target]; };
+    const c = (s: string) => {
+      const k = classifySection(s);
+      return k && [k.def.progType, k.def.attachType, k.def.sleepable ?? false, k.def.xdpFrags ?? false, k.target];
+    };
     expect(c('xdp')).toEqual(['xdp', 'xdp', false, false, undefined]);
     expect(c('xdp.frags/devmap')).toEqual(['xdp', 'xdp_devmap', false, true, 'devmap']);
     expect(c('sk_reuseport/migrate')).toEqual(['sk_reuseport', 'sk_reuseport_select_or_migrate', false, false, 'migrate']);

@@ -22,7 +22,9 @@ export function clangAvailable(): boolean {
 /** Compile one source with extra flags (e.g. -target bpfeb) into `dir`. */
 export function compile(source: string, dir: string, target = 'bpf', suffix = ''): string {
   const out = join(dir, `${basename(source, '.c')}${suffix}.o`);
-  execFileSync('clang', ['-O2', '-g', '-target', target, `-I/usr/include/${MULTIARCH}-linux-gnu`, '-c', source, '-o', out], { stdio: 'pipe' });
+  execFileSync('clang', ['-O2', '-g', '-target', target, `-I/usr/include/${MULTIARCH}-linux-gnu`, '-c', source, '-o', out], {
+    stdio: 'pipe',
+  });
   return out;
 }
 
@@ -31,7 +33,9 @@ export function fixtures(): Map<string, string> {
   if (compiled) return compiled;
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-fixtures-'));
   compiled = new Map();
-  for (const f of readdirSync(FIXTURE_DIR).filter((n) => n.endsWith('.c')).sort()) {
+  for (const f of readdirSync(FIXTURE_DIR)
+    .filter((n) => n.endsWith('.c'))
+    .sort()) {
     compiled.set(basename(f, '.c'), compile(join(FIXTURE_DIR, f), dir));
   }
   return compiled;

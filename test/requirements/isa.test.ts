@@ -21,7 +21,11 @@ const SOURCE = resolve(import.meta.dirname, '../fixtures/bpf-isa/isa.c');
 const CLANG = 'clang-19';
 const OBJDUMP = 'llvm-objdump-19';
 const has = (tool: string) => spawnSync(tool, ['--version'], { stdio: 'ignore' }).status === 0;
-const skip = skipUnless(has(CLANG) && has(OBJDUMP), 'test/requirements/isa.test.ts', 'clang-19 is not installed (Debian package clang-19: -mcpu=v4 needs LLVM 18 or later)');
+const skip = skipUnless(
+  has(CLANG) && has(OBJDUMP),
+  'test/requirements/isa.test.ts',
+  'clang-19 is not installed (Debian package clang-19: -mcpu=v4 needs LLVM 18 or later)',
+);
 const VERSIONS = [1, 2, 3, 4] as const;
 
 function compileAt(v: number, dir: string): string {
@@ -71,17 +75,20 @@ describe.skipIf(skip)('ISA version of real objects (clang 19, -mcpu=v1..v4)', ()
     }
   });
 
-  it.skipIf(!isRoot && rootOnly('test/requirements/isa.test.ts kernel load'))('this kernel loads the v4 code, and check --elf calls it ready here', () => {
-    const path = objects.get(4)!;
-    const obj = parseBpfObject(readFileSync(path), path);
-    const r = progLoad({ progType: 1, insns: obj.programs[0]!.linked.insns, license: 'GPL', logLevel: 1 });
-    if (r.ok) r.fd.close();
-    expect(r.ok, r.ok ? '' : r.log).toBe(true);
-    const probe = JSON.parse(execFileSync(BIN, ['probe', '--json', '--tables-only'], { encoding: 'utf8', maxBuffer: 64 << 20 }));
-    expect(probe.misc.v4_isa_extension.status).toBe('supported');
-    const check = spawnSync(BIN, ['check', '--elf', path, '--json'], { encoding: 'utf8' });
-    expect(check.status, check.stdout + check.stderr).toBe(0);
-  });
+  it.skipIf(!isRoot && rootOnly('test/requirements/isa.test.ts kernel load'))(
+    'this kernel loads the v4 code, and check --elf calls it ready here',
+    () => {
+      const path = objects.get(4)!;
+      const obj = parseBpfObject(readFileSync(path), path);
+      const r = progLoad({ progType: 1, insns: obj.programs[0]!.linked.insns, license: 'GPL', logLevel: 1 });
+      if (r.ok) r.fd.close();
+      expect(r.ok, r.ok ? '' : r.log).toBe(true);
+      const probe = JSON.parse(execFileSync(BIN, ['probe', '--json', '--tables-only'], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+      expect(probe.misc.v4_isa_extension.status).toBe('supported');
+      const check = spawnSync(BIN, ['check', '--elf', path, '--json'], { encoding: 'utf8' });
+      expect(check.status, check.stdout + check.stderr).toBe(0);
+    },
+  );
 
   it("against Debian 6.1's saved report: v4 code is not ready, with a remedy; v3 code is", () => {
     const v4 = spawnSync(BIN, ['check', '--elf', objects.get(4)!, '--against', 'debian-6.1.0-57-amd64'], { encoding: 'utf8' });

@@ -20,31 +20,44 @@ const unpriv = (() => {
 })();
 
 describe('advice (pure)', () => {
-  it.skipIf(skipUnless(clangAvailable(), 'test/requirements/privilege.test.ts advice from objects', 'clang is not installed'))('derives capabilities per type and the delegate_* options, attach type 0 included', () => {
-    const obj = (n: string) => parseBpfObject(readFileSync(fixtures().get(n)!), n);
-    const sock = adviseObject(obj('socket_legacy'), 0);
-    expect(sock.capabilities).toEqual([]);
-    expect(adviseObject(obj('socket_legacy'), 2).capabilities).toEqual(['cap_bpf']);
-    expect(sock.mountOptions).toBe('delegate_cmds=btf_load:map_create:prog_load,delegate_maps=array,delegate_progs=socket_filter,delegate_attachs=cgroup_inet_ingress');
-    expect(adviseObject(obj('net_xdp'), 2).capabilities).toEqual(['cap_bpf', 'cap_net_admin']);
-    expect(adviseObject(obj('trace'), 2).capabilities).toEqual(['cap_bpf', 'cap_perfmon']);
-    expect(adviseObject(obj('cgroup'), 2).delegation).toEqual({
-      cmds: ['btf_load', 'map_create', 'prog_load'], maps: ['sockhash'], progs: ['cgroup_skb', 'cgroup_sock_addr', 'sk_msg'],
-      attachs: ['cgroup_inet4_connect', 'cgroup_inet_ingress', 'sk_msg_verdict'],
-    });
-  });
+  it.skipIf(skipUnless(clangAvailable(), 'test/requirements/privilege.test.ts advice from objects', 'clang is not installed'))(
+    'derives capabilities per type and the delegate_* options, attach type 0 included',
+    () => {
+      const obj = (n: string) => parseBpfObject(readFileSync(fixtures().get(n)!), n);
+      const sock = adviseObject(obj('socket_legacy'), 0);
+      expect(sock.capabilities).toEqual([]);
+      expect(adviseObject(obj('socket_legacy'), 2).capabilities).toEqual(['cap_bpf']);
+      expect(sock.mountOptions).toBe(
+        'delegate_cmds=btf_load:map_create:prog_load,delegate_maps=array,delegate_progs=socket_filter,delegate_attachs=cgroup_inet_ingress',
+      );
+      expect(adviseObject(obj('net_xdp'), 2).capabilities).toEqual(['cap_bpf', 'cap_net_admin']);
+      expect(adviseObject(obj('trace'), 2).capabilities).toEqual(['cap_bpf', 'cap_perfmon']);
+      expect(adviseObject(obj('cgroup'), 2).delegation).toEqual({
+        cmds: ['btf_load', 'map_create', 'prog_load'],
+        maps: ['sockhash'],
+        progs: ['cgroup_skb', 'cgroup_sock_addr', 'sk_msg'],
+        attachs: ['cgroup_inet4_connect', 'cgroup_inet_ingress', 'sk_msg_verdict'],
+      });
+    },
+  );
 });
 
 describe.skipIf(skip)('advice verified on this kernel', () => {
-  it.each(['socket_legacy', 'net_xdp', 'trace', 'cgroup'])('%s', async (name) => {
-    const path = fixtures().get(name)!;
-    const advice = adviseObject(parseBpfObject(readFileSync(path), path), unpriv);
-    const v = await verify(path, advice, { token: true });
-    console.log(`${name}: capabilities [${advice.capabilities.join(', ')}] exact=${v.capabilities.exact.loaded} allNeeded=${v.capabilities.allNeeded}; token ${advice.mountOptions} exact=${v.token!.exact.loaded} withoutToken=${v.token!.withoutToken.loaded} allNeeded=${v.token!.allNeeded} unproven=${v.token!.unproven.join(',')}`);
-    expect(v.capabilities.exact).toMatchObject({ loaded: true, failures: [] });
-    expect(v.capabilities.allNeeded).toBe(true);
-    expect(v.token!.exact).toMatchObject({ loaded: true, failures: [] });
-    expect(v.token!.withoutToken.loaded).toBe(false);
-    expect(v.token!.allNeeded).toBe(true);
-  }, 120_000);
+  it.each(['socket_legacy', 'net_xdp', 'trace', 'cgroup'])(
+    '%s',
+    async (name) => {
+      const path = fixtures().get(name)!;
+      const advice = adviseObject(parseBpfObject(readFileSync(path), path), unpriv);
+      const v = await verify(path, advice, { token: true });
+      console.log(
+        `${name}: capabilities [${advice.capabilities.join(', ')}] exact=${v.capabilities.exact.loaded} allNeeded=${v.capabilities.allNeeded}; token ${advice.mountOptions} exact=${v.token!.exact.loaded} withoutToken=${v.token!.withoutToken.loaded} allNeeded=${v.token!.allNeeded} unproven=${v.token!.unproven.join(',')}`,
+      );
+      expect(v.capabilities.exact).toMatchObject({ loaded: true, failures: [] });
+      expect(v.capabilities.allNeeded).toBe(true);
+      expect(v.token!.exact).toMatchObject({ loaded: true, failures: [] });
+      expect(v.token!.withoutToken.loaded).toBe(false);
+      expect(v.token!.allNeeded).toBe(true);
+    },
+    120_000,
+  );
 });

@@ -21,8 +21,15 @@ profiles:
 `) as { profiles: unknown };
     const p = parseProfiles(doc.profiles, 'bpfready.yaml');
     expect(p['my-tracer']!.map(requirementId)).toEqual([
-      'capability:cap_bpf', 'delegation:cmds=map_create:prog_load,progs=lsm', 'feature:bpf-lsm', 'helper:kprobe/ringbuf_output',
-      'kconfig:CONFIG_BPF_LSM=y', 'kfunc:bpf_rcu_read_lock', 'map-type:ringbuf', 'mount:/sys/fs/bpf=bpf', 'program-type:lsm/lsm_mac',
+      'capability:cap_bpf',
+      'delegation:cmds=map_create:prog_load,progs=lsm',
+      'feature:bpf-lsm',
+      'helper:kprobe/ringbuf_output',
+      'kconfig:CONFIG_BPF_LSM=y',
+      'kfunc:bpf_rcu_read_lock',
+      'map-type:ringbuf',
+      'mount:/sys/fs/bpf=bpf',
+      'program-type:lsm/lsm_mac',
     ]);
   });
 
@@ -45,7 +52,11 @@ profiles:
 
   it('built-in profiles gate on features, never on a kernel version', () => {
     expect(Object.keys(BUILTIN_PROFILES).sort()).toEqual(['cilium', 'falco-modern-ebpf']);
-    expect(BUILTIN_PROFILES['falco-modern-ebpf']!.map(requirementId)).toEqual(['feature:btf', 'map-type:ringbuf', 'program-type:tracing/trace_raw_tp']);
+    expect(BUILTIN_PROFILES['falco-modern-ebpf']!.map(requirementId)).toEqual([
+      'feature:btf',
+      'map-type:ringbuf',
+      'program-type:tracing/trace_raw_tp',
+    ]);
     expect(BUILTIN_PROFILES.cilium!.every((r) => r.kind === 'kconfig')).toBe(true);
   });
 });

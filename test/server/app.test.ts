@@ -12,7 +12,12 @@ function setup(): { app: App; state: DaemonState; metrics: ReturnType<typeof cre
   const state = initialState();
   const registry = new Registry();
   const metrics = createMetrics(registry, () => state, { version: '9.9.9', nodejsVersion: '26.0.0' });
-  const app = buildApp({ state: () => state, registry, logger: pino({ level: 'silent' }), meta: { version: '9.9.9', hostname: 'testhost' } });
+  const app = buildApp({
+    state: () => state,
+    registry,
+    logger: pino({ level: 'silent' }),
+    meta: { version: '9.9.9', hostname: 'testhost' },
+  });
   return { app, state, metrics };
 }
 

@@ -6,7 +6,10 @@ import { fakeReport } from './fake-report.ts';
 describe('checkProfiles', () => {
   it('maps each profile to satisfied, or to every unmet requirement with status and remediation', () => {
     const profiles: Record<string, Requirement[]> = {
-      ok: [{ kind: 'program-type', progType: 'kprobe' }, { kind: 'map-type', mapType: 'ringbuf' }],
+      ok: [
+        { kind: 'program-type', progType: 'kprobe' },
+        { kind: 'map-type', mapType: 'ringbuf' },
+      ],
       bad: [
         { kind: 'program-type', progType: 'lsm' },
         { kind: 'program-type', progType: 'struct_ops' },

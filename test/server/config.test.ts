@@ -31,7 +31,15 @@ describe('loadConfig', () => {
     expect(c.probeIntervalSeconds).toBe(60);
     expect(c.hostRoot).toBe('/');
     expect(c.logLevel).toBe('info');
-    expect(c.kubernetes).toEqual({ nodeName: undefined, labelPrefix: 'bpfready.io', heartbeatSeconds: 300, startJitterSeconds: 10, taint: null, nfd: false, reports: true });
+    expect(c.kubernetes).toEqual({
+      nodeName: undefined,
+      labelPrefix: 'bpfready.io',
+      heartbeatSeconds: 300,
+      startJitterSeconds: 10,
+      taint: null,
+      nfd: false,
+      reports: true,
+    });
     // Every built-in profile is checked unless checkProfiles narrows it.
     expect(Object.keys(c.profiles).sort()).toEqual(Object.keys(BUILTIN_PROFILES).sort());
   });
@@ -64,7 +72,11 @@ describe('loadConfig', () => {
     const fromEnv = load(['--config', 'f.yaml'], { BPFREADY_LOG_LEVEL: 'debug', NODE_NAME: 'from-env' }, file);
     expect(fromEnv.logLevel).toBe('debug');
     expect(fromEnv.kubernetes.nodeName).toBe('from-env');
-    const fromFlag = load(['--config', 'f.yaml', '--log-level=error', '--node-name', 'from-flag', '--listen', '[::1]:0'], { BPFREADY_LOG_LEVEL: 'debug', NODE_NAME: 'x' }, file);
+    const fromFlag = load(
+      ['--config', 'f.yaml', '--log-level=error', '--node-name', 'from-flag', '--listen', '[::1]:0'],
+      { BPFREADY_LOG_LEVEL: 'debug', NODE_NAME: 'x' },
+      file,
+    );
     expect(fromFlag.logLevel).toBe('error');
     expect(fromFlag.kubernetes.nodeName).toBe('from-flag');
     expect(fromFlag.listen).toEqual({ host: '::1', port: 0 });
@@ -111,26 +123,86 @@ describe('bad config names its source and what is wrong', () => {
     ['interval too short', ['--probe-interval', '10ms'], {}, undefined, /^--probe-interval: must be at least 1s/],
     ['unknown file key', ['--config', 'c.yaml'], {}, 'listn: x\n', /^c\.yaml: listn: unknown key "listn"/],
     ['nested unknown key', ['--config', 'c.yaml'], {}, 'kubernetes:\n  node: x\n', /^c\.yaml: kubernetes\.node: unknown key "node"/],
-    ['wrong type in file', ['--config', 'c.yaml'], {}, 'kubernetes:\n  heartbeatSeconds: often\n', /^c\.yaml: kubernetes\.heartbeatSeconds: must be integer/],
-    ['bad taint effect', ['--config', 'c.yaml'], {}, 'kubernetes:\n  taint: {effect: Never}\n', /^c\.yaml: kubernetes\.taint\.effect: must be one of NoSchedule/],
-    ['bad taint form', ['--config', 'c.yaml'], {}, 'kubernetes:\n  taint: yes please\n', /^c\.yaml: kubernetes\.taint: must be true, false, null or a mapping/],
-    ['kubernetes not a mapping, with NODE_NAME set', ['--config', 'c.yaml'], { NODE_NAME: 'n1' }, 'kubernetes: 5\n', /^c\.yaml: kubernetes: must be object/],
-    ['kubernetes a list, with --node-name', ['--config', 'c.yaml', '--node-name', 'n1'], {}, 'kubernetes: [1, 2]\n', /^c\.yaml: kubernetes: must be object/],
+    [
+      'wrong type in file',
+      ['--config', 'c.yaml'],
+      {},
+      'kubernetes:\n  heartbeatSeconds: often\n',
+      /^c\.yaml: kubernetes\.heartbeatSeconds: must be integer/,
+    ],
+    [
+      'bad taint effect',
+      ['--config', 'c.yaml'],
+      {},
+      'kubernetes:\n  taint: {effect: Never}\n',
+      /^c\.yaml: kubernetes\.taint\.effect: must be one of NoSchedule/,
+    ],
+    [
+      'bad taint form',
+      ['--config', 'c.yaml'],
+      {},
+      'kubernetes:\n  taint: yes please\n',
+      /^c\.yaml: kubernetes\.taint: must be true, false, null or a mapping/,
+    ],
+    [
+      'kubernetes not a mapping, with NODE_NAME set',
+      ['--config', 'c.yaml'],
+      { NODE_NAME: 'n1' },
+      'kubernetes: 5\n',
+      /^c\.yaml: kubernetes: must be object/,
+    ],
+    [
+      'kubernetes a list, with --node-name',
+      ['--config', 'c.yaml', '--node-name', 'n1'],
+      {},
+      'kubernetes: [1, 2]\n',
+      /^c\.yaml: kubernetes: must be object/,
+    ],
     ['relative host root', ['--host-root', 'host'], {}, undefined, /^--host-root: must be an absolute path/],
     ['not YAML', ['--config', 'c.yaml'], {}, 'a: [\n', /^c\.yaml: not valid YAML/],
     ['duplicate key', ['--config', 'c.yaml'], {}, 'logLevel: info\nlogLevel: warn\n', /^c\.yaml: not valid YAML/],
     ['unknown profile', ['--profile', 'nosuch'], {}, undefined, /^--profile: unknown profile "nosuch" \(known: /],
     ['profile named after an object property', ['--profile', 'constructor'], {}, undefined, /^--profile: unknown profile "constructor"/],
     ['profile named __proto__', ['--profile', '__proto__'], {}, undefined, /^--profile: unknown profile "__proto__"/],
-    ['bad label prefix flag', ['--label-prefix', 'Bad Prefix!'], {}, undefined, /^--label-prefix: "Bad Prefix!" must be a lowercase DNS subdomain/],
-    ['reserved label prefix in the file', ['--config', 'c.yaml'], {}, 'kubernetes:\n  labelPrefix: node.kubernetes.io\n', /^c\.yaml: kubernetes\.labelPrefix: "node\.kubernetes\.io" is reserved/],
+    [
+      'bad label prefix flag',
+      ['--label-prefix', 'Bad Prefix!'],
+      {},
+      undefined,
+      /^--label-prefix: "Bad Prefix!" must be a lowercase DNS subdomain/,
+    ],
+    [
+      'reserved label prefix in the file',
+      ['--config', 'c.yaml'],
+      {},
+      'kubernetes:\n  labelPrefix: node.kubernetes.io\n',
+      /^c\.yaml: kubernetes\.labelPrefix: "node\.kubernetes\.io" is reserved/,
+    ],
     ['bad profile', ['--config', 'c.yaml'], {}, 'profiles:\n  Bad_Name: [map-type:hash]\n', /^c\.yaml: profiles: profile name "Bad_Name"/],
     ['bad requirement', ['--config', 'c.yaml'], {}, 'profiles:\n  p: [wish:pony]\n', /^c\.yaml: profiles: profiles\.p\[0\]/],
     // Both would be the condition bpfready.io/ProfileCilium1, and would overwrite each other on every write.
-    ['profiles that fold to one condition', ['--config', 'c.yaml'], {}, 'profiles:\n  cilium-1: [map-type:hash]\n  cilium1: [map-type:hash]\n', /^c\.yaml: profiles: profiles "cilium-1" and "cilium1" would both be published as condition type <prefix>\/ProfileCilium1/],
-    ['profiles alike in their first 55 characters', ['--config', 'c.yaml'], {}, `profiles:\n  ${'a'.repeat(55)}-x: [map-type:hash]\n  ${'a'.repeat(55)}-y: [map-type:hash]\n`, /would both be published as label profile\.a{55}; rename one/],
+    [
+      'profiles that fold to one condition',
+      ['--config', 'c.yaml'],
+      {},
+      'profiles:\n  cilium-1: [map-type:hash]\n  cilium1: [map-type:hash]\n',
+      /^c\.yaml: profiles: profiles "cilium-1" and "cilium1" would both be published as condition type <prefix>\/ProfileCilium1/,
+    ],
+    [
+      'profiles alike in their first 55 characters',
+      ['--config', 'c.yaml'],
+      {},
+      `profiles:\n  ${'a'.repeat(55)}-x: [map-type:hash]\n  ${'a'.repeat(55)}-y: [map-type:hash]\n`,
+      /would both be published as label profile\.a{55}; rename one/,
+    ],
     ['unknown YAML tag', ['--config', 'c.yaml'], {}, 'logLevel: !loud info\n', /^c\.yaml: not valid YAML: .*tag/i],
-    ['alias bomb', ['--config', 'c.yaml'], {}, 'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n', /^c\.yaml: not valid YAML: .*alias/i],
+    [
+      'alias bomb',
+      ['--config', 'c.yaml'],
+      {},
+      'a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n',
+      /^c\.yaml: not valid YAML: .*alias/i,
+    ],
     ['not a mapping', ['--config', 'c.yaml'], {}, '- a\n', /^c\.yaml: the config file must be a YAML mapping/],
   ];
   for (const [name, argv, env, file, re] of cases) {
@@ -152,12 +224,18 @@ describe('bad config names its source and what is wrong', () => {
   });
 
   it('the last --config wins, as for every other flag', () => {
-    const r = loadConfig({ argv: ['--config', 'a.yaml', '--config', 'b.yaml'], env: {}, readFile: (p) => (p === 'b.yaml' ? 'logLevel: warn\n' : 'logLevel: debug\n') });
+    const r = loadConfig({
+      argv: ['--config', 'a.yaml', '--config', 'b.yaml'],
+      env: {},
+      readFile: (p) => (p === 'b.yaml' ? 'logLevel: warn\n' : 'logLevel: debug\n'),
+    });
     expect(r.help ? undefined : r.config.logLevel).toBe('warn');
   });
 
   it('an endless or huge file is refused after 1 MiB, not read into memory', () => {
-    expect(() => loadConfig({ argv: ['--config', '/dev/zero'], env: {} })).toThrow('--config /dev/zero: cannot read the config file (larger than 1 MiB)');
+    expect(() => loadConfig({ argv: ['--config', '/dev/zero'], env: {} })).toThrow(
+      '--config /dev/zero: cannot read the config file (larger than 1 MiB)',
+    );
   });
 });
 

@@ -29,8 +29,16 @@ export function fakeReport(): ProbeReport {
     attachTypes: {},
     misc: { bounded_loops: { status: 'supported' }, large_insn_limit: { status: 'supported' } },
     bpffs: [
-      { path: '/sys/fs/bpf', delegate: { cmds: [], maps: [], progs: [], attachs: [] }, token: { status: 'unsupported', errno: 'ENOENT', detail: 'no delegation' } },
-      { path: '/run/tokenfs', delegate: { cmds: ['map_create', 'prog_load'], maps: ['hash'], progs: ['xdp'], attachs: [] }, token: { status: 'supported' } },
+      {
+        path: '/sys/fs/bpf',
+        delegate: { cmds: [], maps: [], progs: [], attachs: [] },
+        token: { status: 'unsupported', errno: 'ENOENT', detail: 'no delegation' },
+      },
+      {
+        path: '/run/tokenfs',
+        delegate: { cmds: ['map_create', 'prog_load'], maps: ['hash'], progs: ['xdp'], attachs: [] },
+        token: { status: 'supported' },
+      },
     ],
     sysctl: { unprivileged_bpf_disabled: { status: 'supported', value: 2 } },
   };
@@ -43,7 +51,13 @@ export function fakeChecks(): ProfileCheck[] {
       profile: 'tetragon',
       satisfied: false,
       unmet: [
-        { requirement: 'program type lsm', status: 'unsupported', errno: 'EINVAL', detail: 'CONFIG_BPF_LSM is not set', remediation: ['boot a kernel with CONFIG_BPF_LSM=y', 'add bpf to the lsm= boot parameter'] },
+        {
+          requirement: 'program type lsm',
+          status: 'unsupported',
+          errno: 'EINVAL',
+          detail: 'CONFIG_BPF_LSM is not set',
+          remediation: ['boot a kernel with CONFIG_BPF_LSM=y', 'add bpf to the lsm= boot parameter'],
+        },
         { requirement: 'program type struct_ops', status: 'not-permitted', errno: 'EPERM', remediation: ['grant CAP_SYS_ADMIN'] },
       ],
     },

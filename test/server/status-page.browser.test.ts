@@ -23,7 +23,12 @@ describe.skipIf(!haveChromium)('status page in Chromium', () => {
     state.checks = fakeChecks();
     state.ready = true;
     state.cycles = 3;
-    app = buildApp({ state: () => state, registry: new Registry(), logger: pino({ level: 'silent' }), meta: { version: 'test', hostname: 'testhost' } });
+    app = buildApp({
+      state: () => state,
+      registry: new Registry(),
+      logger: pino({ level: 'silent' }),
+      meta: { version: 'test', hostname: 'testhost' },
+    });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
     browser = await launchChromium();
   });

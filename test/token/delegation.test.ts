@@ -105,7 +105,11 @@ describe('BPF_TOKEN_CREATE errno mapping', () => {
     expect(r.detail).toMatch(/initial user namespace/);
   });
   it('ENOENT: nothing delegated', () => {
-    expect(tokenCreateResult(errno('ENOENT'), ctx)).toMatchObject({ status: 'unsupported', errno: 'ENOENT', detail: expect.stringMatching(/delegates nothing/) });
+    expect(tokenCreateResult(errno('ENOENT'), ctx)).toMatchObject({
+      status: 'unsupported',
+      errno: 'ENOENT',
+      detail: expect.stringMatching(/delegates nothing/),
+    });
   });
   it('EINVAL on a kernel without tokens, and on a kernel with them', () => {
     expect(tokenCreateResult(errno('EINVAL'), { ...ctx, kernelHasTokens: false }).detail).toMatch(/no BPF tokens.*6\.9/);
@@ -114,7 +118,10 @@ describe('BPF_TOKEN_CREATE errno mapping', () => {
     expect(tokenCreateResult(errno('EINVAL'), ctx).status).toBe('unsupported');
   });
   it('EPERM and EACCES are not-permitted, never unsupported', () => {
-    expect(tokenCreateResult(errno('EPERM'), ctx)).toMatchObject({ status: 'not-permitted', detail: expect.stringMatching(/CAP_BPF in the user namespace that owns/) });
+    expect(tokenCreateResult(errno('EPERM'), ctx)).toMatchObject({
+      status: 'not-permitted',
+      detail: expect.stringMatching(/CAP_BPF in the user namespace that owns/),
+    });
     expect(tokenCreateResult(errno('EACCES'), ctx)).toMatchObject({ status: 'not-permitted', detail: expect.stringMatching(/LSM/) });
   });
   it('anything else is an error with its errno', () => {
@@ -140,7 +147,9 @@ describe('explainTokenEperm', () => {
     expect(explainTokenEperm({ cmd: 'prog_load', progType: delegateValue('progs', 'kprobe')! }, partial)).toMatch(
       /^program type kprobe is not in delegate_progs of \/run\/tokens\/bpffs \(has: socket_filter, xdp\)$/,
     );
-    expect(explainTokenEperm({ cmd: 'prog_load', progType: 6, attachType: 37 }, partial)).toMatch(/^attach type xdp is not in delegate_attachs/);
+    expect(explainTokenEperm({ cmd: 'prog_load', progType: 6, attachType: 37 }, partial)).toMatch(
+      /^attach type xdp is not in delegate_attachs/,
+    );
     expect(explainTokenEperm({ cmd: 'prog_load', progType: 6 }, partial)).toBeUndefined();
   });
   it('explains attach type 0 and lists every missing delegation', () => {
@@ -150,12 +159,20 @@ describe('explainTokenEperm', () => {
     );
   });
   it('checks sk_reuseport and cgroup_sock loads without an attach type against the one the kernel sets', () => {
-    const d = delegationOf({ mountPoint: '/t', superOptions: { delegate_cmds: 'prog_load', delegate_progs: 'any', delegate_attachs: 'cgroup_inet_ingress' } });
+    const d = delegationOf({
+      mountPoint: '/t',
+      superOptions: { delegate_cmds: 'prog_load', delegate_progs: 'any', delegate_attachs: 'cgroup_inet_ingress' },
+    });
     expect(explainTokenEperm({ cmd: 'prog_load', progType: 21 }, d)).toBe(
       'attach type sk_reuseport_select (what the kernel makes of a sk_reuseport load without an attach type) is not in delegate_attachs of /t (has: cgroup_inet_ingress)',
     );
-    expect(explainTokenEperm({ cmd: 'prog_load', progType: 9 }, d)).toMatch(/^attach type cgroup_inet_sock_create \(what the kernel makes of a cgroup_sock load/);
-    const ok = delegationOf({ mountPoint: '/t', superOptions: { delegate_cmds: 'prog_load', delegate_progs: 'any', delegate_attachs: 'sk_reuseport_select' } });
+    expect(explainTokenEperm({ cmd: 'prog_load', progType: 9 }, d)).toMatch(
+      /^attach type cgroup_inet_sock_create \(what the kernel makes of a cgroup_sock load/,
+    );
+    const ok = delegationOf({
+      mountPoint: '/t',
+      superOptions: { delegate_cmds: 'prog_load', delegate_progs: 'any', delegate_attachs: 'sk_reuseport_select' },
+    });
     expect(explainTokenEperm({ cmd: 'prog_load', progType: 21 }, ok)).toBeUndefined();
   });
   it('any allows everything', () => {

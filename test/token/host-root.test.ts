@@ -31,14 +31,22 @@ describe('bpffs under a host root', () => {
     const s = discoverBpffs(POD_MOUNTINFO, { create, hostRoot: '/host' });
     expect(calls).toEqual(['/host/sys/fs/bpf as /sys/fs/bpf']);
     expect(s.bpffs).toEqual([
-      { path: '/sys/fs/bpf', localPath: '/host/sys/fs/bpf', delegate: { cmds: ['map_create'], maps: [], progs: [], attachs: [] }, token: { status: 'not-permitted', errno: 'EPERM' } },
+      {
+        path: '/sys/fs/bpf',
+        localPath: '/host/sys/fs/bpf',
+        delegate: { cmds: ['map_create'], maps: [], progs: [], attachs: [] },
+        token: { status: 'not-permitted', errno: 'EPERM' },
+      },
     ]);
     expect(s.delegations[0]?.path).toBe('/sys/fs/bpf');
   });
 
-  it('on the host itself every bpffs is the node\'s, with no localPath', () => {
+  it("on the host itself every bpffs is the node's, with no localPath", () => {
     const create = (): TokenCreateOutcome => ({ ok: false, result: supported() });
     const s = discoverBpffs(POD_MOUNTINFO, { create });
-    expect(s.bpffs.map((b) => [b.path, b.localPath])).toEqual([['/host/sys/fs/bpf', undefined], ['/run/own-bpffs', undefined]]);
+    expect(s.bpffs.map((b) => [b.path, b.localPath])).toEqual([
+      ['/host/sys/fs/bpf', undefined],
+      ['/run/own-bpffs', undefined],
+    ]);
   });
 });

@@ -49,7 +49,10 @@ describe('discoverBpffs', () => {
     const { create, calls } = standInCreate({ '/b': 'ok' });
     const s = discoverBpffs(text, { create, input: 'test-mountinfo' });
     expect(calls).toEqual(['/b']);
-    expect(s.bpffs[0]).toMatchObject({ path: '/a', token: { status: 'error', detail: expect.stringContaining('/a: delegate_maps: "" is not "any"') } });
+    expect(s.bpffs[0]).toMatchObject({
+      path: '/a',
+      token: { status: 'error', detail: expect.stringContaining('/a: delegate_maps: "" is not "any"') },
+    });
     expect(s.errors.map((e) => e.input)).toEqual(['test-mountinfo line 3', '/a: delegate_maps']);
     s.token?.fd.close();
   });

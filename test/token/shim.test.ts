@@ -63,8 +63,23 @@ describe.skipIf(!isRoot)('bpfready-shim userns (root)', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('runs the command as root of a new user namespace with one-line id maps and the bpffs mounted', () => {
-    const r = sh('userns', '--bpffs', dir, '--delegate-cmds', 'map_create', '--delegate-maps', 'ARRAY', '--map-uid', '100000', '--map-gid', '100001', '--', 'sh', '-c',
-      'id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; grep CapEff /proc/self/status; cat /proc/self/mountinfo');
+    const r = sh(
+      'userns',
+      '--bpffs',
+      dir,
+      '--delegate-cmds',
+      'map_create',
+      '--delegate-maps',
+      'ARRAY',
+      '--map-uid',
+      '100000',
+      '--map-gid',
+      '100001',
+      '--',
+      'sh',
+      '-c',
+      'id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; grep CapEff /proc/self/status; cat /proc/self/mountinfo',
+    );
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const [uid, gid, uidMap, gidMap, setgroups, capEff, ...mountinfo] = r.stdout.split('\n');
@@ -79,12 +94,24 @@ describe.skipIf(!isRoot)('bpfready-shim userns (root)', () => {
     expect(bpffs.superOptions['delegate_cmds']).toBe('map_create');
     expect(bpffs.superOptions['delegate_maps']).toBe('array');
     // The mount lives in the command's namespace only.
-    expect(parseMountinfo(spawnSync('cat', ['/proc/self/mountinfo'], { encoding: 'utf8' }).stdout).some((m) => m.mountPoint === dir)).toBe(false);
+    expect(parseMountinfo(spawnSync('cat', ['/proc/self/mountinfo'], { encoding: 'utf8' }).stdout).some((m) => m.mountPoint === dir)).toBe(
+      false,
+    );
   });
 
   it('a missing --bpffs path is made in a private tmpfs, leaving nothing on the host', () => {
     const path = join(dir, 'a/b/bpffs');
-    const r = sh('userns', '--bpffs', path, '--delegate-cmds', 'any', '--', 'sh', '-c', `grep -c " ${path} .* - bpf " /proc/self/mountinfo`);
+    const r = sh(
+      'userns',
+      '--bpffs',
+      path,
+      '--delegate-cmds',
+      'any',
+      '--',
+      'sh',
+      '-c',
+      `grep -c " ${path} .* - bpf " /proc/self/mountinfo`,
+    );
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toBe('1');
     expect(r.stderr).toContain(`private tmpfs mounted on ${dir}`);

@@ -62,7 +62,9 @@ describe('retry', () => {
     await settled;
     expect(calls).toBe(3);
     calls = 0;
-    await expect(retry(always, { policy: { baseMs: 100, maxMs: 100, jitter: 'none' }, attempts: 3, retryable: () => false })).rejects.toThrow('failure 1');
+    await expect(
+      retry(always, { policy: { baseMs: 100, maxMs: 100, jitter: 'none' }, attempts: 3, retryable: () => false }),
+    ).rejects.toThrow('failure 1');
     expect(calls).toBe(1);
   });
 
@@ -73,7 +75,12 @@ describe('retry', () => {
         if (++calls === 1) throw Object.assign(new Error('429'), { retryAfterMs: 5000 });
         return calls;
       },
-      { policy: { baseMs: 200, maxMs: 10_000, jitter: 'none' }, attempts: 2, retryable: () => true, retryAfterMs: (e) => (e as { retryAfterMs: number }).retryAfterMs },
+      {
+        policy: { baseMs: 200, maxMs: 10_000, jitter: 'none' },
+        attempts: 2,
+        retryable: () => true,
+        retryAfterMs: (e) => (e as { retryAfterMs: number }).retryAfterMs,
+      },
     );
     await vi.advanceTimersByTimeAsync(4999);
     expect(calls).toBe(1);

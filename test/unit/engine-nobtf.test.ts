@@ -3,7 +3,12 @@
 import { describe, expect, it } from 'vitest';
 import { probeProgramType, type ProbeEnv } from '../../src/probes/engine.ts';
 
-const env = (btfErrno: string): ProbeEnv => ({ caps: 0n, kernVersion: 0, btfMissing: `/host/sys/kernel/btf/vmlinux: ${btfErrno}`, btfErrno });
+const env = (btfErrno: string): ProbeEnv => ({
+  caps: 0n,
+  kernVersion: 0,
+  btfMissing: `/host/sys/kernel/btf/vmlinux: ${btfErrno}`,
+  btfErrno,
+});
 
 describe('program types that need vmlinux BTF', () => {
   it('are unsupported when the BTF file does not exist', () => {

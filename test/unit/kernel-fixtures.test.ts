@@ -10,7 +10,9 @@ import { parseDataPort } from '../kernels/qemu.ts';
 import { HELPER_MARK, helperLog, logTail, type RawHelpers } from '../kernels/record-raw.ts';
 
 const dir = new URL('../kernels/fixtures/', import.meta.url);
-const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 const load = (file: string) => JSON.parse(readFileSync(new URL(file, dir), 'utf8')) as KernelRun;
 
 /** The recorded report, its helper matrix replaced by what today's interpreter makes of the answers. */
@@ -38,7 +40,10 @@ describe.each(files)('fixture %s', (file) => {
   const run = load(file);
   // The capability subsets were recorded against the live report, whose helper rows (not probed
   // marking helpers, rows left out by class) the re-derived matrix does not keep: check them on it.
-  const checks = [...checkKernel(reinterpreted(run)).filter((c) => c.name !== LIVE_ONLY && !c.name.startsWith('with exactly ')), ...checkSubsets(run)];
+  const checks = [
+    ...checkKernel(reinterpreted(run)).filter((c) => c.name !== LIVE_ONLY && !c.name.startsWith('with exactly ')),
+    ...checkSubsets(run),
+  ];
 
   it('is the run of the kernel it is named after, in the fixture format', () => {
     expect(file).toBe(`${run.release}.json`);
@@ -60,7 +65,11 @@ describe.each(files)('fixture %s', (file) => {
   it('fails when a row contradicts its first kernel: newer than 6.1 but supported, older but unsupported', () => {
     const name = "the probe tables' first kernels hold on this kernel";
     expect(failing(checkKernel(run))).not.toContain(name);
-    for (const [table, key, status] of [['programTypes', 'netfilter', 'supported'], ['mapTypes', 'ringbuf', 'unsupported'], ['programTypes', 'xdp', 'unsupported']] as const) {
+    for (const [table, key, status] of [
+      ['programTypes', 'netfilter', 'supported'],
+      ['mapTypes', 'ringbuf', 'unsupported'],
+      ['programTypes', 'xdp', 'unsupported'],
+    ] as const) {
       const bad = clone(run);
       (bad.probe[table] as Record<string, unknown>)[key] = { status, ...(status === 'unsupported' ? { errno: 'EINVAL' } : {}) };
       const c = checkKernel(bad).find((x) => x.name === name);
@@ -123,7 +132,9 @@ describe.each(files)('fixture %s', (file) => {
     marked.marks!.after['events/bpf_trace/bpf_trace_printk/enable'] = ['1'];
     expect(failing(checkKernel(marked))).toContain('the default probe leaves no mark on the node (kernel log, trace state)');
     const logged = clone(run);
-    logged.marks!.after.dmesg = ['[   20.000001] node[150] is installing a program with bpf_probe_write_user helper that may corrupt user memory!'];
+    logged.marks!.after.dmesg = [
+      '[   20.000001] node[150] is installing a program with bpf_probe_write_user helper that may corrupt user memory!',
+    ];
     expect(failing(checkKernel(logged))).toContain('the default probe leaves no mark on the node (kernel log, trace state)');
     const blind = clone(run);
     blind.marks!.bpftool = structuredClone(blind.marks!.after);
@@ -139,7 +150,11 @@ describe.each(files)('fixture %s', (file) => {
 
 describe('raw helper records', () => {
   it('stores a log once per shape and restores the helper it was recorded for', () => {
-    const raw: RawHelpers = { helperNames: ['unspec', 'map_lookup_elem', 'l3_csum_replace'], logs: [`0: (85) call ${HELPER_MARK}\nunknown func ${HELPER_MARK}`], rows: {} };
+    const raw: RawHelpers = {
+      helperNames: ['unspec', 'map_lookup_elem', 'l3_csum_replace'],
+      logs: [`0: (85) call ${HELPER_MARK}\nunknown func ${HELPER_MARK}`],
+      rows: {},
+    };
     expect(helperLog(raw, 0, 2)).toBe('0: (85) call bpf_l3_csum_replace#2\nunknown func bpf_l3_csum_replace#2');
     expect(() => helperLog(raw, 1, 2)).toThrow(/no helper #2 or log #1/);
   });
@@ -152,7 +167,13 @@ describe('raw helper records', () => {
 
 describe('guest data port', () => {
   const encode = (name: string, body: string) =>
-    [`${DATA_BEGIN}${name}`, ...(gzipSync(body).toString('base64').match(/.{1,76}/g) ?? []), `${DATA_END}${name}`].join('\r\n');
+    [
+      `${DATA_BEGIN}${name}`,
+      ...(gzipSync(body)
+        .toString('base64')
+        .match(/.{1,76}/g) ?? []),
+      `${DATA_END}${name}`,
+    ].join('\r\n');
 
   it('decodes files written through a tty, ignoring anything outside the markers', () => {
     const text = ['noise before', encode('probe.stdout', '{"a":1}\n'), encode('probe.rc', '0\n'), DATA_DONE, ''].join('\r\n');

@@ -15,7 +15,11 @@ console.log(JSON.stringify({ before: soft(), result: raiseMemlockLimit(), after:
 
 describe('raiseMemlockLimit', () => {
   it('raises the soft limit to the hard limit at least (to infinity when CAP_SYS_RESOURCE allows)', () => {
-    const r = spawnSync('prlimit', ['--memlock=65536:1048576', process.execPath, '--input-type=module', '--disable-warning=ExperimentalWarning', '-e', script], { encoding: 'utf8' });
+    const r = spawnSync(
+      'prlimit',
+      ['--memlock=65536:1048576', process.execPath, '--input-type=module', '--disable-warning=ExperimentalWarning', '-e', script],
+      { encoding: 'utf8' },
+    );
     expect(r.status, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { before: string; result: number; after: string };
     expect(out.before).toBe('65536');

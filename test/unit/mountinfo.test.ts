@@ -73,9 +73,7 @@ describe('parseMountinfo', () => {
   });
 
   it('rejects a malformed line with the input name and line number', () => {
-    expect(() => parseMountinfo(fixture('malformed.txt'), 'malformed.txt')).toThrowError(
-      /^malformed\.txt line 2: no " - " separator/,
-    );
+    expect(() => parseMountinfo(fixture('malformed.txt'), 'malformed.txt')).toThrowError(/^malformed\.txt line 2: no " - " separator/);
     const cases: [string, RegExp][] = [
       ['1 0 0:1 / / rw - bpf bpf', /expected 3 fields after " - "/],
       ['1 0 0:1 / / rw - bpf bpf rw extra', /found 4/],

@@ -30,7 +30,9 @@ describe('helperAbsence', () => {
   const o = (log: string) => ({ ok: false, errno: 22, log });
   it('tells an id the kernel does not know from a helper this program and caller are not offered', () => {
     expect(helperAbsence(o('0: (85) call bpf_cgrp_storage_get#210\ninvalid func bpf_cgrp_storage_get#210'), 210)).toBe('unknown-id');
-    expect(helperAbsence(o('0: (85) call bpf_per_cpu_ptr#153\nprogram of this type cannot use helper bpf_per_cpu_ptr#153'), 153)).toBe('not-offered');
+    expect(helperAbsence(o('0: (85) call bpf_per_cpu_ptr#153\nprogram of this type cannot use helper bpf_per_cpu_ptr#153'), 153)).toBe(
+      'not-offered',
+    );
     expect(helperAbsence(o('0: (85) call bpf_skc_to_tcp_sock#137\nunknown func bpf_skc_to_tcp_sock#137'), 137)).toBe('not-offered');
     // Another id's message, an argument complaint, a load that worked: no absence.
     expect(helperAbsence(o('unknown func bpf_x#12'), 13)).toBeUndefined();
@@ -72,9 +74,15 @@ describe('refusedForPrivilege', () => {
   });
   it('treats E2BIG (instruction limit) and an overflowed log (ENOSPC) as the verifier limits of a less privileged caller', () => {
     const big = { ok: false, errno: 7 };
-    expect(refusedForPrivilege(interpretCreate(big, 'x'), big, env(0n), 'large programs')).toMatchObject({ status: 'not-permitted', errno: 'E2BIG' });
+    expect(refusedForPrivilege(interpretCreate(big, 'x'), big, env(0n), 'large programs')).toMatchObject({
+      status: 'not-permitted',
+      errno: 'E2BIG',
+    });
     const long = { ok: false, errno: 28, log: '2: (55) if r0 != 0x0 goto pc-2 BPF program is too large. Processed 1000001 insn' };
-    expect(refusedForPrivilege(interpretCreate(long, 'x'), long, partial, 'bounded loops')).toMatchObject({ status: 'not-permitted', errno: 'ENOSPC' });
+    expect(refusedForPrivilege(interpretCreate(long, 'x'), long, partial, 'bounded loops')).toMatchObject({
+      status: 'not-permitted',
+      errno: 'ENOSPC',
+    });
     expect(refusedForPrivilege(interpretCreate(long, 'x'), long, full, 'bounded loops')).toMatchObject({ status: 'error' });
   });
   it('leaves supported, not-permitted and other errors alone', () => {

@@ -16,7 +16,10 @@ describe('ProbeCache', () => {
       expect(cached(ctx, key, answer({ status: 'error', detail: 'must not run' }))).toBe(r);
     }
     expect(runs).toBe(2);
-    for (const r of [{ status: 'not-permitted', errno: 'EPERM' }, { status: 'error', detail: 'EBADF' }] as ProbeResult[]) {
+    for (const r of [
+      { status: 'not-permitted', errno: 'EPERM' },
+      { status: 'error', detail: 'EBADF' },
+    ] as ProbeResult[]) {
       runs = 0;
       cached(ctx, r.status, answer(r));
       const next: ProbeResult = { status: 'supported' };

@@ -12,11 +12,18 @@ import { loadReports } from '../../../src/requirements/reports.ts';
 import { savedKernelOptions } from '../../../src/requirements/saved-view.ts';
 
 const CORPUS = resolve(import.meta.dirname, '../../corpus/libbpf-tools');
-const objects = readdirSync(CORPUS).filter((f) => f.endsWith('.bpf.o')).map((f) => ({ name: f, ...parseBpfObject(readFileSync(join(CORPUS, f)), f) }));
-const answers = (btf: Btf): string[] => objects.flatMap((o) => o.programs.flatMap((p) => p.core.map((r) => {
-  const x = resolveCore(r.kind, r.spec, btf);
-  return `${o.name}/${p.name}#${r.insn}: ${x.ok ? String(x.value) : `fail ${x.reason ?? ''}`}`;
-})));
+const objects = readdirSync(CORPUS)
+  .filter((f) => f.endsWith('.bpf.o'))
+  .map((f) => ({ name: f, ...parseBpfObject(readFileSync(join(CORPUS, f)), f) }));
+const answers = (btf: Btf): string[] =>
+  objects.flatMap((o) =>
+    o.programs.flatMap((p) =>
+      p.core.map((r) => {
+        const x = resolveCore(r.kind, r.spec, btf);
+        return `${o.name}/${p.name}#${r.insn}: ${x.ok ? String(x.value) : `fail ${x.reason ?? ''}`}`;
+      }),
+    ),
+  );
 
 describe('minimizeBtf', () => {
   it('this kernel: every corpus CO-RE relocation resolves the same against the minimized vmlinux; FUNCs are left out, named types kept', () => {
@@ -29,7 +36,9 @@ describe('minimizeBtf', () => {
     expect(answers(small)).toEqual(a);
     expect(small.findId(BtfKind.FUNC, 'vfs_read')).toBeUndefined();
     expect(full.findId(BtfKind.FUNC, 'vfs_read')).toBeDefined();
-    expect(small.structMembers(small.findId(BtfKind.STRUCT, 'task_struct')!).map((m) => m.name)).toEqual(full.structMembers(full.findId(BtfKind.STRUCT, 'task_struct')!).map((m) => m.name));
+    expect(small.structMembers(small.findId(BtfKind.STRUCT, 'task_struct')!).map((m) => m.name)).toEqual(
+      full.structMembers(full.findId(BtfKind.STRUCT, 'task_struct')!).map((m) => m.name),
+    );
     expect(small.findId(BtfKind.TYPEDEF, 'btf_trace_sched_switch')).toBeDefined();
   });
 

@@ -9,7 +9,6 @@ import { skipUnless } from '../../helpers/skip.ts';
 
 const fixture = (name: string) => readFileSync(new URL(`../../fixtures/kernel/${name}`, import.meta.url));
 
-
 describe('Btf.parse', () => {
   it('reads libbpf’s minimal blob', () => {
     const btf = Btf.parse(MINIMAL);
@@ -29,10 +28,20 @@ describe('Btf.parse', () => {
     expect(btf.typeCount).toBe(27);
     const sample = btf.findId(BtfKind.STRUCT, 'sample')!;
     expect(btf.structMembers(sample).map((m) => [m.name, btf.kind(m.type), m.bitOffset])).toEqual([
-      ['a', BtfKind.TYPEDEF, 0], ['flag', BtfKind.INT, 32], ['b', BtfKind.CONST, 64], ['u', BtfKind.UNION, 128],
-      ['col', BtfKind.ENUM, 160], ['bg', BtfKind.ENUM, 192], ['up', BtfKind.PTR, 256],
+      ['a', BtfKind.TYPEDEF, 0],
+      ['flag', BtfKind.INT, 32],
+      ['b', BtfKind.CONST, 64],
+      ['u', BtfKind.UNION, 128],
+      ['col', BtfKind.ENUM, 160],
+      ['bg', BtfKind.ENUM, 192],
+      ['up', BtfKind.PTR, 256],
     ]);
-    expect(btf.enumValues('colour')).toEqual(new Map([['RED', 1n], ['GREEN', 0xfffffffen]]));
+    expect(btf.enumValues('colour')).toEqual(
+      new Map([
+        ['RED', 1n],
+        ['GREEN', 0xfffffffen],
+      ]),
+    );
     expect(btf.declTagged('bpf_kfunc')).toEqual([{ id: btf.findId(BtfKind.FUNC, 'tagged_fn'), name: 'tagged_fn' }]);
     expect(btf.declTagged('bpf_fastcall')).toEqual([]);
     const fn = btf.findId(BtfKind.FUNC, 'tagged_fn')!;
@@ -44,7 +53,12 @@ describe('Btf.parse', () => {
 
   it.each([true, false])('reads ENUM64 and signed enums (littleEndian=%s)', (littleEndian) => {
     const btf = Btf.parse(buildBtf(BASE_TYPES, { littleEndian }));
-    expect(btf.enumValues('big')).toEqual(new Map([['NEG', -2n], ['HI', -0x8000000000000000n]]));
+    expect(btf.enumValues('big')).toEqual(
+      new Map([
+        ['NEG', -2n],
+        ['HI', -0x8000000000000000n],
+      ]),
+    );
     expect(btf.enumValues('small')).toEqual(new Map([['MINUS', -5n]]));
     expect(btf.enumValues('nope')).toBeUndefined();
   });
@@ -96,7 +110,9 @@ describe('Btf.parse', () => {
 });
 
 const VMLINUX = '/sys/kernel/btf/vmlinux';
-describe.skipIf(skipUnless(existsSync(VMLINUX), 'test/unit/parsers/btf.test.ts vmlinux BTF', `no ${VMLINUX} (a kernel without CONFIG_DEBUG_INFO_BTF)`))('vmlinux BTF of the running kernel', () => {
+describe.skipIf(
+  skipUnless(existsSync(VMLINUX), 'test/unit/parsers/btf.test.ts vmlinux BTF', `no ${VMLINUX} (a kernel without CONFIG_DEBUG_INFO_BTF)`),
+)('vmlinux BTF of the running kernel', () => {
   it('agrees with bpftool on every type id, kind and name', () => {
     let dump: string;
     try {
@@ -117,7 +133,12 @@ describe.skipIf(skipUnless(existsSync(VMLINUX), 'test/unit/parsers/btf.test.ts v
     }
     expect(btf.typeCount).toBe(count);
     const kfuncs = [...dump.matchAll(/DECL_TAG 'bpf_kfunc' type_id=(\d+) component_idx=-1/g)].map((m) => Number(m[1]));
-    expect(btf.declTagged('bpf_kfunc').map((k) => k.id).sort((a, b) => a - b)).toEqual([...new Set(kfuncs)].sort((a, b) => a - b));
+    expect(
+      btf
+        .declTagged('bpf_kfunc')
+        .map((k) => k.id)
+        .sort((a, b) => a - b),
+    ).toEqual([...new Set(kfuncs)].sort((a, b) => a - b));
   });
 
   it('caches the parse per path and mtime', () => {

@@ -51,7 +51,10 @@ describe('kernel config source', () => {
     writeFileSync(join(root, 'proc/config.gz'), gzipSync('CONFIG_BPF=y\nCONFIG_IKCONFIG_PROC=y\n'));
     const r2 = readKernelConfig(root, RELEASE);
     expect(r2.ok && r2.config.source).toBe(join(root, '/proc/config.gz'));
-    expect(readKernelConfig(root, '6.7.0-other')).toEqual({ ok: true, config: expect.objectContaining({ source: join(root, '/proc/config.gz') }) });
+    expect(readKernelConfig(root, '6.7.0-other')).toEqual({
+      ok: true,
+      config: expect.objectContaining({ source: join(root, '/proc/config.gz') }),
+    });
     rmSync(join(root, 'proc/config.gz'));
     const other = readKernelConfig(root, '6.7.0-other');
     expect(other.ok).toBe(false);
@@ -67,7 +70,8 @@ describe('collectSystemFacts with a host root', () => {
   it('reads every section from under the host root', async () => {
     const root = hostRoot({
       ...BASE,
-      [`/boot/config-${RELEASE}`]: 'CONFIG_BPF=y\nCONFIG_BPF_SYSCALL=y\n# CONFIG_KPROBES is not set\nCONFIG_NETKIT=m\nCONFIG_BPF_LSM=y\nCONFIG_PREEMPT_DYNAMIC=y\nCONFIG_PREEMPT_VOLUNTARY=y\n',
+      [`/boot/config-${RELEASE}`]:
+        'CONFIG_BPF=y\nCONFIG_BPF_SYSCALL=y\n# CONFIG_KPROBES is not set\nCONFIG_NETKIT=m\nCONFIG_BPF_LSM=y\nCONFIG_PREEMPT_DYNAMIC=y\nCONFIG_PREEMPT_VOLUNTARY=y\n',
     });
     const f = await collectSystemFacts({ hostRoot: root });
     expect(f.kernel).toMatchObject({ release: RELEASE, distro: 'Test Linux 1', distroId: 'testos' });
@@ -75,9 +79,17 @@ describe('collectSystemFacts with a host root', () => {
     expect(f.config.KPROBES).toMatchObject({ status: 'unsupported', detail: expect.stringContaining('CONFIG_KPROBES is not set') });
     expect(f.config.NETKIT).toMatchObject({ status: 'supported', value: 'm' });
     expect(f.config.UPROBES).toMatchObject({ status: 'unsupported', value: null });
-    expect(f.sysctl['kernel.unprivileged_bpf_disabled']).toMatchObject({ status: 'supported', value: 1, detail: expect.stringContaining('until reboot') });
+    expect(f.sysctl['kernel.unprivileged_bpf_disabled']).toMatchObject({
+      status: 'supported',
+      value: 1,
+      detail: expect.stringContaining('until reboot'),
+    });
     expect(f.sysctl['kernel.perf_event_paranoid']).toMatchObject({ status: 'supported', value: -1 });
-    expect(f.sysctl['net.core.bpf_jit_harden']).toMatchObject({ status: 'unsupported', errno: 'ENOENT', detail: expect.stringContaining('CONFIG_BPF_JIT') });
+    expect(f.sysctl['net.core.bpf_jit_harden']).toMatchObject({
+      status: 'unsupported',
+      errno: 'ENOENT',
+      detail: expect.stringContaining('CONFIG_BPF_JIT'),
+    });
     expect(f.cpu.spectre_v2).toEqual({ status: 'supported', value: 'Mitigation: Enhanced IBRS' });
     expect(f.cpu.spectre_v1).toMatchObject({ status: 'error' });
     expect(f.cpu.preempt).toMatchObject({ status: 'supported', value: { model: 'full', dynamic: true } });
@@ -93,14 +105,19 @@ describe('collectSystemFacts with a host root', () => {
 
   it('says why every config fact is unknown when no config for the release exists', async () => {
     const f = await collectSystemFacts({ hostRoot: hostRoot({ ...BASE, '/boot/config-1.0.0-other': 'CONFIG_BPF=y\n' }) });
-    expect(f.config.source).toMatchObject({ status: 'error', detail: expect.stringMatching(/^unknown: no kernel config for 6\.6\.0-test \(tried .*proc\/config\.gz: ENOENT/) });
+    expect(f.config.source).toMatchObject({
+      status: 'error',
+      detail: expect.stringMatching(/^unknown: no kernel config for 6\.6\.0-test \(tried .*proc\/config\.gz: ENOENT/),
+    });
     expect(f.config.BPF).toMatchObject({ status: 'error' });
     expect(f.cpu.jit_always_on).toMatchObject({ status: 'error', detail: 'unknown: no kernel config' });
     expect(f.cpu.preempt).toMatchObject({ status: 'supported', value: { model: 'full' } });
   });
 
   it('reports CONFIG_BPF_LSM unset as the reason BPF LSM is unavailable', async () => {
-    const f = await collectSystemFacts({ hostRoot: hostRoot({ ...BASE, [`/lib/modules/${RELEASE}/config`]: '# CONFIG_BPF_LSM is not set\n' }) });
+    const f = await collectSystemFacts({
+      hostRoot: hostRoot({ ...BASE, [`/lib/modules/${RELEASE}/config`]: '# CONFIG_BPF_LSM is not set\n' }),
+    });
     expect(f.config.source!.value).toMatch(new RegExp(`/lib/modules/${RELEASE}/config$`));
     expect(f.security.bpf_lsm).toEqual({ status: 'unsupported', value: false, detail: 'CONFIG_BPF_LSM is not set' });
   });

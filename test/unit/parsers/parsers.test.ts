@@ -21,7 +21,12 @@ describe('parseKconfig', () => {
     expect(c.get('HZ')).toMatch(/^\d+$/);
     expect(c.get('NO_SUCH_OPTION')).toBeUndefined();
     const m = parseKconfig('CONFIG_NETKIT=m\nCONFIG_X="a \\"q\\" b"\nCONFIG_ADDR=0x1000\nCONFIG_NEG=-1\n');
-    expect([...m]).toEqual([['NETKIT', 'm'], ['X', 'a "q" b'], ['ADDR', '0x1000'], ['NEG', '-1']]);
+    expect([...m]).toEqual([
+      ['NETKIT', 'm'],
+      ['X', 'a "q" b'],
+      ['ADDR', '0x1000'],
+      ['NEG', '-1'],
+    ]);
   });
   it.each([
     ['garbage line', 'CONFIG_A=y\nhello\n', /line 2: not a CONFIG_ assignment/],
@@ -43,7 +48,13 @@ describe('parseProcStatus / capabilities', () => {
   });
   it('names capability bits after linux/capability.h', () => {
     expect(capabilityNames(0n)).toEqual([]);
-    expect(capabilityNames((1n << 39n) | (1n << 38n) | (1n << 21n) | (1n << 12n) | 1n)).toEqual(['cap_chown', 'cap_net_admin', 'cap_sys_admin', 'cap_perfmon', 'cap_bpf']);
+    expect(capabilityNames((1n << 39n) | (1n << 38n) | (1n << 21n) | (1n << 12n) | 1n)).toEqual([
+      'cap_chown',
+      'cap_net_admin',
+      'cap_sys_admin',
+      'cap_perfmon',
+      'cap_bpf',
+    ]);
     expect(capabilityNames(1n << 45n)).toEqual(['cap_45']);
     expect(hasCap(1n << 39n, CAP.BPF)).toBe(true);
     expect(hasCap(1n << 39n, CAP.PERFMON)).toBe(false);
@@ -80,7 +91,7 @@ describe('parseOsRelease', () => {
     const os = parseOsRelease(fixture('os-release.txt'), 'os-release.txt');
     expect(os.ID).toBe('debian');
     expect(os.PRETTY_NAME).toMatch(/Debian/);
-    expect(parseOsRelease("A='x y'\nB=\"a\\\"b\"\n# c\n\nC=plain\n")).toEqual({ A: 'x y', B: 'a"b', C: 'plain' });
+    expect(parseOsRelease('A=\'x y\'\nB="a\\"b"\n# c\n\nC=plain\n')).toEqual({ A: 'x y', B: 'a"b', C: 'plain' });
   });
   it.each([
     ['no equals', 'ID debian\n', /line 1: not a KEY=value/],
@@ -97,7 +108,10 @@ describe('securityfs files', () => {
     expect(() => parseLsmList('bpf,,selinux', 'lsm')).toThrow(/^lsm: not an LSM name/);
   });
   it('reads the bracketed lockdown level', () => {
-    expect(parseLockdown('[none] integrity confidentiality\n')).toEqual({ mode: 'none', available: ['none', 'integrity', 'confidentiality'] });
+    expect(parseLockdown('[none] integrity confidentiality\n')).toEqual({
+      mode: 'none',
+      available: ['none', 'integrity', 'confidentiality'],
+    });
     expect(parseLockdown('none integrity [confidentiality]').mode).toBe('confidentiality');
     expect(() => parseLockdown('none integrity confidentiality', 'lockdown')).toThrow(/no bracketed/);
     expect(() => parseLockdown('[none] [integrity]', 'lockdown')).toThrow(/more than one/);

@@ -2,19 +2,7 @@
 // maps, for program extension targets and for the BTF-kind feature probes. Built, not hand-typed,
 // so each blob reads as the C it describes. Layout: docs/kernel-notes.md#btf-layout.
 
-const KIND = {
-  INT: 1,
-  PTR: 2,
-  STRUCT: 4,
-  FUNC: 12,
-  FUNC_PROTO: 13,
-  VAR: 14,
-  DATASEC: 15,
-  FLOAT: 16,
-  DECL_TAG: 17,
-  TYPE_TAG: 18,
-  ENUM64: 19,
-} as const;
+import { BtfKind as KIND } from '../kernel/btf.ts';
 
 export class BtfBuilder {
   #types: number[] = [];

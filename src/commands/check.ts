@@ -2,7 +2,6 @@
 //                [--against REPORT]... [--emit KIND]
 // Probes this node (or reads saved reports, --against) and checks the requirements of an eBPF object, named profiles and/or single
 // requirements against it. Exit 0 when all hold, 1 when any does not, 2 for bad input or usage.
-import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stderr, stdout } from 'node:process';
 import { BpfreadyError, ParseError, UsageError } from '../base/errors.ts';
@@ -20,6 +19,7 @@ import { adviseObject, verify, type PrivilegeAdvice, type Verification } from '.
 import { BUILTIN_PROFILES, parseRequirement } from '../requirements/profiles.ts';
 import { namedReports, type SavedReport } from '../requirements/reports.ts';
 import { againstDocument, againstText, readAgainst } from './check-against.ts';
+import { checkSelectionFlags, readSelection, SELECTION_OPTIONS } from './selection.ts';
 
 const EMIT_KINDS = ['profile', 'node-affinity', 'node-feature-rule', 'node-readiness-rule'] as const;
 type EmitKind = (typeof EMIT_KINDS)[number];
@@ -68,10 +68,7 @@ function options(argv: string[]): Options | 'help' {
     v = parseArgs({
       args: argv,
       options: {
-        elf: { type: 'string' },
-        program: { type: 'string', multiple: true },
-        profile: { type: 'string', multiple: true },
-        require: { type: 'string', multiple: true },
+        ...SELECTION_OPTIONS,
         json: { type: 'boolean' },
         advise: { type: 'boolean' },
         verify: { type: 'boolean' },
@@ -110,21 +107,10 @@ function options(argv: string[]): Options | 'help' {
   const hostRoot = hostRootProblem(o.hostRoot);
   if (hostRoot) throw new UsageError(`${root.source === '--host-root' ? '--host-root ' : `${root.source}=`}${o.hostRoot}: ${hostRoot}`);
   if (v.elf !== undefined) o.elf = v.elf;
-  if (!o.elf && !o.profiles.length && !o.require.length) throw new UsageError('nothing to check: give --elf, --profile or --require');
+  checkSelectionFlags(v);
   if (o.verify && o.against.length) throw new UsageError('--verify loads the object on this node: it does not go with --against');
   if (o.advise && !o.elf) throw new UsageError('--advise and --verify need --elf');
-  if (o.programs.length && !o.elf) throw new UsageError('--program needs --elf');
   return o;
-}
-
-/** eBPF objects are kilobytes to a few MiB; a device, a FIFO or a huge file is not one. */
-const MAX_OBJECT_BYTES = 256 << 20;
-
-function readObjectFile(path: string): Buffer {
-  const st = statSync(path);
-  if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
-  if (st.size > MAX_OBJECT_BYTES) throw Object.assign(new Error('too large'), { code: `larger than ${MAX_OBJECT_BYTES >> 20} MiB` });
-  return readFileSync(path);
 }
 
 export interface CheckDocument extends CheckResult {
@@ -151,26 +137,10 @@ export async function run(argv: string[]): Promise<number> {
       stdout.write(USAGE);
       return 0;
     }
-    for (const p of o.profiles) {
-      const prof = BUILTIN_PROFILES[p];
-      if (!prof) throw new UsageError(`unknown profile "${p}" (built in: ${Object.keys(BUILTIN_PROFILES).join(', ')})`);
-      reqs.push(...prof);
-    }
-    reqs.push(...o.require.map((r, i) => parseRequirement(r, '--require', `#${i + 1}`)));
-    if (o.elf) {
-      let bytes: Buffer;
-      try {
-        bytes = readObjectFile(o.elf);
-      } catch (e) {
-        throw new ParseError(o.elf, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
-      obj = parseBpfObject(bytes, o.elf);
-      objReqs = objectRequirements(obj);
-      const names = new Set(obj.programs.map((p) => p.name));
-      const unknown = o.programs.filter((p) => !names.has(p));
-      if (unknown.length)
-        throw new UsageError(`--program ${unknown.join(', ')}: not a program of ${o.elf} (it has ${[...names].join(', ') || 'none'})`);
-    }
+    const sel = readSelection({ elf: o.elf, program: o.programs, profile: o.profiles, require: o.require });
+    reqs = sel.requirements;
+    obj = sel.obj;
+    objReqs = sel.objReqs;
     saved = readAgainst(o.against);
   } catch (e) {
     if (e instanceof BpfreadyError) {

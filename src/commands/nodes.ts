@@ -4,15 +4,13 @@
 // with one paginated LIST, and judges each node's saved report as `check --against` does. Read-only:
 // needs get/list on ConfigMaps in bpfready's namespace. Also `kubectl bpfready nodes` (bin/kubectl-bpfready).
 // Exit 0 every node ready, 1 some not, 2 bad input, usage, or a cluster without bpfready reports.
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stderr, stdout } from 'node:process';
-import { BpfreadyError, ParseError, UsageError } from '../base/errors.ts';
-import { parseBpfObject } from '../kernel/elf-bpf.ts';
+import { BpfreadyError, UsageError } from '../base/errors.ts';
 import { evaluateReport, type ReportVerdict } from '../requirements/against.ts';
-import { objectRequirements, type ObjectRequirements } from '../requirements/from-elf.ts';
+import type { ObjectRequirements } from '../requirements/from-elf.ts';
 import type { Requirement } from '../requirements/model.ts';
-import { BUILTIN_PROFILES, parseRequirement } from '../requirements/profiles.ts';
+import { readSelection, SELECTION_OPTIONS } from './selection.ts';
 
 const USAGE = `usage: bpfready nodes [--elf FILE [--program NAME]...] [--profile NAME]... [--require KIND:WHAT]...
                       [--json] [--namespace NS] [--limit N]
@@ -37,10 +35,7 @@ export async function run(argv: string[]): Promise<number> {
     v = parseArgs({
       args: argv,
       options: {
-        elf: { type: 'string' },
-        program: { type: 'string', multiple: true },
-        profile: { type: 'string', multiple: true },
-        require: { type: 'string', multiple: true },
+        ...SELECTION_OPTIONS,
         json: { type: 'boolean' },
         namespace: { type: 'string' },
         limit: { type: 'string' },
@@ -64,25 +59,9 @@ export async function run(argv: string[]): Promise<number> {
   const limit = v.limit === undefined ? 500 : Number(v.limit);
   try {
     if (!(Number.isInteger(limit) && limit > 0)) throw new UsageError(`--limit must be a positive whole number, got "${v.limit}"`);
-    for (const p of v.profile ?? []) {
-      const prof = BUILTIN_PROFILES[p];
-      if (!prof) throw new UsageError(`unknown profile "${p}" (built in: ${Object.keys(BUILTIN_PROFILES).join(', ')})`);
-      reqs.push(...prof);
-    }
-    reqs.push(...(v.require ?? []).map((r, i) => parseRequirement(r, '--require', `#${i + 1}`)));
-    if (v.elf) {
-      let bytes: Buffer;
-      try {
-        bytes = readFileSync(v.elf);
-      } catch (e) {
-        throw new ParseError(v.elf, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
-      const obj = parseBpfObject(bytes, v.elf);
-      object = objectRequirements(obj);
-      const unknown = (v.program ?? []).filter((p) => !obj.programs.some((q) => q.name === p));
-      if (unknown.length) throw new UsageError(`--program ${unknown.join(', ')}: not a program of ${v.elf}`);
-    } else if (v.program?.length) throw new UsageError('--program needs --elf');
-    if (!object && !reqs.length) throw new UsageError('nothing to check: give --elf, --profile or --require');
+    const sel = readSelection(v);
+    reqs.push(...sel.requirements);
+    object = sel.objReqs;
     const { defaultKubeConfig } = await import('../publish/index.ts');
     kc = defaultKubeConfig();
     namespace = v.namespace ?? kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'bpfready';

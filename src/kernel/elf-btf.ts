@@ -60,30 +60,14 @@ export class ObjectBtf {
     throw new ParseError(this.input, `type chain at id ${id} is longer than 64 modifiers (a loop?)`);
   }
 
-  /** Byte size of a type, as the kernel computes it for map keys and values. */
-  sizeOf(id: number, depth = 0): number {
-    if (depth > 32) throw new ParseError(this.input, `type ${id} nests deeper than 32 arrays`);
+  /** Byte size of a type, as the kernel computes it for map keys and values (Btf.sizeOf); refused when it has none. */
+  sizeOf(id: number): number {
     const r = this.resolve(id);
-    switch (this.btf.kind(r)) {
-      case BtfKind.INT:
-      case BtfKind.ENUM:
-      case BtfKind.ENUM64:
-      case BtfKind.STRUCT:
-      case BtfKind.UNION:
-      case BtfKind.FLOAT:
-      case BtfKind.DATASEC:
-        return this.btf.typeRef(r);
-      case BtfKind.PTR:
-        return 8;
-      case BtfKind.ARRAY: {
-        const a = this.#arrays.get(r)!;
-        const n = a.nelems * this.sizeOf(a.type, depth + 1);
-        if (!Number.isSafeInteger(n)) throw new ParseError(this.input, `array type ${r} is too large`);
-        return n;
-      }
-      default:
-        throw new ParseError(this.input, `type ${id} (kind ${this.btf.kind(r)}) has no size`);
-    }
+    const n = this.btf.sizeOf(r);
+    if (n === undefined)
+      throw new ParseError(this.input, `type ${id} (kind ${this.btf.kind(r)}) has no size, or nests deeper than 32 arrays`);
+    if (!Number.isSafeInteger(n)) throw new ParseError(this.input, `type ${id} is too large`);
+    return n;
   }
 }
 

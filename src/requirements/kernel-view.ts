@@ -21,26 +21,27 @@ export function tracepointsPresent(hostRoot: string, names: readonly string[]): 
   // Tracepoints are global to the kernel: any tracefs mount shows them all.
   const mounted = readMounts(hostRoot).byFs.tracefs[0]?.path;
   if (mounted && hostRoot === '/') return new Set(valid.filter((n) => existsSync(join(mounted, 'events', n))));
+  const found = inPrivateTracefs('for n; do [ -d "$n" ] && echo "$n"; done; true', valid, 10_000);
+  return typeof found === 'string' ? found : new Set(found);
+}
+
+/**
+ * Runs a shell fragment in the events directory of a tracefs mounted privately, in a mount namespace
+ * of its own that ends with the call: for a node where tracefs is not mounted (or not visible under the
+ * host root). `args` are the fragment's "$@". Its output lines, or why it could not run.
+ */
+export function inPrivateTracefs(fragment: string, args: readonly string[], timeoutMs: number): string[] | string {
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-tracefs-'));
   try {
-    const r = spawnSync(
-      'unshare',
-      [
-        '-m',
-        '--propagation',
-        'private',
-        'sh',
-        '-c',
-        'mount -t tracefs nodev "$1" && shift && cd "$0/events" && for n; do [ -d "$n" ] && echo "$n"; done; true',
-        dir,
-        dir,
-        ...valid,
-      ],
-      { encoding: 'utf8', timeout: 10_000 },
-    );
+    const script = `mount -t tracefs nodev "$0" && cd "$0/events" && ${fragment}`;
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, dir, ...args], {
+      encoding: 'utf8',
+      timeout: timeoutMs,
+      maxBuffer: 64 << 20,
+    });
     if (r.status !== 0)
       return `tracefs is not mounted and could not be mounted privately (${(r.stderr || r.error?.message || `exit ${r.status}`).trim()})`;
-    return new Set(r.stdout.split('\n').filter(Boolean));
+    return r.stdout.split('\n').filter(Boolean);
   } finally {
     rmdirSync(dir);
   }

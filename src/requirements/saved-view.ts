@@ -6,9 +6,7 @@
 // KernelView over the saved section. A report without the section gives "unknown (report lacks
 // kernel view)" for those requirements, never "met".
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
 import { Btf, BtfKind, loadBtfFile, loadVmlinuxBtf } from '../kernel/btf.ts';
@@ -19,7 +17,7 @@ import { HELPER_NAMES } from '../native/uapi-names.ts';
 import { probeError } from '../contract/result.ts';
 import type { Fact, KernelViewSection, ProbeReport } from '../contract/report.ts';
 import { parseKallsymsFunctions, type CheckOptions } from './check.ts';
-import { makeGplProbe } from './kernel-view.ts';
+import { inPrivateTracefs, makeGplProbe } from './kernel-view.ts';
 import type { Requirement } from './model.ts';
 
 export const KERNEL_VIEW_VERSION = 1;
@@ -48,27 +46,8 @@ export function listTracepoints(hostRoot: string): string[] | string {
           .map((e) => `${c.name}/${e.name}`),
       );
   if (mounted && hostRoot === '/' && existsSync(join(mounted, 'events'))) return list(join(mounted, 'events'));
-  const dir = mkdtempSync(join(tmpdir(), 'bpfready-tracefs-'));
-  try {
-    const r = spawnSync(
-      'unshare',
-      [
-        '-m',
-        '--propagation',
-        'private',
-        'sh',
-        '-c',
-        'mount -t tracefs nodev "$0" && cd "$0/events" && for c in */; do for e in "$c"*/; do echo "${e%/}"; done; done',
-        dir,
-      ],
-      { encoding: 'utf8', timeout: 20_000, maxBuffer: 64 << 20 },
-    );
-    if (r.status !== 0)
-      return `tracefs is not mounted and could not be mounted privately (${(r.stderr || r.error?.message || `exit ${r.status}`).trim()})`;
-    return r.stdout.split('\n').filter((l) => /^[\w.-]+\/[\w.-]+$/.test(l));
-  } finally {
-    rmdirSync(dir);
-  }
+  const found = inPrivateTracefs('for c in */; do for e in "$c"*/; do echo "${e%/}"; done; done', [], 20_000);
+  return typeof found === 'string' ? found : found.filter((l) => /^[\w.-]+\/[\w.-]+$/.test(l));
 }
 
 /**

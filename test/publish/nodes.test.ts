@@ -122,6 +122,15 @@ describe('bpfready nodes', () => {
         stdout: '',
         stderr: 'bpfready nodes: unknown profile "nope" (built in: cilium, falco-modern-ebpf)',
       });
+      // The object is read as `check` reads it (src/commands/selection.ts): a device is refused, not read.
+      const before = empty.requests.length;
+      const dev = await nodes(empty, '--elf', '/dev/zero');
+      expect({ code: dev.code, stdout: dev.stdout, stderr: dev.stderr.trim() }).toEqual({
+        code: 2,
+        stdout: '',
+        stderr: 'bpfready nodes: /dev/zero: cannot read: not a regular file',
+      });
+      expect(empty.requests.length).toBe(before);
       expect(empty.writes).toBe(0);
     } finally {
       await empty.close();

@@ -3,7 +3,8 @@
 // order; the first that loads decides, and its recipe is the one the helper matrix reuses.
 // Most types need nothing but their number (`mov r0, 0; exit` is valid for all of them); the rows
 // with more say why in a comment. The kernel that brought each type is data (PROGRAM_TYPE_SINCE),
-// checked against Debian's 6.1 kernels (test/unit/kernel-version.test.ts); we never gate on it.
+// checked against Debian's 6.1 kernels (test/kernels/expect.ts, on every qemu boot and on the
+// recorded fixtures); we never gate on it.
 import { BPF_F_SLEEPABLE } from '../native/bpf.ts';
 import { ENOTSUPP } from '../contract/interpret.ts';
 

@@ -7,12 +7,12 @@ import { parseBpfObject } from '../../src/kernel/elf-bpf.ts';
 import { readSysctlInt } from '../../src/kernel/sysctl.ts';
 import { adviseObject, SHIM, verify } from '../../src/requirements/privilege.ts';
 import { rootOnly } from '../helpers/root.ts';
-import { clangAvailable, fixtures } from './fixtures.ts';
+import { clangAvailable, fixtures } from '../requirements/fixtures.ts';
 import { skipUnless } from '../helpers/skip.ts';
 
 const noShim = !existsSync(SHIM);
-if (noShim) console.warn(`test/requirements/privilege.test.ts: SKIP verification: ${SHIM} is not built (make -C native-shim)`);
-const skip = rootOnly('test/requirements/privilege.test.ts (capability drops, user namespaces)') || !clangAvailable() || noShim;
+if (noShim) console.warn(`test/kernel/privilege.test.ts: SKIP verification: ${SHIM} is not built (make -C native-shim)`);
+const skip = rootOnly('test/kernel/privilege.test.ts (capability drops, user namespaces)') || !clangAvailable() || noShim;
 
 const unpriv = (() => {
   const r = readSysctlInt('/', 'kernel.unprivileged_bpf_disabled');
@@ -20,7 +20,7 @@ const unpriv = (() => {
 })();
 
 describe('advice (pure)', () => {
-  it.skipIf(skipUnless(clangAvailable(), 'test/requirements/privilege.test.ts advice from objects', 'clang is not installed'))(
+  it.skipIf(skipUnless(clangAvailable(), 'test/kernel/privilege.test.ts advice from objects', 'clang is not installed'))(
     'derives capabilities per type and the delegate_* options, attach type 0 included',
     () => {
       const obj = (n: string) => parseBpfObject(readFileSync(fixtures().get(n)!), n);

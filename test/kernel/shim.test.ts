@@ -11,7 +11,7 @@ import { rootOnly } from '../helpers/root.ts';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const shim = join(repo, 'native-shim/build/bpfready-shim');
-const isRoot = !rootOnly('test/token/shim.test.ts root-only tests (namespaces and capability sets)');
+const isRoot = !rootOnly('test/kernel/shim.test.ts root-only tests (namespaces and capability sets)');
 
 const sh = (...args: string[]): SpawnSyncReturns<string> => spawnSync(shim, args, { encoding: 'utf8', timeout: 30_000 });
 

@@ -492,14 +492,20 @@ async function cachedAttach(env: ProbeEnv, opts: ProbeOptions, cache: ProbeCache
 function attachInWorker(hostRoot: string): Promise<FactSection> {
   return new Promise((resolve, reject) => {
     const w = new Worker(new URL('./attach-worker.ts', import.meta.url), { workerData: { hostRoot } });
+    let answer: { section?: FactSection; error?: string } | undefined;
+    // Settle on exit, not on the message: once the thread has gone, so has every fd it held, and a
+    // caller counting the process's fds after probe() sees none of it.
     w.once('message', (m: { section?: FactSection; error?: string }) => {
+      answer = m;
       void w.terminate();
-      if (m.section) resolve(m.section);
-      else reject(new Error(m.error));
     });
     w.once('error', reject);
-    // Exiting without a message (killed, out of memory): settle rather than wait forever.
-    w.once('exit', (code) => reject(new Error(`attach worker exited (code ${code}) without a result`)));
+    w.once('exit', (code) => {
+      if (answer?.section) resolve(answer.section);
+      else if (answer) reject(new Error(answer.error));
+      // Exiting without a message (killed, out of memory): settle rather than wait forever.
+      else reject(new Error(`attach worker exited (code ${code}) without a result`));
+    });
   });
 }
 

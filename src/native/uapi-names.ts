@@ -188,26 +188,6 @@ export const CMD_NAMES: readonly (string | undefined)[] = [
   'prog_assoc_struct_ops', // 38
 ];
 
-/** enum bpf_link_type, 0 (unspec) left out. */
-export const LINK_TYPE_NAMES: readonly (string | undefined)[] = [
-  undefined, // 0
-  'raw_tracepoint', // 1
-  'tracing', // 2
-  'cgroup', // 3
-  'iter', // 4
-  'netns', // 5
-  'xdp', // 6
-  'perf_event', // 7
-  'kprobe_multi', // 8
-  'struct_ops', // 9
-  'netfilter', // 10
-  'tcx', // 11
-  'uprobe_multi', // 12
-  'netkit', // 13
-  'sockmap', // 14
-  'tracing_multi', // 15
-];
-
 /** enum bpf_func_id: helper names without the bpf_ prefix; 0 is unspec. */
 export const HELPER_NAMES: readonly string[] = [
   'unspec', // 0

@@ -1,6 +1,5 @@
 // Everything the attach probes share: the host root, vmlinux BTF, the kernel config and our
 // capabilities. Built once per probeAttach() run.
-import type { Btf } from '../kernel/btf.ts';
 import { configState, type ConfigState } from './env.ts';
 
 /**
@@ -9,10 +8,20 @@ import { configState, type ConfigState } from './env.ts';
  */
 export const PROG_NAME = 'bpfready_attach';
 
+/**
+ * The two questions the attach probes ask of vmlinux BTF. A parsed Btf answers them, and so does the
+ * table of answers the attach worker gets from the main thread (btf-answers.ts).
+ */
+export interface AttachBtf {
+  findId(kind: number, name: string): number | undefined;
+  /** size_or_type of a type: a STRUCT's size. */
+  typeRef(id: number): number;
+}
+
 export interface AttachContext {
   hostRoot: string;
   /** vmlinux BTF, or undefined with btfMissing saying why. */
-  btf: Btf | undefined;
+  btf: AttachBtf | undefined;
   btfMissing?: string;
   config: Map<string, string> | undefined;
   caps: bigint | undefined;

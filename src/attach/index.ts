@@ -2,12 +2,14 @@
 // attaches a `return 0` (or `return 1` = pass) program to a hook nobody uses, or in a private network
 // namespace, and detaches at once; nothing the node does changes. See docs/attach.md.
 import { release } from 'node:os';
-import type { FactSection } from '../contract/report.ts';
-import { loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
+import type { Fact, FactSection } from '../contract/report.ts';
+import { loadVmlinuxBtf } from '../kernel/btf.ts';
+import { answeredBtf, askAttachBtf } from './btf-answers.ts';
 import { probeCgroup } from './cgroup.ts';
-import type { AttachContext } from './context.ts';
+import { closeNow, DeferredCloses, type FdCloser } from './closer.ts';
+import type { AttachBtf, AttachContext } from './context.ts';
 import { effectiveCaps, kernelConfig } from './env.ts';
-import { probeNetworkHooks } from './netns.ts';
+import { NETNS_KEYS, probeNetworkHooks } from './netns.ts';
 import { probeKprobe, probeKprobeMulti, probePerfLink, probeTracepoint, probeUprobe, probeUprobeMulti } from './perf-probes.ts';
 import { probeIter, probeRawTracepoint, probeStructOps, probeTpBtf, probeTrampoline } from './tracing.ts';
 
@@ -36,17 +38,25 @@ export const ATTACH_KEYS = [
 export interface AttachOptions {
   /** Where the host's /proc, /sys, /boot and /lib/modules are mounted (a DaemonSet's /host). */
   hostRoot?: string;
-  /** vmlinux BTF, if the caller already parsed it. */
-  btf?: Btf;
+  /** vmlinux BTF's answers, if the caller has them (btf-answers.ts); else it is read here. */
+  btf?: AttachBtf;
+  /** Why there is no vmlinux BTF, when the caller knows there is none. */
+  btfMissing?: string;
+  /**
+   * One probe after the other, each fd closed at once, as before the lanes: the reference the lanes
+   * are tested against (test/kernel/attach-lanes.test.ts) and what bench/attach-breakdown.ts times.
+   */
+  sequential?: boolean;
 }
 
 export function attachContext(opts: AttachOptions = {}): AttachContext {
   const hostRoot = opts.hostRoot ?? '/';
   let btf = opts.btf;
-  let btfMissing: string | undefined;
-  if (!btf) {
+  let btfMissing = opts.btf ? undefined : opts.btfMissing;
+  if (!btf && btfMissing === undefined) {
     try {
-      btf = loadVmlinuxBtf(hostRoot);
+      // One pass over the types for our few names, no name index; the parsed BTF is not kept.
+      btf = answeredBtf(askAttachBtf(loadVmlinuxBtf(hostRoot)));
     } catch (e) {
       btfMissing = e instanceof Error ? e.message : String(e);
     }
@@ -54,33 +64,79 @@ export function attachContext(opts: AttachOptions = {}): AttachContext {
   return {
     hostRoot,
     btf,
-    ...(btfMissing ? { btfMissing } : {}),
+    ...(btfMissing !== undefined ? { btfMissing } : {}),
     config: kernelConfig(hostRoot, release()),
     caps: effectiveCaps(),
   };
 }
 
+type Probe = (ctx: AttachContext, closer: FdCloser) => Fact | Promise<Fact>;
+
+/**
+ * The attach probes in lanes (docs/probes.md#attach-section). A lane's probes run one after the
+ * other, each after the fds of the one before are closed: probes that touch the same hook — a kernel
+ * function, the sched_process_exec tracepoint — or whose evidence depends on each other (the
+ * trampoline EPERM diagnosis counts loaded LSM programs, which the lsm probe loads) share a lane.
+ * Lanes run at once: while one waits for the kernel's detach work or a child process, the others go on.
+ */
+const LANES: readonly (readonly (readonly [AttachKey, Probe])[])[] = [
+  [
+    ['kprobe', (c, cl) => probeKprobe(c, false, cl)],
+    ['kretprobe', (c, cl) => probeKprobe(c, true, cl)],
+    ['kprobe_multi', probeKprobeMulti],
+    ['fentry', (c, cl) => probeTrampoline(c, 'fentry', cl)],
+    ['fexit', (c, cl) => probeTrampoline(c, 'fexit', cl)],
+    ['fmod_ret', (c, cl) => probeTrampoline(c, 'fmod_ret', cl)],
+    ['lsm', (c, cl) => probeTrampoline(c, 'lsm', cl)],
+  ],
+  [['uprobe', probeUprobe]],
+  [['uprobe_multi', probeUprobeMulti]],
+  [
+    ['tracepoint', probeTracepoint],
+    ['raw_tracepoint', probeRawTracepoint],
+    ['tp_btf', probeTpBtf],
+  ],
+  [['cgroup', (c) => probeCgroup(c)]],
+  [
+    ['struct_ops', (c) => probeStructOps(c)],
+    ['perf_link', () => probePerfLink()],
+    ['iter', probeIter],
+  ],
+];
+
+type AttachKey = (typeof ATTACH_KEYS)[number];
+
 export async function probeAttach(opts: AttachOptions = {}): Promise<FactSection> {
   const ctx = attachContext(opts);
-  const out: FactSection = {
-    kprobe: probeKprobe(ctx, false),
-    kretprobe: probeKprobe(ctx, true),
-    kprobe_multi: probeKprobeMulti(ctx),
-    uprobe: probeUprobe(ctx),
-    uprobe_multi: probeUprobeMulti(ctx),
-    tracepoint: probeTracepoint(ctx),
-    raw_tracepoint: probeRawTracepoint(ctx),
-    tp_btf: probeTpBtf(ctx),
-    fentry: probeTrampoline(ctx, 'fentry'),
-    fexit: probeTrampoline(ctx, 'fexit'),
-    fmod_ret: probeTrampoline(ctx, 'fmod_ret'),
-    lsm: probeTrampoline(ctx, 'lsm'),
-    cgroup: probeCgroup(ctx),
-    ...(await probeNetworkHooks(ctx)),
-    struct_ops: probeStructOps(ctx),
-    perf_link: probePerfLink(),
-    iter: probeIter(ctx),
-  };
+  const out: FactSection = {};
+  if (opts.sequential) {
+    // ATTACH_KEYS order, the network hooks where they stand in it.
+    const byKey = new Map(LANES.flat());
+    for (const key of ATTACH_KEYS) {
+      if (key === NETNS_KEYS[0]) Object.assign(out, await probeNetworkHooks(ctx));
+      const probe = byKey.get(key);
+      if (probe) out[key] = await probe(ctx, closeNow);
+    }
+  } else {
+    // The network namespace worker first: its thread's start is the longest wait of the section.
+    const netns = probeNetworkHooks(ctx);
+    const lanes = LANES.map(async (lane) => {
+      const closes = new DeferredCloses();
+      try {
+        for (const [key, probe] of lane) {
+          out[key] = await probe(ctx, closes);
+          await closes.drain();
+        }
+      } finally {
+        // A probe that threw still leaves no fd behind.
+        await closes.drain();
+      }
+    });
+    // Every lane settles before the section returns (or throws), so no fd outlives it.
+    const settled = await Promise.allSettled([netns, ...lanes]);
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
+    Object.assign(out, (settled[0] as PromiseFulfilledResult<FactSection>).value);
+  }
   // Same key order as ATTACH_KEYS whatever the probes returned.
   return Object.fromEntries(ATTACH_KEYS.map((k) => [k, out[k]!]));
 }

@@ -21,6 +21,7 @@ import {
 import { RETURN_ZERO } from '../native/insn.ts';
 import { logExcerpt } from '../contract/interpret.ts';
 import { probeError, supported, unsupported } from '../contract/result.ts';
+import { closeNow, held, type FdCloser } from './closer.ts';
 import { missingOption, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { activeLsms, CAP, hasCap, lockdownMode } from './env.ts';
 import { attachFailure, EINVAL, ENOENT, ENOTSUPP, EPERM } from './outcome.ts';
@@ -77,7 +78,7 @@ function noBtf(ctx: AttachContext): Fact {
     : probeError(undefined, `${why}: cannot name an attach target`);
 }
 
-const denials = new WeakMap<AttachContext, string>();
+const denials = new WeakMap<AttachContext, Promise<string>>();
 
 /**
  * Why a trampoline program load answered EPERM, from evidence gathered on this node. Learned on a
@@ -86,17 +87,19 @@ const denials = new WeakMap<AttachContext, string>();
  * while tp_btf and iterator programs load: the refusal is a policy of that kernel build (no lockdown
  * notice is logged, lockdown is only "integrity", no BPF LSM program is loaded), not a capability.
  */
-export function explainTrampolineEperm(ctx: AttachContext, log: string): string {
-  const cached = denials.get(ctx);
-  if (cached) return cached;
+export function explainTrampolineEperm(ctx: AttachContext, log: string): Promise<string> {
+  let cached = denials.get(ctx);
+  if (!cached) denials.set(ctx, (cached = gatherTrampolineEvidence(ctx, log)));
+  return cached;
+}
+
+async function gatherTrampolineEvidence(ctx: AttachContext, log: string): Promise<string> {
   const facts: string[] = [];
   const caps = ctx.caps ?? 0n;
   const capsOk = hasCap(caps, CAP.SYS_ADMIN) || (hasCap(caps, CAP.BPF) && hasCap(caps, CAP.PERFMON));
-  if (!capsOk) {
-    const why = 'CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) are not all effective';
-    denials.set(ctx, why);
-    return why;
-  }
+  if (!capsOk) return 'CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) are not all effective';
+  // Read at once, not one after the other: without a securityfs mount each is a child process.
+  const securityfs = Promise.all([lockdownMode(ctx.hostRoot), activeLsms(ctx.hostRoot)]);
   facts.push('CAP_BPF and CAP_PERFMON are effective');
   if (!log.trim()) facts.push('the verifier log is empty, so the refusal came before verification');
   // A kernel that reaches the attach checks answers EINVAL ("Tracing programs must provide btf_id")
@@ -119,21 +122,20 @@ export function explainTrampolineEperm(ctx: AttachContext, log: string): string 
       facts.push('tp_btf programs, which need no trampoline, load');
     }
   }
-  const lockdown = lockdownMode(ctx.hostRoot);
+  // Counted before the securityfs reads are awaited, as when they were made one after the other:
+  // the lsm probe's own program (same lane, docs/probes.md#attach-section) is not loaded yet.
+  const lsmProgs = loadedProgramsOfType(PROG_LSM);
+  const [lockdown, lsms] = await securityfs;
   if (typeof lockdown !== 'string' && lockdown.value !== 'confidentiality') {
     facts.push(`lockdown is "${lockdown.value}", which does not restrict BPF loads`);
   }
-  const lsms = activeLsms(ctx.hostRoot);
   if (typeof lsms !== 'string') facts.push(`active LSMs: ${lsms.value.join(',')}`);
-  const lsmProgs = loadedProgramsOfType(PROG_LSM);
   if (lsmProgs !== undefined) facts.push(`${lsmProgs} BPF LSM program(s) loaded`);
   const by = lsmProgs ? 'by policy — possibly one of the loaded BPF LSM programs' : 'by a policy of this kernel build';
   const verdict = targetIndependent
     ? `this kernel refuses BPF-trampoline programs (fentry/fexit/fmod_ret/lsm/freplace) ${by}, not for a missing capability`
     : 'permission was denied for this target despite the capabilities';
-  const text = `${verdict} (${facts.join('; ')})`;
-  denials.set(ctx, text);
-  return text;
+  return `${verdict} (${facts.join('; ')})`;
 }
 
 /**
@@ -171,7 +173,7 @@ function attachTracing(progFd: number, attachType: number): FdResult & { method:
   return { ...rawTracepointOpen(progFd), method: 'RAW_TRACEPOINT_OPEN' };
 }
 
-export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
+export async function probeTrampoline(ctx: AttachContext, key: TrampolineKey, closer: FdCloser = closeNow): Promise<Fact> {
   if (!ctx.btf) return noBtf(ctx);
   const t: TrampolineTarget = TRAMPOLINES[key];
   const passedOver: string[] = [];
@@ -200,7 +202,7 @@ export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
     const note = passedOver.length ? ` (${passedOver.join('; ')})` : '';
     const step = `PROG_LOAD(${key} on ${func})${note}`;
     if (!load.ok) {
-      const denied = load.errno === EPERM ? explainTrampolineEperm(ctx, load.log) : undefined;
+      const denied = load.errno === EPERM ? await explainTrampolineEperm(ctx, load.log) : undefined;
       const missing = [logExcerpt(load.log), key === 'lsm' ? missingOption(ctx, 'CONFIG_BPF_LSM') : undefined].filter(Boolean).join('; ');
       return attachFailure(load.errno, { step, needs: TRACING_CAPS, ...(denied ? { denied } : {}), ...(missing ? { missing } : {}) });
     }
@@ -219,9 +221,9 @@ export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
         ...(missing ? { missing } : {}),
       });
     }
-    link.fd.close();
+    closer.close(link.fd);
     const attached = `${key} attached to ${func} via ${link.method} and detached at once${note}`;
-    return key === 'lsm' ? lsmEffective(ctx, attached) : supported(attached);
+    return key === 'lsm' ? await lsmEffective(ctx, attached) : supported(attached);
   }
   return probeError(undefined, `no attach target for ${key}`);
 }
@@ -230,8 +232,8 @@ export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
  * BPF LSM programs load and attach even when "bpf" is missing from the active LSM list, and then
  * never run (bpftrace#2716). Effective = CONFIG_BPF_LSM + "bpf" active + attach works.
  */
-function lsmEffective(ctx: AttachContext, attached: string): Fact {
-  const lsms = activeLsms(ctx.hostRoot);
+async function lsmEffective(ctx: AttachContext, attached: string): Promise<Fact> {
+  const lsms = await activeLsms(ctx.hostRoot);
   if (typeof lsms === 'string') return probeError(undefined, `${attached}, but the active LSM list is unknown: ${lsms}`);
   if (!lsms.value.includes('bpf')) {
     return unsupported(
@@ -242,7 +244,7 @@ function lsmEffective(ctx: AttachContext, attached: string): Fact {
   return supported(`${attached}; bpf is an active LSM`);
 }
 
-export function probeTpBtf(ctx: AttachContext): Fact {
+export function probeTpBtf(ctx: AttachContext, closer: FdCloser = closeNow): Fact {
   if (!ctx.btf) return noBtf(ctx);
   const name = `btf_trace_${PROBE_TRACEPOINT.name}`;
   const id = ctx.btf.findId(BtfKind.TYPEDEF, name);
@@ -259,11 +261,11 @@ export function probeTpBtf(ctx: AttachContext): Fact {
   using prog = load.fd;
   const link = rawTracepointOpen(prog.fd);
   if (!link.ok) return attachFailure(link.errno, { step: 'RAW_TRACEPOINT_OPEN(tp_btf)', needs: TRACING_CAPS });
-  link.fd.close();
+  closer.close(link.fd);
   return supported(`tp_btf on ${PROBE_TRACEPOINT.name} attached via RAW_TRACEPOINT_OPEN and detached at once`);
 }
 
-export function probeRawTracepoint(ctx: AttachContext): Fact {
+export function probeRawTracepoint(ctx: AttachContext, closer: FdCloser = closeNow): Fact {
   const load = progLoad({ name: PROG_NAME, progType: PROG_RAW_TRACEPOINT, insns: RETURN_ZERO, logLevel: 1 });
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(raw_tracepoint)', needs: TRACING_CAPS });
   using prog = load.fd;
@@ -275,14 +277,17 @@ export function probeRawTracepoint(ctx: AttachContext): Fact {
       missing: missingOption(ctx, 'CONFIG_TRACEPOINTS'),
     });
   }
-  link.fd.close();
+  closer.close(link.fd);
   return supported(`raw tracepoint ${PROBE_TRACEPOINT.name} opened and closed`);
 }
 
+/** The iterator target probeIter links: every kernel with iterators has the task one. */
+export const ITER_TARGET = 'bpf_iter_task';
+
 /** A task iterator: link it, create one iterator fd and read it once (the program prints nothing). */
-export function probeIter(ctx: AttachContext): Fact {
+export function probeIter(ctx: AttachContext, closer: FdCloser = closeNow): Fact {
   if (!ctx.btf) return noBtf(ctx);
-  const id = ctx.btf.findId(BtfKind.FUNC, 'bpf_iter_task');
+  const id = ctx.btf.findId(BtfKind.FUNC, ITER_TARGET);
   if (id === undefined) return probeError(undefined, 'attach target bpf_iter_task is not in vmlinux BTF');
   const load = progLoad({
     name: PROG_NAME,
@@ -296,10 +301,10 @@ export function probeIter(ctx: AttachContext): Fact {
   using prog = load.fd;
   const link = linkCreate({ prog_fd: prog.fd, attach_type: BPF_TRACE_ITER });
   if (!link.ok) return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_TRACE_ITER)', needs: TRACING_CAPS });
-  using linkFd = link.fd;
+  using linkFd = held(link.fd, closer);
   const it = bpf(BpfCmd.ITER_CREATE, ITER_CREATE, { link_fd: linkFd.fd });
   if (!it.ok) return attachFailure(it.errno, { step: 'ITER_CREATE', needs: TRACING_CAPS });
-  using iterFd = new OwnedFd(it.value);
+  using iterFd = held(new OwnedFd(it.value), closer);
   try {
     const n = readSync(iterFd.fd, new Uint8Array(4096));
     return supported(`task iterator linked, created and read once (${n} bytes), then closed`);
@@ -335,9 +340,12 @@ function minimalBtf(): Uint8Array {
  * struct_ops: creating the map with a real vmlinux value type proves the kernel can back it; we stop
  * there: registering a struct_ops (a TCP congestion control) would change the node.
  */
+/** The struct_ops value type probeStructOps creates a map of. */
+export const STRUCT_OPS_VALUE = 'bpf_struct_ops_tcp_congestion_ops';
+
 export function probeStructOps(ctx: AttachContext): Fact {
   if (!ctx.btf) return noBtf(ctx);
-  const name = 'bpf_struct_ops_tcp_congestion_ops';
+  const name = STRUCT_OPS_VALUE;
   const id = ctx.btf.findId(BtfKind.STRUCT, name);
   if (id === undefined) {
     return unsupported(

@@ -72,6 +72,19 @@ export function closeFd(fd: number): SysResult {
   return result(cClose(fd));
 }
 
+/**
+ * close(2) on one of libuv's pool threads (a koffi async call): closing a link or perf event fd runs
+ * the kernel's detach, which waits for RCU grace periods (tens of ms for a uprobe or a tracepoint,
+ * docs/probes.md#attach-section), and this lets the calling thread go on meanwhile. Resolves once the
+ * fd is closed. errno is not reported: it lives on the pool thread, and a close(2) of an fd we own
+ * has nothing to say that a caller could act on (closeFd's callers ignore it too).
+ */
+export function closeFdLater(fd: number): Promise<{ ok: boolean }> {
+  return new Promise((resolve) => {
+    cClose.async(fd, (err: unknown, ret: number) => resolve({ ok: !err && ret === 0 }));
+  });
+}
+
 export function openPath(path: string, flags: number): SysResult {
   return result(cOpen(path, flags | O_CLOEXEC, 0));
 }

@@ -37,6 +37,7 @@ import { isConclusive, probeError, type ProbeResult, type ResultMap } from '../c
 import { cached, ProbeCache, type ReleasableBtf } from './cache.ts';
 import { defaultWorkers, HelperMatrix, HelperPool, takePrewarmedPool, type HelperJob } from './helper-matrix.ts';
 import { HELPER_VARIANTS, PROGRAM_TYPES } from '../probes/programs.ts';
+import { answeredBtf, ATTACH_BTF_QUERIES, askAttachBtf, type AttachBtfAnswers } from '../attach/btf-answers.ts';
 
 export interface Tables {
   programTypes: ResultMap;
@@ -84,6 +85,9 @@ class BtfAnswers implements ReleasableBtf {
   readonly #hostRoot: string;
   readonly #memo = new Map<string, unknown>();
   #btf: Btf | undefined;
+  /** The attach section's answers (src/attach/btf-answers.ts), made with the first batch. */
+  #attach: AttachBtfAnswers | undefined;
+  #afterBatch: (() => void)[] = [];
   constructor(hostRoot: string) {
     this.#hostRoot = hostRoot;
   }
@@ -115,12 +119,32 @@ class BtfAnswers implements ReleasableBtf {
   findId(kind: number, name: string): number | undefined {
     const key = `id:${kind}:${name}`;
     if (!this.#memo.has(key)) {
-      // First question: answer every name the tables may ask in one pass (no name index).
-      const queries = [...btfQueries(), [kind, name] as [number, string]];
+      // First question: answer every name the tables, and the attach section, may ask in one pass
+      // (no name index).
+      const queries = [...btfQueries(), ...ATTACH_BTF_QUERIES, [kind, name] as const];
       const ids = this.#load()?.findIds(queries) ?? queries.map(() => undefined);
       queries.forEach(([k, n], i) => this.#memo.set(`id:${k}:${n}`, ids[i]));
+      if (!this.#attach) {
+        // While the BTF is held: the struct sizes the attach probes need come from it.
+        this.#attach = askAttachBtf(this);
+        for (const f of this.#afterBatch.splice(0)) f();
+      }
     }
     return this.#memo.get(key) as number | undefined;
+  }
+  /**
+   * What the attach section needs of vmlinux BTF, or why there is none; undefined until the first
+   * question has been answered (`now` asks it, parsing the BTF if need be).
+   */
+  attachInput(now = false): AttachBtfInput | undefined {
+    if (now && !this.#attach) this.findId(...ATTACH_BTF_QUERIES[0]!);
+    if (!this.#attach) return undefined;
+    return this.parseError !== undefined ? { btfMissing: this.parseError } : { btf: this.#attach };
+  }
+  /** f() once attachInput() has an answer: at once if it has. */
+  whenAttachInput(f: () => void): void {
+    if (this.#attach) f();
+    else this.#afterBatch.push(f);
   }
   structMembers(id: number): ReturnType<Btf['structMembers']> {
     return this.#ask(`members:${id}`, (b) => b.structMembers(id), []);
@@ -134,6 +158,9 @@ class BtfAnswers implements ReleasableBtf {
     return id === undefined ? undefined : this.#ask(`enum:${id}`, (b) => b.enumValuesOf(id), undefined);
   }
 }
+
+/** vmlinux BTF as the attach section gets it: the answers to its questions, or why there are none. */
+type AttachBtfInput = { btf: AttachBtfAnswers } | { btfMissing: string };
 
 function vmlinuxBtf(hostRoot: string, cache: ProbeCache): { btf?: ReleasableBtf; missing?: string; errno?: string } {
   let key: string;
@@ -479,19 +506,44 @@ async function cachedAttach(env: ProbeEnv, opts: ProbeOptions, cache: ProbeCache
   const hit = cache.attach(key, performance.now());
   if (hit) return hit;
   const hostRoot = opts.hostRoot ?? '/';
+  // vmlinux BTF comes from this thread's answers: the attach probes neither parse it again nor index
+  // its names (docs/probes.md#attach-section).
+  const answers = cache.btf?.btf instanceof BtfAnswers ? cache.btf.btf : undefined;
+  const missing: AttachBtfInput = { btfMissing: env.btfMissing ?? 'no vmlinux BTF' };
   const result = await section('attach', () =>
     (opts.workers ?? defaultWorkers()) > 0
-      ? attachInWorker(hostRoot)
-      : import('../attach/index.ts').then((m) => m.probeAttach({ hostRoot })),
+      ? attachInWorker(hostRoot, answers, missing)
+      : import('../attach/index.ts').then((m) => m.probeAttach({ hostRoot, ...attachBtfOptions(answers?.attachInput(true) ?? missing) })),
   );
   const sectionValue: FactSection = 'error' in result ? { collector: result.error } : result;
   cache.setAttach(key, sectionValue, performance.now());
   return sectionValue;
 }
 
-function attachInWorker(hostRoot: string): Promise<FactSection> {
+function attachBtfOptions(input: AttachBtfInput): { btf: ReturnType<typeof answeredBtf> } | { btfMissing: string } {
+  return 'btf' in input ? { btf: answeredBtf(input.btf) } : input;
+}
+
+/**
+ * The attach section in a worker thread. Its vmlinux BTF answers go with it when this thread has them
+ * (a daemon's later probes), else in a message as soon as the tables' first BTF question has been
+ * answered, which is before the worker has started. Tables that ask none (all cached) leave it to
+ * the first turn of the event loop, when this thread waits for the helper matrix.
+ */
+function attachInWorker(hostRoot: string, answers: BtfAnswers | undefined, missing: AttachBtfInput): Promise<FactSection> {
+  const ready = answers ? answers.attachInput() : missing;
   return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./attach-worker.ts', import.meta.url), { workerData: { hostRoot } });
+    const w = new Worker(new URL('./attach-worker.ts', import.meta.url), { workerData: { hostRoot, ...(ready ? { btf: ready } : {}) } });
+    if (!ready && answers) {
+      let sent = false;
+      const send = (): void => {
+        if (sent) return;
+        sent = true;
+        w.postMessage(answers.attachInput(true));
+      };
+      answers.whenAttachInput(send);
+      setImmediate(send);
+    }
     let answer: { section?: FactSection; error?: string } | undefined;
     // Settle on exit, not on the message: once the thread has gone, so has every fd it held, and a
     // caller counting the process's fds after probe() sees none of it.
@@ -510,3 +562,4 @@ function attachInWorker(hostRoot: string): Promise<FactSection> {
 }
 
 export { prepareLoad, probeHelpers, ProbeCache };
+export type { AttachBtfInput };

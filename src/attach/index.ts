@@ -70,7 +70,8 @@ export function attachContext(opts: AttachOptions = {}): AttachContext {
   };
 }
 
-type Probe = (ctx: AttachContext, closer: FdCloser) => Fact | Promise<Fact>;
+export type AttachProbe = (ctx: AttachContext, closer: FdCloser) => Fact | Promise<Fact>;
+export type AttachLane = readonly (readonly [AttachKey, AttachProbe])[];
 
 /**
  * The attach probes in lanes (docs/probes.md#attach-section). A lane's probes run one after the
@@ -79,7 +80,7 @@ type Probe = (ctx: AttachContext, closer: FdCloser) => Fact | Promise<Fact>;
  * trampoline EPERM diagnosis counts loaded LSM programs, which the lsm probe loads) share a lane.
  * Lanes run at once: while one waits for the kernel's detach work or a child process, the others go on.
  */
-const LANES: readonly (readonly (readonly [AttachKey, Probe])[])[] = [
+export const LANES: readonly AttachLane[] = [
   [
     ['kprobe', (c, cl) => probeKprobe(c, false, cl)],
     ['kretprobe', (c, cl) => probeKprobe(c, true, cl)],
@@ -104,11 +105,43 @@ const LANES: readonly (readonly (readonly [AttachKey, Probe])[])[] = [
   ],
 ];
 
-type AttachKey = (typeof ATTACH_KEYS)[number];
+export type AttachKey = (typeof ATTACH_KEYS)[number];
+
+/**
+ * Run lanes at once, each lane's probes in turn with their fds closed on libuv's pool before the
+ * lane's next probe. Resolves when every lane has settled and every fd is closed; rejects with the
+ * first lane's error only then.
+ */
+export async function runLanes(
+  ctx: AttachContext,
+  lanes: readonly AttachLane[],
+  alongside: Promise<FactSection>[] = [],
+): Promise<FactSection> {
+  const out: FactSection = {};
+  const run = async (lane: AttachLane): Promise<FactSection> => {
+    const closes = new DeferredCloses();
+    try {
+      for (const [key, probe] of lane) {
+        out[key] = await probe(ctx, closes);
+        await closes.drain();
+      }
+    } finally {
+      // A probe that threw still leaves no fd behind.
+      await closes.drain();
+    }
+    return {};
+  };
+  const settled = await Promise.allSettled([...alongside, ...lanes.map(run)]);
+  for (const s of settled) {
+    if (s.status === 'rejected') throw s.reason;
+    Object.assign(out, s.value);
+  }
+  return out;
+}
 
 export async function probeAttach(opts: AttachOptions = {}): Promise<FactSection> {
   const ctx = attachContext(opts);
-  const out: FactSection = {};
+  let out: FactSection = {};
   if (opts.sequential) {
     // ATTACH_KEYS order, the network hooks where they stand in it.
     const byKey = new Map(LANES.flat());
@@ -119,23 +152,7 @@ export async function probeAttach(opts: AttachOptions = {}): Promise<FactSection
     }
   } else {
     // The network namespace worker first: its thread's start is the longest wait of the section.
-    const netns = probeNetworkHooks(ctx);
-    const lanes = LANES.map(async (lane) => {
-      const closes = new DeferredCloses();
-      try {
-        for (const [key, probe] of lane) {
-          out[key] = await probe(ctx, closes);
-          await closes.drain();
-        }
-      } finally {
-        // A probe that threw still leaves no fd behind.
-        await closes.drain();
-      }
-    });
-    // Every lane settles before the section returns (or throws), so no fd outlives it.
-    const settled = await Promise.allSettled([netns, ...lanes]);
-    for (const s of settled) if (s.status === 'rejected') throw s.reason;
-    Object.assign(out, (settled[0] as PromiseFulfilledResult<FactSection>).value);
+    out = await runLanes(ctx, LANES, [probeNetworkHooks(ctx)]);
   }
   // Same key order as ATTACH_KEYS whatever the probes returned.
   return Object.fromEntries(ATTACH_KEYS.map((k) => [k, out[k]!]));

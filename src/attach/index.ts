@@ -8,9 +8,17 @@ import { answeredBtf, askAttachBtf } from './btf-answers.ts';
 import { probeCgroup } from './cgroup.ts';
 import { closeNow, DeferredCloses, type FdCloser } from './closer.ts';
 import type { AttachBtf, AttachContext } from './context.ts';
-import { effectiveCaps, kernelConfig } from './env.ts';
+import { effectiveCaps, kernelConfig, tracepointIdAsync } from './env.ts';
 import { NETNS_KEYS, probeNetworkHooks } from './netns.ts';
-import { probeKprobe, probeKprobeMulti, probePerfLink, probeTracepoint, probeUprobe, probeUprobeMulti } from './perf-probes.ts';
+import {
+  PROBE_TRACEPOINT,
+  probeKprobe,
+  probeKprobeMulti,
+  probePerfLink,
+  probeTracepoint,
+  probeUprobe,
+  probeUprobeMulti,
+} from './perf-probes.ts';
 import { probeIter, probeRawTracepoint, probeStructOps, probeTpBtf, probeTrampoline } from './tracing.ts';
 
 export const ATTACH_KEYS = [
@@ -38,10 +46,12 @@ export const ATTACH_KEYS = [
 export interface AttachOptions {
   /** Where the host's /proc, /sys, /boot and /lib/modules are mounted (a DaemonSet's /host). */
   hostRoot?: string;
-  /** vmlinux BTF's answers, if the caller has them (btf-answers.ts); else it is read here. */
-  btf?: AttachBtf;
-  /** Why there is no vmlinux BTF, when the caller knows there is none. */
-  btfMissing?: string;
+  /**
+   * vmlinux BTF, if the caller has it: the answers to the attach probes' questions (btf-answers.ts),
+   * or why there are none. Asked for when the probes start, so a caller may still be answering it
+   * when it calls probeAttach. Default: vmlinux BTF is read here.
+   */
+  vmlinuxBtf?: () => { btf: AttachBtf } | { btfMissing: string };
   /**
    * One probe after the other, each fd closed at once, as before the lanes: the reference the lanes
    * are tested against (test/kernel/attach-lanes.test.ts) and what bench/attach-breakdown.ts times.
@@ -51,9 +61,10 @@ export interface AttachOptions {
 
 export function attachContext(opts: AttachOptions = {}): AttachContext {
   const hostRoot = opts.hostRoot ?? '/';
-  let btf = opts.btf;
-  let btfMissing = opts.btf ? undefined : opts.btfMissing;
-  if (!btf && btfMissing === undefined) {
+  const given = opts.vmlinuxBtf?.();
+  let btf = given && 'btf' in given ? given.btf : undefined;
+  let btfMissing = given && 'btfMissing' in given ? given.btfMissing : undefined;
+  if (!given) {
     try {
       // One pass over the types for our few names, no name index; the parsed BTF is not kept.
       btf = answeredBtf(askAttachBtf(loadVmlinuxBtf(hostRoot)));
@@ -139,20 +150,36 @@ export async function runLanes(
   return out;
 }
 
+/**
+ * The attach section. Its waits start at once: the network namespace worker (its thread's start is
+ * the longest wait of the section) and, where tracefs must be mounted privately, the child process
+ * that reads the tracepoint id. The probes themselves start when the caller's synchronous work is
+ * done — in probe(), once the tables wait for the helper matrix (docs/probes.md#attach-section).
+ */
 export async function probeAttach(opts: AttachOptions = {}): Promise<FactSection> {
-  const ctx = attachContext(opts);
+  const hostRoot = opts.hostRoot ?? '/';
   let out: FactSection = {};
   if (opts.sequential) {
+    const ctx = attachContext(opts);
     // ATTACH_KEYS order, the network hooks where they stand in it.
     const byKey = new Map(LANES.flat());
     for (const key of ATTACH_KEYS) {
-      if (key === NETNS_KEYS[0]) Object.assign(out, await probeNetworkHooks(ctx));
+      if (key === NETNS_KEYS[0]) Object.assign(out, await probeNetworkHooks(hostRoot));
       const probe = byKey.get(key);
       if (probe) out[key] = await probe(ctx, closeNow);
     }
   } else {
-    // The network namespace worker first: its thread's start is the longest wait of the section.
-    out = await runLanes(ctx, LANES, [probeNetworkHooks(ctx)]);
+    const network = probeNetworkHooks(hostRoot);
+    const tracepointId = tracepointIdAsync(PROBE_TRACEPOINT.category, PROBE_TRACEPOINT.name);
+    // Awaited by the tracepoint probe, or not at all (its program may not load): never unhandled.
+    tracepointId.catch(() => undefined);
+    try {
+      await new Promise((resolve) => setImmediate(resolve));
+      out = await runLanes({ ...attachContext(opts), tracepointId }, LANES, [network]);
+    } finally {
+      // Even when the context could not be made, the worker thread is gone before we return.
+      await network;
+    }
   }
   // Same key order as ATTACH_KEYS whatever the probes returned.
   return Object.fromEntries(ATTACH_KEYS.map((k) => [k, out[k]!]));

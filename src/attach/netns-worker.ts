@@ -2,6 +2,7 @@
 // moves only the calling thread (Node is multi-threaded), so this thread, and nothing else, sees a
 // fresh namespace whose only device is a down `lo`, ifindex 1. The thread exits after one message,
 // and the namespace, with anything attached in it, dies with it.
+import { release } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Fact, FactSection } from '../contract/report.ts';
 import { linkCreate, progLoad } from '../native/bpf.ts';
@@ -9,6 +10,7 @@ import { RETURN_ZERO } from '../native/insn.ts';
 import { SYS_unshare, syscallLongs } from '../native/libc.ts';
 import { probeError, supported } from '../contract/result.ts';
 import { PROG_NAME } from './context.ts';
+import { configState, kernelConfig } from './env.ts';
 import { attachFailure, ENODEV } from './outcome.ts';
 import { attachType, progType } from '../native/uapi.ts';
 
@@ -23,8 +25,12 @@ const XDP_FLAGS_SKB_MODE = 1 << 1;
 const NET_CAPS = ['CAP_BPF', 'CAP_NET_ADMIN'] as const;
 
 export interface NetnsWorkerData {
-  /** "CONFIG_NETKIT is not set" etc., computed by the parent from the kernel config. */
-  netkitMissing?: string;
+  hostRoot: string;
+}
+
+/** "CONFIG_NETKIT is not set" when the running kernel's config says so (context.ts unsetOption). */
+function netkitUnset(hostRoot: string): string | undefined {
+  return configState(kernelConfig(hostRoot, release()), 'CONFIG_NETKIT') === 'unset' ? 'CONFIG_NETKIT is not set' : undefined;
 }
 
 function tcx(): Fact {
@@ -77,7 +83,7 @@ function netkit(data: NetnsWorkerData): Fact {
   return attachFailure(link.errno, {
     step: 'method: LINK_CREATE(BPF_NETKIT_PRIMARY) on a missing ifindex',
     needs: NET_CAPS,
-    missing: data.netkitMissing ?? 'no netkit (6.7+, CONFIG_NETKIT)',
+    missing: netkitUnset(data.hostRoot) ?? 'no netkit (6.7+, CONFIG_NETKIT)',
   });
 }
 
@@ -95,4 +101,4 @@ function run(data: NetnsWorkerData): FactSection {
   return { tcx: tcx(), netkit: netkit(data), xdp_generic: xdpGeneric() };
 }
 
-parentPort?.postMessage(run((workerData ?? {}) as NetnsWorkerData));
+parentPort?.postMessage(run((workerData ?? { hostRoot: '/' }) as NetnsWorkerData));

@@ -4,14 +4,17 @@
 import { Worker } from 'node:worker_threads';
 import type { FactSection } from '../contract/report.ts';
 import { probeError } from '../contract/result.ts';
-import { unsetOption, type AttachContext } from './context.ts';
 import type { NetnsWorkerData } from './netns-worker.ts';
 
 export const NETNS_KEYS = ['tcx', 'netkit', 'xdp_generic'] as const;
 
-export async function probeNetworkHooks(ctx: AttachContext, timeoutMs = 10_000): Promise<FactSection> {
-  const netkitMissing = unsetOption(ctx, 'CONFIG_NETKIT');
-  const data: NetnsWorkerData = netkitMissing ? { netkitMissing } : {};
+/**
+ * The network hooks, answered by a worker thread of their own. It needs nothing of the attach
+ * context (the kernel config, for netkit's reason, is read by the worker when it has to give one),
+ * so the section starts it before anything else: the thread's start is its longest wait.
+ */
+export async function probeNetworkHooks(hostRoot = '/', timeoutMs = 10_000): Promise<FactSection> {
+  const data: NetnsWorkerData = { hostRoot };
   const failAll = (why: string): FactSection => Object.fromEntries(NETNS_KEYS.map((k) => [k, probeError(undefined, why)]));
   const worker = new Worker(new URL('./netns-worker.ts', import.meta.url), { workerData: data });
   return await new Promise<FactSection>((resolve) => {

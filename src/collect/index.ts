@@ -6,7 +6,6 @@
 // conclusive results only, keyed by the privilege context. Without one, nothing is reused.
 import { release as osRelease, version as osVersion, machine as osMachine } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { progLoad } from '../native/bpf.ts';
 import { raiseMemlockLimit } from '../native/libc.ts';
@@ -38,6 +37,8 @@ import { cached, ProbeCache, type ReleasableBtf } from './cache.ts';
 import { defaultWorkers, HelperMatrix, HelperPool, takePrewarmedPool, type HelperJob } from './helper-matrix.ts';
 import { HELPER_VARIANTS, PROGRAM_TYPES } from '../probes/programs.ts';
 import { answeredBtf, ATTACH_BTF_QUERIES, askAttachBtf, type AttachBtfAnswers } from '../attach/btf-answers.ts';
+import type { AttachBtf } from '../attach/context.ts';
+import { probeAttach } from '../attach/index.ts';
 
 export interface Tables {
   programTypes: ResultMap;
@@ -87,7 +88,6 @@ class BtfAnswers implements ReleasableBtf {
   #btf: Btf | undefined;
   /** The attach section's answers (src/attach/btf-answers.ts), made with the first batch. */
   #attach: AttachBtfAnswers | undefined;
-  #afterBatch: (() => void)[] = [];
   constructor(hostRoot: string) {
     this.#hostRoot = hostRoot;
   }
@@ -124,27 +124,18 @@ class BtfAnswers implements ReleasableBtf {
       const queries = [...btfQueries(), ...ATTACH_BTF_QUERIES, [kind, name] as const];
       const ids = this.#load()?.findIds(queries) ?? queries.map(() => undefined);
       queries.forEach(([k, n], i) => this.#memo.set(`id:${k}:${n}`, ids[i]));
-      if (!this.#attach) {
-        // While the BTF is held: the struct sizes the attach probes need come from it.
-        this.#attach = askAttachBtf(this);
-        for (const f of this.#afterBatch.splice(0)) f();
-      }
+      // While the BTF is held: the struct sizes the attach probes need come from it.
+      this.#attach ??= askAttachBtf(this);
     }
     return this.#memo.get(key) as number | undefined;
   }
   /**
-   * What the attach section needs of vmlinux BTF, or why there is none; undefined until the first
-   * question has been answered (`now` asks it, parsing the BTF if need be).
+   * What the attach section needs of vmlinux BTF (src/attach/btf-answers.ts), or why there is none:
+   * made with the first batch of questions, while the BTF was held, or now if none has been asked.
    */
-  attachInput(now = false): AttachBtfInput | undefined {
-    if (now && !this.#attach) this.findId(...ATTACH_BTF_QUERIES[0]!);
-    if (!this.#attach) return undefined;
-    return this.parseError !== undefined ? { btfMissing: this.parseError } : { btf: this.#attach };
-  }
-  /** f() once attachInput() has an answer: at once if it has. */
-  whenAttachInput(f: () => void): void {
-    if (this.#attach) f();
-    else this.#afterBatch.push(f);
+  attachInput(): AttachBtfInput {
+    if (!this.#attach) this.findId(...ATTACH_BTF_QUERIES[0]!);
+    return this.parseError !== undefined ? { btfMissing: this.parseError } : { btf: this.#attach! };
   }
   structMembers(id: number): ReturnType<Btf['structMembers']> {
     return this.#ask(`members:${id}`, (b) => b.structMembers(id), []);
@@ -499,67 +490,26 @@ async function section<T>(name: string, run: () => Promise<T>): Promise<T | { er
   }
 }
 
-// Attaching takes most of a second: the section is reused while the privilege context is the same —
-// its permission-dependent answers are never reused across a change of context (src/collect/cache.ts).
+// The attach section is reused while the privilege context is the same — its permission-dependent
+// answers are never reused across a change of context (src/collect/cache.ts). It runs on this thread:
+// its probes mostly wait for the kernel (detaching is closing, done on libuv's pool) and for a child
+// process and a worker thread of their own, and begin once this thread waits for the helper matrix
+// (docs/probes.md#attach-section).
 async function cachedAttach(env: ProbeEnv, opts: ProbeOptions, cache: ProbeCache): Promise<FactSection> {
   const key = contextKey(env, opts);
   const hit = cache.attach(key, performance.now());
   if (hit) return hit;
-  const hostRoot = opts.hostRoot ?? '/';
-  // vmlinux BTF comes from this thread's answers: the attach probes neither parse it again nor index
-  // its names (docs/probes.md#attach-section).
+  // vmlinux BTF comes from this thread's answers, by then made with the tables' first BTF question:
+  // the attach probes neither parse it again nor index its names.
   const answers = cache.btf?.btf instanceof BtfAnswers ? cache.btf.btf : undefined;
-  const missing: AttachBtfInput = { btfMissing: env.btfMissing ?? 'no vmlinux BTF' };
-  const result = await section('attach', () =>
-    (opts.workers ?? defaultWorkers()) > 0
-      ? attachInWorker(hostRoot, answers, missing)
-      : import('../attach/index.ts').then((m) => m.probeAttach({ hostRoot, ...attachBtfOptions(answers?.attachInput(true) ?? missing) })),
-  );
+  const vmlinuxBtf = (): { btf: AttachBtf } | { btfMissing: string } => {
+    const input = answers?.attachInput() ?? { btfMissing: env.btfMissing ?? 'no vmlinux BTF' };
+    return 'btf' in input ? { btf: answeredBtf(input.btf) } : input;
+  };
+  const result = await section('attach', () => probeAttach({ hostRoot: opts.hostRoot ?? '/', vmlinuxBtf }));
   const sectionValue: FactSection = 'error' in result ? { collector: result.error } : result;
   cache.setAttach(key, sectionValue, performance.now());
   return sectionValue;
 }
 
-function attachBtfOptions(input: AttachBtfInput): { btf: ReturnType<typeof answeredBtf> } | { btfMissing: string } {
-  return 'btf' in input ? { btf: answeredBtf(input.btf) } : input;
-}
-
-/**
- * The attach section in a worker thread. Its vmlinux BTF answers go with it when this thread has them
- * (a daemon's later probes), else in a message as soon as the tables' first BTF question has been
- * answered, which is before the worker has started. Tables that ask none (all cached) leave it to
- * the first turn of the event loop, when this thread waits for the helper matrix.
- */
-function attachInWorker(hostRoot: string, answers: BtfAnswers | undefined, missing: AttachBtfInput): Promise<FactSection> {
-  const ready = answers ? answers.attachInput() : missing;
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./attach-worker.ts', import.meta.url), { workerData: { hostRoot, ...(ready ? { btf: ready } : {}) } });
-    if (!ready && answers) {
-      let sent = false;
-      const send = (): void => {
-        if (sent) return;
-        sent = true;
-        w.postMessage(answers.attachInput(true));
-      };
-      answers.whenAttachInput(send);
-      setImmediate(send);
-    }
-    let answer: { section?: FactSection; error?: string } | undefined;
-    // Settle on exit, not on the message: once the thread has gone, so has every fd it held, and a
-    // caller counting the process's fds after probe() sees none of it.
-    w.once('message', (m: { section?: FactSection; error?: string }) => {
-      answer = m;
-      void w.terminate();
-    });
-    w.once('error', reject);
-    w.once('exit', (code) => {
-      if (answer?.section) resolve(answer.section);
-      else if (answer) reject(new Error(answer.error));
-      // Exiting without a message (killed, out of memory): settle rather than wait forever.
-      else reject(new Error(`attach worker exited (code ${code}) without a result`));
-    });
-  });
-}
-
 export { prepareLoad, probeHelpers, ProbeCache };
-export type { AttachBtfInput };

@@ -1,6 +1,6 @@
 // Everything the attach probes share: the host root, vmlinux BTF, the kernel config and our
 // capabilities. Built once per probeAttach() run.
-import { configState, type ConfigState, type Observed } from './env.ts';
+import { configState, type ConfigState, type PrivateRead } from './env.ts';
 
 /**
  * Every program the attach probes load carries this name, so a test (or an operator running
@@ -25,8 +25,8 @@ export interface AttachContext {
   btfMissing?: string;
   config: Map<string, string> | undefined;
   caps: bigint | undefined;
-  /** The probe tracepoint's perf id, when the section started reading it ahead (a child process when tracefs is not mounted). */
-  tracepointId?: Promise<Observed<number> | string>;
+  /** How to read tracefs and securityfs files when the node has not mounted them (default: a child process, env.ts). */
+  privately?: PrivateRead;
 }
 
 export function config(ctx: AttachContext, name: string): ConfigState {

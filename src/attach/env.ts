@@ -101,6 +101,9 @@ export function readPrivately(fsType: string, rel: string): { text: string } | {
   }
 }
 
+/** How the attach probes read a file through a private mount: readPrivatelyAsync, or the section's own. */
+export type PrivateRead = (fsType: string, rel: string) => Promise<{ text: string } | { why: string }>;
+
 /**
  * readPrivately() without blocking the thread: the child's four programs (unshare, sh, mount, cat)
  * take ~30 ms, which the attach section's other lanes use. The same answer, the same reasons.
@@ -152,14 +155,19 @@ export interface Observed<T> {
 }
 
 /** A securityfs file, through the node's securityfs (checked by magic) or a private mount of it. */
-async function readSecurityfs<T>(hostRoot: string, file: string, parse: (text: string, input: string) => T): Promise<Observed<T> | string> {
+async function readSecurityfs<T>(
+  hostRoot: string,
+  file: string,
+  parse: (text: string, input: string) => T,
+  read: PrivateRead,
+): Promise<Observed<T> | string> {
   const state = securityfsState(hostRoot);
   try {
     if (state.mounted) {
       const path = join(state.path, file);
       return { value: parse(readFileSync(path, 'utf8'), path), via: path };
     }
-    const r = await readPrivatelyAsync('securityfs', file);
+    const r = await read('securityfs', file);
     if ('text' in r) return { value: parse(r.text, `securityfs ${file}`), via: 'securityfs mounted in a private mount namespace' };
     return `${state.reason}; a private mount failed too (${r.why})`;
   } catch (e) {
@@ -168,23 +176,42 @@ async function readSecurityfs<T>(hostRoot: string, file: string, parse: (text: s
 }
 
 /** Active LSMs; when they cannot be read the answer is the reason (unknown), never an empty list. */
-export const activeLsms = (hostRoot = '/'): Promise<Observed<string[]> | string> => readSecurityfs(hostRoot, 'lsm', parseLsmList);
+export const activeLsms = (hostRoot = '/', read: PrivateRead = readPrivatelyAsync): Promise<Observed<string[]> | string> =>
+  readSecurityfs(hostRoot, 'lsm', parseLsmList, read);
 
 /** The lockdown mode; absent when the lockdown LSM is not active. */
-export const lockdownMode = (hostRoot = '/'): Promise<Observed<string> | string> =>
-  readSecurityfs(hostRoot, 'lockdown', (t, input) => parseLockdown(t, input).mode);
+export const lockdownMode = (hostRoot = '/', read: PrivateRead = readPrivatelyAsync): Promise<Observed<string> | string> =>
+  readSecurityfs(hostRoot, 'lockdown', (t, input) => parseLockdown(t, input).mode, read);
+
+/**
+ * What the attach probes would read through a private mount here: the probe tracepoint's id when
+ * tracefs is not mounted, lockdown and the LSM list when securityfs is not (the worker thread of
+ * netns.ts reads them ahead).
+ */
+export function privateReadsNeeded(hostRoot: string, tracepoint: { category: string; name: string }): [fsType: string, rel: string][] {
+  const reads: [string, string][] = [];
+  if (!tracefsMount()) reads.push(['tracefs', tracepointRel(tracepoint.category, tracepoint.name)]);
+  if (!securityfsState(hostRoot).mounted) reads.push(['securityfs', 'lockdown'], ['securityfs', 'lsm']);
+  return reads;
+}
 
 /** The perf id of tracepoint events/<category>/<name>; ids are global to the running kernel. */
 export function tracepointId(category: string, name: string): Observed<number> | string {
-  const rel = join('events', category, name, 'id');
+  const rel = tracepointRel(category, name);
   return mountedTracepointId(category, name, rel) ?? privateTracepointId(readPrivately('tracefs', rel));
 }
 
 /** tracepointId() with the private tracefs mount, when it is needed, off the thread (readPrivatelyAsync). */
-export async function tracepointIdAsync(category: string, name: string): Promise<Observed<number> | string> {
-  const rel = join('events', category, name, 'id');
-  return mountedTracepointId(category, name, rel) ?? privateTracepointId(await readPrivatelyAsync('tracefs', rel));
+export async function tracepointIdAsync(
+  category: string,
+  name: string,
+  read: PrivateRead = readPrivatelyAsync,
+): Promise<Observed<number> | string> {
+  const rel = tracepointRel(category, name);
+  return mountedTracepointId(category, name, rel) ?? privateTracepointId(await read('tracefs', rel));
 }
+
+const tracepointRel = (category: string, name: string): string => join('events', category, name, 'id');
 
 /** Through the node's tracefs; undefined when none is mounted here. */
 function mountedTracepointId(category: string, name: string, rel: string): Observed<number> | string | undefined {

@@ -8,8 +8,8 @@ import { answeredBtf, askAttachBtf } from './btf-answers.ts';
 import { probeCgroup } from './cgroup.ts';
 import { closeNow, DeferredCloses, type FdCloser } from './closer.ts';
 import type { AttachBtf, AttachContext } from './context.ts';
-import { effectiveCaps, kernelConfig, tracepointIdAsync } from './env.ts';
-import { NETNS_KEYS, probeNetworkHooks } from './netns.ts';
+import { effectiveCaps, kernelConfig, privateReadsNeeded } from './env.ts';
+import { NETNS_KEYS, probeNetworkHooks, startNamespaceWorker } from './netns.ts';
 import {
   PROBE_TRACEPOINT,
   probeKprobe,
@@ -154,10 +154,10 @@ export async function runLanes(
 }
 
 /**
- * The attach section. Its waits start at once: the network namespace worker (its thread's start is
- * the longest wait of the section) and, where tracefs must be mounted privately, the child process
- * that reads the tracepoint id. The probes themselves start when the caller's synchronous work is
- * done — in probe(), once the tables wait for the helper matrix (docs/probes.md#attach-section).
+ * The attach section. Its longest wait starts at once: the worker thread for the network hooks,
+ * which also reads the tracefs and securityfs files the node has not mounted. The probes themselves
+ * start when the caller's synchronous work is done — in probe(), once the tables wait for the helper
+ * matrix (docs/probes.md#attach-section).
  */
 export async function probeAttach(opts: AttachOptions = {}): Promise<FactSection> {
   const hostRoot = opts.hostRoot ?? '/';
@@ -172,16 +172,13 @@ export async function probeAttach(opts: AttachOptions = {}): Promise<FactSection
       if (probe) out[key] = await probe(ctx, closeNow);
     }
   } else {
-    const network = probeNetworkHooks(hostRoot);
-    const tracepointId = tracepointIdAsync(PROBE_TRACEPOINT.category, PROBE_TRACEPOINT.name);
-    // Awaited by the tracepoint probe, or not at all (its program may not load): never unhandled.
-    tracepointId.catch(() => undefined);
+    const worker = startNamespaceWorker(hostRoot, privateReadsNeeded(hostRoot, PROBE_TRACEPOINT));
     try {
       await new Promise((resolve) => setImmediate(resolve));
-      out = await runLanes({ ...attachContext(opts), tracepointId }, LANES, [network]);
+      out = await runLanes({ ...attachContext(opts), privately: worker.read }, LANES, [worker.hooks]);
     } finally {
       // Even when the context could not be made, the worker thread is gone before we return.
-      await network;
+      await worker.hooks;
     }
   }
   // Same key order as ATTACH_KEYS whatever the probes returned.

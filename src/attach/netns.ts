@@ -1,31 +1,47 @@
 // Network hooks (tcx, netkit, generic XDP) are only ever attached inside a private network
 // namespace, created by a worker thread (netns-worker.ts) so that the process's own threads, and
-// the node's interfaces, are never touched.
+// the node's interfaces, are never touched. The same thread reads, through private mounts, the
+// files the section would otherwise start a child process for (readPrivatelyAsync).
 import { Worker } from 'node:worker_threads';
 import type { FactSection } from '../contract/report.ts';
 import { probeError } from '../contract/result.ts';
-import type { NetnsWorkerData } from './netns-worker.ts';
+import { readPrivatelyAsync, type PrivateRead } from './env.ts';
+import { readKey, type NetnsWorkerData, type NetnsWorkerMessage } from './netns-worker.ts';
 
 export const NETNS_KEYS = ['tcx', 'netkit', 'xdp_generic'] as const;
 
+export interface NamespaceWorker {
+  /** The network hooks; resolves when the thread, its namespaces and its fds are gone. */
+  hooks: Promise<FactSection>;
+  /** readPrivatelyAsync() answered from the thread's reads where it made them. */
+  read: PrivateRead;
+  /** The texts the thread read, by readKey(); {} when it read none. */
+  ahead: Promise<Record<string, string>>;
+}
+
 /**
- * The network hooks, answered by a worker thread of their own. It needs nothing of the attach
- * context (the kernel config, for netkit's reason, is read by the worker when it has to give one),
- * so the section starts it before anything else: the thread's start is its longest wait.
+ * Start the worker thread for the network hooks and the private reads. It needs nothing of the
+ * attach context (the kernel config, for netkit's reason, is read by the worker when it has to give
+ * one), so the section starts it before anything else: the thread's start is its longest wait.
  */
-export async function probeNetworkHooks(hostRoot = '/', timeoutMs = 10_000): Promise<FactSection> {
-  const data: NetnsWorkerData = { hostRoot };
+export function startNamespaceWorker(hostRoot = '/', reads: [fsType: string, rel: string][] = [], timeoutMs = 10_000): NamespaceWorker {
+  const data: NetnsWorkerData = { hostRoot, reads };
   const failAll = (why: string): FactSection => Object.fromEntries(NETNS_KEYS.map((k) => [k, probeError(undefined, why)]));
   const worker = new Worker(new URL('./netns-worker.ts', import.meta.url), { workerData: data });
-  return await new Promise<FactSection>((resolve) => {
+  let gotReads: (texts: Record<string, string>) => void = () => undefined;
+  const texts = new Promise<Record<string, string>>((resolve) => {
+    gotReads = resolve;
+  });
+  const hooks = new Promise<FactSection>((resolve) => {
     let answer: FactSection | undefined;
     let failure: string | undefined;
     const timer = setTimeout(() => {
       failure = `the network-namespace worker did not answer within ${timeoutMs} ms`;
       void worker.terminate();
     }, timeoutMs);
-    worker.once('message', (m: FactSection) => {
-      answer = m;
+    worker.on('message', (m: NetnsWorkerMessage) => {
+      if ('reads' in m) gotReads(m.reads);
+      else answer = m.hooks;
     });
     worker.once('error', (e) => {
       failure = `the network-namespace worker failed: ${e.message}`;
@@ -33,7 +49,18 @@ export async function probeNetworkHooks(hostRoot = '/', timeoutMs = 10_000): Pro
     // Resolve on exit, not on the message: by then the thread, its namespace and its fds are gone.
     worker.once('exit', (code) => {
       clearTimeout(timer);
+      gotReads({});
       resolve(answer ?? failAll(failure ?? `the network-namespace worker exited (${code}) without an answer`));
     });
   });
+  const read: PrivateRead = async (fsType, rel) => {
+    const text = (await texts)[readKey(fsType, rel)];
+    return text !== undefined ? { text } : await readPrivatelyAsync(fsType, rel);
+  };
+  return { hooks, read, ahead: texts };
+}
+
+/** The network hooks alone. */
+export function probeNetworkHooks(hostRoot = '/', timeoutMs = 10_000): Promise<FactSection> {
+  return startNamespaceWorker(hostRoot, [], timeoutMs).hooks;
 }

@@ -200,7 +200,7 @@ export async function probeTracepoint(ctx: AttachContext, closer: FdCloser = clo
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(tracepoint)', needs: PERF_CAPS });
   using prog = load.fd;
   const { category, name } = PROBE_TRACEPOINT;
-  const id = await (ctx.tracepointId ?? tracepointIdAsync(category, name));
+  const id = await tracepointIdAsync(category, name, ctx.privately);
   if (typeof id === 'string') {
     const why = unsetOption(ctx, 'CONFIG_TRACEPOINTS');
     return why ? unsupported(undefined, why) : probeError(undefined, id);

@@ -99,7 +99,7 @@ async function gatherTrampolineEvidence(ctx: AttachContext, log: string): Promis
   const capsOk = hasCap(caps, CAP.SYS_ADMIN) || (hasCap(caps, CAP.BPF) && hasCap(caps, CAP.PERFMON));
   if (!capsOk) return 'CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) are not all effective';
   // Read at once, not one after the other: without a securityfs mount each is a child process.
-  const securityfs = Promise.all([lockdownMode(ctx.hostRoot), activeLsms(ctx.hostRoot)]);
+  const securityfs = Promise.all([lockdownMode(ctx.hostRoot, ctx.privately), activeLsms(ctx.hostRoot, ctx.privately)]);
   facts.push('CAP_BPF and CAP_PERFMON are effective');
   if (!log.trim()) facts.push('the verifier log is empty, so the refusal came before verification');
   // A kernel that reaches the attach checks answers EINVAL ("Tracing programs must provide btf_id")
@@ -233,7 +233,7 @@ export async function probeTrampoline(ctx: AttachContext, key: TrampolineKey, cl
  * never run (bpftrace#2716). Effective = CONFIG_BPF_LSM + "bpf" active + attach works.
  */
 async function lsmEffective(ctx: AttachContext, attached: string): Promise<Fact> {
-  const lsms = await activeLsms(ctx.hostRoot);
+  const lsms = await activeLsms(ctx.hostRoot, ctx.privately);
   if (typeof lsms === 'string') return probeError(undefined, `${attached}, but the active LSM list is unknown: ${lsms}`);
   if (!lsms.value.includes('bpf')) {
     return unsupported(

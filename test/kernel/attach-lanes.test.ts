@@ -2,8 +2,12 @@
 // other, on the running kernel: byte-equal answers as root and under capability drops, and no bpf or
 // perf fd left open once the section has returned, though the lanes close theirs on libuv's pool.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readPrivatelyAsync } from '../../src/attach/env.ts';
 import { attachContext, LANES, probeAttach, runLanes } from '../../src/attach/index.ts';
+import { startNamespaceWorker } from '../../src/attach/netns.ts';
+import { readKey } from '../../src/attach/netns-worker.ts';
 import { LOAD_SHIM, loadShimPath } from '../../src/collect/shim-path.ts';
 import type { FactSection } from '../../src/contract/report.ts';
 import { liveFdCount } from '../../src/native/bpf.ts';
@@ -60,6 +64,39 @@ describe.skipIf(notRoot)('attach section in lanes, on the running kernel', () =>
     expect({ fds: bpfFds(), live: liveFdCount() }).toEqual(before);
     expect(Object.keys(out).sort()).toEqual(['uprobe', 'uprobe_multi']);
     expect(out).toEqual({ uprobe: lanes.uprobe, uprobe_multi: lanes.uprobe_multi });
+  });
+
+  it('reads tracefs and securityfs in the worker thread as the private-mount child process does, and leaves no mount', async () => {
+    const reads: [string, string][] = [
+      ['tracefs', 'events/sched/sched_process_exec/id'],
+      ['securityfs', 'lsm'],
+      ['securityfs', 'lockdown'],
+      ['securityfs', 'no-such-file'],
+    ];
+    const worker = startNamespaceWorker('/', reads);
+    const ahead = await worker.ahead;
+    await worker.hooks;
+    for (const [fs, rel] of reads.slice(0, 3)) {
+      const child = await readPrivatelyAsync(fs, rel);
+      expect({ at: `${fs} ${rel}`, text: ahead[readKey(fs, rel)] }).toEqual({
+        at: `${fs} ${rel}`,
+        text: 'text' in child ? child.text : child.why,
+      });
+    }
+    // What the thread could not read is left to the child process, and reads as it always did.
+    expect(ahead[readKey('securityfs', 'no-such-file')]).toBeUndefined();
+    // (Its reason names the child's temp dir, different each time.)
+    const why = (r: { text: string } | { why: string }) => ('why' in r ? r.why.replace(/bpfready-securityfs-\w+/, 'DIR') : r.text);
+    const viaRead = why(await worker.read('securityfs', 'no-such-file'));
+    expect(viaRead).toBe(why(await readPrivatelyAsync('securityfs', 'no-such-file')));
+    expect(viaRead).toMatch(/DIR\/no-such-file/);
+    // Private mounts: nothing of ours in this process's mount namespace or the node's.
+    const ours = (path: string) =>
+      readFileSync(path, 'utf8')
+        .split('\n')
+        .filter((l) => /bpfready-(tracefs|securityfs)-/.test(l));
+    expect(ours('/proc/self/mountinfo')).toEqual([]);
+    expect(ours('/proc/1/mountinfo')).toEqual([]);
   });
 
   // Fewer capabilities, in a process of their own (native-shim sets every capability set to exactly

@@ -4,13 +4,12 @@
 // (docs/probes.md#attach-section). A probe that asks anything else is a bug this module makes loud.
 import { BtfKind, type Btf } from '../kernel/btf.ts';
 import type { AttachBtf } from './context.ts';
-import { HARMLESS_FUNC, PROBE_TRACEPOINT } from './perf-probes.ts';
-import { ITER_TARGET, STRUCT_OPS_VALUE, TRAMPOLINES } from './tracing.ts';
+import { HARMLESS_FUNC, ITER_TARGET, PROBE_TRACEPOINT, STRUCT_OPS_VALUE, TRAMPOLINE_FUNCS } from './targets.ts';
 
 /** Every [kind, name] the attach probes look up in vmlinux BTF. */
 export const ATTACH_BTF_QUERIES: readonly (readonly [kind: number, name: string])[] = [
   [BtfKind.FUNC, HARMLESS_FUNC],
-  ...Object.values(TRAMPOLINES).flatMap((t) => t.funcs.map((f) => [BtfKind.FUNC, f] as const)),
+  ...Object.values(TRAMPOLINE_FUNCS).flatMap((funcs) => funcs.map((f) => [BtfKind.FUNC, f] as const)),
   [BtfKind.TYPEDEF, `btf_trace_${PROBE_TRACEPOINT.name}`],
   [BtfKind.FUNC, ITER_TARGET],
   [BtfKind.STRUCT, STRUCT_OPS_VALUE],

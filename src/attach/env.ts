@@ -104,6 +104,9 @@ export function readPrivately(fsType: string, rel: string): { text: string } | {
 /** How the attach probes read a file through a private mount: readPrivatelyAsync, or the section's own. */
 export type PrivateRead = (fsType: string, rel: string) => Promise<{ text: string } | { why: string }>;
 
+/** A private read's key where reads are kept by file (netns-worker.ts). */
+export const privateReadKey = (fsType: string, rel: string): string => `${fsType}:${rel}`;
+
 /**
  * readPrivately() without blocking the thread: the child's four programs (unshare, sh, mount, cat)
  * take ~30 ms, which the attach section's other lanes use. The same answer, the same reasons.

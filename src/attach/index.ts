@@ -8,17 +8,9 @@ import { answeredBtf, askAttachBtf } from './btf-answers.ts';
 import { probeCgroup } from './cgroup.ts';
 import { closeNow, DeferredCloses, type FdCloser } from './closer.ts';
 import type { AttachBtf, AttachContext } from './context.ts';
-import { effectiveCaps, kernelConfig, privateReadsNeeded } from './env.ts';
-import { NETNS_KEYS, probeNetworkHooks, startNamespaceWorker } from './netns.ts';
-import {
-  PROBE_TRACEPOINT,
-  probeKprobe,
-  probeKprobeMulti,
-  probePerfLink,
-  probeTracepoint,
-  probeUprobe,
-  probeUprobeMulti,
-} from './perf-probes.ts';
+import { effectiveCaps, kernelConfig } from './env.ts';
+import { NETNS_KEYS, probeNetworkHooks, startAttachWorker, type NamespaceWorker } from './netns.ts';
+import { probeKprobe, probeKprobeMulti, probePerfLink, probeTracepoint, probeUprobe, probeUprobeMulti } from './perf-probes.ts';
 import { probeIter, probeRawTracepoint, probeStructOps, probeTpBtf, probeTrampoline } from './tracing.ts';
 
 export const ATTACH_KEYS = [
@@ -57,6 +49,11 @@ export interface AttachOptions {
    * are tested against (test/kernel/attach-lanes.test.ts) and what bench/attach-breakdown.ts times.
    */
   sequential?: boolean;
+  /**
+   * The worker thread for the network hooks and the private reads, if the caller started it ahead
+   * (netns.ts startAttachWorker): its start is the section's longest wait.
+   */
+  namespaceWorker?: NamespaceWorker;
 }
 
 export function attachContext(opts: AttachOptions = {}): AttachContext {
@@ -172,7 +169,7 @@ export async function probeAttach(opts: AttachOptions = {}): Promise<FactSection
       if (probe) out[key] = await probe(ctx, closeNow);
     }
   } else {
-    const worker = startNamespaceWorker(hostRoot, privateReadsNeeded(hostRoot, PROBE_TRACEPOINT));
+    const worker = opts.namespaceWorker ?? startAttachWorker(hostRoot);
     try {
       await new Promise((resolve) => setImmediate(resolve));
       out = await runLanes({ ...attachContext(opts), privately: worker.read }, LANES, [worker.hooks]);

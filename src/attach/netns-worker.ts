@@ -20,7 +20,7 @@ import { RETURN_ZERO } from '../native/insn.ts';
 import { mount, MNT_DETACH, MS_PRIVATE, MS_REC, SYS_unshare, syscallLongs, umount2 } from '../native/libc.ts';
 import { probeError, supported } from '../contract/result.ts';
 import { PROG_NAME } from './context.ts';
-import { configState, kernelConfig } from './env.ts';
+import { configState, kernelConfig, privateReadKey } from './env.ts';
 import { attachFailure, ENODEV } from './outcome.ts';
 import { attachType, progType } from '../native/uapi.ts';
 
@@ -41,13 +41,10 @@ export interface NetnsWorkerData {
   reads?: [fsType: string, rel: string][];
 }
 
-/** The worker's two messages: the files it read (first, as soon as it has them), then the hooks. */
+/** The worker's two messages: the files it read, by privateReadKey (first, as soon as it has them), then the hooks. */
 export type NetnsWorkerMessage = { reads: Record<string, string> } | { hooks: FactSection };
 
-/** The key of a read in NetnsWorkerMessage.reads. */
-export const readKey = (fsType: string, rel: string): string => `${fsType}:${rel}`;
-
-/** The texts of the files that could be read, by readKey; the others are left out. */
+/** The texts of the files that could be read, by privateReadKey; the others are left out. */
 function readPrivately(reads: [string, string][]): Record<string, string> {
   const out: Record<string, string> = {};
   if (!reads.length) return out;
@@ -62,7 +59,7 @@ function readPrivately(reads: [string, string][]): Record<string, string> {
       for (const [fs, rel] of reads) {
         if (fs !== fsType) continue;
         try {
-          out[readKey(fs, rel)] = readFileSync(join(dir, rel), 'utf8');
+          out[privateReadKey(fs, rel)] = readFileSync(join(dir, rel), 'utf8');
         } catch {
           // Left to the parent's child process, whose failure names the reason as it always has.
         }

@@ -5,8 +5,9 @@
 import { Worker } from 'node:worker_threads';
 import type { FactSection } from '../contract/report.ts';
 import { probeError } from '../contract/result.ts';
-import { readPrivatelyAsync, type PrivateRead } from './env.ts';
-import { readKey, type NetnsWorkerData, type NetnsWorkerMessage } from './netns-worker.ts';
+import { privateReadKey, privateReadsNeeded, readPrivatelyAsync, type PrivateRead } from './env.ts';
+import type { NetnsWorkerData, NetnsWorkerMessage } from './netns-worker.ts';
+import { PROBE_TRACEPOINT } from './targets.ts';
 
 export const NETNS_KEYS = ['tcx', 'netkit', 'xdp_generic'] as const;
 
@@ -15,7 +16,7 @@ export interface NamespaceWorker {
   hooks: Promise<FactSection>;
   /** readPrivatelyAsync() answered from the thread's reads where it made them. */
   read: PrivateRead;
-  /** The texts the thread read, by readKey(); {} when it read none. */
+  /** The texts the thread read, by privateReadKey(); {} when it read none. */
   ahead: Promise<Record<string, string>>;
 }
 
@@ -54,10 +55,18 @@ export function startNamespaceWorker(hostRoot = '/', reads: [fsType: string, rel
     });
   });
   const read: PrivateRead = async (fsType, rel) => {
-    const text = (await texts)[readKey(fsType, rel)];
+    const text = (await texts)[privateReadKey(fsType, rel)];
     return text !== undefined ? { text } : await readPrivatelyAsync(fsType, rel);
   };
   return { hooks, read, ahead: texts };
+}
+
+/**
+ * The attach section's worker, with the reads its probes will make: probeAttach starts it, or a
+ * caller that wants it going before the probes are even loaded (collect/, with the tables).
+ */
+export function startAttachWorker(hostRoot = '/'): NamespaceWorker {
+  return startNamespaceWorker(hostRoot, privateReadsNeeded(hostRoot, PROBE_TRACEPOINT));
 }
 
 /** The network hooks alone. */

@@ -15,6 +15,7 @@ import { closeNow, held, type FdCloser } from './closer.ts';
 import { config, missingOption, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { pmuDirProblem, pmuRetprobeBit, pmuType, tracepointIdAsync } from './env.ts';
 import { attachFailure, EBADF } from './outcome.ts';
+import { HARMLESS_FUNC, PROBE_TRACEPOINT } from './targets.ts';
 import { attachToPerfEvent, BPF_PERF_EVENT, perfEventOpen, PERF_TYPE_TRACEPOINT } from './perf.ts';
 import { attachType, progType } from '../native/uapi.ts';
 
@@ -24,14 +25,7 @@ const BPF_TRACE_KPROBE_MULTI = attachType('trace_kprobe_multi');
 const BPF_TRACE_UPROBE_MULTI = attachType('trace_uprobe_multi');
 const PERF_CAPS = ['CAP_BPF', 'CAP_PERFMON'] as const;
 
-/** The tracepoint every perf/raw/BTF tracepoint probe uses: always built in, rarely hit. */
-export const PROBE_TRACEPOINT = { category: 'sched', name: 'sched_process_exec' } as const;
-
-/**
- * A kernel function that is safe to probe: bpf_fentry_test1 is a noinline hook that only
- * BPF_PROG_TEST_RUN calls (net/bpf/test_run.c); vprintk is cilium's choice where that is absent.
- */
-export const HARMLESS_FUNC = 'bpf_fentry_test1';
+/** HARMLESS_FUNC (targets.ts) when vmlinux BTF has it, else vprintk. */
 export function harmlessSymbol(ctx: AttachContext): string {
   return ctx.btf?.findId(BtfKind.FUNC, HARMLESS_FUNC) !== undefined ? HARMLESS_FUNC : 'vprintk';
 }

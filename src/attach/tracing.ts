@@ -25,7 +25,7 @@ import { closeNow, held, type FdCloser } from './closer.ts';
 import { missingOption, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { activeLsms, CAP, hasCap, lockdownMode } from './env.ts';
 import { attachFailure, EINVAL, ENOENT, ENOTSUPP, EPERM } from './outcome.ts';
-import { PROBE_TRACEPOINT } from './perf-probes.ts';
+import { ITER_TARGET, PROBE_TRACEPOINT, STRUCT_OPS_VALUE, TRAMPOLINE_FUNCS } from './targets.ts';
 import { attachType, mapType, progType } from '../native/uapi.ts';
 
 const PROG_RAW_TRACEPOINT = progType('raw_tracepoint');
@@ -40,28 +40,23 @@ const TRACING_CAPS = ['CAP_BPF', 'CAP_PERFMON'] as const;
 interface TrampolineTarget {
   progType: number;
   attachType: number;
-  /**
-   * vmlinux FUNCs to attach to, in order of preference: ones only BPF_PROG_TEST_RUN calls, or an LSM
-   * hook whose `return 0` changes nothing. The next one is tried when the verifier rejects a target.
-   */
+  /** vmlinux FUNCs to attach to (targets.ts): the next one is tried when the verifier rejects a target. */
   funcs: readonly string[];
   /** The config option the first target needs beyond the attach type itself. */
   targetNeeds?: string;
 }
 
 export const TRAMPOLINES = {
-  fentry: { progType: PROG_TRACING, attachType: BPF_TRACE_FENTRY, funcs: ['bpf_fentry_test1'] },
-  fexit: { progType: PROG_TRACING, attachType: 25, funcs: ['bpf_fentry_test1'] },
-  // fmod_ret only attaches to error-injectable functions (CONFIG_FUNCTION_ERROR_INJECTION, unset in
-  // Debian's 6.1 kernels) or to security_* functions, which are always allowed. A `return 0`
-  // program lets the original function run with its own result.
+  fentry: { progType: PROG_TRACING, attachType: BPF_TRACE_FENTRY, funcs: TRAMPOLINE_FUNCS.fentry },
+  fexit: { progType: PROG_TRACING, attachType: 25, funcs: TRAMPOLINE_FUNCS.fexit },
+  // A `return 0` fmod_ret program lets the original function run with its own result.
   fmod_ret: {
     progType: PROG_TRACING,
     attachType: 26,
-    funcs: ['bpf_modify_return_test', 'security_file_mprotect'],
+    funcs: TRAMPOLINE_FUNCS.fmod_ret,
     targetNeeds: 'CONFIG_FUNCTION_ERROR_INJECTION',
   },
-  lsm: { progType: PROG_LSM, attachType: 27, funcs: ['bpf_lsm_file_mprotect'] },
+  lsm: { progType: PROG_LSM, attachType: 27, funcs: TRAMPOLINE_FUNCS.lsm },
 } as const satisfies Record<string, TrampolineTarget>;
 
 export type TrampolineKey = keyof typeof TRAMPOLINES;
@@ -281,9 +276,6 @@ export function probeRawTracepoint(ctx: AttachContext, closer: FdCloser = closeN
   return supported(`raw tracepoint ${PROBE_TRACEPOINT.name} opened and closed`);
 }
 
-/** The iterator target probeIter links: every kernel with iterators has the task one. */
-export const ITER_TARGET = 'bpf_iter_task';
-
 /** A task iterator: link it, create one iterator fd and read it once (the program prints nothing). */
 export function probeIter(ctx: AttachContext, closer: FdCloser = closeNow): Fact {
   if (!ctx.btf) return noBtf(ctx);
@@ -340,9 +332,6 @@ function minimalBtf(): Uint8Array {
  * struct_ops: creating the map with a real vmlinux value type proves the kernel can back it; we stop
  * there: registering a struct_ops (a TCP congestion control) would change the node.
  */
-/** The struct_ops value type probeStructOps creates a map of. */
-export const STRUCT_OPS_VALUE = 'bpf_struct_ops_tcp_congestion_ops';
-
 export function probeStructOps(ctx: AttachContext): Fact {
   if (!ctx.btf) return noBtf(ctx);
   const name = STRUCT_OPS_VALUE;

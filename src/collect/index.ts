@@ -38,7 +38,7 @@ import { defaultWorkers, HelperMatrix, HelperPool, takePrewarmedPool, type Helpe
 import { HELPER_VARIANTS, PROGRAM_TYPES } from '../probes/programs.ts';
 import { answeredBtf, ATTACH_BTF_QUERIES, askAttachBtf, type AttachBtfAnswers } from '../attach/btf-answers.ts';
 import type { AttachBtf } from '../attach/context.ts';
-import { probeAttach } from '../attach/index.ts';
+import { startAttachWorker } from '../attach/netns.ts';
 
 export interface Tables {
   programTypes: ResultMap;
@@ -506,7 +506,12 @@ async function cachedAttach(env: ProbeEnv, opts: ProbeOptions, cache: ProbeCache
     const input = answers?.attachInput() ?? { btfMissing: env.btfMissing ?? 'no vmlinux BTF' };
     return 'btf' in input ? { btf: answeredBtf(input.btf) } : input;
   };
-  const result = await section('attach', () => probeAttach({ hostRoot: opts.hostRoot ?? '/', vmlinuxBtf }));
+  const hostRoot = opts.hostRoot ?? '/';
+  // The section's worker thread now; its probes once loaded, which is when this thread waits.
+  const namespaceWorker = startAttachWorker(hostRoot);
+  const result = await section('attach', async () =>
+    (await import('../attach/index.ts')).probeAttach({ hostRoot, vmlinuxBtf, namespaceWorker }),
+  );
   const sectionValue: FactSection = 'error' in result ? { collector: result.error } : result;
   cache.setAttach(key, sectionValue, performance.now());
   return sectionValue;

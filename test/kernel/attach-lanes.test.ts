@@ -4,10 +4,9 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readPrivatelyAsync } from '../../src/attach/env.ts';
+import { privateReadKey, readPrivatelyAsync } from '../../src/attach/env.ts';
 import { attachContext, LANES, probeAttach, runLanes } from '../../src/attach/index.ts';
 import { startNamespaceWorker } from '../../src/attach/netns.ts';
-import { readKey } from '../../src/attach/netns-worker.ts';
 import { LOAD_SHIM, loadShimPath } from '../../src/collect/shim-path.ts';
 import type { FactSection } from '../../src/contract/report.ts';
 import { liveFdCount } from '../../src/native/bpf.ts';
@@ -78,13 +77,13 @@ describe.skipIf(notRoot)('attach section in lanes, on the running kernel', () =>
     await worker.hooks;
     for (const [fs, rel] of reads.slice(0, 3)) {
       const child = await readPrivatelyAsync(fs, rel);
-      expect({ at: `${fs} ${rel}`, text: ahead[readKey(fs, rel)] }).toEqual({
+      expect({ at: `${fs} ${rel}`, text: ahead[privateReadKey(fs, rel)] }).toEqual({
         at: `${fs} ${rel}`,
         text: 'text' in child ? child.text : child.why,
       });
     }
     // What the thread could not read is left to the child process, and reads as it always did.
-    expect(ahead[readKey('securityfs', 'no-such-file')]).toBeUndefined();
+    expect(ahead[privateReadKey('securityfs', 'no-such-file')]).toBeUndefined();
     // (Its reason names the child's temp dir, different each time.)
     const why = (r: { text: string } | { why: string }) => ('why' in r ? r.why.replace(/bpfready-securityfs-\w+/, 'DIR') : r.text);
     const viaRead = why(await worker.read('securityfs', 'no-such-file'));

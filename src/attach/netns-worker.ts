@@ -53,20 +53,25 @@ function readPrivately(reads: [string, string][]): Record<string, string> {
   // propagate to the node's namespace.
   if (!mount('none', '/', null, MS_REC | MS_PRIVATE).ok) return out;
   for (const fsType of new Set(reads.map(([fs]) => fs))) {
-    const dir = mkdtempSync(join(tmpdir(), `bpfready-${fsType}-`));
+    // Nothing here may throw past this loop: the thread still has the network hooks to probe. What
+    // is not read here is left to the parent's child process, whose failure names the reason as it
+    // always has.
+    let dir: string | undefined;
     try {
+      dir = mkdtempSync(join(tmpdir(), `bpfready-${fsType}-`));
       if (!mount('nodev', dir, fsType, 0).ok) continue;
       for (const [fs, rel] of reads) {
         if (fs !== fsType) continue;
         try {
           out[privateReadKey(fs, rel)] = readFileSync(join(dir, rel), 'utf8');
-        } catch {
-          // Left to the parent's child process, whose failure names the reason as it always has.
-        }
+        } catch {}
       }
       umount2(dir, MNT_DETACH);
+    } catch {
     } finally {
-      rmdirSync(dir);
+      try {
+        if (dir) rmdirSync(dir);
+      } catch {}
     }
   }
   return out;

@@ -507,11 +507,12 @@ async function cachedAttach(env: ProbeEnv, opts: ProbeOptions, cache: ProbeCache
     return 'btf' in input ? { btf: answeredBtf(input.btf) } : input;
   };
   const hostRoot = opts.hostRoot ?? '/';
-  // The section's worker thread now; its probes once loaded, which is when this thread waits.
-  const namespaceWorker = startAttachWorker(hostRoot);
-  const result = await section('attach', async () =>
-    (await import('../attach/index.ts')).probeAttach({ hostRoot, vmlinuxBtf, namespaceWorker }),
-  );
+  const result = await section('attach', async () => {
+    // The section's worker thread now (this runs before the first await); its probes once loaded,
+    // which is when this thread waits.
+    const namespaceWorker = startAttachWorker(hostRoot);
+    return (await import('../attach/index.ts')).probeAttach({ hostRoot, vmlinuxBtf, namespaceWorker });
+  });
   const sectionValue: FactSection = 'error' in result ? { collector: result.error } : result;
   cache.setAttach(key, sectionValue, performance.now());
   return sectionValue;

@@ -71,10 +71,14 @@ describe.skipIf(notRoot)('attach section in lanes, on the running kernel', () =>
       ['securityfs', 'lsm'],
       ['securityfs', 'lockdown'],
       ['securityfs', 'no-such-file'],
+      ['no-such-fs', 'x'],
     ];
     const worker = startNamespaceWorker('/', reads);
     const ahead = await worker.ahead;
-    await worker.hooks;
+    // A read that fails costs the thread nothing else: the hooks answer as in the section.
+    const hooks = await worker.hooks;
+    expect(hooks).toEqual({ tcx: lanes.tcx, netkit: lanes.netkit, xdp_generic: lanes.xdp_generic });
+    expect(Object.keys(ahead).sort()).toEqual(['securityfs:lockdown', 'securityfs:lsm', 'tracefs:events/sched/sched_process_exec/id']);
     for (const [fs, rel] of reads.slice(0, 3)) {
       const child = await readPrivatelyAsync(fs, rel);
       expect({ at: `${fs} ${rel}`, text: ahead[privateReadKey(fs, rel)] }).toEqual({

@@ -16,13 +16,7 @@ const src = join(import.meta.dirname, '../src');
 // That matters: a worker that strips TypeScript loads the stripper's WebAssembly, whose compiled code
 // outlives the worker (~10 MiB more RSS in a daemon whose cache is read-only). The CLI itself is
 // warmed last, by running `bpfready help`.
-const ENTRY_POINTS = new Set([
-  'main.ts',
-  'collect/helper-worker.ts',
-  'collect/attach-worker.ts',
-  'attach/netns-worker.ts',
-  'requirements/load-main.ts',
-]);
+const ENTRY_POINTS = new Set(['main.ts', 'collect/helper-worker.ts', 'attach/netns-worker.ts', 'requirements/load-main.ts']);
 
 if (!getCompileCacheDir()) {
   console.error('warm-compile-cache: NODE_COMPILE_CACHE is not set (or the directory cannot be used)');

@@ -1,7 +1,6 @@
 // Everything the attach probes share: the host root, vmlinux BTF, the kernel config and our
 // capabilities. Built once per probeAttach() run.
-import type { Btf } from '../kernel/btf.ts';
-import { configState, type ConfigState } from './env.ts';
+import { configState, type ConfigState, type PrivateRead } from './env.ts';
 
 /**
  * Every program the attach probes load carries this name, so a test (or an operator running
@@ -9,13 +8,25 @@ import { configState, type ConfigState } from './env.ts';
  */
 export const PROG_NAME = 'bpfready_attach';
 
+/**
+ * The two questions the attach probes ask of vmlinux BTF. A parsed Btf answers them, and so does the
+ * table of answers the attach worker gets from the main thread (btf-answers.ts).
+ */
+export interface AttachBtf {
+  findId(kind: number, name: string): number | undefined;
+  /** size_or_type of a type: a STRUCT's size. */
+  typeRef(id: number): number;
+}
+
 export interface AttachContext {
   hostRoot: string;
   /** vmlinux BTF, or undefined with btfMissing saying why. */
-  btf: Btf | undefined;
+  btf: AttachBtf | undefined;
   btfMissing?: string;
   config: Map<string, string> | undefined;
   caps: bigint | undefined;
+  /** How to read tracefs and securityfs files when the node has not mounted them (default: a child process, env.ts). */
+  privately?: PrivateRead;
 }
 
 export function config(ctx: AttachContext, name: string): ConfigState {

@@ -2,7 +2,7 @@
 // the perf PMUs, our capabilities, the active LSMs and lockdown, where tracefs and cgroup2 are. The
 // parsers live in src/kernel/; this module adds the attach-specific reads: PMU files, and reading
 // tracefs or securityfs through a private mount when the node has not mounted them.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,17 +93,63 @@ const tracefsMount = (): string | undefined => readMounts('/').byFs.tracefs[0]?.
 export function readPrivately(fsType: string, rel: string): { text: string } | { why: string } {
   const dir = mkdtempSync(join(tmpdir(), `bpfready-${fsType}-`));
   try {
-    const r = spawnSync(
-      'unshare',
-      ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t "$1" nodev "$2" && cat "$2/$3"', 'sh', fsType, dir, rel],
-      { encoding: 'utf8', timeout: 5000 },
-    );
+    const r = spawnSync('unshare', privateReadArgs(fsType, dir, rel), { encoding: 'utf8', timeout: PRIVATE_READ_TIMEOUT_MS });
     if (r.status === 0) return { text: r.stdout };
     return { why: (r.stderr || r.error?.message || `unshare exited ${r.status}`).trim() };
   } finally {
     rmdirSync(dir);
   }
 }
+
+/** How the attach probes read a file through a private mount: readPrivatelyAsync, or the section's own. */
+export type PrivateRead = (fsType: string, rel: string) => Promise<{ text: string } | { why: string }>;
+
+/** A private read's key where reads are kept by file (netns-worker.ts). */
+export const privateReadKey = (fsType: string, rel: string): string => `${fsType}:${rel}`;
+
+/**
+ * readPrivately() without blocking the thread: the child's four programs (unshare, sh, mount, cat)
+ * take ~30 ms, which the attach section's other lanes use. The same answer, the same reasons.
+ */
+export function readPrivatelyAsync(fsType: string, rel: string): Promise<{ text: string } | { why: string }> {
+  const dir = mkdtempSync(join(tmpdir(), `bpfready-${fsType}-`));
+  return new Promise<{ text: string } | { why: string }>((resolve) => {
+    const child = spawn('unshare', privateReadArgs(fsType, dir, rel), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let error: string | undefined;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      error = 'spawn unshare ETIMEDOUT';
+      child.kill('SIGTERM');
+    }, PRIVATE_READ_TIMEOUT_MS);
+    const done = (status: number | null): void => {
+      clearTimeout(timer);
+      resolve(status === 0 && error === undefined ? { text: stdout } : { why: (stderr || error || `unshare exited ${status}`).trim() });
+    };
+    child.once('error', (e) => {
+      error ??= e.message;
+      // A child that never started has no 'close' to wait for.
+      if (child.pid === undefined) done(null);
+    });
+    child.once('close', (code) => done(code));
+  }).finally(() => rmdirSync(dir));
+}
+
+const PRIVATE_READ_TIMEOUT_MS = 5000;
+const privateReadArgs = (fsType: string, dir: string, rel: string): string[] => [
+  '-m',
+  '--propagation',
+  'private',
+  'sh',
+  '-c',
+  'mount -t "$1" nodev "$2" && cat "$2/$3"',
+  'sh',
+  fsType,
+  dir,
+  rel,
+];
 
 export interface Observed<T> {
   value: T;
@@ -112,14 +158,19 @@ export interface Observed<T> {
 }
 
 /** A securityfs file, through the node's securityfs (checked by magic) or a private mount of it. */
-function readSecurityfs<T>(hostRoot: string, file: string, parse: (text: string, input: string) => T): Observed<T> | string {
+async function readSecurityfs<T>(
+  hostRoot: string,
+  file: string,
+  parse: (text: string, input: string) => T,
+  read: PrivateRead,
+): Promise<Observed<T> | string> {
   const state = securityfsState(hostRoot);
   try {
     if (state.mounted) {
       const path = join(state.path, file);
       return { value: parse(readFileSync(path, 'utf8'), path), via: path };
     }
-    const r = readPrivately('securityfs', file);
+    const r = await read('securityfs', file);
     if ('text' in r) return { value: parse(r.text, `securityfs ${file}`), via: 'securityfs mounted in a private mount namespace' };
     return `${state.reason}; a private mount failed too (${r.why})`;
   } catch (e) {
@@ -128,31 +179,63 @@ function readSecurityfs<T>(hostRoot: string, file: string, parse: (text: string,
 }
 
 /** Active LSMs; when they cannot be read the answer is the reason (unknown), never an empty list. */
-export const activeLsms = (hostRoot = '/'): Observed<string[]> | string => readSecurityfs(hostRoot, 'lsm', parseLsmList);
+export const activeLsms = (hostRoot = '/', read: PrivateRead = readPrivatelyAsync): Promise<Observed<string[]> | string> =>
+  readSecurityfs(hostRoot, 'lsm', parseLsmList, read);
 
 /** The lockdown mode; absent when the lockdown LSM is not active. */
-export const lockdownMode = (hostRoot = '/'): Observed<string> | string =>
-  readSecurityfs(hostRoot, 'lockdown', (t, input) => parseLockdown(t, input).mode);
+export const lockdownMode = (hostRoot = '/', read: PrivateRead = readPrivatelyAsync): Promise<Observed<string> | string> =>
+  readSecurityfs(hostRoot, 'lockdown', (t, input) => parseLockdown(t, input).mode, read);
+
+/**
+ * What the attach probes would read through a private mount here: the probe tracepoint's id when
+ * tracefs is not mounted, lockdown and the LSM list when securityfs is not (the worker thread of
+ * netns.ts reads them ahead).
+ */
+export function privateReadsNeeded(hostRoot: string, tracepoint: { category: string; name: string }): [fsType: string, rel: string][] {
+  const reads: [string, string][] = [];
+  if (!tracefsMount()) reads.push(['tracefs', tracepointRel(tracepoint.category, tracepoint.name)]);
+  if (!securityfsState(hostRoot).mounted) reads.push(['securityfs', 'lockdown'], ['securityfs', 'lsm']);
+  return reads;
+}
 
 /** The perf id of tracepoint events/<category>/<name>; ids are global to the running kernel. */
 export function tracepointId(category: string, name: string): Observed<number> | string {
-  const rel = join('events', category, name, 'id');
+  const rel = tracepointRel(category, name);
+  return mountedTracepointId(category, name, rel) ?? privateTracepointId(readPrivately('tracefs', rel));
+}
+
+/** tracepointId() with the private tracefs mount, when it is needed, off the thread (readPrivatelyAsync). */
+export async function tracepointIdAsync(
+  category: string,
+  name: string,
+  read: PrivateRead = readPrivatelyAsync,
+): Promise<Observed<number> | string> {
+  const rel = tracepointRel(category, name);
+  return mountedTracepointId(category, name, rel) ?? privateTracepointId(await read('tracefs', rel));
+}
+
+const tracepointRel = (category: string, name: string): string => join('events', category, name, 'id');
+
+/** Through the node's tracefs; undefined when none is mounted here. */
+function mountedTracepointId(category: string, name: string, rel: string): Observed<number> | string | undefined {
   const mounted = tracefsMount();
+  if (!mounted) return undefined;
+  const via = join(mounted, rel);
   let text: string;
-  let via: string;
-  if (mounted) {
-    try {
-      text = readFileSync(join(mounted, rel), 'utf8');
-      via = join(mounted, rel);
-    } catch {
-      return `tracepoint ${category}/${name} not found under ${mounted}`;
-    }
-  } else {
-    const r = readPrivately('tracefs', rel);
-    if (!('text' in r)) return `tracefs not mounted, and mounting it privately failed: ${r.why}`;
-    text = r.text;
-    via = 'tracefs mounted in a private mount namespace';
+  try {
+    text = readFileSync(via, 'utf8');
+  } catch {
+    return `tracepoint ${category}/${name} not found under ${mounted}`;
   }
+  return parseTracepointId(text, via);
+}
+
+function privateTracepointId(r: { text: string } | { why: string }): Observed<number> | string {
+  if (!('text' in r)) return `tracefs not mounted, and mounting it privately failed: ${r.why}`;
+  return parseTracepointId(r.text, 'tracefs mounted in a private mount namespace');
+}
+
+function parseTracepointId(text: string, via: string): Observed<number> | string {
   const id = Number.parseInt(text, 10);
   return Number.isInteger(id) ? { value: id, via } : `${via}: not a tracepoint id: ${text.slice(0, 40)}`;
 }

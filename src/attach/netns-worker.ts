@@ -1,18 +1,31 @@
 // Runs inside a worker thread that has left the node's network namespace. unshare(CLONE_NEWNET)
 // moves only the calling thread (Node is multi-threaded), so this thread, and nothing else, sees a
-// fresh namespace whose only device is a down `lo`, ifindex 1. The thread exits after one message,
+// fresh namespace whose only device is a down `lo`, ifindex 1. The thread exits after its answer,
 // and the namespace, with anything attached in it, dies with it.
+//
+// Before that, the files the parent asks for that are only readable through a private mount (the
+// tracepoint id in tracefs, lockdown and the LSM list in securityfs, when the node has not mounted
+// them): the thread leaves the node's mount namespace too (unshare(CLONE_NEWNS), every mount made
+// private before anything is mounted, as `unshare -m --propagation private` does), mounts, reads
+// and unmounts. That spares the section a child process of four programs per file (~30 ms idle,
+// far more on a busy node; docs/probes.md#attach-section). What cannot be read here the parent
+// reads the old way, so a failure says what it said before.
+import { mkdtempSync, readFileSync, rmdirSync } from 'node:fs';
+import { release, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Fact, FactSection } from '../contract/report.ts';
 import { linkCreate, progLoad } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
-import { SYS_unshare, syscallLongs } from '../native/libc.ts';
+import { mount, MNT_DETACH, MS_PRIVATE, MS_REC, SYS_unshare, syscallLongs, umount2 } from '../native/libc.ts';
 import { probeError, supported } from '../contract/result.ts';
 import { PROG_NAME } from './context.ts';
+import { configState, kernelConfig, privateReadKey } from './env.ts';
 import { attachFailure, ENODEV } from './outcome.ts';
 import { attachType, progType } from '../native/uapi.ts';
 
 const CLONE_NEWNET = 0x40000000;
+const CLONE_NEWNS = 0x00020000;
 const LO = 1;
 const PROG_SCHED_CLS = progType('sched_cls');
 const PROG_XDP = progType('xdp');
@@ -23,8 +36,50 @@ const XDP_FLAGS_SKB_MODE = 1 << 1;
 const NET_CAPS = ['CAP_BPF', 'CAP_NET_ADMIN'] as const;
 
 export interface NetnsWorkerData {
-  /** "CONFIG_NETKIT is not set" etc., computed by the parent from the kernel config. */
-  netkitMissing?: string;
+  hostRoot: string;
+  /** Files to read through a private mount of their filesystem, e.g. ['tracefs', 'events/sched/x/id']. */
+  reads?: [fsType: string, rel: string][];
+}
+
+/** The worker's two messages: the files it read, by privateReadKey (first, as soon as it has them), then the hooks. */
+export type NetnsWorkerMessage = { reads: Record<string, string> } | { hooks: FactSection };
+
+/** The texts of the files that could be read, by privateReadKey; the others are left out. */
+function readPrivately(reads: [string, string][]): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!reads.length) return out;
+  if (!syscallLongs(SYS_unshare, CLONE_NEWNS).ok) return out;
+  // Nothing is mounted unless every mount of the copy is private: a mount under a shared one would
+  // propagate to the node's namespace.
+  if (!mount('none', '/', null, MS_REC | MS_PRIVATE).ok) return out;
+  for (const fsType of new Set(reads.map(([fs]) => fs))) {
+    // Nothing here may throw past this loop: the thread still has the network hooks to probe. What
+    // is not read here is left to the parent's child process, whose failure names the reason as it
+    // always has.
+    let dir: string | undefined;
+    try {
+      dir = mkdtempSync(join(tmpdir(), `bpfready-${fsType}-`));
+      if (!mount('nodev', dir, fsType, 0).ok) continue;
+      for (const [fs, rel] of reads) {
+        if (fs !== fsType) continue;
+        try {
+          out[privateReadKey(fs, rel)] = readFileSync(join(dir, rel), 'utf8');
+        } catch {}
+      }
+      umount2(dir, MNT_DETACH);
+    } catch {
+    } finally {
+      try {
+        if (dir) rmdirSync(dir);
+      } catch {}
+    }
+  }
+  return out;
+}
+
+/** "CONFIG_NETKIT is not set" when the running kernel's config says so (context.ts unsetOption). */
+function netkitUnset(hostRoot: string): string | undefined {
+  return configState(kernelConfig(hostRoot, release()), 'CONFIG_NETKIT') === 'unset' ? 'CONFIG_NETKIT is not set' : undefined;
 }
 
 function tcx(): Fact {
@@ -77,7 +132,7 @@ function netkit(data: NetnsWorkerData): Fact {
   return attachFailure(link.errno, {
     step: 'method: LINK_CREATE(BPF_NETKIT_PRIMARY) on a missing ifindex',
     needs: NET_CAPS,
-    missing: data.netkitMissing ?? 'no netkit (6.7+, CONFIG_NETKIT)',
+    missing: netkitUnset(data.hostRoot) ?? 'no netkit (6.7+, CONFIG_NETKIT)',
   });
 }
 
@@ -95,4 +150,7 @@ function run(data: NetnsWorkerData): FactSection {
   return { tcx: tcx(), netkit: netkit(data), xdp_generic: xdpGeneric() };
 }
 
-parentPort?.postMessage(run((workerData ?? {}) as NetnsWorkerData));
+const data = (workerData ?? { hostRoot: '/' }) as NetnsWorkerData;
+// The reads first: the tracepoint probe waits for its id.
+parentPort?.postMessage({ reads: readPrivately(data.reads ?? []) } satisfies NetnsWorkerMessage);
+parentPort?.postMessage({ hooks: run(data) } satisfies NetnsWorkerMessage);

@@ -1,6 +1,7 @@
 // Attach probes for the perf-event family: kprobe/kretprobe and uprobe through their PMUs, tracepoints
 // through PERF_TYPE_TRACEPOINT, the multi-probe links, and the BPF_PERF_EVENT link type itself.
-// Every program is `return 0` and every link or perf fd is closed before the function returns.
+// Every program is `return 0`; every link or perf fd goes to the caller's closer (closer.ts), which
+// closes it before the attach section returns.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,9 +11,11 @@ import { linkCreate, progLoad } from '../native/bpf.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
 import { addressOf, errnoName } from '../native/libc.ts';
 import { probeError, supported, unsupported } from '../contract/result.ts';
+import { closeNow, held, type FdCloser } from './closer.ts';
 import { config, missingOption, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
-import { pmuDirProblem, pmuRetprobeBit, pmuType, tracepointId } from './env.ts';
+import { pmuDirProblem, pmuRetprobeBit, pmuType, tracepointIdAsync } from './env.ts';
 import { attachFailure, EBADF } from './outcome.ts';
+import { HARMLESS_FUNC, PROBE_TRACEPOINT } from './targets.ts';
 import { attachToPerfEvent, BPF_PERF_EVENT, perfEventOpen, PERF_TYPE_TRACEPOINT } from './perf.ts';
 import { attachType, progType } from '../native/uapi.ts';
 
@@ -22,15 +25,9 @@ const BPF_TRACE_KPROBE_MULTI = attachType('trace_kprobe_multi');
 const BPF_TRACE_UPROBE_MULTI = attachType('trace_uprobe_multi');
 const PERF_CAPS = ['CAP_BPF', 'CAP_PERFMON'] as const;
 
-/** The tracepoint every perf/raw/BTF tracepoint probe uses: always built in, rarely hit. */
-export const PROBE_TRACEPOINT = { category: 'sched', name: 'sched_process_exec' } as const;
-
-/**
- * A kernel function that is safe to probe: bpf_fentry_test1 is a noinline hook that only
- * BPF_PROG_TEST_RUN calls (net/bpf/test_run.c); vprintk is cilium's choice where that is absent.
- */
+/** HARMLESS_FUNC (targets.ts) when vmlinux BTF has it, else vprintk. */
 export function harmlessSymbol(ctx: AttachContext): string {
-  return ctx.btf?.findId(BtfKind.FUNC, 'bpf_fentry_test1') !== undefined ? 'bpf_fentry_test1' : 'vprintk';
+  return ctx.btf?.findId(BtfKind.FUNC, HARMLESS_FUNC) !== undefined ? HARMLESS_FUNC : 'vprintk';
 }
 
 function loadKprobe(expectedAttachType?: number) {
@@ -43,7 +40,7 @@ function loadKprobe(expectedAttachType?: number) {
   });
 }
 
-export function probeKprobe(ctx: AttachContext, ret: boolean): Fact {
+export function probeKprobe(ctx: AttachContext, ret: boolean, closer: FdCloser = closeNow): Fact {
   const kind = ret ? 'kretprobe' : 'kprobe';
   const pmu = pmuType(ctx.hostRoot, 'kprobe');
   // Without CONFIG_KPROBES there is neither a kprobe PMU nor tracefs kprobe_events: that is true
@@ -83,13 +80,13 @@ export function probeKprobe(ctx: AttachContext, ret: boolean): Fact {
       missing: missingOption(ctx, 'CONFIG_KPROBES'),
     });
   }
-  using perf = pe.fd;
-  const a = attachToPerfEvent(prog.fd, perf.fd);
+  using perf = held(pe.fd, closer);
+  const a = attachToPerfEvent(prog.fd, perf.fd, closer);
   if (!a.ok) return attachFailure(a.errno!, { step: `${a.method} (${kind} ${symbol})`, needs: PERF_CAPS });
   return supported(`${kind} on ${symbol} via the kprobe PMU and ${a.method}, detached at once`);
 }
 
-export function probeKprobeMulti(ctx: AttachContext): Fact {
+export function probeKprobeMulti(ctx: AttachContext, closer: FdCloser = closeNow): Fact {
   const load = loadKprobe(BPF_TRACE_KPROBE_MULTI);
   if (!load.ok) {
     return attachFailure(load.errno, {
@@ -119,7 +116,7 @@ export function probeKprobeMulti(ctx: AttachContext): Fact {
       missing: missingOption(ctx, 'CONFIG_FPROBE') ?? 'no kprobe_multi link (5.18+)',
     });
   }
-  link.fd.close();
+  closer.close(link.fd);
   return supported(`kprobe_multi link on ${symbol}, detached at once`);
 }
 
@@ -135,7 +132,7 @@ function withProbeFile<T>(fn: (path: string) => T): T {
   }
 }
 
-export function probeUprobe(ctx: AttachContext): Fact {
+export function probeUprobe(ctx: AttachContext, closer: FdCloser = closeNow): Fact {
   const load = loadKprobe();
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(kprobe)', needs: PERF_CAPS });
   using prog = load.fd;
@@ -150,14 +147,14 @@ export function probeUprobe(ctx: AttachContext): Fact {
   return withProbeFile((path) => {
     const pe = perfEventOpen({ type: pmu, config: 0n, target: path, offset: 0n });
     if (!pe.ok) return attachFailure(pe.errno, { step: 'perf_event_open(uprobe PMU)', needs: ['CAP_PERFMON'] });
-    using perf = pe.fd;
-    const a = attachToPerfEvent(prog.fd, perf.fd);
+    using perf = held(pe.fd, closer);
+    const a = attachToPerfEvent(prog.fd, perf.fd, closer);
     if (!a.ok) return attachFailure(a.errno!, { step: `${a.method} (uprobe)`, needs: PERF_CAPS });
     return supported(`uprobe on a file of our own via the uprobe PMU and ${a.method}, detached at once`);
   });
 }
 
-export function probeUprobeMulti(ctx: AttachContext): Fact {
+export function probeUprobeMulti(ctx: AttachContext, closer: FdCloser = closeNow): Fact {
   const load = loadKprobe(BPF_TRACE_UPROBE_MULTI);
   if (!load.ok) {
     return attachFailure(load.errno, {
@@ -187,25 +184,25 @@ export function probeUprobeMulti(ctx: AttachContext): Fact {
         missing: missingOption(ctx, 'CONFIG_UPROBES') ?? 'no uprobe_multi link (6.6+)',
       });
     }
-    link.fd.close();
+    closer.close(link.fd);
     return supported('uprobe_multi link on a file of our own, detached at once');
   });
 }
 
-export function probeTracepoint(ctx: AttachContext): Fact {
+export async function probeTracepoint(ctx: AttachContext, closer: FdCloser = closeNow): Promise<Fact> {
   const load = progLoad({ name: PROG_NAME, progType: PROG_TRACEPOINT, insns: RETURN_ZERO, logLevel: 1 });
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(tracepoint)', needs: PERF_CAPS });
   using prog = load.fd;
   const { category, name } = PROBE_TRACEPOINT;
-  const id = tracepointId(category, name);
+  const id = await tracepointIdAsync(category, name, ctx.privately);
   if (typeof id === 'string') {
     const why = unsetOption(ctx, 'CONFIG_TRACEPOINTS');
     return why ? unsupported(undefined, why) : probeError(undefined, id);
   }
   const pe = perfEventOpen({ type: PERF_TYPE_TRACEPOINT, config: BigInt(id.value) });
   if (!pe.ok) return attachFailure(pe.errno, { step: `perf_event_open(tracepoint ${category}/${name})`, needs: ['CAP_PERFMON'] });
-  using perf = pe.fd;
-  const a = attachToPerfEvent(prog.fd, perf.fd);
+  using perf = held(pe.fd, closer);
+  const a = attachToPerfEvent(prog.fd, perf.fd, closer);
   if (!a.ok) return attachFailure(a.errno!, { step: `${a.method} (tracepoint)`, needs: PERF_CAPS });
   return supported(`${category}/${name} (id from ${id.via}) via ${a.method}, detached at once`);
 }

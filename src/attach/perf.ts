@@ -2,6 +2,7 @@
 // hang a BPF program on a perf event: a BPF_PERF_EVENT link (5.15+) or PERF_EVENT_IOC_SET_BPF.
 import { linkCreate, OwnedFd, type FdResult } from '../native/bpf.ts';
 import { addressOf, ioctl, syscallBufFirst, SYS_perf_event_open, type SysResult } from '../native/libc.ts';
+import { closeNow, type FdCloser } from './closer.ts';
 
 export const PERF_TYPE_TRACEPOINT = 2;
 const PERF_FLAG_FD_CLOEXEC = 8;
@@ -47,12 +48,13 @@ export interface PerfAttach {
 
 /**
  * Attach progFd to the perf event and detach at once. The link is tried first; kernels before 5.15
- * answer EINVAL for the BPF_PERF_EVENT attach type, and then the ioctl is the only way.
+ * answer EINVAL for the BPF_PERF_EVENT attach type, and then the ioctl is the only way. The link goes
+ * to `closer` (the detach is its close).
  */
-export function attachToPerfEvent(progFd: number, perfFd: number): PerfAttach {
+export function attachToPerfEvent(progFd: number, perfFd: number, closer: FdCloser = closeNow): PerfAttach {
   const link = linkCreate({ prog_fd: progFd, target_fd: perfFd, attach_type: BPF_PERF_EVENT });
   if (link.ok) {
-    link.fd.close();
+    closer.close(link.fd);
     return { ok: true, method: 'BPF_PERF_EVENT link' };
   }
   if (link.errno !== 22) return { ok: false, errno: link.errno, method: 'BPF_PERF_EVENT link' };

@@ -21,10 +21,11 @@ import {
 import { RETURN_ZERO } from '../native/insn.ts';
 import { logExcerpt } from '../contract/interpret.ts';
 import { probeError, supported, unsupported } from '../contract/result.ts';
+import { closeNow, held, type FdCloser } from './closer.ts';
 import { missingOption, PROG_NAME, unsetOption, type AttachContext } from './context.ts';
 import { activeLsms, CAP, hasCap, lockdownMode } from './env.ts';
 import { attachFailure, EINVAL, ENOENT, ENOTSUPP, EPERM } from './outcome.ts';
-import { PROBE_TRACEPOINT } from './perf-probes.ts';
+import { ITER_TARGET, PROBE_TRACEPOINT, STRUCT_OPS_VALUE, TRAMPOLINE_FUNCS } from './targets.ts';
 import { attachType, mapType, progType } from '../native/uapi.ts';
 
 const PROG_RAW_TRACEPOINT = progType('raw_tracepoint');
@@ -39,28 +40,23 @@ const TRACING_CAPS = ['CAP_BPF', 'CAP_PERFMON'] as const;
 interface TrampolineTarget {
   progType: number;
   attachType: number;
-  /**
-   * vmlinux FUNCs to attach to, in order of preference: ones only BPF_PROG_TEST_RUN calls, or an LSM
-   * hook whose `return 0` changes nothing. The next one is tried when the verifier rejects a target.
-   */
+  /** vmlinux FUNCs to attach to (targets.ts): the next one is tried when the verifier rejects a target. */
   funcs: readonly string[];
   /** The config option the first target needs beyond the attach type itself. */
   targetNeeds?: string;
 }
 
 export const TRAMPOLINES = {
-  fentry: { progType: PROG_TRACING, attachType: BPF_TRACE_FENTRY, funcs: ['bpf_fentry_test1'] },
-  fexit: { progType: PROG_TRACING, attachType: 25, funcs: ['bpf_fentry_test1'] },
-  // fmod_ret only attaches to error-injectable functions (CONFIG_FUNCTION_ERROR_INJECTION, unset in
-  // Debian's 6.1 kernels) or to security_* functions, which are always allowed. A `return 0`
-  // program lets the original function run with its own result.
+  fentry: { progType: PROG_TRACING, attachType: BPF_TRACE_FENTRY, funcs: TRAMPOLINE_FUNCS.fentry },
+  fexit: { progType: PROG_TRACING, attachType: 25, funcs: TRAMPOLINE_FUNCS.fexit },
+  // A `return 0` fmod_ret program lets the original function run with its own result.
   fmod_ret: {
     progType: PROG_TRACING,
     attachType: 26,
-    funcs: ['bpf_modify_return_test', 'security_file_mprotect'],
+    funcs: TRAMPOLINE_FUNCS.fmod_ret,
     targetNeeds: 'CONFIG_FUNCTION_ERROR_INJECTION',
   },
-  lsm: { progType: PROG_LSM, attachType: 27, funcs: ['bpf_lsm_file_mprotect'] },
+  lsm: { progType: PROG_LSM, attachType: 27, funcs: TRAMPOLINE_FUNCS.lsm },
 } as const satisfies Record<string, TrampolineTarget>;
 
 export type TrampolineKey = keyof typeof TRAMPOLINES;
@@ -77,7 +73,7 @@ function noBtf(ctx: AttachContext): Fact {
     : probeError(undefined, `${why}: cannot name an attach target`);
 }
 
-const denials = new WeakMap<AttachContext, string>();
+const denials = new WeakMap<AttachContext, Promise<string>>();
 
 /**
  * Why a trampoline program load answered EPERM, from evidence gathered on this node. Learned on a
@@ -86,17 +82,19 @@ const denials = new WeakMap<AttachContext, string>();
  * while tp_btf and iterator programs load: the refusal is a policy of that kernel build (no lockdown
  * notice is logged, lockdown is only "integrity", no BPF LSM program is loaded), not a capability.
  */
-export function explainTrampolineEperm(ctx: AttachContext, log: string): string {
-  const cached = denials.get(ctx);
-  if (cached) return cached;
+export function explainTrampolineEperm(ctx: AttachContext, log: string): Promise<string> {
+  let cached = denials.get(ctx);
+  if (!cached) denials.set(ctx, (cached = gatherTrampolineEvidence(ctx, log)));
+  return cached;
+}
+
+async function gatherTrampolineEvidence(ctx: AttachContext, log: string): Promise<string> {
   const facts: string[] = [];
   const caps = ctx.caps ?? 0n;
   const capsOk = hasCap(caps, CAP.SYS_ADMIN) || (hasCap(caps, CAP.BPF) && hasCap(caps, CAP.PERFMON));
-  if (!capsOk) {
-    const why = 'CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) are not all effective';
-    denials.set(ctx, why);
-    return why;
-  }
+  if (!capsOk) return 'CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) are not all effective';
+  // Read at once, not one after the other: without a securityfs mount each is a child process.
+  const securityfs = Promise.all([lockdownMode(ctx.hostRoot, ctx.privately), activeLsms(ctx.hostRoot, ctx.privately)]);
   facts.push('CAP_BPF and CAP_PERFMON are effective');
   if (!log.trim()) facts.push('the verifier log is empty, so the refusal came before verification');
   // A kernel that reaches the attach checks answers EINVAL ("Tracing programs must provide btf_id")
@@ -119,21 +117,20 @@ export function explainTrampolineEperm(ctx: AttachContext, log: string): string 
       facts.push('tp_btf programs, which need no trampoline, load');
     }
   }
-  const lockdown = lockdownMode(ctx.hostRoot);
+  // Counted before the securityfs reads are awaited, as when they were made one after the other:
+  // the lsm probe's own program (same lane, docs/probes.md#attach-section) is not loaded yet.
+  const lsmProgs = loadedProgramsOfType(PROG_LSM);
+  const [lockdown, lsms] = await securityfs;
   if (typeof lockdown !== 'string' && lockdown.value !== 'confidentiality') {
     facts.push(`lockdown is "${lockdown.value}", which does not restrict BPF loads`);
   }
-  const lsms = activeLsms(ctx.hostRoot);
   if (typeof lsms !== 'string') facts.push(`active LSMs: ${lsms.value.join(',')}`);
-  const lsmProgs = loadedProgramsOfType(PROG_LSM);
   if (lsmProgs !== undefined) facts.push(`${lsmProgs} BPF LSM program(s) loaded`);
   const by = lsmProgs ? 'by policy — possibly one of the loaded BPF LSM programs' : 'by a policy of this kernel build';
   const verdict = targetIndependent
     ? `this kernel refuses BPF-trampoline programs (fentry/fexit/fmod_ret/lsm/freplace) ${by}, not for a missing capability`
     : 'permission was denied for this target despite the capabilities';
-  const text = `${verdict} (${facts.join('; ')})`;
-  denials.set(ctx, text);
-  return text;
+  return `${verdict} (${facts.join('; ')})`;
 }
 
 /**
@@ -171,7 +168,7 @@ function attachTracing(progFd: number, attachType: number): FdResult & { method:
   return { ...rawTracepointOpen(progFd), method: 'RAW_TRACEPOINT_OPEN' };
 }
 
-export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
+export async function probeTrampoline(ctx: AttachContext, key: TrampolineKey, closer: FdCloser = closeNow): Promise<Fact> {
   if (!ctx.btf) return noBtf(ctx);
   const t: TrampolineTarget = TRAMPOLINES[key];
   const passedOver: string[] = [];
@@ -200,7 +197,7 @@ export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
     const note = passedOver.length ? ` (${passedOver.join('; ')})` : '';
     const step = `PROG_LOAD(${key} on ${func})${note}`;
     if (!load.ok) {
-      const denied = load.errno === EPERM ? explainTrampolineEperm(ctx, load.log) : undefined;
+      const denied = load.errno === EPERM ? await explainTrampolineEperm(ctx, load.log) : undefined;
       const missing = [logExcerpt(load.log), key === 'lsm' ? missingOption(ctx, 'CONFIG_BPF_LSM') : undefined].filter(Boolean).join('; ');
       return attachFailure(load.errno, { step, needs: TRACING_CAPS, ...(denied ? { denied } : {}), ...(missing ? { missing } : {}) });
     }
@@ -219,9 +216,9 @@ export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
         ...(missing ? { missing } : {}),
       });
     }
-    link.fd.close();
+    closer.close(link.fd);
     const attached = `${key} attached to ${func} via ${link.method} and detached at once${note}`;
-    return key === 'lsm' ? lsmEffective(ctx, attached) : supported(attached);
+    return key === 'lsm' ? await lsmEffective(ctx, attached) : supported(attached);
   }
   return probeError(undefined, `no attach target for ${key}`);
 }
@@ -230,8 +227,8 @@ export function probeTrampoline(ctx: AttachContext, key: TrampolineKey): Fact {
  * BPF LSM programs load and attach even when "bpf" is missing from the active LSM list, and then
  * never run (bpftrace#2716). Effective = CONFIG_BPF_LSM + "bpf" active + attach works.
  */
-function lsmEffective(ctx: AttachContext, attached: string): Fact {
-  const lsms = activeLsms(ctx.hostRoot);
+async function lsmEffective(ctx: AttachContext, attached: string): Promise<Fact> {
+  const lsms = await activeLsms(ctx.hostRoot, ctx.privately);
   if (typeof lsms === 'string') return probeError(undefined, `${attached}, but the active LSM list is unknown: ${lsms}`);
   if (!lsms.value.includes('bpf')) {
     return unsupported(
@@ -242,7 +239,7 @@ function lsmEffective(ctx: AttachContext, attached: string): Fact {
   return supported(`${attached}; bpf is an active LSM`);
 }
 
-export function probeTpBtf(ctx: AttachContext): Fact {
+export function probeTpBtf(ctx: AttachContext, closer: FdCloser = closeNow): Fact {
   if (!ctx.btf) return noBtf(ctx);
   const name = `btf_trace_${PROBE_TRACEPOINT.name}`;
   const id = ctx.btf.findId(BtfKind.TYPEDEF, name);
@@ -259,11 +256,11 @@ export function probeTpBtf(ctx: AttachContext): Fact {
   using prog = load.fd;
   const link = rawTracepointOpen(prog.fd);
   if (!link.ok) return attachFailure(link.errno, { step: 'RAW_TRACEPOINT_OPEN(tp_btf)', needs: TRACING_CAPS });
-  link.fd.close();
+  closer.close(link.fd);
   return supported(`tp_btf on ${PROBE_TRACEPOINT.name} attached via RAW_TRACEPOINT_OPEN and detached at once`);
 }
 
-export function probeRawTracepoint(ctx: AttachContext): Fact {
+export function probeRawTracepoint(ctx: AttachContext, closer: FdCloser = closeNow): Fact {
   const load = progLoad({ name: PROG_NAME, progType: PROG_RAW_TRACEPOINT, insns: RETURN_ZERO, logLevel: 1 });
   if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(raw_tracepoint)', needs: TRACING_CAPS });
   using prog = load.fd;
@@ -275,14 +272,14 @@ export function probeRawTracepoint(ctx: AttachContext): Fact {
       missing: missingOption(ctx, 'CONFIG_TRACEPOINTS'),
     });
   }
-  link.fd.close();
+  closer.close(link.fd);
   return supported(`raw tracepoint ${PROBE_TRACEPOINT.name} opened and closed`);
 }
 
 /** A task iterator: link it, create one iterator fd and read it once (the program prints nothing). */
-export function probeIter(ctx: AttachContext): Fact {
+export function probeIter(ctx: AttachContext, closer: FdCloser = closeNow): Fact {
   if (!ctx.btf) return noBtf(ctx);
-  const id = ctx.btf.findId(BtfKind.FUNC, 'bpf_iter_task');
+  const id = ctx.btf.findId(BtfKind.FUNC, ITER_TARGET);
   if (id === undefined) return probeError(undefined, 'attach target bpf_iter_task is not in vmlinux BTF');
   const load = progLoad({
     name: PROG_NAME,
@@ -296,10 +293,10 @@ export function probeIter(ctx: AttachContext): Fact {
   using prog = load.fd;
   const link = linkCreate({ prog_fd: prog.fd, attach_type: BPF_TRACE_ITER });
   if (!link.ok) return attachFailure(link.errno, { step: 'LINK_CREATE(BPF_TRACE_ITER)', needs: TRACING_CAPS });
-  using linkFd = link.fd;
+  using linkFd = held(link.fd, closer);
   const it = bpf(BpfCmd.ITER_CREATE, ITER_CREATE, { link_fd: linkFd.fd });
   if (!it.ok) return attachFailure(it.errno, { step: 'ITER_CREATE', needs: TRACING_CAPS });
-  using iterFd = new OwnedFd(it.value);
+  using iterFd = held(new OwnedFd(it.value), closer);
   try {
     const n = readSync(iterFd.fd, new Uint8Array(4096));
     return supported(`task iterator linked, created and read once (${n} bytes), then closed`);
@@ -337,7 +334,7 @@ function minimalBtf(): Uint8Array {
  */
 export function probeStructOps(ctx: AttachContext): Fact {
   if (!ctx.btf) return noBtf(ctx);
-  const name = 'bpf_struct_ops_tcp_congestion_ops';
+  const name = STRUCT_OPS_VALUE;
   const id = ctx.btf.findId(BtfKind.STRUCT, name);
   if (id === undefined) {
     return unsupported(

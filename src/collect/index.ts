@@ -6,7 +6,6 @@
 // conclusive results only, keyed by the privilege context. Without one, nothing is reused.
 import { release as osRelease, version as osVersion, machine as osMachine } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { progLoad } from '../native/bpf.ts';
 import { raiseMemlockLimit } from '../native/libc.ts';
@@ -37,6 +36,9 @@ import { isConclusive, probeError, type ProbeResult, type ResultMap } from '../c
 import { cached, ProbeCache, type ReleasableBtf } from './cache.ts';
 import { defaultWorkers, HelperMatrix, HelperPool, takePrewarmedPool, type HelperJob } from './helper-matrix.ts';
 import { HELPER_VARIANTS, PROGRAM_TYPES } from '../probes/programs.ts';
+import { answeredBtf, ATTACH_BTF_QUERIES, askAttachBtf, type AttachBtfAnswers } from '../attach/btf-answers.ts';
+import type { AttachBtf } from '../attach/context.ts';
+import { startAttachWorker } from '../attach/netns.ts';
 
 export interface Tables {
   programTypes: ResultMap;
@@ -84,6 +86,8 @@ class BtfAnswers implements ReleasableBtf {
   readonly #hostRoot: string;
   readonly #memo = new Map<string, unknown>();
   #btf: Btf | undefined;
+  /** The attach section's answers (src/attach/btf-answers.ts), made with the first batch. */
+  #attach: AttachBtfAnswers | undefined;
   constructor(hostRoot: string) {
     this.#hostRoot = hostRoot;
   }
@@ -115,12 +119,23 @@ class BtfAnswers implements ReleasableBtf {
   findId(kind: number, name: string): number | undefined {
     const key = `id:${kind}:${name}`;
     if (!this.#memo.has(key)) {
-      // First question: answer every name the tables may ask in one pass (no name index).
-      const queries = [...btfQueries(), [kind, name] as [number, string]];
+      // First question: answer every name the tables, and the attach section, may ask in one pass
+      // (no name index).
+      const queries = [...btfQueries(), ...ATTACH_BTF_QUERIES, [kind, name] as const];
       const ids = this.#load()?.findIds(queries) ?? queries.map(() => undefined);
       queries.forEach(([k, n], i) => this.#memo.set(`id:${k}:${n}`, ids[i]));
+      // While the BTF is held: the struct sizes the attach probes need come from it.
+      this.#attach ??= askAttachBtf(this);
     }
     return this.#memo.get(key) as number | undefined;
+  }
+  /**
+   * What the attach section needs of vmlinux BTF (src/attach/btf-answers.ts), or why there is none:
+   * made with the first batch of questions, while the BTF was held, or now if none has been asked.
+   */
+  attachInput(): AttachBtfInput {
+    if (!this.#attach) this.findId(...ATTACH_BTF_QUERIES[0]!);
+    return this.parseError !== undefined ? { btfMissing: this.parseError } : { btf: this.#attach! };
   }
   structMembers(id: number): ReturnType<Btf['structMembers']> {
     return this.#ask(`members:${id}`, (b) => b.structMembers(id), []);
@@ -134,6 +149,9 @@ class BtfAnswers implements ReleasableBtf {
     return id === undefined ? undefined : this.#ask(`enum:${id}`, (b) => b.enumValuesOf(id), undefined);
   }
 }
+
+/** vmlinux BTF as the attach section gets it: the answers to its questions, or why there are none. */
+type AttachBtfInput = { btf: AttachBtfAnswers } | { btfMissing: string };
 
 function vmlinuxBtf(hostRoot: string, cache: ProbeCache): { btf?: ReleasableBtf; missing?: string; errno?: string } {
   let key: string;
@@ -472,41 +490,32 @@ async function section<T>(name: string, run: () => Promise<T>): Promise<T | { er
   }
 }
 
-// Attaching takes most of a second: the section is reused while the privilege context is the same —
-// its permission-dependent answers are never reused across a change of context (src/collect/cache.ts).
+// The attach section is reused while the privilege context is the same — its permission-dependent
+// answers are never reused across a change of context (src/collect/cache.ts). It runs on this thread:
+// its probes mostly wait for the kernel (detaching is closing, done on libuv's pool) and for a child
+// process and a worker thread of their own, and begin once this thread waits for the helper matrix
+// (docs/probes.md#attach-section).
 async function cachedAttach(env: ProbeEnv, opts: ProbeOptions, cache: ProbeCache): Promise<FactSection> {
   const key = contextKey(env, opts);
   const hit = cache.attach(key, performance.now());
   if (hit) return hit;
+  // vmlinux BTF comes from this thread's answers, by then made with the tables' first BTF question:
+  // the attach probes neither parse it again nor index its names.
+  const answers = cache.btf?.btf instanceof BtfAnswers ? cache.btf.btf : undefined;
+  const vmlinuxBtf = (): { btf: AttachBtf } | { btfMissing: string } => {
+    const input = answers?.attachInput() ?? { btfMissing: env.btfMissing ?? 'no vmlinux BTF' };
+    return 'btf' in input ? { btf: answeredBtf(input.btf) } : input;
+  };
   const hostRoot = opts.hostRoot ?? '/';
-  const result = await section('attach', () =>
-    (opts.workers ?? defaultWorkers()) > 0
-      ? attachInWorker(hostRoot)
-      : import('../attach/index.ts').then((m) => m.probeAttach({ hostRoot })),
-  );
+  const result = await section('attach', async () => {
+    // The section's worker thread now (this runs before the first await); its probes once loaded,
+    // which is when this thread waits.
+    const namespaceWorker = startAttachWorker(hostRoot);
+    return (await import('../attach/index.ts')).probeAttach({ hostRoot, vmlinuxBtf, namespaceWorker });
+  });
   const sectionValue: FactSection = 'error' in result ? { collector: result.error } : result;
   cache.setAttach(key, sectionValue, performance.now());
   return sectionValue;
-}
-
-function attachInWorker(hostRoot: string): Promise<FactSection> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./attach-worker.ts', import.meta.url), { workerData: { hostRoot } });
-    let answer: { section?: FactSection; error?: string } | undefined;
-    // Settle on exit, not on the message: once the thread has gone, so has every fd it held, and a
-    // caller counting the process's fds after probe() sees none of it.
-    w.once('message', (m: { section?: FactSection; error?: string }) => {
-      answer = m;
-      void w.terminate();
-    });
-    w.once('error', reject);
-    w.once('exit', (code) => {
-      if (answer?.section) resolve(answer.section);
-      else if (answer) reject(new Error(answer.error));
-      // Exiting without a message (killed, out of memory): settle rather than wait forever.
-      else reject(new Error(`attach worker exited (code ${code}) without a result`));
-    });
-  });
 }
 
 export { prepareLoad, probeHelpers, ProbeCache };

@@ -14,7 +14,7 @@ import {
   type Layout,
 } from './attr.ts';
 import { encode, type Insn } from './insn.ts';
-import { addressOf, closeFd, syscallBuf, SYS_bpf, type SysResult } from './libc.ts';
+import { addressOf, closeFd, closeFdLater, syscallBuf, SYS_bpf, type SysResult } from './libc.ts';
 
 export const BpfCmd = {
   MAP_CREATE: 0,
@@ -64,6 +64,17 @@ export class OwnedFd implements Disposable {
     this.#open = false;
     openFds--;
     closeFd(this.fd);
+  }
+  /**
+   * Close on a libuv pool thread (libc.ts closeFdLater): the fd is ours no more at once, and counted
+   * open (liveFdCount) until the kernel has closed it, when the promise resolves.
+   */
+  closeLater(): Promise<void> {
+    if (!this.#open) return Promise.resolve();
+    this.#open = false;
+    return closeFdLater(this.fd).then(() => {
+      openFds--;
+    });
   }
   [Symbol.dispose](): void {
     this.close();

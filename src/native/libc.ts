@@ -72,6 +72,39 @@ export function closeFd(fd: number): SysResult {
   return result(cClose(fd));
 }
 
+/**
+ * close(2) on one of libuv's pool threads (a koffi async call): closing a link or perf event fd runs
+ * the kernel's detach, which waits for RCU grace periods (tens of ms for a uprobe or a tracepoint,
+ * docs/probes.md#attach-section), and this lets the calling thread go on meanwhile. Resolves once the
+ * fd is closed. errno is not reported: it lives on the pool thread, and a close(2) of an fd we own
+ * has nothing to say that a caller could act on (closeFd's callers ignore it too).
+ */
+export function closeFdLater(fd: number): Promise<{ ok: boolean }> {
+  return new Promise((resolve) => {
+    cClose.async(fd, (err: unknown, ret: number) => resolve({ ok: !err && ret === 0 }));
+  });
+}
+
+export const MS_REC = 0x4000;
+export const MS_PRIVATE = 1 << 18;
+export const MNT_DETACH = 2;
+
+/**
+ * mount(2) and umount2(2). A mount acts in the calling thread's mount namespace: the attach section's
+ * worker thread mounts tracefs and securityfs only after unshare(CLONE_NEWNS) and making every mount
+ * private, so nothing reaches the node (src/attach/netns-worker.ts). Bound on first use.
+ */
+export function mount(source: string, target: string, fsType: string | null, flags: number): SysResult {
+  cMount ??= libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
+  return result(cMount(source, target, fsType, flags, null));
+}
+export function umount2(target: string, flags: number): SysResult {
+  cUmount2 ??= libc.func('int umount2(const char *target, int flags)');
+  return result(cUmount2(target, flags));
+}
+let cMount: ((source: string, target: string, fsType: string | null, flags: number, data: null) => number) | undefined;
+let cUmount2: ((target: string, flags: number) => number) | undefined;
+
 export function openPath(path: string, flags: number): SysResult {
   return result(cOpen(path, flags | O_CLOEXEC, 0));
 }

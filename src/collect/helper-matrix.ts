@@ -17,6 +17,7 @@ import { prepareLoad, probeHelpers } from '../probes/engine.ts';
 import { helperLogLevel, helperProgramTable, loadedHelperIds, rowType } from '../probes/helpers.ts';
 import type { RawOutcome } from '../contract/interpret.ts';
 import { shimCanLoad, shimLoads } from './shim-loads.ts';
+import { takeSpeculation, type Speculation } from './shim-early.ts';
 import type { ProgRecipe } from '../probes/programs.ts';
 import { probeError, type ProbeResult } from '../contract/result.ts';
 import type { WorkerReply, WorkerRequest } from './helper-worker.ts';
@@ -41,7 +42,8 @@ interface Batch {
 }
 
 interface ShimPart {
-  jobs: { job: HelperJob; prepared: PreparedLoad; loaded: number[] }[];
+  /** `row`: the job's row in the answers. */
+  jobs: { job: HelperJob; prepared: PreparedLoad; loaded: number[]; row: number }[];
   answers: Promise<RawOutcome[][]>;
 }
 
@@ -63,6 +65,9 @@ export class HelperMatrix {
   readonly #shim: string | undefined;
   readonly #shimParts: ShimPart[] = [];
   readonly #onShimError: (err: Error) => void;
+  /** The batch sent before this probe began (src/collect/shim-early.ts), once looked for; null: none. */
+  #early: Speculation | null | undefined;
+  #earlyUsed = false;
 
   constructor(env: ProbeEnv, recipes: Map<string, ProgRecipe>, pool: HelperPool | undefined, opts: MatrixOptions = {}) {
     this.#env = env;
@@ -79,26 +84,38 @@ export class HelperMatrix {
   #toShim(jobs: { job: HelperJob; prepared: PreparedLoad }[]): { job: HelperJob; prepared: PreparedLoad }[] {
     const shim = this.#shim;
     if (!shim) return jobs;
+    const env = this.#env;
+    const caps = env.heldCaps ?? env.caps;
+    const loads = { programs: helperProgramTable(), logLevel: helperLogLevel(env), logSize: 64 * 1024 };
+    if (this.#early === undefined) this.#early = takeSpeculation(shim, loads) ?? null;
+    const early = this.#early;
     const rest: typeof jobs = [];
     const part: ShimPart['jobs'] = [];
+    const guessed: ShimPart['jobs'] = [];
     for (const j of jobs) {
-      if (shimCanLoad(j.prepared.spec)) part.push({ ...j, loaded: loadedHelperIds(j.job.ids, this.#env) });
-      else rest.push(j);
+      if (!shimCanLoad(j.prepared.spec)) {
+        rest.push(j);
+        continue;
+      }
+      const loaded = loadedHelperIds(j.job.ids, env);
+      // A row the early batch made exactly these loads for: its answers are this row's.
+      const row = early?.row(j.prepared.spec, loaded);
+      if (row !== undefined) guessed.push({ ...j, loaded, row });
+      else part.push({ ...j, loaded, row: part.length });
     }
-    if (!part.length) return rest;
-    const env = this.#env;
-    const answers = shimLoads(
-      shim,
-      {
-        rows: part.map((j) => ({ spec: j.prepared.spec, progs: j.loaded })),
-        programs: helperProgramTable(),
-        logLevel: helperLogLevel(env),
-        logSize: 64 * 1024,
-      },
-      env.heldCaps ?? env.caps,
-    );
-    answers.catch(() => undefined);
-    this.#shimParts.push({ jobs: part, answers });
+    if (guessed.length) {
+      this.#shimParts.push({ jobs: guessed, answers: early!.answers(caps) });
+      this.#earlyUsed = true;
+    } else if (early && !this.#earlyUsed) {
+      // Not one guess was right (no type loaded, say): stop those loads now.
+      early.discard();
+      this.#early = null;
+    }
+    if (part.length) {
+      const answers = shimLoads(shim, { rows: part.map((j) => ({ spec: j.prepared.spec, progs: j.loaded })), ...loads }, caps);
+      answers.catch(() => undefined);
+      this.#shimParts.push({ jobs: part, answers });
+    }
     return rest;
   }
 
@@ -149,6 +166,7 @@ export class HelperMatrix {
   /** Close the fds the prepared loads hold; drain() does it too (closing twice is harmless). */
   close(): void {
     for (const p of this.#deps) for (const fd of p.deps) fd.close();
+    this.#early?.discard();
   }
 
   /** Claim and probe what the workers have not taken yet, then collect every result. */
@@ -173,9 +191,9 @@ export class HelperMatrix {
           if (!shimFailed) this.#onShimError(err as Error);
           shimFailed = true;
         }
-        part.jobs.forEach(({ job, prepared, loaded }, i) => {
+        part.jobs.forEach(({ job, prepared, loaded, row }) => {
           if (!rows) return void this.#results.push(runHere(job, prepared, this.#env));
-          const answers = new Map(loaded.map((id, k) => [id, rows[i]![k]!]));
+          const answers = new Map(loaded.map((id, k) => [id, rows[row]![k]!]));
           this.#results.push(runHere(job, prepared, this.#env, answers));
         });
       }
@@ -188,7 +206,7 @@ export class HelperMatrix {
       }
       return this.#results;
     } finally {
-      for (const p of this.#deps) for (const fd of p.deps) fd.close();
+      this.close();
     }
   }
 }

@@ -117,11 +117,37 @@ export function decodeAnswers(buf: Uint8Array, batch: ShimBatch, caps: bigint): 
   return out;
 }
 
-/** Run one batch through the shim; rejects with one line saying what went wrong. */
-export function shimLoads(shim: string, batch: ShimBatch, caps: bigint, workers?: number): Promise<RawOutcome[][]> {
+/**
+ * What a row asks the kernel, as the shim gets it: the attr's fields and the programs, in order. Two
+ * rows with the same key are the same loads (src/collect/shim-early.ts matches on it).
+ */
+export function rowKey(spec: ProgLoadSpec, progs: readonly number[]): string {
+  const s = spec;
+  return `${s.progType},${s.expectedAttachType ?? 0},${s.progFlags ?? 0},${s.attachBtfId ?? 0},${s.kernVersion ?? 0},${s.license ?? 'GPL'}|${progs.join(',')}`;
+}
+
+/** Whether two batches load the same programs with the same log (their rows aside). */
+export function sameLoads(a: Omit<ShimBatch, 'rows'>, b: Omit<ShimBatch, 'rows'>): boolean {
+  if (a.logLevel !== b.logLevel || a.logSize !== b.logSize || a.programs.length !== b.programs.length) return false;
+  return a.programs.every((p, i) => {
+    const q = b.programs[i]!;
+    return p === q || (p.length === q.length && p.every((x, k) => x === q[k]));
+  });
+}
+
+/** A batch handed to the shim: its answers, still encoded, and a way to stop it early. */
+export interface ShimRun {
+  /** The shim's output once it exited 0; rejects with one line saying what went wrong. */
+  output: Promise<Uint8Array>;
+  /** Stop the shim if it is still running (its answers are then not wanted). */
+  kill(): void;
+}
+
+/** Start the shim on one batch. */
+export function startShim(shim: string, batch: ShimBatch, workers?: number): ShimRun {
   const input = encodeBatch(batch);
-  return new Promise((resolve, reject) => {
-    const child = spawn(shim, ['loads', ...(workers ? ['--workers', String(workers)] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(shim, ['loads', ...(workers ? ['--workers', String(workers)] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const output = new Promise<Uint8Array>((resolve, reject) => {
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -134,12 +160,25 @@ export function shimLoads(shim: string, batch: ShimBatch, caps: bigint, workers?
         reject(new Error(`${shim} loads ${signal ? `killed by ${signal}` : `exited ${code}`}: ${why}`));
         return;
       }
-      try {
-        resolve(decodeAnswers(Buffer.concat(out), batch, caps));
-      } catch (e) {
-        reject(new Error(`${shim} loads: ${(e as Error).message}`));
-      }
+      resolve(Buffer.concat(out));
     });
-    child.stdin.end(input);
   });
+  output.catch(() => undefined);
+  child.stdin.end(input);
+  return {
+    output,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+/** Run one batch through the shim; rejects with one line saying what went wrong. */
+export async function shimLoads(shim: string, batch: ShimBatch, caps: bigint, workers?: number): Promise<RawOutcome[][]> {
+  const output = await startShim(shim, batch, workers).output;
+  try {
+    return decodeAnswers(output, batch, caps);
+  } catch (e) {
+    throw new Error(`${shim} loads: ${(e as Error).message}`);
+  }
 }

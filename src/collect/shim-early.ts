@@ -14,7 +14,7 @@ import { ATTACH_TYPE_NAMES, HELPER_NAMES, PROG_TYPE_NAMES } from '../native/uapi
 import { kernelVersionCode } from '../kernel/osrelease.ts';
 import type { ProgLoadSpec } from '../native/bpf.ts';
 import type { RawOutcome } from '../contract/interpret.ts';
-import { decodeAnswers, rowKey, sameLoads, startShim, type ShimBatch, type ShimRow, type ShimRun } from './shim-loads.ts';
+import { checkCaps, rowKey, sameLoads, startShim, type ShimBatch, type ShimRow, type ShimRun } from './shim-loads.ts';
 
 /** Program types whose first recipe needs vmlinux BTF or fds of ours: not guessed. */
 const NOT_GUESSED = new Set(['tracing', 'struct_ops', 'ext', 'lsm']);
@@ -42,15 +42,15 @@ function helperPrograms(): Uint8Array[] {
 export class Speculation {
   readonly shim: string;
   readonly batch: ShimBatch;
-  readonly #run: ShimRun;
+  /** The shim at work on it. */
+  readonly run: ShimRun;
   readonly #rows = new Map<string, number>();
   /** The rows a helper matrix took (by index in the batch). */
   readonly used = new Set<number>();
-  #decoded: Promise<RawOutcome[][]> | undefined;
   constructor(shim: string, batch: ShimBatch, run: ShimRun) {
     this.shim = shim;
     this.batch = batch;
-    this.#run = run;
+    this.run = run;
     batch.rows.forEach((r, i) => this.#rows.set(rowKey(r.spec, r.progs), i));
   }
   /** The index of the batch's row that makes exactly these loads, if there is one. */
@@ -60,19 +60,18 @@ export class Speculation {
     return i;
   }
   /** Every row's answers, provided the shim ran with `caps` (else it rejects, as for any batch). */
-  answers(caps: bigint): Promise<RawOutcome[][]> {
-    this.#decoded ??= this.#run.output.then((out) => {
-      try {
-        return decodeAnswers(out, this.batch, caps);
-      } catch (e) {
-        throw new Error(`${this.shim} loads: ${(e as Error).message}`);
-      }
-    });
-    return this.#decoded;
+  async answers(caps: bigint): Promise<RawOutcome[][]> {
+    const rows = await this.run.done;
+    try {
+      checkCaps(this.run.reader.caps, caps);
+    } catch (e) {
+      throw new Error(`${this.shim} loads: ${(e as Error).message}`);
+    }
+    return rows;
   }
   /** Stop the shim if its answers are not wanted any more. */
   discard(): void {
-    this.#run.kill();
+    this.run.kill();
   }
 }
 

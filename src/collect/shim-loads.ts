@@ -84,7 +84,6 @@ export function encodeBatch(batch: ShimBatch): Uint8Array {
 export class AnswerReader {
   readonly #batch: ShimBatch;
   readonly #nreqs: number;
-  readonly #dec = new TextDecoder();
   /** Bytes not read yet: the tail of what came. */
   #buf: Buffer = Buffer.alloc(0);
   /** Bytes consumed before #buf. */
@@ -126,7 +125,8 @@ export class AnswerReader {
         const errno = buf.readInt32LE(o);
         const len = buf.readUInt32LE(o + 4);
         if (o + 8 + len > buf.length) return this.#keep(o);
-        const log = withLog && len ? this.#dec.decode(buf.subarray(o + 8, o + 8 + len)) : '';
+        // Buffer's own UTF-8 decoding: a few times cheaper than a TextDecoder for ~6,000 short logs.
+        const log = withLog && len ? buf.toString('utf8', o + 8, o + 8 + len) : '';
         o += 8 + len;
         if (errno < 0) throw new Error(`answer with errno ${errno}`);
         this.#current.push(errno === 0 ? { ok: true, log } : { ok: false, errno, log });

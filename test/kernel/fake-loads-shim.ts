@@ -1,6 +1,6 @@
 // A stand-in for `bpfready-shim loads` that makes no load and says every one succeeded, with this
 // process's own capabilities: well-formed answers that are wrong for most helpers, so that a test
-// can see whether a probe used them (test/kernel/shim-early.test.ts).
+// can see whether a probe used them (test/kernel/shim-early.test.ts, test/kernel/shim-loads.test.ts).
 import { readFileSync } from 'node:fs';
 
 const batch = readFileSync(0);

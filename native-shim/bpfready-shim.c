@@ -737,11 +737,14 @@ static void *shared(size_t size) {
   return p;
 }
 
-// A worker: claim chunks of requests from the shared counter until none is left; each log is
-// copied into this worker's arena. Exit 0, or 1 if the arena is full (the parent says so).
+// On memory shared across fork(): not FUTEX_PRIVATE_FLAG.
 static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *timeout) {
   return syscall(SYS_futex, addr, op, val, timeout, NULL, 0);
 }
+
+// A worker: claim chunks of requests from the shared counter until none is left; each log is
+// copied into this worker's arena, and the writer woken every LOADS_WAKE_EVERY answers. Exit 0, or
+// 1 if the arena is full (the parent says so).
 
 static int loads_worker(unsigned w, const struct load_row *rows, const struct load_prog *progs,
                         const uint32_t (*reqs)[2], uint32_t nreqs, uint32_t log_level, uint32_t log_size,

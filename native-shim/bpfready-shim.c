@@ -39,6 +39,8 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <linux/futex.h>
+#include <time.h>
 #include <unistd.h>
 
 // The new mount API (5.2). Numbers are the same on every architecture we build for; constants are
@@ -622,6 +624,8 @@ static int cmd_caps(int argc, char **argv) {
 //                                                          log is not sent (log_len 0)
 //   "BRE1"
 // Every load is retried on EAGAIN up to 5 times, as the in-process path (docs/kernel-notes.md).
+// The answers are written as they are done, in request order (the caller interprets the first rows
+// while the last are loading); the end mark only once every worker exited well.
 
 #define LOADS_MAX_ROWS 4096
 #define LOADS_MAX_PROGS 65536
@@ -630,6 +634,8 @@ static int cmd_caps(int argc, char **argv) {
 #define LOADS_MAX_LOG (1u << 20)
 #define LOADS_ATTEMPTS 5
 #define LOADS_CHUNK 16
+// The workers wake the writer each time this many more requests are answered (and at the last).
+#define LOADS_WAKE_EVERY 256
 
 struct load_row {
   uint32_t prog_type, expected_attach_type, prog_flags, attach_btf_id, kern_version;
@@ -646,7 +652,14 @@ struct load_answer {
   uint32_t worker;
   uint64_t log_off;
   uint32_t log_len;
-  uint32_t done;
+  uint32_t done; // set last, with release order: the fields above are then complete
+};
+
+// Shared with the workers: the next unclaimed request, and how many are answered (the writer waits
+// on it with a futex).
+struct load_progress {
+  uint32_t next;
+  uint32_t answered;
 };
 
 // Our own copy of union bpf_attr's BPF_PROG_LOAD part up to attach_prog_fd (uapi layout).
@@ -676,31 +689,27 @@ static _Noreturn void loads_fail(const char *fmt, ...) {
   exit(EXIT_SETUP);
 }
 
-// The whole batch is read first, in large reads, and parsed from memory.
+// The batch is read as it is parsed, in large reads, up to its last request and no further: its
+// counts frame it, so the loads start as soon as it is all there, whether or not the writer has
+// closed its end of the pipe yet (a Node process closes it only when its event loop next runs).
 static uint8_t *batch_buf;
-static size_t batch_len, batch_pos;
-
-static void slurp_stdin(void) {
-  size_t cap = 1 << 16;
-  batch_buf = malloc(cap);
-  if (!batch_buf) loads_fail("out of memory");
-  for (;;) {
-    if (batch_len == cap) {
-      if (cap >= ((size_t)64 << 20)) loads_fail("batch larger than 64 MiB");
-      cap *= 2;
-      batch_buf = realloc(batch_buf, cap);
-      if (!batch_buf) loads_fail("out of memory");
-    }
-    ssize_t r = read(0, batch_buf + batch_len, cap - batch_len);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) loads_fail("reading the batch: %s", strerror(errno));
-    if (r == 0) break;
-    batch_len += (size_t)r;
-  }
-}
+static size_t batch_cap, batch_len, batch_pos;
 
 static void read_all(void *buf, size_t n) {
-  if (batch_len - batch_pos < n) loads_fail("the batch ends early (%zu bytes missing)", n - (batch_len - batch_pos));
+  while (batch_len - batch_pos < n) {
+    if (batch_len == batch_cap) {
+      if (batch_cap >= ((size_t)64 << 20)) loads_fail("batch larger than 64 MiB");
+      size_t cap = batch_cap ? batch_cap * 2 : 1 << 16;
+      batch_buf = realloc(batch_buf, cap);
+      if (!batch_buf) loads_fail("out of memory");
+      batch_cap = cap;
+    }
+    ssize_t r = read(0, batch_buf + batch_len, batch_cap - batch_len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) loads_fail("reading the batch: %s", strerror(errno));
+    if (r == 0) loads_fail("the batch ends early (%zu bytes missing)", n - (batch_len - batch_pos));
+    batch_len += (size_t)r;
+  }
   memcpy(buf, batch_buf + batch_pos, n);
   batch_pos += n;
 }
@@ -728,16 +737,23 @@ static void *shared(size_t size) {
   return p;
 }
 
+// On memory shared across fork(): not FUTEX_PRIVATE_FLAG.
+static long futex(uint32_t *addr, int op, uint32_t val, const struct timespec *timeout) {
+  return syscall(SYS_futex, addr, op, val, timeout, NULL, 0);
+}
+
 // A worker: claim chunks of requests from the shared counter until none is left; each log is
-// copied into this worker's arena. Exit 0, or 1 if the arena is full (the parent says so).
+// copied into this worker's arena, and the writer woken every LOADS_WAKE_EVERY answers. Exit 0, or
+// 1 if the arena is full (the parent says so).
+
 static int loads_worker(unsigned w, const struct load_row *rows, const struct load_prog *progs,
                         const uint32_t (*reqs)[2], uint32_t nreqs, uint32_t log_level, uint32_t log_size,
-                        uint32_t *next, struct load_answer *answers, uint8_t *arena, size_t arena_size) {
+                        struct load_progress *progress, struct load_answer *answers, uint8_t *arena, size_t arena_size) {
   char *log = log_size ? malloc(log_size) : NULL;
   if (log_size && !log) return 1;
   size_t used = 0;
   for (;;) {
-    uint32_t first = __atomic_fetch_add(next, LOADS_CHUNK, __ATOMIC_RELAXED);
+    uint32_t first = __atomic_fetch_add(&progress->next, LOADS_CHUNK, __ATOMIC_RELAXED);
     if (first >= nreqs) break;
     uint32_t last = first + LOADS_CHUNK < nreqs ? first + LOADS_CHUNK : nreqs;
     for (uint32_t i = first; i < last; i++) {
@@ -775,11 +791,59 @@ static int loads_worker(unsigned w, const struct load_row *rows, const struct lo
       answers[i].worker = w;
       answers[i].log_off = used;
       answers[i].log_len = (uint32_t)len;
-      answers[i].done = 1;
+      __atomic_store_n(&answers[i].done, 1, __ATOMIC_RELEASE);
       used += len;
     }
+    uint32_t n = last - first;
+    uint32_t now = __atomic_add_fetch(&progress->answered, n, __ATOMIC_RELEASE);
+    if (now / LOADS_WAKE_EVERY != (now - n) / LOADS_WAKE_EVERY || now == nreqs)
+      (void)futex(&progress->answered, FUTEX_WAKE, INT_MAX, NULL);
   }
   return 0;
+}
+
+// The writer's buffer: the answers done since the last write, in request order.
+static uint8_t *out_buf;
+static size_t out_cap, out_len;
+
+static void out_put(const void *p, size_t n) {
+  if (out_len + n > out_cap) {
+    size_t cap = out_cap ? out_cap : 1 << 16;
+    while (cap < out_len + n) cap *= 2;
+    out_buf = realloc(out_buf, cap);
+    if (!out_buf) loads_fail("out of memory");
+    out_cap = cap;
+  }
+  memcpy(out_buf + out_len, p, n);
+  out_len += n;
+}
+
+static void out_flush(void) {
+  write_all(out_buf, out_len);
+  out_len = 0;
+}
+
+// Reap the workers that exited (all of them if `block`); one that ended badly fails the batch (its
+// chunks will never be answered). Returns how many are still running.
+static long loads_reap(long workers, pid_t *pids, int block) {
+  long running = 0;
+  for (long w = 0; w < workers; w++) {
+    if (!pids[w]) continue;
+    int status;
+    pid_t r = waitpid(pids[w], &status, block ? 0 : WNOHANG);
+    if (r < 0 && errno == EINTR) {
+      w--;
+      continue;
+    }
+    if (r < 0) loads_fail("waitpid: %s", strerror(errno));
+    if (r == 0) {
+      running++;
+      continue;
+    }
+    pids[w] = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) loads_fail("a load worker failed (log arena full, out of memory or killed)");
+  }
+  return running;
 }
 
 static int cmd_loads(int argc, char **argv) {
@@ -797,7 +861,6 @@ static int cmd_loads(int argc, char **argv) {
   // Our caller gone, nobody wants the answers: stop (the loaders likewise, below).
   (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (isatty(0)) usage_error("loads reads a binary batch on stdin (docs/native-shim.md)");
-  slurp_stdin();
   if (read_u32() != 0x314c5242u /* "BRL1" */) loads_fail("the batch does not start with BRL1");
   uint32_t nrows = read_u32(), nprogs = read_u32(), nreqs = read_u32(), log_level = read_u32(), log_size = read_u32();
   if (nrows > LOADS_MAX_ROWS || nprogs > LOADS_MAX_PROGS || nreqs > LOADS_MAX_REQS || log_size > LOADS_MAX_LOG)
@@ -824,9 +887,8 @@ static int cmd_loads(int argc, char **argv) {
   read_all(reqs, (size_t)nreqs * sizeof *reqs);
   for (uint32_t i = 0; i < nreqs; i++)
     if (reqs[i][0] >= nrows || reqs[i][1] >= nprogs) loads_fail("request %u: row %u, program %u out of range", i, reqs[i][0], reqs[i][1]);
-  if (batch_pos != batch_len) loads_fail("%zu bytes after the batch's last request", batch_len - batch_pos);
 
-  uint32_t *next = shared(4096);
+  struct load_progress *progress = shared(4096);
   struct load_answer *answers = shared((size_t)(nreqs ? nreqs : 1) * sizeof *answers);
   // Logs: each worker's own arena, reserved (not committed) for the worst case of its share.
   size_t arena_size = log_size ? (size_t)64 << 20 : 4096;
@@ -834,6 +896,10 @@ static int cmd_loads(int argc, char **argv) {
   pid_t *pids = calloc((size_t)workers, sizeof *pids);
   if (!arenas || !pids) loads_fail("out of memory");
   for (long w = 0; w < workers; w++) arenas[w] = shared(arena_size);
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  memset(data, 0, sizeof data);
+  if (syscall(SYS_capget, &hdr, data) != 0) loads_fail("capget: %s", strerror(errno));
   fflush(NULL);
   for (long w = 0; w < workers; w++) {
     pids[w] = fork();
@@ -841,45 +907,36 @@ static int cmd_loads(int argc, char **argv) {
     if (pids[w] == 0) {
       (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() == 1) _exit(1);
-      _exit(loads_worker((unsigned)w, rows, progs, (const uint32_t(*)[2])reqs, nreqs, log_level, log_size, next, answers,
+      _exit(loads_worker((unsigned)w, rows, progs, (const uint32_t(*)[2])reqs, nreqs, log_level, log_size, progress, answers,
                          arenas[w], arena_size));
     }
   }
-  int bad = 0;
-  for (long w = 0; w < workers; w++) {
-    int status;
-    while (waitpid(pids[w], &status, 0) < 0)
-      if (errno != EINTR) loads_fail("waitpid: %s", strerror(errno));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) bad = 1;
-  }
-  if (bad) loads_fail("a load worker failed (log arena full, out of memory or killed)");
-  for (uint32_t i = 0; i < nreqs; i++)
-    if (!answers[i].done) loads_fail("request %u was not answered", i);
-
-  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2];
-  memset(data, 0, sizeof data);
-  if (syscall(SYS_capget, &hdr, data) != 0) loads_fail("capget: %s", strerror(errno));
-  // One buffer, one write: the reader gets the answers in a few large reads.
-  size_t total = 16 + 4;
-  for (uint32_t i = 0; i < nreqs; i++) total += 8 + answers[i].log_len;
-  uint8_t *out = malloc(total), *o = out;
-  if (!out) loads_fail("out of memory");
+  // A pipe large enough that this process rarely waits for the reader (the kernel may give less).
+  (void)fcntl(1, F_SETPIPE_SZ, 1 << 20);
   uint32_t head[4] = {0x31415242u /* "BRA1" */, nreqs, data[0].effective, data[1].effective};
-  memcpy(o, head, sizeof head);
-  o += sizeof head;
-  for (uint32_t i = 0; i < nreqs; i++) {
-    uint32_t a[2] = {(uint32_t)answers[i].err, answers[i].log_len};
-    memcpy(o, a, sizeof a);
-    o += sizeof a;
-    memcpy(o, arenas[answers[i].worker] + answers[i].log_off, answers[i].log_len);
-    o += answers[i].log_len;
+  out_put(head, sizeof head);
+  out_flush();
+  // Write each run of answers as it is done, in request order; a worker that died is noticed
+  // within the futex wait's timeout.
+  uint32_t written = 0;
+  const struct timespec tick = {0, 20 * 1000 * 1000};
+  while (written < nreqs) {
+    uint32_t seen = __atomic_load_n(&progress->answered, __ATOMIC_ACQUIRE);
+    while (written < nreqs && __atomic_load_n(&answers[written].done, __ATOMIC_ACQUIRE)) {
+      const struct load_answer *a = &answers[written++];
+      uint32_t f[2] = {(uint32_t)a->err, a->log_len};
+      out_put(f, sizeof f);
+      out_put(arenas[a->worker] + a->log_off, a->log_len);
+    }
+    if (out_len) out_flush();
+    if (written == nreqs) break;
+    if (futex(&progress->answered, FUTEX_WAIT, seen, &tick) < 0 && errno == ETIMEDOUT && loads_reap(workers, pids, 0) == 0 &&
+        !__atomic_load_n(&answers[written].done, __ATOMIC_ACQUIRE))
+      loads_fail("request %u was not answered", written);
   }
+  (void)loads_reap(workers, pids, 1);
   uint32_t tail = 0x31455242u; /* "BRE1" */
-  memcpy(o, &tail, 4);
-  // A pipe as large as the answers: this process can exit at once, whenever the reader reads.
-  if (total > 65536) (void)fcntl(1, F_SETPIPE_SZ, (int)(total < (16u << 20) ? total : (16u << 20)));
-  write_all(out, total);
+  write_all(&tail, 4);
   return 0;
 }
 

@@ -27,15 +27,15 @@ async function main(args: string[]): Promise<number> {
     stderr.write(`bpfready: unknown command "${cmd}"\n\n${usage()}`);
     return 2;
   }
-  // `probe` spends its first ~50 ms importing while the helper worker threads start: create them
-  // before anything else is imported (probe.ts takes them, or closes them for another --workers).
-  // Not when the native shim makes the helper loads (docs/native-shim.md): no threads are needed.
-  if (
-    cmd === 'probe' &&
-    !rest.some((a) => a === '--help' || a === '-h' || a.startsWith('--workers')) &&
-    !(await import('./collect/shim-path.ts')).loadShimPath()
-  ) {
-    (await import('./collect/helper-pool.ts')).prewarmHelperPool();
+  // `probe` spends its first ~50 ms importing: start the helper loads meanwhile, before anything
+  // else is imported. With the native shim (docs/native-shim.md), its first batch goes out now, a
+  // guess at the rows of the program types that need no BTF (src/collect/shim-early.ts; not for
+  // --full, whose rows hold more helpers); without it, the helper worker threads start (probe.ts
+  // takes them, or closes them for another --workers).
+  if (cmd === 'probe' && !rest.some((a) => a === '--help' || a === '-h' || a.startsWith('--workers'))) {
+    const shim = (await import('./collect/shim-path.ts')).loadShimPath();
+    if (!shim) (await import('./collect/helper-pool.ts')).prewarmHelperPool();
+    else if (!rest.some((a) => a.startsWith('--full'))) (await import('./collect/shim-early.ts')).speculateHelperLoads(shim);
   }
   const mod = (await import(`./commands/${cmd}.ts`)) as { run(argv: string[]): Promise<number> };
   return mod.run(rest);

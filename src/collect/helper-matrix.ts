@@ -16,7 +16,8 @@ import type { ProbeEnv, PreparedLoad } from '../probes/engine.ts';
 import { prepareLoad, probeHelpers } from '../probes/engine.ts';
 import { helperLogLevel, helperProgramTable, loadedHelperIds, rowType } from '../probes/helpers.ts';
 import type { RawOutcome } from '../contract/interpret.ts';
-import { shimCanLoad, shimLoads } from './shim-loads.ts';
+import { checkCaps, shimCanLoad, startShim, type ShimRun } from './shim-loads.ts';
+import { takeSpeculation, type Speculation } from './shim-early.ts';
 import type { ProgRecipe } from '../probes/programs.ts';
 import { probeError, type ProbeResult } from '../contract/result.ts';
 import type { WorkerReply, WorkerRequest } from './helper-worker.ts';
@@ -40,9 +41,19 @@ interface Batch {
   remote: Promise<WorkerReply['rows']>[];
 }
 
+interface ShimJob {
+  job: HelperJob;
+  prepared: PreparedLoad;
+  loaded: number[];
+}
+
+/** The rows of one shim batch this matrix uses, by their index in the batch. */
 interface ShimPart {
-  jobs: { job: HelperJob; prepared: PreparedLoad; loaded: number[] }[];
-  answers: Promise<RawOutcome[][]>;
+  shim: string;
+  run: Pick<ShimRun, 'reader' | 'done'>;
+  jobs: Map<number, ShimJob>;
+  /** Rows already interpreted from their answers (used only if the whole batch is answered well). */
+  results: Map<number, HelperJobResult>;
 }
 
 export interface MatrixOptions {
@@ -62,7 +73,10 @@ export class HelperMatrix {
   readonly #deps: PreparedLoad[] = [];
   readonly #shim: string | undefined;
   readonly #shimParts: ShimPart[] = [];
+  #earlyPart: ShimPart | undefined;
   readonly #onShimError: (err: Error) => void;
+  /** The batch sent before this probe began (src/collect/shim-early.ts), once looked for; null: none. */
+  #early: Speculation | null | undefined;
 
   constructor(env: ProbeEnv, recipes: Map<string, ProgRecipe>, pool: HelperPool | undefined, opts: MatrixOptions = {}) {
     this.#env = env;
@@ -79,27 +93,55 @@ export class HelperMatrix {
   #toShim(jobs: { job: HelperJob; prepared: PreparedLoad }[]): { job: HelperJob; prepared: PreparedLoad }[] {
     const shim = this.#shim;
     if (!shim) return jobs;
-    const rest: typeof jobs = [];
-    const part: ShimPart['jobs'] = [];
-    for (const j of jobs) {
-      if (shimCanLoad(j.prepared.spec)) part.push({ ...j, loaded: loadedHelperIds(j.job.ids, this.#env) });
-      else rest.push(j);
-    }
-    if (!part.length) return rest;
     const env = this.#env;
-    const answers = shimLoads(
-      shim,
-      {
-        rows: part.map((j) => ({ spec: j.prepared.spec, progs: j.loaded })),
-        programs: helperProgramTable(),
-        logLevel: helperLogLevel(env),
-        logSize: 64 * 1024,
-      },
-      env.heldCaps ?? env.caps,
-    );
-    answers.catch(() => undefined);
-    this.#shimParts.push({ jobs: part, answers });
+    const caps = env.heldCaps ?? env.caps;
+    const loads = { programs: helperProgramTable(), logLevel: helperLogLevel(env), logSize: 64 * 1024 };
+    if (this.#early === undefined) this.#early = takeSpeculation(shim, loads) ?? null;
+    const early = this.#early;
+    const rest: typeof jobs = [];
+    const fresh: ShimJob[] = [];
+    for (const j of jobs) {
+      if (!shimCanLoad(j.prepared.spec)) {
+        rest.push(j);
+        continue;
+      }
+      const loaded = loadedHelperIds(j.job.ids, env);
+      // A row the early batch made exactly these loads for: its answers are this row's.
+      const row = early?.row(j.prepared.spec, loaded);
+      if (row === undefined) fresh.push({ ...j, loaded });
+      else (this.#earlyPart ??= this.#part(shim, early!.run)).jobs.set(row, { ...j, loaded });
+    }
+    if (early && !this.#earlyPart) {
+      // Not one guess was right (no type loaded, say): stop those loads now.
+      early.discard();
+      this.#early = null;
+    }
+    if (fresh.length) {
+      const run = startShim(shim, { rows: fresh.map((j) => ({ spec: j.prepared.spec, progs: j.loaded })), ...loads });
+      const part = this.#part(shim, run);
+      fresh.forEach((j, i) => part.jobs.set(i, j));
+    }
     return rest;
+  }
+
+  /** A batch's rows for this matrix: each one is interpreted as soon as its answers are all there. */
+  #part(shim: string, run: ShimPart['run']): ShimPart {
+    const part: ShimPart = { shim, run, jobs: new Map(), results: new Map() };
+    const caps = this.#env.heldCaps ?? this.#env.caps;
+    run.reader.onRow = (row) => {
+      // Answers given with other capabilities are refused when the batch is done (drain()).
+      if (run.reader.caps === caps) this.#interpret(part, row);
+    };
+    this.#shimParts.push(part);
+    return part;
+  }
+
+  #interpret(part: ShimPart, row: number): void {
+    const j = part.jobs.get(row);
+    const outcomes = part.run.reader.rows[row];
+    if (!j || !outcomes || part.results.has(row)) return;
+    const answers = new Map(j.loaded.map((id, k) => [id, outcomes[k]!]));
+    part.results.set(row, runHere(j.job, j.prepared, this.#env, answers));
   }
 
   add(jobs: HelperJob[]): void {
@@ -149,6 +191,7 @@ export class HelperMatrix {
   /** Close the fds the prepared loads hold; drain() does it too (closing twice is harmless). */
   close(): void {
     for (const p of this.#deps) for (const fd of p.deps) fd.close();
+    this.#early?.discard();
   }
 
   /** Claim and probe what the workers have not taken yet, then collect every result. */
@@ -165,19 +208,27 @@ export class HelperMatrix {
       // together, and none of them may go unobserved.
       const settled = await Promise.allSettled(this.#batches.flatMap((b) => b.remote));
       for (const s of settled) if (s.status === 'fulfilled') this.#results.push(...s.value);
+      // What the shims answered so far, then the rest as it comes (#part() interprets it).
+      for (const part of this.#shimParts) for (const row of part.jobs.keys()) this.#interpret(part, row);
+      const caps = this.#env.heldCaps ?? this.#env.caps;
       for (const part of this.#shimParts) {
-        let rows: RawOutcome[][] | undefined;
+        let ok = false;
         try {
-          rows = await part.answers;
+          await part.run.done;
+          try {
+            checkCaps(part.run.reader.caps, caps);
+          } catch (e) {
+            throw new Error(`${part.shim} loads: ${(e as Error).message}`);
+          }
+          ok = true;
         } catch (err) {
           if (!shimFailed) this.#onShimError(err as Error);
           shimFailed = true;
         }
-        part.jobs.forEach(({ job, prepared, loaded }, i) => {
-          if (!rows) return void this.#results.push(runHere(job, prepared, this.#env));
-          const answers = new Map(loaded.map((id, k) => [id, rows[i]![k]!]));
-          this.#results.push(runHere(job, prepared, this.#env, answers));
-        });
+        for (const [row, { job, prepared }] of part.jobs) {
+          if (ok) this.#interpret(part, row);
+          this.#results.push(ok ? part.results.get(row)! : runHere(job, prepared, this.#env));
+        }
       }
       // Jobs a failed worker had claimed have no row: probe them here, so a worker crash costs
       // time, not results.
@@ -188,7 +239,7 @@ export class HelperMatrix {
       }
       return this.#results;
     } finally {
-      for (const p of this.#deps) for (const fd of p.deps) fd.close();
+      this.close();
     }
   }
 }

@@ -4,6 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { WorkerReply, WorkerRequest } from './helper-worker.ts';
+import { discardSpeculation } from './shim-early.ts';
 
 export class HelperPool {
   readonly #workers: Worker[] = [];
@@ -72,8 +73,12 @@ export function takePrewarmedPool(size: number): HelperPool | undefined {
   return p;
 }
 
-/** Close the prewarmed pool if nobody took it (a usage error, --help, a probe that failed). */
+/**
+ * Close the prewarmed pool if nobody took it (a usage error, --help, a probe that failed), and stop
+ * the early helper batch likewise (src/collect/shim-early.ts).
+ */
 export async function discardPrewarmedPool(): Promise<void> {
+  discardSpeculation();
   const p = prewarmed;
   prewarmed = undefined;
   await p?.close();

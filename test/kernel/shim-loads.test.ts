@@ -15,6 +15,7 @@ import { HELPER_NAMES } from '../../src/native/uapi-names.ts';
 import { rootOnly } from '../helpers/root.ts';
 
 const skip = rootOnly('test/kernel/shim-loads.test.ts (loads programs)');
+const FAKE = join(import.meta.dirname, 'fake-loads-shim.ts');
 const dir = mkdtempSync(join(tmpdir(), 'bpfready-shim-loads-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -66,6 +67,10 @@ describe.skipIf(skip || !loadShimPath())('helper loads through bpfready-shim (re
     ['a wrong count', `cat > /dev/null; printf 'BRA1\\001\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000'`],
     ['an error exit', 'cat > /dev/null; echo "bpfready-shim loads: something broke" >&2; exit 125'],
     ['a crash', 'kill -SEGV $$'],
+    // Answers come as they are done and their rows are interpreted at once: none of that may be
+    // used when the batch does not end well (the stand-in's answers, all "loaded", are wrong).
+    ['answers cut short after some rows', `${process.execPath} ${FAKE} | head -c 2000`],
+    ['a failure after every answer', `${process.execPath} ${FAKE}; exit 3`],
   ])('names %s and makes the loads in process instead', async (name, body) => {
     const bad = script(name.replace(/ /g, '-'), body);
     const errors: string[] = [];

@@ -62,6 +62,15 @@ const TOOLS: Record<string, { modes?: string[][]; targets?: Record<string, strin
   cpufreq: { environment: 'reads /sys/devices/system/cpu/cpu0/cpufreq, which a VM without a cpufreq driver lacks' },
   llcstat: { environment: 'opens hardware cache-reference and cache-miss perf events, which a VM without a PMU lacks' },
   javagc: { modes: [['-p', '1']], environment: 'attaches to the USDT probes of a running Java VM (-p PID)' },
+  // libbpf-tools' tracepoint_exists() looks only under debugfs: without it, statsnoop switches every
+  // program off and keeps running, whatever tracefs at /sys/kernel/tracing offers.
+  ...(existsSync('/sys/kernel/debug/tracing/events')
+    ? {}
+    : {
+        statsnoop: {
+          environment: 'looks for its syscall tracepoints under /sys/kernel/debug/tracing only (debugfs), which this node has not mounted',
+        },
+      }),
 };
 
 // ---------------------------------------------------------------------------------------------------

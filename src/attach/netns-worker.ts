@@ -82,36 +82,54 @@ function netkitUnset(hostRoot: string): string | undefined {
   return configState(kernelConfig(hostRoot, release()), 'CONFIG_NETKIT') === 'unset' ? 'CONFIG_NETKIT is not set' : undefined;
 }
 
-function tcx(): Fact {
-  const load = progLoad({ name: PROG_NAME, progType: PROG_SCHED_CLS, insns: RETURN_ZERO });
-  if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(sched_cls)', needs: NET_CAPS });
-  using prog = load.fd;
-  const link = linkCreate({ prog_fd: prog.fd, target_fd: LO, attach_type: BPF_TCX_INGRESS });
-  if (!link.ok)
-    return attachFailure(link.errno, {
-      step: 'LINK_CREATE(BPF_TCX_INGRESS) on lo of a private netns',
+/** Loads a `return 0` program, links it to lo of this private namespace and detaches it at once. */
+function linkOnLo(
+  load: { progType: number; expectedAttachType?: number; what: string },
+  link: { attachType: number; flags?: number; what: string; missing: string },
+  supportedAs: string,
+): Fact {
+  const loaded = progLoad({
+    name: PROG_NAME,
+    progType: load.progType,
+    insns: RETURN_ZERO,
+    ...(load.expectedAttachType === undefined ? {} : { expectedAttachType: load.expectedAttachType }),
+  });
+  if (!loaded.ok) return attachFailure(loaded.errno, { step: `PROG_LOAD(${load.what})`, needs: NET_CAPS });
+  using prog = loaded.fd;
+  const linked = linkCreate({
+    prog_fd: prog.fd,
+    target_fd: LO,
+    attach_type: link.attachType,
+    ...(link.flags ? { flags: link.flags } : {}),
+  });
+  if (!linked.ok)
+    return attachFailure(linked.errno, {
+      step: `LINK_CREATE(${link.what}) on lo of a private netns`,
       needs: NET_CAPS,
-      missing: 'no tcx (6.6+)',
+      missing: link.missing,
     });
-  link.fd.close();
-  return supported('tcx ingress link on lo of a private network namespace, detached at once');
+  linked.fd.close();
+  return supported(supportedAs);
 }
 
-function xdpGeneric(): Fact {
-  const load = progLoad({ name: PROG_NAME, progType: PROG_XDP, insns: RETURN_ZERO, expectedAttachType: BPF_XDP });
-  if (!load.ok) return attachFailure(load.errno, { step: 'PROG_LOAD(xdp)', needs: NET_CAPS });
-  using prog = load.fd;
-  const link = linkCreate({ prog_fd: prog.fd, target_fd: LO, attach_type: BPF_XDP, flags: XDP_FLAGS_SKB_MODE });
-  if (!link.ok) {
-    return attachFailure(link.errno, {
-      step: 'LINK_CREATE(BPF_XDP, XDP_FLAGS_SKB_MODE) on lo of a private netns',
-      needs: NET_CAPS,
+const tcx = (): Fact =>
+  linkOnLo(
+    { progType: PROG_SCHED_CLS, what: 'sched_cls' },
+    { attachType: BPF_TCX_INGRESS, what: 'BPF_TCX_INGRESS', missing: 'no tcx (6.6+)' },
+    'tcx ingress link on lo of a private network namespace, detached at once',
+  );
+
+const xdpGeneric = (): Fact =>
+  linkOnLo(
+    { progType: PROG_XDP, expectedAttachType: BPF_XDP, what: 'xdp' },
+    {
+      attachType: BPF_XDP,
+      flags: XDP_FLAGS_SKB_MODE,
+      what: 'BPF_XDP, XDP_FLAGS_SKB_MODE',
       missing: 'no XDP link (5.9+); the netlink attach path is not probed',
-    });
-  }
-  link.fd.close();
-  return supported('generic (skb-mode) XDP link on lo of a private network namespace, detached at once');
-}
+    },
+    'generic (skb-mode) XDP link on lo of a private network namespace, detached at once',
+  );
 
 /**
  * netkit without creating a netkit device (that needs rtnetlink): a kernel with netkit looks the

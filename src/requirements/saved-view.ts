@@ -2,10 +2,9 @@
 // what check() asks of a kernel beyond the probe tables — its BTF for CO-RE and attach targets, its
 // function and tracepoint names, its config, and which helpers it treats as GPL-only — collected on
 // the node, so that `check --against REPORT` and `bpfready nodes` judge an object for a node without
-// reaching it. collectKernelView() reads the running kernel; savedKernelOptions() is check()'s
+// reaching it. collectKernelView() reads the running kernel (the build's digest: build-digest.ts); savedKernelOptions() is check()'s
 // KernelView over the saved section. A report without the section gives "unknown (report lacks
 // kernel view)" for those requirements, never "met".
-import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +17,7 @@ import { readMounts } from '../kernel/statfs-mounts.ts';
 import { HELPER_NAMES } from '../native/uapi-names.ts';
 import { probeError } from '../contract/result.ts';
 import type { Fact, KernelViewSection, ProbeReport } from '../contract/report.ts';
+import { kernelBuildDigest, type KernelIdentity } from './build-digest.ts';
 import { parseKallsymsFunctions, type CheckOptions } from './check.ts';
 import { makeGplProbe } from './kernel-view.ts';
 import type { Requirement } from './model.ts';
@@ -71,29 +71,8 @@ export function listTracepoints(hostRoot: string): string[] | string {
   }
 }
 
-/**
- * The build's identity: the sha256 of its vmlinux BTF, which every change of the kernel's types or
- * functions changes; without BTF, of its release, version and machine.
- */
-export function kernelBuildDigest(report: ProbeReport, btf: Buffer | undefined): string {
-  return `sha256:${createHash('sha256')
-    .update(btf ?? `${report.kernel.release}\n${report.kernel.version}\n${report.kernel.machine}`)
-    .digest('hex')}`;
-}
-
-/** kernelBuildDigest() of the kernel under `hostRoot` (the daemon's, read once: a hash of a few MB). */
-export function runningBuildDigest(hostRoot: string, report: ProbeReport): string {
-  let btf: Buffer | undefined;
-  try {
-    btf = readFileSync(join(hostRoot, 'sys/kernel/btf/vmlinux'));
-  } catch {
-    btf = undefined;
-  }
-  return kernelBuildDigest(report, btf);
-}
-
 /** The kernel view of the kernel under `hostRoot` (docs/json.md "kernelView"); parts that cannot be read say why. */
-export function collectKernelView(hostRoot: string, report: ProbeReport): KernelViewSection {
+export function collectKernelView(hostRoot: string, report: KernelIdentity): KernelViewSection {
   const problems: Record<string, string> = {};
   const why = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
   const view: KernelViewSection = {

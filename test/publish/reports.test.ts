@@ -10,6 +10,7 @@ import { createConfigMapApi, createNodeApi } from '../../src/publish/client.ts';
 import {
   kernelIndexName,
   nodeObjectName,
+  packKernelView,
   readPublished,
   ReportWriter,
   SET_LABEL,
@@ -59,7 +60,7 @@ function writer(s: ApiServerDouble, node: string, view: () => Promise<KernelView
     nodeName: node,
     nodeUid: async () => (await nodes.read(node)).metadata!.uid!,
     buildDigest: async () => VIEW.build.digest,
-    kernelView: view,
+    kernelView: async () => packKernelView(await view()),
     logger,
     clock: new RecordingClock(),
     random: () => 0.5,

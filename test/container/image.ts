@@ -89,5 +89,27 @@ export function memoryMiB(pid: number): MemoryMiB {
   return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 };
 }
 
+/**
+ * The most memory the container's cgroup (the daemon and any child it ran, page cache included) has
+ * been charged, in MiB: what the chart's memory limit is enforced against. cgroup v2 memory.peak or
+ * v1 memory.max_usage_in_bytes; undefined where neither is readable.
+ */
+export function cgroupPeakMiB(pid: number): number | undefined {
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const [, controllers, path] = line.split(':');
+    const file =
+      controllers === ''
+        ? `/sys/fs/cgroup${path}/memory.peak`
+        : controllers?.split(',').includes('memory')
+          ? `/sys/fs/cgroup/memory${path}/memory.max_usage_in_bytes`
+          : undefined;
+    if (!file) continue;
+    try {
+      return Number(readFileSync(file, 'utf8').trim()) / 2 ** 20;
+    } catch {}
+  }
+  return undefined;
+}
+
 export const memoryLine = (m: MemoryMiB): string =>
   `VmRSS ${m.rss.toFixed(1)} MiB (${m.anon.toFixed(1)} anonymous, ${m.file.toFixed(1)} file), VmHWM ${m.hwm.toFixed(1)} MiB`;

@@ -39,6 +39,8 @@ export interface ViewProcessOptions {
   timeoutMs?: number;
   /** More stdout than this is not a kernel view (default 64 MiB; one is ~1.5 MB). */
   maxBytes?: number;
+  /** Aborted: the child is killed (the daemon is stopping). */
+  signal?: AbortSignal;
 }
 
 /** The argv of the child: node, its flags, the entry file, the request. */
@@ -92,6 +94,10 @@ export function collectViewInChild(report: KernelIdentity, o: ViewProcessOptions
       child.kill('SIGKILL');
     };
     const timer = setTimeout(() => kill(`ran longer than ${timeoutMs / 1000} s`), timeoutMs);
+    timer.unref();
+    const stop = () => kill('was stopped');
+    if (o.signal?.aborted) stop();
+    o.signal?.addEventListener('abort', stop, { once: true });
     child.stdout.on('data', (d: Buffer) => {
       size += d.length;
       if (size > maxBytes) kill(`wrote more than ${maxBytes} bytes`);
@@ -99,12 +105,16 @@ export function collectViewInChild(report: KernelIdentity, o: ViewProcessOptions
     });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
     const fail = (msg: string) => reject(new Error(`kernel view process (${file} ${o.script ?? CHILD_SCRIPT}) ${msg}`));
-    child.on('error', (e) => {
+    const done = () => {
       clearTimeout(timer);
+      o.signal?.removeEventListener('abort', stop);
+    };
+    child.on('error', (e) => {
+      done();
       fail(`could not start: ${e.message}`);
     });
     child.on('close', (code, signal) => {
-      clearTimeout(timer);
+      done();
       const last = stderr.trim().split('\n').at(-1)?.trim();
       if (why) return fail(`${why}: killed`);
       if (signal) return fail(`was killed by ${signal}${last ? `: ${last}` : ''}`);

@@ -299,7 +299,7 @@ async function startAndRun(command: 'serve' | 'daemon', argv: readonly string[],
           ? {
               reports: {
                 buildDigest: async (r: ProbeReport) => runningBuildDigest(config.hostRoot, r),
-                kernelView: (r: ProbeReport) => collectViewInChild(r, { hostRoot: config.hostRoot }),
+                kernelView: (r: ProbeReport, signal: AbortSignal) => collectViewInChild(r, { hostRoot: config.hostRoot, signal }),
               },
             }
           : {}),

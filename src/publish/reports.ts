@@ -206,9 +206,10 @@ export interface ReportWriterOptions {
   buildDigest: (report: ProbeReport) => Promise<string>;
   /**
    * The running kernel's view, packed: costly (about a second), collected only when no node of the
-   * build has published one. Its failure delays the view (retried with backoff), never the node report.
+   * build has published one. Its failure delays the view (retried with backoff), never the node
+   * report. `signal` is aborted when the writer is closed.
    */
-  kernelView: (report: ProbeReport) => Promise<PackedKernelView>;
+  kernelView: (report: ProbeReport, signal: AbortSignal) => Promise<PackedKernelView>;
   /**
    * Called after a pass that collected a view or packed a node report, to return the memory that
    * took (the daemon passes releaseMemory, src/daemon/memory.ts).
@@ -246,6 +247,7 @@ export class ReportWriter {
   private readonly viewBackoff: Backoff;
   private started = false;
   private closed = false;
+  private readonly stopping = new AbortController();
   private announced = false;
   writes = 0;
   viewsCollected = 0;
@@ -271,6 +273,7 @@ export class ReportWriter {
 
   close(): void {
     this.closed = true;
+    this.stopping.abort();
     this.o.clock.clearTimeout(this.viewRetry);
     this.viewRetry = undefined;
     this.runner.close();
@@ -295,13 +298,15 @@ export class ReportWriter {
           this.viewDone = digest;
           this.viewBackoff.reset();
         } catch (e) {
-          const delay = this.viewBackoff.next(e instanceof KubeApiError ? (e.retryAfterMs ?? 0) : 0);
-          logger.warn({ err: `kernel view: ${errorText(e)}`, retryInMs: Math.round(delay) }, 'kernel view publish failed; will retry');
-          if (!this.closed)
+          // Closed meanwhile (the daemon stopping killed the collector): nothing to retry, nothing to say.
+          if (!this.closed) {
+            const delay = this.viewBackoff.next(e instanceof KubeApiError ? (e.retryAfterMs ?? 0) : 0);
+            logger.warn({ err: `kernel view: ${errorText(e)}`, retryInMs: Math.round(delay) }, 'kernel view publish failed; will retry');
             this.viewRetry = this.o.clock.setTimeout(() => {
               this.viewRetry = undefined;
               this.runner.kick();
             }, delay);
+          }
         }
       }
       this.uid ??= await this.o.nodeUid();
@@ -355,7 +360,7 @@ export class ReportWriter {
     const index = kernelIndexName(digest);
     if (await api.get(index)) return false;
     const t0 = Date.now();
-    const view = await this.o.kernelView(report);
+    const view = await this.o.kernelView(report, this.stopping.signal);
     this.viewsCollected++;
     const problem = packedViewProblem(view);
     if (problem) throw new Error(`the collected view is unusable: ${problem}`);

@@ -8,14 +8,18 @@
 //   hang      never answers (the caller's deadline kills it)
 //   ok        the real answer
 // KV_DOUBLE_ARGS, if set, is a file the double writes its pid, argv and execArgv to.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { encodeFrame } from '../../src/daemon/kernel-view.ts';
 import { packKernelView } from '../../src/publish/packed-view.ts';
 import { loadReports } from '../../src/requirements/reports.ts';
 
 const env = process.env;
-if (env['KV_DOUBLE_ARGS'])
-  writeFileSync(env['KV_DOUBLE_ARGS'], JSON.stringify({ pid: process.pid, argv: process.argv.slice(2), execArgv: process.execArgv }));
+const argsFile = env['KV_DOUBLE_ARGS'];
+if (argsFile) {
+  // Whole or not at all: the test reads it as soon as it exists.
+  writeFileSync(`${argsFile}.tmp`, JSON.stringify({ pid: process.pid, argv: process.argv.slice(2), execArgv: process.execArgv }));
+  renameSync(`${argsFile}.tmp`, argsFile);
+}
 let mode = env['KV_DOUBLE_MODE'] ?? 'ok';
 const counter = env['KV_DOUBLE_COUNTER'];
 if (counter) {

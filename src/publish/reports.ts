@@ -10,8 +10,6 @@
 //     use. Nodes of one build that start together may each write a set (module functions differ
 //     from node to node); the first index created wins and the others remove their parts.
 // nodeReportObject(), kernelViewObjects() and readPublished() are pure; ReportWriter is the daemon's writer.
-
-export { packedViewProblem, packKernelView, type PackedKernelView } from './packed-view.ts';
 import { createHash } from 'node:crypto';
 import { Backoff } from '../base/backoff.ts';
 import type { Logger } from 'pino';
@@ -21,6 +19,8 @@ import { KubeApiError, type ConfigMapApi, type ConfigMapView } from './client.ts
 import { pack, packedViewProblem, packKernelView, type PackedKernelView } from './packed-view.ts';
 import { SerialRunner } from './serial.ts';
 import type { Clock } from './types.ts';
+
+export { packedViewProblem, packKernelView, type PackedKernelView } from './packed-view.ts';
 
 export const MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const OBJECT_LABEL = 'bpfready.io/object';

@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg, release } from 'node:os';
-import { median } from './daemon-common.ts';
+import { median, mib } from './daemon-common.ts';
 import { importBreakdown } from './imports.ts';
 import { imageTree } from './image-tree.ts';
 import { BPFTOOL, FLOOR_NODE, FLOOR_ROWS, FLOOR_WORKER, FULL, measure, TABLES, TABLES_THREADS } from './probe-vs-bpftool.ts';
@@ -80,6 +80,14 @@ if (process.geteuid?.() !== 0) {
       target ? `≤ ${target[0]} / ≤ ${target[1]} MiB` : '',
       ok,
     ]);
+    if (s.firstPublish)
+      rows.push([
+        `${what}: a second after its first publish (kernel view included), RSS / peak`,
+        `${mib(s.firstPublish.rss)} / ${mib(s.firstPublish.hwm)}, ${s.firstPublish.seconds.toFixed(1)} s after spawn`,
+        '',
+        '',
+        '',
+      ]);
     if (s.exitCode !== 0) failed++;
     if (s.published === false) rows.push([`${what}: NOTHING PUBLISHED before the window`, '', '', '', 'check']);
   };

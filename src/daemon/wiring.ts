@@ -12,6 +12,8 @@ import type { ProbeReport } from '../contract/report.ts';
 import { buildApp, type App } from '../server/app.ts';
 import { createMetrics } from '../server/metrics.ts';
 import { releaseMemory } from './memory.ts';
+import { collectViewInChild } from './kernel-view.ts';
+import { runningBuildDigest } from '../requirements/build-digest.ts';
 import { hostRootProblem } from '../kernel/hostroot.ts';
 import { catchSignals, type StopSignals } from './signals.ts';
 import { createProbeLoop, type ProbeLoop } from './probe-loop.ts';
@@ -284,8 +286,8 @@ async function startAndRun(command: 'serve' | 'daemon', argv: readonly string[],
     const k = config.kubernetes;
     // @kubernetes/client-node takes seconds to import on a busy node; `serve` never pays for it.
     const { createPublisher } = await import('../publish/index.ts');
-    // The kernel view's collector (BTF minimizer, kallsyms, tracefs) loads when a publish pass needs it.
-    const view = () => import('../requirements/saved-view.ts');
+    // The kernel view is collected and packed by a process of its own (src/daemon/kernel-view.ts):
+    // its collector never loads here, and the build's digest is hashed from the BTF file in pieces.
     try {
       publisher = createPublisher({
         nodeName: k.nodeName ?? '',
@@ -296,11 +298,13 @@ async function startAndRun(command: 'serve' | 'daemon', argv: readonly string[],
         ...(k.reports
           ? {
               reports: {
-                buildDigest: async (r: ProbeReport) => (await view()).runningBuildDigest(config.hostRoot, r),
-                kernelView: async (r: ProbeReport) => (await view()).collectKernelView(config.hostRoot, r),
+                buildDigest: async (r: ProbeReport) => runningBuildDigest(config.hostRoot, r),
+                kernelView: (r: ProbeReport, signal: AbortSignal) => collectViewInChild(r, { hostRoot: config.hostRoot, signal }),
               },
             }
           : {}),
+        // A publish pass that wrote (the first one loads and warms the Kubernetes client): its garbage goes now.
+        afterWork: releaseMemory,
         logger,
         ...(k.taint ? { taint: { key: k.taint.key, effect: k.taint.effect, ...(k.taint.value ? { value: k.taint.value } : {}) } } : {}),
       });

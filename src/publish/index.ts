@@ -30,9 +30,14 @@ export interface PublisherOptions {
   nfdNamespace?: string;
   /**
    * The node's report for `bpfready nodes` (ConfigMaps in the kubeconfig context's namespace, or
-   * `namespace`; docs/kubernetes.md): how to name the running kernel's build and collect its view.
+   * `namespace`; docs/kubernetes.md): how to name the running kernel's build and collect its view,
    */
   reports?: Pick<ReportWriterOptions, 'buildDigest' | 'kernelView'> & { namespace?: string; api?: ConfigMapApi };
+  /**
+   * Called after a pass of a writer that did work (labels and conditions written, a kernel view
+   * collected, a node report packed): the daemon returns the memory it took (src/daemon/memory.ts).
+   */
+  afterWork?: () => void;
   logger: Logger;
   /** Default: KubeConfig.loadFromDefault() (KUBECONFIG, ~/.kube/config, then in-cluster). */
   kubeConfig?: KubeConfig;
@@ -113,6 +118,7 @@ export function createPublisher(opts: PublisherOptions): NodePublisher {
     startJitterMs: (opts.startJitterSeconds ?? 10) * 1000,
     ...(taint ? { taint } : {}),
     ...(opts.backoff ? { backoff: opts.backoff } : {}),
+    ...(opts.afterWork ? { afterWrites: opts.afterWork } : {}),
   });
   const r = opts.reports;
   const reports = r
@@ -126,6 +132,7 @@ export function createPublisher(opts: PublisherOptions): NodePublisher {
         },
         buildDigest: r.buildDigest,
         kernelView: r.kernelView,
+        ...(opts.afterWork ? { afterWork: opts.afterWork } : {}),
         logger,
         clock,
         random,

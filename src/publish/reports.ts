@@ -13,11 +13,14 @@
 import { createHash } from 'node:crypto';
 import { Backoff } from '../base/backoff.ts';
 import type { Logger } from 'pino';
-import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
+import { brotliDecompressSync } from 'node:zlib';
 import type { KernelViewSection, ProbeReport } from '../contract/report.ts';
 import { KubeApiError, type ConfigMapApi, type ConfigMapView } from './client.ts';
+import { pack, packedViewProblem, packKernelView, type PackedKernelView } from './packed-view.ts';
 import { SerialRunner } from './serial.ts';
 import type { Clock } from './types.ts';
+
+export { packedViewProblem, packKernelView, type PackedKernelView } from './packed-view.ts';
 
 export const MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const OBJECT_LABEL = 'bpfready.io/object';
@@ -43,8 +46,6 @@ export interface ConfigMapObject {
   binaryData?: Record<string, string>;
 }
 
-const pack = (s: string): Buffer =>
-  brotliCompressSync(s, { params: { [constants.BROTLI_PARAM_QUALITY]: 9, [constants.BROTLI_PARAM_LGWIN]: 24 } });
 /** Label values are at most 63 characters: the digest's first 40 hex digits name the build. */
 export const buildKey = (digest: string): string => digest.replace(/^sha256:/, '').slice(0, 40);
 /** The name of a build's index object; its parts are `<index>-<set>-<i>`. */
@@ -57,6 +58,16 @@ export function nodeObjectName(node: string): string {
 }
 
 /**
+ * What a node's report object stores: the report without its kernel view and its timestamps. What
+ * changes every probe goes into annotations: nodes that probe alike store the same bytes, which
+ * `bpfready nodes` decodes and judges once.
+ */
+export function nodeReportJson(report: ProbeReport): string {
+  const { kernelView: _view, generatedAt: _at, durationMs: _ms, ...plain } = report;
+  return JSON.stringify(plain);
+}
+
+/**
  * The node's report object. Its kernel view is not in it: `digest` (or the report's own view) names
  * the build whose view readers join it with.
  */
@@ -64,10 +75,9 @@ export function nodeReportObject(
   report: ProbeReport,
   node: { name: string; uid: string },
   digest = report.kernelView?.build.digest,
+  json = nodeReportJson(report),
 ): ConfigMapObject {
-  // What changes every probe goes into annotations: nodes that probe alike store the same bytes,
-  // which `bpfready nodes` decodes and judges once.
-  const { kernelView: _view, generatedAt, durationMs, ...plain } = report;
+  const { generatedAt, durationMs } = report;
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -77,16 +87,16 @@ export function nodeReportObject(
       annotations: { [NODE_ANNOTATION]: node.name, 'bpfready.io/generated-at': generatedAt, 'bpfready.io/duration-ms': String(durationMs) },
       ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node.name, uid: node.uid }],
     },
-    binaryData: { 'report.json.br': pack(JSON.stringify(plain)).toString('base64') },
+    binaryData: { 'report.json.br': pack(json).toString('base64') },
   };
 }
 
 /** A build's kernel view as its parts, then its index (create them in this order). */
-export function kernelViewObjects(view: KernelViewSection): ConfigMapObject[] {
-  const key = buildKey(view.build.digest);
-  const index = kernelIndexName(view.build.digest);
-  const bytes = pack(JSON.stringify(view));
-  const set = createHash('sha256').update(bytes).digest('hex').slice(0, 12);
+export function kernelViewObjects(view: KernelViewSection | PackedKernelView): ConfigMapObject[] {
+  const { digest, release, bytes, set } = 'bytes' in view ? view : packKernelView(view);
+  const key = buildKey(digest);
+  const index = kernelIndexName(digest);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const parts = Math.max(1, Math.ceil(bytes.length / PART_BYTES));
   const labels = { [MANAGED_BY]: 'bpfready', [BUILD_LABEL]: key, [SET_LABEL]: set };
   const out: ConfigMapObject[] = [];
@@ -99,7 +109,7 @@ export function kernelViewObjects(view: KernelViewSection): ConfigMapObject[] {
         labels: { ...labels, [OBJECT_LABEL]: 'kernel-view' },
         annotations: { [PARTS_ANNOTATION]: String(parts) },
       },
-      binaryData: { [`kernel-view.json.br.${i}`]: bytes.subarray(i * PART_BYTES, (i + 1) * PART_BYTES).toString('base64') },
+      binaryData: { [`kernel-view.json.br.${i}`]: buf.subarray(i * PART_BYTES, (i + 1) * PART_BYTES).toString('base64') },
     });
   }
   out.push({
@@ -108,7 +118,7 @@ export function kernelViewObjects(view: KernelViewSection): ConfigMapObject[] {
     metadata: {
       name: index,
       labels: { ...labels, [OBJECT_LABEL]: 'kernel-index' },
-      annotations: { [PARTS_ANNOTATION]: String(parts), 'bpfready.io/release': view.build.release },
+      annotations: { [PARTS_ANNOTATION]: String(parts), 'bpfready.io/release': release },
     },
   });
   return out;
@@ -194,8 +204,17 @@ export interface ReportWriterOptions {
   nodeUid: () => Promise<string>;
   /** The running kernel's build digest (vmlinux BTF does not change while the kernel runs: read once). */
   buildDigest: (report: ProbeReport) => Promise<string>;
-  /** The running kernel's view: costly (about a second), collected only when no node of the build has published one. */
-  kernelView: (report: ProbeReport) => Promise<KernelViewSection>;
+  /**
+   * The running kernel's view, packed: costly (about a second), collected only when no node of the
+   * build has published one. Its failure delays the view (retried with backoff), never the node
+   * report. `signal` is aborted when the writer is closed.
+   */
+  kernelView: (report: ProbeReport, signal: AbortSignal) => Promise<PackedKernelView>;
+  /**
+   * Called after a pass that collected a view or packed a node report, to return the memory that
+   * took (the daemon passes releaseMemory, src/daemon/memory.ts).
+   */
+  afterWork?: () => void;
   logger: Logger;
   clock: Clock;
   random: () => number;
@@ -203,11 +222,14 @@ export interface ReportWriterOptions {
 }
 
 const isOurs = (o: ConfigMapView | undefined): boolean => o?.metadata?.labels?.[MANAGED_BY] === 'bpfready';
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ');
 
 /**
  * Keeps this node's report object equal to its latest report, and its build's kernel view published
  * once. Writes only when the report's facts change (its timestamps live in annotations and do not
- * count), never replaces a ConfigMap that is not ours, and retries failed writes with backoff.
+ * count), never replaces a ConfigMap that is not ours, and retries failed writes with backoff. The
+ * view has a backoff of its own: while it cannot be collected or written, the node report is kept
+ * up to date without it (readers then judge what needs a view "unknown").
  */
 export class ReportWriter {
   private readonly o: ReportWriterOptions;
@@ -217,17 +239,25 @@ export class ReportWriter {
   private digest: string | undefined;
   /** The build whose view is known to be published (by us or another node). */
   private viewDone: string | undefined;
-  /** The report bytes last written (or found) in our object. */
+  /** The pending retry of a view that failed (the other passes meanwhile skip it). */
+  private viewRetry: unknown;
+  /** The sha256 of the report JSON last written (or found) in our object. */
   private written: string | undefined;
   private readonly backoff: Backoff;
+  private readonly viewBackoff: Backoff;
   private started = false;
+  private closed = false;
+  private readonly stopping = new AbortController();
+  private announced = false;
   writes = 0;
   viewsCollected = 0;
 
   constructor(opts: ReportWriterOptions) {
     this.o = opts;
     this.runner = new SerialRunner(() => this.sync(), opts.clock);
-    this.backoff = new Backoff({ ...(opts.backoff ?? { baseMs: 500, maxMs: 60_000 }), jitter: 'equal' }, opts.random);
+    const policy = { ...(opts.backoff ?? { baseMs: 500, maxMs: 60_000 }), jitter: 'equal' as const };
+    this.backoff = new Backoff(policy, opts.random);
+    this.viewBackoff = new Backoff(policy, opts.random);
   }
 
   set(report: ProbeReport): void {
@@ -242,10 +272,14 @@ export class ReportWriter {
   }
 
   close(): void {
+    this.closed = true;
+    this.stopping.abort();
+    this.o.clock.clearTimeout(this.viewRetry);
+    this.viewRetry = undefined;
     this.runner.close();
   }
 
-  /** Resolves once every report set so far has been written (or its retry is pending no longer). */
+  /** Resolves once every report set so far has been written (or its retry is pending no longer); a view's retry may still be pending. */
   idle(): Promise<void> {
     return this.runner.idle();
   }
@@ -254,16 +288,34 @@ export class ReportWriter {
     const report = this.desired;
     if (!report) return;
     const { api, logger } = this.o;
+    let worked = false;
+    let announce: { writes: number; kernelView: boolean } | undefined;
     try {
       const digest = (this.digest ??= await this.o.buildDigest(report));
-      if (this.viewDone !== digest) {
-        await this.publishView(report, digest);
-        this.viewDone = digest;
+      if (this.viewDone !== digest && this.viewRetry === undefined) {
+        try {
+          worked = await this.publishView(report, digest);
+          this.viewDone = digest;
+          this.viewBackoff.reset();
+        } catch (e) {
+          // Closed meanwhile (the daemon stopping killed the collector): nothing to retry, nothing to say.
+          if (!this.closed) {
+            const delay = this.viewBackoff.next(e instanceof KubeApiError ? (e.retryAfterMs ?? 0) : 0);
+            logger.warn({ err: `kernel view: ${errorText(e)}`, retryInMs: Math.round(delay) }, 'kernel view publish failed; will retry');
+            this.viewRetry = this.o.clock.setTimeout(() => {
+              this.viewRetry = undefined;
+              this.runner.kick();
+            }, delay);
+          }
+        }
       }
       this.uid ??= await this.o.nodeUid();
-      const obj = nodeReportObject(report, { name: this.o.nodeName, uid: this.uid }, digest);
-      const bytes = obj.binaryData!['report.json.br']!;
-      if (bytes !== this.written) {
+      // The JSON's hash decides whether to write: a re-probe that changed nothing packs nothing.
+      const json = nodeReportJson(report);
+      const hash = createHash('sha256').update(json).digest('hex');
+      if (hash !== this.written) {
+        worked = true;
+        const obj = nodeReportObject(report, { name: this.o.nodeName, uid: this.uid }, digest, json);
         const body = { ...obj, metadata: { ...obj.metadata, namespace: api.namespace } };
         try {
           await api.create(body);
@@ -282,25 +334,38 @@ export class ReportWriter {
           await api.replace(obj.metadata.name, body);
         }
         this.writes++;
-        this.written = bytes;
+        this.written = hash;
+        if (!this.announced) announce = { writes: this.writes, kernelView: this.viewDone === digest };
       }
       this.backoff.reset();
     } catch (e) {
-      const err = e instanceof KubeApiError ? e : new KubeApiError(`node report: ${(e as Error).message}`, undefined, undefined, e);
+      const err = e instanceof KubeApiError ? e : new KubeApiError(`node report: ${errorText(e)}`, undefined, undefined, e);
       const delay = this.backoff.next(err.retryAfterMs ?? 0);
       logger.warn({ err: err.message, retryInMs: Math.round(delay) }, 'node report update failed; will retry');
       this.runner.retryIn(delay);
+    } finally {
+      if (worked) this.o.afterWork?.();
+    }
+    // The first write of this start, after the memory of its pass was returned: the line the in-pod
+    // test (test/container/image.test.ts) measures the daemon after.
+    if (announce) {
+      this.announced = true;
+      logger.info(announce, 'node report published');
     }
   }
 
-  /** The build's view: already indexed → nothing; else collect it, write its parts, then the index. */
-  private async publishView(report: ProbeReport, digest: string): Promise<void> {
-    const { api } = this.o;
+  /** The build's view: already indexed → nothing (false); else collect it, write its parts, then the index (true). */
+  private async publishView(report: ProbeReport, digest: string): Promise<boolean> {
+    const { api, logger } = this.o;
     const index = kernelIndexName(digest);
-    if (await api.get(index)) return;
-    const view = await this.o.kernelView(report);
+    if (await api.get(index)) return false;
+    const t0 = Date.now();
+    const view = await this.o.kernelView(report, this.stopping.signal);
     this.viewsCollected++;
-    if (view.build.digest !== digest) throw new Error(`the kernel view's build ${view.build.digest} is not the running build ${digest}`);
+    const problem = packedViewProblem(view);
+    if (problem) throw new Error(`the collected view is unusable: ${problem}`);
+    if (view.digest !== digest) throw new Error(`the kernel view's build ${view.digest} is not the running build ${digest}`);
+    const collectMs = Date.now() - t0;
     const objs = kernelViewObjects(view).map((o) => ({ ...o, metadata: { ...o.metadata, namespace: api.namespace } }));
     const create = async (o: ConfigMapObject): Promise<boolean> => {
       try {
@@ -321,6 +386,9 @@ export class ReportWriter {
       if (winner && winner.metadata?.labels?.[SET_LABEL] !== ours) {
         for (const o of objs.slice(0, -1)) await api.delete(o.metadata.name);
       }
+      return true;
     }
+    logger.info({ build: buildKey(digest), parts: objs.length - 1, bytes: view.bytes.length, collectMs }, 'kernel view published');
+    return true;
   }
 }

@@ -30,6 +30,8 @@ export interface WriterOptions {
   startJitterMs: number;
   taint?: TaintSpec;
   backoff?: { baseMs: number; maxMs: number };
+  /** Called when writes brought the node in sync, to return the memory the pass took (the daemon: releaseMemory). */
+  afterWrites?: () => void;
 }
 
 export interface WriterStats {
@@ -166,10 +168,12 @@ export class NodeWriter {
           // After a restart the node may already hold our conditions: no status write arms the
           // heartbeat then, so arm it here when none is pending.
           if (this.heartbeatTimer === undefined) this.armHeartbeat();
+          const wrote = this.writes > 0;
           this.writes = 0;
           this.backoff.reset();
           this.lastFailure = undefined;
           this.markInSync();
+          if (wrote) this.o.afterWrites?.();
           return;
         }
         this.recentWrites.push(this.o.clock.now());

@@ -2,10 +2,9 @@
 // what check() asks of a kernel beyond the probe tables — its BTF for CO-RE and attach targets, its
 // function and tracepoint names, its config, and which helpers it treats as GPL-only — collected on
 // the node, so that `check --against REPORT` and `bpfready nodes` judge an object for a node without
-// reaching it. collectKernelView() reads the running kernel; savedKernelOptions() is check()'s
+// reaching it. collectKernelView() reads the running kernel (the build's digest: build-digest.ts); savedKernelOptions() is check()'s
 // KernelView over the saved section. A report without the section gives "unknown (report lacks
 // kernel view)" for those requirements, never "met".
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
@@ -16,6 +15,7 @@ import { readMounts } from '../kernel/statfs-mounts.ts';
 import { HELPER_NAMES } from '../native/uapi-names.ts';
 import { probeError } from '../contract/result.ts';
 import type { Fact, KernelViewSection, ProbeReport } from '../contract/report.ts';
+import { kernelBuildDigest, type KernelIdentity } from './build-digest.ts';
 import { parseKallsymsFunctions, type CheckOptions } from './check.ts';
 import { inPrivateTracefs, makeGplProbe } from './kernel-view.ts';
 import type { Requirement } from './model.ts';
@@ -23,10 +23,12 @@ import type { Requirement } from './model.ts';
 export const KERNEL_VIEW_VERSION = 1;
 export const LACKS_VIEW = 'unknown (report lacks kernel view): probe the node with bpfready probe --json --kernel-view';
 
-// Quality 9: 0.3 s for vmlinux's minimized BTF where 11 takes 12 s (and a qemu guest ten times that),
-// for 12 % more bytes.
+// Quality 5 (measured on 6.18: docs/daemon.md, "Memory after the first publish"): vmlinux's minimized
+// BTF (2.7 MB) packs to 1 % more bytes than at quality 9 in a third of the time (0.1 s), the function
+// list (3 MB) to 14 % more, and the match finder's tables take ~20 MiB instead of ~44 MiB at the
+// collector's peak (quality 11 takes 12 s for 12 % fewer bytes than 9).
 const pack = (b: Buffer | string): string =>
-  brotliCompressSync(b, { params: { [constants.BROTLI_PARAM_QUALITY]: 9, [constants.BROTLI_PARAM_LGWIN]: 24 } }).toString('base64');
+  brotliCompressSync(b, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_LGWIN]: 24 } }).toString('base64');
 const unpack = (s: string): Buffer => brotliDecompressSync(Buffer.from(s, 'base64'));
 const packList = (names: Iterable<string>): string => pack([...new Set(names)].sort().join('\n'));
 const unpackList = (s: string): string[] => {
@@ -50,29 +52,8 @@ export function listTracepoints(hostRoot: string): string[] | string {
   return typeof found === 'string' ? found : found.filter((l) => /^[\w.-]+\/[\w.-]+$/.test(l));
 }
 
-/**
- * The build's identity: the sha256 of its vmlinux BTF, which every change of the kernel's types or
- * functions changes; without BTF, of its release, version and machine.
- */
-export function kernelBuildDigest(report: ProbeReport, btf: Buffer | undefined): string {
-  return `sha256:${createHash('sha256')
-    .update(btf ?? `${report.kernel.release}\n${report.kernel.version}\n${report.kernel.machine}`)
-    .digest('hex')}`;
-}
-
-/** kernelBuildDigest() of the kernel under `hostRoot` (the daemon's, read once: a hash of a few MB). */
-export function runningBuildDigest(hostRoot: string, report: ProbeReport): string {
-  let btf: Buffer | undefined;
-  try {
-    btf = readFileSync(join(hostRoot, 'sys/kernel/btf/vmlinux'));
-  } catch {
-    btf = undefined;
-  }
-  return kernelBuildDigest(report, btf);
-}
-
 /** The kernel view of the kernel under `hostRoot` (docs/json.md "kernelView"); parts that cannot be read say why. */
-export function collectKernelView(hostRoot: string, report: ProbeReport): KernelViewSection {
+export function collectKernelView(hostRoot: string, report: KernelIdentity): KernelViewSection {
   const problems: Record<string, string> = {};
   const why = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
   const view: KernelViewSection = {

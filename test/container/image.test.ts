@@ -22,7 +22,18 @@ import { ApiServerDouble, type NodeObject } from '../publish/apiserver-double.ts
 import { foreignNode } from '../publish/fixtures.ts';
 import { BIN, start, until, type Running } from '../e2e/process.ts';
 import { differences } from './compare.ts';
-import { containerPid, containerSkipReason, ensureImage, memoryMiB, podman, podmanRun, REPO, removeContainer } from './image.ts';
+import {
+  cgroupPeakMiB,
+  containerPid,
+  containerSkipReason,
+  ensureImage,
+  memoryLine,
+  memoryMiB,
+  podman,
+  podmanRun,
+  REPO,
+  removeContainer,
+} from './image.ts';
 import { podRun, type PodRun } from './pod.ts';
 
 const skip = containerSkipReason();
@@ -207,9 +218,9 @@ describe.skipIf(skip !== undefined)('the image, run as the chart runs it', () =>
       const metrics = await (await fetch(`${url}/metrics`)).text();
       expect(metrics).toMatch(/^bpfready_ready(\{[^}]*\})? 1$/m);
       expect(metrics).toMatch(/^bpfready_last_successful_probe_timestamp_seconds /m);
-      const { rss, hwm } = memoryMiB(containerPid(name));
-      console.log(`in-pod daemon: VmRSS ${rss.toFixed(1)} MiB, VmHWM ${hwm.toFixed(1)} MiB after its first probe`);
-      expect(rss).toBeGreaterThan(10);
+      const m = memoryMiB(containerPid(name));
+      console.log(`in-pod daemon after its first probe: ${memoryLine(m)}`);
+      expect(m.rss).toBeGreaterThan(10);
     }, 150_000);
 
     it('publishes the labels and conditions a daemon on the host publishes', async () => {
@@ -225,6 +236,29 @@ describe.skipIf(skip !== undefined)('the image, run as the chart runs it', () =>
       // Foreign state on the node stays as it was.
       expect(podApi.node(NODE).metadata.labels?.['team.example.com/owner']).toBe('infra');
     }, 150_000);
+
+    it("publishes its node report and its build's kernel view; its memory after that first publish", async () => {
+      // The chart's default kubernetes.reports: the node report and, once per build, the kernel view,
+      // whose index is written after its parts (src/publish/reports.ts). The daemon's namespace is its
+      // kubeconfig context's, here none: "default".
+      const objects = () => podApi.objects('/v1/default/configmaps') as { metadata: { labels?: Record<string, string> } }[];
+      const kind = (k: string) => () => objects().find((o) => o.metadata.labels?.['bpfready.io/object'] === k);
+      await until('the kernel-view index ConfigMap', kind('kernel-index'), 120_000);
+      await until('the node-report ConfigMap', kind('node-report'), 60_000);
+      // The writer logs its first write once the memory of that pass was returned (src/publish/reports.ts).
+      await until(
+        'the "node report published" log line',
+        () => (podman(['logs', name]).stdout.includes('"msg":"node report published"') ? true : undefined),
+        60_000,
+      );
+      const pid = containerPid(name);
+      const m = memoryMiB(pid);
+      const cg = cgroupPeakMiB(pid);
+      console.log(
+        `in-pod daemon after its first publish (node report and kernel view): ${memoryLine(m)}; the pod's cgroup at most ${cg?.toFixed(1) ?? '(unreadable)'} MiB (the kernel view's process included)`,
+      );
+      expect(m.rss).toBeGreaterThan(10);
+    }, 200_000);
 
     it('SIGTERM: the daemon stops and the container exits 0', async () => {
       expect(podman(['kill', '--signal', 'TERM', name]).status).toBe(0);

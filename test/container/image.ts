@@ -74,9 +74,42 @@ export function containerPid(name: string): number {
   return Number(execFileSync('podman', ['inspect', '--format', '{{.State.Pid}}', name], { env, encoding: 'utf8' }).trim());
 }
 
-/** VmRSS and VmHWM of a process, in MiB. */
-export function memoryMiB(pid: number): { rss: number; hwm: number } {
+export interface MemoryMiB {
+  rss: number;
+  hwm: number;
+  /** RssAnon and RssFile: the process's own memory, and the mapped pages of node and its libraries. */
+  anon: number;
+  file: number;
+}
+
+/** VmRSS, VmHWM, RssAnon and RssFile of a process, in MiB. */
+export function memoryMiB(pid: number): MemoryMiB {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024, anon: kb('RssAnon') / 1024, file: kb('RssFile') / 1024 };
 }
+
+/**
+ * The most memory the container's cgroup (the daemon and any child it ran, page cache included) has
+ * been charged, in MiB: what the chart's memory limit is enforced against. cgroup v2 memory.peak or
+ * v1 memory.max_usage_in_bytes; undefined where neither is readable.
+ */
+export function cgroupPeakMiB(pid: number): number | undefined {
+  for (const line of readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const [, controllers, path] = line.split(':');
+    const file =
+      controllers === ''
+        ? `/sys/fs/cgroup${path}/memory.peak`
+        : controllers?.split(',').includes('memory')
+          ? `/sys/fs/cgroup/memory${path}/memory.max_usage_in_bytes`
+          : undefined;
+    if (!file) continue;
+    try {
+      return Number(readFileSync(file, 'utf8').trim()) / 2 ** 20;
+    } catch {}
+  }
+  return undefined;
+}
+
+export const memoryLine = (m: MemoryMiB): string =>
+  `VmRSS ${m.rss.toFixed(1)} MiB (${m.anon.toFixed(1)} anonymous, ${m.file.toFixed(1)} file), VmHWM ${m.hwm.toFixed(1)} MiB`;

@@ -19,6 +19,7 @@ import { parseProfiles } from '../../src/requirements/profiles.ts';
 import { evaluateReport } from '../../src/requirements/against.ts';
 import { createConfigMapApi, createNodeApi } from '../../src/publish/client.ts';
 import { createPublisher, type NodePublisher } from '../../src/publish/index.ts';
+import { packKernelView } from '../../src/publish/reports.ts';
 import type { ProfileCheck } from '../../src/requirements/profile-checks.ts';
 import { loadReports } from '../../src/requirements/reports.ts';
 import { requirementId } from '../../src/requirements/model.ts';
@@ -120,7 +121,7 @@ describe('tutorial: ship an eBPF workload only to nodes that can run it', () => 
         reports: {
           api: createConfigMapApi(server.kubeConfig(), NS),
           buildDigest: async () => report.kernelView!.build.digest,
-          kernelView: async () => report.kernelView!,
+          kernelView: async () => packKernelView(report.kernelView!),
         },
       });
       publishers.push(p);

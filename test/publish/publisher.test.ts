@@ -73,6 +73,21 @@ async function settle(p: NodePublisher): Promise<void> {
 const failed = (p: NodePublisher, n = 1) => until(`${n} failed pass(es)`, () => (p.stats().failures >= n ? true : undefined));
 
 describe('publisher against the API-server double', () => {
+  it('calls afterWork once writes brought the node in sync, and not after a pass that wrote nothing', async () => {
+    let released = 0;
+    const p = publisher({ afterWork: () => released++ });
+    p.publish(report(), checksOk);
+    await settle(p);
+    expect(released).toBe(1);
+    // The same state again: in sync without a write.
+    p.publish(report(), checksOk);
+    await settle(p);
+    expect(released).toBe(1);
+    p.publish(report(), checksBad);
+    await settle(p);
+    expect(released).toBe(2);
+  });
+
   it('publishes labels, ownership, conditions; leaves foreign state untouched', async () => {
     const before = server.node(NODE);
     const p = publisher();

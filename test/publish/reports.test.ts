@@ -10,10 +10,12 @@ import { createConfigMapApi, createNodeApi } from '../../src/publish/client.ts';
 import {
   kernelIndexName,
   nodeObjectName,
+  packKernelView,
   readPublished,
   ReportWriter,
   SET_LABEL,
   type ConfigMapObject,
+  type ReportWriterOptions,
 } from '../../src/publish/reports.ts';
 import { pruneReports } from '../../src/publish/prune.ts';
 import { loadReports } from '../../src/requirements/reports.ts';
@@ -49,7 +51,12 @@ interface Made {
 }
 
 /** A node's writer; its kernel view comes from `view` (by default the saved report's). */
-function writer(s: ApiServerDouble, node: string, view: () => Promise<KernelViewSection> = async () => VIEW): Made {
+function writer(
+  s: ApiServerDouble,
+  node: string,
+  view: () => Promise<KernelViewSection> = async () => VIEW,
+  more: Partial<ReportWriterOptions> = {},
+): Made {
   const warnings: string[] = [];
   const logger = quietLogger();
   logger.warn = ((o: { err?: string }) => void warnings.push(o.err ?? '')) as never;
@@ -59,10 +66,11 @@ function writer(s: ApiServerDouble, node: string, view: () => Promise<KernelView
     nodeName: node,
     nodeUid: async () => (await nodes.read(node)).metadata!.uid!,
     buildDigest: async () => VIEW.build.digest,
-    kernelView: view,
+    kernelView: async () => packKernelView(await view()),
     logger,
     clock: new RecordingClock(),
     random: () => 0.5,
+    ...more,
   });
   return { writer: w, warnings };
 }
@@ -121,6 +129,40 @@ describe('the report writer', () => {
     expect(reportOf(s, 'node-a')?.metadata.annotations['bpfready.io/generated-at']).toBe(changed.generatedAt);
     expect(s.writes - after1).toBe(1);
     expect(w.viewsCollected).toBe(1);
+  });
+
+  it('calls afterWork after a pass that collected the view or wrote the report, and not after one that wrote nothing', async () => {
+    const s = await double('node-a');
+    let released = 0;
+    const { writer: w } = writer(s, 'node-a', undefined, { afterWork: () => released++ });
+    w.start(0);
+    w.set(DEBIAN);
+    await w.idle();
+    expect(released).toBe(1);
+    w.set({ ...DEBIAN, generatedAt: '2026-12-03T10:00:00.000Z' });
+    await w.idle();
+    expect(released).toBe(1);
+    w.set({ ...DEBIAN, kernel: { ...DEBIAN.kernel, release: `${DEBIAN.kernel.release}+patched` } });
+    await w.idle();
+    expect(released).toBe(2);
+  });
+
+  it('writes the node report when its view cannot be collected, and retries the view until it lands', async () => {
+    const s = await double('node-a');
+    let calls = 0;
+    const { writer: w, warnings } = writer(s, 'node-a', async () => {
+      if (++calls <= 2) throw new Error(`collector failed\nattempt ${calls}`);
+      return VIEW;
+    });
+    w.start(0);
+    w.set(DEBIAN);
+    await until(s, 'node-a', DEBIAN.generatedAt);
+    await vi.waitFor(() => expect(s.customObject(`${CM}/${kernelIndexName(VIEW.build.digest)}`)).toBeDefined(), {
+      timeout: 30_000,
+      interval: 20,
+    });
+    expect(warnings).toEqual(['kernel view: collector failed attempt 1', 'kernel view: collector failed attempt 2']);
+    expect((readPublished(stored(s))[0]!.report as ProbeReport).kernelView).toEqual(VIEW);
   });
 
   it('collects a build view once: the second node of the build finds its index and collects nothing', async () => {

@@ -120,19 +120,20 @@ export class Btf {
   /** First type id defined in this blob (1, or base.typeCount + 1 for split BTF). */
   readonly firstId: number;
 
-  readonly #view: DataView;
-  readonly #bytes: Uint8Array;
+  #view: DataView;
+  #bytes: Uint8Array;
   readonly #strStart: number;
   readonly #strLen: number;
   /** String offsets below this belong to the base. */
   readonly #strBase: number;
-  readonly #offsets: Uint32Array;
-  readonly #kinds: Uint8Array;
-  readonly #declTags: number[];
+  #offsets: Uint32Array;
+  #kinds: Uint8Array;
+  #declTags: number[];
   #index: Map<string, number>[] | undefined;
   #essential: Map<string, number[]> | undefined;
   #ascii: string | undefined;
   #decoded = 0;
+  #freed = false;
 
   private constructor(bytes: Uint8Array, input: string, base: Btf | undefined) {
     const fail = (msg: string): never => {
@@ -226,9 +227,34 @@ export class Btf {
     return new Btf(bytes, opts.input ?? 'BTF', opts.base);
   }
 
+  /**
+   * Give this BTF's memory back now rather than at some later garbage collection (vmlinux: its
+   * ~5 MB of bytes and ~1 MB of type tables; docs/probes.md, "Memory"): the bytes, when they are
+   * a buffer of their own (readBtfFile's are), and the tables parse() built. Only for a Btf its
+   * caller parsed for itself, never one from loadBtfFile's cache, which others may hold, nor a
+   * base of split BTF still in use. Afterwards it defines no types: every lookup answers as for an
+   * unknown id.
+   */
+  free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
+    const bytes = this.#bytes;
+    const own = bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    for (const b of [own ? bytes.buffer : undefined, this.#offsets.buffer, this.#kinds.buffer])
+      if (b instanceof ArrayBuffer && !b.detached) b.transfer(0);
+    this.#bytes = new Uint8Array(0);
+    this.#view = new DataView(this.#bytes.buffer);
+    this.#offsets = new Uint32Array(0);
+    this.#kinds = new Uint8Array(0);
+    this.#declTags = [];
+    this.#index = undefined;
+    this.#essential = undefined;
+    this.#ascii = undefined;
+  }
+
   /** The blob that defines `id` (this one or a base), or undefined for void and unknown ids. */
   #owner(id: number): Btf | undefined {
-    if (!Number.isInteger(id) || id < 1 || id > this.typeCount) return undefined;
+    if (this.#freed || !Number.isInteger(id) || id < 1 || id > this.typeCount) return undefined;
     let b: Btf | undefined = this;
     while (b && id < b.firstId) b = b.base;
     return b;
@@ -562,10 +588,17 @@ export function loadBtfFile(path: string, base?: Btf): Btf {
   const hit = cache.get(path);
   const held = hit?.btf.deref();
   if (hit && held && hit.mtimeMs === st.mtimeMs && hit.size === st.size && held.base === base) return held;
-  const bytes = readFileMapped(path, st.size) ?? readFileSync(path);
-  const btf = Btf.parse(bytes, base ? { input: path, base } : { input: path });
+  const btf = Btf.parse(readBtfFile(path, st.size), base ? { input: path, base } : { input: path });
   cache.set(path, { mtimeMs: st.mtimeMs, size: st.size, btf: new WeakRef(btf) });
   return btf;
+}
+
+/**
+ * The bytes of a BTF file, not cached: one mmap where the kernel allows it (sysfs, 6.16+), else
+ * read(2). A buffer of their own, which Btf.free() can give back.
+ */
+export function readBtfFile(path: string, size = statSync(path).size): Uint8Array {
+  return readFileMapped(path, size) ?? readFileSync(path);
 }
 
 /** Identity of a BTF file as loadBtfFile() caches it: path, mtime and size. */

@@ -10,7 +10,7 @@ import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-na
 import { progLoad } from '../native/bpf.ts';
 import { raiseMemlockLimit } from '../native/libc.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
-import { Btf, btfFileKey, BtfKind, readBtfFile } from '../kernel/btf.ts';
+import { Btf, btfFileKey, BtfKind } from '../kernel/btf.ts';
 import { readMountinfoText } from '../kernel/mountinfo.ts';
 import { kernelVersionCode } from '../kernel/osrelease.ts';
 import { capabilityNames, inInitUserNamespace, readOwnStatus } from '../kernel/procstatus.ts';
@@ -99,8 +99,7 @@ class BtfAnswers implements ReleasableBtf {
   #load(): Btf | undefined {
     if (this.#btf || this.parseError) return this.#btf;
     try {
-      const path = join(this.#hostRoot, 'sys/kernel/btf/vmlinux');
-      this.#btf = Btf.parse(readBtfFile(path), { input: path });
+      this.#btf = Btf.open(join(this.#hostRoot, 'sys/kernel/btf/vmlinux'));
     } catch (err) {
       this.parseError = err instanceof Error ? err.message : String(err);
     }

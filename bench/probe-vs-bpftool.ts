@@ -71,8 +71,9 @@ function run(cmd: string, args: string[], out: string): { wall: number; cpu: num
 /** Every command in turn, `runs` times (after one warm-up round), so a drift of the machine hits all alike. */
 export function measure(runs: number, names = Object.keys(COMMANDS)): Record<string, Samples> {
   if (!existsSync(GNU_TIME)) throw new Error(`${GNU_TIME} is missing (Debian package time; scripts/test-setup.sh installs it)`);
-  // The floors run with the compile cache the launcher gives the product (bin/bpfready).
+  // The floors run with the compile cache and the malloc arenas the launcher gives the product (bin/bpfready).
   process.env.NODE_COMPILE_CACHE ??= `${process.env.TMPDIR ?? '/tmp'}/bpfready-node-compile-cache`;
+  process.env.MALLOC_ARENA_MAX ??= '2';
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-bench-'));
   const out = join(dir, 'time');
   try {

@@ -21,7 +21,21 @@ export const FULL = 'bpfready probe --json';
 export const TABLES_THREADS = 'bpfready probe --json --tables-only --workers 1';
 export const FLOOR_ROWS = "floor: bpftool's helper loads from Node";
 export const FLOOR_NODE = 'floor: node start, nothing run';
+export const FLOOR_KOFFI = 'floor: node + koffi and our libc bindings loaded';
 export const FLOOR_WORKER = 'floor: node + one worker thread with koffi';
+
+/**
+ * The node flags bin/bpfready gives the one-shot commands (probe, check): the floors run with them,
+ * so that their memory is what the product's would be with nothing else done.
+ */
+export function oneshotNodeFlags(): string[] {
+  const launcher = readFileSync(`${root}bin/bpfready`, 'utf8');
+  const base = /^flags="([^"$]+)"$/m.exec(launcher);
+  const oneshot = /^oneshot_flags="\$flags ?([^"]*)"$/m.exec(launcher);
+  if (!base || !oneshot) throw new Error('bin/bpfready: no one-shot flags lines (flags=, oneshot_flags=) found');
+  return [...base[1]!.split(/\s+/), ...oneshot[1]!.split(/\s+/)].filter(Boolean);
+}
+const oneshot = oneshotNodeFlags();
 
 export const COMMANDS: Record<string, [string, string[]]> = {
   [BPFTOOL]: ['bpftool', ['feature', 'probe', 'full', '-j']],
@@ -29,12 +43,14 @@ export const COMMANDS: Record<string, [string, string[]]> = {
   [TABLES_THREADS]: [`${root}bin/bpfready`, ['probe', '--json', '--tables-only', '--workers', '1']],
   [FULL]: [`${root}bin/bpfready`, ['probe', '--json']],
   // Not product commands: the least a Node process of ours takes for bpftool's own helper loads
-  // (bench/floor/rows.ts), for starting at all, and for starting the one worker thread the helper
-  // matrix uses on two CPUs (bench/floor/worker.ts), so that the ratios above can be read against
-  // what the runtime allows.
-  [FLOOR_ROWS]: [node, ['--disable-warning=ExperimentalWarning', `${root}bench/floor/rows.ts`]],
-  [FLOOR_NODE]: [node, ['-e', '0']],
-  [FLOOR_WORKER]: [node, ['--disable-warning=ExperimentalWarning', `${root}bench/floor/worker.ts`]],
+  // (bench/floor/rows.ts), for starting at all, for loading koffi and the bpf() gateway every probe
+  // loads (bench/floor/koffi.ts), and for starting the one worker thread the helper matrix uses on
+  // two CPUs without native-shim (bench/floor/worker.ts), so that the ratios and peaks above can be
+  // read against what the runtime allows. All with the one-shot commands' node flags.
+  [FLOOR_ROWS]: [node, [...oneshot, `${root}bench/floor/rows.ts`]],
+  [FLOOR_NODE]: [node, [...oneshot, '-e', '0']],
+  [FLOOR_KOFFI]: [node, [...oneshot, `${root}bench/floor/koffi.ts`]],
+  [FLOOR_WORKER]: [node, [...oneshot, `${root}bench/floor/worker.ts`]],
 };
 
 export interface Samples {
@@ -55,8 +71,9 @@ function run(cmd: string, args: string[], out: string): { wall: number; cpu: num
 /** Every command in turn, `runs` times (after one warm-up round), so a drift of the machine hits all alike. */
 export function measure(runs: number, names = Object.keys(COMMANDS)): Record<string, Samples> {
   if (!existsSync(GNU_TIME)) throw new Error(`${GNU_TIME} is missing (Debian package time; scripts/test-setup.sh installs it)`);
-  // The floors run with the compile cache the launcher gives the product (bin/bpfready).
+  // The floors run with the compile cache and the malloc arenas the launcher gives the product (bin/bpfready).
   process.env.NODE_COMPILE_CACHE ??= `${process.env.TMPDIR ?? '/tmp'}/bpfready-node-compile-cache`;
+  process.env.MALLOC_ARENA_MAX ??= '2';
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-bench-'));
   const out = join(dir, 'time');
   try {

@@ -11,7 +11,7 @@ import { availableParallelism, loadavg, release } from 'node:os';
 import { median, mib } from './daemon-common.ts';
 import { importBreakdown } from './imports.ts';
 import { imageTree } from './image-tree.ts';
-import { BPFTOOL, FLOOR_NODE, FLOOR_ROWS, FLOOR_WORKER, FULL, measure, TABLES, TABLES_THREADS } from './probe-vs-bpftool.ts';
+import { BPFTOOL, FLOOR_KOFFI, FLOOR_NODE, FLOOR_ROWS, FLOOR_WORKER, FULL, measure, TABLES, TABLES_THREADS } from './probe-vs-bpftool.ts';
 import { measureSteady, type Steady } from './daemon-steady.ts';
 
 const here = new URL('.', import.meta.url).pathname;
@@ -67,8 +67,17 @@ if (process.geteuid?.() !== 0) {
     '≤ 70 MiB peak',
     verdict(peak(FULL) <= 70 * 1024),
   ]);
-  for (const f of [FLOOR_ROWS, FLOOR_WORKER, FLOOR_NODE])
+  for (const f of [FLOOR_ROWS, FLOOR_WORKER, FLOOR_KOFFI, FLOOR_NODE])
     rows.push([f, `${ms(w(f))} wall, ${ms(c(f))} CPU, ${MiB(peak(f))}`, ratio(w(f), bw), '', '']);
+  // The CLI probe's peak beside what Node alone and Node with koffi take (docs/probes.md, "Memory").
+  const above = (n: string) => `+${((peak(n) - peak(FLOOR_KOFFI)) / 1024).toFixed(1)}`;
+  rows.push([
+    'peak RSS: `--tables-only` / full / floor node + koffi / floor node',
+    `${MiB(peak(TABLES))} / ${MiB(peak(FULL))} / ${MiB(peak(FLOOR_KOFFI))} / ${MiB(peak(FLOOR_NODE))}`,
+    `${above(TABLES)} / ${above(FULL)} MiB over node + koffi`,
+    '≤ 70 MiB',
+    verdict(peak(TABLES) <= 70 * 1024 && peak(FULL) <= 70 * 1024),
+  ]);
   const mem = (s: Steady, what: string, target?: [number, number]) => {
     const steady = median(s.rss) / 2 ** 20;
     const hwm = s.hwm / 2 ** 20;

@@ -10,7 +10,7 @@ import { HELPER_NAMES, MAP_TYPE_NAMES, PROG_TYPE_NAMES } from '../native/uapi-na
 import { progLoad } from '../native/bpf.ts';
 import { raiseMemlockLimit } from '../native/libc.ts';
 import { RETURN_ZERO } from '../native/insn.ts';
-import { btfFileKey, BtfKind, loadVmlinuxBtf, type Btf } from '../kernel/btf.ts';
+import { Btf, btfFileKey, BtfKind } from '../kernel/btf.ts';
 import { readMountinfoText } from '../kernel/mountinfo.ts';
 import { kernelVersionCode } from '../kernel/osrelease.ts';
 import { capabilityNames, inInitUserNamespace, readOwnStatus } from '../kernel/procstatus.ts';
@@ -79,8 +79,10 @@ function sysctl(hostRoot: string, name: string): number | undefined {
 
 /**
  * The vmlinux BTF questions the engine asks (target ids, struct members, enum values), answered once
- * and remembered. The parsed BTF itself is only weakly held (src/kernel/btf.ts): a daemon re-probe
- * asks the same questions and gets the remembered answers without 20 MB of BTF in memory.
+ * and remembered: a daemon re-probe asks the same questions and gets the remembered answers without
+ * the BTF in memory. The BTF is parsed for this alone (not from loadBtfFile's shared cache) so that
+ * release() can free it at once when the tables have asked their last question, before the helper
+ * answers and the report are built (docs/probes.md, "Memory").
  */
 class BtfAnswers implements ReleasableBtf {
   readonly #hostRoot: string;
@@ -97,14 +99,15 @@ class BtfAnswers implements ReleasableBtf {
   #load(): Btf | undefined {
     if (this.#btf || this.parseError) return this.#btf;
     try {
-      this.#btf = loadVmlinuxBtf(this.#hostRoot);
+      this.#btf = Btf.open(join(this.#hostRoot, 'sys/kernel/btf/vmlinux'));
     } catch (err) {
       this.parseError = err instanceof Error ? err.message : String(err);
     }
     return this.#btf;
   }
-  /** Let the parsed BTF go (end of a probe); the remembered answers stay. */
+  /** Free the parsed BTF now (a later question parses it again); the remembered answers stay. */
   release(): void {
+    this.#btf?.free();
     this.#btf = undefined;
   }
   #ask<T>(key: string, f: (btf: Btf) => T, none: T): T {
@@ -354,6 +357,8 @@ export async function probeTables(opts: TableOptions = {}): Promise<Tables> {
       for (const [name, run] of Object.entries(MISC_PROBES)) misc[name] = cached(ctx, `misc:${name}`, () => run(env));
     }
 
+    // The tables' last BTF question is behind us: free it before the helper answers arrive.
+    (env.btf as ReleasableBtf | undefined)?.release();
     if (want.has('helpers')) {
       // Results come per chunk of a row, in whatever order the threads answered.
       const fresh = new Map<string, { row: ResultMap; pending: number[] }>();

@@ -2,6 +2,7 @@
 // Prints what the running kernel can do for eBPF, for this process's privileges. The JSON document
 // is a public interface (docs/json.md).
 import { parseArgs } from 'node:util';
+import { writeJson } from '../base/json-out.ts';
 import { hostRootProblem, hostRootSetting } from '../kernel/hostroot.ts';
 import { discardPrewarmedPool, prewarmHelperPool } from '../collect/helper-pool.ts';
 import { loadShimPath } from '../collect/shim-path.ts';
@@ -99,7 +100,14 @@ async function probeCommand(argv: string[]): Promise<number> {
     ...(values.full ? { full: true } : {}),
   });
   if (values['kernel-view']) report.kernelView = (await import('../requirements/saved-view.ts')).collectKernelView(hostRoot, report);
-  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderText(report, Boolean(values.verbose)));
+  // The helper answers' garbage (verifier logs, rows built twice, promoted early by the small young
+  // generation) is collected before the report is written: where the CPU is contended V8's
+  // concurrent marking may not have run yet, and the peak would be that garbage plus the output.
+  // bin/bpfready passes --expose-gc to the one-shot commands (docs/probes.md, "Memory").
+  (globalThis as { gc?: () => void }).gc?.();
+  // The JSON in pieces: the document is ~1.5 MB, and one string of it would be the probe's peak.
+  if (values.json) writeJson(report, (s) => process.stdout.write(s));
+  else process.stdout.write(renderText(report, Boolean(values.verbose)));
   return 0;
 }
 

@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ParseError } from '../base/errors.ts';
-import { readFileMapped } from '../native/libc.ts';
+import { mapFile, type FileMapping } from '../native/libc.ts';
 
 export const BtfKind = {
   INT: 1,
@@ -112,6 +112,13 @@ export interface BtfParseOptions {
   base?: Btf;
 }
 
+// A file's BTF is parsed in place where the kernel lets us map it (Btf.open): no copy, and the
+// kernel's pages are not charged to us. So no view of #bytes may leave this class (every method
+// returns numbers and decoded strings), and free() swaps in empty tables before it unmaps: nothing
+// can read the mapping once it is gone. A mapped Btf that is never freed is unmapped when it is
+// garbage collected.
+const unmapWhenCollected = new FinalizationRegistry<FileMapping>((m) => m.unmap());
+
 export class Btf {
   readonly littleEndian: boolean;
   /** Highest type id, including the base's. */
@@ -120,19 +127,21 @@ export class Btf {
   /** First type id defined in this blob (1, or base.typeCount + 1 for split BTF). */
   readonly firstId: number;
 
-  readonly #view: DataView;
-  readonly #bytes: Uint8Array;
+  #view: DataView;
+  #bytes: Uint8Array;
   readonly #strStart: number;
   readonly #strLen: number;
   /** String offsets below this belong to the base. */
   readonly #strBase: number;
-  readonly #offsets: Uint32Array;
-  readonly #kinds: Uint8Array;
-  readonly #declTags: number[];
+  #offsets: Uint32Array;
+  #kinds: Uint8Array;
+  #declTags: number[];
   #index: Map<string, number>[] | undefined;
   #essential: Map<string, number[]> | undefined;
   #ascii: string | undefined;
   #decoded = 0;
+  #freed = false;
+  #mapping: FileMapping | undefined;
 
   private constructor(bytes: Uint8Array, input: string, base: Btf | undefined) {
     const fail = (msg: string): never => {
@@ -226,9 +235,62 @@ export class Btf {
     return new Btf(bytes, opts.input ?? 'BTF', opts.base);
   }
 
+  /**
+   * Parse a BTF file, not cached. A sysfs file (the kernel's BTF, 6.16+) is parsed in place,
+   * mapped read-only: one system call, no copy, and no memory of ours (docs/probes.md, "Memory");
+   * free() unmaps it at once, else it goes when this Btf is garbage collected. Any other file is
+   * read. fs errors (ENOENT, EACCES) propagate.
+   */
+  static open(path: string, opts: { base?: Btf; size?: number } = {}): Btf {
+    const m = mapFile(path, opts.size ?? statSync(path).size);
+    if (!m) return new Btf(readFileSync(path), path, opts.base);
+    let btf: Btf;
+    try {
+      btf = new Btf(m.bytes, path, opts.base);
+    } catch (e) {
+      m.unmap();
+      throw e;
+    }
+    btf.#mapping = m;
+    unmapWhenCollected.register(btf, m, btf);
+    return btf;
+  }
+
+  /**
+   * Give this BTF's memory back now rather than at some later garbage collection (vmlinux: ~1 MB
+   * of type tables, and its ~5 MB of bytes when they were read rather than mapped; docs/probes.md,
+   * "Memory"): the mapping or the bytes (when they are a buffer of their own, as Btf.open's are),
+   * and the tables parse() built. Only for a Btf its caller opened or parsed for itself, never one
+   * from loadBtfFile's cache, which others may hold. Afterwards it defines no types: every lookup
+   * answers as for an unknown id (so does a split BTF's lookup of its freed base's types).
+   */
+  free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
+    const bytes = this.#bytes;
+    const own =
+      !this.#mapping && bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+    for (const b of [own ? bytes.buffer : undefined, this.#offsets.buffer, this.#kinds.buffer])
+      if (b instanceof ArrayBuffer && !b.detached) b.transfer(0);
+    this.#bytes = new Uint8Array(0);
+    this.#view = new DataView(this.#bytes.buffer);
+    this.#offsets = new Uint32Array(0);
+    this.#kinds = new Uint8Array(0);
+    this.#declTags = [];
+    this.#index = undefined;
+    this.#essential = undefined;
+    this.#ascii = undefined;
+    // Only now that nothing here can reach the mapping.
+    if (this.#mapping) {
+      unmapWhenCollected.unregister(this);
+      this.#mapping.unmap();
+      this.#mapping = undefined;
+    }
+  }
+
   /** The blob that defines `id` (this one or a base), or undefined for void and unknown ids. */
   #owner(id: number): Btf | undefined {
-    if (!Number.isInteger(id) || id < 1 || id > this.typeCount) return undefined;
+    if (this.#freed || !Number.isInteger(id) || id < 1 || id > this.typeCount) return undefined;
     let b: Btf | undefined = this;
     while (b && id < b.firstId) b = b.base;
     return b;
@@ -562,8 +624,7 @@ export function loadBtfFile(path: string, base?: Btf): Btf {
   const hit = cache.get(path);
   const held = hit?.btf.deref();
   if (hit && held && hit.mtimeMs === st.mtimeMs && hit.size === st.size && held.base === base) return held;
-  const bytes = readFileMapped(path, st.size) ?? readFileSync(path);
-  const btf = Btf.parse(bytes, base ? { input: path, base } : { input: path });
+  const btf = Btf.open(path, base ? { base, size: st.size } : { size: st.size });
   cache.set(path, { mtimeMs: st.mtimeMs, size: st.size, btf: new WeakRef(btf) });
   return btf;
 }

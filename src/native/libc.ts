@@ -113,16 +113,24 @@ export function ioctl(fd: number, req: number, arg: number): SysResult {
   return result(cIoctl(fd, req, arg));
 }
 
+/** A file mapped read-only: its bytes, valid until unmap() (idempotent). */
+export interface FileMapping {
+  readonly bytes: Uint8Array;
+  unmap(): void;
+}
+
 /**
- * The whole of a file through mmap(2), copied out and unmapped: one system call where read(2) of a
- * sysfs binary file returns a page at a time (/sys/kernel/btf/vmlinux: ~1,350 reads, 6–10 ms, against
- * ~1 ms here; the kernel maps vmlinux BTF read-only and private since 6.16). undefined when the file
- * cannot be mapped (older kernels, other filesystems): the caller reads it instead.
+ * A sysfs binary file mapped read-only and private with one mmap(2), where read(2) returns a page
+ * per call (/sys/kernel/btf/vmlinux: ~1,350 reads, 6–10 ms, against ~1 ms here; the kernel maps
+ * vmlinux BTF read-only and private since 6.16). The pages are the kernel's own: they are not
+ * charged to this process's RSS. undefined when the file cannot be mapped (older kernels, other
+ * filesystems): the caller reads it instead. After unmap() any view of the bytes still reachable
+ * would fault the process: the caller must keep every view to itself and drop them first.
  */
-export function readFileMapped(path: string, size: number): Uint8Array | undefined {
+export function mapFile(path: string, size: number): FileMapping | undefined {
   if (!(size > 0)) return undefined;
   // sysfs only: its binary files do not shrink under us, where a regular file truncated between the
-  // stat and the copy would kill the process with SIGBUS.
+  // stat and a read of the mapping would kill the process with SIGBUS.
   const fsType = statfsMagic(path);
   if (!fsType.ok || fsType.value !== SYSFS_MAGIC) return undefined;
   if (cMmap === undefined) {
@@ -138,15 +146,19 @@ export function readFileMapped(path: string, size: number): Uint8Array | undefin
     const addr = cMmap(null, size, PROT_READ, MAP_PRIVATE, fd, 0);
     // MAP_FAILED is (void *)-1; koffi hands a pointer back as an opaque object, or null.
     if (addr === null || koffi.address(addr) === 0xffffffffffffffffn) return undefined;
-    try {
-      return new Uint8Array(koffi.view(addr, size)).slice();
-    } finally {
-      cMunmap!(addr, size);
-    }
+    let mapped = true;
+    return {
+      bytes: new Uint8Array(koffi.view(addr, size)),
+      unmap() {
+        if (mapped) cMunmap!(addr, size);
+        mapped = false;
+      },
+    };
   } finally {
     cClose(fd);
   }
 }
+
 const SYSFS_MAGIC = 0x62656572;
 let cMmap: ((addr: null, len: number, prot: number, flags: number, fd: number, off: number) => unknown) | undefined;
 let cMunmap: ((addr: unknown, len: number) => number) | undefined;

@@ -4,31 +4,18 @@
 // ones, as root and with fewer capabilities; a row whose recipe is not the one the probe uses is not
 // taken, and an early batch that fails costs time, not results.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { probeTables, type Tables } from '../../src/collect/index.ts';
 import { LOAD_SHIM, loadShimPath } from '../../src/collect/shim-path.ts';
 import { discardSpeculation, speculateHelperLoads, speculativeRows } from '../../src/collect/shim-early.ts';
 import { ATTACH_TYPE_NAMES, PROG_TYPE_NAMES } from '../../src/native/uapi-names.ts';
 import { rootOnly } from '../helpers/root.ts';
+import { expectSameTables, scriptFolder } from '../helpers/stand-in.ts';
 
 const skip = rootOnly('test/kernel/shim-early.test.ts (loads programs)');
-const dir = mkdtempSync(join(tmpdir(), 'bpfready-shim-early-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-function script(name: string, body: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, `#!/bin/sh\n${body}\n`);
-  chmodSync(p, 0o755);
-  return p;
-}
-
-const FAMILIES = ['programTypes', 'mapTypes', 'helpers', 'attachTypes', 'misc'] as const;
-function expectSame(a: Tables, b: Tables, what: string): void {
-  for (const f of FAMILIES) expect(JSON.stringify(a[f]), `${f} ${what}`).toBe(JSON.stringify(b[f]));
-}
+const { dir, script } = scriptFolder('bpfready-shim-early-');
 
 /** The program types of a saved batch's rows (the wire format of docs/native-shim.md). */
 function batchTypes(file: string): string[] {
@@ -76,7 +63,7 @@ describe.skipIf(skip || !loadShimPath())('the early helper batch (real kernel)',
     const viaShim = await probeTables({ loadShim: dispatch, onShimError: (e) => errors.push(e.message) });
     const inProcess = await probeTables({ workers: 0 });
     expect(errors).toEqual([]);
-    expectSame(viaShim, inProcess, 'as root');
+    expectSameTables(viaShim, inProcess, 'as root');
     const loading = early.batch.rows.map((r) => typeOf(r.spec.progType)).filter((t) => viaShim.programTypes[t]?.status === 'supported');
     expect(loading.length).toBeGreaterThan(20);
     expect([...early.used].map((i) => typeOf(early.batch.rows[i]!.spec.progType)).sort()).toEqual(loading.sort());
@@ -102,7 +89,7 @@ describe.skipIf(skip || !loadShimPath())('the early helper batch (real kernel)',
       used: number;
     };
     expect(errors).toEqual([]);
-    expectSame(shim, inProcess, `with ${keep}`);
+    expectSameTables(shim, inProcess, `with ${keep}`);
     const loading = speculativeRows().filter((r) => shim.programTypes[typeOf(r.spec.progType)]?.status === 'supported');
     expect(used).toBe(loading.length);
     if (keep === 'none') expect(used).toBe(0);

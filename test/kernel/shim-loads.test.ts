@@ -3,34 +3,20 @@
 // some capabilities; a shim that answers anything but the batch is named and the loads are made in
 // process instead.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildEnv, probeTables, type Tables } from '../../src/collect/index.ts';
 import { LOAD_SHIM, loadShimPath } from '../../src/collect/shim-path.ts';
 import { decodeAnswers, encodeBatch, shimLoads, type ShimBatch } from '../../src/collect/shim-loads.ts';
 import { helperProgramTable } from '../../src/probes/helpers.ts';
 import { HELPER_NAMES } from '../../src/native/uapi-names.ts';
 import { rootOnly } from '../helpers/root.ts';
+import { expectSameTables, scriptFolder } from '../helpers/stand-in.ts';
 
 const skip = rootOnly('test/kernel/shim-loads.test.ts (loads programs)');
 const FAKE = join(import.meta.dirname, 'fake-loads-shim.ts');
-const dir = mkdtempSync(join(tmpdir(), 'bpfready-shim-loads-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** A stand-in shim: a shell script (named for what it does wrong, or a logging wrapper of the real one). */
-function script(name: string, body: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, `#!/bin/sh\n${body}\n`);
-  chmodSync(p, 0o755);
-  return p;
-}
-
-const FAMILIES = ['programTypes', 'mapTypes', 'helpers', 'attachTypes', 'misc'] as const;
-function expectSame(a: Tables, b: Tables, what: string): void {
-  for (const f of FAMILIES) expect(JSON.stringify(a[f]), `${f} ${what}`).toBe(JSON.stringify(b[f]));
-}
+const { dir, script } = scriptFolder('bpfready-shim-loads-');
 
 describe.skipIf(skip || !loadShimPath())('helper loads through bpfready-shim (real kernel)', () => {
   it('gives every table the in-process loads give, as root, and the shim really made the loads', async () => {
@@ -41,7 +27,7 @@ describe.skipIf(skip || !loadShimPath())('helper loads through bpfready-shim (re
     const inProcess = await probeTables({ workers: 0 });
     expect(errors).toEqual([]);
     expect(readFileSync(log, 'utf8')).toMatch(/^loads/);
-    expectSame(viaShim, inProcess, 'as root');
+    expectSameTables(viaShim, inProcess, 'as root');
     expect(Object.values(viaShim.helpers.xdp ?? {}).filter((r) => r.status === 'supported').length).toBeGreaterThan(50);
   });
 
@@ -55,7 +41,7 @@ describe.skipIf(skip || !loadShimPath())('helper loads through bpfready-shim (re
     expect(run.status, run.stderr.toString()).toBe(0);
     const { shim, inProcess, errors } = JSON.parse(run.stdout.toString()) as { shim: Tables; inProcess: Tables; errors: string[] };
     expect(errors).toEqual([]);
-    expectSame(shim, inProcess, `with ${keep}`);
+    expectSameTables(shim, inProcess, `with ${keep}`);
     const notPermitted = Object.values(shim.helpers)
       .flatMap((row) => Object.values(row))
       .filter((r) => r.status === 'not-permitted');

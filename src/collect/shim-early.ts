@@ -5,33 +5,18 @@
 // same attr and programs (rowKey()), and sends the rest when it knows them; a guess that was wrong
 // (the type did not load, or another recipe did) costs loads, never results.
 //
-// This module imports neither koffi nor the engine (~18 ms of imports on the development VM, before
-// the first load could go out): the recipes, the helper programs and the helpers the default probe
-// leaves alone are restated here from src/probes/programs.ts and src/probes/helpers.ts, and
-// test/unit/shim-early.test.ts holds them to those tables.
+// This module and what it imports load no koffi and no engine (~18 ms of imports on the development
+// VM, before the first load could go out): the rows come from the program table (src/probes/programs.ts)
+// and the marking helpers (src/probes/marks.ts), both free of koffi; test/unit/shim-early.test.ts holds
+// the attr built here to the one the engine builds.
 import { callHelper, encode, exit, mov64Imm } from '../native/insn.ts';
 import { ATTACH_TYPE_NAMES, HELPER_NAMES, PROG_TYPE_NAMES } from '../native/uapi-names.ts';
 import { kernelVersionCode } from '../kernel/osrelease.ts';
 import type { ProgLoadSpec } from '../native/bpf.ts';
 import type { RawOutcome } from '../contract/interpret.ts';
+import { SIDE_EFFECT_HELPERS } from '../probes/marks.ts';
+import { PROGRAM_TYPES } from '../probes/programs.ts';
 import { checkCaps, rowKey, sameLoads, startShim, type ShimBatch, type ShimRow, type ShimRun } from './shim-loads.ts';
-
-/** Program types whose first recipe needs vmlinux BTF or fds of ours: not guessed. */
-const NOT_GUESSED = new Set(['tracing', 'struct_ops', 'ext', 'lsm']);
-const BPF_F_SLEEPABLE = 1 << 4;
-/** The first recipes that set more than the program type (src/probes/programs.ts). */
-const FIRST_RECIPES: Readonly<Record<string, { attach?: string; flags?: number; kernVersion?: true }>> = {
-  kprobe: { kernVersion: true },
-  cgroup_sock: { attach: 'cgroup_inet_sock_create' },
-  cgroup_sock_addr: { attach: 'cgroup_inet4_connect' },
-  lirc_mode2: { attach: 'lirc_mode2' },
-  cgroup_sockopt: { attach: 'cgroup_getsockopt' },
-  sk_lookup: { attach: 'sk_lookup' },
-  syscall: { flags: BPF_F_SLEEPABLE },
-  netfilter: { attach: 'netfilter' },
-};
-/** The helpers whose load marks the node, which the default probe leaves alone (src/probes/helpers.ts). */
-export const MARKING_HELPERS: readonly string[] = ['trace_printk', 'trace_vprintk', 'probe_write_user'];
 
 /** `call <id>; r0 = 0; exit` for every helper id, as src/probes/helpers.ts encodes them. */
 function helperPrograms(): Uint8Array[] {
@@ -77,19 +62,19 @@ export class Speculation {
 
 /** The speculative rows: each program type's first recipe, where it needs neither BTF nor fds of ours. */
 export function speculativeRows(opts: { full?: boolean } = {}): ShimRow[] {
-  const marking = new Set(MARKING_HELPERS);
-  const ids = HELPER_NAMES.flatMap((h, id) => (id > 0 && (opts.full || !marking.has(h)) ? [id] : []));
+  const ids = HELPER_NAMES.flatMap((h, id) => (id > 0 && (opts.full || !Object.hasOwn(SIDE_EFFECT_HELPERS, h)) ? [id] : []));
   const kernVersion = kernelVersionCode();
   const rows: ShimRow[] = [];
-  PROG_TYPE_NAMES.forEach((name, progType) => {
-    if (!name || NOT_GUESSED.has(name)) return;
-    const r = FIRST_RECIPES[name] ?? {};
+  for (const [name, recipes] of Object.entries(PROGRAM_TYPES)) {
+    const r = recipes[0];
+    const progType = PROG_TYPE_NAMES.indexOf(name);
+    if (!r || progType < 0 || r.btf || r.member || r.extTarget) continue;
     const spec: ProgLoadSpec = { progType, insns: new Uint8Array(0), license: 'GPL' };
     if (r.attach) spec.expectedAttachType = ATTACH_TYPE_NAMES.indexOf(r.attach);
     if (r.flags) spec.progFlags = r.flags;
     if (r.kernVersion) spec.kernVersion = kernVersion;
     rows.push({ spec, progs: ids });
-  });
+  }
   return rows;
 }
 

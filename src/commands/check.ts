@@ -179,7 +179,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 
   const { probe } = await import('../collect/index.ts');
-  const { SIDE_EFFECT_HELPERS } = await import('../probes/helpers.ts');
+  const { SIDE_EFFECT_HELPERS } = await import('../probes/marks.ts');
   const all = objReqs ? [...reqs, ...objReqs.object, ...objReqs.programs.flatMap((p) => p.requirements)] : reqs;
   // A requirement on a helper the default probe leaves alone for the marks it makes (docs/probes.md):
   // the user asks about that very helper, so this check probes it, as `probe --full` would.

@@ -17,8 +17,9 @@ export const ENOSYS = 38;
 export const ENOSPC = 28;
 export const EOPNOTSUPP = 95;
 export const EBADFD = 77;
-/** Kernel-internal ENOTSUPP: leaks from bpf() for "this kernel build cannot" (no trampoline, no JIT). */
-export const ENOTSUPP = 524;
+import { ENOTSUPP } from '../native/uapi.ts';
+
+export { ENOTSUPP };
 
 export interface RawOutcome {
   ok: boolean;

@@ -57,7 +57,7 @@ export interface ProbeEnv {
    * checks (CAP_SYS_ADMIN for bpf_probe_write_user) then find nothing even under a token.
    */
   initUserNs?: boolean;
-  /** Also make the probes that leave marks on the node (helpers.ts SIDE_EFFECT_HELPERS): `--full`. */
+  /** Also make the probes that leave marks on the node (probes/marks.ts SIDE_EFFECT_HELPERS): `--full`. */
   full?: boolean;
   /** The kernel accepts log_level BPF_LOG_STATS (4) on its own (5.2+): helper probes use it. */
   statsLog?: boolean;

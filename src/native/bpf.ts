@@ -37,7 +37,7 @@ export const BpfCmd = {
 
 /** BPF_F_TOKEN_FD: the same bit in map_flags, prog_flags and btf_flags (uapi since 6.9). */
 export const BPF_F_TOKEN_FD = 1 << 16;
-export const BPF_F_SLEEPABLE = 1 << 4;
+export { BPF_F_SLEEPABLE } from './uapi.ts';
 export const BPF_F_XDP_HAS_FRAGS = 1 << 5;
 export const BPF_F_NO_PREALLOC = 1;
 export const BPF_F_MMAPABLE = 1 << 10;

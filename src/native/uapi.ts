@@ -11,3 +11,10 @@ function lookup(table: readonly (string | undefined)[], what: string, name: stri
 export const progType = (name: string): number => lookup(PROG_TYPE_NAMES, 'program type', name);
 export const mapType = (name: string): number => lookup(MAP_TYPE_NAMES, 'map type', name);
 export const attachType = (name: string): number => lookup(ATTACH_TYPE_NAMES, 'attach type', name);
+
+// Constants the koffi-free tables need (src/probes/programs.ts, read by the CLI's early helper batch
+// before koffi loads); src/native/bpf.ts and src/contract/interpret.ts re-export them.
+/** BPF_F_SLEEPABLE in prog_flags. */
+export const BPF_F_SLEEPABLE = 1 << 4;
+/** Kernel-internal ENOTSUPP: leaks from bpf() for "this kernel build cannot" (no trampoline, no JIT). */
+export const ENOTSUPP = 524;

@@ -4,6 +4,7 @@
 import { ProgLoader } from '../native/bpf.ts';
 import { callHelper, encode, exit, mov64Imm } from '../native/insn.ts';
 import { HELPER_NAMES } from '../native/uapi-names.ts';
+import { SIDE_EFFECT_HELPERS } from './marks.ts';
 import { progTypeCaps } from '../contract/capabilities.ts';
 import { explainDenied, outcome, progTypeId, type ProbeEnv } from '../contract/probe-env.ts';
 import { helperAbsence, interpretHelper, type RawOutcome } from '../contract/interpret.ts';
@@ -38,16 +39,7 @@ function lockedDownBy(helper: string, progType: string, env: ProbeEnv): string |
   return undefined;
 }
 
-// Helpers whose successful lookup leaves a mark on the node (issue 20, docs/probes.md): probed only
-// when the operator asks (`bpfready probe --full`, `fullProbe: true`), as bpftool's `full` does.
 const MARKS = 'bpfready probe --full (daemon: fullProbe: true) probes it';
-const PRINTK = 'the kernel enables the bpf_trace/bpf_trace_printk trace event for every program that may call it';
-export const SIDE_EFFECT_HELPERS: Readonly<Record<string, string>> = {
-  trace_printk: PRINTK,
-  trace_vprintk: PRINTK,
-  probe_write_user:
-    'the kernel logs "... is installing a program with bpf_probe_write_user helper that may corrupt user memory!" for every program that may call it',
-};
 const SIDE_EFFECT_IDS = new Set(Object.keys(SIDE_EFFECT_HELPERS).map((h) => HELPER_NAMES.indexOf(h)));
 
 /** Whether the default probe leaves this helper id alone (it would mark the node). */

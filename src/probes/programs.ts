@@ -5,8 +5,8 @@
 // with more say why in a comment. The kernel that brought each type is data (PROGRAM_TYPE_SINCE),
 // checked against Debian's 6.1 kernels (test/kernels/expect.ts, on every qemu boot and on the
 // recorded fixtures); we never gate on it.
-import { BPF_F_SLEEPABLE } from '../native/bpf.ts';
-import { ENOTSUPP } from '../contract/interpret.ts';
+// No import that loads koffi: the CLI's early helper batch reads these rows before it loads (src/collect/shim-early.ts).
+import { BPF_F_SLEEPABLE, ENOTSUPP } from '../native/uapi.ts';
 
 /** A BTF type the kernel must resolve for the load: attach_btf_id = id of (kind, name) in vmlinux. */
 export type BtfTarget = readonly [kind: 'func' | 'typedef' | 'struct', name: string];

@@ -1,6 +1,6 @@
 // The attach probes ask vmlinux BTF a fixed handful of questions (attach targets by name, one
-// struct's size). Answered ahead, as a table, they cross to the attach worker in a message: the
-// worker then neither parses vmlinux BTF a second time nor builds its name index
+// struct's size). Answered ahead, as a table, in the tables' one pass over vmlinux BTF: the attach
+// section then neither parses vmlinux BTF a second time nor builds its name index
 // (docs/probes.md#attach-section). A probe that asks anything else is a bug this module makes loud.
 import { BtfKind, type Btf } from '../kernel/btf.ts';
 import type { AttachBtf } from './context.ts';

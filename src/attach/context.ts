@@ -10,7 +10,7 @@ export const PROG_NAME = 'bpfready_attach';
 
 /**
  * The two questions the attach probes ask of vmlinux BTF. A parsed Btf answers them, and so does the
- * table of answers the attach worker gets from the main thread (btf-answers.ts).
+ * table of answers the tables' BTF pass made for the attach probes (btf-answers.ts).
  */
 export interface AttachBtf {
   findId(kind: number, name: string): number | undefined;

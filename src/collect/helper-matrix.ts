@@ -50,7 +50,7 @@ interface ShimJob {
 /** The rows of one shim batch this matrix uses, by their index in the batch. */
 interface ShimPart {
   shim: string;
-  run: Pick<ShimRun, 'reader' | 'done'>;
+  run: Pick<ShimRun, 'reader' | 'done' | 'kill'>;
   jobs: Map<number, ShimJob>;
   /** Rows already interpreted from their answers (used only if the whole batch is answered well). */
   results: Map<number, HelperJobResult>;
@@ -94,7 +94,6 @@ export class HelperMatrix {
     const shim = this.#shim;
     if (!shim) return jobs;
     const env = this.#env;
-    const caps = env.heldCaps ?? env.caps;
     const loads = { programs: helperProgramTable(), logLevel: helperLogLevel(env), logSize: 64 * 1024 };
     if (this.#early === undefined) this.#early = takeSpeculation(shim, loads) ?? null;
     const early = this.#early;
@@ -192,6 +191,8 @@ export class HelperMatrix {
   close(): void {
     for (const p of this.#deps) for (const fd of p.deps) fd.close();
     this.#early?.discard();
+    // A table that threw before drain(): its shims' loads are not wanted (after drain, a no-op).
+    for (const p of this.#shimParts) p.run.kill();
   }
 
   /** Claim and probe what the workers have not taken yet, then collect every result. */

@@ -415,8 +415,8 @@ export async function probe(opts: ProbeOptions = {}): Promise<ProbeReport> {
   const started = performance.now();
   const hostRoot = opts.hostRoot ?? '/';
   const env = buildEnv(opts, cache);
-  // Attaching waits on the kernel more than it computes: when it must run, it runs in a worker
-  // thread while this thread and the helper workers probe the tables.
+  // Attaching waits on the kernel more than it computes: when it must run, its probes run in lanes on
+  // this thread while the tables wait on the helper loads (docs/probes.md#attach-section).
   const attachPromise = opts.tablesOnly || opts.skipAttach ? undefined : cachedAttach(env, opts, cache);
   // Load the other collectors while the tables are probed (they are awaited below).
   const factsModule = opts.tablesOnly ? undefined : import('../facts/index.ts');

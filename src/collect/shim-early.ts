@@ -107,12 +107,17 @@ export function speculativeBatch(opts: SpeculationOptions = {}): ShimBatch {
   };
 }
 
-/** The pending speculation if it went to this shim and loads what `like` would load; it is then the caller's. */
+/**
+ * The pending speculation if it went to this shim and loads what `like` would load; it is then the
+ * caller's. One that does not match (another shim, another log level) is stopped: nobody will take it.
+ */
 export function takeSpeculation(shim: string, like: Omit<ShimBatch, 'rows'>): Speculation | undefined {
   const s = pending;
-  if (!s || s.shim !== shim || !sameLoads(s.batch, like)) return undefined;
+  if (!s) return undefined;
   pending = undefined;
-  return s;
+  if (s.shim === shim && sameLoads(s.batch, like)) return s;
+  s.discard();
+  return undefined;
 }
 
 /** Stop a speculation nobody took (the command ended without a helper matrix: usage error, --help). */

@@ -4,19 +4,19 @@
 // requirements against it. Exit 0 when all hold, 1 when any does not, 2 for bad input or usage.
 import { parseArgs } from 'node:util';
 import { stderr, stdout } from 'node:process';
-import { BpfreadyError, ParseError, UsageError } from '../base/errors.ts';
+import { BpfreadyError, UsageError } from '../base/errors.ts';
 import { hostRootProblem, hostRootSetting } from '../kernel/hostroot.ts';
-import { parseBpfObject, type BpfObject } from '../kernel/elf-bpf.ts';
+import type { BpfObject } from '../kernel/elf-bpf.ts';
 import { readSysctlInt } from '../kernel/sysctl.ts';
 import type { ProbeReport } from '../contract/report.ts';
 import { check, checkObject, hostKernelOptions } from '../requirements/check.ts';
 import { withKernelConfig } from '../requirements/enrich.ts';
-import { objectRequirements, type ObjectRequirements } from '../requirements/from-elf.ts';
+import type { ObjectRequirements } from '../requirements/from-elf.ts';
 import { makeGplProbe, tracepointsPresent } from '../requirements/kernel-view.ts';
 import type { CheckResult, GroupVerdict, ProgramVerdict, Requirement } from '../requirements/model.ts';
 import type { Status } from '../contract/result.ts';
 import { adviseObject, verify, type PrivilegeAdvice, type Verification } from '../requirements/privilege.ts';
-import { BUILTIN_PROFILES, parseRequirement } from '../requirements/profiles.ts';
+import { BUILTIN_PROFILES } from '../requirements/profiles.ts';
 import { namedReports, type SavedReport } from '../requirements/reports.ts';
 import { againstDocument, againstText, readAgainst } from './check-against.ts';
 import { checkSelectionFlags, readSelection, SELECTION_OPTIONS } from './selection.ts';

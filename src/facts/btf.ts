@@ -74,10 +74,10 @@ function computeBtfFacts(hostRoot: string, config: Map<string, string> | undefin
           m = Btf.open(file, { base: vmlinux });
           modules[name] = m.typeCount - m.firstId + 1;
           for (const k of m.declTagged(KFUNC_TAG, { ownOnly: true })) kfuncs[k.name] ??= fact('supported', { btfId: k.id, module: name });
-          m.free();
         } catch (e) {
-          m?.free();
           broken.push(`${name}: ${errorText(e).message}`);
+        } finally {
+          m?.free();
         }
       }
     }

@@ -33,7 +33,8 @@ export function tracepointsPresent(hostRoot: string, names: readonly string[]): 
 export function inPrivateTracefs(fragment: string, args: readonly string[], timeoutMs: number): string[] | string {
   const dir = mkdtempSync(join(tmpdir(), 'bpfready-tracefs-'));
   try {
-    const script = `mount -t tracefs nodev "$0" && cd "$0/events" && ${fragment}`;
+    // The fragment in braces: a `; true` of its own must not hide a failed mount or cd.
+    const script = `mount -t tracefs nodev "$0" && cd "$0/events" && { ${fragment}; }`;
     const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, dir, ...args], {
       encoding: 'utf8',
       timeout: timeoutMs,

@@ -15,7 +15,7 @@ import { readMounts } from '../kernel/statfs-mounts.ts';
 import { HELPER_NAMES } from '../native/uapi-names.ts';
 import { probeError } from '../contract/result.ts';
 import type { Fact, KernelViewSection, ProbeReport } from '../contract/report.ts';
-import { kernelBuildDigest, type KernelIdentity } from './build-digest.ts';
+import { runningBuildDigest, type KernelIdentity } from './build-digest.ts';
 import { parseKallsymsFunctions, type CheckOptions } from './check.ts';
 import { inPrivateTracefs, makeGplProbe } from './kernel-view.ts';
 import type { Requirement } from './model.ts';
@@ -62,16 +62,16 @@ export function collectKernelView(hostRoot: string, report: KernelIdentity): Ker
     encoding: 'brotli+base64',
     helpers: { gplOnly: [], notGplOnly: [], unknown: {} },
   };
-  let btfBytes: Buffer | undefined;
+  // The digest hashed in pieces (the daemon's own, build-digest.ts), not from a copy of the file.
+  view.build.digest = runningBuildDigest(hostRoot, report);
+  let vmlinux: Btf | undefined;
   try {
-    btfBytes = readFileSync(join(hostRoot, 'sys/kernel/btf/vmlinux'));
+    vmlinux = loadVmlinuxBtf(hostRoot);
   } catch (e) {
     problems.btf = `vmlinux BTF is unreadable (${why(e)})`;
   }
-  view.build.digest = kernelBuildDigest(report, btfBytes);
   const btfFuncs = new Set<string>();
-  if (btfBytes) {
-    const vmlinux = loadVmlinuxBtf(hostRoot);
+  if (vmlinux) {
     const modules: Btf[] = [];
     const dir = join(hostRoot, 'sys/kernel/btf');
     for (const n of readdirSync(dir)
